@@ -1,0 +1,983 @@
+/*
+ * remsess CLI — command-line parsing, the password, and turning the parsed
+ * arguments into library options and requests.
+ *
+ * Options are recognised anywhere before "--", before and after the command
+ * name, with one exception: for `run`, everything from the remote COMMAND on
+ * belongs to the remote command, so that `remsess run ls -l` passes "-l"
+ * through. Validation here is syntax only (numbers, names, NAME=VALUE
+ * shapes, what a command needs); whether a file exists or an option fits
+ * the backend's rules is the library's call (rms_session_options_validate).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "args.h"
+
+#define DEFAULT_NAMESPACE "root/cimv2"
+
+/* ---- commands ---------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	cli_command cmd;
+} commands[] = {
+	{"help", CLI_CMD_HELP},         {"info", CLI_CMD_INFO},     {"session", CLI_CMD_SESSION},
+	{"identify", CLI_CMD_IDENTIFY}, {"get", CLI_CMD_GET},       {"enum", CLI_CMD_ENUM},
+	{"query", CLI_CMD_QUERY},       {"invoke", CLI_CMD_INVOKE}, {"create", CLI_CMD_CREATE},
+	{"set", CLI_CMD_SET},           {"delete", CLI_CMD_DELETE}, {"assoc", CLI_CMD_ASSOC},
+	{"run", CLI_CMD_RUN},           {"compare", CLI_CMD_COMPARE},
+};
+
+const char *cli_command_name(cli_command cmd)
+{
+	if (cmd == CLI_CMD_VERSION)
+		return "--version";
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (commands[i].cmd == cmd)
+			return commands[i].name;
+	return NULL;
+}
+
+static cli_command command_lookup(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return commands[i].cmd;
+	return CLI_CMD_NONE;
+}
+
+bool cli_command_needs_session(cli_command cmd)
+{
+	switch (cmd) {
+	case CLI_CMD_NONE:
+	case CLI_CMD_HELP:
+	case CLI_CMD_VERSION:
+	case CLI_CMD_INFO:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+typedef enum opt_id {
+	O_HOST, O_PORT, O_HTTPS, O_USER, O_AUTH, O_CERT, O_KEY, O_CACERT, O_INSECURE, O_PROXY,
+	O_TIMEOUT, O_MAX_ENVELOPE, O_NAMESPACE, O_BACKEND, O_TRANSPORT, O_IDENTITY,
+	O_KNOWN_HOSTS, O_ACCEPT_NEW_HOST_KEY, O_SSH_AGENT, O_JSON, O_VERBOSE, O_VERSION, O_HELP,
+	/* command options */
+	O_ARG, O_PROP, O_ASSOC_CLASS, O_RESULT_CLASS, O_ROLE, O_RESULT_ROLE, O_REFERENCES
+} opt_id;
+
+typedef struct opt_def {
+	const char *name; /* long name without "--" */
+	char short_name;  /* 0: none */
+	bool has_value;
+	opt_id id;
+} opt_def;
+
+static const opt_def options[] = {
+	{"host", 'H', true, O_HOST},
+	{"port", 0, true, O_PORT},
+	{"https", 0, false, O_HTTPS},
+	{"user", 'u', true, O_USER},
+	{"auth", 0, true, O_AUTH},
+	{"cert", 0, true, O_CERT},
+	{"key", 0, true, O_KEY},
+	{"cacert", 0, true, O_CACERT},
+	{"insecure", 0, false, O_INSECURE},
+	{"proxy", 0, true, O_PROXY},
+	{"timeout", 0, true, O_TIMEOUT},
+	{"max-envelope-kb", 0, true, O_MAX_ENVELOPE},
+	{"namespace", 'n', true, O_NAMESPACE},
+	{"backend", 0, true, O_BACKEND},
+	{"transport", 0, true, O_TRANSPORT},
+	{"identity", 'i', true, O_IDENTITY},
+	{"known-hosts", 0, true, O_KNOWN_HOSTS},
+	{"accept-new-host-key", 0, false, O_ACCEPT_NEW_HOST_KEY},
+	{"ssh-agent", 0, false, O_SSH_AGENT},
+	{"json", 0, false, O_JSON},
+	{"verbose", 'v', false, O_VERBOSE},
+	{"version", 0, false, O_VERSION},
+	{"help", 'h', false, O_HELP},
+	{"arg", 0, true, O_ARG},
+	{"prop", 0, true, O_PROP},
+	{"assoc-class", 0, true, O_ASSOC_CLASS},
+	{"result-class", 0, true, O_RESULT_CLASS},
+	{"role", 0, true, O_ROLE},
+	{"result-role", 0, true, O_RESULT_ROLE},
+	{"references", 0, false, O_REFERENCES},
+};
+
+static const opt_def *option_long(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static const opt_def *option_short(char c)
+{
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+		if (options[i].short_name == c)
+			return &options[i];
+	return NULL;
+}
+
+/* ---- parsing helpers --------------------------------------------------- */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int usage(cli_args *a, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(a->error, sizeof a->error, fmt, ap);
+	va_end(ap);
+	return CLI_EXIT_USAGE;
+}
+
+static int out_of_memory(cli_args *a)
+{
+	snprintf(a->error, sizeof a->error, "out of memory");
+	return CLI_EXIT_REMOTE;
+}
+
+/* A decimal number of digits only (no sign, no spaces), at most max.
+ * Returns 0, 1 (not a number) or 2 (too large). */
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	if (!*s)
+		return 1;
+	unsigned long long v = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return 1;
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (max - d) / 10)
+			return 2;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_port(cli_args *a, const char *v)
+{
+	unsigned long long n = 0;
+	int rc = parse_uint(v, 1000000, &n);
+	if (rc == 1)
+		return usage(a, "--port '%s' is not a number (expected 1..65535)", v);
+	if (rc == 2 || n < 1 || n > 65535)
+		return usage(a, "--port %s is out of range (expected 1..65535)", v);
+	a->port = (unsigned)n;
+	return 0;
+}
+
+/* Seconds as digits with an optional fraction ("30", "0.5"). */
+static int parse_timeout(cli_args *a, const char *v)
+{
+	const char *p = v;
+	if (*p == '-')
+		return usage(a, "--timeout %s is negative (expected seconds, more than 0)", v);
+	size_t int_digits = strspn(p, "0123456789");
+	p += int_digits;
+	size_t frac_digits = 0;
+	if (*p == '.') {
+		frac_digits = strspn(p + 1, "0123456789");
+		p += 1 + frac_digits;
+	}
+	if (*p || int_digits + frac_digits == 0)
+		return usage(a, "--timeout '%s' is not a number of seconds", v);
+	double secs = strtod(v, NULL);
+	if (secs > 4294967.0)
+		return usage(a, "--timeout %s is too long (at most 4294967 seconds)", v);
+	double ms = secs * 1000.0 + 0.5;
+	if (ms < 1.0)
+		return usage(a, "--timeout %s is too short (expected more than 0 seconds)", v);
+	a->timeout_ms = (uint32_t)ms;
+	return 0;
+}
+
+static int parse_envelope_kb(cli_args *a, const char *v)
+{
+	unsigned long long n = 0;
+	int rc = parse_uint(v, UINT32_MAX / 1024, &n);
+	if (rc == 1)
+		return usage(a, "--max-envelope-kb '%s' is not a number of kilobytes", v);
+	if (rc == 2)
+		return usage(a, "--max-envelope-kb %s is too large (at most %u)", v,
+		             (unsigned)(UINT32_MAX / 1024));
+	if (n < 8)
+		return usage(a,
+		             "--max-envelope-kb %s is below the minimum of 8 (8192 bytes, the "
+		             "smallest MaxEnvelopeSize Windows accepts)",
+		             v);
+	a->max_envelope_size = (uint32_t)(n * 1024);
+	return 0;
+}
+
+static int parse_backend(cli_args *a, const char *v)
+{
+	rms_backend b;
+	if (rms_backend_parse(&b, v) != 0 || b == RMS_BACKEND_NONE)
+		return usage(a, "--backend '%s' is not one of cim, pssession, auto", v);
+	a->backend = b;
+	return 0;
+}
+
+static int parse_auth(cli_args *a, const char *v)
+{
+	rms_auth au;
+	if (rms_auth_parse(&au, v) != 0)
+		return usage(a,
+		             "--auth '%s' is not one of basic, ntlm, negotiate, kerberos, "
+		             "certificate, none",
+		             v);
+	a->auth = au;
+	return 0;
+}
+
+static bool streq_nocase(const char *x, const char *y)
+{
+	for (; *x && *y; x++, y++) {
+		char cx = (*x >= 'A' && *x <= 'Z') ? (char)(*x - 'A' + 'a') : *x;
+		char cy = (*y >= 'A' && *y <= 'Z') ? (char)(*y - 'A' + 'a') : *y;
+		if (cx != cy)
+			return false;
+	}
+	return *x == *y;
+}
+
+static int parse_transport(cli_args *a, const char *v)
+{
+	if (streq_nocase(v, "wsman"))
+		a->transport = RMS_TRANSPORT_WSMAN;
+	else if (streq_nocase(v, "ssh"))
+		a->transport = RMS_TRANSPORT_SSH;
+	else
+		return usage(a, "--transport '%s' is not one of wsman, ssh", v);
+	return 0;
+}
+
+/* NAME=VALUE into pairs; `what` names the source in messages ("--arg" or
+ * "" for a positional). */
+static int add_pair(cli_args *a, cli_pairs *pairs, const char *text, const char *what,
+                    const char *shape)
+{
+	const char *eq = strchr(text, '=');
+	if (!eq)
+		return usage(a, "%s%s'%s' is not %s: there is no '='", what, *what ? " " : "", text,
+		             shape);
+	if (eq == text)
+		return usage(a, "%s%s'%s' is not %s: the name before '=' is empty", what,
+		             *what ? " " : "", text, shape);
+	size_t len = (size_t)(eq - text);
+	char *name = malloc(len + 1);
+	if (!name)
+		return out_of_memory(a);
+	memcpy(name, text, len);
+	name[len] = '\0';
+	pairs->items[pairs->count].name = name;
+	pairs->items[pairs->count].value = eq + 1;
+	pairs->count++;
+	return 0;
+}
+
+/* Which command a command option belongs to, checked once the command is
+ * known (it may come after the option). */
+typedef struct cmd_opt_use {
+	const char *first; /* the first command option seen, for the message */
+	bool arg, prop, assoc;
+} cmd_opt_use;
+
+static int apply_option(cli_args *a, const opt_def *d, const char *value, cmd_opt_use *use)
+{
+	switch (d->id) {
+	case O_HOST:
+		if (strstr(value, "://")) {
+			a->url = value;
+			a->host = NULL;
+		} else {
+			a->host = value;
+			a->url = NULL;
+		}
+		return 0;
+	case O_PORT: return parse_port(a, value);
+	case O_HTTPS: a->https = true; return 0;
+	case O_USER: a->user = value; return 0;
+	case O_AUTH: return parse_auth(a, value);
+	case O_CERT: a->cert = value; return 0;
+	case O_KEY: a->key = value; return 0;
+	case O_CACERT: a->cacert = value; return 0;
+	case O_INSECURE: a->insecure = true; return 0;
+	case O_PROXY: a->proxy = value; return 0;
+	case O_TIMEOUT: return parse_timeout(a, value);
+	case O_MAX_ENVELOPE: return parse_envelope_kb(a, value);
+	case O_NAMESPACE:
+		if (!*value)
+			return usage(a, "--namespace is empty (the default is %s)", DEFAULT_NAMESPACE);
+		a->cim_namespace = value;
+		return 0;
+	case O_BACKEND: return parse_backend(a, value);
+	case O_TRANSPORT: return parse_transport(a, value);
+	case O_IDENTITY: a->identity_file = value; return 0;
+	case O_KNOWN_HOSTS: a->known_hosts = value; return 0;
+	case O_ACCEPT_NEW_HOST_KEY: a->accept_new_host_key = true; return 0;
+	case O_SSH_AGENT: a->ssh_agent = true; return 0;
+	case O_JSON: a->json = true; return 0;
+	case O_VERBOSE: a->verbose++; return 0;
+	case O_VERSION:
+	case O_HELP:
+		return 0; /* handled by the caller */
+	case O_ARG:
+		use->arg = true;
+		if (!use->first)
+			use->first = "--arg";
+		return add_pair(a, &a->props, value, "--arg", "NAME=VALUE");
+	case O_PROP:
+		use->prop = true;
+		if (!use->first)
+			use->first = "--prop";
+		return add_pair(a, &a->props, value, "--prop", "NAME=VALUE");
+	case O_ASSOC_CLASS:
+	case O_RESULT_CLASS:
+	case O_ROLE:
+	case O_RESULT_ROLE:
+	case O_REFERENCES:
+		use->assoc = true;
+		if (!use->first)
+			use->first = d->id == O_ASSOC_CLASS    ? "--assoc-class"
+			             : d->id == O_RESULT_CLASS ? "--result-class"
+			             : d->id == O_ROLE         ? "--role"
+			             : d->id == O_RESULT_ROLE  ? "--result-role"
+			                                       : "--references";
+		if (d->id == O_REFERENCES) {
+			a->references = true;
+			return 0;
+		}
+		if (!*value)
+			return usage(a, "--%s is empty", d->name);
+		if (d->id == O_ASSOC_CLASS)
+			a->assoc_class = value;
+		else if (d->id == O_RESULT_CLASS)
+			a->result_class = value;
+		else if (d->id == O_ROLE)
+			a->role = value;
+		else
+			a->result_role = value;
+		return 0;
+	}
+	return usage(a, "internal error: option --%s is not handled", d->name);
+}
+
+static const char password_refused[] =
+	"--password is refused: a password on the command line is visible to other users "
+	"(ps, /proc) and saved in shell history; set REMSESS_PASSWORD or let remsess prompt "
+	"for it";
+
+/* ---- per-command checks ------------------------------------------------ */
+
+static int need_class(cli_args *a, const char *cmd, const char *const *pos, size_t npos,
+                      const char *what)
+{
+	if (npos == 0)
+		return usage(a, "%s needs a CLASS%s", cmd, what);
+	if (strchr(pos[0], '='))
+		return usage(a, "%s needs a CLASS before any KEY=VALUE ('%s' is not a class name)",
+		             cmd, pos[0]);
+	if (pos[0][0] == '\0')
+		return usage(a, "%s: the CLASS is empty", cmd);
+	a->class_name = pos[0];
+	return 0;
+}
+
+static int add_positional_pairs(cli_args *a, cli_pairs *pairs, const char *const *pos,
+                                size_t npos, const char *shape)
+{
+	for (size_t i = 0; i < npos; i++) {
+		int rc = add_pair(a, pairs, pos[i], "", shape);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int check_command_args(cli_args *a, cli_command cmd, const char *const *pos, size_t npos)
+{
+	const char *name = cli_command_name(cmd);
+	int rc;
+	switch (cmd) {
+	case CLI_CMD_NONE:
+	case CLI_CMD_HELP:
+	case CLI_CMD_VERSION:
+		return 0;
+	case CLI_CMD_INFO:
+	case CLI_CMD_SESSION:
+	case CLI_CMD_IDENTIFY:
+		if (npos)
+			return usage(a, "%s takes no arguments (unexpected '%s')", name, pos[0]);
+		return 0;
+	case CLI_CMD_ENUM:
+		if ((rc = need_class(a, name, pos, npos, "")))
+			return rc;
+		if (npos > 1)
+			return usage(a, "enum takes one CLASS (unexpected '%s')", pos[1]);
+		return 0;
+	case CLI_CMD_QUERY:
+		if (npos == 0)
+			return usage(a, "query needs a WQL query, e.g. \"SELECT * FROM Win32_Service\"");
+		if (npos > 1)
+			return usage(a, "query takes the WQL as one argument: quote it (unexpected '%s')",
+			             pos[1]);
+		if (!*pos[0])
+			return usage(a, "query: the WQL query is empty");
+		a->query = pos[0];
+		return 0;
+	case CLI_CMD_GET:
+	case CLI_CMD_SET:
+	case CLI_CMD_ASSOC:
+		if ((rc = need_class(a, name, pos, npos, " (and KEY=VALUE selectors naming the instance)")))
+			return rc;
+		return add_positional_pairs(a, &a->keys, pos + 1, npos - 1, "KEY=VALUE");
+	case CLI_CMD_DELETE:
+		if ((rc = need_class(a, name, pos, npos, " and KEY=VALUE selectors")))
+			return rc;
+		if (npos < 2)
+			return usage(a, "delete needs at least one KEY=VALUE selector naming the instance");
+		return add_positional_pairs(a, &a->keys, pos + 1, npos - 1, "KEY=VALUE");
+	case CLI_CMD_INVOKE:
+		if ((rc = need_class(a, name, pos, npos, " and a METHOD")))
+			return rc;
+		if (npos < 2)
+			return usage(a, "invoke needs a METHOD after the CLASS");
+		if (strchr(pos[1], '=') || !*pos[1])
+			return usage(a, "invoke needs a METHOD after the CLASS ('%s' is not a method name)",
+			             pos[1]);
+		a->method = pos[1];
+		return add_positional_pairs(a, &a->keys, pos + 2, npos - 2, "KEY=VALUE");
+	case CLI_CMD_CREATE:
+		if ((rc = need_class(a, name, pos, npos, " and PROP=VALUE pairs")))
+			return rc;
+		if (npos < 2)
+			return usage(a, "create needs at least one PROP=VALUE for the new instance");
+		return add_positional_pairs(a, &a->props, pos + 1, npos - 1, "PROP=VALUE");
+	case CLI_CMD_RUN:
+		if (!a->run_command)
+			return usage(a, "run needs a COMMAND to run on the remote computer");
+		if (!*a->run_command)
+			return usage(a, "run: the COMMAND is empty");
+		return 0;
+	case CLI_CMD_COMPARE:
+		/* The compared command's arguments; compare itself has none. */
+		return check_command_args(a, a->compared, pos, npos);
+	}
+	return 0;
+}
+
+static int check_combinations(cli_args *a, const cmd_opt_use *use)
+{
+	cli_command c = a->command == CLI_CMD_COMPARE ? a->compared : a->command;
+	if (use->arg && c != CLI_CMD_INVOKE)
+		return usage(a, "--arg is only for the invoke command");
+	if (use->prop && c != CLI_CMD_SET)
+		return usage(a, "--prop is only for the set command (create takes PROP=VALUE)");
+	if (use->assoc && c != CLI_CMD_ASSOC)
+		return usage(a, "%s is only for the assoc command", use->first);
+	if (c == CLI_CMD_SET && !use->prop)
+		return usage(a, "set needs at least one --prop NAME=VALUE to change");
+	if (a->transport == RMS_TRANSPORT_SSH && a->backend == RMS_BACKEND_CIM)
+		return usage(a, "--transport ssh needs --backend pssession or auto: the CIM backend "
+		                "speaks WS-Management only");
+	if (a->transport != RMS_TRANSPORT_SSH) {
+		const char *ssh_only = a->identity_file         ? "--identity"
+		                       : a->known_hosts         ? "--known-hosts"
+		                       : a->accept_new_host_key ? "--accept-new-host-key"
+		                       : a->ssh_agent           ? "--ssh-agent"
+		                                                : NULL;
+		if (ssh_only)
+			return usage(a, "%s applies to --transport ssh only", ssh_only);
+	}
+	if (a->command == CLI_CMD_SESSION && a->backend == RMS_BACKEND_AUTO)
+		return usage(a, "session needs --backend cim or --backend pssession: a session is one "
+		                "backend (auto chooses per call)");
+	if (cli_command_needs_session(a->command) && !a->host && !a->url)
+		return usage(a, "%s needs a computer: give -H HOST or -H URL", cli_command_name(a->command));
+	return 0;
+}
+
+/* ---- the parser -------------------------------------------------------- */
+
+static void args_init(cli_args *a)
+{
+	memset(a, 0, sizeof *a);
+	a->backend = RMS_BACKEND_AUTO;
+	a->transport = RMS_TRANSPORT_WSMAN;
+	a->auth = RMS_AUTH_DEFAULT;
+	a->cim_namespace = DEFAULT_NAMESPACE;
+}
+
+/* The command word, or for compare the compared command. */
+static int take_command(cli_args *a, const char *word)
+{
+	if (a->command == CLI_CMD_COMPARE) {
+		cli_command c = command_lookup(word);
+		if (c != CLI_CMD_GET && c != CLI_CMD_ENUM && c != CLI_CMD_QUERY)
+			return usage(a, "compare takes get, enum or query, not '%s'", word);
+		a->compared = c;
+		return 0;
+	}
+	cli_command c = command_lookup(word);
+	if (c == CLI_CMD_NONE)
+		return usage(a, "unknown command '%s'", word);
+	a->command = c;
+	return 0;
+}
+
+static int parse_loop(cli_args *a, int argc, char **argv, const char **pos, size_t *npos,
+                      cmd_opt_use *use)
+{
+	bool options_done = false;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		bool want_command = a->command == CLI_CMD_NONE ||
+		                    (a->command == CLI_CMD_COMPARE && a->compared == CLI_CMD_NONE);
+		if (!options_done && strcmp(arg, "--") == 0) {
+			options_done = true;
+			continue;
+		}
+		if (options_done || arg[0] != '-' || arg[1] == '\0') {
+			if (want_command) {
+				int rc = take_command(a, arg);
+				if (rc)
+					return rc;
+				if (a->command == CLI_CMD_HELP)
+					return 0;
+			} else if (a->command == CLI_CMD_RUN) {
+				/* The rest is the remote command, verbatim. */
+				a->run_command = arg;
+				a->run_argv = (const char *const *)&argv[i + 1];
+				a->run_argc = (size_t)(argc - i - 1);
+				return 0;
+			} else {
+				pos[(*npos)++] = arg;
+			}
+			continue;
+		}
+
+		const opt_def *d;
+		const char *value = NULL;
+		if (arg[1] == '-') {
+			const char *name = arg + 2;
+			const char *eq = strchr(name, '=');
+			size_t len = eq ? (size_t)(eq - name) : strlen(name);
+			if (len == 8 && strncmp(name, "password", 8) == 0)
+				return usage(a, "%s", password_refused);
+			d = option_long(name, len);
+			if (!d)
+				return usage(a, "unknown option '--%.*s'", (int)len, name);
+			if (eq && !d->has_value)
+				return usage(a, "option '--%s' takes no value", d->name);
+			if (d->has_value) {
+				if (eq)
+					value = eq + 1;
+				else if (i + 1 < argc)
+					value = argv[++i];
+				else
+					return usage(a, "option '--%s' needs a value", d->name);
+			}
+			if (d->id == O_HELP || d->id == O_VERSION) {
+				a->command = d->id == O_HELP ? CLI_CMD_HELP : CLI_CMD_VERSION;
+				return 0;
+			}
+			int rc = apply_option(a, d, value, use);
+			if (rc)
+				return rc;
+			continue;
+		}
+		/* A cluster of short options: flags, then at most one that takes
+		 * a value, either attached (-Hhost) or as the next argument. */
+		for (size_t j = 1; arg[j]; j++) {
+			d = option_short(arg[j]);
+			if (!d)
+				return usage(a, "unknown option '-%c'", arg[j]);
+			value = NULL;
+			if (d->has_value) {
+				if (arg[j + 1])
+					value = arg + j + 1;
+				else if (i + 1 < argc)
+					value = argv[++i];
+				else
+					return usage(a, "option '-%c' (--%s) needs a value", d->short_name,
+					             d->name);
+			}
+			if (d->id == O_HELP) {
+				a->command = CLI_CMD_HELP;
+				return 0;
+			}
+			int rc = apply_option(a, d, value, use);
+			if (rc)
+				return rc;
+			if (d->has_value)
+				break;
+		}
+	}
+	return 0;
+}
+
+int cli_parse(cli_args *a, int argc, char **argv)
+{
+	args_init(a);
+	if (argc < 1)
+		argc = 1;
+	size_t cap = (size_t)argc;
+	const char **pos = calloc(cap, sizeof *pos);
+	a->keys.items = calloc(cap, sizeof *a->keys.items);
+	a->props.items = calloc(cap, sizeof *a->props.items);
+	if (!pos || !a->keys.items || !a->props.items) {
+		free(pos);
+		return out_of_memory(a);
+	}
+	size_t npos = 0;
+	cmd_opt_use use = {0};
+	int rc = parse_loop(a, argc, argv, pos, &npos, &use);
+	if (rc == 0 && (a->command == CLI_CMD_HELP || a->command == CLI_CMD_VERSION)) {
+		free(pos);
+		return 0;
+	}
+	if (rc == 0 && a->command == CLI_CMD_NONE)
+		rc = usage(a, "no command given");
+	if (rc == 0 && a->command == CLI_CMD_COMPARE && a->compared == CLI_CMD_NONE)
+		rc = usage(a, "compare needs a command to compare: get, enum or query");
+	if (rc == 0)
+		rc = check_command_args(a, a->command, pos, npos);
+	if (rc == 0)
+		rc = check_combinations(a, &use);
+	free(pos);
+	return rc;
+}
+
+static void wipe(char *s)
+{
+	if (!s)
+		return;
+	/* volatile so the compiler cannot drop the stores before free(). */
+	for (volatile char *p = s; *p; p++)
+		*p = '\0';
+}
+
+static void pairs_free(cli_pairs *p)
+{
+	if (!p->items)
+		return;
+	for (size_t i = 0; i < p->count; i++)
+		free(p->items[i].name);
+	free(p->items);
+	p->items = NULL;
+	p->count = 0;
+}
+
+void cli_args_free(cli_args *a)
+{
+	if (!a)
+		return;
+	pairs_free(&a->keys);
+	pairs_free(&a->props);
+	wipe(a->password);
+	free(a->password);
+	a->password = NULL;
+}
+
+/* ---- the password ------------------------------------------------------ */
+
+static volatile sig_atomic_t prompt_signal;
+
+static void on_prompt_signal(int sig)
+{
+	prompt_signal = sig;
+}
+
+int cli_tty_read_password(char *buf, size_t size, const char *prompt, void *userdata,
+                          char *errbuf, size_t errsize)
+{
+	(void)userdata;
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return CLI_READ_NO_TTY;
+	struct termios saved, quiet;
+	if (tcgetattr(fd, &saved) != 0) {
+		close(fd);
+		return CLI_READ_NO_TTY;
+	}
+	/* Catch the signals a user sends at a prompt, so that echo is always
+	 * switched back on before the default action runs. No SA_RESTART: the
+	 * read must return with EINTR. */
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+	struct sigaction old[sizeof sigs / sizeof sigs[0]];
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_prompt_signal;
+	sigemptyset(&sa.sa_mask);
+	prompt_signal = 0;
+	for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
+		sigaction(sigs[k], &sa, &old[k]);
+
+	quiet = saved;
+	quiet.c_lflag &= (tcflag_t) ~(ECHO | ECHOE | ECHOK | ECHONL);
+	quiet.c_lflag |= ICANON;
+	int rc = 0;
+	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
+		snprintf(errbuf, errsize, "cannot switch off echo on the terminal: %s",
+		         strerror(errno));
+		rc = CLI_READ_FAILED;
+	} else {
+		ssize_t wr = write(fd, prompt, strlen(prompt));
+		(void)wr;
+		size_t len = 0;
+		bool too_long = false;
+		for (;;) {
+			char c;
+			ssize_t n = read(fd, &c, 1);
+			if (n < 0 && errno == EINTR && !prompt_signal)
+				continue;
+			if (n < 0) {
+				if (!prompt_signal)
+					snprintf(errbuf, errsize, "cannot read the password: %s",
+					         strerror(errno));
+				else
+					snprintf(errbuf, errsize, "password prompt interrupted");
+				rc = CLI_READ_FAILED;
+				break;
+			}
+			if (n == 0 || c == '\n' || c == '\r')
+				break;
+			if (len + 1 < size)
+				buf[len++] = c;
+			else
+				too_long = true;
+		}
+		buf[len] = '\0';
+		if (too_long && rc == 0) {
+			snprintf(errbuf, errsize, "the password is longer than %zu bytes", size - 1);
+			rc = CLI_READ_FAILED;
+		}
+		wr = write(fd, "\n", 1);
+		(void)wr;
+		tcsetattr(fd, TCSAFLUSH, &saved);
+	}
+	close(fd);
+	for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
+		sigaction(sigs[k], &old[k], NULL);
+	if (prompt_signal)
+		raise(prompt_signal);
+	return rc;
+}
+
+static bool uses_password(const cli_args *a)
+{
+	if (!a->user)
+		return false;
+	if (a->auth == RMS_AUTH_CERTIFICATE || a->auth == RMS_AUTH_NONE)
+		return false;
+	if (a->transport == RMS_TRANSPORT_SSH && (a->identity_file || a->ssh_agent))
+		return false;
+	return true;
+}
+
+int cli_resolve_password(cli_args *a, cli_password_reader reader, void *userdata)
+{
+	if (!uses_password(a))
+		return 0;
+	const char *env = getenv("REMSESS_PASSWORD");
+	if (env) {
+		a->password = strdup(env);
+		return a->password ? 0 : out_of_memory(a);
+	}
+	char prompt[300];
+	const char *where = a->host ? a->host : a->url;
+	snprintf(prompt, sizeof prompt, "Password for %s@%s: ", a->user, where ? where : "?");
+	char buf[1024];
+	char err[200] = "";
+	int rc = reader(buf, sizeof buf, prompt, userdata, err, sizeof err);
+	if (rc == CLI_READ_NO_TTY) {
+		wipe(buf);
+		return usage(a,
+		             "a password is needed for user '%s' and there is no terminal to ask "
+		             "on: set REMSESS_PASSWORD",
+		             a->user);
+	}
+	if (rc != 0) {
+		wipe(buf);
+		return usage(a, "%s", err[0] ? err : "cannot read the password");
+	}
+	a->password = strdup(buf);
+	wipe(buf);
+	return a->password ? 0 : out_of_memory(a);
+}
+
+/* ---- options and requests ---------------------------------------------- */
+
+void cli_build_options(rms_session_options *o, const cli_args *a, rms_backend backend,
+                       rms_log_fn log, void *log_userdata)
+{
+	*o = (rms_session_options)RMS_SESSION_OPTIONS_INIT;
+	o->url = a->url;
+	o->host = a->host;
+	o->scheme = a->https ? RMS_SCHEME_HTTPS : RMS_SCHEME_DEFAULT;
+	o->port = a->port;
+	o->transport = backend == RMS_BACKEND_CIM ? RMS_TRANSPORT_WSMAN : a->transport;
+	o->user = a->user;
+	o->password = a->password;
+	o->auth = a->auth;
+	o->client_cert = a->cert;
+	o->client_key = a->key;
+	o->ca_file = a->cacert;
+	o->tls_insecure = a->insecure;
+	o->proxy = a->proxy;
+	o->operation_timeout_ms = a->timeout_ms;
+	o->max_envelope_size = a->max_envelope_size;
+	o->log = log;
+	o->log_userdata = log_userdata;
+	o->log_level = a->verbose <= 0   ? RMS_LOG_WARNING
+	               : a->verbose == 1 ? RMS_LOG_INFO
+	               : a->verbose == 2 ? RMS_LOG_DEBUG
+	                                 : RMS_LOG_TRACE;
+	o->cim.cim_namespace = a->cim_namespace;
+	if (o->transport == RMS_TRANSPORT_SSH) {
+		o->ssh.identity_file = a->identity_file;
+		o->ssh.known_hosts = a->known_hosts;
+		o->ssh.accept_new_host_key = a->accept_new_host_key;
+		o->ssh.use_agent = a->ssh_agent;
+	}
+}
+
+static int make_ref(rms_ref **out, const cli_args *a)
+{
+	rms_ref *ref = NULL;
+	int rc = rms_ref_new(&ref, a->cim_namespace, a->class_name);
+	for (size_t i = 0; rc == 0 && i < a->keys.count; i++)
+		rc = rms_ref_add_selector(ref, a->keys.items[i].name, a->keys.items[i].value);
+	if (rc) {
+		rms_ref_free(ref);
+		return rc;
+	}
+	*out = ref;
+	return 0;
+}
+
+/* Every value is a string: the command line has no types, and the provider
+ * (or the library, from the class schema) converts. */
+static int make_instance(rms_instance **out, const cli_args *a)
+{
+	rms_instance *inst = NULL;
+	int rc = rms_instance_new(&inst, a->cim_namespace, a->class_name);
+	for (size_t i = 0; rc == 0 && i < a->props.count; i++) {
+		rms_value *v = NULL;
+		rc = rms_value_new_string(&v, a->props.items[i].value);
+		if (rc == 0 && (rc = rms_instance_set(inst, a->props.items[i].name, v, 0)))
+			rms_value_free(v);
+	}
+	if (rc) {
+		rms_instance_free(inst);
+		return rc;
+	}
+	*out = inst;
+	return 0;
+}
+
+static rms_op_kind kind_of(const cli_args *a, cli_command c)
+{
+	switch (c) {
+	case CLI_CMD_GET: return RMS_OP_GET;
+	case CLI_CMD_ENUM: return RMS_OP_ENUMERATE;
+	case CLI_CMD_QUERY: return RMS_OP_QUERY;
+	case CLI_CMD_INVOKE: return RMS_OP_INVOKE;
+	case CLI_CMD_CREATE: return RMS_OP_CREATE;
+	case CLI_CMD_SET: return RMS_OP_MODIFY;
+	case CLI_CMD_DELETE: return RMS_OP_DELETE;
+	case CLI_CMD_ASSOC: return a->references ? RMS_OP_REFERENCES : RMS_OP_ASSOCIATORS;
+	case CLI_CMD_RUN: return RMS_OP_RUN;
+	default: return RMS_OP_IDENTIFY;
+	}
+}
+
+static int fill_request(rms_request *req, const cli_args *a, cli_command c)
+{
+	rms_ref *ref = NULL;
+	rms_instance *input = NULL;
+	int rc = 0;
+	if (c != CLI_CMD_IDENTIFY && c != CLI_CMD_RUN)
+		rc = rms_request_set_namespace(req, a->cim_namespace);
+	switch (c) {
+	case CLI_CMD_ENUM:
+		if (rc == 0)
+			rc = rms_request_set_class(req, a->class_name);
+		break;
+	case CLI_CMD_QUERY:
+		if (rc == 0)
+			rc = rms_request_set_query(req, NULL, a->query);
+		break;
+	case CLI_CMD_GET:
+	case CLI_CMD_DELETE:
+	case CLI_CMD_SET:
+	case CLI_CMD_ASSOC:
+		if (rc == 0 && (rc = make_ref(&ref, a)) == 0)
+			rc = rms_request_set_ref(req, ref);
+		if (rc == 0 && c == CLI_CMD_SET && (rc = make_instance(&input, a)) == 0)
+			rc = rms_request_set_input(req, input);
+		if (rc == 0 && c == CLI_CMD_ASSOC)
+			rc = rms_request_set_association(req, a->assoc_class, a->result_class, a->role,
+			                                 a->result_role);
+		break;
+	case CLI_CMD_INVOKE:
+		/* No selectors: a static method on the class. */
+		if (rc == 0)
+			rc = rms_request_set_class(req, a->class_name);
+		if (rc == 0 && a->keys.count && (rc = make_ref(&ref, a)) == 0)
+			rc = rms_request_set_ref(req, ref);
+		if (rc == 0)
+			rc = rms_request_set_method(req, a->method);
+		if (rc == 0 && a->props.count && (rc = make_instance(&input, a)) == 0)
+			rc = rms_request_set_input(req, input);
+		break;
+	case CLI_CMD_CREATE:
+		if (rc == 0 && (rc = rms_request_set_class(req, a->class_name)) == 0 &&
+		    (rc = make_instance(&input, a)) == 0)
+			rc = rms_request_set_input(req, input);
+		break;
+	case CLI_CMD_RUN:
+		rc = rms_request_set_command(req, a->run_command, a->run_argc, a->run_argv);
+		break;
+	default:
+		break;
+	}
+	rms_ref_free(ref);
+	rms_instance_free(input);
+	return rc;
+}
+
+int cli_build_request(rms_request **out, const cli_args *a)
+{
+	*out = NULL;
+	cli_command c = a->command == CLI_CMD_COMPARE ? a->compared : a->command;
+	rms_request *req = NULL;
+	int rc = rms_request_new(&req, kind_of(a, c));
+	if (rc == 0)
+		rc = fill_request(req, a, c);
+	if (rc) {
+		rms_request_free(req);
+		return rc;
+	}
+	*out = req;
+	return 0;
+}

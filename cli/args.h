@@ -1,0 +1,165 @@
+/*
+ * remsess CLI — the command line, parsed into a struct.
+ *
+ * Parsing is offline and does no I/O: every usage error is found before a
+ * session exists, and is reported through cli_args.error for the caller to
+ * print. The one interactive step, asking for a password, is a separate
+ * call with a replaceable reader so that tests can drive it.
+ *
+ * Strings in cli_args point into argv (which lives as long as the program)
+ * except the password and the KEY=VALUE names, which cli_args_free releases.
+ */
+#ifndef REMSESS_CLI_ARGS_H
+#define REMSESS_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "remsess/remsess.h"
+
+/* Exit statuses of the tool (see cli_exit_code in output.h). */
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_REMOTE = 1,  /* the remote side (or the run) failed */
+	CLI_EXIT_USAGE = 2,   /* bad command line, invalid option, not implemented */
+	CLI_EXIT_CONNECT = 3, /* connection, TLS or authentication failure */
+	CLI_EXIT_LIMIT = 4    /* a size or time limit was exceeded */
+};
+
+typedef enum cli_command {
+	CLI_CMD_NONE = 0,
+	CLI_CMD_HELP,
+	CLI_CMD_VERSION,
+	CLI_CMD_INFO,
+	CLI_CMD_SESSION,
+	CLI_CMD_IDENTIFY,
+	CLI_CMD_GET,
+	CLI_CMD_ENUM,
+	CLI_CMD_QUERY,
+	CLI_CMD_INVOKE,
+	CLI_CMD_CREATE,
+	CLI_CMD_SET,
+	CLI_CMD_DELETE,
+	CLI_CMD_ASSOC,
+	CLI_CMD_RUN,
+	CLI_CMD_COMPARE
+} cli_command;
+
+/* The command's name as typed ("enum"), or NULL. */
+const char *cli_command_name(cli_command cmd);
+
+/* NAME=VALUE: everything after the first '=' is the value, taken
+ * literally (quotes are not special). The name is owned, the value points
+ * into argv. */
+typedef struct cli_pair {
+	char *name;
+	const char *value;
+} cli_pair;
+
+typedef struct cli_pairs {
+	cli_pair *items;
+	size_t count;
+} cli_pairs;
+
+#define CLI_ERROR_MAX 512
+
+typedef struct cli_args {
+	cli_command command;
+	/* For compare: which of get / enum / query it compares. */
+	cli_command compared;
+
+	/* Global options. */
+	const char *host; /* -H without "://" */
+	const char *url;  /* -H with "://" */
+	unsigned port;    /* 0: the default for the scheme / transport */
+	bool https;
+	const char *user;
+	char *password; /* from REMSESS_PASSWORD or the prompt; owned, wiped on free */
+	rms_auth auth;
+	const char *cert;
+	const char *key;
+	const char *cacert;
+	bool insecure;
+	const char *proxy;
+	uint32_t timeout_ms;        /* 0: the library's default */
+	uint32_t max_envelope_size; /* bytes; 0: the library's default */
+	const char *cim_namespace;  /* never NULL after a successful parse */
+	rms_backend backend;        /* RMS_BACKEND_AUTO unless --backend */
+	rms_transport transport;
+	const char *identity_file;
+	const char *known_hosts;
+	bool accept_new_host_key;
+	bool ssh_agent;
+	bool json;
+	int verbose;
+
+	/* Command arguments. */
+	const char *class_name;
+	const char *method;
+	const char *query;
+	cli_pairs keys;  /* KEY=VALUE selectors (get, set, delete, invoke, assoc) */
+	cli_pairs props; /* create's PROP=VALUE, set's --prop, invoke's --arg */
+	const char *assoc_class;
+	const char *result_class;
+	const char *role;
+	const char *result_role;
+	bool references;
+	const char *run_command;
+	const char *const *run_argv; /* the arguments after run_command */
+	size_t run_argc;
+
+	/* Why parsing failed: one line, without the "remsess: " prefix. */
+	char error[CLI_ERROR_MAX];
+} cli_args;
+
+/*
+ * Parse argv (argv[0] is the program name). Returns 0, CLI_EXIT_USAGE with
+ * a->error saying what is wrong, or CLI_EXIT_REMOTE on out of memory. The
+ * struct is always initialised: call cli_args_free afterwards either way.
+ * Does not read the environment or the terminal.
+ */
+int cli_parse(cli_args *a, int argc, char **argv);
+void cli_args_free(cli_args *a);
+
+/* Whether the command talks to a computer (and so needs options, a
+ * password and a session). */
+bool cli_command_needs_session(cli_command cmd);
+
+/*
+ * Reads a password without echo: writes `prompt`, fills buf (NUL-terminated,
+ * without the newline). Returns 0, CLI_READ_NO_TTY when there is no terminal
+ * to ask on, or CLI_READ_FAILED (message in errbuf).
+ */
+enum { CLI_READ_NO_TTY = 1, CLI_READ_FAILED = 2 };
+typedef int (*cli_password_reader)(char *buf, size_t size, const char *prompt, void *userdata,
+                                   char *errbuf, size_t errsize);
+
+/* The real reader: /dev/tty with echo off (termios), so it works when
+ * stdin is a pipe; the terminal is restored on every path, including a
+ * signal during the prompt. */
+int cli_tty_read_password(char *buf, size_t size, const char *prompt, void *userdata,
+                          char *errbuf, size_t errsize);
+
+/*
+ * Fill a->password: from REMSESS_PASSWORD when it is set, else from `reader`
+ * when a user is given and the chosen authentication uses a password
+ * (not a client certificate, not an SSH key or agent). Returns 0,
+ * CLI_EXIT_USAGE (no terminal: a->error says to set REMSESS_PASSWORD, or
+ * the read failed) or CLI_EXIT_REMOTE (out of memory).
+ */
+int cli_resolve_password(cli_args *a, cli_password_reader reader, void *userdata);
+
+/*
+ * Session options for `backend` from the parsed arguments. Strings are
+ * borrowed from `a`, so `a` must outlive the options' use. `log` receives
+ * the library's log lines at the level -v asked for.
+ */
+void cli_build_options(rms_session_options *o, const cli_args *a, rms_backend backend,
+                       rms_log_fn log, void *log_userdata);
+
+/* The request for a.command (or a.compared for compare). Returns 0 or an
+ * RMS_E_* code with the details in rms_error_last(). */
+int cli_build_request(rms_request **out, const cli_args *a);
+
+#endif

@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int rms_placeholder_output_t;

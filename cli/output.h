@@ -1,0 +1,68 @@
+/*
+ * remsess CLI — everything the tool prints: help, info, sessions, results,
+ * comparisons and errors, in text or (with --json) as JSON lines made with
+ * jansson. Each printer takes its streams, so the tests can capture them.
+ */
+#ifndef REMSESS_CLI_OUTPUT_H
+#define REMSESS_CLI_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "args.h"
+#include "remsess/remsess.h"
+
+/*
+ * The exit status for a library result code: 0 for 0; 1 for a failure the
+ * remote side reported or anything else that went wrong while running;
+ * 2 for bad arguments or options and for what this build or backend cannot
+ * do (RMS_E_NOT_IMPLEMENTED, RMS_E_UNSUPPORTED); 3 for connection, TLS and
+ * authentication failures; 4 when a size or time limit was exceeded.
+ * (`run` exits with the remote command's status instead, when it ran.)
+ */
+int cli_exit_code(int rms_code);
+
+void cli_print_help(FILE *out);
+void cli_print_version(FILE *out);
+/* "remsess: <message>" and the hint to --help. */
+void cli_print_usage_error(FILE *err, const char *message);
+
+/* Version, features and the two-backend table. Returns an exit status. */
+int cli_print_info(FILE *out, bool json);
+
+/* A session's properties and traffic counters. Returns an exit status. */
+int cli_print_session(FILE *out, const rms_session *s, bool json);
+
+/*
+ * Report a failure and return its exit status. On `err` one line:
+ *   "remsess: not implemented in this build: <message>"  (RMS_E_NOT_IMPLEMENTED)
+ *   "remsess: invalid option <field> (<cli option>): <message>"  (RMS_E_OPTIONS)
+ *   "remsess: <phase> failed: <message>"  otherwise; the phase is the
+ *   error's, or `step` (what the tool was doing) when the error has none.
+ * With json, also one line {"error":{...}} on `out`. `e` may be NULL (then
+ * the generic message of rc is used).
+ */
+int cli_report_error(FILE *out, FILE *err, bool json, const char *step, int rc,
+                     const rms_error *e);
+
+/* The {"error":{...}} object as one line (caller frees with free()), or
+ * NULL on out of memory. */
+char *cli_error_json(int rc, const rms_error *e);
+
+/* Library log lines to stderr: "remsess: [debug] ...". */
+void cli_log_stderr(rms_log_level level, const char *message, void *userdata);
+
+/*
+ * Drain a started operation and print what it produced: instances (text
+ * with a blank line between, or one JSON object a line), the created
+ * reference, or a command's output streamed to out / err. Returns the exit
+ * status: the remote exit code for run.
+ */
+int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_op_kind kind);
+
+/* A comparison record. Returns 0 when both sides succeeded with equal
+ * results, 1 when they differ or one side failed, and the failure's exit
+ * status when both sides failed. */
+int cli_print_comparison(FILE *out, FILE *err, const rms_comparison *c, bool json);
+
+#endif

@@ -1,0 +1,205 @@
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "options_internal.h"
+
+/* Session ids count from 1 within the process, as PowerShell's do. */
+static atomic_uint_fast32_t next_session_id = 1;
+
+const struct rms_backend_ops *rms__backend_ops(rms_backend id)
+{
+	switch (id) {
+	case RMS_BACKEND_CIM: return &rms__cim_backend;
+	case RMS_BACKEND_PSSESSION: return &rms__pssession_backend;
+	default: return NULL;
+	}
+}
+
+const char *rms_session_state_name(rms_session_state state)
+{
+	switch (state) {
+	case RMS_STATE_OPENED: return "Opened";
+	case RMS_STATE_BROKEN: return "Broken";
+	case RMS_STATE_CLOSED: return "Closed";
+	}
+	return "Unknown";
+}
+
+int rms__not_implemented(rms_backend backend, const char *what)
+{
+	rms__error_set(RMS_E_NOT_IMPLEMENTED, RMS_PHASE_NONE,
+	               "%s is not implemented in this build of remsess %s", what, rms_version());
+	rms__error_set_backend(backend);
+	return RMS_E_NOT_IMPLEMENTED;
+}
+
+static void session_destroy(rms_session *s)
+{
+	if (s->ops && s->ops->destroy)
+		s->ops->destroy(s);
+	rms__options_free(&s->opts);
+	free(s->name);
+	free(s->computer_name);
+	free(s->endpoint);
+	rms_error_free(s->broken_reason);
+	free(s);
+}
+
+static int session_new(rms_session **out, rms_backend backend, const rms_session_options *opts)
+{
+	int rc = rms_session_options_validate(opts, backend, NULL);
+	if (rc)
+		return rc;
+	rms_session *s = calloc(1, sizeof *s);
+	if (!s)
+		return rms__error_nomem();
+	s->ops = rms__backend_ops(backend);
+	if ((rc = rms__options_copy(&s->opts, opts))) {
+		s->ops = NULL;
+		session_destroy(s);
+		return rc;
+	}
+	s->id = (uint32_t)atomic_fetch_add(&next_session_id, 1);
+	s->name = rms__asprintf("%s%u", backend == RMS_BACKEND_CIM ? "CimSession" : "PSSession",
+	                        s->id);
+	rms_endpoint ep;
+	if ((rc = rms__endpoint_resolve(&ep, &s->opts))) {
+		session_destroy(s);
+		return rc;
+	}
+	s->endpoint = rms__endpoint_url(&ep, s->opts.transport == RMS_TRANSPORT_SSH
+	                                        ? s->opts.user
+	                                        : NULL);
+	/* The computer name as the caller wrote it, without URL brackets. */
+	const char *h = ep.host;
+	size_t hl = strlen(h);
+	s->computer_name = (h[0] == '[' && hl > 2) ? rms__strndup(h + 1, hl - 2) : strdup(h);
+	rms__endpoint_free(&ep);
+	if (!s->name || !s->endpoint || !s->computer_name) {
+		session_destroy(s);
+		return rms__error_nomem();
+	}
+	if ((rc = rms__guid(s->instance_id))) {
+		session_destroy(s);
+		return rms__error_set(rc, RMS_PHASE_NONE, "no random numbers for the session GUID");
+	}
+	s->log.fn = s->opts.log;
+	s->log.userdata = s->opts.log_userdata;
+	s->log.level = s->opts.log_level;
+	s->log.secret = s->opts.password;
+	s->state = RMS_STATE_OPENED;
+	rms__log(&s->log, RMS_LOG_INFO, "%s: creating %s session %s for %s", s->name,
+	         s->ops->name, s->instance_id, s->endpoint);
+	if ((rc = s->ops->open(s))) {
+		rms__error_set_backend(backend);
+		rms__log(&s->log, RMS_LOG_ERROR, "%s: %s", s->name,
+		         rms_error_message(rms_error_last()));
+		/* Keep the error across the destroy, which may log or fail. */
+		rms_error *keep = rms_error_dup(rms_error_last());
+		session_destroy(s);
+		if (keep) {
+			rms__error_restore(keep);
+			rms_error_free(keep);
+		}
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int rms_session_new(rms_session **out, rms_backend backend, const rms_session_options *opts,
+                    rms_error **err)
+{
+	if (!out)
+		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out",
+		                                           "no place for the session (out is NULL)"));
+	*out = NULL;
+	int rc = session_new(out, backend, opts);
+	if (rc && rms__error_last_mut() && rms__error_last_mut()->backend == RMS_BACKEND_NONE &&
+	    (backend == RMS_BACKEND_CIM || backend == RMS_BACKEND_PSSESSION))
+		rms__error_set_backend(backend);
+	return rms__error_out(err, rc);
+}
+
+int rms_session_close(rms_session *s, rms_error **err)
+{
+	if (!s)
+		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "session",
+		                                           "session is NULL"));
+	if (s->state == RMS_STATE_CLOSED)
+		return rms__error_out(err, 0);
+	int rc = s->ops->close ? s->ops->close(s) : 0;
+	s->state = RMS_STATE_CLOSED;
+	rms__log(&s->log, RMS_LOG_INFO, "%s: closed", s->name);
+	return rms__error_out(err, rc);
+}
+
+void rms_session_free(rms_session *s)
+{
+	if (!s)
+		return;
+	if (s->state != RMS_STATE_CLOSED) {
+		/* Errors here have nowhere to go but the log; keep the caller's
+		 * last error intact. */
+		rms_error *keep = rms_error_dup(rms_error_last());
+		if (rms_session_close(s, NULL))
+			rms__log(&s->log, RMS_LOG_WARNING, "%s: close failed: %s", s->name,
+			         rms_error_message(rms_error_last()));
+		rms__error_restore(keep);
+		rms_error_free(keep);
+	}
+	session_destroy(s);
+}
+
+rms_backend rms_session_backend(const rms_session *s)
+{
+	return s ? s->ops->id : RMS_BACKEND_NONE;
+}
+
+rms_session_state rms_session_state_get(const rms_session *s)
+{
+	return s ? s->state : RMS_STATE_CLOSED;
+}
+
+uint32_t rms_session_id(const rms_session *s) { return s ? s->id : 0; }
+const char *rms_session_name(const rms_session *s) { return s ? s->name : NULL; }
+const char *rms_session_instance_id(const rms_session *s) { return s ? s->instance_id : NULL; }
+const char *rms_session_computer_name(const rms_session *s) { return s ? s->computer_name : NULL; }
+const char *rms_session_endpoint(const rms_session *s) { return s ? s->endpoint : NULL; }
+const rms_error *rms_session_broken_reason(const rms_session *s)
+{
+	return s ? s->broken_reason : NULL;
+}
+
+const char *rms_session_protocol(const rms_session *s)
+{
+	if (!s)
+		return NULL;
+	return s->opts.transport == RMS_TRANSPORT_SSH ? "SSH" : "WSMAN";
+}
+
+int rms_session_set_name(rms_session *s, const char *name)
+{
+	if (!s || !name || !*name)
+		return rms__error_field(RMS_E_INVALID_ARG, "name", "a session name must not be empty");
+	if (!rms__utf8_valid(name, strlen(name)))
+		return rms__error_field(RMS_E_INVALID_ARG, "name", "session name is not valid UTF-8");
+	return rms__set_str(&s->name, name) ? rms__error_nomem() : 0;
+}
+
+int rms_session_stats(const rms_session *s, rms_stats *out)
+{
+	if (!s || !out)
+		return rms__error_field(RMS_E_INVALID_ARG, s ? "out" : "session",
+		                        "rms_session_stats needs a session and a place for the result");
+	if (out->version != RMS_STATS_VERSION)
+		return rms__error_field(RMS_E_INVALID_ARG, "version",
+		                        "rms_stats version %u is not supported (expected %u); set "
+		                        "out->version = RMS_STATS_VERSION",
+		                        out->version, RMS_STATS_VERSION);
+	*out = s->stats;
+	out->version = RMS_STATS_VERSION;
+	return 0;
+}

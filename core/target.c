@@ -1,0 +1,165 @@
+/*
+ * Targets: one computer with settings for both backends, and the per-call
+ * choice between them (the AUTO rule is documented in target.h).
+ */
+#include <stdlib.h>
+
+#include "backend.h"
+
+struct rms_target {
+	bool has[3];                 /* indexed by rms_backend (CIM, PSSESSION) */
+	rms_session_options opts[3]; /* deep copies */
+	rms_session *sessions[3];    /* made on first use */
+};
+
+static bool configured(const rms_target *t, rms_backend b)
+{
+	return (b == RMS_BACKEND_CIM || b == RMS_BACKEND_PSSESSION) && t->has[b];
+}
+
+int rms_target_new(rms_target **out, const rms_session_options *cim,
+                   const rms_session_options *pssession, rms_error **err)
+{
+	int rc;
+	if (!out)
+		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL"));
+	*out = NULL;
+	if (!cim && !pssession)
+		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "options",
+		                                           "a target needs options for at least "
+		                                           "one backend"));
+	const rms_session_options *src[3] = { NULL, cim, pssession };
+	for (int b = RMS_BACKEND_CIM; b <= RMS_BACKEND_PSSESSION; b++) {
+		if (src[b] && (rc = rms_session_options_validate(src[b], (rms_backend)b, NULL))) {
+			rms__error_set_backend((rms_backend)b);
+			return rms__error_out(err, rc);
+		}
+	}
+	rms_target *t = calloc(1, sizeof *t);
+	if (!t)
+		return rms__error_out(err, rms__error_nomem());
+	for (int b = RMS_BACKEND_CIM; b <= RMS_BACKEND_PSSESSION; b++) {
+		if (!src[b])
+			continue;
+		if ((rc = rms__options_copy(&t->opts[b], src[b]))) {
+			rms_target_free(t);
+			return rms__error_out(err, rc);
+		}
+		t->has[b] = true;
+	}
+	*out = t;
+	return rms__error_out(err, 0);
+}
+
+void rms_target_free(rms_target *t)
+{
+	if (!t)
+		return;
+	for (int b = RMS_BACKEND_CIM; b <= RMS_BACKEND_PSSESSION; b++) {
+		rms_session_free(t->sessions[b]);
+		if (t->has[b])
+			rms__options_free(&t->opts[b]);
+	}
+	free(t);
+}
+
+int rms_target_choose(rms_backend *out, const char **reason, const rms_target *t,
+                      rms_backend choice, rms_op_kind kind)
+{
+	if (!out || !t)
+		return rms__error_field(RMS_E_INVALID_ARG, t ? "out" : "target", "NULL argument");
+	if ((unsigned)kind > RMS_OP_RUN)
+		return rms__error_field(RMS_E_INVALID_ARG, "kind", "unknown operation kind %d",
+		                        (int)kind);
+	const char *why;
+	rms_backend pick;
+	if (choice == RMS_BACKEND_CIM || choice == RMS_BACKEND_PSSESSION) {
+		pick = choice;
+		why = "the caller chose this backend";
+		if (!configured(t, pick))
+			return rms__error_field(RMS_E_INVALID_ARG, "backend",
+			                        "the target has no %s settings",
+			                        rms__backend_ops(pick)->name);
+		if (!rms__backend_ops(pick)->supports(kind)) {
+			rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+			               "the %s backend cannot %s%s", rms__backend_ops(pick)->name,
+			               rms_op_kind_name(kind),
+			               kind == RMS_OP_RUN ? "; the PSSession backend can" : "");
+			rms__error_set_backend(pick);
+			return RMS_E_UNSUPPORTED;
+		}
+	} else if (choice == RMS_BACKEND_AUTO) {
+		if (kind == RMS_OP_RUN) {
+			pick = RMS_BACKEND_PSSESSION;
+			why = "auto: commands run on the remote computer through the PSSession";
+		} else {
+			pick = RMS_BACKEND_CIM;
+			why = "auto: CIM operations go to the CIM backend (no PowerShell needed on "
+			      "the target, no WinRM data caps)";
+		}
+		if (!configured(t, pick)) {
+			rms_backend other = pick == RMS_BACKEND_CIM ? RMS_BACKEND_PSSESSION
+			                                            : RMS_BACKEND_CIM;
+			if (!configured(t, other) || !rms__backend_ops(other)->supports(kind))
+				return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+				                      "auto: %s needs the %s backend, which this "
+				                      "target has no settings for",
+				                      rms_op_kind_name(kind),
+				                      rms__backend_ops(pick)->name);
+			pick = other;
+			why = other == RMS_BACKEND_PSSESSION
+			              ? "auto: the target has no CIM settings, so the query runs "
+			                "through the PSSession"
+			              : "auto: the target has no PSSession settings";
+		}
+	} else {
+		return rms__error_field(RMS_E_INVALID_ARG, "backend", "unknown backend %d",
+		                        (int)choice);
+	}
+	*out = pick;
+	if (reason)
+		*reason = why;
+	return 0;
+}
+
+static int target_session(rms_session **out, rms_target *t, rms_backend b)
+{
+	if (!configured(t, b))
+		return rms__error_field(RMS_E_INVALID_ARG, "backend", "the target has no %s settings",
+		                        rms_backend_name(b));
+	if (!t->sessions[b]) {
+		int rc = rms_session_new(&t->sessions[b], b, &t->opts[b], NULL);
+		if (rc)
+			return rc;
+	}
+	*out = t->sessions[b];
+	return 0;
+}
+
+int rms_target_session(rms_session **out, rms_target *t, rms_backend backend, rms_error **err)
+{
+	if (!out || !t)
+		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, t ? "out" : "target",
+		                                           "NULL argument"));
+	*out = NULL;
+	return rms__error_out(err, target_session(out, t, backend));
+}
+
+int rms_target_start(rms_op **out, rms_target *t, rms_backend choice, const rms_request *req,
+                     rms_error **err)
+{
+	if (!out || !t || !req)
+		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG,
+		                                           !out ? "out" : !t ? "target" : "request",
+		                                           "NULL argument"));
+	*out = NULL;
+	rms_backend pick;
+	const char *why;
+	rms_session *s;
+	int rc = rms_target_choose(&pick, &why, t, choice, req->kind);
+	if (!rc)
+		rc = target_session(&s, t, pick);
+	if (!rc)
+		rc = rms__op_start(out, s, req, why);
+	return rms__error_out(err, rc);
+}

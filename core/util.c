@@ -1,0 +1,296 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "remsess/error.h"
+
+char *rms__strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+char *rms__strndup(const char *s, size_t n)
+{
+	if (!s)
+		return NULL;
+	char *r = malloc(n + 1);
+	if (!r)
+		return NULL;
+	memcpy(r, s, n);
+	r[n] = '\0';
+	return r;
+}
+
+char *rms__vasprintf(const char *fmt, va_list ap)
+{
+	va_list ap2;
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		return NULL;
+	char *r = malloc((size_t)n + 1);
+	if (!r)
+		return NULL;
+	vsnprintf(r, (size_t)n + 1, fmt, ap);
+	return r;
+}
+
+char *rms__asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *r = rms__vasprintf(fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static int lower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+int rms__strcasecmp(const char *a, const char *b)
+{
+	if (a == b)
+		return 0;
+	if (!a)
+		return -1;
+	if (!b)
+		return 1;
+	for (;; a++, b++) {
+		int ca = lower((unsigned char)*a), cb = lower((unsigned char)*b);
+		if (ca != cb || ca == 0)
+			return ca - cb;
+	}
+}
+
+bool rms__streq_nocase(const char *a, const char *b)
+{
+	return rms__strcasecmp(a, b) == 0;
+}
+
+int rms__set_str(char **slot, const char *s)
+{
+	char *copy = NULL;
+	if (s && !(copy = strdup(s)))
+		return RMS_E_NOMEM;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+int32_t rms__utf8_decode(const char **pp, const char *end)
+{
+	const unsigned char *p = (const unsigned char *)*pp, *e = (const unsigned char *)end;
+	if (p >= e)
+		return -1;
+	uint32_t c = p[0];
+	int n;
+	uint32_t min;
+	if (c < 0x80) {
+		*pp += 1;
+		return (int32_t)c;
+	} else if ((c & 0xE0) == 0xC0) {
+		n = 1, min = 0x80, c &= 0x1F;
+	} else if ((c & 0xF0) == 0xE0) {
+		n = 2, min = 0x800, c &= 0x0F;
+	} else if ((c & 0xF8) == 0xF0) {
+		n = 3, min = 0x10000, c &= 0x07;
+	} else {
+		return -1;
+	}
+	if (e - p <= n)
+		return -1;
+	for (int i = 1; i <= n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return -1;
+		c = (c << 6) | (p[i] & 0x3F);
+	}
+	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return -1;
+	*pp += n + 1;
+	return (int32_t)c;
+}
+
+bool rms__utf8_valid(const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	while (p < end) {
+		/* fast path for ASCII runs */
+		if ((unsigned char)*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (rms__utf8_decode(&p, end) < 0)
+			return false;
+	}
+	return true;
+}
+
+size_t rms__utf8_encode(uint32_t cp, char *out)
+{
+	unsigned char *o = (unsigned char *)out;
+	if (cp < 0x80) {
+		o[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (unsigned char)(0xC0 | (cp >> 6));
+		o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp >= 0xD800 && cp <= 0xDFFF)
+		return 0;
+	if (cp < 0x10000) {
+		o[0] = (unsigned char)(0xE0 | (cp >> 12));
+		o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	if (cp <= 0x10FFFF) {
+		o[0] = (unsigned char)(0xF0 | (cp >> 18));
+		o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+		o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+		return 4;
+	}
+	return 0;
+}
+
+void rms__buf_init(rms_buf *b)
+{
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->failed = false;
+}
+
+void rms__buf_free(rms_buf *b)
+{
+	free(b->data);
+	rms__buf_init(b);
+}
+
+static int buf_reserve(rms_buf *b, size_t extra)
+{
+	if (b->failed)
+		return RMS_E_NOMEM;
+	if (extra > SIZE_MAX - b->len - 1)
+		goto fail;
+	size_t need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	char *d = realloc(b->data, cap);
+	if (!d)
+		goto fail;
+	b->data = d;
+	b->cap = cap;
+	return 0;
+fail:
+	b->failed = true;
+	return RMS_E_NOMEM;
+}
+
+int rms__buf_append(rms_buf *b, const void *data, size_t len)
+{
+	if (buf_reserve(b, len))
+		return RMS_E_NOMEM;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int rms__buf_puts(rms_buf *b, const char *s)
+{
+	return rms__buf_append(b, s, strlen(s));
+}
+
+int rms__buf_printf(rms_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = rms__vasprintf(fmt, ap);
+	va_end(ap);
+	if (!s) {
+		b->failed = true;
+		return RMS_E_NOMEM;
+	}
+	int rc = rms__buf_puts(b, s);
+	free(s);
+	return rc;
+}
+
+int rms__buf_put_xml_escaped(rms_buf *b, const char *s)
+{
+	const char *run = s;
+	for (const char *p = s;; p++) {
+		const char *rep = NULL;
+		char num[16];
+		unsigned char c = (unsigned char)*p;
+		switch (c) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&apos;"; break;
+		case '\t': case '\n': break;
+		case '\r': rep = "&#13;"; break; /* would be normalised away otherwise */
+		default:
+			if (c && c < 0x20) {
+				/* XML 1.0 cannot carry these at all; a char ref is still
+				 * ill-formed, so callers must refuse such strings first.
+				 * Emit the reference so the problem is visible, not lost. */
+				snprintf(num, sizeof num, "&#%u;", c);
+				rep = num;
+			}
+		}
+		if (rep || c == 0) {
+			if (rms__buf_append(b, run, (size_t)(p - run)))
+				return RMS_E_NOMEM;
+			if (c == 0)
+				return 0;
+			if (rms__buf_puts(b, rep))
+				return RMS_E_NOMEM;
+			run = p + 1;
+		}
+	}
+}
+
+char *rms__buf_take(rms_buf *b)
+{
+	if (b->failed) {
+		rms__buf_free(b);
+		return NULL;
+	}
+	char *d = b->data;
+	if (!d)
+		d = calloc(1, 1);
+	rms__buf_init(b);
+	return d;
+}
+
+int rms__guid(char out[37])
+{
+	unsigned char r[16];
+	if (RAND_bytes(r, sizeof r) != 1)
+		return RMS_E_INTERNAL;
+	r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
+	r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);
+	snprintf(out, 37,
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+	         r[13], r[14], r[15]);
+	return 0;
+}

@@ -1,0 +1,70 @@
+/* Internal helpers shared by every module: strings, UTF-8, growable buffers. */
+#ifndef RMS_CORE_UTIL_H
+#define RMS_CORE_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#if defined(__GNUC__)
+#define RMS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define RMS_PRINTF(a, b)
+#endif
+
+/* NULL-safe strdup; returns NULL for NULL input or out of memory. */
+char *rms__strdup(const char *s);
+char *rms__strndup(const char *s, size_t n);
+/* malloc'd printf. NULL on out of memory. */
+char *rms__asprintf(const char *fmt, ...) RMS_PRINTF(1, 2);
+char *rms__vasprintf(const char *fmt, va_list ap) RMS_PRINTF(1, 0);
+/* ASCII case-insensitive comparison, NULL-safe (NULL sorts first). */
+int rms__strcasecmp(const char *a, const char *b);
+bool rms__streq_nocase(const char *a, const char *b);
+/* Replace *slot with a copy of s (NULL allowed). Returns 0 or RMS_E_NOMEM. */
+int rms__set_str(char **slot, const char *s);
+
+/* True when buf[0..len) is well-formed UTF-8 (no overlongs, no surrogates,
+ * nothing above U+10FFFF). */
+bool rms__utf8_valid(const char *buf, size_t len);
+/* Decode one code point at *p (advancing it); -1 on malformed input. */
+int32_t rms__utf8_decode(const char **p, const char *end);
+/* Encode cp into out (at least 4 bytes); returns the length, 0 if invalid. */
+size_t rms__utf8_encode(uint32_t cp, char *out);
+
+/* A growable byte buffer, always NUL-terminated when data is non-NULL. */
+typedef struct rms_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	bool failed; /* an allocation failed; later appends are no-ops */
+} rms_buf;
+
+void rms__buf_init(rms_buf *b);
+void rms__buf_free(rms_buf *b);
+int rms__buf_append(rms_buf *b, const void *data, size_t len);
+int rms__buf_puts(rms_buf *b, const char *s);
+int rms__buf_printf(rms_buf *b, const char *fmt, ...) RMS_PRINTF(2, 3);
+/* Append s with XML escaping (& < > " ' and control characters). */
+int rms__buf_put_xml_escaped(rms_buf *b, const char *s);
+/* Hand the contents over (caller frees with free/rms_free); the buffer is
+ * left empty. NULL if an allocation had failed. */
+char *rms__buf_take(rms_buf *b);
+
+/* free() a pointer held in a const-qualified field we own (option copies
+ * keep the public struct's `const char *` fields). */
+static inline void rms__free_const(const void *p)
+{
+	union {
+		const void *c;
+		void *m;
+	} u = { .c = p };
+	free(u.m);
+}
+
+/* A random (version 4) GUID in canonical lower-case form into out[37]. */
+int rms__guid(char out[37]);
+
+#endif

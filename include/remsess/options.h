@@ -1,0 +1,189 @@
+/*
+ * remsess — session options.
+ *
+ * One options struct serves both backends; fields that apply to one backend
+ * only are grouped under .cim, .pssession and .ssh. The struct carries a
+ * version so that fields can be added without breaking callers built
+ * against an older header: initialise it with RMS_SESSION_OPTIONS_INIT or
+ * rms_session_options_init(), then set what you need. Zero means "the
+ * default" for every field, so the secure choice is always the zero one
+ * (TLS verification on, no plaintext NTLM).
+ *
+ * Strings are borrowed only for the duration of the call that takes the
+ * options: rms_session_new() and rms_target_new() copy what they keep.
+ */
+#ifndef REMSESS_OPTIONS_H
+#define REMSESS_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rms_transport {
+	RMS_TRANSPORT_WSMAN = 0, /* WS-Management over HTTP(S) (default) */
+	RMS_TRANSPORT_SSH = 1    /* SSH (PSSession backend only) */
+} rms_transport;
+
+typedef enum rms_scheme {
+	RMS_SCHEME_DEFAULT = 0, /* http, unless a client certificate asks for https */
+	RMS_SCHEME_HTTP = 1,
+	RMS_SCHEME_HTTPS = 2
+} rms_scheme;
+
+typedef enum rms_auth {
+	RMS_AUTH_DEFAULT = 0, /* basic when a user is given, else none */
+	RMS_AUTH_NONE,
+	RMS_AUTH_BASIC,
+	RMS_AUTH_NTLM,
+	RMS_AUTH_NEGOTIATE,
+	RMS_AUTH_KERBEROS,
+	RMS_AUTH_CERTIFICATE
+} rms_auth;
+
+/* "basic", "ntlm", ... Parse is case-insensitive; RMS_E_INVALID_ARG for an
+ * unknown name. */
+RMS_EXTERN const char *rms_auth_name(rms_auth auth);
+RMS_EXTERN int rms_auth_parse(rms_auth *out, const char *name);
+
+typedef enum rms_log_level {
+	RMS_LOG_ERROR = 0,
+	RMS_LOG_WARNING = 1,
+	RMS_LOG_INFO = 2,
+	RMS_LOG_DEBUG = 3,  /* one line per request and response */
+	RMS_LOG_TRACE = 4   /* message bodies, with credentials removed */
+} rms_log_level;
+
+/* A log line for people. Passwords, tokens, Authorization headers and
+ * private keys never reach it. Called on the thread that drives the session. */
+typedef void (*rms_log_fn)(rms_log_level level, const char *message, void *userdata);
+
+/* Special values of the received-data caps. */
+#define RMS_LIMIT_DEFAULT 0u           /* PowerShell's default, see below */
+#define RMS_LIMIT_UNLIMITED UINT64_MAX
+
+#define RMS_SESSION_OPTIONS_VERSION 1
+
+typedef struct rms_session_options {
+	unsigned version; /* RMS_SESSION_OPTIONS_VERSION */
+
+	/* Where: either a full URL ("https://host:5986/wsman"), or a host with
+	 * optional scheme, port and path. Not both. The host may be a name, an
+	 * IPv4 address or a bracketed IPv6 address. */
+	const char *url;
+	const char *host;
+	rms_scheme scheme;
+	unsigned port;    /* 0: 5985 (http), 5986 (https), 22 (ssh) */
+	const char *path; /* NULL: "/wsman" */
+	rms_transport transport;
+
+	/* Credentials. The password is copied into locked-down memory and wiped
+	 * when the session is freed; it is never logged. */
+	const char *user;
+	const char *password;
+	rms_auth auth;
+	const char *client_cert; /* PEM file, for RMS_AUTH_CERTIFICATE */
+	const char *client_key;  /* PEM file; NULL: the key is in client_cert */
+
+	/* TLS. Certificates are verified (chain and host name) unless
+	 * tls_insecure is set, which must be an explicit choice. */
+	const char *ca_file;
+	const char *ca_path;
+	bool tls_insecure;
+
+	/* HTTP proxy, e.g. "http://proxy:3128"; NULL: none (environment proxies
+	 * are not used unless named here). */
+	const char *proxy;
+
+	/* Timeouts in milliseconds; 0: defaults (connect 30 s, operation 60 s,
+	 * which is WinRM's MaxTimeoutms). */
+	uint32_t connect_timeout_ms;
+	uint32_t operation_timeout_ms;
+
+	/* MaxEnvelopeSize in bytes; 0: learn it from the server where possible,
+	 * else 512000 (500 KB, Windows Server 2012 and later; 150 KB for WinRM
+	 * 2.0 servers). Must be at least 8192, the smallest Windows accepts. */
+	uint32_t max_envelope_size;
+
+	/* xml:lang of wsman:Locale and wsmv:DataLocale; NULL: "en-US". */
+	const char *locale;
+	const char *data_locale;
+
+	/* Logging: the callback and the most detailed level it receives. */
+	rms_log_fn log;
+	void *log_userdata;
+	rms_log_level log_level;
+
+	struct {
+		/* CIM namespace for calls that name none; NULL: "root/cimv2". */
+		const char *cim_namespace;
+		/* Run one WS-Identify at session creation, as New-CimSession does
+		 * unless -SkipTestConnection is given. Off by default: a CIM
+		 * session opens nothing until its first operation. */
+		bool test_connection;
+		/* Items asked for per Enumerate/Pull; 0: 32000 (Windows' default
+		 * MaxBatchItems). The server still caps a batch to fit one
+		 * envelope. */
+		uint32_t max_elements;
+	} cim;
+
+	struct {
+		/* Received-data caps (PowerShell's MaximumReceivedDataSizePerCommand
+		 * and MaximumReceivedObjectSize), in bytes. RMS_LIMIT_DEFAULT gives
+		 * 50 MB per command (the session configuration default that a
+		 * default PSSession runs into) and 200 MB per object over WinRM,
+		 * 10 MB per object over SSH (PowerShell's client defaults);
+		 * RMS_LIMIT_UNLIMITED turns a cap off. They apply to the PSSession
+		 * backend only: CIM sessions impose no such caps. */
+		uint64_t max_received_per_command;
+		uint64_t max_received_object_size;
+		/* Shell resource; NULL: the cmd shell,
+		 * "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd". */
+		const char *shell_uri;
+		/* Shell creation settings (WinRS). */
+		const char *working_directory;
+		bool no_profile;
+		uint32_t codepage;        /* 0: the server's (65001 asked for text) */
+		uint32_t idle_timeout_ms; /* 0: the server's */
+	} pssession;
+
+	struct {
+		const char *identity_file;   /* private key file */
+		const char *known_hosts;     /* NULL: ~/.ssh/known_hosts */
+		/* Accept and record a host key seen for the first time. A key
+		 * that differs from the recorded one is refused regardless. */
+		bool accept_new_host_key;
+		bool use_agent;              /* try ssh-agent identities */
+	} ssh;
+} rms_session_options;
+
+#define RMS_SESSION_OPTIONS_INIT { .version = RMS_SESSION_OPTIONS_VERSION }
+
+/* Initialise opts for this header's version. Returns 0, or RMS_E_INVALID_ARG
+ * when version is not one this library knows. */
+RMS_EXTERN int rms_session_options_init(rms_session_options *opts, unsigned version);
+
+/*
+ * Offline validation for a backend (RMS_BACKEND_CIM or RMS_BACKEND_PSSESSION):
+ * no name is resolved and nothing is connected. On failure returns
+ * RMS_E_OPTIONS and the error names the field (rms_error_field) and says
+ * what is wrong with it. Checked: version; url XOR host; URL syntax and
+ * scheme; port 1..65535; path; transport against backend (SSH is
+ * PSSession-only); an empty user; a password without a user; auth against
+ * credentials (certificate needs https and a client certificate; NTLM,
+ * Negotiate and Kerberos over plain http are refused until message
+ * encryption is built, rather than sent unencrypted); client certificate,
+ * key and CA files exist and are readable; max_envelope_size >= 8192.
+ */
+RMS_EXTERN int rms_session_options_validate(const rms_session_options *opts, rms_backend backend,
+                                            rms_error **err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * remsess — sessions.
+ *
+ * A session is one backend's connection to one computer, with the semantics
+ * of the PowerShell object it is modelled on:
+ *
+ *   RMS_BACKEND_CIM (New-CimSession): rms_session_new() validates the options
+ *   offline and opens nothing (unless options.cim.test_connection asks for
+ *   one WS-Identify, as New-CimSession does without -SkipTestConnection).
+ *   Each operation connects, runs and closes its connection when it
+ *   finishes; nothing is held between operations. Failures such as a wrong
+ *   password show at the first operation.
+ *
+ *   RMS_BACKEND_PSSESSION (New-PSSession): rms_session_new() validates,
+ *   connects, authenticates, runs Identify, learns MaxEnvelopeSize and opens
+ *   the remote shell; any failure is returned right there, with its phase.
+ *   The session then holds that one connection and shell until it is closed.
+ *
+ * A session and its operations are used by one thread at a time.
+ */
+#ifndef REMSESS_SESSION_H
+#define REMSESS_SESSION_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "options.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rms_session_state {
+	RMS_STATE_OPENED = 0, /* usable */
+	RMS_STATE_BROKEN = 1, /* the connection or remote shell was lost; every
+	                         further call fails with RMS_E_STATE saying what
+	                         happened (rms_session_broken_reason) */
+	RMS_STATE_CLOSED = 2  /* closed by rms_session_close() */
+} rms_session_state;
+
+/* "Opened", "Broken", "Closed" (PowerShell's spelling). */
+RMS_EXTERN const char *rms_session_state_name(rms_session_state state);
+
+/*
+ * Create a session for `backend` (RMS_BACKEND_CIM or RMS_BACKEND_PSSESSION;
+ * AUTO is a per-call choice, see target.h). The options are validated first
+ * (rms_session_options_validate) and copied. On failure *out is NULL and
+ * *err (when err is non-NULL) receives the error, owned by the caller.
+ * Free the session with rms_session_free().
+ */
+RMS_EXTERN int rms_session_new(rms_session **out, rms_backend backend,
+                               const rms_session_options *opts, rms_error **err);
+
+/*
+ * Close the session: a PSSession deletes its remote shell and drops its
+ * connection; a CIM session has nothing open and only changes state. The
+ * session stays allocated (state Closed) until rms_session_free(). Closing a
+ * closed session is a no-op returning 0.
+ */
+RMS_EXTERN int rms_session_close(rms_session *s, rms_error **err);
+
+/* Closes (ignoring errors, which are logged) and frees. Accepts NULL. */
+RMS_EXTERN void rms_session_free(rms_session *s);
+
+/* Properties, as Get-CimSession / Get-PSSession show them. Strings are
+ * borrowed from the session. */
+RMS_EXTERN rms_backend rms_session_backend(const rms_session *s);
+RMS_EXTERN rms_session_state rms_session_state_get(const rms_session *s);
+/* A number unique within this process, counting from 1 (the one piece of
+ * process-wide state: an atomic counter). */
+RMS_EXTERN uint32_t rms_session_id(const rms_session *s);
+/* "CimSession<Id>" or "PSSession<Id>" unless set. */
+RMS_EXTERN const char *rms_session_name(const rms_session *s);
+RMS_EXTERN int rms_session_set_name(rms_session *s, const char *name);
+/* A random GUID, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx". */
+RMS_EXTERN const char *rms_session_instance_id(const rms_session *s);
+/* The host as given. */
+RMS_EXTERN const char *rms_session_computer_name(const rms_session *s);
+/* "WSMAN" or "SSH". */
+RMS_EXTERN const char *rms_session_protocol(const rms_session *s);
+/* The endpoint URL ("http://host:5985/wsman", "ssh://user@host:22"). */
+RMS_EXTERN const char *rms_session_endpoint(const rms_session *s);
+/* Why the session is Broken; NULL otherwise. */
+RMS_EXTERN const rms_error *rms_session_broken_reason(const rms_session *s);
+
+/*
+ * Traffic counters since the session was created. The comparison record and
+ * the behaviour tests read these; they count what actually happened on the
+ * wire, not what was planned.
+ */
+#define RMS_STATS_VERSION 1
+typedef struct rms_stats {
+	unsigned version;              /* RMS_STATS_VERSION: set by the caller */
+	uint64_t connections_opened;   /* TCP (or SSH) connections established */
+	uint64_t connections_open;     /* open right now */
+	uint64_t requests;             /* messages sent */
+	uint64_t round_trips;          /* request/response exchanges completed */
+	uint64_t bytes_sent;           /* message bytes, headers excluded */
+	uint64_t bytes_received;
+	uint64_t largest_request;      /* the largest message sent, in bytes */
+	uint64_t shells_opened;        /* remote shells / runspace pools created */
+	uint64_t shells_open;
+	uint64_t operations;           /* operations started */
+} rms_stats;
+
+RMS_EXTERN int rms_session_stats(const rms_session *s, rms_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,376 @@
+/* Offline validation of session options: every bad field is a clear error
+ * that names the field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "options_internal.h"
+#include "remsess/remsess.h"
+
+static rms_session_options base(void)
+{
+	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
+	o.host = "server1.example";
+	return o;
+}
+
+/* Validation fails with `code`, naming `field`, and the message contains
+ * `needle`. */
+static void expect_bad(const rms_session_options *o, rms_backend b, int code, const char *field,
+                       const char *needle)
+{
+	rms_error *err = NULL;
+	int rc = rms_session_options_validate(o, b, &err);
+	if (rc != code)
+		fail_msg("expected %s, got %s (%s)", rms_error_code_name(code),
+		         rms_error_code_name(rc), err ? rms_error_message(err) : "no error");
+	assert_non_null(err);
+	assert_string_equal(rms_error_field(err), field);
+	assert_int_equal(rms_error_phase(err), RMS_PHASE_OPTIONS);
+	if (!strstr(rms_error_message(err), needle))
+		fail_msg("message '%s' lacks '%s'", rms_error_message(err), needle);
+	/* The thread-local last error holds the same failure. */
+	assert_int_equal(rms_error_code(rms_error_last()), code);
+	assert_string_equal(rms_error_message(rms_error_last()), rms_error_message(err));
+	rms_error_free(err);
+}
+
+static void expect_ok(const rms_session_options *o, rms_backend b)
+{
+	rms_error *err = (rms_error *)1;
+	int rc = rms_session_options_validate(o, b, &err);
+	if (rc)
+		fail_msg("unexpected failure: %s", rms_error_message(err));
+	assert_null(err);
+}
+
+static void test_init_gives_zero_defaults_and_checks_version(void **state)
+{
+	(void)state;
+	rms_session_options o;
+	memset(&o, 0xAB, sizeof o);
+	assert_int_equal(rms_session_options_init(&o, RMS_SESSION_OPTIONS_VERSION), 0);
+	assert_int_equal(o.version, RMS_SESSION_OPTIONS_VERSION);
+	assert_null(o.host);
+	assert_false(o.tls_insecure);
+	assert_int_equal(o.port, 0);
+	assert_int_equal(rms_session_options_init(&o, 99), RMS_E_INVALID_ARG);
+	assert_string_equal(rms_error_field(rms_error_last()), "version");
+	assert_int_equal(rms_session_options_init(NULL, 1), RMS_E_INVALID_ARG);
+}
+
+static void test_minimal_host_is_valid_for_both_backends(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	expect_ok(&o, RMS_BACKEND_CIM);
+	expect_ok(&o, RMS_BACKEND_PSSESSION);
+}
+
+static void test_wrong_version_is_refused(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.version = 7;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "version", "version 7");
+}
+
+static void test_backend_must_be_one_backend(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	expect_bad(&o, RMS_BACKEND_AUTO, RMS_E_INVALID_ARG, "backend", "auto");
+}
+
+static void test_no_host_and_both_host_and_url(void **state)
+{
+	(void)state;
+	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "host", "no computer");
+	o.host = "a";
+	o.url = "http://a/wsman";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "url", "not both");
+}
+
+static void test_bad_urls(void **state)
+{
+	(void)state;
+	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
+	o.url = "";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "url", "empty");
+	o.url = "not a url";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "url", "white space");
+	o.url = "ftp://server/wsman";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "url", "ftp");
+	o.url = "http://";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "url", "http://");
+	o.url = "http://server:0/wsman";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "url", "port 0");
+	o.url = "http://server:70000/wsman";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "url", "70000");
+	o.url = "http://admin:secret@server/wsman";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "url", "user");
+	/* The password inside the URL is not repeated in the message. */
+	assert_null(strstr(rms_error_message(rms_error_last()), "secret"));
+	o.url = "gopher://admin:secret@server/wsman";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "url", "[credentials removed]");
+	assert_null(strstr(rms_error_message(rms_error_last()), "secret"));
+}
+
+static void test_good_urls_resolve_with_defaults(void **state)
+{
+	(void)state;
+	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
+	rms_endpoint ep;
+	o.url = "https://server.example";
+	assert_int_equal(rms__endpoint_resolve(&ep, &o), 0);
+	char *u = rms__endpoint_url(&ep, NULL);
+	assert_string_equal(u, "https://server.example:5986/wsman");
+	free(u);
+	rms__endpoint_free(&ep);
+
+	o.url = "http://[::1]:8080/custom";
+	assert_int_equal(rms__endpoint_resolve(&ep, &o), 0);
+	u = rms__endpoint_url(&ep, NULL);
+	assert_string_equal(u, "http://[::1]:8080/custom");
+	free(u);
+	rms__endpoint_free(&ep);
+
+	rms_session_options h = RMS_SESSION_OPTIONS_INIT;
+	h.host = "fe80::1";
+	assert_int_equal(rms__endpoint_resolve(&ep, &h), 0);
+	u = rms__endpoint_url(&ep, NULL);
+	assert_string_equal(u, "http://[fe80::1]:5985/wsman");
+	free(u);
+	rms__endpoint_free(&ep);
+}
+
+static void test_port_out_of_range(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.port = 70000;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "port", "70000");
+	o.port = 65535;
+	expect_ok(&o, RMS_BACKEND_CIM);
+	o.port = 0; /* the default for the scheme */
+	expect_ok(&o, RMS_BACKEND_CIM);
+	rms_session_options u = RMS_SESSION_OPTIONS_INIT;
+	u.url = "http://a:5985/wsman";
+	u.port = 5986;
+	expect_bad(&u, RMS_BACKEND_CIM, RMS_E_OPTIONS, "port", "conflicts");
+}
+
+static void test_bad_hosts(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.host = "";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "host", "empty");
+	o.host = "http://server";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "host", "URL");
+	o.host = "bad host";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "host", "' '");
+	o.host = "[::1";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "host", "bracket");
+	o.host = "-server";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "host", "start");
+}
+
+static void test_bad_path(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.path = "wsman";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "path", "start with '/'");
+}
+
+static void test_credentials(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.user = "";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "user", "empty");
+	o.user = NULL;
+	o.password = "pw";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "password", "without a user");
+	o.user = "admin";
+	o.password = NULL;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "password", "needs a password");
+	o.password = "pw";
+	expect_ok(&o, RMS_BACKEND_CIM);
+	o.user = "DOMAIN\\John Smith"; /* spaces are allowed in Windows user names */
+	expect_ok(&o, RMS_BACKEND_CIM);
+	o.user = "a\tb";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "user", "control");
+}
+
+static void test_unknown_mechanism(void **state)
+{
+	(void)state;
+	rms_auth a;
+	assert_int_equal(rms_auth_parse(&a, "NTLM"), 0);
+	assert_int_equal(a, RMS_AUTH_NTLM);
+	assert_int_equal(rms_auth_parse(&a, "Kerberos"), 0);
+	assert_int_equal(a, RMS_AUTH_KERBEROS);
+	assert_int_equal(rms_auth_parse(&a, "digest"), RMS_E_INVALID_ARG);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "digest"));
+	assert_string_equal(rms_auth_name(RMS_AUTH_CERTIFICATE), "certificate");
+
+	rms_session_options o = base();
+	o.auth = (rms_auth)42;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth", "42");
+}
+
+static void test_ntlm_over_http_is_refused_not_sent_in_clear(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.user = "admin";
+	o.password = "pw";
+	o.auth = RMS_AUTH_NTLM;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth", "encryption");
+	o.auth = RMS_AUTH_NEGOTIATE;
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "auth", "https");
+	o.scheme = RMS_SCHEME_HTTPS;
+	expect_ok(&o, RMS_BACKEND_CIM);
+}
+
+static void test_certificate_auth_needs_https_and_readable_files(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.auth = RMS_AUTH_CERTIFICATE;
+	o.scheme = RMS_SCHEME_HTTP;
+	o.client_cert = "/etc/hostname";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth", "https");
+	o.scheme = RMS_SCHEME_DEFAULT; /* certificate auth implies https */
+	o.client_cert = NULL;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "client_cert", "client certificate");
+	o.client_cert = "/nonexistent/cert.pem";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "client_cert", "/nonexistent/cert.pem");
+	assert_int_not_equal(rms_error_os_errno(rms_error_last()), 0);
+	o.client_cert = "/";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "client_cert", "directory");
+	o.client_cert = RMS_SOURCE_DIR "/CMakeLists.txt";
+	expect_ok(&o, RMS_BACKEND_CIM);
+	o.client_key = "/nonexistent/key.pem";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "client_key", "cannot be read");
+}
+
+static void test_ca_file_and_directory(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.scheme = RMS_SCHEME_HTTPS;
+	o.ca_file = "/nonexistent/ca.pem";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "ca_file", "cannot be read");
+	o.ca_file = NULL;
+	o.ca_path = RMS_SOURCE_DIR "/CMakeLists.txt";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "ca_path", "not a directory");
+	o.ca_path = RMS_SOURCE_DIR;
+	expect_ok(&o, RMS_BACKEND_CIM);
+}
+
+static void test_envelope_size_floor(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.max_envelope_size = 8191;
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "max_envelope_size", "8192");
+	o.max_envelope_size = 8192;
+	expect_ok(&o, RMS_BACKEND_PSSESSION);
+}
+
+static void test_proxy_and_locale(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.proxy = "not a proxy";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "proxy", "not a URL");
+	o.proxy = "http://proxy.example:3128";
+	expect_ok(&o, RMS_BACKEND_CIM);
+	o.locale = "en_US.UTF-8";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "locale", "language tag");
+	o.locale = "en-GB";
+	expect_ok(&o, RMS_BACKEND_CIM);
+}
+
+static void test_ssh_is_pssession_only_and_needs_credentials(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.transport = RMS_TRANSPORT_SSH;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "transport", "SSH");
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "user", "SSH needs a user");
+	o.user = "admin";
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "ssh.identity_file", "authenticate");
+	o.ssh.identity_file = "/nonexistent/id_ed25519";
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "ssh.identity_file", "cannot be read");
+	o.ssh.identity_file = RMS_SOURCE_DIR "/CMakeLists.txt";
+	o.ssh.known_hosts = "/nonexistent/known_hosts";
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "ssh.known_hosts", "known_hosts");
+	o.ssh.accept_new_host_key = true;
+	expect_ok(&o, RMS_BACKEND_PSSESSION);
+	o.scheme = RMS_SCHEME_HTTPS;
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "scheme", "SSH");
+	o.scheme = RMS_SCHEME_DEFAULT;
+	o.auth = RMS_AUTH_NTLM;
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "auth", "ntlm");
+}
+
+static void test_namespace_and_shell_uri(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.cim.cim_namespace = "";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "cim.cim_namespace", "empty");
+	o.cim.cim_namespace = "root\\StandardCimv2";
+	expect_ok(&o, RMS_BACKEND_CIM);
+	o.pssession.shell_uri = "cmd";
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "pssession.shell_uri", "not a URI");
+}
+
+static void test_null_options(void **state)
+{
+	(void)state;
+	assert_int_equal(rms_session_options_validate(NULL, RMS_BACKEND_CIM, NULL),
+	                 RMS_E_INVALID_ARG);
+	assert_string_equal(rms_error_field(rms_error_last()), "opts");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_init_gives_zero_defaults_and_checks_version),
+		cmocka_unit_test(test_minimal_host_is_valid_for_both_backends),
+		cmocka_unit_test(test_wrong_version_is_refused),
+		cmocka_unit_test(test_backend_must_be_one_backend),
+		cmocka_unit_test(test_no_host_and_both_host_and_url),
+		cmocka_unit_test(test_bad_urls),
+		cmocka_unit_test(test_good_urls_resolve_with_defaults),
+		cmocka_unit_test(test_port_out_of_range),
+		cmocka_unit_test(test_bad_hosts),
+		cmocka_unit_test(test_bad_path),
+		cmocka_unit_test(test_credentials),
+		cmocka_unit_test(test_unknown_mechanism),
+		cmocka_unit_test(test_ntlm_over_http_is_refused_not_sent_in_clear),
+		cmocka_unit_test(test_certificate_auth_needs_https_and_readable_files),
+		cmocka_unit_test(test_ca_file_and_directory),
+		cmocka_unit_test(test_envelope_size_floor),
+		cmocka_unit_test(test_proxy_and_locale),
+		cmocka_unit_test(test_ssh_is_pssession_only_and_needs_credentials),
+		cmocka_unit_test(test_namespace_and_shell_uri),
+		cmocka_unit_test(test_null_options),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rms_error_clear();
+	return rc;
+}
