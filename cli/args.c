@@ -29,10 +29,10 @@ static const struct {
 	const char *name;
 	cli_command cmd;
 } commands[] = {
-	{"help", CLI_CMD_HELP},         {"info", CLI_CMD_INFO},     {"session", CLI_CMD_SESSION},
-	{"identify", CLI_CMD_IDENTIFY}, {"get", CLI_CMD_GET},       {"enum", CLI_CMD_ENUM},
-	{"query", CLI_CMD_QUERY},       {"invoke", CLI_CMD_INVOKE}, {"create", CLI_CMD_CREATE},
-	{"set", CLI_CMD_SET},           {"delete", CLI_CMD_DELETE}, {"assoc", CLI_CMD_ASSOC},
+	{"help", CLI_CMD_HELP},         {"info", CLI_CMD_INFO},       {"session", CLI_CMD_SESSION},
+	{"identify", CLI_CMD_IDENTIFY}, {"get", CLI_CMD_GET},         {"enum", CLI_CMD_ENUM},
+	{"query", CLI_CMD_QUERY},       {"invoke", CLI_CMD_INVOKE},   {"create", CLI_CMD_CREATE},
+	{"set", CLI_CMD_SET},           {"delete", CLI_CMD_DELETE},   {"assoc", CLI_CMD_ASSOC},
 	{"run", CLI_CMD_RUN},           {"compare", CLI_CMD_COMPARE},
 };
 
@@ -70,11 +70,37 @@ bool cli_command_needs_session(cli_command cmd)
 /* ---- options ----------------------------------------------------------- */
 
 typedef enum opt_id {
-	O_HOST, O_PORT, O_HTTPS, O_USER, O_AUTH, O_CERT, O_KEY, O_CACERT, O_INSECURE, O_PROXY,
-	O_TIMEOUT, O_MAX_ENVELOPE, O_NAMESPACE, O_BACKEND, O_TRANSPORT, O_IDENTITY,
-	O_KNOWN_HOSTS, O_ACCEPT_NEW_HOST_KEY, O_SSH_AGENT, O_JSON, O_VERBOSE, O_VERSION, O_HELP,
+	O_HOST,
+	O_PORT,
+	O_HTTPS,
+	O_USER,
+	O_AUTH,
+	O_CERT,
+	O_KEY,
+	O_CACERT,
+	O_INSECURE,
+	O_PROXY,
+	O_TIMEOUT,
+	O_MAX_ENVELOPE,
+	O_NAMESPACE,
+	O_BACKEND,
+	O_TRANSPORT,
+	O_IDENTITY,
+	O_KNOWN_HOSTS,
+	O_ACCEPT_NEW_HOST_KEY,
+	O_SSH_AGENT,
+	O_JSON,
+	O_VERBOSE,
+	O_VERSION,
+	O_HELP,
 	/* command options */
-	O_ARG, O_PROP, O_ASSOC_CLASS, O_RESULT_CLASS, O_ROLE, O_RESULT_ROLE, O_REFERENCES
+	O_ARG,
+	O_PROP,
+	O_ASSOC_CLASS,
+	O_RESULT_CLASS,
+	O_ROLE,
+	O_RESULT_ROLE,
+	O_REFERENCES
 } opt_id;
 
 typedef struct opt_def {
@@ -138,7 +164,8 @@ static const opt_def *option_short(char c)
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static int usage(cli_args *a, const char *fmt, ...)
+static int
+usage(cli_args *a, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -313,30 +340,63 @@ static int apply_option(cli_args *a, const opt_def *d, const char *value, cmd_op
 			a->url = NULL;
 		}
 		return 0;
-	case O_PORT: return parse_port(a, value);
-	case O_HTTPS: a->https = true; return 0;
-	case O_USER: a->user = value; return 0;
-	case O_AUTH: return parse_auth(a, value);
-	case O_CERT: a->cert = value; return 0;
-	case O_KEY: a->key = value; return 0;
-	case O_CACERT: a->cacert = value; return 0;
-	case O_INSECURE: a->insecure = true; return 0;
-	case O_PROXY: a->proxy = value; return 0;
-	case O_TIMEOUT: return parse_timeout(a, value);
-	case O_MAX_ENVELOPE: return parse_envelope_kb(a, value);
+	case O_PORT:
+		return parse_port(a, value);
+	case O_HTTPS:
+		a->https = true;
+		return 0;
+	case O_USER:
+		a->user = value;
+		return 0;
+	case O_AUTH:
+		return parse_auth(a, value);
+	case O_CERT:
+		a->cert = value;
+		return 0;
+	case O_KEY:
+		a->key = value;
+		return 0;
+	case O_CACERT:
+		a->cacert = value;
+		return 0;
+	case O_INSECURE:
+		a->insecure = true;
+		return 0;
+	case O_PROXY:
+		a->proxy = value;
+		return 0;
+	case O_TIMEOUT:
+		return parse_timeout(a, value);
+	case O_MAX_ENVELOPE:
+		return parse_envelope_kb(a, value);
 	case O_NAMESPACE:
 		if (!*value)
-			return usage(a, "--namespace is empty (the default is %s)", DEFAULT_NAMESPACE);
+			return usage(a, "--namespace is empty (the default is %s)",
+			             DEFAULT_NAMESPACE);
 		a->cim_namespace = value;
 		return 0;
-	case O_BACKEND: return parse_backend(a, value);
-	case O_TRANSPORT: return parse_transport(a, value);
-	case O_IDENTITY: a->identity_file = value; return 0;
-	case O_KNOWN_HOSTS: a->known_hosts = value; return 0;
-	case O_ACCEPT_NEW_HOST_KEY: a->accept_new_host_key = true; return 0;
-	case O_SSH_AGENT: a->ssh_agent = true; return 0;
-	case O_JSON: a->json = true; return 0;
-	case O_VERBOSE: a->verbose++; return 0;
+	case O_BACKEND:
+		return parse_backend(a, value);
+	case O_TRANSPORT:
+		return parse_transport(a, value);
+	case O_IDENTITY:
+		a->identity_file = value;
+		return 0;
+	case O_KNOWN_HOSTS:
+		a->known_hosts = value;
+		return 0;
+	case O_ACCEPT_NEW_HOST_KEY:
+		a->accept_new_host_key = true;
+		return 0;
+	case O_SSH_AGENT:
+		a->ssh_agent = true;
+		return 0;
+	case O_JSON:
+		a->json = true;
+		return 0;
+	case O_VERBOSE:
+		a->verbose++;
+		return 0;
 	case O_VERSION:
 	case O_HELP:
 		return 0; /* handled by the caller */
@@ -402,8 +462,8 @@ static int need_class(cli_args *a, const char *cmd, const char *const *pos, size
 	return 0;
 }
 
-static int add_positional_pairs(cli_args *a, cli_pairs *pairs, const char *const *pos,
-                                size_t npos, const char *shape)
+static int add_positional_pairs(cli_args *a, cli_pairs *pairs, const char *const *pos, size_t npos,
+                                const char *shape)
 {
 	for (size_t i = 0; i < npos; i++) {
 		int rc = add_pair(a, pairs, pos[i], "", shape);
@@ -436,10 +496,12 @@ static int check_command_args(cli_args *a, cli_command cmd, const char *const *p
 		return 0;
 	case CLI_CMD_QUERY:
 		if (npos == 0)
-			return usage(a, "query needs a WQL query, e.g. \"SELECT * FROM Win32_Service\"");
+			return usage(
+			    a, "query needs a WQL query, e.g. \"SELECT * FROM Win32_Service\"");
 		if (npos > 1)
-			return usage(a, "query takes the WQL as one argument: quote it (unexpected '%s')",
-			             pos[1]);
+			return usage(
+			    a, "query takes the WQL as one argument: quote it (unexpected '%s')",
+			    pos[1]);
 		if (!*pos[0])
 			return usage(a, "query: the WQL query is empty");
 		a->query = pos[0];
@@ -447,14 +509,16 @@ static int check_command_args(cli_args *a, cli_command cmd, const char *const *p
 	case CLI_CMD_GET:
 	case CLI_CMD_SET:
 	case CLI_CMD_ASSOC:
-		if ((rc = need_class(a, name, pos, npos, " (and KEY=VALUE selectors naming the instance)")))
+		if ((rc = need_class(a, name, pos, npos,
+		                     " (and KEY=VALUE selectors naming the instance)")))
 			return rc;
 		return add_positional_pairs(a, &a->keys, pos + 1, npos - 1, "KEY=VALUE");
 	case CLI_CMD_DELETE:
 		if ((rc = need_class(a, name, pos, npos, " and KEY=VALUE selectors")))
 			return rc;
 		if (npos < 2)
-			return usage(a, "delete needs at least one KEY=VALUE selector naming the instance");
+			return usage(
+			    a, "delete needs at least one KEY=VALUE selector naming the instance");
 		return add_positional_pairs(a, &a->keys, pos + 1, npos - 1, "KEY=VALUE");
 	case CLI_CMD_INVOKE:
 		if ((rc = need_class(a, name, pos, npos, " and a METHOD")))
@@ -462,15 +526,17 @@ static int check_command_args(cli_args *a, cli_command cmd, const char *const *p
 		if (npos < 2)
 			return usage(a, "invoke needs a METHOD after the CLASS");
 		if (strchr(pos[1], '=') || !*pos[1])
-			return usage(a, "invoke needs a METHOD after the CLASS ('%s' is not a method name)",
-			             pos[1]);
+			return usage(
+			    a, "invoke needs a METHOD after the CLASS ('%s' is not a method name)",
+			    pos[1]);
 		a->method = pos[1];
 		return add_positional_pairs(a, &a->keys, pos + 2, npos - 2, "KEY=VALUE");
 	case CLI_CMD_CREATE:
 		if ((rc = need_class(a, name, pos, npos, " and PROP=VALUE pairs")))
 			return rc;
 		if (npos < 2)
-			return usage(a, "create needs at least one PROP=VALUE for the new instance");
+			return usage(a,
+			             "create needs at least one PROP=VALUE for the new instance");
 		return add_positional_pairs(a, &a->props, pos + 1, npos - 1, "PROP=VALUE");
 	case CLI_CMD_RUN:
 		if (!a->run_command)
@@ -497,8 +563,9 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 	if (c == CLI_CMD_SET && !use->prop)
 		return usage(a, "set needs at least one --prop NAME=VALUE to change");
 	if (a->transport == RMS_TRANSPORT_SSH && a->backend == RMS_BACKEND_CIM)
-		return usage(a, "--transport ssh needs --backend pssession or auto: the CIM backend "
-		                "speaks WS-Management only");
+		return usage(a,
+		             "--transport ssh needs --backend pssession or auto: the CIM backend "
+		             "speaks WS-Management only");
 	if (a->transport != RMS_TRANSPORT_SSH) {
 		const char *ssh_only = a->identity_file         ? "--identity"
 		                       : a->known_hosts         ? "--known-hosts"
@@ -509,10 +576,12 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 			return usage(a, "%s applies to --transport ssh only", ssh_only);
 	}
 	if (a->command == CLI_CMD_SESSION && a->backend == RMS_BACKEND_AUTO)
-		return usage(a, "session needs --backend cim or --backend pssession: a session is one "
-		                "backend (auto chooses per call)");
+		return usage(a,
+		             "session needs --backend cim or --backend pssession: a session is one "
+		             "backend (auto chooses per call)");
 	if (cli_command_needs_session(a->command) && !a->host && !a->url)
-		return usage(a, "%s needs a computer: give -H HOST or -H URL", cli_command_name(a->command));
+		return usage(a, "%s needs a computer: give -H HOST or -H URL",
+		             cli_command_name(a->command));
 	return 0;
 }
 
@@ -618,8 +687,8 @@ static int parse_loop(cli_args *a, int argc, char **argv, const char **pos, size
 				else if (i + 1 < argc)
 					value = argv[++i];
 				else
-					return usage(a, "option '-%c' (--%s) needs a value", d->short_name,
-					             d->name);
+					return usage(a, "option '-%c' (--%s) needs a value",
+					             d->short_name, d->name);
 			}
 			if (d->id == O_HELP) {
 				a->command = CLI_CMD_HELP;
@@ -667,13 +736,12 @@ int cli_parse(cli_args *a, int argc, char **argv)
 	return rc;
 }
 
-static void wipe(char *s)
+static void wipe(void *mem, size_t n)
 {
-	if (!s)
-		return;
 	/* volatile so the compiler cannot drop the stores before free(). */
-	for (volatile char *p = s; *p; p++)
-		*p = '\0';
+	volatile unsigned char *p = mem;
+	while (n--)
+		*p++ = 0;
 }
 
 static void pairs_free(cli_pairs *p)
@@ -693,7 +761,8 @@ void cli_args_free(cli_args *a)
 		return;
 	pairs_free(&a->keys);
 	pairs_free(&a->props);
-	wipe(a->password);
+	if (a->password)
+		wipe(a->password, strlen(a->password));
 	free(a->password);
 	a->password = NULL;
 }
@@ -707,8 +776,8 @@ static void on_prompt_signal(int sig)
 	prompt_signal = sig;
 }
 
-int cli_tty_read_password(char *buf, size_t size, const char *prompt, void *userdata,
-                          char *errbuf, size_t errsize)
+int cli_tty_read_password(char *buf, size_t size, const char *prompt, void *userdata, char *errbuf,
+                          size_t errsize)
 {
 	(void)userdata;
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -768,7 +837,8 @@ int cli_tty_read_password(char *buf, size_t size, const char *prompt, void *user
 		}
 		buf[len] = '\0';
 		if (too_long && rc == 0) {
-			snprintf(errbuf, errsize, "the password is longer than %zu bytes", size - 1);
+			snprintf(errbuf, errsize, "the password is longer than %zu bytes",
+			         size - 1);
 			rc = CLI_READ_FAILED;
 		}
 		wr = write(fd, "\n", 1);
@@ -806,22 +876,22 @@ int cli_resolve_password(cli_args *a, cli_password_reader reader, void *userdata
 	char prompt[300];
 	const char *where = a->host ? a->host : a->url;
 	snprintf(prompt, sizeof prompt, "Password for %s@%s: ", a->user, where ? where : "?");
-	char buf[1024];
+	char buf[1024] = "";
 	char err[200] = "";
 	int rc = reader(buf, sizeof buf, prompt, userdata, err, sizeof err);
 	if (rc == CLI_READ_NO_TTY) {
-		wipe(buf);
+		wipe(buf, sizeof buf);
 		return usage(a,
 		             "a password is needed for user '%s' and there is no terminal to ask "
 		             "on: set REMSESS_PASSWORD",
 		             a->user);
 	}
 	if (rc != 0) {
-		wipe(buf);
+		wipe(buf, sizeof buf);
 		return usage(a, "%s", err[0] ? err : "cannot read the password");
 	}
 	a->password = strdup(buf);
-	wipe(buf);
+	wipe(buf, sizeof buf);
 	return a->password ? 0 : out_of_memory(a);
 }
 
@@ -898,16 +968,26 @@ static int make_instance(rms_instance **out, const cli_args *a)
 static rms_op_kind kind_of(const cli_args *a, cli_command c)
 {
 	switch (c) {
-	case CLI_CMD_GET: return RMS_OP_GET;
-	case CLI_CMD_ENUM: return RMS_OP_ENUMERATE;
-	case CLI_CMD_QUERY: return RMS_OP_QUERY;
-	case CLI_CMD_INVOKE: return RMS_OP_INVOKE;
-	case CLI_CMD_CREATE: return RMS_OP_CREATE;
-	case CLI_CMD_SET: return RMS_OP_MODIFY;
-	case CLI_CMD_DELETE: return RMS_OP_DELETE;
-	case CLI_CMD_ASSOC: return a->references ? RMS_OP_REFERENCES : RMS_OP_ASSOCIATORS;
-	case CLI_CMD_RUN: return RMS_OP_RUN;
-	default: return RMS_OP_IDENTIFY;
+	case CLI_CMD_GET:
+		return RMS_OP_GET;
+	case CLI_CMD_ENUM:
+		return RMS_OP_ENUMERATE;
+	case CLI_CMD_QUERY:
+		return RMS_OP_QUERY;
+	case CLI_CMD_INVOKE:
+		return RMS_OP_INVOKE;
+	case CLI_CMD_CREATE:
+		return RMS_OP_CREATE;
+	case CLI_CMD_SET:
+		return RMS_OP_MODIFY;
+	case CLI_CMD_DELETE:
+		return RMS_OP_DELETE;
+	case CLI_CMD_ASSOC:
+		return a->references ? RMS_OP_REFERENCES : RMS_OP_ASSOCIATORS;
+	case CLI_CMD_RUN:
+		return RMS_OP_RUN;
+	default:
+		return RMS_OP_IDENTIFY;
 	}
 }
 
@@ -936,8 +1016,8 @@ static int fill_request(rms_request *req, const cli_args *a, cli_command c)
 		if (rc == 0 && c == CLI_CMD_SET && (rc = make_instance(&input, a)) == 0)
 			rc = rms_request_set_input(req, input);
 		if (rc == 0 && c == CLI_CMD_ASSOC)
-			rc = rms_request_set_association(req, a->assoc_class, a->result_class, a->role,
-			                                 a->result_role);
+			rc = rms_request_set_association(req, a->assoc_class, a->result_class,
+			                                 a->role, a->result_role);
 		break;
 	case CLI_CMD_INVOKE:
 		/* No selectors: a static method on the class. */

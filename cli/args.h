@@ -138,8 +138,8 @@ typedef int (*cli_password_reader)(char *buf, size_t size, const char *prompt, v
 /* The real reader: /dev/tty with echo off (termios), so it works when
  * stdin is a pipe; the terminal is restored on every path, including a
  * signal during the prompt. */
-int cli_tty_read_password(char *buf, size_t size, const char *prompt, void *userdata,
-                          char *errbuf, size_t errsize);
+int cli_tty_read_password(char *buf, size_t size, const char *prompt, void *userdata, char *errbuf,
+                          size_t errsize);
 
 /*
  * Fill a->password: from REMSESS_PASSWORD when it is set, else from `reader`

@@ -1,2 +1,796 @@
-/* placeholder: being written */
-typedef int rms_placeholder_output_t;
+/*
+ * remsess CLI — what the tool prints. All JSON is built with jansson, or
+ * comes ready-made from the library (rms_instance_to_json and friends, which
+ * use jansson too); none is put together by hand.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "output.h"
+
+/* ---- exit status ------------------------------------------------------- */
+
+int cli_exit_code(int rms_code)
+{
+	switch (rms_code) {
+	case RMS_E_OK:
+		return CLI_EXIT_OK;
+	case RMS_E_INVALID_ARG:
+	case RMS_E_OPTIONS:
+	case RMS_E_UNSUPPORTED:
+	case RMS_E_NOT_IMPLEMENTED:
+		return CLI_EXIT_USAGE;
+	case RMS_E_RESOLVE:
+	case RMS_E_CONNECT:
+	case RMS_E_TLS:
+	case RMS_E_AUTH:
+	case RMS_E_CONNECTION_LOST:
+	case RMS_E_SSH:
+	case RMS_E_HOST_KEY:
+		return CLI_EXIT_CONNECT;
+	case RMS_E_TIMEOUT:
+	case RMS_E_ENVELOPE_TOO_LARGE:
+	case RMS_E_LIMIT:
+		return CLI_EXIT_LIMIT;
+	default:
+		/* RMS_E_FAULT, HTTP, PROTOCOL, NOT_FOUND, STATE, CANCELLED, the
+		 * value errors of a reply that could not be decoded, local I/O and
+		 * memory: the operation failed. ITEROVER/EAGAIN never reach here as
+		 * failures; if they did, failing is the honest answer. */
+		return CLI_EXIT_REMOTE;
+	}
+}
+
+/* ---- help and version -------------------------------------------------- */
+
+void cli_print_version(FILE *out)
+{
+	fprintf(out, "remsess %s\n", rms_version());
+}
+
+void cli_print_help(FILE *out)
+{
+	fputs("Usage: remsess [OPTIONS] COMMAND [ARGS] [OPTIONS]\n"
+	      "\n"
+	      "One remote-session interface over two backends: CIM (like New-CimSession)\n"
+	      "and PSSession (like New-PSSession).\n"
+	      "\n"
+	      "Commands:\n"
+	      "  info                          version, features and the two backends (offline)\n"
+	      "  session                       create a session (--backend cim|pssession)\n"
+	      "                                and show its properties and traffic\n"
+	      "  identify                      WS-Identify the computer\n"
+	      "  get CLASS [KEY=VALUE...]      one instance, by its keys\n"
+	      "  enum CLASS                    all instances of a class\n"
+	      "  query WQL                     instances a WQL query selects\n"
+	      "  invoke CLASS METHOD [KEY=VALUE...] [--arg NAME=VALUE...]\n"
+	      "                                call a method (no KEY=VALUE: a static method)\n"
+	      "  create CLASS PROP=VALUE...    create an instance\n"
+	      "  set CLASS [KEY=VALUE...] --prop NAME=VALUE...\n"
+	      "                                change properties of an instance\n"
+	      "  delete CLASS KEY=VALUE...     delete an instance\n"
+	      "  assoc CLASS [KEY=VALUE...] [--assoc-class C] [--result-class C]\n"
+	      "        [--role R] [--result-role R] [--references]\n"
+	      "                                associated instances (--references: the\n"
+	      "                                association instances themselves)\n"
+	      "  run [--] COMMAND [ARGS...]    run a command on the computer\n"
+	      "  compare get|enum|query ARGS...\n"
+	      "                                run on both backends and compare\n"
+	      "\n"
+	      "Connection options:\n"
+	      "  -H, --host HOST|URL       the computer: a name, an address, or a URL\n"
+	      "                            (containing \"://\", e.g. https://h:5986/wsman)\n"
+	      "      --port N              1..65535 (default 5985 http, 5986 https, 22 ssh)\n"
+	      "      --https               use HTTPS\n"
+	      "  -u, --user USER           user; the password comes from REMSESS_PASSWORD or a\n"
+	      "                            prompt on the terminal, never from the command line\n"
+	      "      --auth MECH           basic, ntlm, negotiate, kerberos, certificate, none\n"
+	      "      --cert FILE           client certificate (PEM), for --auth certificate\n"
+	      "      --key FILE            its private key (PEM), if not in --cert\n"
+	      "      --cacert FILE         CA certificates to verify the server with\n"
+	      "      --insecure            do not verify the server's certificate\n"
+	      "      --proxy URL           HTTP proxy\n"
+	      "      --timeout SECONDS     operation timeout (default 60)\n"
+	      "      --max-envelope-kb N   MaxEnvelopeSize in KB, at least 8 (default: the\n"
+	      "                            server's, else 500)\n"
+	      "  -n, --namespace NS        CIM namespace (default root/cimv2)\n"
+	      "      --backend B           cim, pssession or auto (default auto: CIM\n"
+	      "                            operations go to CIM, run goes to the PSSession)\n"
+	      "      --transport T         wsman (default) or ssh (PSSession only)\n"
+	      "  -i, --identity FILE       SSH private key\n"
+	      "      --known-hosts FILE    SSH known hosts (default ~/.ssh/known_hosts)\n"
+	      "      --accept-new-host-key record an SSH host key seen for the first time\n"
+	      "      --ssh-agent           try ssh-agent identities\n"
+	      "\n"
+	      "Output options:\n"
+	      "      --json                JSON lines on stdout\n"
+	      "  -v, --verbose             log to stderr; repeat for more (-vv, -vvv)\n"
+	      "  -h, --help                this help\n"
+	      "      --version             the version\n"
+	      "\n"
+	      "Options may come before or after the command name (for run: before the\n"
+	      "remote COMMAND). Forms: --opt VALUE, --opt=VALUE, -H VALUE, -HVALUE.\n"
+	      "\n"
+	      "Exit status: 0 success; 1 the remote side reported an error; 2 usage error,\n"
+	      "invalid option, or not implemented in this build; 3 connection, TLS or\n"
+	      "authentication failure; 4 a size or time limit was exceeded; run exits with\n"
+	      "the remote command's status.\n",
+	      out);
+}
+
+void cli_print_usage_error(FILE *err, const char *message)
+{
+	fprintf(err, "remsess: %s\nTry 'remsess --help'.\n", message);
+}
+
+/* ---- JSON helpers ------------------------------------------------------ */
+
+/* Print a jansson value as one line and release it. Returns 0 or -1. */
+static int print_json(FILE *out, json_t *j)
+{
+	if (!j)
+		return -1;
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (!s)
+		return -1;
+	fprintf(out, "%s\n", s);
+	free(s);
+	return 0;
+}
+
+static json_t *json_str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* jansson integers are signed 64-bit; larger values go as decimal strings,
+ * as the library's own JSON does. */
+static json_t *json_u64(uint64_t v)
+{
+	if (v <= (uint64_t)INT64_MAX)
+		return json_integer((json_int_t)v);
+	char buf[32];
+	snprintf(buf, sizeof buf, "%" PRIu64, v);
+	return json_string(buf);
+}
+
+/* Set and check in one place: json_object_set_new steals the value even
+ * on failure. Returns nonzero if anything failed so far. */
+static int jset(json_t *obj, const char *key, json_t *value, int *failed)
+{
+	if (!value || json_object_set_new(obj, key, value) != 0)
+		*failed = 1;
+	return *failed;
+}
+
+/* A library JSON line (owned by the library, freed here) parsed back so it
+ * can be nested in an object of ours. */
+static json_t *json_from_library(char *text)
+{
+	if (!text)
+		return NULL;
+	json_t *j = json_loads(text, 0, NULL);
+	rms_free(text);
+	return j;
+}
+
+/* ---- info -------------------------------------------------------------- */
+
+static const struct {
+	const char *label;
+	const char *key;
+	const char *cim;
+	const char *pssession;
+} backend_rows[] = {
+	{"modelled on", "modelled_on", "New-CimSession", "New-PSSession"},
+	{"when it connects", "when_it_connects", "lazily: at each operation",
+	 "eagerly: at session creation"},
+	{"connection held", "connection_held", "none between operations",
+	 "one, for the session's life"},
+	{"where the work runs", "where_the_work_runs", "on the client (CIM requests)",
+	 "on the remote computer"},
+	{"what the target needs", "what_the_target_needs", "a CIM provider behind WS-Man",
+	 "a PowerShell or command endpoint"},
+	{"size limits", "size_limits", "none: results pulled in pages",
+	 "WinRM envelope and data caps"},
+	{"transports", "transports", "WS-Man over HTTP/HTTPS", "WinRM over HTTP/HTTPS, SSH"},
+};
+#define BACKEND_ROWS (sizeof backend_rows / sizeof backend_rows[0])
+
+static int info_json(FILE *out)
+{
+	int failed = 0;
+	json_t *root = json_object();
+	json_t *features = json_array();
+	json_t *backends = json_object();
+	json_t *cim = json_object();
+	json_t *ps = json_object();
+	if (!root || !features || !backends || !cim || !ps) {
+		json_decref(root);
+		json_decref(features);
+		json_decref(backends);
+		json_decref(cim);
+		json_decref(ps);
+		return CLI_EXIT_REMOTE;
+	}
+	for (const char *const *f = rms_features(); f && *f; f++) {
+		json_t *s = json_string(*f);
+		if (!s || json_array_append_new(features, s) != 0)
+			failed = 1;
+	}
+	for (size_t i = 0; i < BACKEND_ROWS; i++) {
+		jset(cim, backend_rows[i].key, json_string(backend_rows[i].cim), &failed);
+		jset(ps, backend_rows[i].key, json_string(backend_rows[i].pssession), &failed);
+	}
+	jset(root, "version", json_string(rms_version()), &failed);
+	jset(root, "features", features, &failed);
+	jset(backends, "cim", cim, &failed);
+	jset(backends, "pssession", ps, &failed);
+	jset(root, "backends", backends, &failed);
+	if (failed) {
+		json_decref(root);
+		return CLI_EXIT_REMOTE;
+	}
+	return print_json(out, root) ? CLI_EXIT_REMOTE : CLI_EXIT_OK;
+}
+
+int cli_print_info(FILE *out, bool json)
+{
+	if (json)
+		return info_json(out);
+	fprintf(out, "remsess %s\n", rms_version());
+	fputs("features:", out);
+	const char *sep = " ";
+	for (const char *const *f = rms_features(); f && *f; f++) {
+		fprintf(out, "%s%s", sep, *f);
+		sep = ", ";
+	}
+	fputs("\n\n", out);
+	int w0 = 0, w1 = (int)strlen("cim");
+	for (size_t i = 0; i < BACKEND_ROWS; i++) {
+		int l0 = (int)strlen(backend_rows[i].label), l1 = (int)strlen(backend_rows[i].cim);
+		w0 = l0 > w0 ? l0 : w0;
+		w1 = l1 > w1 ? l1 : w1;
+	}
+	fprintf(out, "%-*s  %-*s  %s\n", w0, "", w1, "cim", "pssession");
+	for (size_t i = 0; i < BACKEND_ROWS; i++)
+		fprintf(out, "%-*s  %-*s  %s\n", w0, backend_rows[i].label, w1, backend_rows[i].cim,
+		        backend_rows[i].pssession);
+	return CLI_EXIT_OK;
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static const struct {
+	const char *label;
+	const char *key;
+	size_t offset;
+} stat_rows[] = {
+	{"connections opened", "connections_opened", offsetof(rms_stats, connections_opened)},
+	{"connections open", "connections_open", offsetof(rms_stats, connections_open)},
+	{"requests", "requests", offsetof(rms_stats, requests)},
+	{"round trips", "round_trips", offsetof(rms_stats, round_trips)},
+	{"bytes sent", "bytes_sent", offsetof(rms_stats, bytes_sent)},
+	{"bytes received", "bytes_received", offsetof(rms_stats, bytes_received)},
+	{"largest request", "largest_request", offsetof(rms_stats, largest_request)},
+	{"shells opened", "shells_opened", offsetof(rms_stats, shells_opened)},
+	{"shells open", "shells_open", offsetof(rms_stats, shells_open)},
+	{"operations", "operations", offsetof(rms_stats, operations)},
+};
+#define STAT_ROWS (sizeof stat_rows / sizeof stat_rows[0])
+
+static uint64_t stat_at(const rms_stats *st, size_t i)
+{
+	uint64_t v;
+	memcpy(&v, (const char *)st + stat_rows[i].offset, sizeof v);
+	return v;
+}
+
+static int stats_json(json_t **out, const rms_stats *st)
+{
+	int failed = 0;
+	json_t *o = json_object();
+	if (!o)
+		return -1;
+	for (size_t i = 0; i < STAT_ROWS; i++)
+		jset(o, stat_rows[i].key, json_u64(stat_at(st, i)), &failed);
+	if (failed) {
+		json_decref(o);
+		return -1;
+	}
+	*out = o;
+	return 0;
+}
+
+int cli_print_session(FILE *out, const rms_session *s, bool json)
+{
+	rms_stats st = {.version = RMS_STATS_VERSION};
+	int rc = rms_session_stats(s, &st);
+	if (rc)
+		return cli_report_error(out, stderr, json, "session", rc, rms_error_last());
+	const char *backend = rms_backend_name(rms_session_backend(s));
+	const char *state = rms_session_state_name(rms_session_state_get(s));
+	if (json) {
+		int failed = 0;
+		json_t *o = json_object();
+		json_t *traffic = NULL;
+		if (!o || stats_json(&traffic, &st)) {
+			json_decref(o);
+			return CLI_EXIT_REMOTE;
+		}
+		jset(o, "Id", json_integer(rms_session_id(s)), &failed);
+		jset(o, "Name", json_str_or_null(rms_session_name(s)), &failed);
+		jset(o, "InstanceId", json_str_or_null(rms_session_instance_id(s)), &failed);
+		jset(o, "ComputerName", json_str_or_null(rms_session_computer_name(s)), &failed);
+		jset(o, "Protocol", json_str_or_null(rms_session_protocol(s)), &failed);
+		jset(o, "Backend", json_str_or_null(backend), &failed);
+		jset(o, "State", json_str_or_null(state), &failed);
+		jset(o, "Endpoint", json_str_or_null(rms_session_endpoint(s)), &failed);
+		jset(o, "traffic", traffic, &failed);
+		if (failed) {
+			json_decref(o);
+			return CLI_EXIT_REMOTE;
+		}
+		return print_json(out, o) ? CLI_EXIT_REMOTE : CLI_EXIT_OK;
+	}
+	fprintf(out, "Id           : %" PRIu32 "\n", rms_session_id(s));
+	fprintf(out, "Name         : %s\n", rms_session_name(s));
+	fprintf(out, "InstanceId   : %s\n", rms_session_instance_id(s));
+	fprintf(out, "ComputerName : %s\n", rms_session_computer_name(s));
+	fprintf(out, "Protocol     : %s\n", rms_session_protocol(s));
+	fprintf(out, "Backend      : %s\n", backend);
+	fprintf(out, "State        : %s\n", state);
+	fprintf(out, "Endpoint     : %s\n", rms_session_endpoint(s));
+	fputs("\n", out);
+	/* "label: value", the values aligned one space after the longest label. */
+	size_t w = 0;
+	for (size_t i = 0; i < STAT_ROWS; i++)
+		w = strlen(stat_rows[i].label) > w ? strlen(stat_rows[i].label) : w;
+	for (size_t i = 0; i < STAT_ROWS; i++)
+		fprintf(out, "%s: %*s%" PRIu64 "\n", stat_rows[i].label,
+		        (int)(w - strlen(stat_rows[i].label)), "", stat_at(&st, i));
+	return CLI_EXIT_OK;
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* The command-line spelling of a library option field, so the message
+ * points at what the user typed. */
+static const char *option_for_field(const char *field)
+{
+	static const struct {
+		const char *field, *option;
+	} map[] = {
+	    {"host", "-H"},
+	    {"url", "-H"},
+	    {"path", "-H"},
+	    {"port", "--port"},
+	    {"scheme", "--https"},
+	    {"user", "--user"},
+	    {"password", "REMSESS_PASSWORD"},
+	    {"auth", "--auth"},
+	    {"client_cert", "--cert"},
+	    {"client_key", "--key"},
+	    {"ca_file", "--cacert"},
+	    {"tls_insecure", "--insecure"},
+	    {"proxy", "--proxy"},
+	    {"operation_timeout_ms", "--timeout"},
+	    {"max_envelope_size", "--max-envelope-kb"},
+	    {"transport", "--transport"},
+	    {"cim.cim_namespace", "--namespace"},
+	    {"ssh.identity_file", "--identity"},
+	    {"ssh.known_hosts", "--known-hosts"},
+	};
+	if (!field)
+		return NULL;
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strcmp(map[i].field, field) == 0)
+			return map[i].option;
+	return NULL;
+}
+
+char *cli_error_json(int rc, const rms_error *e)
+{
+	int code = e ? rms_error_code(e) : rc;
+	int failed = 0;
+	json_t *o = json_object();
+	json_t *root = json_object();
+	if (!o || !root) {
+		json_decref(o);
+		json_decref(root);
+		return NULL;
+	}
+	jset(o, "code", json_integer(code), &failed);
+	jset(o, "name", json_str_or_null(rms_error_code_name(code)), &failed);
+	jset(o, "phase", json_string(rms_phase_name(rms_error_phase(e))), &failed);
+	jset(o, "backend", json_string(rms_backend_name(rms_error_backend(e))), &failed);
+	jset(o, "message", json_string(e ? rms_error_message(e) : rms_error_code_message(code)),
+	     &failed);
+	jset(o, "exit_status", json_integer(cli_exit_code(code)), &failed);
+	jset(o, "field", json_str_or_null(rms_error_field(e)), &failed);
+	jset(o, "http_status", json_integer(rms_error_http_status(e)), &failed);
+	jset(o, "os_errno", json_integer(rms_error_os_errno(e)), &failed);
+	jset(o, "fault_code", json_str_or_null(rms_error_fault_code(e)), &failed);
+	jset(o, "fault_subcode", json_str_or_null(rms_error_fault_subcode(e)), &failed);
+	jset(o, "fault_reason", json_str_or_null(rms_error_fault_reason(e)), &failed);
+	jset(o, "fault_detail", json_str_or_null(rms_error_fault_detail(e)), &failed);
+	jset(o, "wsman_code", json_integer(rms_error_wsman_code(e)), &failed);
+	jset(o, "wsman_message", json_str_or_null(rms_error_wsman_message(e)), &failed);
+	jset(o, "machine", json_str_or_null(rms_error_machine(e)), &failed);
+	jset(o, "wmi_code", json_integer(rms_error_wmi_code(e)), &failed);
+	jset(o, "cim_status", json_integer(rms_error_cim_status(e)), &failed);
+	jset(o, "provider", json_str_or_null(rms_error_provider(e)), &failed);
+	jset(o, "limit_name", json_str_or_null(rms_error_limit_name(e)), &failed);
+	jset(o, "limit_value", json_u64(rms_error_limit_value(e)), &failed);
+	jset(o, "limit_actual", json_u64(rms_error_limit_actual(e)), &failed);
+	jset(o, "ssh_code", json_integer(rms_error_ssh_code(e)), &failed);
+	jset(o, "items_delivered", json_u64(rms_error_items_delivered(e)), &failed);
+	jset(root, "error", o, &failed);
+	char *s = failed ? NULL : json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	return s;
+}
+
+int cli_report_error(FILE *out, FILE *err, bool json, const char *step, int rc, const rms_error *e)
+{
+	int code = e ? rms_error_code(e) : rc;
+	if (code == 0)
+		code = rc ? rc : RMS_E_INTERNAL;
+	const char *msg = e ? rms_error_message(e) : rms_error_code_message(code);
+	const char *field = rms_error_field(e);
+	if (code == RMS_E_NOT_IMPLEMENTED) {
+		/* The library's message usually says so itself; say it once. */
+		if (msg && strstr(msg, "not implemented in this build"))
+			fprintf(err, "remsess: %s\n", msg);
+		else
+			fprintf(err, "remsess: not implemented in this build: %s\n", msg);
+	} else if ((code == RMS_E_OPTIONS || code == RMS_E_INVALID_ARG) && field) {
+		const char *opt = option_for_field(field);
+		if (opt)
+			fprintf(err, "remsess: invalid %s %s (%s): %s\n",
+			        code == RMS_E_OPTIONS ? "option" : "argument", field, opt, msg);
+		else
+			fprintf(err, "remsess: invalid %s %s: %s\n",
+			        code == RMS_E_OPTIONS ? "option" : "argument", field, msg);
+	} else {
+		rms_phase ph = rms_error_phase(e);
+		const char *phase = ph != RMS_PHASE_NONE ? rms_phase_name(ph) : step;
+		fprintf(err, "remsess: %s failed: %s\n", phase ? phase : "operation", msg);
+	}
+	if (json) {
+		char *line = cli_error_json(code, e);
+		if (line) {
+			fprintf(out, "%s\n", line);
+			free(line);
+		}
+	}
+	return cli_exit_code(code);
+}
+
+void cli_log_stderr(rms_log_level level, const char *message, void *userdata)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug", "trace"};
+	const int *verbose = userdata;
+	/* Without -v an error line would only repeat the message the tool
+	 * prints when the failing call returns. */
+	if (level == RMS_LOG_ERROR && (!verbose || *verbose == 0))
+		return;
+	const char *name = (unsigned)level < sizeof names / sizeof names[0] ? names[level] : "log";
+	fprintf(stderr, "remsess: [%s] %s\n", name, message);
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+static int print_instance(FILE *out, const rms_instance *inst, bool json, bool *first)
+{
+	char *text = NULL;
+	int rc = json ? rms_instance_to_json(&text, inst) : rms_instance_to_text(&text, inst);
+	if (rc)
+		return rc;
+	if (!json && !*first)
+		fputs("\n", out);
+	*first = false;
+	size_t len = strlen(text);
+	fputs(text, out);
+	if (len == 0 || text[len - 1] != '\n')
+		fputs("\n", out);
+	rms_free(text);
+	return 0;
+}
+
+/* Length of the valid sequence at p (1..4), 0 if invalid; *partial when
+ * the bytes so far are a valid start cut off by the end of the buffer. */
+static size_t utf8_seq(const unsigned char *p, size_t avail, bool *partial)
+{
+	*partial = false;
+	unsigned char c = p[0];
+	size_t need;
+	unsigned char lo = 0x80, hi = 0xBF;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		need = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		need = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		if (c == 0xED)
+			hi = 0x9F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		need = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		if (c == 0xF4)
+			hi = 0x8F;
+	} else {
+		return 0;
+	}
+	for (size_t k = 1; k < need; k++) {
+		if (k >= avail) {
+			*partial = true;
+			return 0;
+		}
+		unsigned char lim_lo = k == 1 ? lo : 0x80, lim_hi = k == 1 ? hi : 0xBF;
+		if (p[k] < lim_lo || p[k] > lim_hi)
+			return 0;
+	}
+	return need;
+}
+
+char *cli_utf8_clean(cli_utf8_carry *carry, const void *data, size_t len, bool final,
+                     size_t *out_len)
+{
+	size_t total = carry->len + len;
+	unsigned char *in = malloc(total ? total : 1);
+	/* Each input byte becomes at most 3 output bytes (U+FFFD). */
+	char *out = malloc(total * 3 + 1);
+	if (!in || !out) {
+		free(in);
+		free(out);
+		return NULL;
+	}
+	memcpy(in, carry->bytes, carry->len);
+	if (len)
+		memcpy(in + carry->len, data, len);
+	carry->len = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < total;) {
+		bool partial;
+		size_t n = utf8_seq(in + i, total - i, &partial);
+		if (n) {
+			memcpy(out + o, in + i, n);
+			o += n;
+			i += n;
+		} else if (partial && !final) {
+			memcpy(carry->bytes, in + i, total - i);
+			carry->len = total - i;
+			break;
+		} else {
+			memcpy(out + o, "\xEF\xBF\xBD", 3);
+			o += 3;
+			i++;
+		}
+	}
+	free(in);
+	out[o] = '\0';
+	*out_len = o;
+	return out;
+}
+
+static int print_chunk_json(FILE *out, rms_stream stream, cli_utf8_carry *carry, const void *data,
+                            size_t len, bool final)
+{
+	size_t n;
+	char *clean = cli_utf8_clean(carry, data, len, final, &n);
+	if (!clean)
+		return -1;
+	if (n == 0) {
+		free(clean);
+		return 0;
+	}
+	int failed = 0;
+	json_t *o = json_object();
+	if (!o) {
+		free(clean);
+		return -1;
+	}
+	jset(o, "stream", json_string(stream == RMS_STREAM_STDERR ? "stderr" : "stdout"), &failed);
+	jset(o, "data", json_stringn(clean, n), &failed);
+	free(clean);
+	if (failed) {
+		json_decref(o);
+		return -1;
+	}
+	int rc = print_json(out, o);
+	fflush(out);
+	return rc;
+}
+
+static int op_failure(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_op_kind kind, int rc)
+{
+	const rms_error *e = rms_op_error(op);
+	return cli_report_error(out, err, a->json, rms_op_kind_name(kind), rc,
+	                        e ? e : rms_error_last());
+}
+
+static int print_run(FILE *out, FILE *err, const cli_args *a, rms_op *op)
+{
+	cli_utf8_carry carry[3] = {{{0}, 0}, {{0}, 0}, {{0}, 0}};
+	rms_chunk chunk;
+	int rc;
+	while ((rc = rms_op_next_chunk(op, &chunk)) == 0) {
+		unsigned si = chunk.stream == RMS_STREAM_STDERR ? 2 : 1;
+		if (a->json) {
+			if (print_chunk_json(out, chunk.stream, &carry[si], chunk.data, chunk.len,
+			                     false))
+				return cli_report_error(out, err, a->json, "run", RMS_E_NOMEM,
+				                        NULL);
+		} else {
+			FILE *f = si == 2 ? err : out;
+			fwrite(chunk.data, 1, chunk.len, f);
+			fflush(f);
+		}
+	}
+	if (rc != RMS_ITEROVER)
+		return op_failure(out, err, a, op, RMS_OP_RUN, rc);
+	int code = 0;
+	if ((rc = rms_op_exit_code(op, &code)))
+		return op_failure(out, err, a, op, RMS_OP_RUN, rc);
+	if (a->json) {
+		for (unsigned si = 1; si <= 2; si++)
+			if (carry[si].len &&
+			    print_chunk_json(out, si == 2 ? RMS_STREAM_STDERR : RMS_STREAM_STDOUT,
+			                     &carry[si], NULL, 0, true))
+				return cli_report_error(out, err, a->json, "run", RMS_E_NOMEM,
+				                        NULL);
+		int failed = 0;
+		json_t *o = json_object();
+		if (o && jset(o, "exit_code", json_integer(code), &failed)) {
+			json_decref(o);
+			o = NULL;
+		}
+		if (print_json(out, o))
+			return cli_report_error(out, err, a->json, "run", RMS_E_NOMEM, NULL);
+	}
+	if (code >= 0 && code <= 255)
+		return code;
+	/* An exit status has 8 bits; a Windows code such as 0xC0000005 or -1
+	 * would wrap, possibly to 0. Keep it a failure and say what it was. */
+	fprintf(err,
+	        "remsess: the remote command exited with %d, which does not fit in an exit "
+	        "status; exiting with 1\n",
+	        code);
+	return 1;
+}
+
+static int print_created(FILE *out, FILE *err, const cli_args *a, const rms_ref *ref)
+{
+	if (!ref)
+		return CLI_EXIT_OK;
+	rms_value *v = NULL;
+	char *text = NULL;
+	int rc = rms_value_new_reference(&v, ref);
+	if (rc == 0)
+		rc = a->json ? rms_value_to_json(&text, v) : rms_value_to_text(&text, v);
+	rms_value_free(v);
+	if (rc)
+		return cli_report_error(out, err, a->json, "create", rc, rms_error_last());
+	if (!a->json) {
+		fprintf(out, "created: %s\n", text);
+		rms_free(text);
+		return CLI_EXIT_OK;
+	}
+	int failed = 0;
+	json_t *o = json_object();
+	json_t *r = json_from_library(text);
+	if (!o || !r) {
+		json_decref(o);
+		json_decref(r);
+		return cli_report_error(out, err, a->json, "create", RMS_E_NOMEM, NULL);
+	}
+	jset(o, "created", r, &failed);
+	if (failed || print_json(out, o)) {
+		if (failed)
+			json_decref(o);
+		return cli_report_error(out, err, a->json, "create", RMS_E_NOMEM, NULL);
+	}
+	return CLI_EXIT_OK;
+}
+
+int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_op_kind kind)
+{
+	bool first = true;
+	int rc;
+	switch (kind) {
+	case RMS_OP_ENUMERATE:
+	case RMS_OP_QUERY:
+	case RMS_OP_ASSOCIATORS:
+	case RMS_OP_REFERENCES: {
+		rms_instance *inst;
+		while ((rc = rms_op_next(op, &inst)) == 0) {
+			int prc = print_instance(out, inst, a->json, &first);
+			rms_instance_free(inst);
+			if (prc)
+				return cli_report_error(out, err, a->json, "output", prc,
+				                        rms_error_last());
+		}
+		if (rc != RMS_ITEROVER)
+			return op_failure(out, err, a, op, kind, rc);
+		return CLI_EXIT_OK;
+	}
+	case RMS_OP_RUN:
+		return print_run(out, err, a, op);
+	case RMS_OP_CREATE:
+		return print_created(out, err, a, rms_op_created(op));
+	case RMS_OP_DELETE:
+		return CLI_EXIT_OK;
+	default: {
+		/* get, modify, invoke, identify: one instance, if the server
+		 * returned one. */
+		const rms_instance *inst = rms_op_result(op);
+		if (inst && (rc = print_instance(out, inst, a->json, &first)))
+			return cli_report_error(out, err, a->json, "output", rc, rms_error_last());
+		return CLI_EXIT_OK;
+	}
+	}
+}
+
+/* ---- comparison -------------------------------------------------------- */
+
+static void print_side_status(FILE *err, const rms_side_report *r)
+{
+	if (r && r->status)
+		fprintf(err, "remsess: %s side failed: %s\n", rms_backend_name(r->backend),
+		        r->error ? rms_error_message(r->error) : rms_error_code_message(r->status));
+}
+
+int cli_print_comparison(FILE *out, FILE *err, const rms_comparison *c, bool json)
+{
+	const rms_side_report *cim = rms_comparison_side(c, RMS_BACKEND_CIM);
+	const rms_side_report *ps = rms_comparison_side(c, RMS_BACKEND_PSSESSION);
+	bool equal = rms_comparison_equal(c);
+	if (json) {
+		char *line = NULL;
+		int rc = rms_comparison_to_json(&line, c);
+		if (rc)
+			return cli_report_error(out, err, json, "compare", rc, rms_error_last());
+		fprintf(out, "%s\n", line);
+		rms_free(line);
+	} else {
+		if (equal)
+			fputs("results: equal\n", out);
+		else if (rms_comparison_where(c))
+			fprintf(out, "results: differ at %s: cim %s, pssession %s\n",
+			        rms_comparison_where(c), rms_comparison_cim_value(c),
+			        rms_comparison_pssession_value(c));
+		else
+			fputs("results: not compared (a side failed)\n", out);
+		fprintf(out, "\n%-20s  %-24s  %s\n", "", "cim", "pssession");
+		fprintf(out, "%-20s  %-24s  %s\n", "status",
+		        cim ? (cim->status ? rms_error_code_name(cim->status) : "ok") : "-",
+		        ps ? (ps->status ? rms_error_code_name(ps->status) : "ok") : "-");
+		fprintf(out, "%-20s  %-24.3f  %.3f\n", "duration (ms)",
+		        cim ? (double)cim->duration_us / 1000.0 : 0.0,
+		        ps ? (double)ps->duration_us / 1000.0 : 0.0);
+		fprintf(out, "%-20s  %-24" PRIu64 "  %" PRIu64 "\n", "items", cim ? cim->items : 0,
+		        ps ? ps->items : 0);
+		for (size_t i = 0; i < STAT_ROWS; i++)
+			fprintf(out, "%-20s  %-24" PRIu64 "  %" PRIu64 "\n", stat_rows[i].label,
+			        cim ? stat_at(&cim->traffic, i) : 0,
+			        ps ? stat_at(&ps->traffic, i) : 0);
+		fprintf(out, "%-20s  %-24s  %s\n", "limit hit",
+		        cim && cim->limit_hit ? cim->limit_hit : "-",
+		        ps && ps->limit_hit ? ps->limit_hit : "-");
+	}
+	print_side_status(err, cim);
+	print_side_status(err, ps);
+	if (equal)
+		return CLI_EXIT_OK;
+	if (cim && ps && cim->status && ps->status)
+		return cli_exit_code(cim->status);
+	return CLI_EXIT_REMOTE;
+}

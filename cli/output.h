@@ -42,14 +42,15 @@ int cli_print_session(FILE *out, const rms_session *s, bool json);
  * With json, also one line {"error":{...}} on `out`. `e` may be NULL (then
  * the generic message of rc is used).
  */
-int cli_report_error(FILE *out, FILE *err, bool json, const char *step, int rc,
-                     const rms_error *e);
+int cli_report_error(FILE *out, FILE *err, bool json, const char *step, int rc, const rms_error *e);
 
 /* The {"error":{...}} object as one line (caller frees with free()), or
  * NULL on out of memory. */
 char *cli_error_json(int rc, const rms_error *e);
 
-/* Library log lines to stderr: "remsess: [debug] ...". */
+/* Library log lines to stderr: "remsess: [debug] ...". userdata points
+ * to the -v count (an int); without -v, error lines are left out because
+ * the failure is reported when the call returns. */
 void cli_log_stderr(rms_log_level level, const char *message, void *userdata);
 
 /*
@@ -59,6 +60,22 @@ void cli_log_stderr(rms_log_level level, const char *message, void *userdata);
  * status: the remote exit code for run.
  */
 int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_op_kind kind);
+
+/*
+ * Command output in JSON strings must be valid UTF-8. A chunk may end in the
+ * middle of a character, so an incomplete sequence at its end is kept in
+ * `carry` for the next chunk of the same stream (start with {0}); bytes that
+ * are not UTF-8 become U+FFFD, and so does a tail still incomplete when
+ * `final`. Returns a NUL-terminated buffer (caller frees with free()) and
+ * its length in *out_len (it may contain NUL bytes), or NULL on out of
+ * memory.
+ */
+typedef struct cli_utf8_carry {
+	unsigned char bytes[4];
+	size_t len;
+} cli_utf8_carry;
+char *cli_utf8_clean(cli_utf8_carry *carry, const void *data, size_t len, bool final,
+                     size_t *out_len);
 
 /* A comparison record. Returns 0 when both sides succeeded with equal
  * results, 1 when they differ or one side failed, and the failure's exit

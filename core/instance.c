@@ -65,7 +65,8 @@ int rms_instance_dup(rms_instance **out, const rms_instance *inst)
 		return rms__error_field(RMS_E_INVALID_ARG, "out", "rms_instance_dup: out is NULL");
 	*out = NULL;
 	if (!inst)
-		return rms__error_field(RMS_E_INVALID_ARG, "inst", "rms_instance_dup: inst is NULL");
+		return rms__error_field(RMS_E_INVALID_ARG, "inst",
+		                        "rms_instance_dup: inst is NULL");
 	rms_instance *d;
 	int rc = rms_instance_new(&d, inst->cim_namespace, inst->class_name);
 	if (rc)
@@ -130,7 +131,8 @@ static struct rms_property *find_property(const rms_instance *inst, const char *
 int rms_instance_set(rms_instance *inst, const char *name, rms_value *value, unsigned flags)
 {
 	if (!inst)
-		return rms__error_field(RMS_E_INVALID_ARG, "inst", "rms_instance_set: inst is NULL");
+		return rms__error_field(RMS_E_INVALID_ARG, "inst",
+		                        "rms_instance_set: inst is NULL");
 	int rc = check_text("property name", name, false);
 	if (rc)
 		return rc;
@@ -175,8 +177,8 @@ int rms_instance_at(const rms_instance *inst, size_t i, const char **name,
 		return rms__error_field(RMS_E_INVALID_ARG, "inst", "rms_instance_at: inst is NULL");
 	if (i >= inst->count)
 		return rms__error_set(RMS_E_NOT_FOUND, RMS_PHASE_NONE,
-		                      "property index %zu is past the end (the instance has %zu)", i,
-		                      inst->count);
+		                      "property index %zu is past the end (the instance has %zu)",
+		                      i, inst->count);
 	if (name)
 		*name = inst->props[i].name;
 	if (value)
@@ -250,7 +252,8 @@ static size_t utf8_width(const char *s)
 int rms_instance_to_text(char **out, const rms_instance *inst)
 {
 	if (!out)
-		return rms__error_field(RMS_E_INVALID_ARG, "out", "rms_instance_to_text: out is NULL");
+		return rms__error_field(RMS_E_INVALID_ARG, "out",
+		                        "rms_instance_to_text: out is NULL");
 	*out = NULL;
 	if (!inst)
 		return rms__error_field(RMS_E_INVALID_ARG, "inst",

@@ -212,7 +212,8 @@ char *rms__json_dump(const json_t *j)
 	rms__buf_init(&b);
 	/* Compact output escapes newlines inside strings, so the result is one
 	 * line; JSON_ENCODE_ANY lets a bare scalar (a null, a number) through. */
-	size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17);
+	size_t flags =
+		JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17);
 	if (json_dump_callback(j, dump_cb, &b, flags) != 0) {
 		rms__buf_free(&b);
 		rms__error_nomem();
@@ -246,7 +247,8 @@ int rms_value_to_json(char **out, const rms_value *v)
 int rms_instance_to_json(char **out, const rms_instance *inst)
 {
 	if (!out)
-		return rms__error_field(RMS_E_INVALID_ARG, "out", "rms_instance_to_json: out is NULL");
+		return rms__error_field(RMS_E_INVALID_ARG, "out",
+		                        "rms_instance_to_json: out is NULL");
 	*out = NULL;
 	if (!inst)
 		return rms__error_field(RMS_E_INVALID_ARG, "inst",

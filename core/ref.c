@@ -104,7 +104,8 @@ nomem:
 int rms_ref_add_selector(rms_ref *ref, const char *name, const char *value)
 {
 	if (!ref)
-		return rms__error_field(RMS_E_INVALID_ARG, "ref", "rms_ref_add_selector: ref is NULL");
+		return rms__error_field(RMS_E_INVALID_ARG, "ref",
+		                        "rms_ref_add_selector: ref is NULL");
 	int rc = check_text("selector name", name, false);
 	if (rc)
 		return rc;
@@ -142,7 +143,8 @@ int rms_ref_add_selector_ref(rms_ref *ref, const char *name, const rms_ref *valu
 int rms_ref_set_address(rms_ref *ref, const char *address)
 {
 	if (!ref)
-		return rms__error_field(RMS_E_INVALID_ARG, "ref", "rms_ref_set_address: ref is NULL");
+		return rms__error_field(RMS_E_INVALID_ARG, "ref",
+		                        "rms_ref_set_address: ref is NULL");
 	int rc = check_text("address", address, true);
 	if (rc)
 		return rc;
@@ -218,11 +220,12 @@ int rms_ref_selector_at(const rms_ref *ref, size_t i, const char **name, const c
                         const rms_ref **value_ref)
 {
 	if (!ref)
-		return rms__error_field(RMS_E_INVALID_ARG, "ref", "rms_ref_selector_at: ref is NULL");
+		return rms__error_field(RMS_E_INVALID_ARG, "ref",
+		                        "rms_ref_selector_at: ref is NULL");
 	if (i >= ref->nsel)
 		return rms__error_set(RMS_E_NOT_FOUND, RMS_PHASE_NONE,
-		                      "selector index %zu is past the end (the reference has %zu)", i,
-		                      ref->nsel);
+		                      "selector index %zu is past the end (the reference has %zu)",
+		                      i, ref->nsel);
 	if (name)
 		*name = ref->sel[i].name;
 	if (value)

@@ -40,7 +40,8 @@ int rms_backend_parse(rms_backend *out, const char *name)
 		}
 	}
 	return rms__error_field(RMS_E_INVALID_ARG, "backend",
-	                        "unknown backend \"%.64s\" (expected cim, pssession or auto)", name);
+	                        "unknown backend \"%.64s\" (expected cim, pssession or auto)",
+	                        name);
 }
 
 void rms_free(void *ptr)
@@ -88,10 +89,14 @@ int rms_type_parse(rms_type *out, const char *name)
 		if (strlen(n) != base)
 			continue;
 		size_t k = 0;
-		while (k < base && (name[k] | 0x20) == n[k])
+		while (k < base) {
+			char c = name[k];
+			if (c >= 'A' && c <= 'Z')
+				c = (char)(c - 'A' + 'a');
+			if (c != n[k])
+				break;
 			k++;
-		/* (c | 0x20) folds ASCII case; the names hold only lower-case
-		 * letters and digits, and digits are unchanged by it. */
+		}
 		if (k == base) {
 			*out = (rms_type)(i | (array ? (unsigned)RMS_TYPE_ARRAY : 0u));
 			return 0;
@@ -360,15 +365,16 @@ int rms_value_array_append(rms_value *array, rms_value *element)
 	const char *an = rms_type_name(array->type), *en = rms_type_name(element->type);
 	if (!RMS_TYPE_IS_ARRAY(array->type))
 		return rms__error_set(RMS_E_TYPE, RMS_PHASE_NONE,
-		                      "cannot append a %s to a %s value: it is not an array", en, an);
+		                      "cannot append a %s to a %s value: it is not an array", en,
+		                      an);
 	if (array->is_null)
 		return rms__error_field(RMS_E_INVALID_ARG, "array",
 		                        "cannot append to a null %s (make an empty one with "
 		                        "rms_value_new_array)",
 		                        an);
 	if (element->type != RMS_TYPE_SCALAR(array->type))
-		return rms__error_set(RMS_E_TYPE, RMS_PHASE_NONE, "cannot append a %s to a %s array",
-		                      en, an);
+		return rms__error_set(RMS_E_TYPE, RMS_PHASE_NONE,
+		                      "cannot append a %s to a %s array", en, an);
 	if (element->is_null)
 		return rms__error_set(RMS_E_TYPE, RMS_PHASE_NONE,
 		                      "cannot append a null %s to a %s array: CIM arrays have no "
@@ -468,7 +474,8 @@ static int parse_integer(rms_value **out, rms_type t, const char *text)
 	if (bad) {
 		if (lim.is_signed)
 			return rms__error_set(RMS_E_RANGE, RMS_PHASE_NONE,
-			                      "%s is out of range for %s (%" PRId64 "..%" PRIu64 ")",
+			                      "%s is out of range for %s (%" PRId64 "..%" PRIu64
+			                      ")",
 			                      clip(cl, text), name, lim.min, lim.max);
 		return rms__error_set(RMS_E_RANGE, RMS_PHASE_NONE,
 		                      "%s is out of range for %s (0..%" PRIu64 ")", clip(cl, text),
@@ -555,7 +562,8 @@ static int parse_real(rms_value **out, rms_type t, const char *text)
 			return rms__error_set(RMS_E_RANGE, RMS_PHASE_NONE,
 			                      "%s is out of range for %s (largest magnitude %s)",
 			                      clip(cl, text), name,
-			                      real32 ? "3.40282347e+38" : "1.7976931348623157e+308");
+			                      real32 ? "3.40282347e+38"
+			                             : "1.7976931348623157e+308");
 	}
 	if (real32)
 		return rms_value_new_real32(out, (float)d);
@@ -577,7 +585,8 @@ static int parse_char16(rms_value **out, const char *text)
 		                      (unsigned)(unsigned char)*text);
 	if (p != end)
 		return rms__error_set(RMS_E_PARSE, RMS_PHASE_NONE,
-		                      "\"%s\" is not a valid char16: expected exactly one character",
+		                      "\"%s\" is not a valid char16: expected exactly one "
+		                      "character",
 		                      clip(cl, text));
 	if (cp > 0xFFFF)
 		return rms__error_set(RMS_E_RANGE, RMS_PHASE_NONE,
@@ -778,8 +787,9 @@ int rms_value_as_int64(const rms_value *v, int64_t *out)
 	if (!int_limits(v->type).is_signed) {
 		if (v->u.u > (uint64_t)INT64_MAX)
 			return rms__error_set(RMS_E_RANGE, RMS_PHASE_NONE,
-			                      "%s value %" PRIu64 " is out of range for sint64 (%" PRId64
-			                      "..%" PRId64 ")",
+			                      "%s value %" PRIu64
+			                      " is out of range for sint64 (%" PRId64 "..%" PRId64
+			                      ")",
 			                      rms_type_name(v->type), v->u.u, INT64_MIN, INT64_MAX);
 		*out = (int64_t)v->u.u;
 	} else {
@@ -796,8 +806,8 @@ int rms_value_as_uint64(const rms_value *v, uint64_t *out)
 	if (int_limits(v->type).is_signed) {
 		if (v->u.i < 0)
 			return rms__error_set(RMS_E_RANGE, RMS_PHASE_NONE,
-			                      "%s value %" PRId64 " is out of range for uint64 (0..%" PRIu64
-			                      ")",
+			                      "%s value %" PRId64
+			                      " is out of range for uint64 (0..%" PRIu64 ")",
 			                      rms_type_name(v->type), v->u.i, UINT64_MAX);
 		*out = (uint64_t)v->u.i;
 	} else {

@@ -24,15 +24,14 @@
  *   - Entity references (from an internal DTD, never expanded) are refused.
  *   - On a write failure the buffer is cut back to where it was.
  */
-#include <float.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "error_internal.h"
+#include "value_internal.h"
 #include "wscim.h"
 
 /* Embedded instances and references nest; hostile input must not recurse
@@ -73,7 +72,8 @@ static bool xml_name_ok(const char *s)
 		return false;
 	for (const char *p = s; *p; p++) {
 		unsigned char c = (unsigned char)*p;
-		bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c >= 0x80;
+		bool alpha =
+		    (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c >= 0x80;
 		bool later = (c >= '0' && c <= '9') || c == '-' || c == '.';
 		if (!alpha && !(p != s && later))
 			return false;
@@ -188,14 +188,15 @@ static int check_xml_text(const char *s, const char *prop, const char *what)
 		int32_t cp = rms__utf8_decode(&p, end);
 		if (cp < 0)
 			return rms__error_field(RMS_E_INVALID_ARG, prop,
-			                        "property %s: %s is not valid UTF-8 at byte %zu", prop,
-			                        what, (size_t)(at - s));
+			                        "property %s: %s is not valid UTF-8 at byte %zu",
+			                        prop, what, (size_t)(at - s));
 		if ((cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0xFFFE ||
 		    cp == 0xFFFF)
-			return rms__error_field(RMS_E_INVALID_ARG, prop,
-			                        "property %s: %s holds U+%04X at byte %zu, which XML 1.0 "
-			                        "cannot carry",
-			                        prop, what, (unsigned)cp, (size_t)(at - s));
+			return rms__error_field(
+			    RMS_E_INVALID_ARG, prop,
+			    "property %s: %s holds U+%04X at byte %zu, which XML 1.0 "
+			    "cannot carry",
+			    prop, what, (unsigned)cp, (size_t)(at - s));
 	}
 	return 0;
 }
@@ -204,26 +205,6 @@ static int put_text(rms_buf *b, const char *s, const char *prop, const char *wha
 {
 	int rc = check_xml_text(s, prop, what);
 	return rc ? rc : put_escaped(b, s);
-}
-
-/* Shortest decimal that strtod/strtof reads back to the same value, in the
- * xs:double / xs:float lexical space. */
-static void format_real(char *buf, size_t size, double d, bool single)
-{
-	if (isnan(d)) {
-		snprintf(buf, size, "NaN");
-		return;
-	}
-	if (isinf(d)) {
-		snprintf(buf, size, d > 0 ? "INF" : "-INF");
-		return;
-	}
-	int max = single ? 9 : 17;
-	for (int prec = 1; prec <= max; prec++) {
-		snprintf(buf, size, "%.*g", prec, d);
-		if (single ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d)
-			return;
-	}
 }
 
 static int write_ref_impl(rms_buf *b, const rms_ref *ref, rms_uri_form form, const char *prop,
@@ -277,8 +258,8 @@ static int write_embedded(rms_buf *b, const char *prefix, const char *name, cons
 	if (!uri)
 		return rms__error_nomem();
 	rc = check_xml_text(uri, name, "embedded instance URI");
-	if (!rc && (rms__buf_printf(b, "<%s:%s xsi:type=\"%s:%s_Type\" xmlns:%s=\"", prefix, name, q,
-	                            cls, q) ||
+	if (!rc && (rms__buf_printf(b, "<%s:%s xsi:type=\"%s:%s_Type\" xmlns:%s=\"", prefix, name,
+	                            q, cls, q) ||
 	            rms__buf_put_xml_escaped(b, uri) || rms__buf_puts(b, "\">")))
 		rc = rms__error_nomem();
 	free(uri);
@@ -304,7 +285,9 @@ static int write_item(rms_buf *b, const char *prefix, const char *name, const rm
 		return write_embedded(b, prefix, name, v, depth);
 	if (rms__buf_printf(b, "<%s:%s>", prefix, name))
 		return rms__error_nomem();
-	char num[64];
+	/* Reals: the value module's shortest round-trip form, which is also the
+	 * xs:float / xs:double lexical form ("NaN", "INF", "-INF"). */
+	char num[RMS_REAL_TEXT_MAX > 64 ? RMS_REAL_TEXT_MAX : 64];
 	int rc = 0;
 	num[0] = '\0';
 	switch (t) {
@@ -335,13 +318,13 @@ static int write_item(rms_buf *b, const char *prefix, const char *name, const rm
 	case RMS_TYPE_REAL32: {
 		float x = 0;
 		rc = rms_value_get_real32(v, &x);
-		format_real(num, sizeof num, x, true);
+		rms__real_format(num, x, true);
 		break;
 	}
 	case RMS_TYPE_REAL64: {
 		double x = 0;
 		rc = rms_value_get_real64(v, &x);
-		format_real(num, sizeof num, x, false);
+		rms__real_format(num, x, false);
 		break;
 	}
 	case RMS_TYPE_CHAR16: {
@@ -370,8 +353,8 @@ static int write_item(rms_buf *b, const char *prefix, const char *name, const rm
 		break;
 	}
 	default:
-		return rms__error_field(RMS_E_INVALID_ARG, name, "property %s: value of unknown type %d",
-		                        name, (int)t);
+		return rms__error_field(RMS_E_INVALID_ARG, name,
+		                        "property %s: value of unknown type %d", name, (int)t);
 	}
 	if (rc)
 		return rc == RMS_E_NOMEM ? rms__error_nomem() : rc;
@@ -387,7 +370,8 @@ static int write_value(rms_buf *b, const char *prefix, const char *name, const r
 {
 	if (!xml_name_ok(name))
 		return rms__error_field(RMS_E_INVALID_ARG, "name",
-		                        "property name '%s' is not an XML name", name ? name : "(null)");
+		                        "property name '%s' is not an XML name",
+		                        name ? name : "(null)");
 	if (!v)
 		return rms__error_field(RMS_E_INVALID_ARG, name, "property %s: no value", name);
 	if (depth > WSCIM_MAX_DEPTH)
@@ -427,11 +411,11 @@ static int cut_back(rms_buf *b, size_t mark, int rc)
 	return rc;
 }
 
-int rms__wscim_write_property(rms_buf *b, const char *prefix, const char *name,
-                              const rms_value *v)
+int rms__wscim_write_property(rms_buf *b, const char *prefix, const char *name, const rms_value *v)
 {
 	if (!b || !xml_name_ok(prefix))
-		return rms__error_field(RMS_E_INVALID_ARG, "prefix", "invalid buffer or prefix '%s'",
+		return rms__error_field(RMS_E_INVALID_ARG, "prefix",
+		                        "invalid buffer or prefix '%s'",
 		                        prefix ? prefix : "(null)");
 	size_t mark = b->len;
 	return cut_back(b, mark, write_value(b, prefix, name, v, 0));
@@ -464,9 +448,9 @@ static int write_ref_impl(rms_buf *b, const rms_ref *ref, rms_uri_form form, con
 	char *built = NULL;
 	if (!uri) {
 		if (!cls)
-			return rms__error_field(RMS_E_INVALID_ARG, prop,
-			                        "%s: reference has neither a resource URI nor a class",
-			                        prop);
+			return rms__error_field(
+			    RMS_E_INVALID_ARG, prop,
+			    "%s: reference has neither a resource URI nor a class", prop);
 		built = rms__wscim_class_uri(ns, cls, form);
 		if (!built)
 			return rms__error_nomem();
@@ -543,8 +527,9 @@ int rms__wscim_write_instance(rms_buf *b, const rms_instance *inst, const char *
 	char *built = NULL;
 	if (!resource_uri) {
 		if (!cls)
-			return rms__error_field(RMS_E_INVALID_ARG, "resource_uri",
-			                        "instance has no class and no resource URI was given");
+			return rms__error_field(
+			    RMS_E_INVALID_ARG, "resource_uri",
+			    "instance has no class and no resource URI was given");
 		built = rms__wscim_class_uri(rms_instance_namespace(inst), cls, RMS_URI_WMI);
 		if (!built)
 			return rms__error_nomem();
@@ -691,10 +676,11 @@ static int elem_text(char **out, const xmlNode *e, const char *prop)
 			break;
 		case XML_ENTITY_REF_NODE:
 			rms__buf_free(&b);
-			return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
-			                      "property %s holds the entity reference &%s;, which is "
-			                      "not expanded",
-			                      prop, (const char *)c->name);
+			return rms__error_set(
+			    RMS_E_PARSE, RMS_PHASE_DECODE,
+			    "property %s holds the entity reference &%s;, which is "
+			    "not expanded",
+			    prop, (const char *)c->name);
 		default:
 			break;
 		}
@@ -857,9 +843,9 @@ static int text_to_value(rms_value **out, int stype, char *text, const char *pro
 		bool yes = strcasecmp(t, "true") == 0 || strcmp(t, "1") == 0;
 		bool no = strcasecmp(t, "false") == 0 || strcmp(t, "0") == 0;
 		if (!yes && !no)
-			return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
-			                      "property %s: '%.64s' is not a boolean (true, false, 1 or 0)",
-			                      prop, t);
+			return rms__error_set(
+			    RMS_E_PARSE, RMS_PHASE_DECODE,
+			    "property %s: '%.64s' is not a boolean (true, false, 1 or 0)", prop, t);
 		return rms_value_new_boolean(out, yes) ? rms__error_nomem() : 0;
 	}
 	if ((stype == RMS_TYPE_REAL32 || stype == RMS_TYPE_REAL64) && strcmp(t, "+INF") == 0)
@@ -876,23 +862,25 @@ static int read_instance_impl(rms_instance **out, const xmlNode *elem, const cha
 static bool is_epr(const xmlNode *elem)
 {
 	for (const xmlNode *c = first_child_elem(elem); c; c = next_elem(c))
-		if (elem_is(c, RMS_NS_WSA, "Address") || elem_is(c, RMS_NS_WSA, "ReferenceParameters"))
+		if (elem_is(c, RMS_NS_WSA, "Address") ||
+		    elem_is(c, RMS_NS_WSA, "ReferenceParameters"))
 			return true;
 	return false;
 }
 
 static int declared_mismatch(int stype, const char *prop, const char *holds)
 {
-	return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE, "property %s is declared %s but holds %s",
-	                      prop, rms_type_name((rms_type)stype), holds);
+	return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
+	                      "property %s is declared %s but holds %s", prop,
+	                      rms_type_name((rms_type)stype), holds);
 }
 
 static int read_embedded(rms_value **out, const xmlNode *elem, const char *xsi_type, int depth)
 {
 	const char *prop = (const char *)elem->name;
 	rms_instance *inst = NULL;
-	int rc = read_instance_impl(&inst, elem, qname_ns(elem, xsi_type), NULL, NULL, NULL,
-	                            depth + 1);
+	int rc =
+	    read_instance_impl(&inst, elem, qname_ns(elem, xsi_type), NULL, NULL, NULL, depth + 1);
 	if (rc)
 		return rc;
 	rc = rms_value_new_instance(out, inst);
@@ -921,10 +909,10 @@ static int read_item(rms_value **out, const xmlNode *elem, int stype, int depth)
 		if (k != DT_NONE) {
 			const xmlNode *more = next_elem(child);
 			if (more)
-				return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
-				                      "property %s: unexpected element <%s> after <%s>",
-				                      prop, (const char *)more->name,
-				                      (const char *)child->name);
+				return rms__error_set(
+				    RMS_E_PARSE, RMS_PHASE_DECODE,
+				    "property %s: unexpected element <%s> after <%s>", prop,
+				    (const char *)more->name, (const char *)child->name);
 			if (stype >= 0 && stype != RMS_TYPE_DATETIME)
 				return declared_mismatch(stype, prop, "a datetime");
 			return read_datetime(out, child, k, prop);
@@ -946,11 +934,12 @@ static int read_item(rms_value **out, const xmlNode *elem, int stype, int depth)
 			return read_embedded(out, elem, xsi_type, depth);
 		}
 		const char *cns = ns_href(child);
-		return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
-		                      "property %s holds element <%s>%s%s%s, which is not a datetime, "
-		                      "reference or embedded instance",
-		                      prop, (const char *)child->name, cns ? " (namespace " : "",
-		                      cns ? cns : "", cns ? ")" : "");
+		return rms__error_set(
+		    RMS_E_PARSE, RMS_PHASE_DECODE,
+		    "property %s holds element <%s>%s%s%s, which is not a datetime, "
+		    "reference or embedded instance",
+		    prop, (const char *)child->name, cns ? " (namespace " : "", cns ? cns : "",
+		    cns ? ")" : "");
 	}
 	if (stype == RMS_TYPE_INSTANCE && xsi_type)
 		return read_embedded(out, elem, xsi_type, depth); /* no properties */
@@ -967,9 +956,8 @@ static int read_item(rms_value **out, const xmlNode *elem, int stype, int depth)
 
 static bool type_valid(int type)
 {
-	return type == -1 ||
-	       (type >= 0 && (type & ~RMS_TYPE_ARRAY) <= RMS_TYPE_INSTANCE &&
-	        (type & ~(RMS_TYPE_ARRAY | 0x0F)) == 0);
+	return type == -1 || (type >= 0 && (type & ~RMS_TYPE_ARRAY) <= RMS_TYPE_INSTANCE &&
+	                      (type & ~(RMS_TYPE_ARRAY | 0x0F)) == 0);
 }
 
 static int read_property_impl(rms_value **out, const xmlNode *first, size_t count, int type,
@@ -977,11 +965,13 @@ static int read_property_impl(rms_value **out, const xmlNode *first, size_t coun
 {
 	*out = NULL;
 	if (!type_valid(type))
-		return rms__error_field(RMS_E_INVALID_ARG, "type", "invalid declared type %d", type);
+		return rms__error_field(RMS_E_INVALID_ARG, "type", "invalid declared type %d",
+		                        type);
 	if (count == 0) {
 		if (type < 0 || !RMS_TYPE_IS_ARRAY(type))
-			return rms__error_field(RMS_E_INVALID_ARG, "count",
-			                        "no elements, and the declared type is not an array");
+			return rms__error_field(
+			    RMS_E_INVALID_ARG, "count",
+			    "no elements, and the declared type is not an array");
 		int rc = rms_value_new_array(out, RMS_TYPE_SCALAR(type));
 		return rc == RMS_E_NOMEM ? rms__error_nomem() : rc;
 	}
@@ -991,8 +981,8 @@ static int read_property_impl(rms_value **out, const xmlNode *first, size_t coun
 	bool declared_array = type >= 0 && RMS_TYPE_IS_ARRAY(type);
 	if (type >= 0 && !declared_array && count > 1)
 		return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
-		                      "property %s repeated %zu times but declared scalar (%s)", prop,
-		                      count, rms_type_name((rms_type)type));
+		                      "property %s repeated %zu times but declared scalar (%s)",
+		                      prop, count, rms_type_name((rms_type)type));
 	if (count == 1 && !declared_array) {
 		if (type < 0 && is_nil(first) && is_null_array(first)) {
 			int rc = rms_value_new_null(out, RMS_TYPE_STRING | RMS_TYPE_ARRAY);
@@ -1013,17 +1003,19 @@ static int read_property_impl(rms_value **out, const xmlNode *first, size_t coun
 		if (i > 0) {
 			e = next_elem(e);
 			if (!e || !same_name(e, first)) {
-				rc = rms__error_field(RMS_E_INVALID_ARG, "count",
-				                      "property %s: count is %zu but only %zu elements follow",
-				                      prop, count, i);
+				rc = rms__error_field(
+				    RMS_E_INVALID_ARG, "count",
+				    "property %s: count is %zu but only %zu elements follow", prop,
+				    count, i);
 				break;
 			}
 		}
 		if (is_nil(e)) {
-			rc = rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
-			                    "property %s: item %zu of %zu is nil, and CIM arrays have no "
-			                    "null items",
-			                    prop, i + 1, count);
+			rc = rms__error_set(
+			    RMS_E_PARSE, RMS_PHASE_DECODE,
+			    "property %s: item %zu of %zu is nil, and CIM arrays have no "
+			    "null items",
+			    prop, i + 1, count);
 			break;
 		}
 		rms_value *item = NULL;
@@ -1034,10 +1026,10 @@ static int read_property_impl(rms_value **out, const xmlNode *first, size_t coun
 		if (!arr) {
 			rc = rms_value_new_array(&arr, it);
 		} else if (it != RMS_TYPE_SCALAR(rms_value_type(arr))) {
-			rc = rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
-			                    "property %s: item %zu is a %s but earlier items are %s", prop,
-			                    i + 1, rms_type_name(it),
-			                    rms_type_name(RMS_TYPE_SCALAR(rms_value_type(arr))));
+			rc = rms__error_set(
+			    RMS_E_PARSE, RMS_PHASE_DECODE,
+			    "property %s: item %zu is a %s but earlier items are %s", prop, i + 1,
+			    rms_type_name(it), rms_type_name(RMS_TYPE_SCALAR(rms_value_type(arr))));
 		}
 		if (!rc)
 			rc = rms_value_array_append(arr, item);
@@ -1141,7 +1133,8 @@ static int read_ref_impl(rms_ref **out, const xmlNode *elem, int depth)
 	const xmlNode *params = child_elem(elem, RMS_NS_WSA, "ReferenceParameters");
 	if (!params)
 		return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
-		                      "%s: endpoint reference without a:ReferenceParameters", where);
+		                      "%s: endpoint reference without a:ReferenceParameters",
+		                      where);
 	char *uri = NULL, *addr = NULL, *ns = NULL, *cls = NULL, *sel_ns = NULL;
 	rms_ref *r = NULL;
 	int rc = child_text(&uri, params, RMS_NS_WSMAN, "ResourceURI");

@@ -170,7 +170,9 @@ RMS_EXTERN int rms_ref_selector_at(const rms_ref *ref, size_t i, const char **na
 RMS_EXTERN const char *rms_ref_selector(const rms_ref *ref, const char *name);
 
 /* Same class (case-insensitive), namespace and selectors (any order, names
- * case-insensitive, values exact). Address and resource URI are ignored. */
+ * case-insensitive, values exact). Address and resource URI are ignored.
+ * Namespaces compare case-insensitively with '\' and '/' alike; an unknown
+ * (NULL) namespace matches any, since one side often does not carry it. */
 RMS_EXTERN bool rms_ref_equal(const rms_ref *a, const rms_ref *b);
 
 /* ---- values ------------------------------------------------------------ */
@@ -209,11 +211,13 @@ RMS_EXTERN int rms_value_array_append(rms_value *array, rms_value *element);
 
 /*
  * A value from its text form, as rms_value_to_text() writes it: booleans
- * "true"/"false" (any case), integers in decimal (range-checked against
- * the type: RMS_E_RANGE), reals in decimal or exponent notation, "NaN",
- * "INF", "-INF"; char16 as exactly one character; datetime in the DMTF form
- * or an xs form; strings as they are. Arrays, references and instances have
- * no text form to parse from (RMS_E_UNSUPPORTED).
+ * "true"/"false" (any case; not "1"/"0"), integers in decimal with an
+ * optional sign, '-' only for signed types (range-checked against the type:
+ * RMS_E_RANGE), reals in decimal or exponent notation, "NaN", "INF", "-INF"
+ * ("Infinity" too, any case); char16 as exactly one character of the BMP
+ * (the empty text is U+0000); datetime in the DMTF form or an xs form;
+ * strings as they are. No surrounding spaces. Arrays, references and
+ * instances have no text form to parse from (RMS_E_UNSUPPORTED).
  */
 RMS_EXTERN int rms_value_from_text(rms_value **out, rms_type type, const char *text);
 
@@ -262,9 +266,11 @@ RMS_EXTERN bool rms_value_equal(const rms_value *a, const rms_value *b);
  * Text form (caller frees with rms_free): what rms_value_from_text parses
  * back to an equal value for every scalar type. Reals print the shortest
  * text that reads back to the same number; datetimes print in the DMTF
- * form; null prints as "(null)"; arrays as "{a, b}", references as
- * "Class.Key=\"v\",..." (the WMI object-path form), instances as
- * "instance of Class { ... }".
+ * form (the xs form for what DMTF cannot carry: no zone, or digits finer
+ * than a microsecond); null prints as "(null)"; arrays as "{a, b}" (strings
+ * and char16 inside quoted, with \" and \\ escaped), references as
+ * "namespace:Class.Key=\"v\",..." (the WMI object-path form; no "namespace:"
+ * when unknown), instances as "instance of Class { Name = value; ... }".
  */
 RMS_EXTERN int rms_value_to_text(char **out, const rms_value *v);
 
@@ -273,7 +279,8 @@ RMS_EXTERN int rms_value_to_text(char **out, const rms_value *v);
  * integers -> numbers (uint64 above 2^63-1 -> a decimal string); reals ->
  * numbers (NaN and infinities -> "NaN", "INF", "-INF"); char16 and string ->
  * strings; timestamps -> xs:dateTime strings, intervals -> xs:duration strings
- * (the DMTF string when there are wildcards); references -> {"class", "namespace",
+ * (the DMTF string when there are wildcards or the UTC offset is beyond
+ * xs:dateTime's +-14:00); references -> {"class", "namespace",
  * "selectors": {...}}; instances -> see rms_instance_to_json; arrays -> arrays.
  */
 RMS_EXTERN int rms_value_to_json(char **out, const rms_value *v);
@@ -315,7 +322,9 @@ RMS_EXTERN const rms_value *rms_instance_get(const rms_instance *inst, const cha
 /*
  * Same class name and namespace (case-insensitive), the same set of
  * property names, and equal values; property order is ignored, because
- * neither WS-Man nor PowerShell serialization defines it.
+ * neither WS-Man nor PowerShell serialization defines it. Namespaces compare
+ * as in rms_ref_equal (NULL matches any). Property flags and the instance's
+ * own reference are not compared.
  */
 RMS_EXTERN bool rms_instance_equal(const rms_instance *a, const rms_instance *b);
 
@@ -324,7 +333,9 @@ RMS_EXTERN bool rms_instance_equal(const rms_instance *a, const rms_instance *b)
  * with "ref" added when the instance has one. Key order is the property order. */
 RMS_EXTERN int rms_instance_to_json(char **out, const rms_instance *inst);
 /* Readable text, one "Name : value" line per property, as PowerShell's
- * Format-List shows an instance. Caller frees with rms_free. */
+ * Format-List shows an instance (names padded to the longest; values in
+ * their rms_value_to_text form, so null shows as "(null)"). Caller frees
+ * with rms_free. */
 RMS_EXTERN int rms_instance_to_text(char **out, const rms_instance *inst);
 
 #ifdef __cplusplus

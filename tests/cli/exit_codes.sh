@@ -1,1 +1,162 @@
-exit 0
+#!/bin/sh
+# The remsess tool driven as a user would: exit statuses and messages.
+# Usage: sh exit_codes.sh /path/to/remsess
+# Prints PASS/FAIL per check and "N passed, M failed"; exits 1 on any failure.
+set -u
+
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+	echo "usage: sh exit_codes.sh /path/to/remsess" >&2
+	exit 2
+fi
+BIN=$1
+unset REMSESS_PASSWORD
+
+tmp=${TMPDIR:-/tmp}/remsess-cli-test.$$
+OUT=$tmp.out
+ERR=$tmp.err
+trap 'rm -f "$OUT" "$ERR"' EXIT INT TERM
+
+passed=0
+failed=0
+STATUS=0
+
+run() {
+	"$BIN" "$@" >"$OUT" 2>"$ERR" </dev/null
+	STATUS=$?
+}
+
+pass() {
+	passed=$((passed + 1))
+	echo "PASS $1"
+}
+
+fail() {
+	failed=$((failed + 1))
+	echo "FAIL $1: $2"
+	echo "     stdout: $(head -c 400 "$OUT")"
+	echo "     stderr: $(head -c 400 "$ERR")"
+}
+
+# check NAME STATUS [out|err PATTERN]... -- ARGS...
+# Runs the tool with ARGS; passes when it exits with STATUS and each
+# stream contains its fixed-string PATTERN.
+check() {
+	name=$1
+	want=$2
+	shift 2
+	conds=""
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		conds="$conds$1
+$2
+"
+		shift 2
+	done
+	shift # the --
+	run "$@"
+	if [ "$STATUS" -ne "$want" ]; then
+		fail "$name" "exit status $STATUS, expected $want"
+		return
+	fi
+	# Read the stream/pattern pairs back, one per line.
+	why=""
+	stream=""
+	while IFS= read -r line; do
+		if [ -z "$stream" ]; then
+			stream=$line
+			continue
+		fi
+		if [ "$stream" = out ]; then file=$OUT; else file=$ERR; fi
+		if ! grep -qF -- "$line" "$file"; then
+			why="std$stream lacks '$line'"
+			break
+		fi
+		stream=""
+	done <<EOF
+$conds
+EOF
+	if [ -n "$why" ]; then
+		fail "$name" "$why"
+	else
+		pass "$name"
+	fi
+}
+
+# check_not NAME STREAM PATTERN: the last run's STREAM does not contain PATTERN.
+check_not() {
+	if [ "$2" = out ]; then file=$OUT; else file=$ERR; fi
+	if grep -qF -- "$3" "$file"; then
+		fail "$1" "std$2 contains '$3'"
+	else
+		pass "$1"
+	fi
+}
+
+# ---- offline basics ---------------------------------------------------------
+check "version exits 0 and prints the version" 0 out "remsess " -- --version
+if grep -Eq '^remsess [0-9]+\.[0-9]+\.[0-9]+$' "$OUT"; then
+	pass "version has the form MAJOR.MINOR.PATCH"
+else
+	fail "version has the form MAJOR.MINOR.PATCH" "got '$(cat "$OUT")'"
+fi
+check "help exits 0" 0 out "Usage: remsess" out "Exit status" -- --help
+check "-h is help" 0 out "Usage: remsess" -- -h
+check "no arguments is a usage error" 2 err "no command" err "Try 'remsess --help'." --
+check "unknown command" 2 err "unknown command 'frobnicate'" -- frobnicate -H h
+check "unknown option" 2 err "unknown option '--frob'" -- --frob enum X
+check "missing option value" 2 err "needs a value" -- enum X --port
+
+# ---- option syntax ------------------------------------------------------------
+check "port 70000 is refused" 2 err "port" err "70000" -- --port 70000 enum X
+check "port 0 is refused" 2 err "--port 0" -- --port 0 enum X -H h
+check "port abc is refused" 2 err "--port 'abc' is not a number" -- --port abc enum X -H h
+check "negative timeout is refused" 2 err "--timeout -1 is negative" -- --timeout -1 enum X -H h
+check "non-numeric timeout is refused" 2 err "--timeout 'soon'" -- --timeout=soon enum X -H h
+check "envelope below 8 KB is refused" 2 err "below the minimum of 8" -- --max-envelope-kb 4 enum X -H h
+check "bogus backend is refused" 2 err "--backend 'bogus'" -- --backend bogus enum X -H h
+check "bogus auth is refused" 2 err "--auth 'bogus'" -- --auth bogus enum X -H h
+check "ssh with the CIM backend is refused" 2 err "--transport ssh needs" -- --transport ssh --backend cim enum X -H h
+check "KEY without '=' is refused" 2 err "there is no '='" -- get Win32_Service Name -H h
+check "empty key is refused" 2 err "the name before '=' is empty" -- get Win32_Service =x -H h
+check "missing CLASS is refused" 2 err "enum needs a CLASS" -- enum -H h
+check "run needs a command" 2 err "run needs a COMMAND" -- run -H h
+check "a computer is required" 2 err "needs a computer" -- enum X
+
+# ---- passwords ------------------------------------------------------------------
+check "--password is refused with the reason" 2 err "--password is refused" err "REMSESS_PASSWORD" -- --password x
+check "--password=x is refused" 2 err "--password is refused" -- -H h -u admin --password=x enum X
+if command -v setsid >/dev/null 2>&1; then
+	# No controlling terminal: nowhere to prompt, so say what to do.
+	setsid -w "$BIN" -H h -u admin session --backend cim >"$OUT" 2>"$ERR" </dev/null
+	STATUS=$?
+	if [ "$STATUS" -eq 2 ] && grep -qF "set REMSESS_PASSWORD" "$ERR"; then
+		pass "no terminal and no REMSESS_PASSWORD is a usage error"
+	else
+		fail "no terminal and no REMSESS_PASSWORD is a usage error" "exit $STATUS"
+	fi
+else
+	echo "SKIP no terminal and no REMSESS_PASSWORD (setsid not available)"
+fi
+REMSESS_PASSWORD=s3cr3t-Pw-77
+export REMSESS_PASSWORD
+check "REMSESS_PASSWORD is used" 0 out "CimSession" -- -H h -u admin session --backend cim
+check_not "the password is never printed" out "s3cr3t-Pw-77"
+unset REMSESS_PASSWORD
+
+# ---- offline commands -------------------------------------------------------------
+check "info shows both backends" 0 out "cim" out "pssession" out "when it connects" -- info
+check "info --json is one object" 0 out '{"version":' out '"backends":{"cim":' -- info --json
+check "session (CIM) opens nothing" 0 out "CimSession" out "connections opened: 0" out "Protocol     : WSMAN" -- session --backend cim -H server1.example
+check "session --json" 0 out '"Backend":"cim"' out '"connections_opened":0' -- --json session --backend cim -H server1.example
+check "session needs one backend" 2 err "session needs --backend cim or --backend pssession" -- session -H server1.example
+check "session with a bad option names it" 2 err "invalid option ca_file (--cacert)" -- session --backend cim -H h --cacert /nonexistent/ca.pem
+
+# ---- remote operations: not implemented in this build ------------------------------
+# These change when the WS-Man client and the backends land.
+check "PSSession creation is not implemented yet" 2 err "not implemented in this build" -- session --backend pssession -H server1.example
+check "enum on CIM is not implemented yet" 2 err "not implemented" -- enum Win32_Service -H server1.example --backend cim
+check_not "nothing made up on stdout" out "Win32_Service"
+check "--json error object" 2 out '{"error":{"code":-7,"name":"RMS_E_NOT_IMPLEMENTED"' err "not implemented" -- --json enum Win32_Service -H server1.example
+check "run is not implemented yet" 2 err "not implemented" -- run -H server1.example ipconfig /all
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

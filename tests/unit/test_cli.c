@@ -1,1 +1,1128 @@
-int main(void) { return 0; }
+/* The remsess command line: the parser (every option in each form, every
+ * usage error), the password rules, options and requests built from the
+ * arguments, the exit-status table, and the printers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "args.h"
+#include "backend.h"
+#include "error_internal.h"
+#include "output.h"
+#include "remsess/remsess.h"
+
+/* ---- helpers ----------------------------------------------------------- */
+
+#define MAX_ARGS 64
+
+/* argv copies live here as long as the parsed args point into them. */
+typedef struct parsed {
+	cli_args a;
+	char *argv[MAX_ARGS + 1];
+	int argc;
+	int rc;
+} parsed;
+
+static parsed *parse_list(const char *first, va_list ap)
+{
+	parsed *p = calloc(1, sizeof *p);
+	assert_non_null(p);
+	p->argv[p->argc++] = strdup("remsess");
+	for (const char *s = first; s; s = va_arg(ap, const char *)) {
+		assert_true(p->argc < MAX_ARGS);
+		p->argv[p->argc++] = strdup(s);
+	}
+	p->rc = cli_parse(&p->a, p->argc, p->argv);
+	return p;
+}
+
+static void done(parsed *p)
+{
+	cli_args_free(&p->a);
+	for (int i = 0; i < p->argc; i++)
+		free(p->argv[i]);
+	free(p);
+}
+
+/* OK("enum", "X", ...): the arguments after the program name parse
+ * without error, or the test fails showing why. */
+static parsed *ok_args(const char *first, ...)
+{
+	va_list ap;
+	va_start(ap, first);
+	parsed *p = parse_list(first, ap);
+	va_end(ap);
+	if (p->rc != 0)
+		fail_msg("unexpected usage error: %s", p->a.error);
+	return p;
+}
+#define OK(...) ok_args(__VA_ARGS__, (const char *)NULL)
+
+/* Fails as a usage error whose message contains `needle`. */
+static void bad_args(const char *needle, const char *first, ...)
+{
+	va_list ap;
+	va_start(ap, first);
+	parsed *p = parse_list(first, ap);
+	va_end(ap);
+	if (p->rc != CLI_EXIT_USAGE)
+		fail_msg("expected a usage error naming '%s', got rc %d", needle, p->rc);
+	if (!strstr(p->a.error, needle))
+		fail_msg("message '%s' lacks '%s'", p->a.error, needle);
+	/* One line: it is printed after "remsess: ". */
+	assert_null(strchr(p->a.error, '\n'));
+	done(p);
+}
+#define BAD(needle, ...) bad_args(needle, __VA_ARGS__, (const char *)NULL)
+
+/* ---- global options ---------------------------------------------------- */
+
+static void test_every_value_option_in_separate_form(void **state)
+{
+	(void)state;
+	parsed *p =
+	    OK("-H", "server1.example", "--port", "5986", "--https", "-u", "admin", "--auth",
+	       "ntlm", "--cert", "c.pem", "--key", "k.pem", "--cacert", "ca.pem", "--insecure",
+	       "--proxy", "http://proxy:3128", "--timeout", "30", "--max-envelope-kb", "500", "-n",
+	       "root/standardcimv2", "--backend", "cim", "--json", "-v", "enum", "Win32_Service");
+	cli_args *a = &p->a;
+	assert_int_equal(a->command, CLI_CMD_ENUM);
+	assert_string_equal(a->host, "server1.example");
+	assert_null(a->url);
+	assert_int_equal(a->port, 5986);
+	assert_true(a->https);
+	assert_string_equal(a->user, "admin");
+	assert_int_equal(a->auth, RMS_AUTH_NTLM);
+	assert_string_equal(a->cert, "c.pem");
+	assert_string_equal(a->key, "k.pem");
+	assert_string_equal(a->cacert, "ca.pem");
+	assert_true(a->insecure);
+	assert_string_equal(a->proxy, "http://proxy:3128");
+	assert_int_equal(a->timeout_ms, 30000);
+	assert_int_equal(a->max_envelope_size, 500 * 1024);
+	assert_string_equal(a->cim_namespace, "root/standardcimv2");
+	assert_int_equal(a->backend, RMS_BACKEND_CIM);
+	assert_true(a->json);
+	assert_int_equal(a->verbose, 1);
+	assert_string_equal(a->class_name, "Win32_Service");
+	done(p);
+}
+
+static void test_every_value_option_in_equals_form(void **state)
+{
+	(void)state;
+	parsed *p = OK("--host=server1.example", "--port=5986", "--user=admin", "--auth=kerberos",
+	               "--cert=c.pem", "--key=k.pem", "--cacert=ca.pem", "--proxy=http://p:1",
+	               "--timeout=0.5", "--max-envelope-kb=8", "--namespace=root/wmi",
+	               "--backend=pssession", "enum", "X");
+	cli_args *a = &p->a;
+	assert_string_equal(a->host, "server1.example");
+	assert_int_equal(a->port, 5986);
+	assert_string_equal(a->user, "admin");
+	assert_int_equal(a->auth, RMS_AUTH_KERBEROS);
+	assert_string_equal(a->cert, "c.pem");
+	assert_string_equal(a->key, "k.pem");
+	assert_string_equal(a->cacert, "ca.pem");
+	assert_string_equal(a->proxy, "http://p:1");
+	assert_int_equal(a->timeout_ms, 500);
+	assert_int_equal(a->max_envelope_size, 8192);
+	assert_string_equal(a->cim_namespace, "root/wmi");
+	assert_int_equal(a->backend, RMS_BACKEND_PSSESSION);
+	done(p);
+}
+
+static void test_ssh_options_in_both_forms(void **state)
+{
+	(void)state;
+	parsed *p = OK("--transport", "ssh", "-i", "id_ed25519", "--known-hosts", "kh",
+	               "--accept-new-host-key", "--ssh-agent", "-H", "h", "-u", "bob", "run", "ls");
+	assert_int_equal(p->a.transport, RMS_TRANSPORT_SSH);
+	assert_string_equal(p->a.identity_file, "id_ed25519");
+	assert_string_equal(p->a.known_hosts, "kh");
+	assert_true(p->a.accept_new_host_key);
+	assert_true(p->a.ssh_agent);
+	done(p);
+	p = OK("--transport=SSH", "--identity=key", "-ikey2", "--known-hosts=kh2", "-Hh", "run",
+	       "ls");
+	assert_int_equal(p->a.transport, RMS_TRANSPORT_SSH);
+	assert_string_equal(p->a.identity_file, "key2"); /* the last one wins */
+	assert_string_equal(p->a.known_hosts, "kh2");
+	done(p);
+	p = OK("--transport", "wsman", "-H", "h", "identify");
+	assert_int_equal(p->a.transport, RMS_TRANSPORT_WSMAN);
+	done(p);
+}
+
+static void test_short_options_attached_and_separate(void **state)
+{
+	(void)state;
+	parsed *p = OK("-Hserver1.example", "-uadmin", "-nroot/wmi", "enum", "X");
+	assert_string_equal(p->a.host, "server1.example");
+	assert_string_equal(p->a.user, "admin");
+	assert_string_equal(p->a.cim_namespace, "root/wmi");
+	done(p);
+	/* Flags bundle, and a value option may end a bundle. */
+	p = OK("-vvH", "h", "enum", "X");
+	assert_int_equal(p->a.verbose, 2);
+	assert_string_equal(p->a.host, "h");
+	done(p);
+	p = OK("-v", "--verbose", "-vv", "-H", "h", "enum", "X");
+	assert_int_equal(p->a.verbose, 4);
+	done(p);
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "h", "enum", "X");
+	assert_int_equal(p->a.backend, RMS_BACKEND_AUTO);
+	assert_int_equal(p->a.transport, RMS_TRANSPORT_WSMAN);
+	assert_int_equal(p->a.auth, RMS_AUTH_DEFAULT);
+	assert_string_equal(p->a.cim_namespace, "root/cimv2");
+	assert_int_equal(p->a.port, 0);
+	assert_int_equal(p->a.timeout_ms, 0);
+	assert_int_equal(p->a.max_envelope_size, 0);
+	assert_false(p->a.json);
+	assert_false(p->a.https);
+	assert_null(p->a.password);
+	done(p);
+}
+
+static void test_host_with_scheme_is_a_url(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "https://server1.example:5986/wsman", "identify");
+	assert_string_equal(p->a.url, "https://server1.example:5986/wsman");
+	assert_null(p->a.host);
+	done(p);
+	/* A later -H replaces an earlier one of the other kind. */
+	p = OK("-H", "http://a/wsman", "-H", "b", "identify");
+	assert_null(p->a.url);
+	assert_string_equal(p->a.host, "b");
+	done(p);
+}
+
+static void test_options_may_follow_the_command(void **state)
+{
+	(void)state;
+	parsed *p =
+	    OK("enum", "Win32_Service", "-H", "server1.example", "--backend", "cim", "--json");
+	assert_int_equal(p->a.command, CLI_CMD_ENUM);
+	assert_string_equal(p->a.class_name, "Win32_Service");
+	assert_string_equal(p->a.host, "server1.example");
+	assert_int_equal(p->a.backend, RMS_BACKEND_CIM);
+	assert_true(p->a.json);
+	done(p);
+}
+
+static void test_help_and_version_anywhere(void **state)
+{
+	(void)state;
+	parsed *p = OK("--help");
+	assert_int_equal(p->a.command, CLI_CMD_HELP);
+	done(p);
+	p = OK("-h");
+	assert_int_equal(p->a.command, CLI_CMD_HELP);
+	done(p);
+	p = OK("help");
+	assert_int_equal(p->a.command, CLI_CMD_HELP);
+	done(p);
+	p = OK("enum", "--help");
+	assert_int_equal(p->a.command, CLI_CMD_HELP);
+	done(p);
+	p = OK("--version");
+	assert_int_equal(p->a.command, CLI_CMD_VERSION);
+	done(p);
+	/* Offline commands need no computer. */
+	p = OK("info", "--json");
+	assert_int_equal(p->a.command, CLI_CMD_INFO);
+	assert_false(cli_command_needs_session(p->a.command));
+	done(p);
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static void test_key_value_keeps_everything_after_the_first_equals(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "h", "get", "Win32_Service", "Name=a=b", "Path=\"C:\\x y\"", "Empty=");
+	cli_args *a = &p->a;
+	assert_int_equal(a->keys.count, 3);
+	assert_string_equal(a->keys.items[0].name, "Name");
+	assert_string_equal(a->keys.items[0].value, "a=b");
+	/* Quotes are not special: they are part of the value. */
+	assert_string_equal(a->keys.items[1].name, "Path");
+	assert_string_equal(a->keys.items[1].value, "\"C:\\x y\"");
+	assert_string_equal(a->keys.items[2].name, "Empty");
+	assert_string_equal(a->keys.items[2].value, "");
+	done(p);
+}
+
+static void test_each_command_takes_its_arguments(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "h", "identify");
+	assert_int_equal(p->a.command, CLI_CMD_IDENTIFY);
+	done(p);
+
+	p = OK("-H", "h", "query", "SELECT * FROM Win32_Service WHERE State='Running'");
+	assert_string_equal(p->a.query, "SELECT * FROM Win32_Service WHERE State='Running'");
+	done(p);
+
+	p = OK("-H", "h", "invoke", "Win32_Service", "StopService", "Name=WinRM");
+	assert_string_equal(p->a.class_name, "Win32_Service");
+	assert_string_equal(p->a.method, "StopService");
+	assert_int_equal(p->a.keys.count, 1);
+	assert_int_equal(p->a.props.count, 0);
+	done(p);
+
+	p = OK("-H", "h", "invoke", "Win32_Process", "Create", "--arg", "CommandLine=notepad.exe",
+	       "--arg=CurrentDirectory=C:\\");
+	assert_int_equal(p->a.keys.count, 0);
+	assert_int_equal(p->a.props.count, 2);
+	assert_string_equal(p->a.props.items[1].name, "CurrentDirectory");
+	assert_string_equal(p->a.props.items[1].value, "C:\\");
+	done(p);
+
+	p = OK("-H", "h", "create", "Win32_Environment", "Name=X", "VariableValue=1", "UserName=u");
+	assert_int_equal(p->a.props.count, 3);
+	assert_int_equal(p->a.keys.count, 0);
+	done(p);
+
+	p = OK("-H", "h", "set", "Win32_Service", "Name=WinRM", "--prop", "StartMode=Manual");
+	assert_int_equal(p->a.keys.count, 1);
+	assert_int_equal(p->a.props.count, 1);
+	assert_string_equal(p->a.props.items[0].value, "Manual");
+	done(p);
+
+	p = OK("-H", "h", "delete", "Win32_Environment", "Name=X", "UserName=u");
+	assert_int_equal(p->a.keys.count, 2);
+	done(p);
+
+	p = OK("-H", "h", "assoc", "Win32_Service", "Name=WinRM", "--assoc-class",
+	       "Win32_DependentService", "--result-class", "Win32_Service", "--role", "Dependent",
+	       "--result-role", "Antecedent", "--references");
+	assert_string_equal(p->a.assoc_class, "Win32_DependentService");
+	assert_string_equal(p->a.result_class, "Win32_Service");
+	assert_string_equal(p->a.role, "Dependent");
+	assert_string_equal(p->a.result_role, "Antecedent");
+	assert_true(p->a.references);
+	done(p);
+
+	/* A singleton: get with no keys. */
+	p = OK("-H", "h", "get", "Win32_WMISetting");
+	assert_int_equal(p->a.keys.count, 0);
+	done(p);
+
+	p = OK("-H", "h", "compare", "get", "Win32_Service", "Name=WinRM");
+	assert_int_equal(p->a.command, CLI_CMD_COMPARE);
+	assert_int_equal(p->a.compared, CLI_CMD_GET);
+	assert_string_equal(p->a.class_name, "Win32_Service");
+	assert_int_equal(p->a.keys.count, 1);
+	done(p);
+
+	p = OK("-H", "h", "session", "--backend", "pssession");
+	assert_int_equal(p->a.command, CLI_CMD_SESSION);
+	done(p);
+}
+
+static void test_run_takes_the_rest_verbatim(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "h", "run", "--json", "ls", "-l", "--json", "-H", "x");
+	cli_args *a = &p->a;
+	assert_true(a->json); /* before the remote command: ours */
+	assert_string_equal(a->host, "h");
+	assert_string_equal(a->run_command, "ls");
+	assert_int_equal(a->run_argc, 4);
+	assert_string_equal(a->run_argv[0], "-l");
+	assert_string_equal(a->run_argv[1], "--json");
+	assert_string_equal(a->run_argv[2], "-H");
+	assert_string_equal(a->run_argv[3], "x");
+	done(p);
+
+	p = OK("run", "-H", "h", "--", "-dash", "Name=x");
+	assert_string_equal(p->a.run_command, "-dash");
+	assert_int_equal(p->a.run_argc, 1);
+	assert_string_equal(p->a.run_argv[0], "Name=x");
+	done(p);
+}
+
+static void test_double_dash_ends_options(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "h", "get", "X", "--", "--Name=1");
+	assert_int_equal(p->a.keys.count, 1);
+	assert_string_equal(p->a.keys.items[0].name, "--Name");
+	assert_string_equal(p->a.keys.items[0].value, "1");
+	done(p);
+}
+
+/* ---- usage errors ------------------------------------------------------ */
+
+static void test_usage_errors_for_commands(void **state)
+{
+	(void)state;
+	BAD("no command", "-H", "h");
+	bad_args("no command", (const char *)NULL); /* no arguments at all */
+	BAD("unknown command 'enumerate'", "-H", "h", "enumerate", "X");
+	BAD("enum needs a CLASS", "-H", "h", "enum");
+	BAD("get needs a CLASS", "-H", "h", "get");
+	BAD("get needs a CLASS before any KEY=VALUE", "-H", "h", "get", "Name=x");
+	BAD("create needs a CLASS", "-H", "h", "create");
+	BAD("delete needs a CLASS", "-H", "h", "delete");
+	BAD("invoke needs a CLASS", "-H", "h", "invoke");
+	BAD("assoc needs a CLASS", "-H", "h", "assoc");
+	BAD("set needs a CLASS", "-H", "h", "set", "--prop", "A=1");
+	BAD("enum takes one CLASS (unexpected 'Y')", "-H", "h", "enum", "X", "Y");
+	BAD("query needs a WQL query", "-H", "h", "query");
+	BAD("quote it", "-H", "h", "query", "SELECT", "*");
+	BAD("invoke needs a METHOD", "-H", "h", "invoke", "Win32_Service");
+	BAD("'Name=x' is not a method name", "-H", "h", "invoke", "Win32_Service", "Name=x");
+	BAD("create needs at least one PROP=VALUE", "-H", "h", "create", "X");
+	BAD("delete needs at least one KEY=VALUE", "-H", "h", "delete", "X");
+	BAD("set needs at least one --prop", "-H", "h", "set", "X", "Name=1");
+	BAD("run needs a COMMAND", "-H", "h", "run");
+	BAD("compare needs a command to compare", "-H", "h", "compare");
+	BAD("compare takes get, enum or query, not 'delete'", "-H", "h", "compare", "delete", "X",
+	    "K=1");
+	BAD("enum needs a CLASS", "-H", "h", "compare", "enum");
+	BAD("identify takes no arguments (unexpected 'x')", "-H", "h", "identify", "x");
+	BAD("info takes no arguments", "info", "x");
+	BAD("enum needs a computer", "enum", "X");
+	BAD("-H HOST", "identify");
+}
+
+static void test_usage_errors_for_key_value(void **state)
+{
+	(void)state;
+	BAD("'Name' is not KEY=VALUE: there is no '='", "-H", "h", "get", "X", "Name");
+	BAD("'=x' is not KEY=VALUE: the name before '=' is empty", "-H", "h", "get", "X", "=x");
+	BAD("'Name' is not PROP=VALUE", "-H", "h", "create", "X", "Name");
+	BAD("--arg 'CommandLine' is not NAME=VALUE: there is no '='", "-H", "h", "invoke", "X", "M",
+	    "--arg", "CommandLine");
+	BAD("--prop '=1' is not NAME=VALUE: the name before '=' is empty", "-H", "h", "set", "X",
+	    "--prop", "=1");
+}
+
+static void test_usage_errors_for_options(void **state)
+{
+	(void)state;
+	BAD("unknown option '--frobnicate'", "--frobnicate", "enum", "X");
+	BAD("unknown option '--frob'", "--frob=1", "enum", "X");
+	BAD("unknown option '-x'", "-x", "enum", "X");
+	BAD("unknown option '-q'", "-vq", "enum", "X");
+	BAD("option '--port' needs a value", "enum", "X", "--port");
+	BAD("option '-H' (--host) needs a value", "enum", "X", "-H");
+	BAD("option '--json' takes no value", "--json=yes", "enum", "X");
+	BAD("--port 0 is out of range", "--port", "0", "enum", "X");
+	BAD("--port 70000 is out of range", "--port", "70000", "enum", "X");
+	BAD("--port 99999999999999999999 is out of range", "--port=99999999999999999999", "enum",
+	    "X");
+	BAD("--port 'abc' is not a number", "--port", "abc", "enum", "X");
+	BAD("--port '-1' is not a number", "--port=-1", "enum", "X");
+	BAD("--port '' is not a number", "--port=", "enum", "X");
+	BAD("--timeout -1 is negative", "--timeout", "-1", "enum", "X");
+	BAD("--timeout 'abc' is not a number of seconds", "--timeout", "abc", "enum", "X");
+	BAD("--timeout '1e3' is not a number of seconds", "--timeout", "1e3", "enum", "X");
+	BAD("--timeout '.' is not a number of seconds", "--timeout", ".", "enum", "X");
+	BAD("--timeout 0 is too short", "--timeout", "0", "enum", "X");
+	BAD("--timeout 5000000 is too long", "--timeout", "5000000", "enum", "X");
+	BAD("--max-envelope-kb 7 is below the minimum of 8 (8192 bytes", "--max-envelope-kb", "7",
+	    "enum", "X");
+	BAD("--max-envelope-kb 'lots' is not a number", "--max-envelope-kb", "lots", "enum", "X");
+	BAD("--max-envelope-kb 4194304 is too large", "--max-envelope-kb", "4194304", "enum", "X");
+	BAD("--backend 'bogus' is not one of cim, pssession, auto", "--backend", "bogus", "enum",
+	    "X");
+	BAD("--backend 'none' is not one of", "--backend", "none", "enum", "X");
+	BAD("--auth 'bogus' is not one of basic, ntlm", "--auth", "bogus", "enum", "X");
+	BAD("--transport 'telnet' is not one of wsman, ssh", "--transport", "telnet", "enum", "X");
+	BAD("--transport ssh needs --backend pssession or auto", "-H", "h", "--transport", "ssh",
+	    "--backend", "cim", "enum", "X");
+	BAD("--identity applies to --transport ssh only", "-H", "h", "-i", "key", "enum", "X");
+	BAD("--known-hosts applies to --transport ssh only", "-H", "h", "--known-hosts", "kh",
+	    "enum", "X");
+	BAD("--namespace is empty", "-n", "", "enum", "X");
+	BAD("--assoc-class is empty", "-H", "h", "assoc", "X", "--assoc-class", "");
+	BAD("session needs --backend cim or --backend pssession", "-H", "h", "session");
+	BAD("session needs --backend cim or --backend pssession", "-H", "h", "session", "--backend",
+	    "auto");
+	BAD("--prop is only for the set command", "-H", "h", "create", "X", "A=1", "--prop", "B=2");
+	BAD("--arg is only for the invoke command", "-H", "h", "--arg", "A=1", "enum", "X");
+	BAD("--references is only for the assoc command", "-H", "h", "enum", "X", "--references");
+	BAD("--result-class is only for the assoc command", "-H", "h", "get", "X", "--result-class",
+	    "Y");
+}
+
+static void test_password_is_never_taken_from_argv(void **state)
+{
+	(void)state;
+	BAD("--password is refused", "-H", "h", "-u", "admin", "--password", "secret", "enum", "X");
+	BAD("REMSESS_PASSWORD", "-H", "h", "-u", "admin", "--password=secret", "enum", "X");
+	BAD("--password is refused", "enum", "X", "--password");
+	/* No short form either. */
+	BAD("unknown option '-p'", "-H", "h", "-p", "secret", "enum", "X");
+	/* A parse that succeeds holds no password: only the environment or
+	 * the prompt provide one. */
+	parsed *p = OK("-H", "h", "-u", "admin", "enum", "X");
+	assert_null(p->a.password);
+	done(p);
+}
+
+/* ---- the password ------------------------------------------------------ */
+
+typedef struct fake_reader {
+	int calls;
+	int result;
+	const char *typed;
+	char prompt[300];
+} fake_reader;
+
+static int read_fake(char *buf, size_t size, const char *prompt, void *userdata, char *errbuf,
+                     size_t errsize)
+{
+	fake_reader *f = userdata;
+	f->calls++;
+	snprintf(f->prompt, sizeof f->prompt, "%s", prompt);
+	if (f->result == CLI_READ_FAILED)
+		snprintf(errbuf, errsize, "cannot read the password: Input/output error");
+	if (f->result == 0)
+		snprintf(buf, size, "%s", f->typed);
+	return f->result;
+}
+
+static void test_password_from_environment(void **state)
+{
+	(void)state;
+	assert_int_equal(setenv("REMSESS_PASSWORD", "from-env", 1), 0);
+	parsed *p = OK("-H", "server1.example", "-u", "admin", "enum", "X");
+	fake_reader f = {0, 0, "typed", ""};
+	assert_int_equal(cli_resolve_password(&p->a, read_fake, &f), 0);
+	assert_string_equal(p->a.password, "from-env");
+	assert_int_equal(f.calls, 0);
+	done(p);
+	unsetenv("REMSESS_PASSWORD");
+}
+
+static void test_password_prompted_when_no_environment(void **state)
+{
+	(void)state;
+	unsetenv("REMSESS_PASSWORD");
+	parsed *p = OK("-H", "server1.example", "-u", "admin", "enum", "X");
+	fake_reader f = {0, 0, "typed-secret", ""};
+	assert_int_equal(cli_resolve_password(&p->a, read_fake, &f), 0);
+	assert_int_equal(f.calls, 1);
+	assert_string_equal(p->a.password, "typed-secret");
+	assert_non_null(strstr(f.prompt, "admin@server1.example"));
+	done(p);
+}
+
+static void test_no_terminal_is_a_usage_error_naming_the_variable(void **state)
+{
+	(void)state;
+	unsetenv("REMSESS_PASSWORD");
+	parsed *p = OK("-H", "h", "-u", "admin", "enum", "X");
+	fake_reader f = {0, CLI_READ_NO_TTY, NULL, ""};
+	assert_int_equal(cli_resolve_password(&p->a, read_fake, &f), CLI_EXIT_USAGE);
+	assert_non_null(strstr(p->a.error, "no terminal"));
+	assert_non_null(strstr(p->a.error, "set REMSESS_PASSWORD"));
+	assert_null(p->a.password);
+	done(p);
+
+	p = OK("-H", "h", "-u", "admin", "enum", "X");
+	f.result = CLI_READ_FAILED;
+	assert_int_equal(cli_resolve_password(&p->a, read_fake, &f), CLI_EXIT_USAGE);
+	assert_non_null(strstr(p->a.error, "cannot read the password"));
+	done(p);
+}
+
+static void test_no_password_asked_without_a_user_or_for_keys(void **state)
+{
+	(void)state;
+	assert_int_equal(setenv("REMSESS_PASSWORD", "unused", 1), 0);
+	fake_reader f = {0, 0, "typed", ""};
+	/* No user: nothing to authenticate with a password, even if set. */
+	parsed *p = OK("-H", "h", "enum", "X");
+	assert_int_equal(cli_resolve_password(&p->a, read_fake, &f), 0);
+	assert_null(p->a.password);
+	done(p);
+	unsetenv("REMSESS_PASSWORD");
+	/* Certificate authentication and SSH keys need no password. */
+	p = OK("-H", "h", "-u", "admin", "--auth", "certificate", "enum", "X");
+	assert_int_equal(cli_resolve_password(&p->a, read_fake, &f), 0);
+	assert_null(p->a.password);
+	done(p);
+	p = OK("-H", "h", "-u", "admin", "--transport", "ssh", "-i", "key", "run", "ls");
+	assert_int_equal(cli_resolve_password(&p->a, read_fake, &f), 0);
+	assert_null(p->a.password);
+	done(p);
+	assert_int_equal(f.calls, 0);
+}
+
+/* ---- options and requests built from the arguments --------------------- */
+
+static void log_nothing(rms_log_level level, const char *message, void *userdata)
+{
+	(void)level;
+	(void)message;
+	(void)userdata;
+}
+
+static void test_options_built_from_arguments(void **state)
+{
+	(void)state;
+	assert_int_equal(setenv("REMSESS_PASSWORD", "pw", 1), 0);
+	parsed *p = OK("-H", "server1.example", "--port", "5986", "--https", "-u", "admin",
+	               "--auth", "basic", "--cacert", "ca.pem", "--insecure", "--timeout", "2.5",
+	               "--max-envelope-kb", "150", "-n", "root/wmi", "-vv", "enum", "X");
+	assert_int_equal(cli_resolve_password(&p->a, read_fake, NULL), 0);
+	int tag = 0;
+	rms_session_options o;
+	cli_build_options(&o, &p->a, RMS_BACKEND_CIM, log_nothing, &tag);
+	assert_int_equal(o.version, RMS_SESSION_OPTIONS_VERSION);
+	assert_string_equal(o.host, "server1.example");
+	assert_null(o.url);
+	assert_int_equal(o.port, 5986);
+	assert_int_equal(o.scheme, RMS_SCHEME_HTTPS);
+	assert_string_equal(o.user, "admin");
+	assert_string_equal(o.password, "pw");
+	assert_int_equal(o.auth, RMS_AUTH_BASIC);
+	assert_string_equal(o.ca_file, "ca.pem");
+	assert_true(o.tls_insecure);
+	assert_int_equal(o.operation_timeout_ms, 2500);
+	assert_int_equal(o.max_envelope_size, 150 * 1024);
+	assert_string_equal(o.cim.cim_namespace, "root/wmi");
+	assert_ptr_equal(o.log, log_nothing);
+	assert_ptr_equal(o.log_userdata, &tag);
+	assert_int_equal(o.log_level, RMS_LOG_DEBUG);
+	assert_int_equal(o.transport, RMS_TRANSPORT_WSMAN);
+	done(p);
+	unsetenv("REMSESS_PASSWORD");
+
+	p = OK("-H", "h", "-u", "bob", "--transport", "ssh", "-i", "key", "--known-hosts", "kh",
+	       "--accept-new-host-key", "run", "ls");
+	cli_build_options(&o, &p->a, RMS_BACKEND_PSSESSION, NULL, NULL);
+	assert_int_equal(o.transport, RMS_TRANSPORT_SSH);
+	assert_string_equal(o.ssh.identity_file, "key");
+	assert_string_equal(o.ssh.known_hosts, "kh");
+	assert_true(o.ssh.accept_new_host_key);
+	assert_int_equal(o.log_level, RMS_LOG_WARNING);
+	/* The CIM side of a target always speaks WS-Man. */
+	cli_build_options(&o, &p->a, RMS_BACKEND_CIM, NULL, NULL);
+	assert_int_equal(o.transport, RMS_TRANSPORT_WSMAN);
+	assert_null(o.ssh.identity_file);
+	done(p);
+
+	p = OK("-H", "http://h:5985/wsman", "-vvvv", "identify");
+	cli_build_options(&o, &p->a, RMS_BACKEND_CIM, NULL, NULL);
+	assert_string_equal(o.url, "http://h:5985/wsman");
+	assert_null(o.host);
+	assert_int_equal(o.scheme, RMS_SCHEME_DEFAULT);
+	assert_int_equal(o.log_level, RMS_LOG_TRACE);
+	done(p);
+}
+
+/* The library checks what the CLI leaves to it: its verdict names the
+ * field, which the error report turns into the option the user typed. */
+static void test_library_option_errors_name_the_field(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "h", "--cacert", "/nonexistent/ca.pem", "enum", "X");
+	rms_session_options o;
+	cli_build_options(&o, &p->a, RMS_BACKEND_CIM, NULL, NULL);
+	rms_error *err = NULL;
+	int rc = rms_session_options_validate(&o, RMS_BACKEND_CIM, &err);
+	assert_int_equal(rc, RMS_E_OPTIONS);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	assert_int_equal(cli_report_error(stdout, f, false, "session", rc, err), CLI_EXIT_USAGE);
+	fclose(f);
+	assert_non_null(strstr(text, "remsess: invalid option ca_file (--cacert): "));
+	assert_non_null(strstr(text, "/nonexistent/ca.pem"));
+	free(text);
+	rms_error_free(err);
+	done(p);
+}
+
+static const char *selector(const rms_request *r, const char *name)
+{
+	return rms_ref_selector(r->ref, name);
+}
+
+static const char *input_string(const rms_request *r, const char *name)
+{
+	const char *s = NULL;
+	const rms_value *v = rms_instance_get(r->input, name);
+	if (!v || rms_value_get_string(v, &s) != 0)
+		return NULL;
+	return s;
+}
+
+static rms_request *request_for(parsed *p)
+{
+	rms_request *r = NULL;
+	int rc = cli_build_request(&r, &p->a);
+	if (rc)
+		fail_msg("request failed: %s", rms_error_message(rms_error_last()));
+	return r;
+}
+
+static void test_requests_built_from_arguments(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "h", "-n", "root/wmi", "enum", "Win32_Service");
+	rms_request *r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_ENUMERATE);
+	assert_string_equal(r->class_name, "Win32_Service");
+	assert_string_equal(r->cim_namespace, "root/wmi");
+	rms_request_free(r);
+	done(p);
+
+	p = OK("-H", "h", "get", "Win32_Service", "Name=a=b");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_GET);
+	assert_string_equal(rms_ref_class_name(r->ref), "Win32_Service");
+	assert_string_equal(rms_ref_namespace(r->ref), "root/cimv2");
+	assert_string_equal(selector(r, "Name"), "a=b");
+	rms_request_free(r);
+	done(p);
+
+	p = OK("-H", "h", "query", "SELECT * FROM X");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_QUERY);
+	assert_string_equal(r->query, "SELECT * FROM X");
+	rms_request_free(r);
+	done(p);
+
+	/* Static method: a class and no reference; values go as strings. */
+	p = OK("-H", "h", "invoke", "Win32_Process", "Create", "--arg", "CommandLine=cmd /c x=1");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_INVOKE);
+	assert_string_equal(r->class_name, "Win32_Process");
+	assert_null(r->ref);
+	assert_string_equal(r->method, "Create");
+	assert_string_equal(input_string(r, "CommandLine"), "cmd /c x=1");
+	rms_request_free(r);
+	done(p);
+
+	/* Instance method: the keys make the reference; no --arg, no input. */
+	p = OK("-H", "h", "invoke", "Win32_Service", "StopService", "Name=WinRM");
+	r = request_for(p);
+	assert_string_equal(selector(r, "Name"), "WinRM");
+	assert_null(r->input);
+	rms_request_free(r);
+	done(p);
+
+	p = OK("-H", "h", "create", "Win32_Environment", "Name=X", "VariableValue=1");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_CREATE);
+	assert_string_equal(rms_instance_class_name(r->input), "Win32_Environment");
+	assert_string_equal(input_string(r, "VariableValue"), "1");
+	assert_int_equal(rms_instance_count(r->input), 2);
+	rms_request_free(r);
+	done(p);
+
+	p = OK("-H", "h", "set", "Win32_Service", "Name=WinRM", "--prop", "StartMode=Manual");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_MODIFY);
+	assert_string_equal(selector(r, "Name"), "WinRM");
+	assert_string_equal(input_string(r, "StartMode"), "Manual");
+	assert_null(rms_instance_get(r->input, "Name"));
+	rms_request_free(r);
+	done(p);
+
+	p = OK("-H", "h", "delete", "Win32_Environment", "Name=X");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_DELETE);
+	assert_string_equal(selector(r, "Name"), "X");
+	rms_request_free(r);
+	done(p);
+
+	p = OK("-H", "h", "assoc", "Win32_Service", "Name=WinRM", "--assoc-class", "A",
+	       "--result-class", "B");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_ASSOCIATORS);
+	assert_string_equal(r->assoc_class, "A");
+	assert_string_equal(r->result_class, "B");
+	assert_null(r->role);
+	rms_request_free(r);
+	done(p);
+
+	p = OK("-H", "h", "assoc", "Win32_Service", "Name=WinRM", "--references");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_REFERENCES);
+	rms_request_free(r);
+	done(p);
+
+	p = OK("-H", "h", "run", "ipconfig", "/all", "x");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_RUN);
+	assert_string_equal(r->command, "ipconfig");
+	assert_int_equal(r->argc, 2);
+	assert_string_equal(r->argv[0], "/all");
+	rms_request_free(r);
+	done(p);
+
+	p = OK("-H", "h", "identify");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_IDENTIFY);
+	assert_null(r->cim_namespace);
+	rms_request_free(r);
+	done(p);
+
+	/* compare builds the compared command's request. */
+	p = OK("-H", "h", "compare", "enum", "Win32_Service");
+	r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_ENUMERATE);
+	rms_request_free(r);
+	done(p);
+}
+
+static void test_request_rejects_what_the_library_rejects(void **state)
+{
+	(void)state;
+	/* Not valid UTF-8: the library refuses it, and the CLI reports it as
+	 * an invalid argument (exit 2), naming the field. */
+	parsed *p = OK("-H", "h", "get", "Win32_Service", "Name=\xff\xfe");
+	rms_request *r = (rms_request *)1;
+	int rc = cli_build_request(&r, &p->a);
+	assert_int_equal(rc, RMS_E_INVALID_ARG);
+	assert_null(r);
+	assert_int_equal(cli_exit_code(rc), CLI_EXIT_USAGE);
+	done(p);
+}
+
+/* ---- exit status ------------------------------------------------------- */
+
+static const struct {
+	int code;
+	int status;
+} exit_table[] = {
+	{RMS_E_OK, 0},          {RMS_E_ITEROVER, 1},
+	{RMS_E_EAGAIN, 1},      {RMS_E_INVALID_ARG, 2},
+	{RMS_E_OPTIONS, 2},     {RMS_E_NOMEM, 1},
+	{RMS_E_UNSUPPORTED, 2}, {RMS_E_NOT_IMPLEMENTED, 2},
+	{RMS_E_RESOLVE, 3},     {RMS_E_CONNECT, 3},
+	{RMS_E_TLS, 3},         {RMS_E_AUTH, 3},
+	{RMS_E_TIMEOUT, 4},     {RMS_E_CONNECTION_LOST, 3},
+	{RMS_E_HTTP, 1},        {RMS_E_PROTOCOL, 1},
+	{RMS_E_FAULT, 1},       {RMS_E_ENVELOPE_TOO_LARGE, 4},
+	{RMS_E_LIMIT, 4},       {RMS_E_CANCELLED, 1},
+	{RMS_E_STATE, 1},       {RMS_E_TYPE, 1},
+	{RMS_E_RANGE, 1},       {RMS_E_PARSE, 1},
+	{RMS_E_NOT_FOUND, 1},   {RMS_E_SSH, 3},
+	{RMS_E_HOST_KEY, 3},    {RMS_E_IO, 1},
+	{RMS_E_INTERNAL, 1},
+};
+
+static void test_exit_status_for_every_error_code(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof exit_table / sizeof exit_table[0]; i++) {
+		int got = cli_exit_code(exit_table[i].code);
+		if (got != exit_table[i].status)
+			fail_msg("%s: exit %d, expected %d",
+			         rms_error_code_name(exit_table[i].code), got,
+			         exit_table[i].status);
+	}
+	/* The table above covers the whole error list: a new code must be
+	 * placed deliberately. */
+#define CHECK_LISTED(name, num, msg)                                                               \
+	do {                                                                                       \
+		bool found = false;                                                                \
+		for (size_t i = 0; i < sizeof exit_table / sizeof exit_table[0]; i++)              \
+			found = found || exit_table[i].code == (num);                              \
+		if (!found)                                                                        \
+			fail_msg("RMS_E_%s has no expected exit status in this test", #name);      \
+	} while (0);
+	RMS_ERROR_LIST(CHECK_LISTED)
+#undef CHECK_LISTED
+	/* An unknown code is a failure, never success. */
+	assert_int_equal(cli_exit_code(-999), 1);
+}
+
+/* ---- error reports ----------------------------------------------------- */
+
+static char *capture_report(int *status, bool json, const char *step, int rc, char **json_out)
+{
+	char *errtext = NULL, *outtext = NULL;
+	size_t elen = 0, olen = 0;
+	FILE *err = open_memstream(&errtext, &elen);
+	FILE *out = open_memstream(&outtext, &olen);
+	assert_non_null(err);
+	assert_non_null(out);
+	*status = cli_report_error(out, err, json, step, rc, rms_error_last());
+	fclose(err);
+	fclose(out);
+	if (json_out)
+		*json_out = outtext;
+	else
+		free(outtext);
+	return errtext;
+}
+
+static void test_not_implemented_is_passed_through(void **state)
+{
+	(void)state;
+	rms__error_set(RMS_E_NOT_IMPLEMENTED, RMS_PHASE_NONE,
+	               "the CIM enumerate operation is not implemented in this build");
+	rms__error_set_backend(RMS_BACKEND_CIM);
+	int status;
+	char *out = NULL;
+	char *err = capture_report(&status, false, "enumerate", RMS_E_NOT_IMPLEMENTED, &out);
+	assert_int_equal(status, 2);
+	assert_string_equal(err, "remsess: the CIM enumerate operation is not implemented in this "
+	                         "build\n");
+	assert_string_equal(out, ""); /* no made-up result, no JSON without --json */
+	free(err);
+	free(out);
+
+	/* A message that does not say it gets the prefix. */
+	rms__error_set(RMS_E_NOT_IMPLEMENTED, RMS_PHASE_NONE, "message encryption");
+	err = capture_report(&status, false, "enumerate", RMS_E_NOT_IMPLEMENTED, &out);
+	assert_int_equal(status, 2);
+	assert_string_equal(err, "remsess: not implemented in this build: message encryption\n");
+	free(err);
+	free(out);
+}
+
+static void test_failure_names_phase_or_step(void **state)
+{
+	(void)state;
+	rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT, "could not connect to h:5985: refused");
+	int status;
+	char *err = capture_report(&status, false, "enumerate", RMS_E_CONNECT, NULL);
+	assert_int_equal(status, 3);
+	assert_string_equal(err, "remsess: connect failed: could not connect to h:5985: refused\n");
+	free(err);
+
+	rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "session is closed");
+	err = capture_report(&status, false, "enumerate", RMS_E_STATE, NULL);
+	assert_int_equal(status, 1);
+	assert_string_equal(err, "remsess: enumerate failed: session is closed\n");
+	free(err);
+
+	/* Without an error object: the code's generic message. */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_int_equal(cli_report_error(stdout, f, false, "run", RMS_E_NOMEM, NULL), 1);
+	fclose(f);
+	assert_string_equal(text, "remsess: run failed: out of memory\n");
+	free(text);
+}
+
+static void test_json_error_object(void **state)
+{
+	(void)state;
+	rms__error_set(RMS_E_LIMIT, RMS_PHASE_LIMIT, "received 60 MB, over the 50 MB cap");
+	rms__error_set_backend(RMS_BACKEND_PSSESSION);
+	rms__error_set_http_status(500);
+	rms__error_set_limit("MaximumReceivedDataSizePerCommand", 52428800, 62914560);
+	rms__error_set_items(7);
+	int status;
+	char *out = NULL;
+	char *err = capture_report(&status, true, "run", RMS_E_LIMIT, &out);
+	assert_int_equal(status, 4);
+	assert_non_null(strstr(err, "remsess: limit failed: received 60 MB"));
+	/* One line of JSON on stdout. */
+	size_t n = strlen(out);
+	assert_true(n > 0 && out[n - 1] == '\n');
+	assert_null(memchr(out, '\n', n - 1));
+	json_error_t jerr;
+	json_t *j = json_loads(out, 0, &jerr);
+	if (!j)
+		fail_msg("not JSON: %s: %s", jerr.text, out);
+	json_t *e = json_object_get(j, "error");
+	assert_non_null(e);
+	assert_int_equal(json_integer_value(json_object_get(e, "code")), RMS_E_LIMIT);
+	assert_string_equal(json_string_value(json_object_get(e, "name")), "RMS_E_LIMIT");
+	assert_string_equal(json_string_value(json_object_get(e, "phase")), "limit");
+	assert_string_equal(json_string_value(json_object_get(e, "backend")), "pssession");
+	assert_string_equal(json_string_value(json_object_get(e, "message")),
+	                    "received 60 MB, over the 50 MB cap");
+	assert_int_equal(json_integer_value(json_object_get(e, "http_status")), 500);
+	assert_int_equal(json_integer_value(json_object_get(e, "exit_status")), 4);
+	assert_string_equal(json_string_value(json_object_get(e, "limit_name")),
+	                    "MaximumReceivedDataSizePerCommand");
+	assert_int_equal(json_integer_value(json_object_get(e, "limit_value")), 52428800);
+	assert_int_equal(json_integer_value(json_object_get(e, "limit_actual")), 62914560);
+	assert_int_equal(json_integer_value(json_object_get(e, "items_delivered")), 7);
+	assert_true(json_is_null(json_object_get(e, "fault_code")));
+	assert_true(json_is_integer(json_object_get(e, "wsman_code")));
+	json_decref(j);
+	free(out);
+	free(err);
+}
+
+/* ---- printers ---------------------------------------------------------- */
+
+static void test_info_shows_both_backends(void **state)
+{
+	(void)state;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_int_equal(cli_print_info(f, false), 0);
+	fclose(f);
+	assert_non_null(strstr(text, rms_version()));
+	assert_non_null(strstr(text, "cim"));
+	assert_non_null(strstr(text, "pssession"));
+	assert_non_null(strstr(text, "when it connects"));
+	assert_non_null(strstr(text, "size limits"));
+	assert_non_null(strstr(text, rms_features()[0]));
+	free(text);
+
+	f = open_memstream(&text, &len);
+	assert_int_equal(cli_print_info(f, true), 0);
+	fclose(f);
+	json_t *j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "version")), rms_version());
+	assert_true(json_is_array(json_object_get(j, "features")));
+	json_t *b = json_object_get(j, "backends");
+	assert_non_null(json_object_get(json_object_get(b, "cim"), "when_it_connects"));
+	assert_non_null(json_object_get(json_object_get(b, "pssession"), "size_limits"));
+	json_decref(j);
+	free(text);
+}
+
+static void test_session_shows_properties_and_no_connection(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "server1.example", "session", "--backend", "cim");
+	rms_session_options o;
+	cli_build_options(&o, &p->a, RMS_BACKEND_CIM, NULL, NULL);
+	rms_session *s = NULL;
+	rms_error *err = NULL;
+	if (rms_session_new(&s, RMS_BACKEND_CIM, &o, &err))
+		fail_msg("session: %s", rms_error_message(err));
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_int_equal(cli_print_session(f, s, false), 0);
+	fclose(f);
+	assert_non_null(strstr(text, "Name         : CimSession"));
+	assert_non_null(strstr(text, "ComputerName : server1.example"));
+	assert_non_null(strstr(text, "Protocol     : WSMAN"));
+	assert_non_null(strstr(text, "Backend      : cim"));
+	assert_non_null(strstr(text, "State        : Opened"));
+	assert_non_null(strstr(text, "\nconnections opened: 0\n"));
+	free(text);
+
+	f = open_memstream(&text, &len);
+	assert_int_equal(cli_print_session(f, s, true), 0);
+	fclose(f);
+	json_t *j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "Backend")), "cim");
+	assert_int_equal(json_integer_value(json_object_get(j, "Id")), rms_session_id(s));
+	assert_int_equal(json_integer_value(
+	                     json_object_get(json_object_get(j, "traffic"), "connections_opened")),
+	                 0);
+	json_decref(j);
+	free(text);
+	rms_session_free(s);
+	done(p);
+}
+
+static void test_utf8_cleaning_of_command_output(void **state)
+{
+	(void)state;
+	cli_utf8_carry c = {{0}, 0};
+	size_t n;
+	/* "é" (C3 A9) split across two chunks comes out whole, once. */
+	char *s = cli_utf8_clean(&c, "ab\xc3", 3, false, &n);
+	assert_int_equal(n, 2);
+	assert_memory_equal(s, "ab", 2);
+	free(s);
+	s = cli_utf8_clean(&c, "\xa9z", 2, false, &n);
+	assert_int_equal(n, 3);
+	assert_memory_equal(s, "\xc3\xa9z", 3);
+	free(s);
+	/* A byte that is never UTF-8 becomes U+FFFD; NUL bytes survive. */
+	s = cli_utf8_clean(&c, "x\xff\0y", 4, false, &n);
+	assert_int_equal(n, 6);
+	assert_memory_equal(s, "x\xef\xbf\xbd\0y", 6);
+	free(s);
+	/* Overlong and surrogate forms are not valid UTF-8. */
+	s = cli_utf8_clean(&c, "\xc0\xaf\xed\xa0\x80", 5, false, &n);
+	assert_int_equal(n, 15);
+	free(s);
+	/* A tail still incomplete at the end is replaced, not dropped. */
+	s = cli_utf8_clean(&c, "\xe2\x82", 2, false, &n);
+	assert_int_equal(n, 0);
+	free(s);
+	s = cli_utf8_clean(&c, NULL, 0, true, &n);
+	assert_int_equal(n, 6);
+	assert_memory_equal(s, "\xef\xbf\xbd\xef\xbf\xbd", 6);
+	free(s);
+	assert_int_equal(c.len, 0);
+}
+
+static void test_help_mentions_every_command_and_no_password_option(void **state)
+{
+	(void)state;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	cli_print_help(f);
+	fclose(f);
+	static const char *const cmds[] = {
+	    "info",      "session",     "identify",        "get",   "enum", "query",   "invoke",
+	    "create",    "set",         "delete",          "assoc", "run",  "compare", "--json",
+	    "--backend", "--transport", "REMSESS_PASSWORD"};
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strstr(text, cmds[i]))
+			fail_msg("help lacks '%s'", cmds[i]);
+	assert_null(strstr(text, "--password"));
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_value_option_in_separate_form),
+	    cmocka_unit_test(test_every_value_option_in_equals_form),
+	    cmocka_unit_test(test_ssh_options_in_both_forms),
+	    cmocka_unit_test(test_short_options_attached_and_separate),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_host_with_scheme_is_a_url),
+	    cmocka_unit_test(test_options_may_follow_the_command),
+	    cmocka_unit_test(test_help_and_version_anywhere),
+	    cmocka_unit_test(test_key_value_keeps_everything_after_the_first_equals),
+	    cmocka_unit_test(test_each_command_takes_its_arguments),
+	    cmocka_unit_test(test_run_takes_the_rest_verbatim),
+	    cmocka_unit_test(test_double_dash_ends_options),
+	    cmocka_unit_test(test_usage_errors_for_commands),
+	    cmocka_unit_test(test_usage_errors_for_key_value),
+	    cmocka_unit_test(test_usage_errors_for_options),
+	    cmocka_unit_test(test_password_is_never_taken_from_argv),
+	    cmocka_unit_test(test_password_from_environment),
+	    cmocka_unit_test(test_password_prompted_when_no_environment),
+	    cmocka_unit_test(test_no_terminal_is_a_usage_error_naming_the_variable),
+	    cmocka_unit_test(test_no_password_asked_without_a_user_or_for_keys),
+	    cmocka_unit_test(test_options_built_from_arguments),
+	    cmocka_unit_test(test_library_option_errors_name_the_field),
+	    cmocka_unit_test(test_requests_built_from_arguments),
+	    cmocka_unit_test(test_request_rejects_what_the_library_rejects),
+	    cmocka_unit_test(test_exit_status_for_every_error_code),
+	    cmocka_unit_test(test_not_implemented_is_passed_through),
+	    cmocka_unit_test(test_failure_names_phase_or_step),
+	    cmocka_unit_test(test_json_error_object),
+	    cmocka_unit_test(test_info_shows_both_backends),
+	    cmocka_unit_test(test_session_shows_properties_and_no_connection),
+	    cmocka_unit_test(test_utf8_cleaning_of_command_output),
+	    cmocka_unit_test(test_help_mentions_every_command_and_no_password_option),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -102,7 +102,7 @@ static void test_type_parse_rejects_unknown_names(void **state)
 	(void)state;
 	rms_type t;
 	const char *bad[] = { "int32", "", "uint32[", "[]", "string[][]", " uint8", "uint8 ",
-		              "reference", "uint" };
+		              "reference", "uint", "sint1\x16" /* not "sint16" */ };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char quoted[64];
 		snprintf(quoted, sizeof quoted, "\"%s\"", bad[i]);
@@ -531,8 +531,11 @@ static void test_char16_round_trips_ascii_and_non_ascii(void **state)
 	struct {
 		uint16_t c;
 		const char *text;
-	} cases[] = { { 'A', "A" }, { 0xE9, "\xC3\xA9" /* é */ }, { 0x20AC, "\xE2\x82\xAC" /* € */ },
-		      { 0xFFFD, "\xEF\xBF\xBD" }, { '"', "\"" } };
+	} cases[] = { { 'A', "A" },
+		      { 0xE9, "\xC3\xA9" /* é */ },
+		      { 0x20AC, "\xE2\x82\xAC" /* € */ },
+		      { 0xFFFD, "\xEF\xBF\xBD" },
+		      { '"', "\"" } };
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		rms_value *v;
 		assert_int_equal(rms_value_new_char16(&v, cases[i].c), 0);
@@ -585,7 +588,7 @@ static void test_char16_refuses_surrogates_and_bad_text(void **state)
 static void test_string_unicode_round_trips(void **state)
 {
 	(void)state;
-	const char *texts[] = { "WinRM", "Gr\xC3\xBC\xC3\x9F" "e, \xE4\xB8\x96\xE7\x95\x8C",
+	const char *texts[] = { "WinRM", ("Gr\xC3\xBC\xC3\x9F" "e, \xE4\xB8\x96\xE7\x95\x8C"),
 		                "\xF0\x9F\x98\x80 emoji", "", "(null)", "line1\nline2" };
 	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
 		rms_value *v;
@@ -891,10 +894,11 @@ static void test_reference_value_holds_a_deep_copy(void **state)
 	rms_ref_free(r);
 	const rms_instance *inst;
 	assert_error(rms_value_get_instance(v, &inst), RMS_E_TYPE, "value is ref, not instance");
+	rms_value_free(v);
 	assert_error(rms_value_new_reference(&v, NULL), RMS_E_INVALID_ARG, "NULL");
 	assert_error(rms_value_from_text(&v, RMS_TYPE_REFERENCE, "X.a=\"b\""), RMS_E_UNSUPPORTED,
 	             "ref");
-	rms_value_free(v);
+	assert_null(v);
 }
 
 static void test_instance_value_holds_a_deep_copy(void **state)
