@@ -253,6 +253,17 @@ int rms__error_out(rms_error **err, int rc)
 	return rc;
 }
 
+int rms__check_text(const char *field, const char *s, bool allow_null)
+{
+	if (!s)
+		return allow_null ? 0 : rms__error_field(RMS_E_INVALID_ARG, field, "%s is NULL", field);
+	if (!*s)
+		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is empty", field);
+	if (!rms__utf8_valid(s, strlen(s)))
+		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is not valid UTF-8", field);
+	return 0;
+}
+
 /* ---- getters ----------------------------------------------------------- */
 
 int rms_error_code(const rms_error *e) { return e ? e->code : 0; }

@@ -11,6 +11,7 @@
 #ifndef RMS_CORE_ERROR_INTERNAL_H
 #define RMS_CORE_ERROR_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "remsess/error.h"
@@ -66,6 +67,10 @@ void rms__error_set_ssh(int code);
  * set to NULL. Returns rc.
  */
 int rms__error_out(rms_error **err, int rc);
+
+/* A name or text argument: NULL allowed only when allow_null, otherwise
+ * non-empty, valid UTF-8. RMS_E_INVALID_ARG naming `field` when not. */
+int rms__check_text(const char *field, const char *s, bool allow_null);
 
 /* True for codes that are failures. */
 static inline int rms__is_failure(int rc)

@@ -8,28 +8,14 @@
 #include "error_internal.h"
 #include "value_internal.h"
 
-static int check_text(const char *field, const char *s, bool allow_null)
-{
-	if (!s) {
-		if (allow_null)
-			return 0;
-		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is NULL", field);
-	}
-	if (!*s)
-		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is empty", field);
-	if (!rms__utf8_valid(s, strlen(s)))
-		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is not valid UTF-8", field);
-	return 0;
-}
-
 int rms_instance_new(rms_instance **out, const char *cim_namespace, const char *class_name)
 {
 	if (!out)
 		return rms__error_field(RMS_E_INVALID_ARG, "out", "rms_instance_new: out is NULL");
 	*out = NULL;
-	int rc = check_text("cim_namespace", cim_namespace, true);
+	int rc = rms__check_text("cim_namespace", cim_namespace, true);
 	if (rc == 0)
-		rc = check_text("class_name", class_name, true);
+		rc = rms__check_text("class_name", class_name, true);
 	if (rc)
 		return rc;
 	rms_instance *inst = calloc(1, sizeof *inst);
@@ -133,7 +119,7 @@ int rms_instance_set(rms_instance *inst, const char *name, rms_value *value, uns
 	if (!inst)
 		return rms__error_field(RMS_E_INVALID_ARG, "inst",
 		                        "rms_instance_set: inst is NULL");
-	int rc = check_text("property name", name, false);
+	int rc = rms__check_text("property name", name, false);
 	if (rc)
 		return rc;
 	if (!value)

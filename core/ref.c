@@ -8,29 +8,14 @@
 #include "error_internal.h"
 #include "value_internal.h"
 
-/* Names and namespaces: NULL (unknown) where allowed, else non-empty UTF-8. */
-static int check_text(const char *field, const char *s, bool allow_null)
-{
-	if (!s) {
-		if (allow_null)
-			return 0;
-		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is NULL", field);
-	}
-	if (!*s)
-		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is empty", field);
-	if (!rms__utf8_valid(s, strlen(s)))
-		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is not valid UTF-8", field);
-	return 0;
-}
-
 int rms_ref_new(rms_ref **out, const char *cim_namespace, const char *class_name)
 {
 	if (!out)
 		return rms__error_field(RMS_E_INVALID_ARG, "out", "rms_ref_new: out is NULL");
 	*out = NULL;
-	int rc = check_text("cim_namespace", cim_namespace, true);
+	int rc = rms__check_text("cim_namespace", cim_namespace, true);
 	if (rc == 0)
-		rc = check_text("class_name", class_name, true);
+		rc = rms__check_text("class_name", class_name, true);
 	if (rc)
 		return rc;
 	rms_ref *r = calloc(1, sizeof *r);
@@ -106,7 +91,7 @@ int rms_ref_add_selector(rms_ref *ref, const char *name, const char *value)
 	if (!ref)
 		return rms__error_field(RMS_E_INVALID_ARG, "ref",
 		                        "rms_ref_add_selector: ref is NULL");
-	int rc = check_text("selector name", name, false);
+	int rc = rms__check_text("selector name", name, false);
 	if (rc)
 		return rc;
 	if (!value)
@@ -126,7 +111,7 @@ int rms_ref_add_selector_ref(rms_ref *ref, const char *name, const rms_ref *valu
 	if (!ref)
 		return rms__error_field(RMS_E_INVALID_ARG, "ref",
 		                        "rms_ref_add_selector_ref: ref is NULL");
-	int rc = check_text("selector name", name, false);
+	int rc = rms__check_text("selector name", name, false);
 	if (rc)
 		return rc;
 	if (!value)
@@ -145,7 +130,7 @@ int rms_ref_set_address(rms_ref *ref, const char *address)
 	if (!ref)
 		return rms__error_field(RMS_E_INVALID_ARG, "ref",
 		                        "rms_ref_set_address: ref is NULL");
-	int rc = check_text("address", address, true);
+	int rc = rms__check_text("address", address, true);
 	if (rc)
 		return rc;
 	return rms__set_str(&ref->address, address) ? rms__error_nomem() : 0;
@@ -156,7 +141,7 @@ int rms_ref_set_resource_uri(rms_ref *ref, const char *resource_uri)
 	if (!ref)
 		return rms__error_field(RMS_E_INVALID_ARG, "ref",
 		                        "rms_ref_set_resource_uri: ref is NULL");
-	int rc = check_text("resource_uri", resource_uri, true);
+	int rc = rms__check_text("resource_uri", resource_uri, true);
 	if (rc)
 		return rc;
 	return rms__set_str(&ref->resource_uri, resource_uri) ? rms__error_nomem() : 0;

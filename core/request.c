@@ -50,12 +50,9 @@ static int check(const rms_request *req, unsigned kinds, const char *field)
 
 static int set_name(char **slot, const char *field, const char *value, bool allow_null)
 {
-	if (!value && !allow_null)
-		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is NULL", field);
-	if (value && !*value)
-		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is empty", field);
-	if (value && !rms__utf8_valid(value, strlen(value)))
-		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is not valid UTF-8", field);
+	int rc = rms__check_text(field, value, allow_null);
+	if (rc)
+		return rc;
 	return rms__set_str(slot, value) ? rms__error_nomem() : 0;
 }
 
