@@ -79,6 +79,7 @@ typedef enum opt_id {
 	O_KEY,
 	O_CACERT,
 	O_INSECURE,
+	O_ALLOW_UNENCRYPTED,
 	O_PROXY,
 	O_TIMEOUT,
 	O_MAX_ENVELOPE,
@@ -120,6 +121,7 @@ static const opt_def options[] = {
 	{"key", 0, true, O_KEY},
 	{"cacert", 0, true, O_CACERT},
 	{"insecure", 0, false, O_INSECURE},
+	{"allow-unencrypted", 0, false, O_ALLOW_UNENCRYPTED},
 	{"proxy", 0, true, O_PROXY},
 	{"timeout", 0, true, O_TIMEOUT},
 	{"max-envelope-kb", 0, true, O_MAX_ENVELOPE},
@@ -361,6 +363,9 @@ static int apply_option(cli_args *a, const opt_def *d, const char *value, cmd_op
 		return 0;
 	case O_INSECURE:
 		a->insecure = true;
+		return 0;
+	case O_ALLOW_UNENCRYPTED:
+		a->allow_unencrypted = true;
 		return 0;
 	case O_PROXY:
 		a->proxy = value;
@@ -913,6 +918,7 @@ void cli_build_options(rms_session_options *o, const cli_args *a, rms_backend ba
 	o->client_key = a->key;
 	o->ca_file = a->cacert;
 	o->tls_insecure = a->insecure;
+	o->allow_unencrypted = a->allow_unencrypted;
 	o->proxy = a->proxy;
 	o->operation_timeout_ms = a->timeout_ms;
 	o->max_envelope_size = a->max_envelope_size;

@@ -81,6 +81,7 @@ typedef struct cli_args {
 	const char *key;
 	const char *cacert;
 	bool insecure;
+	bool allow_unencrypted;
 	const char *proxy;
 	uint32_t timeout_ms;        /* 0: the library's default */
 	uint32_t max_envelope_size; /* bytes; 0: the library's default */

@@ -92,6 +92,7 @@ void cli_print_help(FILE *out)
 	      "      --key FILE            its private key (PEM), if not in --cert\n"
 	      "      --cacert FILE         CA certificates to verify the server with\n"
 	      "      --insecure            do not verify the server's certificate\n"
+	      "      --allow-unencrypted   allow Basic authentication over plain http\n"
 	      "      --proxy URL           HTTP proxy\n"
 	      "      --timeout SECONDS     operation timeout (default 60)\n"
 	      "      --max-envelope-kb N   MaxEnvelopeSize in KB, at least 8 (default: the\n"
@@ -377,6 +378,7 @@ static const char *option_for_field(const char *field)
 	    {"client_key", "--key"},
 	    {"ca_file", "--cacert"},
 	    {"tls_insecure", "--insecure"},
+	    {"allow_unencrypted", "--allow-unencrypted"},
 	    {"proxy", "--proxy"},
 	    {"operation_timeout_ms", "--timeout"},
 	    {"max_envelope_size", "--max-envelope-kb"},

@@ -126,6 +126,23 @@ void rms_error_clear(void)
 	tls_replace(NULL);
 }
 
+struct rms_error *rms__error_park(void)
+{
+	struct rms_error *e = tls_last;
+	if (tls_last_is_nomem)
+		e = &nomem_error;
+	tls_last = NULL;
+	tls_last_is_nomem = false;
+	return e;
+}
+
+void rms__error_unpark(struct rms_error *parked)
+{
+	tls_replace(NULL);
+	tls_last = parked;
+	tls_last_is_nomem = parked == &nomem_error;
+}
+
 int rms__error_nomem(void)
 {
 	tls_replace(NULL);
@@ -261,7 +278,63 @@ int rms__check_text(const char *field, const char *s, bool allow_null)
 		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is empty", field);
 	if (!rms__utf8_valid(s, strlen(s)))
 		return rms__error_field(RMS_E_INVALID_ARG, field, "%s is not valid UTF-8", field);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return rms__error_field(RMS_E_INVALID_ARG, field,
+			                        "%s contains a control character (0x%02x)", field, *p);
 	return 0;
+}
+
+/* DSP0004 identifiers: a letter, '_' or any non-ASCII character first, then
+ * those or digits. */
+static bool identifier_ok(const char *s, size_t n)
+{
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+		if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
+			return false;
+	}
+	return true;
+}
+
+int rms__check_cim_name(const char *field, const char *s, bool allow_null)
+{
+	int rc = rms__check_text(field, s, allow_null);
+	if (rc || !s)
+		return rc;
+	if (!identifier_ok(s, strlen(s)))
+		return rms__error_field(RMS_E_INVALID_ARG, field,
+		                        "%s '%.64s' is not a CIM name (letters, digits and '_', not "
+		                        "starting with a digit)",
+		                        field, s);
+	return 0;
+}
+
+int rms__check_namespace(const char *field, const char *s, bool allow_null)
+{
+	int rc = rms__check_text(field, s, allow_null);
+	if (rc || !s)
+		return rc;
+	/* A leading or trailing separator is tolerated ("/root/cimv2/"). */
+	const char *p = s + (*s == '/' || *s == '\\');
+	const char *end = p + strlen(p);
+	if (end > p && (end[-1] == '/' || end[-1] == '\\'))
+		end--;
+	for (;;) {
+		size_t n = strcspn(p, "/\\");
+		if (p + n > end)
+			n = (size_t)(end - p);
+		if (!identifier_ok(p, n))
+			return rms__error_field(RMS_E_INVALID_ARG, field,
+			                        "%s '%.64s' is not a CIM namespace such as root/cimv2",
+			                        field, s);
+		if (p + n >= end)
+			return 0;
+		p += n + 1;
+	}
 }
 
 /* ---- getters ----------------------------------------------------------- */

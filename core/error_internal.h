@@ -53,6 +53,15 @@ struct rms_error *rms__error_last_mut(void);
 /* Replace this thread's last error with a copy of e (e.g. an op's own). */
 int rms__error_restore(const struct rms_error *e);
 
+/*
+ * For cleanup that runs inside a call that succeeds (freeing a session or an
+ * op): park the caller's last error, do the work (whose failures only get
+ * logged), then put the very same object back, so a pointer the caller got
+ * from rms_error_last() stays valid as error.h promises.
+ */
+struct rms_error *rms__error_park(void);
+void rms__error_unpark(struct rms_error *parked);
+
 /* Detail setters on the last error; each ignores a NULL error. */
 void rms__error_set_backend(rms_backend backend);
 void rms__error_set_http_status(int status);
@@ -69,8 +78,13 @@ void rms__error_set_ssh(int code);
 int rms__error_out(rms_error **err, int rc);
 
 /* A name or text argument: NULL allowed only when allow_null, otherwise
- * non-empty, valid UTF-8. RMS_E_INVALID_ARG naming `field` when not. */
+ * non-empty, valid UTF-8 without control characters. RMS_E_INVALID_ARG
+ * naming `field` when not. */
 int rms__check_text(const char *field, const char *s, bool allow_null);
+/* The same, and a CIM name (class, property, method, role: DSP0004
+ * identifier), or a namespace (identifiers separated by '/' or '\'). */
+int rms__check_cim_name(const char *field, const char *s, bool allow_null);
+int rms__check_namespace(const char *field, const char *s, bool allow_null);
 
 /* True for codes that are failures. */
 static inline int rms__is_failure(int rc)

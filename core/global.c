@@ -24,7 +24,6 @@ int rms_global_init(void)
 void rms_global_cleanup(void)
 {
 	libssh2_exit();
-	xmlCleanupParser();
 	curl_global_cleanup();
 }
 

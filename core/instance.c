@@ -13,9 +13,9 @@ int rms_instance_new(rms_instance **out, const char *cim_namespace, const char *
 	if (!out)
 		return rms__error_field(RMS_E_INVALID_ARG, "out", "rms_instance_new: out is NULL");
 	*out = NULL;
-	int rc = rms__check_text("cim_namespace", cim_namespace, true);
+	int rc = rms__check_namespace("cim_namespace", cim_namespace, true);
 	if (rc == 0)
-		rc = rms__check_text("class_name", class_name, true);
+		rc = rms__check_cim_name("class_name", class_name, true);
 	if (rc)
 		return rc;
 	rms_instance *inst = calloc(1, sizeof *inst);

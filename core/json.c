@@ -4,7 +4,9 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error_internal.h"
@@ -201,6 +203,49 @@ json_t *rms__ref_json(const rms_ref *ref)
 	return ref && ref_json(&j, ref) == 0 ? j : NULL;
 }
 
+/* Significant digits a real needs for jansson's "%.*g" to print it so that
+ * it reads back exactly and, for integral values, without an exponent. */
+static int real_digits(double d)
+{
+	int p = 1;
+	char buf[40];
+	for (; p < 17; p++) {
+		snprintf(buf, sizeof buf, "%.*g", p, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	double mag = fabs(d);
+	if (mag >= 1 && mag < 1e17) {
+		int int_digits = (int)floor(log10(mag)) + 1;
+		if (int_digits > p)
+			p = int_digits;
+	}
+	return p;
+}
+
+/* jansson takes one precision for a whole dump: the most any real in the
+ * tree needs, so a lone 0.1 prints as 0.1, not 0.10000000000000001. */
+static int needed_precision(const json_t *j)
+{
+	int p = 1;
+	if (json_is_real(j)) {
+		p = real_digits(json_real_value(j));
+	} else if (json_is_object(j)) {
+		const char *k;
+		const json_t *v;
+		json_object_foreach((json_t *)(uintptr_t)j, k, v) {
+			int q = needed_precision(v);
+			p = q > p ? q : p;
+		}
+	} else if (json_is_array(j)) {
+		for (size_t i = 0; i < json_array_size(j); i++) {
+			int q = needed_precision(json_array_get(j, i));
+			p = q > p ? q : p;
+		}
+	}
+	return p;
+}
+
 static int dump_cb(const char *buffer, size_t size, void *data)
 {
 	return rms__buf_append(data, buffer, size) ? -1 : 0;
@@ -212,8 +257,8 @@ char *rms__json_dump(const json_t *j)
 	rms__buf_init(&b);
 	/* Compact output escapes newlines inside strings, so the result is one
 	 * line; JSON_ENCODE_ANY lets a bare scalar (a null, a number) through. */
-	size_t flags =
-		JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17);
+	size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+	               JSON_REAL_PRECISION(needed_precision(j));
 	if (json_dump_callback(j, dump_cb, &b, flags) != 0) {
 		rms__buf_free(&b);
 		rms__error_nomem();

@@ -94,9 +94,16 @@ static size_t match_password_tag(const char *p)
 
 char *rms__log_redact(const char *line, const char *secret)
 {
-	rms_buf b;
+	rms_buf b, esc;
 	rms__buf_init(&b);
+	rms__buf_init(&esc);
 	size_t secret_len = secret ? strlen(secret) : 0;
+	/* The secret as it appears inside an XML body, if that differs. */
+	if (secret_len && (rms__buf_put_xml_escaped(&esc, secret) || !esc.data)) {
+		rms__buf_free(&esc);
+		return NULL;
+	}
+	size_t esc_len = esc.len != secret_len ? esc.len : 0;
 	const char *p = line;
 	bool at_word_start = true;
 	while (*p) {
@@ -104,6 +111,11 @@ char *rms__log_redact(const char *line, const char *secret)
 		if (secret_len && strncmp(p, secret, secret_len) == 0) {
 			rms__buf_puts(&b, REDACTED);
 			p += secret_len;
+			continue;
+		}
+		if (esc_len && strncmp(p, esc.data, esc_len) == 0) {
+			rms__buf_puts(&b, REDACTED);
+			p += esc_len;
 			continue;
 		}
 		if (at_word_start && (n = match_header(p))) {
@@ -123,7 +135,8 @@ char *rms__log_redact(const char *line, const char *secret)
 			}
 			continue;
 		}
-		if (at_word_start && (n = match_key(p))) {
+		/* Keys match anywhere a word ends in them: NewPassword=, db_password: */
+		if ((n = match_key(p))) {
 			rms__buf_append(&b, p, n);
 			p += n;
 			bool quoted = *p == '"' || *p == '\'';
@@ -158,6 +171,7 @@ char *rms__log_redact(const char *line, const char *secret)
 		rms__buf_append(&b, p, 1);
 		p++;
 	}
+	rms__buf_free(&esc);
 	return rms__buf_take(&b);
 }
 

@@ -271,10 +271,9 @@ void rms_op_free(rms_op *op)
 	if (!op)
 		return;
 	if (op->session && op->session->ops->op_free) {
-		rms_error *keep = rms_error_dup(rms_error_last());
+		struct rms_error *keep = rms__error_park();
 		op->session->ops->op_free(op);
-		rms__error_restore(keep);
-		rms_error_free(keep);
+		rms__error_unpark(keep);
 	}
 	rms_request_free(op->req);
 	rms_error_free(op->error);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -73,6 +75,18 @@ static bool has_space_or_control(const char *s)
 	return false;
 }
 
+bool rms__is_ipv6_literal(const char *host)
+{
+	struct in6_addr a;
+	char buf[INET6_ADDRSTRLEN + 16];
+	size_t n = strcspn(host, "%"); /* a zone id (fe80::1%eth0) is not part of it */
+	if (n >= sizeof buf)
+		return false;
+	memcpy(buf, host, n);
+	buf[n] = '\0';
+	return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
 /* Windows user names may contain spaces, but never control characters. */
 static bool has_control(const char *s)
 {
@@ -104,22 +118,28 @@ static int check_host(const char *field, const char *host)
 		}
 		return 0;
 	}
-	bool colon = strchr(host, ':') != NULL;
+	if (rms__is_ipv6_literal(host))
+		return 0;
 	for (const char *p = host; *p; p++) {
 		char c = *p;
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		          c == '-' || c == '.' || c == '_' || (colon && c == ':');
-		if (!ok) {
-			if (c == '/' || c == ':')
-				return rms__error_field(RMS_E_OPTIONS, field,
-				                        "host '%s' looks like a URL or has a port; put a "
-				                        "URL in 'url' and a port in 'port'",
-				                        host);
+		          c == '-' || c == '.' || c == '_';
+		if (ok)
+			continue;
+		/* Whatever stands before an '@' may be credentials: never echo. */
+		if (strchr(host, '@'))
 			return rms__error_field(RMS_E_OPTIONS, field,
-			                        "host '%s' contains '%c', which is not allowed in a "
-			                        "host name",
-			                        host, c);
-		}
+			                        "host contains '@': give the user in 'user', not in "
+			                        "the host");
+		if (c == '/' || c == ':')
+			return rms__error_field(RMS_E_OPTIONS, field,
+			                        "host '%s' looks like a URL or has a port; put a URL "
+			                        "in 'url' and a port in 'port'",
+			                        host);
+		return rms__error_field(RMS_E_OPTIONS, field,
+		                        "host '%s' contains '%c', which is not allowed in a host "
+		                        "name",
+		                        host, c);
 	}
 	if (host[0] == '-' || host[0] == '.')
 		return rms__error_field(RMS_E_OPTIONS, field, "host '%s' cannot start with '%c'",
@@ -320,7 +340,7 @@ int rms__endpoint_resolve(rms_endpoint *ep, const rms_session_options *o)
 		                         : "http";
 		ep->scheme = strdup(scheme);
 		/* A bare IPv6 address is bracketed, as URLs need it. */
-		bool v6 = strchr(o->host, ':') && o->host[0] != '[';
+		bool v6 = o->host[0] != '[' && rms__is_ipv6_literal(o->host);
 		ep->host = v6 ? rms__asprintf("[%s]", o->host) : strdup(o->host);
 		if (o->path)
 			ep->path = strdup(o->path);
@@ -452,6 +472,11 @@ static int validate(const rms_session_options *o, rms_backend backend)
 				                        "basic authentication needs a password for user "
 				                        "'%s'",
 				                        o->user);
+			if (o->user && !https && !o->allow_unencrypted)
+				return rms__error_field(RMS_E_OPTIONS, "auth",
+				                        "basic authentication over plain HTTP would send "
+				                        "the password unencrypted; use https, or set "
+				                        "allow_unencrypted to accept that");
 			break;
 		case RMS_AUTH_NONE:
 			if (o->user)
@@ -502,10 +527,16 @@ static int validate(const rms_session_options *o, rms_backend backend)
 			return rms__error_nomem();
 		CURLUcode uc = curl_url_set(u, CURLUPART_URL, o->proxy, CURLU_NON_SUPPORT_SCHEME);
 		curl_url_cleanup(u);
-		if (uc != CURLUE_OK || has_space_or_control(o->proxy))
-			return rms__error_field(RMS_E_OPTIONS, "proxy",
-			                        "proxy '%s' is not a URL such as http://proxy:3128",
-			                        o->proxy);
+		if (uc != CURLUE_OK || has_space_or_control(o->proxy)) {
+			char *shown = url_for_message(o->proxy);
+			if (!shown)
+				return rms__error_nomem();
+			rc = rms__error_field(RMS_E_OPTIONS, "proxy",
+			                      "proxy '%s' is not a URL such as http://proxy:3128",
+			                      shown);
+			free(shown);
+			return rc;
+		}
 	}
 	if (o->max_envelope_size && o->max_envelope_size < 8192)
 		return rms__error_field(RMS_E_OPTIONS, "max_envelope_size",

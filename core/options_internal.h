@@ -21,4 +21,7 @@ void rms__endpoint_free(rms_endpoint *ep);
 /* "http://host:5985/wsman" or "ssh://user@host:22". Caller frees. */
 char *rms__endpoint_url(const rms_endpoint *ep, const char *user);
 
+/* True for an IPv6 address literal without brackets (a zone id allowed). */
+bool rms__is_ipv6_literal(const char *host);
+
 #endif

@@ -48,9 +48,19 @@ static int check(const rms_request *req, unsigned kinds, const char *field)
 	return 0;
 }
 
-static int set_name(char **slot, const char *field, const char *value, bool allow_null)
+static int set_text(char **slot, const char *field, const char *value, bool allow_null)
 {
 	int rc = rms__check_text(field, value, allow_null);
+	if (rc)
+		return rc;
+	return rms__set_str(slot, value) ? rms__error_nomem() : 0;
+}
+
+/* A CIM name (class, method, role) or, for "namespace", a namespace. */
+static int set_name(char **slot, const char *field, const char *value, bool allow_null)
+{
+	int rc = strcmp(field, "namespace") == 0 ? rms__check_namespace(field, value, allow_null)
+	                                         : rms__check_cim_name(field, value, allow_null);
 	if (rc)
 		return rc;
 	return rms__set_str(slot, value) ? rms__error_nomem() : 0;
@@ -139,9 +149,18 @@ int rms_request_set_query(rms_request *req, const char *dialect, const char *tex
 	int rc = check(req, FOR_QUERY, "query");
 	if (rc)
 		return rc;
-	if ((rc = set_name(&req->query, "query", text, false)))
-		return rc;
-	return set_name(&req->dialect, "dialect", dialect ? dialect : RMS_DIALECT_WQL, false);
+	/* A query may span lines; other control characters are refused. */
+	if (!text || !*text)
+		return rms__error_field(RMS_E_INVALID_ARG, "query", "query is empty");
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+		if ((*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r') || *p == 0x7f)
+			return rms__error_field(RMS_E_INVALID_ARG, "query",
+			                        "query contains a control character (0x%02x)", *p);
+	if (!rms__utf8_valid(text, strlen(text)))
+		return rms__error_field(RMS_E_INVALID_ARG, "query", "query is not valid UTF-8");
+	if (rms__set_str(&req->query, text))
+		return rms__error_nomem();
+	return set_text(&req->dialect, "dialect", dialect ? dialect : RMS_DIALECT_WQL, false);
 }
 
 int rms_request_set_method(rms_request *req, const char *method)

@@ -143,12 +143,11 @@ void rms_session_free(rms_session *s)
 	if (s->state != RMS_STATE_CLOSED) {
 		/* Errors here have nowhere to go but the log; keep the caller's
 		 * last error intact. */
-		rms_error *keep = rms_error_dup(rms_error_last());
+		struct rms_error *keep = rms__error_park();
 		if (rms_session_close(s, NULL))
 			rms__log(&s->log, RMS_LOG_WARNING, "%s: close failed: %s", s->name,
 			         rms_error_message(rms_error_last()));
-		rms__error_restore(keep);
-		rms_error_free(keep);
+		rms__error_unpark(keep);
 	}
 	session_destroy(s);
 }

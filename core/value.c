@@ -905,11 +905,26 @@ void rms__real_format(char *buf, double v, bool real32)
 	/* printf and strtod both follow LC_NUMERIC, so the read-back test is
 	 * consistent; the decimal point is made '.' afterwards. */
 	int maxp = real32 ? 9 : 17;
-	for (int p = 1; p <= maxp; p++) {
+	int p = 1;
+	for (; p <= maxp; p++) {
 		snprintf(buf, RMS_REAL_TEXT_MAX, "%.*g", p, v);
 		bool same = real32 ? strtof(buf, NULL) == (float)v : strtod(buf, NULL) == v;
 		if (same)
 			break;
+	}
+	/* %g switches to exponent notation early (100 -> "1e+02"); plain
+	 * decimal reads better whenever it is not longer. */
+	const char *e = strpbrk(buf, "eE");
+	if (e) {
+		int exp10 = atoi(e + 1);
+		int decimals = p - 1 - exp10;
+		char fixed[RMS_REAL_TEXT_MAX];
+		if (decimals < 0)
+			decimals = 0;
+		int n = snprintf(fixed, sizeof fixed, "%.*f", decimals, v);
+		bool same = real32 ? strtof(fixed, NULL) == (float)v : strtod(fixed, NULL) == v;
+		if (n > 0 && (size_t)n <= strlen(buf) && same)
+			memcpy(buf, fixed, (size_t)n + 1);
 	}
 	to_c_decimal(buf);
 }

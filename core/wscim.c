@@ -220,12 +220,14 @@ static int write_datetime(rms_buf *b, const rms_value *v, const char *prop)
 		return reraise(rc, RMS_PHASE_SEND, prop);
 	char text[RMS_DATETIME_XS_MAX];
 	const char *tag;
-	if (dt.wildcards) {
+	/* The xs forms where they can carry the value; the DMTF string
+	 * (cim:CIM_DateTime) for wildcards and for UTC offsets beyond
+	 * xs:dateTime's +-14:00, which DMTF allows up to +-999 minutes. */
+	rc = dt.wildcards ? RMS_E_RANGE : rms_datetime_format_xs(&dt, text, sizeof text);
+	tag = dt.is_interval ? "Interval" : "Datetime";
+	if (rc == RMS_E_RANGE) {
 		rc = rms_datetime_format_dmtf(&dt, text, sizeof text);
 		tag = "CIM_DateTime";
-	} else {
-		rc = rms_datetime_format_xs(&dt, text, sizeof text);
-		tag = dt.is_interval ? "Interval" : "Datetime";
 	}
 	if (rc)
 		return reraise(rc, RMS_PHASE_SEND, prop);
@@ -435,6 +437,59 @@ static int write_selector_open(rms_buf *b, const char *sel_name, const char *pro
 }
 
 static int write_ref_impl(rms_buf *b, const rms_ref *ref, rms_uri_form form, const char *prop,
+                          int depth);
+
+/* <w:SelectorSet> with the ref's selectors (nested references as
+ * <a:EndpointReference>) and, when cim_ns is given, __cimnamespace. Writes
+ * nothing when there is nothing to write. */
+static int write_selectors_impl(rms_buf *b, const rms_ref *ref, rms_uri_form form,
+                                const char *prop, int depth, const char *cim_ns)
+{
+	size_t n = rms_ref_selector_count(ref);
+	int rc = 0;
+	if (n || cim_ns)
+		rc = put(b, "<w:SelectorSet>");
+	for (size_t i = 0; !rc && i < n; i++) {
+		const char *sname = NULL, *sval = NULL;
+		const rms_ref *sref = NULL;
+		rc = rms_ref_selector_at(ref, i, &sname, &sval, &sref);
+		if (rc)
+			break;
+		rc = write_selector_open(b, sname, prop);
+		if (!rc && sref) {
+			rc = put(b, "<a:EndpointReference>");
+			if (!rc)
+				rc = write_ref_impl(b, sref, form, prop, depth + 1);
+			if (!rc)
+				rc = put(b, "</a:EndpointReference>");
+		} else if (!rc) {
+			rc = put_text(b, sval ? sval : "", prop, "selector value");
+		}
+		if (!rc)
+			rc = put(b, "</w:Selector>");
+	}
+	if (!rc && cim_ns) {
+		rc = write_selector_open(b, "__cimnamespace", prop);
+		if (!rc)
+			rc = put_text(b, cim_ns, prop, "namespace");
+		if (!rc)
+			rc = put(b, "</w:Selector>");
+	}
+	if (!rc && (n || cim_ns))
+		rc = put(b, "</w:SelectorSet>");
+	return rc;
+}
+
+int rms__wscim_write_selectors(rms_buf *b, const rms_ref *ref, rms_uri_form form,
+                               const char *cim_namespace)
+{
+	if (!b || !ref)
+		return rms__error_field(RMS_E_INVALID_ARG, "ref", "no buffer or reference");
+	size_t mark = b->len;
+	return cut_back(b, mark, write_selectors_impl(b, ref, form, "selector", 0, cim_namespace));
+}
+
+static int write_ref_impl(rms_buf *b, const rms_ref *ref, rms_uri_form form, const char *prop,
                           int depth)
 {
 	if (depth > WSCIM_MAX_DEPTH)
@@ -458,8 +513,6 @@ static int write_ref_impl(rms_buf *b, const rms_ref *ref, rms_uri_form form, con
 	}
 	bool add_ns = ns && *ns && !starts_with_nocase(uri, RMS_URI_WMI_PREFIX) &&
 	              !rms_ref_selector(ref, "__cimnamespace");
-	size_t n = rms_ref_selector_count(ref);
-
 	int rc = put(b, "<a:Address>");
 	if (!rc)
 		rc = put_text(b, addr ? addr : RMS_WSA_ANONYMOUS, prop, "reference address");
@@ -470,36 +523,8 @@ static int write_ref_impl(rms_buf *b, const rms_ref *ref, rms_uri_form form, con
 	if (!rc)
 		rc = put(b, "</w:ResourceURI>");
 	free(built);
-	if (!rc && (n || add_ns))
-		rc = put(b, "<w:SelectorSet>");
-	for (size_t i = 0; !rc && i < n; i++) {
-		const char *sname = NULL, *sval = NULL;
-		const rms_ref *sref = NULL;
-		rc = rms_ref_selector_at(ref, i, &sname, &sval, &sref);
-		if (rc)
-			break;
-		rc = write_selector_open(b, sname, prop);
-		if (!rc && sref) {
-			rc = put(b, "<a:EndpointReference>");
-			if (!rc)
-				rc = write_ref_impl(b, sref, form, prop, depth + 1);
-			if (!rc)
-				rc = put(b, "</a:EndpointReference>");
-		} else if (!rc) {
-			rc = put_text(b, sval ? sval : "", prop, "selector value");
-		}
-		if (!rc)
-			rc = put(b, "</w:Selector>");
-	}
-	if (!rc && add_ns) {
-		rc = write_selector_open(b, "__cimnamespace", prop);
-		if (!rc)
-			rc = put_text(b, ns, prop, "namespace");
-		if (!rc)
-			rc = put(b, "</w:Selector>");
-	}
-	if (!rc && (n || add_ns))
-		rc = put(b, "</w:SelectorSet>");
+	if (!rc)
+		rc = write_selectors_impl(b, ref, form, prop, depth, add_ns ? ns : NULL);
 	if (!rc)
 		rc = put(b, "</a:ReferenceParameters>");
 	return rc;
@@ -795,6 +820,11 @@ static int read_datetime(rms_value **out, const xmlNode *c, dt_kind kind, const 
 static int parse_char16(rms_value **out, char *raw, const char *prop)
 {
 	char *t = trim(raw);
+	if (!*t || strspn(t, "0123456789") != strlen(t))
+		return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
+		                      "property %s: char16 '%.32s' is neither one character nor a "
+		                      "decimal code unit",
+		                      prop, t);
 	unsigned long x = strlen(t) > 5 ? 0x10000UL : strtoul(t, NULL, 10);
 	if (x > 0xFFFF)
 		return rms__error_set(RMS_E_RANGE, RMS_PHASE_DECODE,

@@ -74,6 +74,12 @@ int rms__wscim_write_property(rms_buf *b, const char *prefix, const char *name,
  * for the DMTF URI form). */
 int rms__wscim_write_ref(rms_buf *b, const rms_ref *ref, rms_uri_form form);
 
+/* The ref's key selectors as a header <w:SelectorSet> (nested references as
+ * <a:EndpointReference>), plus a __cimnamespace selector when cim_namespace
+ * is non-NULL. Writes nothing when there is nothing to write. */
+int rms__wscim_write_selectors(rms_buf *b, const rms_ref *ref, rms_uri_form form,
+                               const char *cim_namespace);
+
 /* A whole instance element: <p:ELEMENT xmlns:p="resource_uri" …decls…>
  * properties in order </p:ELEMENT>. ELEMENT is the class name, or e.g.
  * "StopService_INPUT" for method parameters (element_name non-NULL). */

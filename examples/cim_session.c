@@ -26,6 +26,7 @@ int main(int argc, char **argv)
 	}
 	rms_session_options opts = RMS_SESSION_OPTIONS_INIT;
 	opts.host = argv[1];
+	opts.scheme = RMS_SCHEME_HTTPS; /* Basic credentials never go over plain http */
 	opts.user = argv[2];
 	opts.password = getenv("REMSESS_PASSWORD");
 

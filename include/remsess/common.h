@@ -7,6 +7,7 @@
  *   - Every object type has exactly one rms_<type>_free(), which accepts NULL.
  *   - What a call returns through an out-parameter, the caller owns and frees.
  *     What a getter returns is borrowed and lives as long as its parent.
+ *   - Free an operation before the session (or target) it runs on.
  *   - Strings are UTF-8 and NUL-terminated. Strings passed in are copied by
  *     the callee unless the function says otherwise.
  *   - Threads: objects are not locked. One session (with its operations) is

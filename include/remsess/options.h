@@ -95,6 +95,12 @@ typedef struct rms_session_options {
 	const char *ca_path;
 	bool tls_insecure;
 
+	/* Allow Basic authentication over plain http, which puts the password
+	 * on the wire readable by anyone on the path. Off by default, as
+	 * WinRM's own client (AllowUnencrypted=false) has it: use https, or set
+	 * this as an explicit choice (a lab, a loopback test endpoint). */
+	bool allow_unencrypted;
+
 	/* HTTP proxy, e.g. "http://proxy:3128"; NULL: none (environment proxies
 	 * are not used unless named here). */
 	const char *proxy;
@@ -174,9 +180,10 @@ RMS_EXTERN int rms_session_options_init(rms_session_options *opts, unsigned vers
  * what is wrong with it. Checked: version; url XOR host; URL syntax and
  * scheme; port 1..65535; path; transport against backend (SSH is
  * PSSession-only); an empty user; a password without a user; auth against
- * credentials (certificate needs https and a client certificate; NTLM,
- * Negotiate and Kerberos over plain http are refused until message
- * encryption is built, rather than sent unencrypted); client certificate,
+ * credentials (certificate needs https and a client certificate; Basic over
+ * plain http needs allow_unencrypted; NTLM, Negotiate and Kerberos over
+ * plain http are refused until message encryption is built, rather than
+ * sent unencrypted); client certificate,
  * key and CA files exist and are readable; max_envelope_size >= 8192.
  */
 RMS_EXTERN int rms_session_options_validate(const rms_session_options *opts, rms_backend backend,

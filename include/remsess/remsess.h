@@ -22,10 +22,14 @@ extern "C" {
 
 /*
  * Optional one-time initialisation of the libraries remsess builds on
- * (libcurl, libxml2, libssh2), for programs that start threads before their
- * first session and want it done up front. Without it, the first session
- * does it. Call rms_global_cleanup() once, after every object is freed.
- * Not thread-safe: call from one thread before any other remsess call.
+ * (libcurl, libxml2, libssh2). Call it from one thread before starting
+ * others when the program is multi-threaded: those libraries' own
+ * initialisation is not thread-safe. Without it, they initialise on first
+ * use. rms_global_cleanup() releases libcurl's and libssh2's global state;
+ * call it once, after every remsess object is freed, and only if the
+ * program does not use those libraries itself. (libxml2's global state is
+ * left alone: xmlCleanupParser would pull it from under a host program
+ * that parses XML too.)
  */
 RMS_EXTERN int rms_global_init(void);
 RMS_EXTERN void rms_global_cleanup(void);

@@ -138,7 +138,9 @@ else
 fi
 REMSESS_PASSWORD=s3cr3t-Pw-77
 export REMSESS_PASSWORD
-check "REMSESS_PASSWORD is used" 0 out "CimSession" -- -H h -u admin session --backend cim
+check "REMSESS_PASSWORD is used" 0 out "CimSession" -- -H h -u admin --https session --backend cim
+check "Basic over plain http is refused" 2 err "unencrypted" -- -H h -u admin session --backend cim
+check "--allow-unencrypted accepts it" 0 out "CimSession" -- -H h -u admin --allow-unencrypted session --backend cim
 check_not "the password is never printed" out "s3cr3t-Pw-77"
 unset REMSESS_PASSWORD
 

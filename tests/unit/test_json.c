@@ -183,6 +183,43 @@ static void test_real32_is_written_as_its_shortest_decimal(void **state)
 	j = value_json(v);
 	assert_true((float)json_real_value(j) == FLT_MAX);
 	json_decref(j);
+
+	/* The written text, not just the in-memory number, is the shortest. */
+	static const struct {
+		double d;
+		bool real32;
+		const char *text;
+	} cases[] = {
+		{ 0.1, false, "0.1" },   { 0.1, true, "0.1" },  { 100.0, false, "100.0" },
+		{ 1500.0, false, "1500.0" }, { 2.5, true, "2.5" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *out = NULL;
+		if (cases[i].real32)
+			assert_int_equal(rms_value_new_real32(&v, (float)cases[i].d), 0);
+		else
+			assert_int_equal(rms_value_new_real64(&v, cases[i].d), 0);
+		assert_int_equal(rms_value_to_json(&out, v), 0);
+		assert_string_equal(out, cases[i].text);
+		rms_free(out);
+		rms_value_free(v);
+	}
+	/* Several reals in one object: each still reads back exactly. */
+	rms_instance *inst;
+	assert_int_equal(rms_instance_new(&inst, NULL, "X"), 0);
+	assert_int_equal(rms_value_new_real64(&v, 0.1), 0);
+	assert_int_equal(rms_instance_set(inst, "A", v, 0), 0);
+	assert_int_equal(rms_value_new_real64(&v, 1.0 / 3.0), 0);
+	assert_int_equal(rms_instance_set(inst, "B", v, 0), 0);
+	char *out = NULL;
+	assert_int_equal(rms_instance_to_json(&out, inst), 0);
+	j = parse(out);
+	json_t *props = json_object_get(j, "properties");
+	assert_true(json_real_value(json_object_get(props, "A")) == 0.1);
+	assert_true(json_real_value(json_object_get(props, "B")) == 1.0 / 3.0);
+	json_decref(j);
+	rms_free(out);
+	rms_instance_free(inst);
 }
 
 static void test_strings_and_char16_stay_utf8_on_one_line(void **state)

@@ -40,8 +40,11 @@ static void test_password_assignments_and_elements(void **state)
 	check("<w:Password>hunter2</w:Password>", NULL, "<w:Password>[redacted]</w:Password>");
 	check("<UserPassword attr=\"1\">x</UserPassword>", NULL,
 	      "<UserPassword attr=\"1\">[redacted]</UserPassword>");
-	/* Words that merely contain the key are left alone. */
-	check("passwordless login; mypassword=3", NULL, "passwordless login; mypassword=3");
+	/* Keys match where a word ends in them ... */
+	check("NewPassword=hunter2 db_password: x", NULL,
+	      "NewPassword=[redacted] db_password: [redacted]");
+	/* ... not where the word goes on. */
+	check("passwordless login", NULL, "passwordless login");
 }
 
 static void test_the_session_secret_is_removed_anywhere(void **state)
@@ -50,6 +53,9 @@ static void test_the_session_secret_is_removed_anywhere(void **state)
 	check("connecting with s3cr3t! to host", "s3cr3t!", "connecting with [redacted] to host");
 	check("no secret here", "s3cr3t!", "no secret here");
 	check("empty secret ignored", "", "empty secret ignored");
+	/* The XML-escaped form, as the secret would appear in a message body. */
+	check("<p:Value>a&lt;b&amp;c</p:Value> and a<b&c", "a<b&c",
+	      "<p:Value>[redacted]</p:Value> and [redacted]");
 }
 
 static void test_private_keys(void **state)

@@ -182,6 +182,17 @@ static void test_bad_hosts(void **state)
 	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "host", "bracket");
 	o.host = "-server";
 	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "host", "start");
+	/* A port in the host is not taken for an IPv6 address. */
+	o.host = "server01:5985";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "host", "port");
+	o.host = "fe80::1%eth0";
+	expect_ok(&o, RMS_BACKEND_CIM);
+	o.host = "::1";
+	expect_ok(&o, RMS_BACKEND_CIM);
+	/* Credentials typed into the host are not echoed. */
+	o.host = "admin:S3cretPW@host";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "host", "'@'");
+	assert_null(strstr(rms_error_message(rms_error_last()), "S3cretPW"));
 }
 
 static void test_bad_path(void **state)
@@ -205,6 +216,14 @@ static void test_credentials(void **state)
 	o.password = NULL;
 	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "password", "needs a password");
 	o.password = "pw";
+	/* Basic over plain http would put the password on the wire. */
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth", "unencrypted");
+	o.auth = RMS_AUTH_BASIC;
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "auth", "allow_unencrypted");
+	o.scheme = RMS_SCHEME_HTTPS;
+	expect_ok(&o, RMS_BACKEND_CIM);
+	o.scheme = RMS_SCHEME_HTTP;
+	o.allow_unencrypted = true;
 	expect_ok(&o, RMS_BACKEND_CIM);
 	o.user = "DOMAIN\\John Smith"; /* spaces are allowed in Windows user names */
 	expect_ok(&o, RMS_BACKEND_CIM);
@@ -295,6 +314,9 @@ static void test_proxy_and_locale(void **state)
 	rms_session_options o = base();
 	o.proxy = "not a proxy";
 	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "proxy", "not a URL");
+	o.proxy = "http://bob:S3cret@proxy:31 28";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "proxy", "credentials removed");
+	assert_null(strstr(rms_error_message(rms_error_last()), "S3cret"));
 	o.proxy = "http://proxy.example:3128";
 	expect_ok(&o, RMS_BACKEND_CIM);
 	o.locale = "en_US.UTF-8";

@@ -766,6 +766,9 @@ static void test_char16_read_rejects_two_characters_and_big_numbers(void **state
 	                 RMS_E_RANGE);
 	assert_msg_has("Letter");
 	assert_msg_has("70000");
+	/* Digits followed by more text are not a code unit. */
+	assert_int_equal(read_inner(&v, "<p:Letter>1 2</p:Letter>", RMS_TYPE_CHAR16), RMS_E_PARSE);
+	assert_msg_has("Letter");
 	/* A lone surrogate code unit is refused by the value model. */
 	assert_int_not_equal(read_inner(&v, "<p:Letter>55296</p:Letter>", RMS_TYPE_CHAR16), 0);
 	assert_msg_has("Letter");
@@ -1058,6 +1061,16 @@ static void test_datetimes_use_datetime_interval_or_dmtf_element(void **state)
 
 	dt = ts_utc();
 	check_roundtrip(v_dt(&dt));
+
+	/* +900 minutes: valid DMTF, beyond xs:dateTime's +14:00. */
+	rms_datetime far;
+	assert_int_equal(rms_datetime_parse_dmtf(&far, "20140403144550.000000+900"), 0);
+	v = v_dt(&far);
+	xml = write_prop(v);
+	assert_non_null(
+	    strstr(xml, "<cim:CIM_DateTime>20140403144550.000000+900</cim:CIM_DateTime>"));
+	free(xml);
+	check_roundtrip(v);
 
 	dt = wildcard_ts();
 	v = v_dt(&dt);

@@ -1,0 +1,859 @@
+/*
+ * HTTP(S) transport on libcurl; the contract is in http.h.
+ *
+ * Connection model: one easy handle whose connection cache holds at most one
+ * connection (MAXCONNECTS 1), so consecutive requests reuse the connection
+ * the server kept alive. rms__http_close() destroys the easy handle, which
+ * closes that connection at once; the next request builds a fresh handle.
+ * A share object outlives the easy handles and keeps the DNS results and
+ * TLS sessions, so a reconnect can resume the TLS session.
+ *
+ * The request body goes through a read callback (with a size, so curl sends
+ * a Content-Length and never chunks): curl may send it more than once (an
+ * NTLM or Negotiate handshake, a retry on a kept-alive connection the server
+ * had closed), and the callback sees every byte that goes out, which is what
+ * the counters must report.
+ */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error_internal.h"
+#include "remsess/version.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 30000u
+#define DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
+#define FIRST_BODY_ALLOC ((size_t)16 << 10)
+
+/* WS-Management's marker for client-certificate authentication over HTTPS
+ * (the server maps the TLS client certificate to an account). */
+#define CERT_AUTH_HEADER "Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
+
+/* State of one rms__http_post() call, reset before each. */
+struct xfer {
+	const char *body; /* request body and how far curl has read it */
+	size_t len;
+	size_t pos;
+	uint64_t sent;          /* body bytes handed to curl, every attempt counted */
+	bool body_done;         /* the whole body went out at least once */
+	rms_buf *out;           /* the response body */
+	uint64_t received;      /* body bytes of the current response */
+	uint64_t received_all;  /* body bytes of every response in this call */
+	curl_off_t announced;   /* Content-Length of the current response, -1 if none */
+	unsigned responses;     /* final (non-1xx) status lines seen */
+	bool connected;         /* a connection was up and a request about to go out */
+	bool over_limit;
+	bool cancelled;
+	bool nomem;
+};
+
+struct rms_http {
+	CURL *curl;     /* NULL after a close, until the next request */
+	CURLSH *share;
+	char *url;
+	char *shown_url; /* url without any user:password@ part, for messages */
+	char *user;
+	char *password;
+	char *client_cert;
+	char *client_key;
+	char *ca_file;
+	char *ca_path;
+	char *proxy;
+	rms_auth auth;
+	bool tls_insecure;
+	uint32_t connect_timeout_ms;
+	uint32_t timeout_ms;
+	size_t max_response;
+	const rms_logger *log;
+	rms_stats *stats;
+	atomic_bool *cancel;
+	bool conn_open;  /* what this handle contributes to stats->connections_open */
+	struct xfer x;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/*
+ * libcurl needs curl_global_init() once before any handle. rms_global_init()
+ * does it for programs that want it done up front; everyone else gets it
+ * here, once, from whichever thread makes the first handle. libcurl counts
+ * its initialisations, so doing it here as well after rms_global_init() is
+ * harmless (the global state then simply lives until the process exits).
+ */
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+static bool tls_is_openssl; /* CURLINFO_SSL_VERIFYRESULT is an X509_V_* code */
+
+static void global_init_once(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	tls_is_openssl = v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL", 7) == 0;
+}
+
+static void set_open(rms_http *h, bool open)
+{
+	if (open == h->conn_open)
+		return;
+	h->conn_open = open;
+	if (!h->stats)
+		return;
+	if (open)
+		h->stats->connections_open++;
+	else if (h->stats->connections_open)
+		h->stats->connections_open--;
+}
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+	struct xfer *x = ud;
+	size_t room = size * nitems;
+	size_t n = x->len - x->pos < room ? x->len - x->pos : room;
+	if (n)
+		memcpy(buf, x->body + x->pos, n);
+	x->pos += n;
+	x->sent += n;
+	if (x->pos == x->len)
+		x->body_done = true;
+	return n;
+}
+
+/* curl rewinds to resend the body (auth handshakes, retries). */
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+	struct xfer *x = ud;
+	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > x->len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->pos = (size_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+static bool header_is(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	if (len <= n || line[n] != ':')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = line[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c != name[i])
+			return false;
+	}
+	return true;
+}
+
+/* Grows the body buffer, never past limit + 1 bytes (the NUL). */
+static bool body_reserve(rms_buf *b, size_t extra, size_t limit, curl_off_t announced)
+{
+	size_t need = b->len + extra + 1;
+	if (need <= b->cap)
+		return true;
+	size_t cap;
+	if (!b->cap && announced >= 0 && (uint64_t)announced <= limit)
+		cap = (size_t)announced + 1;
+	else if (!b->cap)
+		cap = extra ? FIRST_BODY_ALLOC : 1;
+	else
+		cap = b->cap;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	if (cap > limit + 1)
+		cap = limit + 1;
+	char *d = realloc(b->data, cap);
+	if (!d)
+		return false;
+	b->data = d;
+	b->cap = cap;
+	return true;
+}
+
+static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
+{
+	rms_http *h = ud;
+	struct xfer *x = &h->x;
+	size_t len = size * nitems;
+	if (len > 9 && memcmp(line, "HTTP/", 5) == 0) {
+		const char *sp = memchr(line, ' ', len);
+		long code = sp ? strtol(sp + 1, NULL, 10) : 0;
+		if (code >= 200) {
+			/* A new final response: whatever an earlier one (an
+			 * auth challenge) left is not part of the answer. */
+			x->responses++;
+			x->received = 0;
+			x->announced = -1;
+			if (x->out->data) {
+				x->out->len = 0;
+				x->out->data[0] = '\0';
+			}
+		}
+	} else if (header_is(line, len, "content-length")) {
+		char tmp[32];
+		size_t n = len - 15 < sizeof tmp - 1 ? len - 15 : sizeof tmp - 1;
+		memcpy(tmp, line + 15, n);
+		tmp[n] = '\0';
+		char *end;
+		unsigned long long v = strtoull(tmp, &end, 10);
+		if (end != tmp) {
+			x->announced = v > (unsigned long long)INT64_MAX ? INT64_MAX : (curl_off_t)v;
+			/* Refuse before a byte of an oversized body arrives. */
+			if ((uint64_t)x->announced > h->max_response) {
+				x->over_limit = true;
+				return 0;
+			}
+		}
+	}
+	return len;
+}
+
+static size_t on_body(char *data, size_t size, size_t nitems, void *ud)
+{
+	rms_http *h = ud;
+	struct xfer *x = &h->x;
+	size_t len = size * nitems;
+	x->received += len;
+	x->received_all += len;
+	if (x->received > h->max_response) {
+		x->over_limit = true;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	if (!body_reserve(x->out, len, h->max_response, x->announced)) {
+		x->nomem = true;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	memcpy(x->out->data + x->out->len, data, len);
+	x->out->len += len;
+	x->out->data[x->out->len] = '\0';
+	return len;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	rms_http *h = ud;
+	if (h->cancel && atomic_load(h->cancel)) {
+		h->x.cancelled = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Called once a connection is up (new or reused), before each request. */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	(void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+	struct xfer *x = ud;
+	x->connected = true;
+	return CURL_PREREQFUNC_OK;
+}
+
+/* curl's own account of the exchange, line by line at TRACE. Bodies are
+ * left out (the WS-Man layer logs them); header lines go through the
+ * logger, whose redaction removes Authorization values. */
+static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *ud)
+{
+	(void)c;
+	const rms_http *h = ud;
+	const char *tag;
+	switch (type) {
+	case CURLINFO_TEXT: tag = "*"; break;
+	case CURLINFO_HEADER_IN: tag = "<"; break;
+	case CURLINFO_HEADER_OUT: tag = ">"; break;
+	default: return 0;
+	}
+	const char *p = data, *end = data + size;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *stop = nl ? nl : end;
+		size_t n = (size_t)(stop - p);
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (n)
+			rms__log(h->log, RMS_LOG_TRACE, "curl %s %.*s", tag, (int)(n > 4096 ? 4096 : n), p);
+		p = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+static int setup_failed(CURL *c, CURLcode cc, const char *what)
+{
+	curl_easy_cleanup(c);
+	if (cc == CURLE_OUT_OF_MEMORY)
+		return rms__error_nomem();
+	return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND, "libcurl refused the %s setting: %s",
+	                      what, curl_easy_strerror(cc));
+}
+
+#define SET(opt, val)                                                                              \
+	do {                                                                                       \
+		CURLcode cc_ = curl_easy_setopt(c, opt, val);                                      \
+		if (cc_ != CURLE_OK)                                                               \
+			return setup_failed(c, cc_, #opt);                                         \
+	} while (0)
+
+static int setup_handle(rms_http *h)
+{
+	CURL *c = curl_easy_init();
+	if (!c)
+		return rms__error_nomem();
+	SET(CURLOPT_URL, h->url);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	/* Signals are process-wide; timeouts must not use them in a library
+	 * that runs in threads. */
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_MAXCONNECTS, 1L);
+	SET(CURLOPT_FORBID_REUSE, 0L);
+	SET(CURLOPT_SHARE, h->share);
+	/* Long WinRS Receive calls sit idle for up to OperationTimeout. */
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_TCP_KEEPIDLE, 30L);
+	SET(CURLOPT_TCP_KEEPINTVL, 15L);
+	SET(CURLOPT_USERAGENT, "remsess/" RMS_VERSION_STRING);
+	SET(CURLOPT_ERRORBUFFER, h->errbuf);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)h->connect_timeout_ms);
+
+	SET(CURLOPT_POST, 1L);
+	SET(CURLOPT_READFUNCTION, on_read);
+	SET(CURLOPT_READDATA, &h->x);
+	SET(CURLOPT_SEEKFUNCTION, on_seek);
+	SET(CURLOPT_SEEKDATA, &h->x);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, h);
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, h);
+	SET(CURLOPT_NOPROGRESS, 0L);
+	SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+	SET(CURLOPT_XFERINFODATA, h);
+	SET(CURLOPT_PREREQFUNCTION, on_prereq);
+	SET(CURLOPT_PREREQDATA, &h->x);
+
+	/* Without a configured proxy, none at all: an http_proxy variable in
+	 * the environment must not divert (or leak) the traffic. */
+	SET(CURLOPT_PROXY, h->proxy ? h->proxy : "");
+	if (!h->proxy)
+		SET(CURLOPT_NOPROXY, "*");
+
+	SET(CURLOPT_SSL_VERIFYPEER, h->tls_insecure ? 0L : 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, h->tls_insecure ? 0L : 2L);
+	if (h->ca_file)
+		SET(CURLOPT_CAINFO, h->ca_file);
+	if (h->ca_path)
+		SET(CURLOPT_CAPATH, h->ca_path);
+	if (h->client_cert) {
+		SET(CURLOPT_SSLCERT, h->client_cert);
+		SET(CURLOPT_SSLCERTTYPE, "PEM");
+		/* Without a key file curl takes the key from the cert file. */
+		if (h->client_key)
+			SET(CURLOPT_SSLKEY, h->client_key);
+	}
+
+	long authbits = 0;
+	switch (h->auth) {
+	case RMS_AUTH_BASIC: authbits = (long)CURLAUTH_BASIC; break;
+	case RMS_AUTH_NTLM: authbits = (long)CURLAUTH_NTLM; break;
+	case RMS_AUTH_NEGOTIATE:
+	case RMS_AUTH_KERBEROS: authbits = (long)CURLAUTH_NEGOTIATE; break;
+	default: break;
+	}
+	if (authbits) {
+		/* With Basic as the only method curl sends the credentials on
+		 * the first request. curl tries HTTP authentication only when
+		 * a user name is set, even an empty one (Negotiate with the
+		 * ticket cache). */
+		SET(CURLOPT_HTTPAUTH, authbits);
+		SET(CURLOPT_USERNAME, h->user ? h->user : "");
+		SET(CURLOPT_PASSWORD, h->password ? h->password : "");
+	}
+
+	if (h->log && h->log->fn && h->log->level >= RMS_LOG_TRACE) {
+		SET(CURLOPT_DEBUGFUNCTION, on_debug);
+		SET(CURLOPT_DEBUGDATA, h);
+		SET(CURLOPT_VERBOSE, 1L);
+	}
+	h->curl = c;
+	return 0;
+}
+
+#undef SET
+
+/* The URL as messages may show it: no user:password@ part. */
+static char *shown_url(const char *url)
+{
+	const char *auth = strstr(url, "://");
+	auth = auth ? auth + 3 : url;
+	size_t hostpart = strcspn(auth, "/?#");
+	const char *at = memchr(auth, '@', hostpart);
+	if (!at)
+		return rms__strdup(url);
+	return rms__asprintf("%.*s%s", (int)(auth - url), url, at + 1);
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		volatile char *v = s;
+		while (*v)
+			*v++ = '\0';
+	}
+	free(s);
+}
+
+int rms__http_new(rms_http **out, const rms_http_config *cfg)
+{
+	if (out)
+		*out = NULL;
+	if (!out || !cfg)
+		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_NONE,
+		                      "rms__http_new needs an output pointer and a configuration");
+	if (!cfg->url || !*cfg->url)
+		return rms__error_field(RMS_E_INVALID_ARG, "url", "no endpoint URL for the HTTP transport");
+	if (strncmp(cfg->url, "http://", 7) != 0 && strncmp(cfg->url, "https://", 8) != 0)
+		return rms__error_field(RMS_E_INVALID_ARG, "url",
+		                        "endpoint URL '%s' is neither http:// nor https://", cfg->url);
+	pthread_once(&global_once, global_init_once);
+	if (global_rc != CURLE_OK)
+		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE, "libcurl initialisation failed: %s",
+		                      curl_easy_strerror(global_rc));
+
+	rms_http *h = calloc(1, sizeof *h);
+	if (!h)
+		return rms__error_nomem();
+	h->url = rms__strdup(cfg->url);
+	h->shown_url = h->url ? shown_url(h->url) : NULL;
+	h->user = rms__strdup(cfg->user);
+	h->password = rms__strdup(cfg->password);
+	h->client_cert = rms__strdup(cfg->client_cert);
+	h->client_key = rms__strdup(cfg->client_key);
+	h->ca_file = rms__strdup(cfg->ca_file);
+	h->ca_path = rms__strdup(cfg->ca_path);
+	h->proxy = rms__strdup(cfg->proxy);
+	h->share = curl_share_init();
+	if (!h->url || !h->shown_url || (cfg->user && !h->user) ||
+	    (cfg->password && !h->password) || (cfg->client_cert && !h->client_cert) ||
+	    (cfg->client_key && !h->client_key) || (cfg->ca_file && !h->ca_file) ||
+	    (cfg->ca_path && !h->ca_path) || (cfg->proxy && !h->proxy) || !h->share ||
+	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+		rms__http_free(h);
+		return rms__error_nomem();
+	}
+	h->auth = cfg->auth;
+	if (h->auth == RMS_AUTH_DEFAULT)
+		h->auth = cfg->user ? RMS_AUTH_BASIC : RMS_AUTH_NONE;
+	h->tls_insecure = cfg->tls_insecure;
+	h->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms
+	                                                : DEFAULT_CONNECT_TIMEOUT_MS;
+	h->timeout_ms = cfg->timeout_ms;
+	h->max_response = cfg->max_response ? cfg->max_response : DEFAULT_MAX_RESPONSE;
+	h->log = cfg->log;
+	h->stats = cfg->stats;
+	h->cancel = cfg->cancel;
+	if (h->tls_insecure && strncmp(h->url, "https://", 8) == 0)
+		rms__log(h->log, RMS_LOG_WARNING,
+		         "TLS certificate and host name verification is OFF for %s (tls_insecure): "
+		         "the server's identity is not checked",
+		         h->shown_url);
+	*out = h;
+	return 0;
+}
+
+void rms__http_close(rms_http *h)
+{
+	if (!h)
+		return;
+	if (h->curl) {
+		curl_easy_cleanup(h->curl);
+		h->curl = NULL;
+	}
+	set_open(h, false);
+}
+
+void rms__http_free(rms_http *h)
+{
+	if (!h)
+		return;
+	rms__http_close(h);
+	curl_share_cleanup(h->share);
+	free(h->url);
+	free(h->shown_url);
+	free(h->user);
+	wipe_free(h->password);
+	free(h->client_cert);
+	free(h->client_key);
+	free(h->ca_file);
+	free(h->ca_path);
+	free(h->proxy);
+	free(h);
+}
+
+void rms__http_set_timeout(rms_http *h, uint32_t timeout_ms)
+{
+	if (h)
+		h->timeout_ms = timeout_ms;
+}
+
+void rms__http_set_max_response(rms_http *h, size_t max_response)
+{
+	if (h)
+		h->max_response = max_response ? max_response : DEFAULT_MAX_RESPONSE;
+}
+
+void rms__http_response_free(rms_http_response *resp)
+{
+	if (!resp)
+		return;
+	free(resp->content_type);
+	rms__buf_free(&resp->body);
+	resp->content_type = NULL;
+	resp->status = 0;
+}
+
+/* ---- one request ------------------------------------------------------- */
+
+static struct curl_slist *build_headers(const rms_http *h, const char *extra)
+{
+	const char *lines[] = {
+		"Content-Type: application/soap+xml;charset=UTF-8",
+		"Accept-Encoding: identity",
+		"Expect:", /* no 100-continue round trip */
+		h->auth == RMS_AUTH_CERTIFICATE ? CERT_AUTH_HEADER : NULL,
+		extra,
+	};
+	struct curl_slist *list = NULL;
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		if (!lines[i])
+			continue;
+		struct curl_slist *n = curl_slist_append(list, lines[i]);
+		if (!n) {
+			curl_slist_free_all(list);
+			return NULL;
+		}
+		list = n;
+	}
+	return list;
+}
+
+static void count_traffic(rms_http *h, CURLcode cc)
+{
+	long connects = 0, request_size = 0;
+	curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &connects);
+	curl_easy_getinfo(h->curl, CURLINFO_REQUEST_SIZE, &request_size);
+	curl_socket_t sock = CURL_SOCKET_BAD;
+	/* After a transfer curl reports a socket only for a connection it
+	 * kept for reuse: gone when the server said "Connection: close" or
+	 * the transfer broke. */
+	bool open = curl_easy_getinfo(h->curl, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK &&
+	            sock != CURL_SOCKET_BAD;
+	set_open(h, open);
+	if (connects > 0)
+		rms__log(h->log, RMS_LOG_DEBUG, "opened a connection to %s", h->shown_url);
+	rms_stats *st = h->stats;
+	if (!st)
+		return;
+	const struct xfer *x = &h->x;
+	st->connections_opened += connects > 0 ? (uint64_t)connects : 0;
+	/* request_size counts request bytes written, over every request curl
+	 * made for this call; each final response answers one request. */
+	if (request_size > 0)
+		st->requests += x->responses ? x->responses : 1;
+	/* A response cut off by the failure is not a completed exchange. */
+	unsigned done = x->responses;
+	if (cc != CURLE_OK && done)
+		done--;
+	st->round_trips += done;
+	st->bytes_sent += x->sent;
+	st->bytes_received += x->received_all;
+	if (request_size > 0 && (x->body_done || x->len == 0) && x->len > st->largest_request)
+		st->largest_request = x->len;
+}
+
+static const char *curl_detail(const rms_http *h, CURLcode cc)
+{
+	return h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc);
+}
+
+static int timeout_error(rms_http *h, CURLcode cc)
+{
+	const struct xfer *x = &h->x;
+	const char *url = h->shown_url;
+	if (!x->connected) {
+		curl_off_t tcp = 0, tls = 0;
+		curl_easy_getinfo(h->curl, CURLINFO_CONNECT_TIME_T, &tcp);
+		curl_easy_getinfo(h->curl, CURLINFO_APPCONNECT_TIME_T, &tls);
+		uint32_t ms = h->connect_timeout_ms;
+		if (h->timeout_ms && h->timeout_ms < ms)
+			ms = h->timeout_ms;
+		const char *what = strncmp(h->errbuf, "Resolving", 9) == 0 ? "resolving the host name of"
+		                   : tcp && !tls && strncmp(h->url, "https://", 8) == 0
+		                           ? "the TLS handshake with"
+		                           : "connecting to";
+		return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_CONNECT, "%s %s timed out after %" PRIu32
+		                      " ms (%s)", what, url, ms, curl_detail(h, cc));
+	}
+	if (!x->body_done && x->len)
+		return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_SEND,
+		                      "sending the request to %s timed out after %" PRIu32 " ms (%zu of "
+		                      "%zu body bytes sent)", url, h->timeout_ms, x->pos, x->len);
+	if (x->responses)
+		return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_RECEIVE,
+		                      "the response from %s did not complete within %" PRIu32
+		                      " ms (%" PRIu64 " body bytes had arrived)",
+		                      url, h->timeout_ms, x->received);
+	return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_RECEIVE,
+	                      "no response from %s within %" PRIu32 " ms", url, h->timeout_ms);
+}
+
+static int tls_verify_error(rms_http *h, CURLcode cc)
+{
+	long result = 0;
+	curl_easy_getinfo(h->curl, CURLINFO_SSL_VERIFYRESULT, &result);
+	if (result != 0 && tls_is_openssl)
+		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS,
+		                      "TLS certificate verification failed for %s: %s (X509 error %ld)",
+		                      h->shown_url, X509_verify_cert_error_string(result), result);
+	if (result != 0)
+		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS,
+		                      "TLS certificate verification failed for %s: %s (result %ld)",
+		                      h->shown_url, curl_detail(h, cc), result);
+	/* The chain was fine; curl's own host name check failed. */
+	return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS,
+	                      "TLS host name verification failed for %s: %s", h->shown_url,
+	                      curl_detail(h, cc));
+}
+
+static int cancelled_error(rms_http *h)
+{
+	const struct xfer *x = &h->x;
+	return rms__error_set(RMS_E_CANCELLED,
+	                      !x->connected ? RMS_PHASE_CONNECT
+	                      : x->body_done || !x->len ? RMS_PHASE_RECEIVE : RMS_PHASE_SEND,
+	                      "request to %s cancelled while %s", h->shown_url,
+	                      !x->connected ? "connecting"
+	                      : x->body_done || !x->len ? "waiting for the response"
+	                                               : "sending the request");
+}
+
+static int transfer_error(rms_http *h, CURLcode cc)
+{
+	const struct xfer *x = &h->x;
+	const char *url = h->shown_url;
+	long os_errno = 0, status = 0;
+	curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &os_errno);
+	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+	int rc;
+	if (x->cancelled)
+		return cancelled_error(h);
+	if (x->over_limit) {
+		uint64_t actual = x->received;
+		if (!actual && x->announced >= 0) {
+			rc = rms__error_set(RMS_E_LIMIT, RMS_PHASE_RECEIVE,
+			                    "the response from %s announces %" CURL_FORMAT_CURL_OFF_T
+			                    " body bytes, more than the limit of %zu",
+			                    url, x->announced, h->max_response);
+			actual = (uint64_t)x->announced;
+		} else {
+			rc = rms__error_set(RMS_E_LIMIT, RMS_PHASE_RECEIVE,
+			                    "the response from %s is larger than the limit of %zu bytes "
+			                    "(%" PRIu64 " had arrived when the transfer was stopped)",
+			                    url, h->max_response, actual);
+		}
+		rms__error_set_limit("response size", h->max_response, actual);
+		if (status)
+			rms__error_set_http_status((int)status);
+		return rc;
+	}
+	if (x->nomem)
+		return rms__error_nomem();
+
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return rms__error_set(RMS_E_RESOLVE, RMS_PHASE_RESOLVE,
+		                      "could not resolve the host name of %s: %s", url, curl_detail(h, cc));
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return rms__error_set(RMS_E_RESOLVE, RMS_PHASE_RESOLVE,
+		                      "could not resolve the proxy '%s' for %s: %s", h->proxy, url,
+		                      curl_detail(h, cc));
+	case CURLE_COULDNT_CONNECT:
+		if (h->proxy)
+			rc = rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
+			                    "could not connect to %s through the proxy '%s': %s%s%s", url,
+			                    h->proxy, os_errno ? strerror((int)os_errno) : "",
+			                    os_errno ? "; " : "", curl_detail(h, cc));
+		else
+			rc = rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
+			                    "could not connect to %s: %s%s%s", url,
+			                    os_errno ? strerror((int)os_errno) : "", os_errno ? "; " : "",
+			                    curl_detail(h, cc));
+		rms__error_set_errno((int)os_errno);
+		return rc;
+	case CURLE_OPERATION_TIMEDOUT:
+		return timeout_error(h, cc);
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return tls_verify_error(h, cc);
+	case CURLE_SSL_CACERT_BADFILE:
+		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS,
+		                      "the trusted CA certificates (%s%s%s) could not be loaded for %s: %s",
+		                      h->ca_file ? h->ca_file : h->ca_path ? "" : "the system's",
+		                      h->ca_file && h->ca_path ? ", " : "",
+		                      h->ca_path ? h->ca_path : "", url, curl_detail(h, cc));
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CLIENTCERT:
+		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS,
+		                      "the client certificate '%s' could not be used with %s: %s",
+		                      h->client_cert ? h->client_cert : "(none)", url,
+		                      curl_detail(h, cc));
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_USE_SSL_FAILED:
+		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS, "TLS handshake with %s failed: %s", url,
+		                      curl_detail(h, cc));
+	case CURLE_GOT_NOTHING:
+		return rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
+		                      "%s closed the connection without answering", url);
+	case CURLE_SEND_ERROR:
+		rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_SEND,
+		                    "the connection to %s dropped while sending the request "
+		                    "(%zu of %zu body bytes sent): %s",
+		                    url, x->pos, x->len, curl_detail(h, cc));
+		rms__error_set_errno((int)os_errno);
+		return rc;
+	case CURLE_RECV_ERROR:
+		rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
+		                    "the connection to %s dropped while receiving the response "
+		                    "(%" PRIu64 " body bytes had arrived): %s",
+		                    url, x->received, curl_detail(h, cc));
+		rms__error_set_errno((int)os_errno);
+		if (status)
+			rms__error_set_http_status((int)status);
+		return rc;
+	case CURLE_PARTIAL_FILE:
+		if (x->announced >= 0)
+			rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
+			                    "the connection to %s closed after %" PRIu64 " of %"
+			                    CURL_FORMAT_CURL_OFF_T " announced body bytes",
+			                    url, x->received, x->announced);
+		else
+			rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
+			                    "the connection to %s closed mid-response after %" PRIu64
+			                    " body bytes: %s", url, x->received, curl_detail(h, cc));
+		if (status)
+			rms__error_set_http_status((int)status);
+		return rc;
+	case CURLE_OUT_OF_MEMORY:
+		return rms__error_nomem();
+	case CURLE_AUTH_ERROR:
+	case CURLE_LOGIN_DENIED:
+		return rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+		                      "HTTP authentication with %s could not proceed: %s", url,
+		                      curl_detail(h, cc));
+	case CURLE_PROXY:
+		return rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
+		                      "the proxy '%s' did not connect us to %s: %s", h->proxy, url,
+		                      curl_detail(h, cc));
+	case CURLE_URL_MALFORMAT:
+		return rms__error_field(RMS_E_INVALID_ARG, "url", "endpoint URL %s is not usable: %s",
+		                        url, curl_detail(h, cc));
+	case CURLE_UNSUPPORTED_PROTOCOL: /* also an HTTP/0.9 answer */
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_BAD_CONTENT_ENCODING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_TOO_MANY_REDIRECTS:
+	case CURLE_HTTP_RETURNED_ERROR:
+		rc = rms__error_set(RMS_E_HTTP, x->connected ? RMS_PHASE_RECEIVE : RMS_PHASE_CONNECT,
+		                    "unusable HTTP response from %s: %s", url, curl_detail(h, cc));
+		if (status)
+			rms__error_set_http_status((int)status);
+		return rc;
+	default:
+		return rms__error_set(RMS_E_INTERNAL, x->connected ? RMS_PHASE_RECEIVE : RMS_PHASE_CONNECT,
+		                      "HTTP request to %s failed: %s (curl error %d)", url,
+		                      curl_detail(h, cc), (int)cc);
+	}
+}
+
+int rms__http_post(rms_http *h, const char *body, size_t len, const char *extra_header,
+                   rms_http_response *resp)
+{
+	if (resp) {
+		memset(resp, 0, sizeof *resp);
+		rms__buf_init(&resp->body);
+	}
+	if (!h || !resp || (!body && len))
+		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_SEND,
+		                      "rms__http_post needs a handle, a body and a response");
+	if (extra_header && (!*extra_header || extra_header[strcspn(extra_header, "\r\n")] ||
+	                     !strchr(extra_header, ':')))
+		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_SEND,
+		                      "extra HTTP header '%.60s' is not one 'Name: value' line",
+		                      extra_header);
+	if (len > (size_t)INT64_MAX)
+		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_SEND,
+		                      "request body of %zu bytes is too large", len);
+	if (h->cancel && atomic_load(h->cancel))
+		return rms__error_set(RMS_E_CANCELLED, RMS_PHASE_SEND,
+		                      "request to %s cancelled before it was sent", h->shown_url);
+	int rc;
+	if (!h->curl && (rc = setup_handle(h)))
+		return rc;
+	struct curl_slist *headers = build_headers(h, extra_header);
+	if (!headers)
+		return rms__error_nomem();
+
+	h->x = (struct xfer){ .body = body, .len = len, .out = &resp->body, .announced = -1 };
+	h->errbuf[0] = '\0';
+	CURLcode cc = curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, headers);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
+	if (cc != CURLE_OK) {
+		curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+		curl_slist_free_all(headers);
+		return cc == CURLE_OUT_OF_MEMORY
+		               ? rms__error_nomem()
+		               : rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
+		                                "libcurl refused a request setting: %s",
+		                                curl_easy_strerror(cc));
+	}
+	cc = curl_easy_perform(h->curl);
+	/* The list dies here; the handle must not keep pointing at it. */
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
+	count_traffic(h, cc);
+
+	if (cc != CURLE_OK) {
+		rc = transfer_error(h, cc);
+		rms__buf_free(&resp->body);
+		return rc;
+	}
+	long status = 0;
+	const char *ctype = NULL;
+	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(h->curl, CURLINFO_CONTENT_TYPE, &ctype);
+	resp->status = status;
+	if ((ctype && !(resp->content_type = rms__strdup(ctype))) ||
+	    (!resp->body.data && !body_reserve(&resp->body, 0, h->max_response, -1))) {
+		rms__http_response_free(resp);
+		return rms__error_nomem();
+	}
+	resp->body.data[resp->body.len] = '\0';
+	return 0;
+}

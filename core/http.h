@@ -1,0 +1,82 @@
+/*
+ * HTTP(S) transport on libcurl: one easy handle per logical connection,
+ * HTTP/1.1 keep-alive, TLS verified by default. It carries bytes only: the
+ * status code and body go up to the WS-Man layer (wsman.c), which decides
+ * what a 401, 413 or 500 means. Failures here are the transport's own:
+ * resolve, connect, TLS, timeouts, a dropped connection, a response larger
+ * than allowed, cancellation.
+ */
+#ifndef RMS_CORE_HTTP_H
+#define RMS_CORE_HTTP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "remsess/options.h"
+#include "remsess/session.h"
+#include "util.h"
+
+typedef struct rms_http rms_http;
+
+typedef struct rms_http_config {
+	const char *url;         /* full endpoint URL, e.g. http://host:5985/wsman */
+	const char *user;        /* NULL: no authentication */
+	const char *password;
+	rms_auth auth;           /* NONE, BASIC, NTLM, NEGOTIATE, KERBEROS, CERTIFICATE
+	                            (DEFAULT already resolved by the caller) */
+	const char *client_cert; /* PEM */
+	const char *client_key;  /* PEM; NULL: in client_cert */
+	const char *ca_file;
+	const char *ca_path;
+	bool tls_insecure;       /* skip peer and host name verification */
+	const char *proxy;       /* NULL: no proxy at all (environment ignored) */
+	uint32_t connect_timeout_ms; /* 0: 30000 */
+	uint32_t timeout_ms;         /* whole request, 0: none */
+	size_t max_response;     /* body bytes; more is an error, 0: 64 MiB */
+	const rms_logger *log;   /* may be NULL */
+	rms_stats *stats;        /* counters to update; may be NULL */
+	atomic_bool *cancel;     /* checked while a request runs; may be NULL */
+} rms_http_config;
+
+typedef struct rms_http_response {
+	long status;             /* HTTP status */
+	char *content_type;      /* NULL if none */
+	rms_buf body;            /* NUL-terminated; body.len bytes */
+} rms_http_response;
+
+/* Copies the strings it needs from cfg; log/stats/cancel are borrowed and
+ * must outlive the handle. Opens nothing yet. */
+int rms__http_new(rms_http **out, const rms_http_config *cfg);
+/* Closes the connection (if open) and frees. Accepts NULL. */
+void rms__http_free(rms_http *h);
+/* Close the connection now; the next request opens a new one. */
+void rms__http_close(rms_http *h);
+/* Set the per-request timeout (ms, 0: none) for following requests. */
+void rms__http_set_timeout(rms_http *h, uint32_t timeout_ms);
+/* Set the response body limit (bytes, 0: 64 MiB) for following requests;
+ * the handle copied cfg->max_response when it was made. */
+void rms__http_set_max_response(rms_http *h, size_t max_response);
+
+/*
+ * POST body[0..len) with Content-Type application/soap+xml;charset=UTF-8,
+ * a Content-Length (never chunked), Accept-Encoding identity, and the
+ * optional extra header line (e.g. "WSMANIDENTIFY: unauthenticated"). Basic
+ * credentials are sent on the first request, not after a 401 (some CIM
+ * servers never challenge). Reuses the open connection when the server
+ * kept it. On success *resp holds the status and body whatever the status
+ * is (free with rms__http_response_free). Counts connections, requests,
+ * round trips and body bytes in cfg->stats.
+ * Errors (with phase): RMS_E_RESOLVE (resolve), RMS_E_CONNECT (connect),
+ * RMS_E_TLS (tls: which check failed, e.g. the certificate's verification
+ * result), RMS_E_TIMEOUT (connect or receive), RMS_E_CONNECTION_LOST
+ * (send/receive: closed mid-request or mid-body, nothing/partial received),
+ * RMS_E_LIMIT (receive: the response exceeded max_response), RMS_E_CANCELLED.
+ */
+int rms__http_post(rms_http *h, const char *body, size_t len, const char *extra_header,
+                   rms_http_response *resp);
+void rms__http_response_free(rms_http_response *resp);
+
+#endif

@@ -1,0 +1,537 @@
+/*
+ * WS-Management client: envelopes out, readers or errors back.
+ *
+ * Invariant: nothing larger than the effective MaxEnvelopeSize is ever
+ * handed to the transport. The check is on the exact bytes that would be
+ * sent, after the envelope is complete, so no estimate can be wrong.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fault.h"
+#include "options_internal.h"
+#include "wsman.h"
+
+struct rms_wsman {
+	rms_http *http;
+	rms_http_config http_cfg; /* borrowed strings, from the session's options */
+	char *url;
+	uint32_t max_envelope;
+	uint32_t timeout_ms;      /* OperationTimeout */
+	char *locale;
+	char *data_locale;
+	char session_id[42];      /* uuid:GUID, one per client */
+	const rms_logger *log;
+	rms_stats *stats;
+};
+
+#define ENVELOPE_XMLNS                                                                             \
+	" xmlns:s=\"" RMS_NS_SOAP "\" xmlns:a=\"" RMS_NS_ADDRESSING "\" xmlns:w=\"" RMS_NS_WSMAN_DMTF \
+	"\" xmlns:p=\"" RMS_NS_WSMAN_MS "\" xmlns:xsi=\"" RMS_NS_XSI_URI "\" xmlns:cim=\"" RMS_NS_CIM \
+	"\" xmlns:b=\"" RMS_NS_CIMBINDING "\" xmlns:n=\"" RMS_NS_ENUMERATION "\""
+
+static void upper(char *s)
+{
+	for (; *s; s++)
+		*s = (char)toupper((unsigned char)*s);
+}
+
+/* "uuid:" + an upper-case GUID, as every Windows client writes it. */
+static int new_uuid(char out[42])
+{
+	char g[37];
+	int rc = rms__guid(g);
+	if (rc)
+		return rms__error_set(rc, RMS_PHASE_SEND, "no random numbers for a message id");
+	upper(g);
+	snprintf(out, 42, "uuid:%s", g);
+	return 0;
+}
+
+void rms__wsman_duration(char *buf, size_t size, uint32_t ms)
+{
+	snprintf(buf, size, "PT%u.%03uS", ms / 1000, ms % 1000);
+}
+
+static rms_auth effective_auth(const rms_session_options *o)
+{
+	if (o->auth != RMS_AUTH_DEFAULT)
+		return o->auth;
+	return o->user ? RMS_AUTH_BASIC : RMS_AUTH_NONE;
+}
+
+int rms__wsman_new(rms_wsman **out, const rms_session_options *o, rms_stats *stats,
+                   const rms_logger *log, atomic_bool *cancel)
+{
+	*out = NULL;
+	rms_wsman *w = calloc(1, sizeof *w);
+	if (!w)
+		return rms__error_nomem();
+	rms_endpoint ep;
+	int rc = rms__endpoint_resolve(&ep, o);
+	if (rc) {
+		free(w);
+		return rc;
+	}
+	w->url = rms__endpoint_url(&ep, NULL);
+	rms__endpoint_free(&ep);
+	w->locale = strdup(o->locale ? o->locale : "en-US");
+	w->data_locale = strdup(o->data_locale ? o->data_locale : (o->locale ? o->locale : "en-US"));
+	if (!w->url || !w->locale || !w->data_locale) {
+		rms__wsman_free(w);
+		return rms__error_nomem();
+	}
+	w->max_envelope = o->max_envelope_size ? o->max_envelope_size
+	                                       : RMS_WSMAN_DEFAULT_MAX_ENVELOPE;
+	w->timeout_ms = o->operation_timeout_ms ? o->operation_timeout_ms : 60000;
+	w->log = log;
+	w->stats = stats;
+	w->http_cfg = (rms_http_config){
+		.url = w->url,
+		.user = o->user,
+		.password = o->password,
+		.auth = effective_auth(o),
+		.client_cert = o->client_cert,
+		.client_key = o->client_key,
+		.ca_file = o->ca_file,
+		.ca_path = o->ca_path,
+		.tls_insecure = o->tls_insecure,
+		.proxy = o->proxy,
+		.connect_timeout_ms = o->connect_timeout_ms,
+		/* The server answers within OperationTimeout (a w:TimedOut fault
+		 * at worst); allow for the network on top, as WinRM's own client
+		 * does with NetworkDelayms (5 s). */
+		.timeout_ms = w->timeout_ms + 5000,
+		/* One envelope is bounded by MaxEnvelopeSize; allow the headroom
+		 * a server may take, and refuse anything wildly larger. */
+		.max_response = (size_t)w->max_envelope * 4 + 65536,
+		.log = log,
+		.stats = stats,
+		.cancel = cancel,
+	};
+	if ((rc = new_uuid(w->session_id)) || (rc = rms__http_new(&w->http, &w->http_cfg))) {
+		rms__wsman_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+void rms__wsman_free(rms_wsman *w)
+{
+	if (!w)
+		return;
+	rms__http_free(w->http);
+	free(w->url);
+	free(w->locale);
+	free(w->data_locale);
+	free(w);
+}
+
+void rms__wsman_close(rms_wsman *w)
+{
+	if (w)
+		rms__http_close(w->http);
+}
+
+uint32_t rms__wsman_max_envelope(const rms_wsman *w)
+{
+	return w->max_envelope;
+}
+
+void rms__wsman_set_max_envelope(rms_wsman *w, uint32_t bytes)
+{
+	w->max_envelope = bytes;
+	w->http_cfg.max_response = (size_t)bytes * 4 + 65536;
+}
+
+const char *rms__wsman_url(const rms_wsman *w)
+{
+	return w->url;
+}
+
+static int put_text(rms_buf *b, const char *s)
+{
+	return rms__buf_put_xml_escaped(b, s);
+}
+
+/* <w:OptionSet>: Windows' MI client types its options (Type="xs:…"); WinRS
+ * options are plain and marked MustComply where the shell requires. */
+static int put_options(rms_buf *b, const rms_wsman_request *req)
+{
+	if (!req->noptions)
+		return 0;
+	rms__buf_puts(b, req->options_must_understand ? "<w:OptionSet s:mustUnderstand=\"true\">"
+	                                              : "<w:OptionSet>");
+	for (size_t i = 0; i < req->noptions; i++) {
+		const rms_wsman_option *o = &req->options[i];
+		if (!o->name || !*o->name)
+			return rms__error_field(RMS_E_INVALID_ARG, "options", "option %zu has no name",
+			                        i);
+		rms__buf_puts(b, "<w:Option Name=\"");
+		put_text(b, o->name);
+		rms__buf_puts(b, "\"");
+		if (o->must_comply)
+			rms__buf_puts(b, " MustComply=\"true\"");
+		if (o->type) {
+			rms__buf_puts(b, " Type=\"");
+			put_text(b, o->type);
+			rms__buf_puts(b, "\"");
+		}
+		rms__buf_puts(b, ">");
+		put_text(b, o->value ? o->value : "");
+		rms__buf_puts(b, "</w:Option>");
+	}
+	rms__buf_puts(b, "</w:OptionSet>");
+	return b->failed ? rms__error_nomem() : 0;
+}
+
+int rms__wsman_build(rms_buf *b, const rms_wsman *w, const rms_wsman_request *req,
+                     char message_id[42])
+{
+	if (!req->action || !req->resource_uri)
+		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
+		                      "a WS-Man request needs an action and a resource URI");
+	int rc = new_uuid(message_id);
+	if (rc)
+		return rc;
+	char timeout[32];
+	rms__wsman_duration(timeout, sizeof timeout, req->timeout_ms ? req->timeout_ms : w->timeout_ms);
+
+	rms__buf_puts(b, "<s:Envelope" ENVELOPE_XMLNS);
+	if (req->extra_xmlns)
+		rms__buf_puts(b, req->extra_xmlns);
+	rms__buf_puts(b, "><s:Header><a:To>");
+	put_text(b, w->url);
+	rms__buf_puts(b, "</a:To><w:ResourceURI s:mustUnderstand=\"true\">");
+	put_text(b, req->resource_uri);
+	rms__buf_puts(b, "</w:ResourceURI><a:ReplyTo><a:Address s:mustUnderstand=\"true\">"
+	                 RMS_WSA_ANONYMOUS "</a:Address></a:ReplyTo>"
+	                 "<a:Action s:mustUnderstand=\"true\">");
+	put_text(b, req->action);
+	rms__buf_printf(b, "</a:Action><w:MaxEnvelopeSize s:mustUnderstand=\"true\">%u"
+	                   "</w:MaxEnvelopeSize><a:MessageID>%s</a:MessageID>",
+	                w->max_envelope, message_id);
+	rms__buf_puts(b, "<w:Locale xml:lang=\"");
+	put_text(b, w->locale);
+	rms__buf_puts(b, "\" s:mustUnderstand=\"false\"/><p:DataLocale xml:lang=\"");
+	put_text(b, w->data_locale);
+	rms__buf_printf(b, "\" s:mustUnderstand=\"false\"/>"
+	                   "<p:SessionId s:mustUnderstand=\"false\">%s</p:SessionId>",
+	                w->session_id);
+	if (req->operation_id) {
+		rms__buf_puts(b, "<p:OperationID s:mustUnderstand=\"false\">");
+		put_text(b, req->operation_id);
+		rms__buf_printf(b, "</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">%u"
+		                   "</p:SequenceId>",
+		                req->sequence_id ? req->sequence_id : 1);
+	}
+	if (!req->omit_timeout)
+		rms__buf_printf(b, "<w:OperationTimeout>%s</w:OperationTimeout>", timeout);
+	if (req->selectors || req->cim_namespace) {
+		rms_ref *none = NULL;
+		const rms_ref *sel = req->selectors;
+		if (!sel) {
+			if ((rc = rms_ref_new(&none, NULL, NULL)))
+				return rc;
+			sel = none;
+		}
+		rc = rms__wscim_write_selectors(b, sel, RMS_URI_DMTF, req->cim_namespace);
+		rms_ref_free(none);
+		if (rc)
+			return rc;
+	}
+	if ((rc = put_options(b, req)))
+		return rc;
+	rms__buf_puts(b, "</s:Header>");
+	if (req->body && *req->body) {
+		rms__buf_puts(b, "<s:Body>");
+		rms__buf_puts(b, req->body);
+		rms__buf_puts(b, "</s:Body>");
+	} else {
+		rms__buf_puts(b, "<s:Body/>");
+	}
+	rms__buf_puts(b, "</s:Envelope>");
+	return b->failed ? rms__error_nomem() : 0;
+}
+
+static bool soap_content_type(const char *ct)
+{
+	/* "application/soap+xml;charset=UTF-8" and variants; Windows also
+	 * answers faults with it. */
+	return ct && strncasecmp(ct, "application/soap+xml", 20) == 0;
+}
+
+static const char *status_text(long status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Request Entity Too Large";
+	case 415: return "Unsupported Media Type";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "";
+	}
+}
+
+/* The body's first element is a SOAP Fault: decode it as the error. */
+static int raise_fault_if_any(rms_soap_reader *r, long status, bool *was_fault)
+{
+	const char *ns, *local;
+	*was_fault = false;
+	int rc = rms__soap_reader_peek(r, &ns, &local);
+	if (rc == RMS_ITEROVER)
+		return 0;
+	if (rc)
+		return rc;
+	if (!(ns && strcmp(ns, RMS_NS_SOAP) == 0 && strcmp(local, "Fault") == 0))
+		return 0;
+	xmlNode *fault;
+	if ((rc = rms__soap_reader_next(r, &fault)))
+		return rc;
+	*was_fault = true;
+	return rms__fault_raise(fault, (int)status);
+}
+
+static int interpret(rms_wsman *w, const rms_wsman_request *req, const char *message_id,
+                     rms_wsman_reply *reply)
+{
+	rms_http_response *h = &reply->http;
+	const char *what = req->action;
+	bool has_body = h->body.len > 0;
+	if (h->status == 401) {
+		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+		               "%s refused the credentials%s%s%s (HTTP 401)", w->url,
+		               w->http_cfg.user ? " of user '" : "",
+		               w->http_cfg.user ? w->http_cfg.user : "",
+		               w->http_cfg.user ? "'" : " (none were sent)");
+		rms__error_set_http_status(401);
+		return RMS_E_AUTH;
+	}
+	if (h->status == 413) {
+		rms__error_set(RMS_E_ENVELOPE_TOO_LARGE, RMS_PHASE_SEND,
+		               "%s rejected a %zu-byte request as larger than its MaxEnvelopeSize "
+		               "(HTTP 413); the client's limit was %u bytes, so the server's "
+		               "MaxEnvelopeSizekb is smaller: set max_envelope_size to match",
+		               w->url, reply->request_size, w->max_envelope);
+		rms__error_set_http_status(413);
+		rms__error_set_limit("MaxEnvelopeSize", w->max_envelope, reply->request_size);
+		return RMS_E_ENVELOPE_TOO_LARGE;
+	}
+	bool soap = soap_content_type(h->content_type);
+	if (h->status != 200 && (!has_body || !soap)) {
+		if (!has_body)
+			rms__error_set(RMS_E_HTTP, RMS_PHASE_RECEIVE,
+			               "%s answered HTTP %ld %s with an empty body to %s", w->url,
+			               h->status, status_text(h->status), what);
+		else
+			rms__error_set(RMS_E_HTTP, RMS_PHASE_RECEIVE,
+			               "%s answered HTTP %ld %s with a %s body to %s", w->url,
+			               h->status, status_text(h->status),
+			               h->content_type ? h->content_type : "untyped", what);
+		rms__error_set_http_status((int)h->status);
+		return RMS_E_HTTP;
+	}
+	if (h->status == 200 && !soap) {
+		rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		               "%s answered %s with Content-Type '%s', not application/soap+xml",
+		               w->url, what, h->content_type ? h->content_type : "(none)");
+		rms__error_set_http_status(200);
+		return RMS_E_PROTOCOL;
+	}
+	if (!has_body) {
+		rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		               "%s answered %s with HTTP 200 and an empty body", w->url, what);
+		rms__error_set_http_status(200);
+		return RMS_E_PROTOCOL;
+	}
+	rms_xml_limits lim = { .max_bytes = w->http_cfg.max_response };
+	char label[160];
+	snprintf(label, sizeof label, "the response to %s", what);
+	int rc = rms__soap_reader_open(&reply->reader, h->body.data, h->body.len, &lim, label);
+	if (rc) {
+		rms__error_set_http_status((int)h->status);
+		return rc;
+	}
+	bool was_fault;
+	if ((rc = raise_fault_if_any(reply->reader, h->status, &was_fault)))
+		return rc;
+	if (h->status != 200) {
+		/* A SOAP body that is not a fault, on an error status. */
+		rms__error_set(RMS_E_HTTP, RMS_PHASE_RECEIVE,
+		               "%s answered HTTP %ld %s to %s without a SOAP fault", w->url,
+		               h->status, status_text(h->status), what);
+		rms__error_set_http_status((int)h->status);
+		return RMS_E_HTTP;
+	}
+	const rms_soap_headers *hd = rms__soap_reader_headers(reply->reader);
+	if (message_id && hd->relates_to && strcasecmp(hd->relates_to, message_id) != 0) {
+		rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		               "%s answered with RelatesTo %s, but the request was %s", w->url,
+		               hd->relates_to, message_id);
+		return RMS_E_PROTOCOL;
+	}
+	return 0;
+}
+
+void rms__wsman_reply_free(rms_wsman_reply *reply)
+{
+	if (!reply)
+		return;
+	rms__soap_reader_free(reply->reader);
+	rms__http_response_free(&reply->http);
+	memset(reply, 0, sizeof *reply);
+}
+
+static int post_and_interpret(rms_wsman *w, rms_http *http, const rms_wsman_request *req,
+                              const rms_buf *env, const char *message_id, const char *extra,
+                              rms_wsman_reply *reply)
+{
+	reply->request_size = env->len;
+	rms__log(w->log, RMS_LOG_DEBUG, "-> %s %s (%zu bytes)", w->url, req->action, env->len);
+	rms__log(w->log, RMS_LOG_TRACE, "-> %s", env->data);
+	int rc = rms__http_post(http, env->data, env->len, extra, &reply->http);
+	if (rc)
+		return rc;
+	rms__log(w->log, RMS_LOG_DEBUG, "<- HTTP %ld (%zu bytes)", reply->http.status,
+	         reply->http.body.len);
+	if (reply->http.body.len)
+		rms__log(w->log, RMS_LOG_TRACE, "<- %s", reply->http.body.data);
+	rc = interpret(w, req, message_id, reply);
+	if (rc) {
+		struct rms_error *e = rms__error_last_mut();
+		if (e && !e->http_status)
+			e->http_status = (int)reply->http.status;
+		rms__wsman_reply_free(reply);
+	}
+	return rc;
+}
+
+int rms__wsman_send(rms_wsman *w, const rms_wsman_request *req, rms_wsman_reply *reply)
+{
+	memset(reply, 0, sizeof *reply);
+	rms_buf env;
+	rms__buf_init(&env);
+	char message_id[42];
+	int rc = rms__wsman_build(&env, w, req, message_id);
+	if (!rc && env.len > w->max_envelope) {
+		rc = rms__error_set(RMS_E_ENVELOPE_TOO_LARGE, RMS_PHASE_SEND,
+		                    "the %s request would be %zu bytes, over the MaxEnvelopeSize of "
+		                    "%u bytes; it was not sent",
+		                    req->action, env.len, w->max_envelope);
+		rms__error_set_limit("MaxEnvelopeSize", w->max_envelope, env.len);
+	}
+	if (!rc)
+		rc = post_and_interpret(w, w->http, req, &env, message_id, NULL, reply);
+	rms__buf_free(&env);
+	return rc;
+}
+
+/* ---- Identify ---------------------------------------------------------- */
+
+static int add_string(rms_instance *inst, const char *name, const char *text)
+{
+	rms_value *v;
+	int rc = rms_value_new_string(&v, text);
+	if (rc)
+		return rc;
+	if ((rc = rms_instance_set(inst, name, v, 0)))
+		rms_value_free(v);
+	return rc;
+}
+
+static int decode_identify(const xmlNode *resp, rms_instance **out)
+{
+	rms_instance *inst;
+	int rc = rms_instance_new(&inst, NULL, "IdentifyResponse");
+	if (rc)
+		return rc;
+	for (xmlNode *c = rms__xml_first(resp); c && !rc; c = rms__xml_next(c)) {
+		const char *name = (const char *)c->name;
+		if (rms__xml_is(c, RMS_NS_IDENTITY, "SecurityProfiles")) {
+			rms_value *arr;
+			if ((rc = rms_value_new_array(&arr, RMS_TYPE_STRING)))
+				break;
+			for (xmlNode *p = rms__xml_first(c); p && !rc; p = rms__xml_next(p)) {
+				char *t = rms__xml_text(p);
+				rms_value *v = NULL;
+				rc = t ? rms_value_new_string(&v, t) : rms__error_nomem();
+				free(t);
+				if (!rc && (rc = rms_value_array_append(arr, v)))
+					rms_value_free(v);
+			}
+			if (!rc && (rc = rms_instance_set(inst, "SecurityProfiles", arr, 0)))
+				rms_value_free(arr);
+			else if (rc)
+				rms_value_free(arr);
+			continue;
+		}
+		char *t = rms__xml_text(c);
+		rc = t ? add_string(inst, name, t) : rms__error_nomem();
+		free(t);
+	}
+	if (!rc && !rms_instance_get(inst, "ProtocolVersion"))
+		rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                    "the Identify response has no ProtocolVersion");
+	if (rc) {
+		rms_instance_free(inst);
+		return rc;
+	}
+	*out = inst;
+	return 0;
+}
+
+static const char identify_envelope[] =
+	"<s:Envelope xmlns:s=\"" RMS_NS_SOAP "\" xmlns:wsmid=\"" RMS_NS_IDENTITY "\">"
+	"<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>";
+
+int rms__wsman_identify(rms_wsman *w, bool unauthenticated, rms_instance **out)
+{
+	*out = NULL;
+	rms_http *anon = NULL;
+	rms_http *http = w->http;
+	int rc;
+	if (unauthenticated && w->http_cfg.user) {
+		/* No credentials at all on this request: a handle of its own. */
+		rms_http_config cfg = w->http_cfg;
+		cfg.user = cfg.password = NULL;
+		cfg.auth = RMS_AUTH_NONE;
+		if ((rc = rms__http_new(&anon, &cfg)))
+			return rc;
+		http = anon;
+	}
+	rms_buf env;
+	rms__buf_init(&env);
+	if (rms__buf_puts(&env, identify_envelope)) {
+		rms__http_free(anon);
+		return rms__error_nomem();
+	}
+	rms_wsman_request req = { .action = "Identify", .resource_uri = "" };
+	rms_wsman_reply reply;
+	memset(&reply, 0, sizeof reply);
+	rc = post_and_interpret(w, http, &req, &env, NULL,
+	                        unauthenticated ? "WSMANIDENTIFY: unauthenticated" : NULL, &reply);
+	if (!rc) {
+		xmlNode *body;
+		rc = rms__soap_reader_next(reply.reader, &body);
+		if (rc == RMS_ITEROVER || (!rc && !rms__xml_is(body, RMS_NS_IDENTITY,
+		                                                "IdentifyResponse")))
+			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			                    "%s answered Identify without an IdentifyResponse", w->url);
+		else if (!rc)
+			rc = decode_identify(body, out);
+	}
+	rms__wsman_reply_free(&reply);
+	rms__buf_free(&env);
+	rms__http_free(anon);
+	return rc;
+}
