@@ -56,6 +56,7 @@ typedef struct fault_info {
 	uint32_t cim_status;
 	bool has_wsman_code;
 	bool has_wmi_code;
+	bool subcode_foreign; /* its prefix is bound to another namespace */
 	bool nomem;
 } fault_info;
 
@@ -233,16 +234,19 @@ static const struct {
 	const char *uri;
 	const char *prefix;
 } conventional[] = {
-	{ RMS_NS_SOAP, "s" },        { RMS_NS_ADDRESSING, "a" },  { RMS_NS_WSMAN_DMTF, "w" },
-	{ RMS_NS_WSMAN_MS, "p" },    { RMS_NS_ENUMERATION, "n" }, { RMS_NS_TRANSFER, "x" },
-	{ RMS_NS_CIMBINDING, "b" },
+    {RMS_NS_SOAP, "s"},       {RMS_NS_ADDRESSING, "a"},  {RMS_NS_WSMAN_DMTF, "w"},
+    {RMS_NS_WSMAN_MS, "p"},   {RMS_NS_ENUMERATION, "n"}, {RMS_NS_TRANSFER, "x"},
+    {RMS_NS_CIMBINDING, "b"},
 };
 
 /* A fault code QName with its prefix replaced by the conventional one for
  * its namespace; as the server wrote it when the namespace is another or
- * the prefix is not declared. */
-static char *code_value(fault_info *fi, const xmlNode *value)
+ * the prefix is not declared. *foreign is set when the prefix was declared
+ * for a namespace without a conventional prefix, so that a server's
+ * "w:TimedOut" with w bound elsewhere is not taken for WS-Man's. */
+static char *code_value(fault_info *fi, const xmlNode *value, bool *foreign)
 {
+	*foreign = false;
 	char *raw = node_text(fi, value);
 	if (!raw)
 		return NULL;
@@ -264,6 +268,7 @@ static char *code_value(fault_info *fi, const xmlNode *value)
 			return r;
 		}
 	}
+	*foreign = true;
 	return raw;
 }
 
@@ -272,11 +277,13 @@ static void decode_code(fault_info *fi, const xmlNode *fault)
 	const xmlNode *code = rms__xml_child(fault, RMS_NS_SOAP, "Code");
 	if (!code)
 		return;
-	fi->code = code_value(fi, rms__xml_child(code, RMS_NS_SOAP, "Value"));
+	bool foreign;
+	fi->code = code_value(fi, rms__xml_child(code, RMS_NS_SOAP, "Value"), &foreign);
 	/* SOAP allows nested Subcodes; WS-Management defines the first. */
 	const xmlNode *sub = rms__xml_child(code, RMS_NS_SOAP, "Subcode");
 	if (sub)
-		fi->subcode = code_value(fi, rms__xml_child(sub, RMS_NS_SOAP, "Value"));
+		fi->subcode =
+		    code_value(fi, rms__xml_child(sub, RMS_NS_SOAP, "Value"), &fi->subcode_foreign);
 }
 
 /* ---- detail ------------------------------------------------------------- */
@@ -384,7 +391,8 @@ static void decode_detail(fault_info *fi, const xmlNode *detail)
 	while (cur && cur != detail) {
 		if (!wmi && (named(cur, WMI_ERROR_CLASS) || named(cur, CIM_ERROR_CLASS)))
 			wmi = cur;
-		else if (!ext && (named(cur, EXT_STATUS_CLASS) || named(cur, WIN32_EXT_STATUS_CLASS)))
+		else if (!ext &&
+		         (named(cur, EXT_STATUS_CLASS) || named(cur, WIN32_EXT_STATUS_CLASS)))
 			ext = cur;
 		const xmlNode *down = rms__xml_first(cur);
 		if (down) {
@@ -416,8 +424,9 @@ int rms__fault_raise(const xmlNode *fault, int http_status)
 	bool is_fault = rms__xml_is(fault, RMS_NS_SOAP, "Fault");
 	if (fault) {
 		decode_code(&fi, fault);
-		fi.reason = node_text(&fi, rms__xml_child(rms__xml_child(fault, RMS_NS_SOAP, "Reason"),
-		                                          RMS_NS_SOAP, "Text"));
+		fi.reason =
+		    node_text(&fi, rms__xml_child(rms__xml_child(fault, RMS_NS_SOAP, "Reason"),
+		                                  RMS_NS_SOAP, "Text"));
 		const xmlNode *detail = rms__xml_child(fault, RMS_NS_SOAP, "Detail");
 		if (detail)
 			decode_detail(&fi, detail);
@@ -435,9 +444,10 @@ int rms__fault_raise(const xmlNode *fault, int http_status)
 		return rms__error_nomem();
 	}
 
-	bool timed_out = str_eq(fi.subcode, "w:TimedOut") ||
+	const char *wsman_sub = fi.subcode_foreign ? NULL : fi.subcode;
+	bool timed_out = str_eq(wsman_sub, "w:TimedOut") ||
 	                 (fi.has_wsman_code && fi.wsman_code == RMS_WSMAN_ERR_TIMED_OUT);
-	bool too_large = !timed_out && str_eq(fi.subcode, "w:EncodingLimit");
+	bool too_large = !timed_out && str_eq(wsman_sub, "w:EncodingLimit");
 	int code = timed_out ? RMS_E_TIMEOUT : too_large ? RMS_E_ENVELOPE_TOO_LARGE : RMS_E_FAULT;
 	rms_phase phase = too_large ? RMS_PHASE_LIMIT : RMS_PHASE_REMOTE;
 
@@ -459,7 +469,9 @@ int rms__fault_raise(const xmlNode *fault, int http_status)
 	rms_buf m;
 	rms__buf_init(&m);
 	rms__buf_printf(&m, "%s: %s (%s", head, reason ? reason : "no reason given",
-	                fi.subcode ? fi.subcode : fi.code ? fi.code : "no fault code");
+	                fi.subcode ? fi.subcode
+	                : fi.code  ? fi.code
+	                           : "no fault code");
 	if (fi.has_wsman_code)
 		rms__buf_printf(&m, ", WSManFault %u", (unsigned)fi.wsman_code);
 	if (fi.has_wmi_code)

@@ -22,6 +22,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "error_internal.h"
 #include "remsess/version.h"
@@ -32,28 +34,31 @@
 
 /* WS-Management's marker for client-certificate authentication over HTTPS
  * (the server maps the TLS client certificate to an account). */
-#define CERT_AUTH_HEADER "Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
+#define CERT_AUTH_HEADER                                                                           \
+	"Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
 
 /* State of one rms__http_post() call, reset before each. */
 struct xfer {
 	const char *body; /* request body and how far curl has read it */
 	size_t len;
 	size_t pos;
-	uint64_t sent;          /* body bytes handed to curl, every attempt counted */
-	bool body_done;         /* the whole body went out at least once */
-	rms_buf *out;           /* the response body */
-	uint64_t received;      /* body bytes of the current response */
-	uint64_t received_all;  /* body bytes of every response in this call */
-	curl_off_t announced;   /* Content-Length of the current response, -1 if none */
-	unsigned responses;     /* final (non-1xx) status lines seen */
-	bool connected;         /* a connection was up and a request about to go out */
+	uint64_t sent;         /* body bytes handed to curl, every attempt counted */
+	bool body_done;        /* the whole body went out at least once */
+	rms_buf *out;          /* the response body */
+	uint64_t received;     /* body bytes of the current response */
+	uint64_t received_all; /* body bytes of every response in this call */
+	curl_off_t announced;  /* Content-Length of the current response, -1 if none */
+	unsigned attempts;     /* requests curl started on a connection */
+	unsigned responses;    /* final (non-1xx) status lines seen */
+	bool connected;        /* a connection was up and a request about to go out */
+	bool tcp_connected;    /* a socket curl closed had connected (see on_close) */
 	bool over_limit;
 	bool cancelled;
 	bool nomem;
 };
 
 struct rms_http {
-	CURL *curl;     /* NULL after a close, until the next request */
+	CURL *curl; /* NULL after a close, until the next request */
 	CURLSH *share;
 	char *url;
 	char *shown_url; /* url without any user:password@ part, for messages */
@@ -64,6 +69,7 @@ struct rms_http {
 	char *ca_file;
 	char *ca_path;
 	char *proxy;
+	char *shown_proxy;
 	rms_auth auth;
 	bool tls_insecure;
 	uint32_t connect_timeout_ms;
@@ -72,7 +78,7 @@ struct rms_http {
 	const rms_logger *log;
 	rms_stats *stats;
 	atomic_bool *cancel;
-	bool conn_open;  /* what this handle contributes to stats->connections_open */
+	bool conn_open; /* what this handle contributes to stats->connections_open */
 	struct xfer x;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -164,7 +170,7 @@ static bool body_reserve(rms_buf *b, size_t extra, size_t limit, curl_off_t anno
 		cap = b->cap;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if (cap > limit + 1)
+	if (limit < SIZE_MAX && cap > limit + 1)
 		cap = limit + 1;
 	char *d = realloc(b->data, cap);
 	if (!d)
@@ -201,7 +207,8 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 		char *end;
 		unsigned long long v = strtoull(tmp, &end, 10);
 		if (end != tmp) {
-			x->announced = v > (unsigned long long)INT64_MAX ? INT64_MAX : (curl_off_t)v;
+			x->announced =
+			    v > (unsigned long long)INT64_MAX ? INT64_MAX : (curl_off_t)v;
 			/* Refuse before a byte of an oversized body arrives. */
 			if ((uint64_t)x->announced > h->max_response) {
 				x->over_limit = true;
@@ -245,13 +252,27 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return 0;
 }
 
-/* Called once a connection is up (new or reused), before each request. */
+/* Called when a connection is up (new or reused), before each request
+ * curl sends: once per handshake round or retry too. */
 static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
 {
 	(void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
 	struct xfer *x = ud;
 	x->connected = true;
+	x->attempts++;
 	return CURL_PREREQFUNC_OK;
+}
+
+/* curl closes its sockets through this. A socket that had connected tells a
+ * TLS handshake that timed out from a TCP connect that did. */
+static int on_close(void *ud, curl_socket_t s)
+{
+	struct xfer *x = ud;
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof peer;
+	if (!x->connected && getpeername(s, (struct sockaddr *)&peer, &len) == 0)
+		x->tcp_connected = true;
+	return close(s);
 }
 
 /* curl's own account of the exchange, line by line at TRACE. Bodies are
@@ -263,10 +284,17 @@ static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *
 	const rms_http *h = ud;
 	const char *tag;
 	switch (type) {
-	case CURLINFO_TEXT: tag = "*"; break;
-	case CURLINFO_HEADER_IN: tag = "<"; break;
-	case CURLINFO_HEADER_OUT: tag = ">"; break;
-	default: return 0;
+	case CURLINFO_TEXT:
+		tag = "*";
+		break;
+	case CURLINFO_HEADER_IN:
+		tag = "<";
+		break;
+	case CURLINFO_HEADER_OUT:
+		tag = ">";
+		break;
+	default:
+		return 0;
 	}
 	const char *p = data, *end = data + size;
 	while (p < end) {
@@ -276,7 +304,8 @@ static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *
 		if (n && p[n - 1] == '\r')
 			n--;
 		if (n)
-			rms__log(h->log, RMS_LOG_TRACE, "curl %s %.*s", tag, (int)(n > 4096 ? 4096 : n), p);
+			rms__log(h->log, RMS_LOG_TRACE, "curl %s %.*s", tag,
+			         (int)(n > 4096 ? 4096 : n), p);
 		p = nl ? nl + 1 : end;
 	}
 	return 0;
@@ -336,6 +365,8 @@ static int setup_handle(rms_http *h)
 	SET(CURLOPT_XFERINFODATA, h);
 	SET(CURLOPT_PREREQFUNCTION, on_prereq);
 	SET(CURLOPT_PREREQDATA, &h->x);
+	SET(CURLOPT_CLOSESOCKETFUNCTION, on_close);
+	SET(CURLOPT_CLOSESOCKETDATA, &h->x);
 
 	/* Without a configured proxy, none at all: an http_proxy variable in
 	 * the environment must not divert (or leak) the traffic. */
@@ -359,11 +390,18 @@ static int setup_handle(rms_http *h)
 
 	long authbits = 0;
 	switch (h->auth) {
-	case RMS_AUTH_BASIC: authbits = (long)CURLAUTH_BASIC; break;
-	case RMS_AUTH_NTLM: authbits = (long)CURLAUTH_NTLM; break;
+	case RMS_AUTH_BASIC:
+		authbits = (long)CURLAUTH_BASIC;
+		break;
+	case RMS_AUTH_NTLM:
+		authbits = (long)CURLAUTH_NTLM;
+		break;
 	case RMS_AUTH_NEGOTIATE:
-	case RMS_AUTH_KERBEROS: authbits = (long)CURLAUTH_NEGOTIATE; break;
-	default: break;
+	case RMS_AUTH_KERBEROS:
+		authbits = (long)CURLAUTH_NEGOTIATE;
+		break;
+	default:
+		break;
 	}
 	if (authbits) {
 		/* With Basic as the only method curl sends the credentials on
@@ -416,13 +454,16 @@ int rms__http_new(rms_http **out, const rms_http_config *cfg)
 		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_NONE,
 		                      "rms__http_new needs an output pointer and a configuration");
 	if (!cfg->url || !*cfg->url)
-		return rms__error_field(RMS_E_INVALID_ARG, "url", "no endpoint URL for the HTTP transport");
+		return rms__error_field(RMS_E_INVALID_ARG, "url",
+		                        "no endpoint URL for the HTTP transport");
 	if (strncmp(cfg->url, "http://", 7) != 0 && strncmp(cfg->url, "https://", 8) != 0)
 		return rms__error_field(RMS_E_INVALID_ARG, "url",
-		                        "endpoint URL '%s' is neither http:// nor https://", cfg->url);
+		                        "endpoint URL '%s' is neither http:// nor https://",
+		                        cfg->url);
 	pthread_once(&global_once, global_init_once);
 	if (global_rc != CURLE_OK)
-		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE, "libcurl initialisation failed: %s",
+		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE,
+		                      "libcurl initialisation failed: %s",
 		                      curl_easy_strerror(global_rc));
 
 	rms_http *h = calloc(1, sizeof *h);
@@ -437,13 +478,15 @@ int rms__http_new(rms_http **out, const rms_http_config *cfg)
 	h->ca_file = rms__strdup(cfg->ca_file);
 	h->ca_path = rms__strdup(cfg->ca_path);
 	h->proxy = rms__strdup(cfg->proxy);
+	h->shown_proxy = h->proxy ? shown_url(h->proxy) : NULL;
 	h->share = curl_share_init();
 	if (!h->url || !h->shown_url || (cfg->user && !h->user) ||
 	    (cfg->password && !h->password) || (cfg->client_cert && !h->client_cert) ||
 	    (cfg->client_key && !h->client_key) || (cfg->ca_file && !h->ca_file) ||
-	    (cfg->ca_path && !h->ca_path) || (cfg->proxy && !h->proxy) || !h->share ||
+	    (cfg->ca_path && !h->ca_path) || (cfg->proxy && !h->shown_proxy) || !h->share ||
 	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+	    curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
+	        CURLSHE_OK) {
 		rms__http_free(h);
 		return rms__error_nomem();
 	}
@@ -451,8 +494,8 @@ int rms__http_new(rms_http **out, const rms_http_config *cfg)
 	if (h->auth == RMS_AUTH_DEFAULT)
 		h->auth = cfg->user ? RMS_AUTH_BASIC : RMS_AUTH_NONE;
 	h->tls_insecure = cfg->tls_insecure;
-	h->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms
-	                                                : DEFAULT_CONNECT_TIMEOUT_MS;
+	h->connect_timeout_ms =
+	    cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
 	h->timeout_ms = cfg->timeout_ms;
 	h->max_response = cfg->max_response ? cfg->max_response : DEFAULT_MAX_RESPONSE;
 	h->log = cfg->log;
@@ -492,7 +535,8 @@ void rms__http_free(rms_http *h)
 	free(h->client_key);
 	free(h->ca_file);
 	free(h->ca_path);
-	free(h->proxy);
+	wipe_free(h->proxy); /* may hold proxy credentials */
+	free(h->shown_proxy);
 	free(h);
 }
 
@@ -523,11 +567,11 @@ void rms__http_response_free(rms_http_response *resp)
 static struct curl_slist *build_headers(const rms_http *h, const char *extra)
 {
 	const char *lines[] = {
-		"Content-Type: application/soap+xml;charset=UTF-8",
-		"Accept-Encoding: identity",
-		"Expect:", /* no 100-continue round trip */
-		h->auth == RMS_AUTH_CERTIFICATE ? CERT_AUTH_HEADER : NULL,
-		extra,
+	    "Content-Type: application/soap+xml;charset=UTF-8",
+	    "Accept-Encoding: identity",
+	    "Expect:", /* no 100-continue round trip */
+	    h->auth == RMS_AUTH_CERTIFICATE ? CERT_AUTH_HEADER : NULL,
+	    extra,
 	};
 	struct curl_slist *list = NULL;
 	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
@@ -545,9 +589,8 @@ static struct curl_slist *build_headers(const rms_http *h, const char *extra)
 
 static void count_traffic(rms_http *h, CURLcode cc)
 {
-	long connects = 0, request_size = 0;
+	long connects = 0;
 	curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &connects);
-	curl_easy_getinfo(h->curl, CURLINFO_REQUEST_SIZE, &request_size);
 	curl_socket_t sock = CURL_SOCKET_BAD;
 	/* After a transfer curl reports a socket only for a connection it
 	 * kept for reuse: gone when the server said "Connection: close" or
@@ -562,18 +605,18 @@ static void count_traffic(rms_http *h, CURLcode cc)
 		return;
 	const struct xfer *x = &h->x;
 	st->connections_opened += connects > 0 ? (uint64_t)connects : 0;
-	/* request_size counts request bytes written, over every request curl
-	 * made for this call; each final response answers one request. */
-	if (request_size > 0)
-		st->requests += x->responses ? x->responses : 1;
+	st->requests += x->attempts;
 	/* A response cut off by the failure is not a completed exchange. */
 	unsigned done = x->responses;
 	if (cc != CURLE_OK && done)
 		done--;
 	st->round_trips += done;
 	st->bytes_sent += x->sent;
+	/* Bodies curl reads and drops itself (those of the 401 challenges in
+	 * an NTLM or Negotiate handshake) never reach on_body and are not
+	 * counted; they are empty or a few bytes. */
 	st->bytes_received += x->received_all;
-	if (request_size > 0 && (x->body_done || x->len == 0) && x->len > st->largest_request)
+	if (x->attempts && (x->body_done || x->len == 0) && x->len > st->largest_request)
 		st->largest_request = x->len;
 }
 
@@ -587,23 +630,22 @@ static int timeout_error(rms_http *h, CURLcode cc)
 	const struct xfer *x = &h->x;
 	const char *url = h->shown_url;
 	if (!x->connected) {
-		curl_off_t tcp = 0, tls = 0;
-		curl_easy_getinfo(h->curl, CURLINFO_CONNECT_TIME_T, &tcp);
-		curl_easy_getinfo(h->curl, CURLINFO_APPCONNECT_TIME_T, &tls);
 		uint32_t ms = h->connect_timeout_ms;
 		if (h->timeout_ms && h->timeout_ms < ms)
 			ms = h->timeout_ms;
-		const char *what = strncmp(h->errbuf, "Resolving", 9) == 0 ? "resolving the host name of"
-		                   : tcp && !tls && strncmp(h->url, "https://", 8) == 0
-		                           ? "the TLS handshake with"
-		                           : "connecting to";
-		return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_CONNECT, "%s %s timed out after %" PRIu32
-		                      " ms (%s)", what, url, ms, curl_detail(h, cc));
+		const char *what = strncmp(h->errbuf, "Resolving", 9) == 0
+		                       ? "resolving the host name of"
+		                   : x->tcp_connected ? "the TLS handshake with"
+		                                      : "connecting to";
+		return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_CONNECT,
+		                      "%s %s timed out after %" PRIu32 " ms (%s)", what, url, ms,
+		                      curl_detail(h, cc));
 	}
 	if (!x->body_done && x->len)
 		return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_SEND,
-		                      "sending the request to %s timed out after %" PRIu32 " ms (%zu of "
-		                      "%zu body bytes sent)", url, h->timeout_ms, x->pos, x->len);
+		                      "sending the request to %s timed out after %" PRIu32
+		                      " ms (%zu of %zu body bytes sent)",
+		                      url, h->timeout_ms, x->pos, x->len);
 	if (x->responses)
 		return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_RECEIVE,
 		                      "the response from %s did not complete within %" PRIu32
@@ -617,30 +659,37 @@ static int tls_verify_error(rms_http *h, CURLcode cc)
 {
 	long result = 0;
 	curl_easy_getinfo(h->curl, CURLINFO_SSL_VERIFYRESULT, &result);
-	if (result != 0 && tls_is_openssl)
+	/* curl checks the name itself, after the chain passed ("... does not
+	 * match target host name", "no alternative certificate subject name
+	 * matches target host name"), and then reports no useful X509 code. */
+	if (strstr(h->errbuf, "target host name"))
 		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS,
-		                      "TLS certificate verification failed for %s: %s (X509 error %ld)",
-		                      h->shown_url, X509_verify_cert_error_string(result), result);
+		                      "TLS host name verification failed for %s: %s", h->shown_url,
+		                      h->errbuf);
+	if (result != 0 && tls_is_openssl)
+		return rms__error_set(
+		    RMS_E_TLS, RMS_PHASE_TLS,
+		    "TLS certificate verification failed for %s: %s (X509 error %ld)", h->shown_url,
+		    X509_verify_cert_error_string(result), result);
 	if (result != 0)
 		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS,
 		                      "TLS certificate verification failed for %s: %s (result %ld)",
 		                      h->shown_url, curl_detail(h, cc), result);
-	/* The chain was fine; curl's own host name check failed. */
-	return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS,
-	                      "TLS host name verification failed for %s: %s", h->shown_url,
-	                      curl_detail(h, cc));
+	return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS, "TLS certificate check failed for %s: %s",
+	                      h->shown_url, curl_detail(h, cc));
 }
 
 static int cancelled_error(rms_http *h)
 {
 	const struct xfer *x = &h->x;
 	return rms__error_set(RMS_E_CANCELLED,
-	                      !x->connected ? RMS_PHASE_CONNECT
-	                      : x->body_done || !x->len ? RMS_PHASE_RECEIVE : RMS_PHASE_SEND,
+	                      !x->connected             ? RMS_PHASE_CONNECT
+	                      : x->body_done || !x->len ? RMS_PHASE_RECEIVE
+	                                                : RMS_PHASE_SEND,
 	                      "request to %s cancelled while %s", h->shown_url,
-	                      !x->connected ? "connecting"
+	                      !x->connected             ? "connecting"
 	                      : x->body_done || !x->len ? "waiting for the response"
-	                                               : "sending the request");
+	                                                : "sending the request");
 }
 
 static int transfer_error(rms_http *h, CURLcode cc)
@@ -656,16 +705,18 @@ static int transfer_error(rms_http *h, CURLcode cc)
 	if (x->over_limit) {
 		uint64_t actual = x->received;
 		if (!actual && x->announced >= 0) {
-			rc = rms__error_set(RMS_E_LIMIT, RMS_PHASE_RECEIVE,
-			                    "the response from %s announces %" CURL_FORMAT_CURL_OFF_T
-			                    " body bytes, more than the limit of %zu",
-			                    url, x->announced, h->max_response);
+			rc =
+			    rms__error_set(RMS_E_LIMIT, RMS_PHASE_RECEIVE,
+			                   "the response from %s announces %" CURL_FORMAT_CURL_OFF_T
+			                   " body bytes, more than the limit of %zu",
+			                   url, x->announced, h->max_response);
 			actual = (uint64_t)x->announced;
 		} else {
-			rc = rms__error_set(RMS_E_LIMIT, RMS_PHASE_RECEIVE,
-			                    "the response from %s is larger than the limit of %zu bytes "
-			                    "(%" PRIu64 " had arrived when the transfer was stopped)",
-			                    url, h->max_response, actual);
+			rc = rms__error_set(
+			    RMS_E_LIMIT, RMS_PHASE_RECEIVE,
+			    "the response from %s is larger than the limit of %zu bytes "
+			    "(%" PRIu64 " had arrived when the transfer was stopped)",
+			    url, h->max_response, actual);
 		}
 		rms__error_set_limit("response size", h->max_response, actual);
 		if (status)
@@ -678,22 +729,24 @@ static int transfer_error(rms_http *h, CURLcode cc)
 	switch (cc) {
 	case CURLE_COULDNT_RESOLVE_HOST:
 		return rms__error_set(RMS_E_RESOLVE, RMS_PHASE_RESOLVE,
-		                      "could not resolve the host name of %s: %s", url, curl_detail(h, cc));
+		                      "could not resolve the host name of %s: %s", url,
+		                      curl_detail(h, cc));
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		return rms__error_set(RMS_E_RESOLVE, RMS_PHASE_RESOLVE,
-		                      "could not resolve the proxy '%s' for %s: %s", h->proxy, url,
-		                      curl_detail(h, cc));
+		                      "could not resolve the proxy '%s' for %s: %s", h->shown_proxy,
+		                      url, curl_detail(h, cc));
 	case CURLE_COULDNT_CONNECT:
 		if (h->proxy)
-			rc = rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
-			                    "could not connect to %s through the proxy '%s': %s%s%s", url,
-			                    h->proxy, os_errno ? strerror((int)os_errno) : "",
-			                    os_errno ? "; " : "", curl_detail(h, cc));
+			rc = rms__error_set(
+			    RMS_E_CONNECT, RMS_PHASE_CONNECT,
+			    "could not connect to %s through the proxy '%s': %s%s%s", url,
+			    h->shown_proxy, os_errno ? strerror((int)os_errno) : "",
+			    os_errno ? "; " : "", curl_detail(h, cc));
 		else
 			rc = rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
 			                    "could not connect to %s: %s%s%s", url,
-			                    os_errno ? strerror((int)os_errno) : "", os_errno ? "; " : "",
-			                    curl_detail(h, cc));
+			                    os_errno ? strerror((int)os_errno) : "",
+			                    os_errno ? "; " : "", curl_detail(h, cc));
 		rms__error_set_errno((int)os_errno);
 		return rc;
 	case CURLE_OPERATION_TIMEDOUT:
@@ -701,11 +754,13 @@ static int transfer_error(rms_http *h, CURLcode cc)
 	case CURLE_PEER_FAILED_VERIFICATION:
 		return tls_verify_error(h, cc);
 	case CURLE_SSL_CACERT_BADFILE:
-		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS,
-		                      "the trusted CA certificates (%s%s%s) could not be loaded for %s: %s",
-		                      h->ca_file ? h->ca_file : h->ca_path ? "" : "the system's",
-		                      h->ca_file && h->ca_path ? ", " : "",
-		                      h->ca_path ? h->ca_path : "", url, curl_detail(h, cc));
+		return rms__error_set(
+		    RMS_E_TLS, RMS_PHASE_TLS,
+		    "the trusted CA certificates from %s could not be loaded for %s: %s",
+		    h->ca_file   ? h->ca_file
+		    : h->ca_path ? h->ca_path
+		                 : "the system's default store",
+		    url, curl_detail(h, cc));
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CLIENTCERT:
 		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS,
@@ -722,8 +777,8 @@ static int transfer_error(rms_http *h, CURLcode cc)
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_INVALIDCERTSTATUS:
 	case CURLE_USE_SSL_FAILED:
-		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS, "TLS handshake with %s failed: %s", url,
-		                      curl_detail(h, cc));
+		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS, "TLS handshake with %s failed: %s",
+		                      url, curl_detail(h, cc));
 	case CURLE_GOT_NOTHING:
 		return rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
 		                      "%s closed the connection without answering", url);
@@ -746,13 +801,15 @@ static int transfer_error(rms_http *h, CURLcode cc)
 	case CURLE_PARTIAL_FILE:
 		if (x->announced >= 0)
 			rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
-			                    "the connection to %s closed after %" PRIu64 " of %"
-			                    CURL_FORMAT_CURL_OFF_T " announced body bytes",
+			                    "the connection to %s closed after %" PRIu64
+			                    " of %" CURL_FORMAT_CURL_OFF_T " announced body bytes",
 			                    url, x->received, x->announced);
 		else
-			rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
-			                    "the connection to %s closed mid-response after %" PRIu64
-			                    " body bytes: %s", url, x->received, curl_detail(h, cc));
+			rc =
+			    rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
+			                   "the connection to %s closed mid-response after %" PRIu64
+			                   " body bytes: %s",
+			                   url, x->received, curl_detail(h, cc));
 		if (status)
 			rms__error_set_http_status((int)status);
 		return rc;
@@ -765,11 +822,12 @@ static int transfer_error(rms_http *h, CURLcode cc)
 		                      curl_detail(h, cc));
 	case CURLE_PROXY:
 		return rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
-		                      "the proxy '%s' did not connect us to %s: %s", h->proxy, url,
-		                      curl_detail(h, cc));
+		                      "the proxy '%s' did not connect us to %s: %s", h->shown_proxy,
+		                      url, curl_detail(h, cc));
 	case CURLE_URL_MALFORMAT:
-		return rms__error_field(RMS_E_INVALID_ARG, "url", "endpoint URL %s is not usable: %s",
-		                        url, curl_detail(h, cc));
+		return rms__error_field(RMS_E_INVALID_ARG, "url",
+		                        "endpoint URL %s is not usable: %s", url,
+		                        curl_detail(h, cc));
 	case CURLE_UNSUPPORTED_PROTOCOL: /* also an HTTP/0.9 answer */
 	case CURLE_WEIRD_SERVER_REPLY:
 	case CURLE_BAD_CONTENT_ENCODING:
@@ -777,13 +835,15 @@ static int transfer_error(rms_http *h, CURLcode cc)
 	case CURLE_HTTP2_STREAM:
 	case CURLE_TOO_MANY_REDIRECTS:
 	case CURLE_HTTP_RETURNED_ERROR:
-		rc = rms__error_set(RMS_E_HTTP, x->connected ? RMS_PHASE_RECEIVE : RMS_PHASE_CONNECT,
-		                    "unusable HTTP response from %s: %s", url, curl_detail(h, cc));
+		rc =
+		    rms__error_set(RMS_E_HTTP, x->connected ? RMS_PHASE_RECEIVE : RMS_PHASE_CONNECT,
+		                   "unusable HTTP response from %s: %s", url, curl_detail(h, cc));
 		if (status)
 			rms__error_set_http_status((int)status);
 		return rc;
 	default:
-		return rms__error_set(RMS_E_INTERNAL, x->connected ? RMS_PHASE_RECEIVE : RMS_PHASE_CONNECT,
+		return rms__error_set(RMS_E_INTERNAL,
+		                      x->connected ? RMS_PHASE_RECEIVE : RMS_PHASE_CONNECT,
 		                      "HTTP request to %s failed: %s (curl error %d)", url,
 		                      curl_detail(h, cc), (int)cc);
 	}
@@ -817,7 +877,7 @@ int rms__http_post(rms_http *h, const char *body, size_t len, const char *extra_
 	if (!headers)
 		return rms__error_nomem();
 
-	h->x = (struct xfer){ .body = body, .len = len, .out = &resp->body, .announced = -1 };
+	h->x = (struct xfer){.body = body, .len = len, .out = &resp->body, .announced = -1};
 	h->errbuf[0] = '\0';
 	CURLcode cc = curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, headers);
 	if (cc == CURLE_OK)
@@ -828,10 +888,10 @@ int rms__http_post(rms_http *h, const char *body, size_t len, const char *extra_
 		curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
 		curl_slist_free_all(headers);
 		return cc == CURLE_OUT_OF_MEMORY
-		               ? rms__error_nomem()
-		               : rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
-		                                "libcurl refused a request setting: %s",
-		                                curl_easy_strerror(cc));
+		           ? rms__error_nomem()
+		           : rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
+		                            "libcurl refused a request setting: %s",
+		                            curl_easy_strerror(cc));
 	}
 	cc = curl_easy_perform(h->curl);
 	/* The list dies here; the handle must not keep pointing at it. */

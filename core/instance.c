@@ -106,10 +106,25 @@ int rms_instance_set_ref(rms_instance *inst, const rms_ref *ref)
 	return 0;
 }
 
+/* FNV-1a over the ASCII-lower-cased name. Decoding an instance looks up
+ * every property it adds, so lookups must not cost a string compare each. */
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		h = (h ^ c) * 16777619u;
+	}
+	return h;
+}
+
 static struct rms_property *find_property(const rms_instance *inst, const char *name)
 {
+	uint32_t h = name_hash(name);
 	for (size_t i = 0; i < inst->count; i++)
-		if (rms__streq_nocase(inst->props[i].name, name))
+		if (inst->props[i].hash == h && rms__streq_nocase(inst->props[i].name, name))
 			return &inst->props[i];
 	return NULL;
 }
@@ -136,6 +151,14 @@ int rms_instance_set(rms_instance *inst, const char *name, rms_value *value, uns
 		p->flags = flags;
 		return 0;
 	}
+	if ((rc = rms__instance_append(inst, name, value)))
+		return rc;
+	inst->props[inst->count - 1].flags = flags;
+	return 0;
+}
+
+int rms__instance_append(rms_instance *inst, const char *name, rms_value *value)
+{
 	if (inst->count == inst->cap) {
 		size_t cap = inst->cap ? inst->cap * 2 : 8;
 		struct rms_property *props = realloc(inst->props, cap * sizeof *props);
@@ -147,7 +170,7 @@ int rms_instance_set(rms_instance *inst, const char *name, rms_value *value, uns
 	char *n = strdup(name);
 	if (!n)
 		return rms__error_nomem();
-	inst->props[inst->count++] = (struct rms_property){ n, value, flags };
+	inst->props[inst->count++] = (struct rms_property){ n, value, 0, name_hash(n) };
 	return 0;
 }
 

@@ -287,6 +287,17 @@ int rms_value_new_string_len(rms_value **out, const char *utf8, size_t len)
 	return 0;
 }
 
+int rms__value_new_string_take(rms_value **out, char *utf8)
+{
+	int rc = value_new(out, RMS_TYPE_STRING);
+	if (rc) {
+		free(utf8);
+		return rc;
+	}
+	(*out)->u.s = utf8;
+	return 0;
+}
+
 int rms_value_new_string(rms_value **out, const char *utf8)
 {
 	return rms_value_new_string_len(out, utf8, utf8 ? strlen(utf8) : 0);

@@ -68,6 +68,7 @@ struct rms_property {
 	char *name;
 	rms_value *value;
 	unsigned flags;
+	uint32_t hash; /* of the name, case-folded: lookups compare this first */
 };
 
 /* Properties in the order first added; names unique case-insensitively. */
@@ -79,6 +80,14 @@ struct rms_instance {
 	size_t count;
 	size_t cap;
 };
+
+/* Decoder fast paths, for text that libxml2 has already checked (well-formed
+ * UTF-8, no NUL) and names the decoder has proven unique and valid.
+ * new_string_take owns utf8 (a malloc'd string) from the call on, freeing
+ * it on failure; instance_append takes the value on success and does not
+ * look for an existing property of that name. */
+int rms__value_new_string_take(rms_value **out, char *utf8);
+int rms__instance_append(rms_instance *inst, const char *name, rms_value *value);
 
 /* ---- text ---------------------------------------------------------------- */
 

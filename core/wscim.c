@@ -979,6 +979,12 @@ static int read_item(rms_value **out, const xmlNode *elem, int stype, int depth)
 	rc = elem_text(&text, elem, prop);
 	if (rc)
 		return rc;
+	if (stype < 0 || stype == RMS_TYPE_STRING) {
+		/* The hot path of every enumeration: libxml2 has checked the
+		 * text, so it becomes the value as it is. */
+		rc = rms__value_new_string_take(out, text);
+		return rc ? reraise(rc, RMS_PHASE_DECODE, prop) : 0;
+	}
 	rc = text_to_value(out, stype, text, prop);
 	free(text);
 	return rc;
@@ -1292,7 +1298,8 @@ static int read_instance_impl(rms_instance **out, const xmlNode *elem, const cha
 		rc = read_property_impl(&v, c, count, type, depth);
 		if (rc)
 			break;
-		rc = rms_instance_set(inst, prop, v, 0);
+		/* Unique (checked above) and a valid XML name. */
+		rc = rms__instance_append(inst, prop, v);
 		if (rc) {
 			rms_value_free(v);
 			rc = reraise(rc, RMS_PHASE_DECODE, prop);

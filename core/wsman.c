@@ -146,6 +146,7 @@ void rms__wsman_set_max_envelope(rms_wsman *w, uint32_t bytes)
 {
 	w->max_envelope = bytes;
 	w->http_cfg.max_response = (size_t)bytes * 4 + 65536;
+	rms__http_set_max_response(w->http, w->http_cfg.max_response);
 }
 
 const char *rms__wsman_url(const rms_wsman *w)

@@ -162,19 +162,39 @@ static void guard_off(const err_guard *g)
 	xmlSetGenericErrorFunc(g->g_ctx, g->g_fn);
 }
 
+/* Whether libxml2 placed error e at the very end of buf: where a cut-off
+ * document fails. libxml2 counts lines from 1 and columns in characters. */
+static bool at_end(const xml_err *e, const char *buf, size_t len)
+{
+	if (e->line <= 0)
+		return false;
+	int lines = 1;
+	long cols = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] == '\n') {
+			lines++;
+			cols = 0;
+		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+			cols++;
+		}
+	}
+	return e->line > lines || (e->line == lines && e->column >= cols);
+}
+
 /* Turn a captured libxml2 error into this thread's error. `unclosed`: the
- * document ended (or failed) before its root element was closed, which is
- * how a cut-off body shows up. */
-static int raise_xml_err(const xml_err *e, const limits *lim, const char *what, bool unclosed)
+ * root element was not closed when parsing stopped. */
+static int raise_xml_err(const xml_err *e, const limits *lim, const char *what, bool unclosed,
+                         const char *buf, size_t len)
 {
 	what = what_or_default(what);
 	if (!e->set)
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                      "%s is not well-formed XML", what);
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE, "%s is not well-formed XML",
+		                      what);
 	if (e->code == XML_ERR_INTERNAL_ERROR && strncmp(e->msg, "Excessive depth", 15) == 0)
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                      "%s nests elements deeper than the limit of %u levels (line %d)",
-		                      what, LIBXML_MAX_DEPTH, e->line);
+		return rms__error_set(
+		    RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		    "%s nests elements deeper than the limit of %u levels (line %d)", what,
+		    LIBXML_MAX_DEPTH, e->line);
 	if (e->code == XML_ERR_NO_MEMORY && strstr(e->msg, "huge text node"))
 		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 		                      "%s has a text node longer than the limit of %zu bytes "
@@ -182,8 +202,13 @@ static int raise_xml_err(const xml_err *e, const limits *lim, const char *what, 
 		                      what, lim->max_text, e->line);
 	if (e->code == XML_ERR_NO_MEMORY)
 		return rms__error_nomem();
-	if (unclosed && (e->code == XML_ERR_DOCUMENT_END || e->code == XML_ERR_TAG_NOT_FINISHED ||
-	                 e->code == XML_ERR_GT_REQUIRED || e->code == XML_ERR_LTSLASH_REQUIRED))
+	/* A cut-off body shows up as one of these, placed at the end of the
+	 * input (the reader's push parser says "Extra content" for it). */
+	if (unclosed &&
+	    (e->code == XML_ERR_DOCUMENT_END || e->code == XML_ERR_TAG_NOT_FINISHED ||
+	     e->code == XML_ERR_GT_REQUIRED || e->code == XML_ERR_LTSLASH_REQUIRED ||
+	     e->code == XML_ERR_NAME_REQUIRED) &&
+	    at_end(e, buf, len))
 		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 		                      "%s is truncated: it ends before its root element is closed "
 		                      "(libxml2: %s, line %d, column %d)",
@@ -337,14 +362,17 @@ static void sax_comment(void *ctx, const xmlChar *value)
 
 static void sax_error(void *data, xmlErrorPtr x)
 {
-	/* data is the parser context (its userData). */
-	capture(&state_of(data)->err, x);
+	/* data is the parser context (its userData); _private is set right
+	 * after the context is created, before anything is parsed. */
+	sax_state *st = state_of(data);
+	if (st)
+		capture(&st->err, x);
 }
 
 /* The prolog pass stops at the root element's start tag. */
-static void prolog_start(void *ctx, const xmlChar *local, const xmlChar *prefix,
-                         const xmlChar *uri, int nb_ns, const xmlChar **ns, int nb_attrs,
-                         int nb_defaulted, const xmlChar **attrs)
+static void prolog_start(void *ctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri,
+                         int nb_ns, const xmlChar **ns, int nb_attrs, int nb_defaulted,
+                         const xmlChar **attrs)
 {
 	(void)local, (void)prefix, (void)uri, (void)nb_ns, (void)ns;
 	(void)nb_attrs, (void)nb_defaulted, (void)attrs;
@@ -361,9 +389,10 @@ static int raise_stop(const sax_state *st, const char *what)
 		                      "forbids; it was refused without reading its contents",
 		                      what, st->stop_line);
 	case STOP_DEPTH:
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                      "%s nests elements deeper than the limit of %u levels (line %d)",
-		                      what, st->lim.max_depth, st->stop_line);
+		return rms__error_set(
+		    RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		    "%s nests elements deeper than the limit of %u levels (line %d)", what,
+		    st->lim.max_depth, st->stop_line);
 	case STOP_TEXT:
 		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 		                      "%s has a text node or attribute value longer than the limit "
@@ -381,11 +410,11 @@ static int raise_stop(const sax_state *st, const char *what)
 static int sax_parse(xmlSAXHandler *sax, const char *buf, size_t len, sax_state *st,
                      const char *what, xmlDoc **doc)
 {
-	mem_in in = { .buf = buf, .len = len };
+	mem_in in = {.buf = buf, .len = len};
 	err_guard g;
 	guard_on(&g, &st->err);
 	xmlParserCtxtPtr ctxt =
-		xmlCreateIOParserCtxt(sax, NULL, mem_read, NULL, &in, XML_CHAR_ENCODING_NONE);
+	    xmlCreateIOParserCtxt(sax, NULL, mem_read, NULL, &in, XML_CHAR_ENCODING_NONE);
 	if (!ctxt) {
 		guard_off(&g);
 		return rms__error_nomem();
@@ -408,7 +437,7 @@ static int sax_parse(xmlSAXHandler *sax, const char *buf, size_t len, sax_state 
 	if (st->stop != STOP_NONE && st->stop != STOP_ROOT)
 		rc = raise_stop(st, what);
 	else if (st->err.set || (st->stop == STOP_NONE && !well_formed))
-		rc = raise_xml_err(&st->err, &st->lim, what, !st->root_closed);
+		rc = raise_xml_err(&st->err, &st->lim, what, !st->root_closed, buf, len);
 	if (rc || !doc) {
 		xmlFreeDoc(d);
 		return rc;
@@ -493,7 +522,7 @@ xmlNode *rms__xml_next(const xmlNode *node)
 
 xmlNode *rms__xml_first(const xmlNode *parent)
 {
-	if (!parent || parent->type != XML_ELEMENT_NODE)
+	if (!parent)
 		return NULL;
 	xmlNode *c = parent->children;
 	if (!c || c->type == XML_ELEMENT_NODE)
@@ -539,10 +568,9 @@ char *rms__xml_text(const xmlNode *n)
 	if (!n)
 		return rms__strdup("");
 	/* The usual case, one text child, needs no intermediate copy. */
-	if (n->type == XML_ELEMENT_NODE && (!n->children ||
-	                                    (!n->children->next &&
-	                                     (n->children->type == XML_TEXT_NODE ||
-	                                      n->children->type == XML_CDATA_SECTION_NODE))))
+	if (n->type == XML_ELEMENT_NODE &&
+	    (!n->children || (!n->children->next && (n->children->type == XML_TEXT_NODE ||
+	                                             n->children->type == XML_CDATA_SECTION_NODE))))
 		return trimmed_copy(n->children ? (const char *)n->children->content : "");
 	xmlChar *all = xmlNodeGetContent(n);
 	if (!all)
@@ -582,8 +610,8 @@ int rms__xml_qname(const xmlNode *context, const char *qname, const char **ns_ur
 		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE, "an empty QName");
 	const char *colon = strchr(qname, ':');
 	if (colon && (colon == qname || !colon[1] || strchr(colon + 1, ':')))
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                      "'%s' is not a valid QName", qname);
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE, "'%s' is not a valid QName",
+		                      qname);
 	char prefix[128];
 	const char *p = NULL;
 	if (colon) {
@@ -600,9 +628,9 @@ int rms__xml_qname(const xmlNode *context, const char *qname, const char **ns_ur
 	xmlNode *ctx = (xmlNode *)(uintptr_t)context;
 	xmlNs *ns = ctx ? xmlSearchNs(ctx->doc, ctx, (const xmlChar *)p) : NULL;
 	if (colon && !ns)
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                      "QName '%s' uses the prefix '%s', which is not declared there",
-		                      qname, prefix);
+		return rms__error_set(
+		    RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		    "QName '%s' uses the prefix '%s', which is not declared there", qname, prefix);
 	*ns_uri = ns ? (const char *)ns->href : NULL;
 	*local = colon ? colon + 1 : qname;
 	return 0;
@@ -620,6 +648,8 @@ typedef enum pos {
 
 struct rms_soap_reader {
 	xmlTextReaderPtr xr;
+	const char *buf; /* the caller's, for locating errors */
+	size_t len;
 	char *what;
 	limits lim;
 	rms_soap_headers headers;
@@ -650,7 +680,7 @@ static int fail(rms_soap_reader *r, int rc)
 
 static int fail_xml(rms_soap_reader *r)
 {
-	return fail(r, raise_xml_err(&r->err, &r->lim, r->what, !r->root_closed));
+	return fail(r, raise_xml_err(&r->err, &r->lim, r->what, !r->root_closed, r->buf, r->len));
 }
 
 static int fail_protocol(rms_soap_reader *r, const char *fmt, ...) RMS_PRINTF(2, 3);
@@ -730,18 +760,20 @@ static int check_subtree(rms_soap_reader *r, const xmlNode *n, unsigned depth)
 	for (;;) {
 		if (cur->type == XML_ELEMENT_NODE) {
 			if (depth > r->lim.max_depth)
-				return fail_protocol(r,
-				                     "nests elements deeper than the limit of %u levels "
-				                     "(line %ld)",
-				                     r->lim.max_depth, xmlGetLineNo(cur));
+				return fail_protocol(
+				    r,
+				    "nests elements deeper than the limit of %u levels "
+				    "(line %ld)",
+				    r->lim.max_depth, xmlGetLineNo(cur));
 			for (const xmlAttr *a = cur->properties; a; a = a->next) {
 				const xmlNode *t = a->children;
 				if (t && t->type == XML_TEXT_NODE && t->content &&
 				    strlen((const char *)t->content) > r->lim.max_text)
-					return fail_protocol(r,
-					                     "has an attribute value longer than the "
-					                     "limit of %zu bytes (line %ld)",
-					                     r->lim.max_text, xmlGetLineNo(cur));
+					return fail_protocol(
+					    r,
+					    "has an attribute value longer than the "
+					    "limit of %zu bytes (line %ld)",
+					    r->lim.max_text, xmlGetLineNo(cur));
 			}
 		} else if ((cur->type == XML_TEXT_NODE || cur->type == XML_CDATA_SECTION_NODE) &&
 		           cur->content && strlen((const char *)cur->content) > r->lim.max_text) {
@@ -813,7 +845,8 @@ static int advance(rms_soap_reader *r)
 		if (ret == 0) {
 			/* libxml2 reported the end of input inside an open element
 			 * without an error: treat it as the cut-off it is. */
-			return fail_protocol(r, "is truncated: it ends before its elements are closed");
+			return fail_protocol(
+			    r, "is truncated: it ends before its elements are closed");
 		}
 		int type = xmlTextReaderNodeType(r->xr);
 		int depth = xmlTextReaderDepth(r->xr);
@@ -1027,6 +1060,8 @@ int rms__soap_reader_open(rms_soap_reader **out, const char *buf, size_t len,
 	if (!r)
 		return rms__error_nomem();
 	r->lim = lim;
+	r->buf = buf;
+	r->len = len;
 	r->what = rms__strdup(what_or_default(what));
 	if (!r->what) {
 		free(r);

@@ -38,7 +38,9 @@
 #define RMS_NS_IDENTITY "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
 #define RMS_NS_XSI_URI "http://www.w3.org/2001/XMLSchema-instance"
 
-/* Limits for documents from the wire. */
+/* Limits for documents from the wire. libxml2 itself (XML_PARSE_HUGE is
+ * never set) refuses nesting beyond 256 elements and text nodes over
+ * 10,000,000 bytes, so values above those change nothing. */
 typedef struct rms_xml_limits {
 	size_t max_bytes;     /* whole document; 0: no limit beyond the caller's */
 	unsigned max_depth;   /* element nesting; 0: 256 */
@@ -103,7 +105,9 @@ const rms_soap_headers *rms__soap_reader_headers(const rms_soap_reader *r);
  * or an error. Start: the Body's children. rms__soap_reader_enter() moves
  * into the current node's children instead of expanding it (used to walk
  * Body -> EnumerateResponse -> Items -> each item without expanding the
- * whole EnumerateResponse).
+ * whole EnumerateResponse). The end of an entered element is reported once,
+ * by peek or next, and the reader is then back at the parent's level; the
+ * end of the Body is reported on every call.
  */
 int rms__soap_reader_next(rms_soap_reader *r, xmlNode **node);
 /* Position on the current (unexpanded) element's children. The current

@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -75,8 +76,8 @@ struct rms_httpd {
 };
 
 struct request {
-	char *line;    /* "POST /wsman HTTP/1.1" */
-	char *method;  /* split copy of line */
+	char *line;   /* "POST /wsman HTTP/1.1" */
+	char *method; /* split copy of line */
 	char *target;
 	char *headers; /* header lines, NUL-terminated */
 	size_t body_off;
@@ -108,7 +109,7 @@ static void free_const(const void *p)
 	union {
 		const void *c;
 		void *m;
-	} u = { .c = p };
+	} u = {.c = p};
 	free(u.m);
 }
 
@@ -118,8 +119,7 @@ static void free_const(const void *p)
  * 1 ready, 0 time up, -1 the server is stopping or poll failed. */
 static int wait_fd(rms_httpd *d, int fd, short events, int ms)
 {
-	struct pollfd p[2] = { { .fd = d->wake[0], .events = POLLIN },
-		               { .fd = fd, .events = events } };
+	struct pollfd p[2] = {{.fd = d->wake[0], .events = POLLIN}, {.fd = fd, .events = events}};
 	for (;;) {
 		int n = poll(p, 2, ms);
 		if (n < 0 && errno == EINTR)
@@ -181,7 +181,8 @@ static int recv_some(struct conn *c)
 		short ev = POLLIN;
 		if (c->ssl) {
 			ERR_clear_error();
-			int r = SSL_read(c->ssl, c->buf + c->len, room > INT_MAX ? INT_MAX : (int)room);
+			int r =
+			    SSL_read(c->ssl, c->buf + c->len, room > INT_MAX ? INT_MAX : (int)room);
 			if (r > 0) {
 				c->len += (size_t)r;
 				return 1;
@@ -190,7 +191,8 @@ static int recv_some(struct conn *c)
 			if (e == SSL_ERROR_WANT_WRITE)
 				ev = POLLOUT;
 			else if (e != SSL_ERROR_WANT_READ)
-				return e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ? 0 : -1;
+				return e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ? 0
+				                                                            : -1;
 		} else {
 			ssize_t n = recv(c->fd, c->buf + c->len, room, 0);
 			if (n > 0) {
@@ -331,15 +333,24 @@ static void record(rms_httpd *d, const struct request *r, const char *body, unsi
 static const char *reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 411: return "Length Required";
-	case 413: return "Request Entity Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default: return "Status";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Request Entity Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Status";
 	}
 }
 
@@ -452,7 +463,9 @@ static bool tls_accept(struct conn *c)
 		if (r == 1)
 			break;
 		int e = SSL_get_error(c->ssl, r);
-		short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+		short ev = e == SSL_ERROR_WANT_READ    ? POLLIN
+		           : e == SSL_ERROR_WANT_WRITE ? POLLOUT
+		                                       : 0;
 		if (!ev || wait_fd(d, c->fd, ev, -1) < 0)
 			return false;
 	}
@@ -475,6 +488,10 @@ static void *conn_main(void *arg)
 	struct conn *c = arg;
 	rms_httpd *d = c->d;
 	bool orderly = false;
+	if (d->opt.banner) {
+		send_all(c, d->opt.banner, strlen(d->opt.banner));
+		goto out;
+	}
 	if (d->ctx && !tls_accept(c))
 		goto out;
 	for (;;) {
@@ -485,22 +502,26 @@ static void *conn_main(void *arg)
 			break;
 		}
 		rms_httpd_request req = {
-			.connection = c->number,
-			.method = r.method,
-			.target = r.target,
-			.headers = r.headers,
-			.body = c->buf + r.body_off,
-			.body_len = r.body_len,
+		    .connection = c->number,
+		    .method = r.method,
+		    .target = r.target,
+		    .headers = r.headers,
+		    .body = c->buf + r.body_off,
+		    .body_len = r.body_len,
 		};
 		record(d, &r, req.body, &req.number);
-		rms_httpd_response resp = { 0 };
+		rms_httpd_response resp = {0};
 		if (r.chunked) {
-			resp = (rms_httpd_response){ .status = 411, .close = true, .content_type = "text/plain",
-				                     .body = "chunked request bodies are not accepted\n" };
+			resp = (rms_httpd_response){
+			    .status = 411,
+			    .close = true,
+			    .content_type = "text/plain",
+			    .body = "chunked request bodies are not accepted\n"};
 		} else if (d->opt.handler) {
 			d->opt.handler(&req, &resp, d->opt.userdata);
 		} else if (d->opt.script_len) {
-			size_t i = req.number - 1 < d->opt.script_len ? req.number - 1 : d->opt.script_len - 1;
+			size_t i = req.number - 1 < d->opt.script_len ? req.number - 1
+			                                              : d->opt.script_len - 1;
 			resp = d->opt.script[i];
 			resp.free_body = false;
 		}
@@ -596,21 +617,22 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *san, bool ca, 
 	bool ok = X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), serial) &&
 	          X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
 	          X509_gmtime_adj(X509_getm_notAfter(x), 86400) && X509_set_pubkey(x, key) &&
-	          X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-	                                     -1, 0) &&
+	          X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn,
+	                                     -1, -1, 0) &&
 	          X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
 	X509V3_CTX v3;
 	X509V3_set_ctx_nodb(&v3);
 	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-	ok = ok &&
-	     add_ext(x, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE") &&
-	     add_ext(x, &v3, NID_key_usage,
-	             ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature") &&
-	     add_ext(x, &v3, NID_subject_key_identifier, "hash") &&
-	     (!issuer || add_ext(x, &v3, NID_authority_key_identifier, "keyid:always")) &&
-	     (ca || add_ext(x, &v3, NID_ext_key_usage, "serverAuth,clientAuth")) &&
-	     (!san || add_ext(x, &v3, NID_subject_alt_name, san)) &&
-	     X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0;
+	ok =
+	    ok &&
+	    add_ext(x, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE") &&
+	    add_ext(x, &v3, NID_key_usage,
+	            ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature") &&
+	    add_ext(x, &v3, NID_subject_key_identifier, "hash") &&
+	    (!issuer || add_ext(x, &v3, NID_authority_key_identifier, "keyid:always")) &&
+	    (ca || add_ext(x, &v3, NID_ext_key_usage, "serverAuth,clientAuth")) &&
+	    (!san || add_ext(x, &v3, NID_subject_alt_name, san)) &&
+	    X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0;
 	if (!ok) {
 		X509_free(x);
 		return NULL;
@@ -663,7 +685,8 @@ static int setup_tls(rms_httpd *d)
 		srv = make_cert(srv_key, "127.0.0.1", "IP:127.0.0.1", false, NULL, NULL, 2);
 		break;
 	case RMS_HTTPD_TLS_WRONG_NAME:
-		srv = make_cert(srv_key, "wrong.invalid", "DNS:wrong.invalid", false, ca, ca_key, 3);
+		srv =
+		    make_cert(srv_key, "wrong.invalid", "DNS:wrong.invalid", false, ca, ca_key, 3);
 		break;
 	default:
 		srv = make_cert(srv_key, "127.0.0.1", "IP:127.0.0.1", false, ca, ca_key, 4);
@@ -708,7 +731,7 @@ int rms_httpd_start(rms_httpd **out, const rms_httpd_options *opts)
 		d->opt = *opts;
 	d->listen_fd = d->wake[0] = d->wake[1] = -1;
 	pthread_mutex_init(&d->mu, NULL);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t salen = sizeof sa;
 	int one = 1;
 	if (pipe(d->wake) != 0 || (d->listen_fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
@@ -728,7 +751,17 @@ int rms_httpd_start(rms_httpd **out, const rms_httpd_options *opts)
 	}
 	snprintf(d->url, sizeof d->url, "%s://127.0.0.1:%u/wsman",
 	         d->opt.tls != RMS_HTTPD_PLAIN ? "https" : "http", (unsigned)d->port);
-	if (pthread_create(&d->acceptor, NULL, acceptor_main, d) != 0) {
+	/* OpenSSL writes with write(), so a client that hangs up would raise
+	 * SIGPIPE and kill the test. The server's threads (the acceptor and,
+	 * inheriting its mask, each connection) block it and see EPIPE; the
+	 * test process's own handling is left alone. */
+	sigset_t pipe_set, old_set;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+	int rc = pthread_create(&d->acceptor, NULL, acceptor_main, d);
+	pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+	if (rc != 0) {
 		rms_httpd_stop(d);
 		return -1;
 	}

@@ -78,6 +78,11 @@ typedef struct rms_httpd_options {
 	void *userdata;
 	const rms_httpd_response *script;
 	size_t script_len;
+	/* When set, every connection gets these bytes as soon as it is
+	 * accepted (before any TLS) and is then closed: something that is not
+	 * the expected server, e.g. an SSH banner or a plain-HTTP error on a
+	 * port the client expects TLS on. */
+	const char *banner;
 } rms_httpd_options;
 
 /* 0, or -1 with the reason on stderr. Stop with rms_httpd_stop(). */

@@ -18,6 +18,8 @@
 #include <cmocka.h>
 #include <libxml/parser.h>
 
+#include "fault.h"
+#include "httpd.h"
 #include "wsman.h"
 
 /* ---- reading recorded requests ----------------------------------------- */
@@ -377,6 +379,402 @@ static void test_duration_format(void **state)
 	assert_string_equal(buf, "PT0.000S");
 }
 
+
+/* ---- against a loopback server ----------------------------------------- */
+
+/* The recorded body of the first response in a WinRMSharp session file
+ * (adstep/WinRMSharp src/WinRMSharp.Tests/Data/Sessions/NAME.yml): the
+ * folded "Body: >-" block under "Response:". Caller frees. */
+static char *winrmsharp_response(const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/adstep-WinRMSharp/src/WinRMSharp.Tests/Data/Sessions/%s",
+	         RMS_FIXTURES_DIR, name);
+	char *all = slurp(path, NULL);
+	char *p = strstr(all, "  Response:");
+	assert_non_null(p);
+	p = strstr(p, "Body: >-\n");
+	assert_non_null(p);
+	p += strlen("Body: >-\n");
+	size_t indent = strspn(p, " ");
+	rms_buf b;
+	rms__buf_init(&b);
+	while (*p && strspn(p, " ") >= indent) {
+		size_t n = strcspn(p + indent, "\n");
+		rms__buf_append(&b, p + indent, n);
+		rms__buf_puts(&b, "\n");
+		p += indent + n + (p[indent + n] == '\n');
+	}
+	free(all);
+	return rms__buf_take(&b);
+}
+
+static char *fixture(const char *rel)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", RMS_FIXTURES_DIR, rel);
+	return slurp(path, NULL);
+}
+
+/* A reply whose RelatesTo echoes the request's MessageID, as Windows does. */
+static void echo_handler(const rms_httpd_request *req, rms_httpd_response *resp, void *ud)
+{
+	const char *relates = ud ? ud : NULL;
+	char mid[64] = "uuid:none";
+	const char *m = req->body ? strstr(req->body, "<a:MessageID>") : NULL;
+	if (m)
+		sscanf(m + strlen("<a:MessageID>"), "%63[^<]", mid);
+	resp->body = rms__asprintf(
+		"<s:Envelope xmlns:s=\"" RMS_NS_SOAP "\" xmlns:a=\"" RMS_NS_ADDRESSING "\">"
+		"<s:Header><a:Action>" RMS_ACTION_GET "Response</a:Action>"
+		"<a:RelatesTo>%s</a:RelatesTo></s:Header><s:Body>"
+		"<p:Thing xmlns:p=\"urn:x\"><p:Name>ok</p:Name></p:Thing></s:Body></s:Envelope>",
+		relates ? relates : mid);
+	resp->free_body = true;
+}
+
+static rms_session_options loop_opts(rms_httpd *d)
+{
+	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
+	o.url = rms_httpd_url(d);
+	o.user = "admin";
+	o.password = "Sup3r-Secret!";
+	o.allow_unencrypted = true;
+	o.operation_timeout_ms = 3000;
+	o.connect_timeout_ms = 2000;
+	return o;
+}
+
+static rms_httpd *serve(const rms_httpd_response *script, size_t n)
+{
+	rms_httpd_options ho = { .script = script, .script_len = n };
+	rms_httpd *d;
+	assert_int_equal(rms_httpd_start(&d, &ho), 0);
+	return d;
+}
+
+static rms_wsman *loop_client(rms_httpd *d, rms_stats *st, const rms_logger *lg)
+{
+	rms_session_options o = loop_opts(d);
+	rms_wsman *w;
+	assert_int_equal(rms__wsman_new(&w, &o, st, lg, NULL), 0);
+	return w;
+}
+
+static const rms_wsman_request get_req = { .action = RMS_ACTION_GET,
+	                                   .resource_uri = "http://x/y" };
+
+/* Sends get_req to a server answering `resp`; returns the code and leaves
+ * the error in rms_error_last(). */
+static int exchange(const rms_httpd_response *resp)
+{
+	rms_httpd *d = serve(resp, 1);
+	rms_wsman *w = loop_client(d, NULL, NULL);
+	rms_wsman_reply r;
+	int rc = rms__wsman_send(w, &get_req, &r);
+	if (rc == 0)
+		rms__wsman_reply_free(&r);
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+	return rc;
+}
+
+static void assert_msg(const char *part)
+{
+	const char *m = rms_error_message(rms_error_last());
+	if (!m || !strstr(m, part))
+		fail_msg("message '%s' lacks '%s'", m ? m : "(none)", part);
+}
+
+static void test_identify_decodes_recorded_windows_answer(void **state)
+{
+	(void)state;
+	char *body = winrmsharp_response("ProtocolIdentify.yml");
+	rms_httpd_response resp = { .body = body };
+	rms_httpd *d = serve(&resp, 1);
+	rms_wsman *w = loop_client(d, NULL, NULL);
+	rms_instance *id = NULL;
+	assert_int_equal(rms__wsman_identify(w, false, &id), 0);
+	const char *s;
+	assert_int_equal(rms_value_get_string(rms_instance_get(id, "ProductVendor"), &s), 0);
+	assert_string_equal(s, "Microsoft Corporation");
+	assert_int_equal(rms_value_get_string(rms_instance_get(id, "ProductVersion"), &s), 0);
+	assert_string_equal(s, "OS: 10.0.14393 SP: 0.0 Stack: 3.0");
+	assert_int_equal(rms_value_get_string(rms_instance_get(id, "ProtocolVersion"), &s), 0);
+	assert_string_equal(s, "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd");
+	const rms_value *prof = rms_instance_get(id, "SecurityProfiles");
+	assert_int_equal(rms_value_array_length(prof), 2);
+	assert_int_equal(rms_value_get_string(rms_value_array_at(prof, 0), &s), 0);
+	assert_string_equal(s, "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/basic");
+	rms_instance_free(id);
+
+	/* What went out: an Identify with an empty header, as DSP0226 has it. */
+	size_t len;
+	char *sent = rms_httpd_last_body(d, &len);
+	assert_non_null(strstr(sent, "<s:Header/><s:Body><wsmid:Identify/></s:Body>"));
+	free(sent);
+	char *ct = rms_httpd_last_header(d, "Content-Type");
+	assert_string_equal(ct, "application/soap+xml;charset=UTF-8");
+	free(ct);
+	char *auth = rms_httpd_last_header(d, "Authorization");
+	assert_non_null(auth); /* Basic, sent pre-emptively */
+	free(auth);
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+	free(body);
+}
+
+static void test_unauthenticated_identify_sends_no_credentials(void **state)
+{
+	(void)state;
+	char *body = winrmsharp_response("ProtocolIdentify.yml");
+	rms_httpd_response resp = { .body = body };
+	rms_httpd *d = serve(&resp, 1);
+	rms_wsman *w = loop_client(d, NULL, NULL);
+	rms_instance *id = NULL;
+	assert_int_equal(rms__wsman_identify(w, true, &id), 0);
+	rms_instance_free(id);
+	char *h = rms_httpd_last_header(d, "WSMANIDENTIFY");
+	assert_string_equal(h, "unauthenticated");
+	free(h);
+	assert_null(rms_httpd_last_header(d, "Authorization"));
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+	free(body);
+}
+
+static void test_cim_identify_opens_one_connection_and_closes_it(void **state)
+{
+	(void)state;
+	char *body = winrmsharp_response("ProtocolIdentify.yml");
+	rms_httpd_response resp = { .body = body };
+	rms_httpd *d = serve(&resp, 1);
+	rms_session_options o = loop_opts(d);
+	rms_session *s;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(rms_httpd_connections(d), 0); /* lazy */
+	for (int i = 1; i <= 3; i++) {
+		rms_instance *id = NULL;
+		assert_int_equal(rms_identify(&id, s, NULL), 0);
+		rms_instance_free(id);
+		rms_stats st = { .version = RMS_STATS_VERSION };
+		assert_int_equal(rms_session_stats(s, &st), 0);
+		/* One connection per operation, none held afterwards. */
+		assert_int_equal(st.connections_opened, (uint64_t)i);
+		assert_int_equal(st.connections_open, 0);
+		assert_int_equal(st.round_trips, (uint64_t)i);
+		assert_int_equal(rms_httpd_connections(d), (unsigned)i);
+	}
+	rms_session_free(s);
+	rms_httpd_stop(d);
+	free(body);
+}
+
+static void test_test_connection_identifies_at_creation(void **state)
+{
+	(void)state;
+	char *body = winrmsharp_response("ProtocolIdentify.yml");
+	rms_httpd_response script[] = { { .status = 401, .body = "" }, { .body = body } };
+	rms_httpd *d = serve(script, 2);
+	rms_session_options o = loop_opts(d);
+	o.cim.test_connection = true;
+	rms_session *s = NULL;
+	rms_error *err = NULL;
+	/* First answer 401: the wrong password shows at creation. */
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, &err), RMS_E_AUTH);
+	assert_null(s);
+	assert_int_equal(rms_error_phase(err), RMS_PHASE_AUTHENTICATE);
+	assert_int_equal(rms_error_http_status(err), 401);
+	assert_non_null(strstr(rms_error_message(err), "admin"));
+	assert_null(strstr(rms_error_message(err), "Sup3r-Secret!"));
+	rms_error_free(err);
+	/* Then 200: the session is created, having connected once. */
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	rms_stats st = { .version = RMS_STATS_VERSION };
+	assert_int_equal(rms_session_stats(s, &st), 0);
+	assert_int_equal(st.connections_opened, 1);
+	assert_int_equal(st.connections_open, 0);
+	rms_session_free(s);
+	rms_httpd_stop(d);
+	free(body);
+}
+
+static void test_oversized_request_is_not_sent(void **state)
+{
+	(void)state;
+	rms_httpd_response resp = { .body = "" };
+	rms_httpd *d = serve(&resp, 1);
+	rms_session_options o = loop_opts(d);
+	o.max_envelope_size = 8192;
+	rms_wsman *w;
+	assert_int_equal(rms__wsman_new(&w, &o, NULL, NULL, NULL), 0);
+	char *big = malloc(10000);
+	memset(big, 'x', 9999);
+	big[9999] = '\0';
+	char *body = rms__asprintf("<p:Data xmlns:p=\"urn:x\">%s</p:Data>", big);
+	rms_wsman_request req = { .action = RMS_ACTION_PUT, .resource_uri = "http://x/y",
+		                  .body = body };
+	rms_wsman_reply r;
+	assert_int_equal(rms__wsman_send(w, &req, &r), RMS_E_ENVELOPE_TOO_LARGE);
+	const rms_error *e = rms_error_last();
+	assert_int_equal(rms_error_phase(e), RMS_PHASE_SEND);
+	assert_string_equal(rms_error_limit_name(e), "MaxEnvelopeSize");
+	assert_int_equal(rms_error_limit_value(e), 8192);
+	assert_true(rms_error_limit_actual(e) > 8192);
+	assert_msg("8192");
+	assert_int_equal(rms_httpd_requests(d), 0); /* nothing went out */
+	free(big);
+	free(body);
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+}
+
+static void test_http_413_names_the_size_sent(void **state)
+{
+	(void)state;
+	rms_httpd_response resp = { .status = 413, .content_type = "" };
+	assert_int_equal(exchange(&resp), RMS_E_ENVELOPE_TOO_LARGE);
+	const rms_error *e = rms_error_last();
+	assert_int_equal(rms_error_http_status(e), 413);
+	assert_int_equal(rms_error_phase(e), RMS_PHASE_SEND);
+	assert_true(rms_error_limit_actual(e) > 1000);
+	assert_msg("413");
+}
+
+static void test_recorded_faults_become_errors(void **state)
+{
+	(void)state;
+	/* pywinrm's test_wsman_fault_with_wsmanfault.xml */
+	char *f = fixture("diyan-pywinrm/extracted-from-winrm-tests-test_exceptions.py/"
+	                  "test_wsman_fault_with_wsmanfault.xml");
+	rms_httpd_response resp = { .status = 500, .body = f };
+	assert_int_equal(exchange(&resp), RMS_E_FAULT);
+	const rms_error *e = rms_error_last();
+	assert_int_equal(rms_error_http_status(e), 500);
+	assert_int_equal(rms_error_phase(e), RMS_PHASE_REMOTE);
+	assert_string_equal(rms_error_fault_subcode(e), "w:SchemaValidationError");
+	assert_int_equal(rms_error_wsman_code(e), 2150858817u);
+	assert_string_equal(rms_error_machine(e), "SERVER2008.domain.local");
+	free(f);
+
+	/* masterzen/winrm's operationTimeoutResponse.xml: "no data yet". */
+	f = fixture("masterzen-winrm/extracted-from-fixture_test.go/operationTimeoutResponse.xml");
+	resp.body = f;
+	assert_int_equal(exchange(&resp), RMS_E_TIMEOUT);
+	assert_true(rms__fault_is_timed_out(rms_error_last()));
+	free(f);
+}
+
+static void test_http_failures_are_classified(void **state)
+{
+	(void)state;
+	rms_httpd_response r500 = { .status = 500, .content_type = "" };
+	assert_int_equal(exchange(&r500), RMS_E_HTTP);
+	assert_int_equal(rms_error_http_status(rms_error_last()), 500);
+	assert_msg("empty body");
+
+	rms_httpd_response r503 = { .status = 503, .content_type = "text/html",
+		                    .body = "<html>busy</html>" };
+	assert_int_equal(exchange(&r503), RMS_E_HTTP);
+	assert_int_equal(rms_error_http_status(rms_error_last()), 503);
+	assert_msg("503");
+
+	rms_httpd_response r400 = { .status = 400, .content_type = "" };
+	assert_int_equal(exchange(&r400), RMS_E_HTTP);
+	assert_int_equal(rms_error_http_status(rms_error_last()), 400);
+
+	rms_httpd_response r401 = { .status = 401, .content_type = "",
+		                    .headers = "WWW-Authenticate: Basic realm=\"WSMAN\"\r\n" };
+	assert_int_equal(exchange(&r401), RMS_E_AUTH);
+	assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_AUTHENTICATE);
+
+	rms_httpd_response html = { .content_type = "text/html", .body = "<html/>" };
+	assert_int_equal(exchange(&html), RMS_E_PROTOCOL);
+	assert_msg("text/html");
+
+	rms_httpd_response notxml = { .body = "this is not XML" };
+	assert_int_equal(exchange(&notxml), RMS_E_PROTOCOL);
+	assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_DECODE);
+
+	rms_httpd_response cut = { .body = "<s:Envelope xmlns:s=\"" RMS_NS_SOAP
+		                           "\"><s:Header></s:Header><s:Body><p:X" };
+	assert_int_equal(exchange(&cut), RMS_E_PROTOCOL);
+
+	rms_httpd_response empty = { .body = "" };
+	assert_int_equal(exchange(&empty), RMS_E_PROTOCOL);
+	assert_msg("empty body");
+
+	rms_httpd_response dropped = { .mode = RMS_HTTPD_CLOSE };
+	assert_int_equal(exchange(&dropped), RMS_E_CONNECTION_LOST);
+
+	rms_httpd_response half = { .mode = RMS_HTTPD_TRUNCATE, .body = "<s:Envelope" };
+	assert_int_equal(exchange(&half), RMS_E_CONNECTION_LOST);
+}
+
+static void test_reply_must_relate_to_the_request(void **state)
+{
+	(void)state;
+	rms_httpd_options ho = { .handler = echo_handler };
+	rms_httpd *d;
+	assert_int_equal(rms_httpd_start(&d, &ho), 0);
+	rms_wsman *w = loop_client(d, NULL, NULL);
+	rms_wsman_reply r;
+	assert_int_equal(rms__wsman_send(w, &get_req, &r), 0);
+	xmlNode *thing;
+	assert_int_equal(rms__soap_reader_next(r.reader, &thing), 0);
+	assert_true(rms__xml_is(thing, "urn:x", "Thing"));
+	assert_string_equal(rms__soap_reader_headers(r.reader)->action, RMS_ACTION_GET "Response");
+	rms__wsman_reply_free(&r);
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+
+	ho.userdata = (void *)"uuid:00000000-0000-0000-0000-000000000000";
+	assert_int_equal(rms_httpd_start(&d, &ho), 0);
+	w = loop_client(d, NULL, NULL);
+	assert_int_equal(rms__wsman_send(w, &get_req, &r), RMS_E_PROTOCOL);
+	assert_msg("RelatesTo");
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+}
+
+struct logbook {
+	int lines;
+	int leaked;
+	int auth_lines;
+};
+
+static void log_fn(rms_log_level level, const char *msg, void *ud)
+{
+	(void)level;
+	struct logbook *b = ud;
+	b->lines++;
+	if (strstr(msg, "Sup3r-Secret!") || strstr(msg, "YWRtaW46U3VwM3ItU2VjcmV0IQ"))
+		b->leaked++;
+	if (strstr(msg, "Authorization"))
+		b->auth_lines++;
+}
+
+static void test_trace_log_never_shows_the_password(void **state)
+{
+	(void)state;
+	rms_httpd_options ho = { .handler = echo_handler };
+	rms_httpd *d;
+	assert_int_equal(rms_httpd_start(&d, &ho), 0);
+	struct logbook book = { 0 };
+	rms_logger lg = { .fn = log_fn, .userdata = &book, .level = RMS_LOG_TRACE,
+		          .secret = "Sup3r-Secret!" };
+	rms_wsman *w = loop_client(d, NULL, &lg);
+	rms_wsman_reply r;
+	assert_int_equal(rms__wsman_send(w, &get_req, &r), 0);
+	rms__wsman_reply_free(&r);
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+	/* The request was logged in full, headers included, and still no
+	 * password nor its Basic encoding got through. */
+	assert_true(book.lines >= 3);
+	assert_int_equal(book.leaked, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +782,16 @@ int main(void)
 		cmocka_unit_test(test_cim_get_class_headers_match_recorded_mi_client),
 		cmocka_unit_test(test_envelope_is_well_formed_and_escapes_values),
 		cmocka_unit_test(test_duration_format),
+		cmocka_unit_test(test_identify_decodes_recorded_windows_answer),
+		cmocka_unit_test(test_unauthenticated_identify_sends_no_credentials),
+		cmocka_unit_test(test_cim_identify_opens_one_connection_and_closes_it),
+		cmocka_unit_test(test_test_connection_identifies_at_creation),
+		cmocka_unit_test(test_oversized_request_is_not_sent),
+		cmocka_unit_test(test_http_413_names_the_size_sent),
+		cmocka_unit_test(test_recorded_faults_become_errors),
+		cmocka_unit_test(test_http_failures_are_classified),
+		cmocka_unit_test(test_reply_must_relate_to_the_request),
+		cmocka_unit_test(test_trace_log_never_shows_the_password),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	xmlCleanupParser();

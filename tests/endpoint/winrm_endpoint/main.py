@@ -1,0 +1,119 @@
+"""Command line, startup and shutdown of the test endpoint."""
+
+import argparse
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+
+from .inject import Injector, SCENARIOS, parse_spec
+from .stats import Stats
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog='tests/endpoint/run',
+        description='WinRM-compatible test endpoint (WS-Man CIM + WinRS cmd shell) on 127.0.0.1.',
+        epilog='fault scenarios: ' + '; '.join('%s: %s' % kv for kv in sorted(SCENARIOS.items())))
+    ap.add_argument('--port', type=int, default=0, help='TCP port (0 = pick a free one)')
+    ap.add_argument('--path', default='/wsman', help='URL path (default /wsman)')
+    ap.add_argument('--tls', action='store_true', help='HTTPS with a self-signed certificate')
+    ap.add_argument('--cert', help='PEM certificate for --tls (default: generated)')
+    ap.add_argument('--key', help='PEM private key for --tls')
+    ap.add_argument('--auth', choices=('none', 'basic'), default='none')
+    ap.add_argument('--user', default='vagrant')
+    ap.add_argument('--password', default='vagrant')
+    ap.add_argument('--max-envelope-kb', type=int, default=500,
+                    help='MaxEnvelopeSizekb: larger requests get 413, responses are batched to fit')
+    ap.add_argument('--max-batch', type=int, default=32000, help='MaxBatchItems per Enumerate/Pull')
+    ap.add_argument('--instances', type=int, default=1000, help='instances of the X_Number class')
+    ap.add_argument('--no-shell', action='store_true',
+                    help='no WinRS / PowerShell endpoint (CIM only)')
+    ap.add_argument('--latency', type=int, default=0, metavar='MS', help='delay before each answer')
+    ap.add_argument('--fault', metavar='SCENARIO[:AFTER[:COUNT]]', help='fault injection')
+    ap.add_argument('--enum-timeout', type=float, default=240.0,
+                    help='seconds an enumeration context lives between Pulls (EnumerationTimeoutms)')
+    ap.add_argument('--shell-idle-timeout', type=float, default=7200.0,
+                    help='default shell IdleTimeOut in seconds')
+    ap.add_argument('--max-shells-per-user', type=int, default=30)
+    ap.add_argument('--max-commands', type=int, default=25,
+                    help='maximum concurrent commands per shell')
+    ap.add_argument('--codepage', type=int, default=437,
+                    help='codepage a shell uses when the client sends no WINRS_CODEPAGE')
+    ap.add_argument('--verbose', action='store_true', help='log requests on stderr')
+    cfg = ap.parse_args(argv)
+    if not cfg.path.startswith('/'):
+        cfg.path = '/' + cfg.path
+    cfg.path = cfg.path.lower()
+    cfg.latency_ms = cfg.latency
+    if cfg.max_envelope_kb < 32:
+        ap.error('--max-envelope-kb must be at least 32 (the WinRM minimum)')
+    if cfg.max_batch < 1:
+        ap.error('--max-batch must be at least 1')
+    if cfg.instances < 0:
+        ap.error('--instances must be >= 0')
+    if bool(cfg.cert) != bool(cfg.key):
+        ap.error('--cert and --key go together')
+    cfg.fault_spec = None
+    if cfg.fault:
+        try:
+            cfg.fault_spec = parse_spec(cfg.fault)
+        except ValueError as exc:
+            ap.error(str(exc))
+    return cfg
+
+
+def make_certificate(tmpdir):
+    cert = os.path.join(tmpdir, 'cert.pem')
+    key = os.path.join(tmpdir, 'key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key,
+                    '-out', cert, '-days', '2', '-subj', '/CN=localhost',
+                    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+def main(argv):
+    cfg = parse_args(argv)
+    from .dispatch import App
+    from .httpserver import EndpointServer
+
+    tmpdir = tempfile.mkdtemp(prefix='remsess-endpoint-')
+    cfg.workdir = tmpdir
+    stats = Stats()
+    injector = Injector()
+    if cfg.fault_spec:
+        injector.configure(*cfg.fault_spec)
+    app = App(cfg, stats, injector)
+    ssl_context = None
+    if cfg.tls:
+        cert, key = (cfg.cert, cfg.key) if cfg.cert else make_certificate(tmpdir)
+        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ssl_context.load_cert_chain(cert, key)
+        cfg.cert_path = cert
+    server = EndpointServer(('127.0.0.1', cfg.port), cfg, app, stats, injector, ssl_context)
+    port = server.server_address[1]
+    scheme = 'https' if cfg.tls else 'http'
+    sys.stdout.write('listening %s://127.0.0.1:%d%s\n' % (scheme, port, cfg.path))
+    if cfg.tls:
+        sys.stdout.write('certificate %s\n' % cfg.cert_path)
+    sys.stdout.flush()
+
+    def stop(signum, frame):
+        server.stopping.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.stopping.set()
+        server.server_close()
+        app.close()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return 0

@@ -1,0 +1,93 @@
+"""Counters served as JSON on GET /stats (read by the endpoint and behaviour tests).
+
+Connections whose first request is a /stats or /control request are "control"
+connections: they are not counted in connections_accepted / connections_open, so a
+test reading /stats does not disturb the numbers it reads.
+"""
+
+import threading
+import time
+
+
+class Stats:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        with getattr(self, '_lock', threading.Lock()):
+            self.started = time.time()
+            self.c = {
+                'tcp_connections_accepted': 0,
+                'control_connections': 0,
+                'connections_accepted': 0,
+                'connections_open': 0,
+                'connections_open_max': 0,
+                'requests_total': 0,
+                'requests_by_action': {},
+                'requests_by_kind': {},
+                'http_status': {},
+                'faults_by_subcode': {},
+                'bytes_in': 0,
+                'bytes_out': 0,
+                'largest_request_body': 0,
+                'largest_response_body': 0,
+                'envelopes_over_limit': 0,
+                'responses_over_limit': 0,
+                'auth_failures': 0,
+                'shells_created': 0,
+                'shells_open': 0,
+                'shells_deleted': 0,
+                'shells_expired': 0,
+                'commands_run': 0,
+                'commands_running': 0,
+                'signals': 0,
+                'stdin_bytes': 0,
+                'stdout_bytes': 0,
+                'stderr_bytes': 0,
+                'enumerations_started': 0,
+                'enumerations_open': 0,
+                'enumerations_expired': 0,
+                'pulls': 0,
+                'releases': 0,
+                'items_sent': 0,
+                'invokes': 0,
+                'processes_created': 0,
+            }
+
+    def add(self, key, n=1):
+        with self._lock:
+            self.c[key] = self.c.get(key, 0) + n
+
+    def set(self, key, value):
+        with self._lock:
+            self.c[key] = value
+
+    def maximum(self, key, value):
+        with self._lock:
+            if value > self.c.get(key, 0):
+                self.c[key] = value
+
+    def count_in(self, key, sub, n=1):
+        with self._lock:
+            table = self.c.setdefault(key, {})
+            table[sub] = table.get(sub, 0) + n
+
+    def connection_opened(self):
+        with self._lock:
+            self.c['connections_accepted'] += 1
+            self.c['connections_open'] += 1
+            if self.c['connections_open'] > self.c['connections_open_max']:
+                self.c['connections_open_max'] = self.c['connections_open']
+
+    def connection_closed(self):
+        with self._lock:
+            self.c['connections_open'] -= 1
+
+    def snapshot(self):
+        with self._lock:
+            out = {}
+            for key, value in self.c.items():
+                out[key] = dict(value) if isinstance(value, dict) else value
+        out['uptime_seconds'] = round(time.time() - self.started, 3)
+        return out
