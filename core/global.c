@@ -40,6 +40,8 @@ const char *const *rms_features(void)
 		"datetime",    /* DMTF and XML Schema datetime forms */
 		"json",        /* JSON forms of values and instances */
 		"cim-session", /* lazy CIM session creation (opens nothing) */
+		"wsman",       /* the WS-Management client: envelopes, faults, transport */
+		"identify",    /* WS-Identify (CIM backend, CLI identify) */
 		NULL,
 	};
 	return features;

@@ -12,6 +12,7 @@ import time
 import unittest
 import uuid
 import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape as xml_escape
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN = os.path.join(HERE, 'run')
@@ -49,7 +50,7 @@ class Endpoint:
     """A running tests/endpoint/run process."""
 
     def __init__(self, *args):
-        self.proc = subprocess.Popen([sys.executable, RUN, '--port', '0'] + list(args),
+        self.proc = subprocess.Popen([RUN, '--port', '0'] + list(args),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
         if not line.startswith('listening '):
@@ -213,10 +214,10 @@ def shell_id_of(root):
 
 def run_command(ep, shell_id, command, args=(), options=(), stdin=None, timeout='PT20S', limit=512000):
     """Command + optional Send + Receive until Done. Returns (stdout, stderr, exit code, receives)."""
-    argxml = ''.join('<rsp:Arguments>%s</rsp:Arguments>' % a for a in args)
+    argxml = ''.join('<rsp:Arguments>%s</rsp:Arguments>' % xml_escape(a) for a in args)
     status, root = ep.soap(envelope(SH + 'Command', CMD,
                                     '<rsp:CommandLine><rsp:Command>%s</rsp:Command>%s</rsp:CommandLine>'
-                                    % (command, argxml), selectors=[('ShellId', shell_id)], options=options))
+                                    % (xml_escape(command), argxml), selectors=[('ShellId', shell_id)], options=options))
     assert status == 200, ET.tostring(root)
     cid = root.findtext('.//rsp:CommandId', namespaces=NS)
     if stdin is not None:

@@ -28,7 +28,7 @@ class StartupTest(unittest.TestCase):
         import subprocess
         import sys
         from eptest import RUN
-        res = subprocess.run([sys.executable, RUN, '--fault', 'nonsense'], capture_output=True, text=True)
+        res = subprocess.run([RUN, '--fault', 'nonsense'], capture_output=True, text=True)
         self.assertNotEqual(res.returncode, 0)
         self.assertIn('unknown fault scenario', res.stderr)
 
