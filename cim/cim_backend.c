@@ -1,31 +1,66 @@
 /*
- * The CIM backend (New-CimSession semantics): creating a session opens
- * nothing; each operation connects, runs and disconnects. Identify (and the
- * optional test connection at creation) works; the CIM operations proper
- * come with the CIM backend milestone and say so until then.
+ * The CIM backend (New-CimSession semantics).
+ *
+ * Creating a session opens nothing. Each operation makes its own
+ * WS-Management client, which connects on its first request; a streaming
+ * operation keeps that one connection across its Pulls, and every
+ * operation closes its connection when it finishes (or is freed), so no
+ * connection outlives an operation. The requests are built here, on the
+ * client, and go straight to the remote CIM provider: the target needs no
+ * PowerShell.
+ *
+ * Classes are addressed the way the Windows MI client (PowerShell's CIM
+ * cmdlets) addresses them: the DMTF resource URI with a __cimnamespace
+ * selector; queries use the WMI "any class" URI of the namespace.
+ *
+ * No MaximumReceived* caps apply here: an enumeration of any size streams,
+ * one envelope at a time. Each single envelope still respects
+ * MaxEnvelopeSize (wsman.c refuses to send a larger one).
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 #include "wsman.h"
+#include "wsman_ops.h"
 
-/* One WS-Identify on a connection of its own, closed before returning:
- * a CIM session holds nothing between operations. */
-static int identify(rms_session *s, atomic_bool *cancel, rms_instance **out)
-{
+#define ANY_CLASS_DMTF "http://schemas.dmtf.org/wbem/wscim/1/*"
+
+struct cim_op {
 	rms_wsman *w;
-	int rc = rms__wsman_new(&w, &s->opts, &s->stats, &s->log, cancel);
-	if (rc)
-		return rc;
-	rc = rms__wsman_identify(w, false, out);
-	rms__wsman_free(w);
-	return rc;
-}
+	char *ns;            /* effective namespace, '/' separated */
+	char *uri;           /* the enumeration's resource URI, for Pull and Release */
+	bool dmtf;           /* that URI is of the DMTF form (needs __cimnamespace) */
+	rms_wsman_reply reply; /* the page being read */
+	rms_enum_page page;
+	bool in_page;        /* reply holds a page whose items are being read */
+	char *context;       /* for the next Pull / the Release */
+	bool end;            /* EndOfSequence seen */
+	uint32_t max_elements;
+};
 
 static bool cim_supports(rms_op_kind kind)
 {
 	/* Everything a CIM provider serves; commands need a remote shell. */
 	return kind != RMS_OP_RUN;
+}
+
+static int client(rms_wsman **out, rms_session *s, atomic_bool *cancel)
+{
+	return rms__wsman_new(out, &s->opts, &s->stats, &s->log, cancel);
+}
+
+/* One WS-Identify on a connection of its own, closed before returning. */
+static int identify(rms_session *s, atomic_bool *cancel, rms_instance **out)
+{
+	rms_wsman *w;
+	int rc = client(&w, s, cancel);
+	if (rc)
+		return rc;
+	rc = rms__wsman_identify(w, false, out);
+	rms__wsman_free(w);
+	return rc;
 }
 
 static int cim_open(rms_session *s)
@@ -58,23 +93,365 @@ static void cim_destroy(rms_session *s)
 	(void)s;
 }
 
-static int cim_start(rms_op *op)
+/* ---- helpers ----------------------------------------------------------- */
+
+/* The class a request is about: from the reference when there is one. */
+static const char *class_of(const rms_request *r)
 {
-	if (op->req->kind == RMS_OP_IDENTIFY) {
-		int rc = identify(op->session, &op->cancelled, &op->result);
-		op->finished = true;
+	if (r->ref && rms_ref_class_name(r->ref))
+		return rms_ref_class_name(r->ref);
+	if (!r->class_name && r->input && r->kind == RMS_OP_CREATE)
+		return rms_instance_class_name(r->input);
+	return r->class_name;
+}
+
+/* The namespace: the reference's when it carries one, else the request's
+ * or the session's. */
+static char *namespace_of(const rms_op *op)
+{
+	const rms_request *r = op->req;
+	const char *given = r->ref && rms_ref_namespace(r->ref) ? rms_ref_namespace(r->ref)
+	                    : r->kind == RMS_OP_CREATE && r->input
+	                            ? rms_instance_namespace(r->input)
+	                            : NULL;
+	if (given && !r->cim_namespace) {
+		char *ns = strdup(given);
+		for (char *p = ns; p && *p; p++)
+			if (*p == '\\')
+				*p = '/';
+		return ns;
+	}
+	return rms__request_namespace(r, op->session);
+}
+
+/* The resource URI for the request's class, or the reference's own. A
+ * reference from the server (an EPR) keeps the URI it came with. */
+static char *resource_uri_of(const rms_request *r, const char *ns, bool *dmtf)
+{
+	const char *own = r->ref ? rms_ref_resource_uri(r->ref) : NULL;
+	if (own) {
+		*dmtf = strncmp(own, RMS_URI_WMI_PREFIX, strlen(RMS_URI_WMI_PREFIX)) != 0;
+		return strdup(own);
+	}
+	*dmtf = true;
+	(void)ns;
+	return rms__wscim_class_uri(NULL, class_of(r), RMS_URI_DMTF);
+}
+
+/* The key selectors of the request's reference, without a __cimnamespace
+ * the reference may carry (the envelope adds its own). */
+static int key_selectors(rms_ref **out, const rms_request *r)
+{
+	*out = NULL;
+	if (!r->ref)
+		return 0;
+	rms_ref *k;
+	int rc = rms_ref_new(&k, NULL, NULL);
+	for (size_t i = 0; !rc && i < rms_ref_selector_count(r->ref); i++) {
+		const char *name, *value;
+		const rms_ref *nested;
+		rms_ref_selector_at(r->ref, i, &name, &value, &nested);
+		if (rms__streq_nocase(name, "__cimnamespace"))
+			continue;
+		rc = nested ? rms_ref_add_selector_ref(k, name, nested)
+		            : rms_ref_add_selector(k, name, value);
+	}
+	if (rc) {
+		rms_ref_free(k);
 		return rc;
 	}
-	char what[96];
-	snprintf(what, sizeof what, "the CIM %s operation (it needs the WS-Management client)",
-	         rms_op_kind_name(op->req->kind));
-	return rms__not_implemented(RMS_BACKEND_CIM, what);
+	*out = k;
+	return 0;
+}
+
+static int first_body_element(rms_wsman_reply *reply, xmlNode **out, const char *what)
+{
+	int rc = rms__soap_reader_next(reply->reader, out);
+	if (rc == RMS_ITEROVER)
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                      "the answer to %s has an empty body", what);
+	return rc;
+}
+
+static int decode_item(rms_instance **out, const xmlNode *item, const char *ns)
+{
+	const xmlNode *obj, *epr;
+	rms__enum_item_parts(item, &obj, &epr);
+	if (!obj)
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                      "an enumeration item holds no instance");
+	int rc = rms__wscim_read_instance(out, obj, ns, NULL, NULL);
+	if (rc || !epr)
+		return rc;
+	rms_ref *ref;
+	if ((rc = rms__wscim_read_ref(&ref, epr)) == 0) {
+		rc = rms_instance_set_ref(*out, ref);
+		rms_ref_free(ref);
+	}
+	if (rc) {
+		rms_instance_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* ---- single-result operations ------------------------------------------ */
+
+static int run_single(rms_op *op, struct cim_op *c)
+{
+	const rms_request *r = op->req;
+	bool dmtf;
+	char *uri = resource_uri_of(r, c->ns, &dmtf);
+	char *action = NULL;
+	rms_ref *keys = NULL;
+	rms_buf body;
+	rms__buf_init(&body);
+	int rc = uri ? key_selectors(&keys, r) : rms__error_nomem();
+	rms_wsman_request req = { .resource_uri = uri, .selectors = keys,
+		                  .cim_namespace = dmtf ? c->ns : NULL };
+	const char *what = rms_op_kind_name(r->kind);
+	switch (r->kind) {
+	case RMS_OP_GET:
+		req.action = RMS_ACTION_GET;
+		break;
+	case RMS_OP_DELETE:
+		req.action = RMS_ACTION_DELETE;
+		break;
+	case RMS_OP_MODIFY:
+		req.action = RMS_ACTION_PUT;
+		if (!rc)
+			rc = rms__body_instance(&body, r->input, uri);
+		break;
+	case RMS_OP_CREATE:
+		req.action = RMS_ACTION_CREATE;
+		req.selectors = NULL;
+		if (!rc)
+			rc = rms__body_instance(&body, r->input, uri);
+		break;
+	case RMS_OP_INVOKE:
+		if (!rc && !(action = rms__invoke_action(uri, r->method)))
+			rc = rms__error_nomem();
+		req.action = action;
+		if (!rc)
+			rc = rms__body_invoke(&body, uri, r->method, r->input);
+		break;
+	default:
+		rc = rms__not_implemented(RMS_BACKEND_CIM, what);
+	}
+	if (!rc && !class_of(r))
+		rc = rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_OPTIONS,
+		                    "the %s request names no class", what);
+	req.body = body.data;
+	rms_wsman_reply reply;
+	memset(&reply, 0, sizeof reply);
+	if (!rc)
+		rc = rms__wsman_send(c->w, &req, &reply);
+	xmlNode *el = NULL;
+	if (!rc && r->kind != RMS_OP_DELETE) {
+		int got = rms__soap_reader_next(reply.reader, &el);
+		if (got == RMS_ITEROVER)
+			el = NULL;
+		else if (got)
+			rc = got;
+	}
+	if (!rc) {
+		switch (r->kind) {
+		case RMS_OP_GET:
+		case RMS_OP_INVOKE:
+			rc = el ? rms__wscim_read_instance(&op->result, el, c->ns, NULL, NULL)
+			        : first_body_element(&reply, &el, what);
+			break;
+		case RMS_OP_MODIFY:
+			/* Windows may or may not send the instance back (facts §7). */
+			if (el)
+				rc = rms__wscim_read_instance(&op->result, el, c->ns, NULL, NULL);
+			break;
+		case RMS_OP_CREATE:
+			rc = el ? rms__decode_created(&op->created, el)
+			        : first_body_element(&reply, &el, what);
+			break;
+		default:
+			break;
+		}
+	}
+	rms__wsman_reply_free(&reply);
+	rms__buf_free(&body);
+	rms_ref_free(keys);
+	free(action);
+	free(uri);
+	return rc;
+}
+
+/* ---- enumerations ------------------------------------------------------ */
+
+static int start_enumeration(rms_op *op, struct cim_op *c)
+{
+	const rms_request *r = op->req;
+	rms_enum_params p = { .optimize = true, .max_elements = c->max_elements,
+		              .object_and_epr = true };
+	rms_wsman_request req = { .action = RMS_ACTION_ENUMERATE };
+	char *uri = NULL;
+	rms_ref *src = NULL;
+	int rc = 0;
+	bool dmtf = true;
+	switch (r->kind) {
+	case RMS_OP_ENUMERATE:
+		uri = rms__wscim_class_uri(NULL, r->class_name, RMS_URI_DMTF);
+		break;
+	case RMS_OP_QUERY:
+		/* The namespace's "any class" URI; the query names the class. */
+		uri = rms__wscim_class_uri(c->ns, "*", RMS_URI_WMI);
+		dmtf = false;
+		p.filter = RMS_FILTER_QUERY;
+		p.dialect = r->dialect;
+		p.query = r->query;
+		break;
+	case RMS_OP_ASSOCIATORS:
+	case RMS_OP_REFERENCES:
+		uri = strdup(ANY_CLASS_DMTF);
+		p.filter = r->kind == RMS_OP_ASSOCIATORS ? RMS_FILTER_ASSOCIATORS
+		                                         : RMS_FILTER_REFERENCES;
+		/* The source instance, with its namespace for the EPR. */
+		if (!(rc = rms_ref_dup(&src, r->ref)) && !rms_ref_namespace(src)) {
+			rms_ref *withns;
+			if (!(rc = rms_ref_new(&withns, c->ns, rms_ref_class_name(src)))) {
+				for (size_t i = 0; !rc && i < rms_ref_selector_count(src); i++) {
+					const char *n, *v;
+					const rms_ref *nr;
+					rms_ref_selector_at(src, i, &n, &v, &nr);
+					rc = nr ? rms_ref_add_selector_ref(withns, n, nr)
+					        : rms_ref_add_selector(withns, n, v);
+				}
+				rms_ref_free(src);
+				src = withns;
+			}
+		}
+		p.selectors = src;
+		p.association_class = r->assoc_class;
+		p.result_class = r->result_class;
+		p.role = r->role;
+		p.result_role = r->result_role;
+		break;
+	default:
+		return rms__not_implemented(RMS_BACKEND_CIM, rms_op_kind_name(r->kind));
+	}
+	if (!rc && !uri)
+		rc = rms__error_nomem();
+	rms_buf body;
+	rms__buf_init(&body);
+	if (!rc)
+		rc = rms__body_enumerate(&body, &p);
+	req.resource_uri = uri;
+	req.cim_namespace = dmtf ? c->ns : NULL;
+	req.body = body.data;
+	if (!rc)
+		rc = rms__wsman_send(c->w, &req, &c->reply);
+	if (!rc) {
+		rc = rms__enum_begin(c->reply.reader, &c->page);
+		c->in_page = rc == 0;
+	}
+	rms__buf_free(&body);
+	rms_ref_free(src);
+	c->uri = uri;
+	c->dmtf = dmtf;
+	return rc;
+}
+
+/* Finish the current page: its context and EndOfSequence. */
+static int end_page(struct cim_op *c)
+{
+	int rc = rms__enum_finish(c->reply.reader, &c->page);
+	if (!rc) {
+		free(c->context);
+		c->context = c->page.context;
+		c->page.context = NULL;
+		c->end = c->page.end_of_sequence || !c->context;
+	}
+	rms__enum_page_free(&c->page);
+	rms__wsman_reply_free(&c->reply);
+	c->in_page = false;
+	return rc;
+}
+
+static int pull(struct cim_op *c)
+{
+	rms_buf body;
+	rms__buf_init(&body);
+	int rc = rms__body_pull(&body, c->context, c->max_elements);
+	/* Pull and Release go to the resource the enumeration was made on. */
+	rms_wsman_request req = { .action = RMS_ACTION_PULL, .resource_uri = c->uri,
+		                  .cim_namespace = c->dmtf ? c->ns : NULL, .body = body.data };
+	if (!rc)
+		rc = rms__wsman_send(c->w, &req, &c->reply);
+	if (!rc) {
+		rc = rms__enum_begin(c->reply.reader, &c->page);
+		c->in_page = rc == 0;
+	}
+	rms__buf_free(&body);
+	return rc;
 }
 
 static int cim_next(rms_op *op, rms_instance **out)
 {
-	(void)out;
-	return rms__not_implemented(RMS_BACKEND_CIM, rms_op_kind_name(op->req->kind));
+	struct cim_op *c = op->priv;
+	for (;;) {
+		if (atomic_load(&op->cancelled))
+			return rms__error_set(RMS_E_CANCELLED, RMS_PHASE_NONE,
+			                      "the enumeration was cancelled after %llu instances",
+			                      (unsigned long long)op->delivered);
+		if (c->in_page) {
+			xmlNode *item;
+			int rc = rms__soap_reader_next(c->reply.reader, &item);
+			if (rc == 0)
+				return decode_item(out, item, c->ns);
+			if (rc != RMS_ITEROVER)
+				return rc;
+			if ((rc = end_page(c)))
+				return rc;
+			continue;
+		}
+		if (c->end) {
+			/* Done: the operation's connection goes with it. */
+			rms__wsman_free(c->w);
+			c->w = NULL;
+			return RMS_ITEROVER;
+		}
+		int rc = pull(c);
+		if (rc)
+			return rc;
+	}
+}
+
+static int cim_start(rms_op *op)
+{
+	rms_session *s = op->session;
+	if (op->req->kind == RMS_OP_IDENTIFY) {
+		int rc = identify(s, &op->cancelled, &op->result);
+		op->finished = true;
+		return rc;
+	}
+	if (op->req->kind == RMS_OP_GET_CLASS)
+		return rms__not_implemented(RMS_BACKEND_CIM, "getting a class schema");
+	struct cim_op *c = calloc(1, sizeof *c);
+	if (!c)
+		return rms__error_nomem();
+	op->priv = c;
+	c->max_elements = s->opts.cim.max_elements ? s->opts.cim.max_elements : 32000;
+	if (!(c->ns = namespace_of(op)))
+		return rms__error_nomem();
+	int rc = client(&c->w, s, &op->cancelled);
+	if (rc)
+		return rc;
+	bool stream = op->req->kind == RMS_OP_ENUMERATE || op->req->kind == RMS_OP_QUERY ||
+	              op->req->kind == RMS_OP_ASSOCIATORS || op->req->kind == RMS_OP_REFERENCES;
+	if (stream)
+		return start_enumeration(op, c);
+	rc = run_single(op, c);
+	/* A single request: its connection ends with it. */
+	rms__wsman_free(c->w);
+	c->w = NULL;
+	op->finished = true;
+	return rc;
 }
 
 static int cim_next_chunk(rms_op *op, rms_chunk *out)
@@ -87,7 +464,40 @@ static int cim_next_chunk(rms_op *op, rms_chunk *out)
 
 static void cim_op_free(rms_op *op)
 {
-	(void)op;
+	struct cim_op *c = op->priv;
+	if (!c)
+		return;
+	if (c->in_page) {
+		rms__enum_page_free(&c->page);
+		rms__wsman_reply_free(&c->reply);
+		c->in_page = false;
+	}
+	/* An enumeration closed early: tell the server to drop its context,
+	 * on the same connection, before that connection goes. */
+	if (c->w && c->context && !c->end) {
+		rms_buf body;
+		rms__buf_init(&body);
+		if (rms__body_release(&body, c->context) == 0) {
+			rms_wsman_request req = { .action = RMS_ACTION_RELEASE,
+				                  .resource_uri = c->uri,
+				                  .cim_namespace = c->dmtf ? c->ns : NULL,
+				                  .body = body.data };
+			rms_wsman_reply reply;
+			if (rms__wsman_send(c->w, &req, &reply) == 0)
+				rms__wsman_reply_free(&reply);
+			else
+				rms__log(&op->session->log, RMS_LOG_WARNING,
+				         "%s: releasing an enumeration failed: %s",
+				         op->session->name, rms_error_message(rms_error_last()));
+		}
+		rms__buf_free(&body);
+	}
+	rms__wsman_free(c->w);
+	free(c->uri);
+	free(c->context);
+	free(c->ns);
+	free(c);
+	op->priv = NULL;
 }
 
 const struct rms_backend_ops rms__cim_backend = {

@@ -152,13 +152,70 @@ check "session --json" 0 out '"Backend":"cim"' out '"connections_opened":0' -- -
 check "session needs one backend" 2 err "session needs --backend cim or --backend pssession" -- session -H server1.example
 check "session with a bad option names it" 2 err "invalid option ca_file (--cacert)" -- session --backend cim -H h --cacert /nonexistent/ca.pem
 
-# ---- remote operations: not implemented in this build ------------------------------
-# These change when the WS-Man client and the backends land.
+# ---- remote operations -------------------------------------------------------------
 check "PSSession creation is not implemented yet" 2 err "not implemented in this build" -- session --backend pssession -H server1.example
-check "enum on CIM is not implemented yet" 2 err "not implemented" -- enum Win32_Service -H server1.example --backend cim
-check_not "nothing made up on stdout" out "Win32_Service"
-check "--json error object" 2 out '{"error":{"code":-7,"name":"RMS_E_NOT_IMPLEMENTED"' err "not implemented" -- --json enum Win32_Service -H server1.example
 check "run is not implemented yet" 2 err "not implemented" -- run -H server1.example ipconfig /all
+# Port 1 on loopback: nothing listens there. The CIM session is created, the
+# operation fails to connect: exit 3, the phase named.
+check "unreachable host: exit 3 at the operation" 3 err "connect" -- enum Win32_Service -H 127.0.0.1 --port 1 --backend cim
+check_not "nothing made up on stdout" out "Win32_Service"
+check "--json error object" 3 out '{"error":{"code":-9,"name":"RMS_E_CONNECT"' err "connect" -- --json enum Win32_Service -H 127.0.0.1 --port 1
+
+# Against the test endpoint (tests/endpoint/run), started here on loopback.
+EP_RUN=$(dirname "$0")/../endpoint/run
+if [ -x /usr/bin/python3 ] && [ -x "$EP_RUN" ]; then
+	EP_OUT=$tmp.ep
+	"$EP_RUN" --port 0 --auth basic --user admin --password 'cli-Pa55' >"$EP_OUT" 2>&1 &
+	EP_PID=$!
+	trap 'kill $EP_PID 2>/dev/null; rm -f "$OUT" "$ERR" "$EP_OUT"' EXIT INT TERM
+	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		grep -q listening "$EP_OUT" 2>/dev/null && break
+		sleep 0.25
+	done
+	EP_PORT=$(sed -n 's|^listening http://127.0.0.1:\([0-9]*\)/wsman$|\1|p' "$EP_OUT")
+	E="-H 127.0.0.1 --port $EP_PORT -u admin --allow-unencrypted"
+	REMSESS_PASSWORD=cli-Pa55
+	export REMSESS_PASSWORD
+	# shellcheck disable=SC2086
+	check "identify" 0 out "ProductVendor    : Microsoft Corporation" -- $E identify
+	# shellcheck disable=SC2086
+	check "enum (CIM, auto)" 0 out "Name                    : WinRM" -- $E enum Win32_Service
+	# shellcheck disable=SC2086
+	check "enum --json streams one object per line" 0 out '{"class":"Win32_Service","namespace":"root/cimv2"' -- $E --json enum Win32_Service
+	lines=$(wc -l <"$OUT")
+	if [ "$lines" -ge 20 ]; then pass "one line per instance ($lines)"; else fail "one line per instance" "$lines lines"; fi
+	# shellcheck disable=SC2086
+	check "get by key" 0 out "Name                    : WinRM" -- $E get Win32_Service Name=WinRM
+	# shellcheck disable=SC2086
+	check "query" 0 out "State : Running" -- $E query "SELECT Name, State FROM Win32_Service WHERE State = 'Running'"
+	# shellcheck disable=SC2086
+	check "invoke an instance method" 0 out "ReturnValue : 0" -- $E invoke Win32_Service StopService Name=Spooler
+	# shellcheck disable=SC2086
+	check "invoke a static method" 0 out "ProcessId" -- $E invoke Win32_Process Create --arg CommandLine=true
+	# shellcheck disable=SC2086
+	check "create" 0 out "X_Widget" -- $E create X_Widget Id=cli1 Name=one
+	# shellcheck disable=SC2086
+	check "set" 0 -- $E set X_Widget Id=cli1 --prop Name=two
+	# shellcheck disable=SC2086
+	check "the change is there" 0 out "two" -- $E get X_Widget Id=cli1
+	# shellcheck disable=SC2086
+	check "delete" 0 -- $E delete X_Widget Id=cli1
+	# shellcheck disable=SC2086
+	check "assoc" 0 out "Win32_Service" -- $E assoc Win32_Service Name=WinRM --assoc-class Win32_DependentService
+	# shellcheck disable=SC2086
+	check "a server fault: exit 1 with its numbers" 1 err "0x80041010" -- $E enum Win32_NoSuchClass
+	# shellcheck disable=SC2086
+	check "a bad query: exit 1" 1 err "CannotProcessFilter" -- $E query "SELEC x"
+	REMSESS_PASSWORD=wrong
+	# shellcheck disable=SC2086
+	check "wrong password: exit 3 at the first operation" 3 err "authenticate" -- $E enum Win32_Service
+	check_not "the password is not shown" err "wrong"
+	unset REMSESS_PASSWORD
+	kill "$EP_PID" 2>/dev/null
+	wait "$EP_PID" 2>/dev/null
+else
+	echo "SKIP endpoint checks: no /usr/bin/python3 or $EP_RUN"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -7,8 +7,6 @@ import json
 import os
 import ssl
 import subprocess
-import sys
-import time
 import unittest
 import uuid
 import xml.etree.ElementTree as ET

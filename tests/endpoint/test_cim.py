@@ -4,7 +4,7 @@ import os
 import time
 import unittest
 
-from eptest import DMTF, E, NS, T, WMI, Endpoint, EndpointCase, envelope, fault_info
+from eptest import DMTF, E, NS, T, WMI, EndpointCase, envelope, fault_info
 
 P_NS = lambda cls, base=WMI: '{%s%s}' % (base, cls)  # noqa: E731
 

@@ -1,7 +1,6 @@
 """The endpoint's HTTP side: startup, /stats, keep-alive, auth, TLS, limits, Identify,
 header checks and the shape of generic faults."""
 
-import base64
 import http.client
 import signal
 import socket
@@ -9,7 +8,7 @@ import threading
 import time
 import unittest
 
-from eptest import (CMD, NS, T, WMI, Endpoint, EndpointCase, action_of, envelope, fault_info,
+from eptest import (NS, T, WMI, Endpoint, EndpointCase, action_of, envelope, fault_info,
                     identify_body)
 
 
@@ -26,7 +25,6 @@ class StartupTest(unittest.TestCase):
 
     def test_bad_option_is_refused(self):
         import subprocess
-        import sys
         from eptest import RUN
         res = subprocess.run([RUN, '--fault', 'nonsense'], capture_output=True, text=True)
         self.assertNotEqual(res.returncode, 0)
@@ -114,7 +112,7 @@ class HttpTest(EndpointCase):
     def test_powershell_resource_is_not_available(self):
         status, root = self.ep.soap(envelope(T + 'Create', 'http://schemas.microsoft.com/powershell/Microsoft.PowerShell',
                                              '<rsp:Shell/>'))
-        info = self.assertFault(status, root, 'a:DestinationUnreachable', 2150858770)
+        self.assertFault(status, root, 'a:DestinationUnreachable', 2150858770)
         text = root.findtext('.//f:Message', namespaces=NS)
         self.assertIn('Microsoft.PowerShell session configuration', text)
 

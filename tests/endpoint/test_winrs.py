@@ -1,6 +1,5 @@
 """WinRS cmd shells: real local processes behind Create/Command/Send/Receive/Signal/Delete."""
 
-import base64
 import time
 import unittest
 

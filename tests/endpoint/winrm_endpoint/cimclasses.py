@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 
 from . import faults
 from .cimxml import Embedded, Prop, Ref
@@ -638,4 +637,3 @@ class Provider:
     def close(self):
         self._stop.set()
         self.registry.get('Win32_Process').close()
-        time.sleep(0)

@@ -7,6 +7,7 @@ decides which Windows fault that becomes.
 """
 
 import datetime
+import functools
 import re
 
 
@@ -177,6 +178,7 @@ def properties_used(node, out):
     return out
 
 
+@functools.lru_cache(maxsize=64)
 def like_regex(pattern):
     out = ''
     i = 0

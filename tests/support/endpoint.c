@@ -1,0 +1,158 @@
+#include "endpoint.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#ifndef RMS_SOURCE_DIR
+#error "RMS_SOURCE_DIR must be defined"
+#endif
+
+int rms_endpoint_start(rms_endpoint_proc *ep, const char *const *argv)
+{
+	memset(ep, 0, sizeof *ep);
+	int fds[2];
+	if (pipe(fds) != 0)
+		return -1;
+	const char *args[32];
+	size_t n = 0;
+	args[n++] = RMS_SOURCE_DIR "/tests/endpoint/run";
+	args[n++] = "--port";
+	args[n++] = "0";
+	for (size_t i = 0; argv && argv[i] && n < 31; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		union {
+			const char *const *c;
+			char *const *m;
+		} u = { .c = args };
+		execv(args[0], u.m);
+		_exit(127);
+	}
+	close(fds[1]);
+	FILE *f = fdopen(fds[0], "r");
+	char line[256] = "";
+	if (!f || !fgets(line, sizeof line, f)) {
+		fprintf(stderr, "test endpoint did not start (%s)\n", args[0]);
+		if (f)
+			fclose(f);
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	/* The endpoint keeps writing nothing more to stdout; closing our end
+	 * is fine (it never writes after the first line). */
+	fclose(f);
+	const char *p = strstr(line, "http://127.0.0.1:");
+	if (!p || sscanf(p, "http://127.0.0.1:%u/", &ep->port) != 1) {
+		fprintf(stderr, "unexpected first line from the endpoint: %s", line);
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	ep->pid = pid;
+	snprintf(ep->url, sizeof ep->url, "http://127.0.0.1:%u/wsman", ep->port);
+	return 0;
+}
+
+void rms_endpoint_stop(rms_endpoint_proc *ep)
+{
+	if (ep->pid > 0) {
+		kill(ep->pid, SIGTERM);
+		while (waitpid(ep->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	ep->pid = 0;
+}
+
+struct sink {
+	char *data;
+	size_t len;
+};
+
+static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct sink *s = ud;
+	size_t n = size * nmemb;
+	char *d = realloc(s->data, s->len + n + 1);
+	if (!d)
+		return 0;
+	memcpy(d + s->len, ptr, n);
+	s->len += n;
+	d[s->len] = '\0';
+	s->data = d;
+	return n;
+}
+
+static int request(const rms_endpoint_proc *ep, const char *path, bool post, struct sink *out)
+{
+	char url[160];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", ep->port, path);
+	CURL *c = curl_easy_init();
+	if (!c)
+		return -1;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	if (post)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	CURLcode rc = curl_easy_perform(c);
+	long status = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	return rc == CURLE_OK && status == 200 ? 0 : -1;
+}
+
+int64_t rms_endpoint_stat(const rms_endpoint_proc *ep, const char *path)
+{
+	struct sink s = { 0 };
+	if (request(ep, "/stats", false, &s) != 0) {
+		free(s.data);
+		return -1;
+	}
+	json_t *root = json_loads(s.data, 0, NULL);
+	free(s.data);
+	json_t *j = root;
+	char key[128];
+	for (const char *p = path; j && *p;) {
+		size_t n = strcspn(p, ".");
+		snprintf(key, sizeof key, "%.*s", (int)n, p);
+		j = json_object_get(j, key);
+		p += n + (p[n] == '.');
+	}
+	int64_t v = j && json_is_integer(j) ? (int64_t)json_integer_value(j) : (j ? -1 : 0);
+	/* A missing counter in a by-name table (requests_by_action.Release)
+	 * means none happened. */
+	if (!j && strchr(path, '.'))
+		v = 0;
+	else if (!j)
+		v = -1;
+	json_decref(root);
+	return v;
+}
+
+int rms_endpoint_reset(const rms_endpoint_proc *ep)
+{
+	struct sink s = { 0 };
+	int rc = request(ep, "/stats/reset", true, &s);
+	free(s.data);
+	return rc;
+}
