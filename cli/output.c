@@ -4,6 +4,8 @@
  * use jansson too); none is put together by hand.
  */
 #include <inttypes.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -703,6 +705,45 @@ static int print_created(FILE *out, FILE *err, const cli_args *a, const rms_ref 
 	return CLI_EXIT_OK;
 }
 
+uint64_t cli_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void cli_progress_start(cli_progress *p, FILE *err, bool tty, uint64_t now_ms)
+{
+	*p = (cli_progress){ .err = err, .tty = tty, .start_ms = now_ms, .last_ms = now_ms };
+}
+
+void cli_progress_clear(cli_progress *p)
+{
+	if (p->shown) {
+		fputs("\r\033[K", p->err);
+		fflush(p->err);
+		p->shown = false;
+	}
+}
+
+void cli_progress_tick(cli_progress *p, uint64_t now_ms)
+{
+	p->count++;
+	if (!p->tty || now_ms - p->start_ms < 1000 || (p->shown && now_ms - p->last_ms < 500))
+		return;
+	double secs = (double)(now_ms - p->start_ms) / 1000.0;
+	fprintf(p->err, "\r\033[K%" PRIu64 " instances, %.0f/s", p->count,
+	        secs > 0 ? (double)p->count / secs : 0.0);
+	fflush(p->err);
+	p->shown = true;
+	p->last_ms = now_ms;
+}
+
+void cli_progress_end(cli_progress *p)
+{
+	cli_progress_clear(p);
+}
+
 int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_op_kind kind)
 {
 	bool first = true;
@@ -713,13 +754,22 @@ int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_o
 	case RMS_OP_ASSOCIATORS:
 	case RMS_OP_REFERENCES: {
 		rms_instance *inst;
+		cli_progress prog;
+		cli_progress_start(&prog, err, isatty(fileno(err)) == 1, cli_now_ms());
 		while ((rc = rms_op_next(op, &inst)) == 0) {
+			cli_progress_clear(&prog);
 			int prc = print_instance(out, inst, a->json, &first);
 			rms_instance_free(inst);
-			if (prc)
+			if (prc) {
+				cli_progress_end(&prog);
 				return cli_report_error(out, err, a->json, "output", prc,
 				                        rms_error_last());
+			}
+			if (prog.tty)
+				fflush(out); /* the result before the progress line */
+			cli_progress_tick(&prog, cli_now_ms());
 		}
+		cli_progress_end(&prog);
 		if (rc != RMS_ITEROVER)
 			return op_failure(out, err, a, op, kind, rc);
 		return CLI_EXIT_OK;

@@ -7,6 +7,7 @@
 #define REMSESS_CLI_OUTPUT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "args.h"
@@ -60,6 +61,30 @@ void cli_log_stderr(rms_log_level level, const char *message, void *userdata);
  * status: the remote exit code for run.
  */
 int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_op_kind kind);
+
+/*
+ * The progress line of a long enumeration: "12000 instances, 5400/s" on
+ * stderr, rewritten in place, only when stderr is a terminal (tty), shown
+ * from one second in and updated twice a second; cleared before each
+ * result line goes to the same terminal and at the end. now_ms is a
+ * monotonic clock in milliseconds (injectable for tests).
+ */
+typedef struct cli_progress {
+	FILE *err;
+	bool tty;
+	bool shown;      /* a line is on the screen now */
+	uint64_t count;
+	uint64_t start_ms;
+	uint64_t last_ms;
+} cli_progress;
+
+void cli_progress_start(cli_progress *p, FILE *err, bool tty, uint64_t now_ms);
+/* Before a result line is printed. */
+void cli_progress_clear(cli_progress *p);
+/* After an instance: count it and redraw when due. */
+void cli_progress_tick(cli_progress *p, uint64_t now_ms);
+void cli_progress_end(cli_progress *p);
+uint64_t cli_now_ms(void);
 
 /*
  * Command output in JSON strings must be valid UTF-8. A chunk may end in the

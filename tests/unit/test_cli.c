@@ -1088,9 +1088,49 @@ static void test_help_mentions_every_command_and_no_password_option(void **state
 	free(text);
 }
 
+static char *progress_run(bool tty, const uint64_t *times, size_t n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	cli_progress p;
+	cli_progress_start(&p, f, tty, 0);
+	for (size_t i = 0; i < n; i++) {
+		cli_progress_clear(&p);
+		cli_progress_tick(&p, times[i]);
+	}
+	cli_progress_end(&p);
+	fclose(f);
+	return buf;
+}
+
+static void test_progress_line_only_on_a_terminal(void **state)
+{
+	(void)state;
+	uint64_t times[3000];
+	for (size_t i = 0; i < 3000; i++)
+		times[i] = i; /* 1000 instances a second for 3 s */
+	char *text = progress_run(false, times, 3000);
+	assert_string_equal(text, ""); /* never when stderr is not a terminal */
+	free(text);
+	text = progress_run(true, times, 3000);
+	/* Nothing in the first second, then count and rate, cleared at the end. */
+	const char *first = "\r\033[K1001 instances, 1001/s";
+	assert_memory_equal(text, first, strlen(first));
+	assert_non_null(strstr(text, "2501 instances"));
+	size_t n = strlen(text);
+	assert_true(n > 4 && strcmp(text + n - 4, "\r\033[K") == 0);
+	free(text);
+	/* A short enumeration shows nothing at all. */
+	text = progress_run(true, times, 500);
+	assert_string_equal(text, "");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_progress_line_only_on_a_terminal),
 	    cmocka_unit_test(test_every_value_option_in_separate_form),
 	    cmocka_unit_test(test_every_value_option_in_equals_form),
 	    cmocka_unit_test(test_ssh_options_in_both_forms),
