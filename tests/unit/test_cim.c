@@ -548,6 +548,36 @@ static void test_failures_between_pages_say_how_far_it_got(void **state)
 	}
 }
 
+static void test_a_server_that_stops_answering_times_out(void **state)
+{
+	(void)state;
+	/* The Enumerate is answered, the first Pull never is. */
+	const char *extra[] = { "--max-batch", "10", "--instances", "100", "--fault", "stall:1",
+		                NULL };
+	rms_endpoint_proc *ep = start(extra);
+	rms_session_options o = opts_for(ep);
+	o.operation_timeout_ms = 500;
+	rms_session *s;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	rms_op *op;
+	assert_int_equal(rms_enumerate(&op, s, NULL, "X_Number", NULL), 0);
+	rms_instance *inst;
+	uint64_t n = 0;
+	int rc;
+	while ((rc = rms_op_next(op, &inst)) == 0) {
+		rms_instance_free(inst);
+		n++;
+	}
+	assert_int_equal(rc, RMS_E_TIMEOUT);
+	assert_int_equal(n, 10);
+	assert_int_equal(rms_error_phase(rms_op_error(op)), RMS_PHASE_RECEIVE);
+	assert_int_equal(rms_error_items_delivered(rms_op_error(op)), 10);
+	rms_op_free(op);
+	rms_session_free(s);
+	rms_endpoint_stop(ep);
+	free(ep);
+}
+
 /* ---- scale ------------------------------------------------------------- */
 
 static long rss_kb(void)
@@ -611,6 +641,7 @@ int main(int argc, char **argv)
 		T(test_request_over_the_envelope_limit_is_not_sent),
 		T(test_server_faults_carry_their_numbers),
 		cmocka_unit_test(test_failures_between_pages_say_how_far_it_got),
+		cmocka_unit_test(test_a_server_that_stops_answering_times_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
