@@ -19,50 +19,15 @@
 #include <libxml/parser.h>
 
 #include "fault.h"
+#include "fixture.h"
 #include "httpd.h"
 #include "wsman.h"
 
 /* ---- reading recorded requests ----------------------------------------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open fixture %s", path);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
-	return buf;
-}
-
-/* The index-th "- request: <...>" line of a pypsrp conversation file
- * (jborean93/pypsrp tests/tests_pypsrp/responses/NAME.yml: each request is the
- * exact one-line envelope the client sent). Caller frees. */
 static char *pypsrp_request(const char *name, int index)
 {
-	char path[512];
-	snprintf(path, sizeof path, "%s/jborean93-pypsrp/responses/%s", RMS_FIXTURES_DIR, name);
-	char *all = slurp(path, NULL);
-	char *p = all;
-	for (int i = 0;; i++) {
-		p = strstr(p, "- request: ");
-		if (!p)
-			fail_msg("%s has no request %d", name, index);
-		p += strlen("- request: ");
-		if (i == index)
-			break;
-	}
-	size_t n = strcspn(p, "\n");
-	char *r = strndup(p, n);
-	free(all);
-	return r;
+	return rms_fixture_pypsrp(name, "request", index);
 }
 
 /* ---- semantic comparison ----------------------------------------------- */
@@ -297,11 +262,8 @@ static void test_winrs_headers_match_recorded_pypsrp_requests(void **state)
 static void test_cim_get_class_headers_match_recorded_mi_client(void **state)
 {
 	(void)state;
-	char path[512];
-	snprintf(path, sizeof path,
-	         "%s/samples/omi-windows-mi-client-requests/windows_mi_client_request_00.xml",
-	         RMS_FIXTURES_DIR);
-	char *recorded = slurp(path, NULL);
+	char *recorded =
+		rms_fixture("samples/omi-windows-mi-client-requests/windows_mi_client_request_00.xml", NULL);
 	rms_wsman *w = client(1048576, 0);
 	rms_ref *sel;
 	assert_int_equal(rms_ref_new(&sel, NULL, NULL), 0);
@@ -382,38 +344,14 @@ static void test_duration_format(void **state)
 
 /* ---- against a loopback server ----------------------------------------- */
 
-/* The recorded body of the first response in a WinRMSharp session file
- * (adstep/WinRMSharp src/WinRMSharp.Tests/Data/Sessions/NAME.yml): the
- * folded "Body: >-" block under "Response:". Caller frees. */
 static char *winrmsharp_response(const char *name)
 {
-	char path[512];
-	snprintf(path, sizeof path, "%s/adstep-WinRMSharp/src/WinRMSharp.Tests/Data/Sessions/%s",
-	         RMS_FIXTURES_DIR, name);
-	char *all = slurp(path, NULL);
-	char *p = strstr(all, "  Response:");
-	assert_non_null(p);
-	p = strstr(p, "Body: >-\n");
-	assert_non_null(p);
-	p += strlen("Body: >-\n");
-	size_t indent = strspn(p, " ");
-	rms_buf b;
-	rms__buf_init(&b);
-	while (*p && strspn(p, " ") >= indent) {
-		size_t n = strcspn(p + indent, "\n");
-		rms__buf_append(&b, p + indent, n);
-		rms__buf_puts(&b, "\n");
-		p += indent + n + (p[indent + n] == '\n');
-	}
-	free(all);
-	return rms__buf_take(&b);
+	return rms_fixture_winrmsharp_response(name);
 }
 
 static char *fixture(const char *rel)
 {
-	char path[512];
-	snprintf(path, sizeof path, "%s/%s", RMS_FIXTURES_DIR, rel);
-	return slurp(path, NULL);
+	return rms_fixture(rel, NULL);
 }
 
 /* A reply whose RelatesTo echoes the request's MessageID, as Windows does. */

@@ -16,65 +16,13 @@
 #include <cmocka.h>
 #include <libxml/parser.h>
 
+#include "fixture.h"
 #include "wsman.h"
 #include "wsman_ops.h"
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
-/* The index-th request (or response) of a pypsrp conversation: a plain
- * one-line YAML scalar, or a single-quoted one ('' is a quote; a line break
- * folds into a space and the next line's indentation is dropped). */
 static char *pypsrp(const char *file, const char *key, int index)
 {
-	char path[512];
-	snprintf(path, sizeof path, "%s/jborean93-pypsrp/responses/%s", RMS_FIXTURES_DIR, file);
-	char *all = slurp(path);
-	char tag[32];
-	snprintf(tag, sizeof tag, "%s: ", key);
-	char *p = all;
-	for (int i = 0; i <= index; i++) {
-		do {
-			p = strstr(p, tag);
-			if (!p)
-				fail_msg("%s has no %s %d", file, key, index);
-			p += strlen(tag);
-		} while (*p != '<' && *p != '\'');
-	}
-	rms_buf b;
-	rms__buf_init(&b);
-	if (*p == '<') {
-		rms__buf_append(&b, p, strcspn(p, "\n"));
-	} else {
-		for (p++; *p; p++) {
-			if (*p == '\'' && p[1] == '\'') {
-				rms__buf_puts(&b, "'");
-				p++;
-			} else if (*p == '\'') {
-				break;
-			} else if (*p == '\n') {
-				rms__buf_puts(&b, " ");
-				while (p[1] == ' ')
-					p++;
-			} else {
-				rms__buf_append(&b, p, 1);
-			}
-		}
-	}
-	free(all);
-	return rms__buf_take(&b);
+	return rms_fixture_pypsrp(file, key, index);
 }
 
 static xmlNode *body_child(xmlDoc *doc)

@@ -1,0 +1,94 @@
+#include "fixture.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+
+char *rms_fixture(const char *relpath, size_t *len)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "%s/%s", RMS_FIXTURES_DIR, relpath);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open fixture %s", path);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
+		fail_msg("cannot read fixture %s", path);
+	buf[n] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+char *rms_fixture_pypsrp(const char *file, const char *key, int index)
+{
+	char rel[512];
+	snprintf(rel, sizeof rel, "jborean93-pypsrp/responses/%s", file);
+	char *all = rms_fixture(rel, NULL);
+	char tag[32];
+	snprintf(tag, sizeof tag, "%s: ", key);
+	char *p = all;
+	for (int i = 0; i <= index; i++) {
+		do {
+			p = strstr(p, tag);
+			if (!p)
+				fail_msg("%s has no %s %d", file, key, index);
+			p += strlen(tag);
+		} while (*p != '<' && *p != '\'');
+	}
+	rms_buf b;
+	rms__buf_init(&b);
+	if (*p == '<') {
+		rms__buf_append(&b, p, strcspn(p, "\n"));
+	} else {
+		for (p++; *p; p++) {
+			if (*p == '\'' && p[1] == '\'') {
+				rms__buf_puts(&b, "'");
+				p++;
+			} else if (*p == '\'') {
+				break;
+			} else if (*p == '\n') {
+				rms__buf_puts(&b, " ");
+				while (p[1] == ' ')
+					p++;
+			} else {
+				rms__buf_append(&b, p, 1);
+			}
+		}
+	}
+	free(all);
+	return rms__buf_take(&b);
+}
+
+char *rms_fixture_winrmsharp_response(const char *file)
+{
+	char rel[512];
+	snprintf(rel, sizeof rel, "adstep-WinRMSharp/src/WinRMSharp.Tests/Data/Sessions/%s", file);
+	char *all = rms_fixture(rel, NULL);
+	char *p = strstr(all, "  Response:");
+	if (!p || !(p = strstr(p, "Body: >-\n")))
+		fail_msg("%s has no response body", file);
+	p += strlen("Body: >-\n");
+	size_t indent = strspn(p, " ");
+	rms_buf b;
+	rms__buf_init(&b);
+	while (*p && strspn(p, " ") >= indent) {
+		size_t n = strcspn(p + indent, "\n");
+		rms__buf_append(&b, p + indent, n);
+		rms__buf_puts(&b, "\n");
+		p += indent + n + (p[indent + n] == '\n');
+	}
+	free(all);
+	return rms__buf_take(&b);
+}
