@@ -17,11 +17,13 @@
  * one envelope at a time. Each single envelope still respects
  * MaxEnvelopeSize (wsman.c refuses to send a larger one).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "cim_class.h"
 #include "wsman.h"
 #include "wsman_ops.h"
 
@@ -38,6 +40,18 @@ struct cim_op {
 	char *context;       /* for the next Pull / the Release */
 	bool end;            /* EndOfSequence seen */
 	uint32_t max_elements;
+};
+
+/* Class schemas fetched in this session, by class name (case-insensitive);
+ * cls NULL records that the server would not give it. */
+struct schema_entry {
+	char *name;
+	rms_cim_class *cls;
+};
+
+struct cim_session {
+	struct schema_entry *schemas;
+	size_t nschemas;
 };
 
 static bool cim_supports(rms_op_kind kind)
@@ -90,7 +104,145 @@ static int cim_close(rms_session *s)
 
 static void cim_destroy(rms_session *s)
 {
-	(void)s;
+	struct cim_session *cs = s->priv;
+	if (!cs)
+		return;
+	for (size_t i = 0; i < cs->nschemas; i++) {
+		free(cs->schemas[i].name);
+		rms_cim_class_free(cs->schemas[i].cls);
+	}
+	free(cs->schemas);
+	free(cs);
+	s->priv = NULL;
+}
+
+/* ---- class schemas ----------------------------------------------------- */
+
+/* GetClass as the Windows MI client sends it (facts.md §1.6). A server
+ * that does not offer class retrieval gets RMS_E_UNSUPPORTED. */
+static int get_class(rms_wsman *w, const char *ns, const char *class_name, rms_cim_class **out)
+{
+	rms_ref *sel;
+	int rc = rms_ref_new(&sel, NULL, NULL);
+	if (rc)
+		return rc;
+	static const rms_wsman_option opts[] = {
+		{ .name = "IncludeInheritanceHierarchy", .value = "true", .type = "xs:boolean" },
+		{ .name = "IncludeInheritedElements", .value = "true", .type = "xs:boolean" },
+		{ .name = "IncludeQualifiers", .value = "true", .type = "xs:boolean" },
+	};
+	rms_wsman_request req = { .action = RMS_ACTION_GET, .resource_uri = RMS_URI_CIMXML_ANY,
+		                  .selectors = sel, .cim_namespace = ns, .options = opts,
+		                  .noptions = sizeof opts / sizeof opts[0] };
+	rms_wsman_reply reply;
+	if (!(rc = rms_ref_add_selector(sel, "ClassName", class_name)))
+		rc = rms__wsman_send(w, &req, &reply);
+	if (rc == RMS_E_FAULT) {
+		const char *sub = rms_error_fault_subcode(rms_error_last());
+		if (sub && (strcmp(sub, "w:UnsupportedFeature") == 0 ||
+		            strcmp(sub, "a:ActionNotSupported") == 0 ||
+		            strcmp(sub, "a:DestinationUnreachable") == 0)) {
+			struct rms_error *e = rms__error_last_mut();
+			char *msg = rms__asprintf("class schemas (GetClass) are not supported by this "
+			                          "server: %s",
+			                          e->message);
+			if (msg) {
+				free(e->message);
+				e->message = msg;
+			}
+			e->code = rc = RMS_E_UNSUPPORTED;
+		}
+	}
+	if (!rc) {
+		xmlNode *el;
+		rc = rms__soap_reader_next(reply.reader, &el);
+		if (rc == RMS_ITEROVER)
+			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			                    "the GetClass answer for %s is empty", class_name);
+		else if (!rc)
+			rc = rms__decode_class(out, el);
+		rms__wsman_reply_free(&reply);
+	}
+	rms_ref_free(sel);
+	return rc;
+}
+
+/* The session's schema of a class, fetched on first use over the
+ * operation's connection; NULL when unknown (no_schema, or the server
+ * would not give it: then decoding goes by shape). */
+static const rms_cim_class *schema_for(rms_session *s, rms_wsman *w, const char *ns,
+                                       const char *class_name)
+{
+	if (s->opts.cim.no_schema || !class_name || !w)
+		return NULL;
+	struct cim_session *cs = s->priv;
+	if (!cs && !(cs = s->priv = calloc(1, sizeof *cs)))
+		return NULL;
+	for (size_t i = 0; i < cs->nschemas; i++)
+		if (rms__streq_nocase(cs->schemas[i].name, class_name))
+			return cs->schemas[i].cls;
+	rms_cim_class *cls = NULL;
+	struct rms_error *keep = rms__error_park();
+	if (get_class(w, ns, class_name, &cls))
+		rms__log(&s->log, RMS_LOG_DEBUG, "%s: no schema for %s, decoding by shape: %s",
+		         s->name, class_name, rms_error_message(rms_error_last()));
+	rms__error_unpark(keep);
+	struct schema_entry *grown = realloc(cs->schemas, (cs->nschemas + 1) * sizeof *grown);
+	char *name = strdup(class_name);
+	if (!grown || !name) {
+		free(name);
+		if (grown)
+			cs->schemas = grown;
+		rms_cim_class_free(cls);
+		return NULL;
+	}
+	cs->schemas = grown;
+	cs->schemas[cs->nschemas++] = (struct schema_entry){ name, cls };
+	return cls;
+}
+
+/* rms_wscim_type_fn over a class schema. */
+static int schema_type(const char *property, void *userdata)
+{
+	const rms_cim_class *cls = userdata;
+	for (size_t i = 0; i < rms_cim_class_property_count(cls); i++) {
+		const char *name;
+		rms_type t;
+		rms_cim_class_property_at(cls, i, &name, &t, NULL);
+		if (rms__streq_nocase(name, property))
+			return (int)t;
+	}
+	return -1;
+}
+
+/* Decode an instance element, typed by its class's schema when there is one;
+ * key flags come from the schema too. */
+static int read_typed(rms_instance **out, rms_session *s, rms_wsman *w, const xmlNode *el,
+                      const char *ns)
+{
+	const char *cls_name = (const char *)el->name;
+	const rms_cim_class *cls = schema_for(s, w, ns, cls_name);
+	int rc = rms__wscim_read_instance(out, el, ns, cls ? schema_type : NULL,
+	                                  (void *)(uintptr_t)cls);
+	if (rc || !cls)
+		return rc;
+	for (size_t i = 0; i < rms_cim_class_property_count(cls); i++) {
+		const char *name;
+		unsigned flags;
+		rms_cim_class_property_at(cls, i, &name, NULL, &flags);
+		const rms_value *v = (flags & RMS_PROP_KEY) ? rms_instance_get(*out, name) : NULL;
+		if (v) {
+			rms_value *copy;
+			if ((rc = rms_value_dup(&copy, v)) ||
+			    (rc = rms_instance_set(*out, name, copy, RMS_PROP_KEY)))
+				break;
+		}
+	}
+	if (rc) {
+		rms_instance_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -173,14 +325,15 @@ static int first_body_element(rms_wsman_reply *reply, xmlNode **out, const char 
 	return rc;
 }
 
-static int decode_item(rms_instance **out, const xmlNode *item, const char *ns)
+static int decode_item(rms_instance **out, rms_session *s, rms_wsman *w, const xmlNode *item,
+                       const char *ns)
 {
 	const xmlNode *obj, *epr;
 	rms__enum_item_parts(item, &obj, &epr);
 	if (!obj)
 		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 		                      "an enumeration item holds no instance");
-	int rc = rms__wscim_read_instance(out, obj, ns, NULL, NULL);
+	int rc = read_typed(out, s, w, obj, ns);
 	if (rc || !epr)
 		return rc;
 	rms_ref *ref;
@@ -257,14 +410,18 @@ static int run_single(rms_op *op, struct cim_op *c)
 	if (!rc) {
 		switch (r->kind) {
 		case RMS_OP_GET:
+			rc = el ? read_typed(&op->result, op->session, c->w, el, c->ns)
+			        : first_body_element(&reply, &el, what);
+			break;
 		case RMS_OP_INVOKE:
+			/* Out-parameters by shape: the schema holds no parameter types. */
 			rc = el ? rms__wscim_read_instance(&op->result, el, c->ns, NULL, NULL)
 			        : first_body_element(&reply, &el, what);
 			break;
 		case RMS_OP_MODIFY:
 			/* Windows may or may not send the instance back (facts §7). */
 			if (el)
-				rc = rms__wscim_read_instance(&op->result, el, c->ns, NULL, NULL);
+				rc = read_typed(&op->result, op->session, c->w, el, c->ns);
 			break;
 		case RMS_OP_CREATE:
 			rc = el ? rms__decode_created(&op->created, el)
@@ -403,7 +560,7 @@ static int cim_next(rms_op *op, rms_instance **out)
 			xmlNode *item;
 			int rc = rms__soap_reader_next(c->reply.reader, &item);
 			if (rc == 0)
-				return decode_item(out, item, c->ns);
+				return decode_item(out, op->session, c->w, item, c->ns);
 			if (rc != RMS_ITEROVER)
 				return rc;
 			if ((rc = end_page(c)))
@@ -430,8 +587,6 @@ static int cim_start(rms_op *op)
 		op->finished = true;
 		return rc;
 	}
-	if (op->req->kind == RMS_OP_GET_CLASS)
-		return rms__not_implemented(RMS_BACKEND_CIM, "getting a class schema");
 	struct cim_op *c = calloc(1, sizeof *c);
 	if (!c)
 		return rms__error_nomem();
@@ -442,6 +597,13 @@ static int cim_start(rms_op *op)
 	int rc = client(&c->w, s, &op->cancelled);
 	if (rc)
 		return rc;
+	if (op->req->kind == RMS_OP_GET_CLASS) {
+		rc = get_class(c->w, c->ns, op->req->class_name, &op->cls);
+		rms__wsman_free(c->w);
+		c->w = NULL;
+		op->finished = true;
+		return rc;
+	}
 	bool stream = op->req->kind == RMS_OP_ENUMERATE || op->req->kind == RMS_OP_QUERY ||
 	              op->req->kind == RMS_OP_ASSOCIATORS || op->req->kind == RMS_OP_REFERENCES;
 	if (stream)

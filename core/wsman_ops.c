@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "cim_class.h"
 #include "error_internal.h"
 #include "wsman_ops.h"
 
@@ -237,6 +238,97 @@ int rms__body_invoke(rms_buf *b, const char *resource_uri, const char *method,
 int rms__decode_created(rms_ref **out, const xmlNode *resource_created)
 {
 	return rms__wscim_read_ref(out, resource_created);
+}
+
+/* ---- class schemas ---------------------------------------------------- */
+
+/* A QUALIFIER child named `name` whose VALUE is true. */
+static bool has_qualifier(const xmlNode *prop, const char *name, char **value)
+{
+	for (xmlNode *q = rms__xml_first(prop); q; q = rms__xml_next(q)) {
+		if (q->ns || strcmp((const char *)q->name, "QUALIFIER") != 0)
+			continue;
+		char *qn = rms__xml_attr(q, NULL, "NAME");
+		bool match = qn && strcasecmp(qn, name) == 0;
+		free(qn);
+		if (!match)
+			continue;
+		xmlNode *v = rms__xml_first(q);
+		char *text = v ? rms__xml_text(v) : NULL;
+		if (value) {
+			*value = text;
+			return true;
+		}
+		bool yes = text && strcasecmp(text, "true") == 0;
+		free(text);
+		return yes;
+	}
+	return false;
+}
+
+int rms__decode_class(rms_cim_class **out, const xmlNode *el)
+{
+	*out = NULL;
+	if (!el || el->ns || strcmp((const char *)el->name, "CLASS") != 0)
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                      "the class schema answer holds %s, not a CIM-XML CLASS",
+		                      el ? (const char *)el->name : "nothing");
+	char *name = rms__xml_attr(el, NULL, "NAME");
+	char *super = rms__xml_attr(el, NULL, "SUPERCLASS");
+	rms_cim_class *c = NULL;
+	int rc = name ? rms__cim_class_new(&c, name, super)
+	              : rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+	                               "a CIM-XML CLASS without a NAME");
+	for (xmlNode *p = rms__xml_first(el); p && !rc; p = rms__xml_next(p)) {
+		if (p->ns)
+			continue;
+		const char *tag = (const char *)p->name;
+		bool scalar = strcmp(tag, "PROPERTY") == 0, array = strcmp(tag, "PROPERTY.ARRAY") == 0,
+		     ref = strcmp(tag, "PROPERTY.REFERENCE") == 0;
+		if (strcmp(tag, "METHOD") == 0) {
+			char *m = rms__xml_attr(p, NULL, "NAME");
+			rc = m ? rms__cim_class_add_method(c, m)
+			       : rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			                        "class %s: a METHOD without a NAME", name);
+			free(m);
+			continue;
+		}
+		if (!scalar && !array && !ref)
+			continue; /* QUALIFIERs of the class itself */
+		char *pname = rms__xml_attr(p, NULL, "NAME");
+		char *ptype = ref ? NULL : rms__xml_attr(p, NULL, "TYPE");
+		rms_type t = RMS_TYPE_REFERENCE;
+		if (!pname || (!ref && !ptype)) {
+			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			                    "class %s: a property without a NAME or TYPE", name);
+		} else if (!ref) {
+			char *emb = NULL;
+			if (has_qualifier(p, "EmbeddedInstance", &emb) ||
+			    has_qualifier(p, "EmbeddedObject", NULL)) {
+				t = RMS_TYPE_INSTANCE;
+			} else if (rms_type_parse(&t, ptype)) {
+				rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+				                    "class %s: property %s has the unknown type '%s'",
+				                    name, pname, ptype);
+			}
+			free(emb);
+			if (array)
+				t = (rms_type)(t | RMS_TYPE_ARRAY);
+		}
+		if (!rc)
+			rc = rms__cim_class_add_property(c, pname, t,
+			                                 has_qualifier(p, "Key", NULL) ? RMS_PROP_KEY : 0);
+		free(pname);
+		free(ptype);
+	}
+	free(name);
+	free(super);
+	if (rc) {
+		rms_cim_class_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
 }
 
 /* ---- WinRS ------------------------------------------------------------- */

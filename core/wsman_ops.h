@@ -86,6 +86,18 @@ char *rms__invoke_action(const char *resource_uri, const char *method);
 /* x:ResourceCreated (or any EPR-holding element) -> reference. */
 int rms__decode_created(rms_ref **out, const xmlNode *resource_created);
 
+/* ---- class schemas ---------------------------------------------------- */
+
+/* The resource GetClass goes to (with __cimnamespace and ClassName
+ * selectors), and the options the Windows MI client sends with it. */
+#define RMS_URI_CIMXML_ANY "http://schemas.dmtf.org/wbem/cim-xml/2/cim-schema/2/*"
+
+/* A CIM-XML (DSP0201) CLASS element -> class schema: properties with their
+ * declared types (PROPERTY.ARRAY -> array types, PROPERTY.REFERENCE ->
+ * reference, an EmbeddedInstance/EmbeddedObject qualifier -> instance), the
+ * Key qualifier as RMS_PROP_KEY, and the method names. */
+int rms__decode_class(rms_cim_class **out, const xmlNode *class_elem);
+
 /* ---- WinRS ------------------------------------------------------------- */
 
 typedef struct rms_shell_params {

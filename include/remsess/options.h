@@ -135,6 +135,12 @@ typedef struct rms_session_options {
 		 * MaxBatchItems). The server still caps a batch to fit one
 		 * envelope. */
 		uint32_t max_elements;
+		/* WS-Man carries no property types, so the CIM backend fetches
+		 * each class's schema (GetClass) once per session, the first
+		 * time it decodes that class, and types every property by it.
+		 * Set this to skip that round trip: properties then decode by
+		 * their shape, and numbers come as strings. */
+		bool no_schema;
 	} cim;
 
 	struct {

@@ -289,7 +289,9 @@ static void test_create_modify_delete(void **state)
 	rms_instance *got;
 	assert_int_equal(rms_get(&got, s, created, NULL), 0);
 	assert_string_equal(str_prop(got, "Name"), "delta");
-	assert_string_equal(str_prop(got, "Size"), "42");
+	uint32_t size = 0;
+	assert_int_equal(rms_value_get_uint32(rms_instance_get(got, "Size"), &size), 0);
+	assert_int_equal(size, 42);
 	rms_instance_free(got);
 
 	/* Creating it again: WMI's "already exists" as a fault. */
@@ -366,29 +368,160 @@ static void test_associators_and_references(void **state)
 	rms_session_free(s);
 }
 
-static void test_every_value_shape_decodes(void **state)
+static rms_instance *get_number(rms_session *s, const char *id)
+{
+	rms_ref *k;
+	assert_int_equal(rms_ref_new(&k, NULL, "X_Number"), 0);
+	assert_int_equal(rms_ref_add_selector(k, "Id", id), 0);
+	rms_instance *inst;
+	rms_error *err = NULL;
+	if (rms_get(&inst, s, k, &err))
+		fail_msg("get X_Number %s: %s", id, rms_error_message(err));
+	rms_ref_free(k);
+	return inst;
+}
+
+static void test_every_cim_type_decodes_typed_by_the_class_schema(void **state)
 {
 	rms_endpoint_proc *ep = *state;
 	rms_session *s = cim_session(ep);
-	rms_ref *k;
-	assert_int_equal(rms_ref_new(&k, NULL, "X_Number"), 0);
-	assert_int_equal(rms_ref_add_selector(k, "Id", "2"), 0);
-	rms_instance *inst;
-	assert_int_equal(rms_get(&inst, s, k, NULL), 0);
-	/* Without a class schema, shapes decide: datetimes, intervals,
-	 * references, embedded instances, arrays and nulls come typed. */
-	assert_int_equal(rms_value_type(rms_instance_get(inst, "When")), RMS_TYPE_DATETIME);
+	assert_int_equal(rms_endpoint_reset(ep), 0);
+	rms_instance *inst = get_number(s, "2");
+	/* The session fetched X_Number's schema (GetClass) and typed every
+	 * property by it: numbers range-checked into their widths. */
+	const rms_value *v;
+	uint8_t u8;
+	int8_t s8;
+	uint64_t u64;
+	int64_t s64;
+	float r32;
+	double r64;
+	bool flag;
+	uint16_t ch;
+	assert_int_equal(rms_value_get_uint8(rms_instance_get(inst, "U8"), &u8), 0);
+	assert_int_equal(u8, 2);
+	assert_int_equal(rms_value_get_sint8(rms_instance_get(inst, "S8"), &s8), 0);
+	assert_int_equal(s8, -126);
+	assert_int_equal(rms_value_get_uint64(rms_instance_get(inst, "U64"), &u64), 0);
+	assert_true(u64 == UINT64_MAX - 1);
+	assert_int_equal(rms_value_get_sint64(rms_instance_get(inst, "S64"), &s64), 0);
+	assert_true(s64 == INT64_MIN + 2);
+	assert_int_equal(rms_value_get_real32(rms_instance_get(inst, "R32"), &r32), 0);
+	assert_true(r32 == 0.5f);
+	assert_int_equal(rms_value_get_real64(rms_instance_get(inst, "R64"), &r64), 0);
+	assert_true(r64 > 0.666 && r64 < 0.667);
+	assert_int_equal(rms_value_get_boolean(rms_instance_get(inst, "Flag"), &flag), 0);
+	assert_true(flag);
+	assert_int_equal(rms_value_get_char16(rms_instance_get(inst, "Letter"), &ch), 0);
+	assert_int_equal(ch, 'C');
+	assert_string_equal(str_prop(inst, "Text"), "number 2 <&> \"\xc3\xa9\xe4\xb8\xad\"");
 	rms_datetime dt;
+	assert_int_equal(rms_value_get_datetime(rms_instance_get(inst, "When"), &dt), 0);
+	assert_false(dt.is_interval);
 	assert_int_equal(rms_value_get_datetime(rms_instance_get(inst, "Span"), &dt), 0);
 	assert_true(dt.is_interval);
+	v = rms_instance_get(inst, "Squares");
+	assert_int_equal(rms_value_type(v), RMS_TYPE_UINT32 | RMS_TYPE_ARRAY);
+	assert_int_equal(rms_value_array_length(v), 2);
+	uint32_t sq;
+	assert_int_equal(rms_value_get_uint32(rms_value_array_at(v, 1), &sq), 0);
+	assert_int_equal(sq, 9);
+	assert_int_equal(rms_value_type(rms_instance_get(inst, "Words")),
+	                 RMS_TYPE_STRING | RMS_TYPE_ARRAY);
+	assert_int_equal(rms_value_type(rms_instance_get(inst, "Owner")), RMS_TYPE_REFERENCE);
+	assert_int_equal(rms_value_type(rms_instance_get(inst, "Detail")), RMS_TYPE_INSTANCE);
+	v = rms_instance_get(inst, "Nothing");
+	assert_true(rms_value_is_null(v));
+	assert_int_equal(rms_value_type(v), RMS_TYPE_STRING);
+	/* The key flag comes from the schema too. */
+	for (size_t i = 0; i < rms_instance_count(inst); i++) {
+		const char *name;
+		unsigned flags;
+		rms_instance_at(inst, i, &name, NULL, &flags);
+		assert_int_equal((flags & RMS_PROP_KEY) != 0, strcmp(name, "Id") == 0);
+	}
+	rms_instance_free(inst);
+
+	/* An array of one element is still an array, by the schema. */
+	inst = get_number(s, "1");
+	assert_int_equal(rms_value_type(rms_instance_get(inst, "Squares")),
+	                 RMS_TYPE_UINT32 | RMS_TYPE_ARRAY);
+	assert_int_equal(rms_value_array_length(rms_instance_get(inst, "Squares")), 1);
+	rms_instance_free(inst);
+	/* One GetClass for the class, however many instances follow: two Gets
+	 * of instances and one of the class, each on its operation's one
+	 * connection. */
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 3);
+	assert_int_equal(rms_endpoint_stat(ep, "connections_accepted"), 2);
+	rms_session_free(s);
+}
+
+static void test_without_a_schema_values_decode_by_shape(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_session_options o = opts_for(ep);
+	o.cim.no_schema = true;
+	rms_session *s;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(rms_endpoint_reset(ep), 0);
+	rms_instance *inst = get_number(s, "2");
+	/* Shapes decide: datetimes, references, embedded instances, arrays
+	 * and nulls come typed; numbers come as their text. */
+	assert_int_equal(rms_value_type(rms_instance_get(inst, "When")), RMS_TYPE_DATETIME);
 	assert_int_equal(rms_value_type(rms_instance_get(inst, "Owner")), RMS_TYPE_REFERENCE);
 	assert_int_equal(rms_value_type(rms_instance_get(inst, "Detail")), RMS_TYPE_INSTANCE);
 	assert_int_equal(rms_value_array_length(rms_instance_get(inst, "Squares")), 2);
 	assert_true(rms_value_is_null(rms_instance_get(inst, "Nothing")));
-	assert_string_equal(str_prop(inst, "Text"), "number 2 <&> \"\xc3\xa9\xe4\xb8\xad\"");
 	assert_string_equal(str_prop(inst, "U64"), "18446744073709551614");
 	rms_instance_free(inst);
-	rms_ref_free(k);
+	/* One request: no GetClass. */
+	assert_int_equal(rms_endpoint_stat(ep, "requests_total"), 1);
+	rms_session_free(s);
+}
+
+static void test_get_class_schema(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_session *s = cim_session(ep);
+	rms_request *r;
+	assert_int_equal(rms_request_new(&r, RMS_OP_GET_CLASS), 0);
+	assert_int_equal(rms_request_set_class(r, "Win32_Service"), 0);
+	rms_op *op;
+	rms_error *err = NULL;
+	if (rms_op_start(&op, s, r, &err))
+		fail_msg("get class: %s", rms_error_message(err));
+	const rms_cim_class *c = rms_op_class(op);
+	assert_non_null(c);
+	assert_string_equal(rms_cim_class_name(c), "Win32_Service");
+	assert_string_equal(rms_cim_class_superclass(c), "CIM_Service");
+	bool saw_key = false;
+	for (size_t i = 0; i < rms_cim_class_property_count(c); i++) {
+		const char *name;
+		rms_type t;
+		unsigned flags;
+		assert_int_equal(rms_cim_class_property_at(c, i, &name, &t, &flags), 0);
+		if (strcmp(name, "Name") == 0) {
+			assert_int_equal(t, RMS_TYPE_STRING);
+			assert_true(flags & RMS_PROP_KEY);
+			saw_key = true;
+		}
+		if (strcmp(name, "ProcessId") == 0)
+			assert_int_equal(t, RMS_TYPE_UINT32);
+	}
+	assert_true(saw_key);
+	bool saw_method = false;
+	for (size_t i = 0; i < rms_cim_class_method_count(c); i++)
+		saw_method |= strcmp(rms_cim_class_method_at(c, i), "StopService") == 0;
+	assert_true(saw_method);
+	rms_op_free(op);
+	rms_request_free(r);
+
+	assert_int_equal(rms_request_new(&r, RMS_OP_GET_CLASS), 0);
+	assert_int_equal(rms_request_set_class(r, "Win32_NoSuchClass"), 0);
+	assert_int_equal(rms_op_start(&op, s, r, &err), RMS_E_FAULT);
+	assert_int_equal(rms_error_wmi_code(err), 0x80041010u);
+	rms_error_free(err);
+	rms_request_free(r);
 	rms_session_free(s);
 }
 
@@ -409,9 +542,9 @@ static void test_large_result_is_paged_within_the_envelope_limit(void **state)
 	uint64_t n = 0;
 	int rc;
 	while ((rc = rms_op_next(op, &inst)) == 0) {
-		char id[32];
-		snprintf(id, sizeof id, "%llu", (unsigned long long)n + 1);
-		assert_string_equal(str_prop(inst, "Id"), id); /* all, in order */
+		uint64_t id = 0;
+		assert_int_equal(rms_value_get_uint64(rms_instance_get(inst, "Id"), &id), 0);
+		assert_true(id == n + 1); /* all, in order */
 		rms_instance_free(inst);
 		n++;
 	}
@@ -635,7 +768,9 @@ int main(int argc, char **argv)
 		T(test_instance_and_static_methods),
 		T(test_create_modify_delete),
 		T(test_associators_and_references),
-		T(test_every_value_shape_decodes),
+		T(test_every_cim_type_decodes_typed_by_the_class_schema),
+		T(test_without_a_schema_values_decode_by_shape),
+		T(test_get_class_schema),
 		cmocka_unit_test(test_large_result_is_paged_within_the_envelope_limit),
 		cmocka_unit_test(test_closing_early_releases_the_enumeration),
 		T(test_request_over_the_envelope_limit_is_not_sent),

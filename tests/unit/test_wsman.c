@@ -675,6 +675,69 @@ static void test_reply_must_relate_to_the_request(void **state)
 	rms_httpd_stop(d);
 }
 
+#define UNSUPPORTED_FAULT                                                                          \
+	"<s:Envelope xmlns:s=\"" RMS_NS_SOAP "\" xmlns:w=\"" RMS_NS_WSMAN_DMTF "\"><s:Header/>"     \
+	"<s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>"                \
+	"w:UnsupportedFeature</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang=\"en-US\">" \
+	"The feature is not supported.</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>"
+
+static void test_a_server_without_class_schemas(void **state)
+{
+	(void)state;
+	/* GetClass refused: RMS_E_UNSUPPORTED saying the server lacks it. */
+	rms_httpd_response refuse = { .status = 500, .body = UNSUPPORTED_FAULT };
+	rms_httpd *d = serve(&refuse, 1);
+	rms_session_options o = loop_opts(d);
+	rms_session *s;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	rms_request *r;
+	assert_int_equal(rms_request_new(&r, RMS_OP_GET_CLASS), 0);
+	assert_int_equal(rms_request_set_class(r, "Win32_Service"), 0);
+	rms_op *op;
+	rms_error *err = NULL;
+	assert_int_equal(rms_op_start(&op, s, r, &err), RMS_E_UNSUPPORTED);
+	assert_non_null(strstr(rms_error_message(err), "not supported by this server"));
+	assert_string_equal(rms_error_fault_subcode(err), "w:UnsupportedFeature");
+	rms_error_free(err);
+	rms_request_free(r);
+	rms_session_free(s);
+	rms_httpd_stop(d);
+
+	/* A Get still works: the instance decodes by shape when the schema
+	 * is refused (the GetClass follows the Get on its connection). */
+#define SERVICE_ENVELOPE                                                                           \
+	"<s:Envelope xmlns:s=\"" RMS_NS_SOAP "\"><s:Header/><s:Body>"                               \
+	"<p:Win32_Service xmlns:p=\"" RMS_URI_WMI_PREFIX "root/cimv2/Win32_Service\">"              \
+	"<p:Name>WinRM</p:Name><p:ProcessId>744</p:ProcessId></p:Win32_Service>"                  \
+	"</s:Body></s:Envelope>"
+	rms_httpd_response script[3] = {
+		{ .body = SERVICE_ENVELOPE },
+		{ .status = 500, .body = UNSUPPORTED_FAULT },
+		{ .body = SERVICE_ENVELOPE },
+	};
+	d = serve(script, 3);
+	o = loop_opts(d);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	rms_ref *k;
+	assert_int_equal(rms_ref_new(&k, NULL, "Win32_Service"), 0);
+	assert_int_equal(rms_ref_add_selector(k, "Name", "WinRM"), 0);
+	rms_instance *inst;
+	assert_int_equal(rms_get(&inst, s, k, NULL), 0);
+	const char *pid;
+	assert_int_equal(rms_value_get_string(rms_instance_get(inst, "ProcessId"), &pid), 0);
+	assert_string_equal(pid, "744");
+	assert_int_equal(rms_httpd_requests(d), 2);
+	assert_int_equal(rms_httpd_connections(d), 1);
+	rms_instance_free(inst);
+	/* The refusal is remembered: no second GetClass for the class. */
+	assert_int_equal(rms_get(&inst, s, k, NULL), 0);
+	assert_int_equal(rms_httpd_requests(d), 3);
+	rms_instance_free(inst);
+	rms_ref_free(k);
+	rms_session_free(s);
+	rms_httpd_stop(d);
+}
+
 struct logbook {
 	int lines;
 	int leaked;
@@ -730,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_http_failures_are_classified),
 		cmocka_unit_test(test_reply_must_relate_to_the_request),
 		cmocka_unit_test(test_trace_log_never_shows_the_password),
+		cmocka_unit_test(test_a_server_without_class_schemas),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	xmlCleanupParser();

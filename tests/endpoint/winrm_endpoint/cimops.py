@@ -35,10 +35,11 @@ def normalize_ns(ns):
 class Target:
     """What a CIM resource URI (+ selectors) designates."""
 
-    def __init__(self, style, class_name, any_class=False):
+    def __init__(self, style, class_name, any_class=False, schema=False):
         self.style = style
         self.class_name = class_name
         self.any_class = any_class
+        self.schema = schema          # the cim-xml resource: class declarations (GetClass)
 
 
 class EnumContext:
@@ -86,9 +87,17 @@ class CimService:
                 return Target(style, None, any_class=True)
             return Target(style, self.lookup_class(cls).name)
         if low.startswith(CIMXML_PREFIX.lower()):
-            raise faults.unsupported_feature(
-                'The WS-Management service does not support class retrieval (GetClass) in this '
-                'test endpoint. ')
+            # GetClass as the Windows MI client sends it: .../cim-xml/2/cim-schema/2/* with
+            # __cimnamespace and ClassName selectors; the answer is a CIM-XML CLASS.
+            ns = req.selector('__cimnamespace')
+            self.check_namespace(DEFAULT_DMTF_NS if ns is None else ns)
+            name = req.selector('ClassName')
+            if not name:
+                raise faults.unsupported_feature(
+                    'Class enumeration (EnumerateClasses) is not supported by this test '
+                    'endpoint; give a ClassName selector. ')
+            return Target(UriStyle(True, normalize_ns(ns or SUPPORTED_NS)),
+                          self.lookup_class(name).name, schema=True)
         if low == DMTF_ANY or low.startswith(DMTF_PREFIX.lower()):
             ns = req.selector('__cimnamespace')
             ns = DEFAULT_DMTF_NS if ns is None else ns
@@ -157,6 +166,10 @@ class CimService:
         if action == A_ENUM + 'Release':
             return self.release(call)
         target = self.resolve(req)
+        if target.schema:
+            if action != A_TRANSFER + 'Get':
+                raise faults.action_not_supported(action)
+            return A_TRANSFER + 'GetResponse', class_declaration(self.registry.get(target.class_name)), 'transfer'
         if action == A_ENUM + 'Enumerate':
             return self.enumerate(call, target)
         if target.any_class:
@@ -509,3 +522,44 @@ def _same(a, b):
     if isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()
     return a == b
+
+
+# ---- class declarations (CIM-XML, DSP0201) ------------------------------------------------
+
+def _qualifier_key():
+    return '<QUALIFIER NAME="Key" TYPE="boolean" PROPAGATED="false"><VALUE>true</VALUE></QUALIFIER>'
+
+
+def _property_xml(p):
+    """A PROPERTY, PROPERTY.ARRAY or PROPERTY.REFERENCE element for a Prop."""
+    key = _qualifier_key() if p.key else ''
+    if p.type == 'reference':
+        return '<PROPERTY.REFERENCE NAME="%s" REFERENCECLASS="%s">%s</PROPERTY.REFERENCE>' % (
+            esc(p.name), esc(p.ref_class or ''), key)
+    if p.type == 'instance':
+        # An embedded instance is a string property with the EmbeddedInstance qualifier.
+        qual = '<QUALIFIER NAME="EmbeddedInstance" TYPE="string"><VALUE>%s</VALUE></QUALIFIER>' % esc(
+            p.embedded or '')
+        tag = 'PROPERTY.ARRAY' if p.array else 'PROPERTY'
+        return '<%s NAME="%s" TYPE="string">%s%s</%s>' % (tag, esc(p.name), key, qual, tag)
+    tag = 'PROPERTY.ARRAY' if p.array else 'PROPERTY'
+    return '<%s NAME="%s" TYPE="%s">%s</%s>' % (tag, esc(p.name), p.type, key, tag)
+
+
+def class_declaration(cls):
+    parts = ['<CLASS NAME="%s"' % esc(cls.name)]
+    if cls.superclass:
+        parts.append(' SUPERCLASS="%s"' % esc(cls.superclass))
+    parts.append('>')
+    parts.extend(_property_xml(p) for p in cls.props)
+    for m in cls.methods.values():
+        parts.append('<METHOD NAME="%s" TYPE="uint32">' % esc(m.name))
+        for p in m.params:
+            parts.append('<PARAMETER NAME="%s" TYPE="%s"><QUALIFIER NAME="In" TYPE="boolean">'
+                         '<VALUE>true</VALUE></QUALIFIER></PARAMETER>' % (esc(p.name), p.type))
+        for p in m.outs:
+            parts.append('<PARAMETER NAME="%s" TYPE="%s"><QUALIFIER NAME="Out" TYPE="boolean">'
+                         '<VALUE>true</VALUE></QUALIFIER></PARAMETER>' % (esc(p.name), p.type))
+        parts.append('</METHOD>')
+    parts.append('</CLASS>')
+    return ''.join(parts)
