@@ -19,6 +19,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +41,40 @@ struct cim_op {
 	char *context;       /* for the next Pull / the Release */
 	bool end;            /* EndOfSequence seen */
 	uint32_t max_elements;
+	unsigned empty_pages; /* Pull answers in a row with no items */
+	unsigned page_items;  /* items read from the current page */
+	uint64_t deadline;   /* monotonic ms by which the operation must end; 0: none */
 };
+
+/* A server answering Pull after Pull with no items and no end would keep
+ * the client pulling forever; this many in a row is a protocol error. */
+#define MAX_EMPTY_PAGES 100
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Before each request of an operation with a time limit: fail when it has
+ * passed, else cap the request's wait at what is left. */
+static int check_deadline(rms_op *op, struct cim_op *c)
+{
+	if (!c->deadline)
+		return 0;
+	uint64_t now = now_ms();
+	if (now >= c->deadline) {
+		rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_LIMIT,
+		               "the %s operation's time limit of %u ms passed after %llu instances",
+		               rms_op_kind_name(op->req->kind), op->req->timeout_ms,
+		               (unsigned long long)op->delivered);
+		rms__error_set_limit("timeout_ms", op->req->timeout_ms, op->req->timeout_ms);
+		return RMS_E_TIMEOUT;
+	}
+	rms__wsman_set_deadline(c->w, (uint32_t)(c->deadline - now));
+	return 0;
+}
 
 /* Class schemas fetched in this session, by class name (case-insensitive);
  * cls NULL records that the server would not give it. */
@@ -502,10 +536,16 @@ static int start_enumeration(rms_op *op, struct cim_op *c)
 	req.cim_namespace = dmtf ? c->ns : NULL;
 	req.body = body.data;
 	if (!rc)
+		rc = check_deadline(op, c);
+	if (!rc)
 		rc = rms__wsman_send(c->w, &req, &c->reply);
 	if (!rc) {
 		rc = rms__enum_begin(c->reply.reader, &c->page);
 		c->in_page = rc == 0;
+		if (rc) {
+			rms__enum_page_free(&c->page);
+			rms__wsman_reply_free(&c->reply);
+		}
 	}
 	rms__buf_free(&body);
 	rms_ref_free(src);
@@ -515,14 +555,25 @@ static int start_enumeration(rms_op *op, struct cim_op *c)
 }
 
 /* Finish the current page: its context and EndOfSequence. */
-static int end_page(struct cim_op *c)
+static int end_page(struct cim_op *c, bool had_items)
 {
 	int rc = rms__enum_finish(c->reply.reader, &c->page);
 	if (!rc) {
 		free(c->context);
 		c->context = c->page.context;
 		c->page.context = NULL;
-		c->end = c->page.end_of_sequence || !c->context;
+		c->end = c->page.end_of_sequence;
+		c->empty_pages = had_items ? 0 : c->empty_pages + 1;
+		if (!c->end && !c->context)
+			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			                    "the enumeration answer has neither a context to pull "
+			                    "more with nor EndOfSequence: the result may be "
+			                    "incomplete");
+		else if (!c->end && c->empty_pages >= MAX_EMPTY_PAGES)
+			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			                    "the server answered %u Pulls in a row with no items and "
+			                    "no end of the enumeration",
+			                    c->empty_pages);
 	}
 	rms__enum_page_free(&c->page);
 	rms__wsman_reply_free(&c->reply);
@@ -530,7 +581,7 @@ static int end_page(struct cim_op *c)
 	return rc;
 }
 
-static int pull(struct cim_op *c)
+static int pull(rms_op *op, struct cim_op *c)
 {
 	rms_buf body;
 	rms__buf_init(&body);
@@ -539,10 +590,16 @@ static int pull(struct cim_op *c)
 	rms_wsman_request req = { .action = RMS_ACTION_PULL, .resource_uri = c->uri,
 		                  .cim_namespace = c->dmtf ? c->ns : NULL, .body = body.data };
 	if (!rc)
+		rc = check_deadline(op, c);
+	if (!rc)
 		rc = rms__wsman_send(c->w, &req, &c->reply);
 	if (!rc) {
 		rc = rms__enum_begin(c->reply.reader, &c->page);
 		c->in_page = rc == 0;
+		if (rc) {
+			rms__enum_page_free(&c->page);
+			rms__wsman_reply_free(&c->reply);
+		}
 	}
 	rms__buf_free(&body);
 	return rc;
@@ -559,11 +616,15 @@ static int cim_next(rms_op *op, rms_instance **out)
 		if (c->in_page) {
 			xmlNode *item;
 			int rc = rms__soap_reader_next(c->reply.reader, &item);
-			if (rc == 0)
+			if (rc == 0) {
+				c->page_items++;
 				return decode_item(out, op->session, c->w, item, c->ns);
+			}
 			if (rc != RMS_ITEROVER)
 				return rc;
-			if ((rc = end_page(c)))
+			rc = end_page(c, c->page_items > 0);
+			c->page_items = 0;
+			if (rc)
 				return rc;
 			continue;
 		}
@@ -573,7 +634,7 @@ static int cim_next(rms_op *op, rms_instance **out)
 			c->w = NULL;
 			return RMS_ITEROVER;
 		}
-		int rc = pull(c);
+		int rc = pull(op, c);
 		if (rc)
 			return rc;
 	}
@@ -592,6 +653,8 @@ static int cim_start(rms_op *op)
 		return rms__error_nomem();
 	op->priv = c;
 	c->max_elements = s->opts.cim.max_elements ? s->opts.cim.max_elements : 32000;
+	if (op->req->timeout_ms)
+		c->deadline = now_ms() + op->req->timeout_ms;
 	if (!(c->ns = namespace_of(op)))
 		return rms__error_nomem();
 	int rc = client(&c->w, s, &op->cancelled);
@@ -608,7 +671,9 @@ static int cim_start(rms_op *op)
 	              op->req->kind == RMS_OP_ASSOCIATORS || op->req->kind == RMS_OP_REFERENCES;
 	if (stream)
 		return start_enumeration(op, c);
-	rc = run_single(op, c);
+	rc = check_deadline(op, c);
+	if (!rc)
+		rc = run_single(op, c);
 	/* A single request: its connection ends with it. */
 	rms__wsman_free(c->w);
 	c->w = NULL;
@@ -630,13 +695,29 @@ static void cim_op_free(rms_op *op)
 	if (!c)
 		return;
 	if (c->in_page) {
+		/* Freed in the middle of a page: the context that page carried
+		 * (read before its items) is the one to release. */
+		if (c->page.context) {
+			free(c->context);
+			c->context = c->page.context;
+			c->page.context = NULL;
+		}
 		rms__enum_page_free(&c->page);
 		rms__wsman_reply_free(&c->reply);
 		c->in_page = false;
 	}
 	/* An enumeration closed early: tell the server to drop its context,
-	 * on the same connection, before that connection goes. */
-	if (c->w && c->context && !c->end) {
+	 * on the same connection, before that connection goes. Not when the
+	 * connection or the context is already gone (a timeout, a dropped
+	 * connection, an invalid context): that would only wait on a server
+	 * that stopped answering. A cancelled op still releases, briefly. */
+	int failed = op->error ? rms_error_code(op->error) : 0;
+	bool dead = failed == RMS_E_TIMEOUT || failed == RMS_E_CONNECTION_LOST ||
+	            failed == RMS_E_CONNECT || failed == RMS_E_PROTOCOL ||
+	            rms_error_wsman_code(op->error) == 2150858779u;
+	if (c->w && c->context && !c->end && !dead) {
+		rms__wsman_set_cancel(c->w, NULL);
+		rms__wsman_set_deadline(c->w, 5000);
 		rms_buf body;
 		rms__buf_init(&body);
 		if (rms__body_release(&body, c->context) == 0) {

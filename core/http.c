@@ -546,6 +546,12 @@ void rms__http_set_timeout(rms_http *h, uint32_t timeout_ms)
 		h->timeout_ms = timeout_ms;
 }
 
+void rms__http_set_cancel(rms_http *h, atomic_bool *cancel)
+{
+	if (h)
+		h->cancel = cancel;
+}
+
 void rms__http_set_max_response(rms_http *h, size_t max_response)
 {
 	if (h)

@@ -59,6 +59,9 @@ void rms__http_set_timeout(rms_http *h, uint32_t timeout_ms);
 /* Set the response body limit (bytes, 0: 64 MiB) for following requests;
  * the handle copied cfg->max_response when it was made. */
 void rms__http_set_max_response(rms_http *h, size_t max_response);
+/* Change (or, with NULL, drop) the cancellation flag for later requests:
+ * cleanup that must still go out after a cancel (a Release) drops it. */
+void rms__http_set_cancel(rms_http *h, atomic_bool *cancel);
 
 /*
  * POST body[0..len) with Content-Type application/soap+xml;charset=UTF-8,

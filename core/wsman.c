@@ -26,6 +26,7 @@ struct rms_wsman {
 	char session_id[42];      /* uuid:GUID, one per client */
 	const rms_logger *log;
 	rms_stats *stats;
+	uint32_t deadline_ms;     /* cap on each request's HTTP timeout; 0: none */
 };
 
 #define ENVELOPE_XMLNS                                                                             \
@@ -417,9 +418,33 @@ static int post_and_interpret(rms_wsman *w, rms_http *http, const rms_wsman_requ
 	return rc;
 }
 
+void rms__wsman_set_cancel(rms_wsman *w, atomic_bool *cancel)
+{
+	rms__http_set_cancel(w->http, cancel);
+}
+
+void rms__wsman_set_deadline(rms_wsman *w, uint32_t ms)
+{
+	w->deadline_ms = ms;
+}
+
+/* The HTTP timeout of one request: the server answers within its
+ * OperationTimeout (a w:TimedOut fault at worst), so the client waits that
+ * long plus WinRM's NetworkDelayms (5 s); a header-less request (the server's
+ * default, up to MaxTimeoutms 60 s) likewise. A caller's deadline caps it. */
+static uint32_t http_timeout(const rms_wsman *w, const rms_wsman_request *req)
+{
+	uint32_t op = req->omit_timeout ? 60000 : req->timeout_ms ? req->timeout_ms : w->timeout_ms;
+	uint32_t t = op > UINT32_MAX - 5000 ? UINT32_MAX : op + 5000;
+	if (w->deadline_ms && w->deadline_ms < t)
+		t = w->deadline_ms;
+	return t;
+}
+
 int rms__wsman_send(rms_wsman *w, const rms_wsman_request *req, rms_wsman_reply *reply)
 {
 	memset(reply, 0, sizeof *reply);
+	rms__http_set_timeout(w->http, http_timeout(w, req));
 	rms_buf env;
 	rms__buf_init(&env);
 	char message_id[42];
@@ -519,6 +544,7 @@ int rms__wsman_identify(rms_wsman *w, bool unauthenticated, rms_instance **out)
 	rms_wsman_request req = { .action = "Identify", .resource_uri = "" };
 	rms_wsman_reply reply;
 	memset(&reply, 0, sizeof reply);
+	rms__http_set_timeout(http, http_timeout(w, &req));
 	rc = post_and_interpret(w, http, &req, &env, NULL,
 	                        unauthenticated ? "WSMANIDENTIFY: unauthenticated" : NULL, &reply);
 	if (!rc) {

@@ -99,6 +99,12 @@ void rms__wsman_free(rms_wsman *w);
 /* Drop the connection (the CIM backend does after every operation). */
 void rms__wsman_close(rms_wsman *w);
 
+/* Change the cancellation flag (NULL: none) for later requests. */
+void rms__wsman_set_cancel(rms_wsman *w, atomic_bool *cancel);
+/* Cap every later request's HTTP timeout at ms (0: no cap), for an
+ * operation's own time limit. */
+void rms__wsman_set_deadline(rms_wsman *w, uint32_t ms);
+
 /* The MaxEnvelopeSize in force, in bytes, and a way to change it (when
  * the server's value has been learnt). */
 uint32_t rms__wsman_max_envelope(const rms_wsman *w);

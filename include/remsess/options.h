@@ -110,9 +110,12 @@ typedef struct rms_session_options {
 	uint32_t connect_timeout_ms;
 	uint32_t operation_timeout_ms;
 
-	/* MaxEnvelopeSize in bytes; 0: learn it from the server where possible,
-	 * else 512000 (500 KB, Windows Server 2012 and later; 150 KB for WinRM
-	 * 2.0 servers). Must be at least 8192, the smallest Windows accepts. */
+	/* MaxEnvelopeSize in bytes; 0: 512000 (500 KB, Windows Server 2012 and
+	 * later). Reading the server's own value (winrm/config) needs admin
+	 * rights, so remsess does not; set this to the server's MaxEnvelopeSizekb
+	 * x 1024 when it is smaller (150 KB on WinRM 2.0 servers), or a large
+	 * request gets HTTP 413 instead of remsess's own error before sending.
+	 * Must be at least 8192, the smallest Windows accepts. */
 	uint32_t max_envelope_size;
 
 	/* xml:lang of wsman:Locale and wsmv:DataLocale; NULL: "en-US". */

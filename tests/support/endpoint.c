@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +35,9 @@ int rms_endpoint_start(rms_endpoint_proc *ep, const char *const *argv)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		/* A test that fails mid-way never reaches rms_endpoint_stop: the
+		 * endpoint goes with the test instead of holding ctest's pipe. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(fds[1], STDOUT_FILENO);
 		close(fds[0]);
 		close(fds[1]);

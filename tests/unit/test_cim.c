@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -711,6 +712,81 @@ static void test_a_server_that_stops_answering_times_out(void **state)
 	free(ep);
 }
 
+static void test_operation_time_limit_is_honoured(void **state)
+{
+	(void)state;
+	const char *extra[] = { "--latency", "3000", NULL };
+	rms_endpoint_proc *ep = start(extra);
+	rms_session *s = cim_session(ep);
+	rms_request *r;
+	assert_int_equal(rms_request_new(&r, RMS_OP_ENUMERATE), 0);
+	assert_int_equal(rms_request_set_class(r, "Win32_Service"), 0);
+	assert_int_equal(rms_request_set_timeout(r, 500), 0);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rms_op *op;
+	rms_error *err = NULL;
+	assert_int_equal(rms_op_start(&op, s, r, &err), RMS_E_TIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(secs < 2.5); /* not the server's 3 s */
+	rms_error_free(err);
+	rms_request_free(r);
+	rms_session_free(s);
+	rms_endpoint_stop(ep);
+	free(ep);
+}
+
+static void test_a_cancelled_enumeration_is_still_released(void **state)
+{
+	(void)state;
+	const char *extra[] = { "--max-batch", "10", "--instances", "200", NULL };
+	rms_endpoint_proc *ep = start(extra);
+	rms_session *s = cim_session(ep);
+	rms_op *op;
+	assert_int_equal(rms_enumerate(&op, s, NULL, "X_Number", NULL), 0);
+	rms_instance *inst;
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(rms_op_next(op, &inst), 0);
+		rms_instance_free(inst);
+	}
+	rms_op_cancel(op);
+	assert_int_equal(rms_op_next(op, &inst), RMS_E_CANCELLED);
+	rms_op_free(op);
+	assert_int_equal(rms_endpoint_stat(ep, "releases"), 1);
+	assert_int_equal(rms_endpoint_stat(ep, "enumerations_open"), 0);
+	rms_session_free(s);
+	rms_endpoint_stop(ep);
+	free(ep);
+}
+
+static void test_no_release_to_a_server_that_stopped_answering(void **state)
+{
+	(void)state;
+	const char *extra[] = { "--max-batch", "10", "--instances", "100", "--fault", "stall:1",
+		                NULL };
+	rms_endpoint_proc *ep = start(extra);
+	rms_session_options o = opts_for(ep);
+	o.operation_timeout_ms = 500;
+	rms_session *s;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	rms_op *op;
+	assert_int_equal(rms_enumerate(&op, s, NULL, "X_Number", NULL), 0);
+	rms_instance *inst;
+	int rc;
+	while ((rc = rms_op_next(op, &inst)) == 0)
+		rms_instance_free(inst);
+	assert_int_equal(rc, RMS_E_TIMEOUT);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rms_op_free(op);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 2); /* freeing does not wait again */
+	rms_session_free(s);
+	rms_endpoint_stop(ep);
+	free(ep);
+}
+
 /* ---- scale ------------------------------------------------------------- */
 
 static long rss_kb(void)
@@ -777,6 +853,9 @@ int main(int argc, char **argv)
 		T(test_server_faults_carry_their_numbers),
 		cmocka_unit_test(test_failures_between_pages_say_how_far_it_got),
 		cmocka_unit_test(test_a_server_that_stops_answering_times_out),
+		cmocka_unit_test(test_operation_time_limit_is_honoured),
+		cmocka_unit_test(test_a_cancelled_enumeration_is_still_released),
+		cmocka_unit_test(test_no_release_to_a_server_that_stopped_answering),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

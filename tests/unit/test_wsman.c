@@ -738,6 +738,78 @@ static void test_a_server_without_class_schemas(void **state)
 	rms_httpd_stop(d);
 }
 
+#define ENUM_ENV(action, body)                                                                     \
+	"<s:Envelope xmlns:s=\"" RMS_NS_SOAP "\" xmlns:n=\"" RMS_NS_ENUMERATION "\" xmlns:w=\""      \
+	RMS_NS_WSMAN_DMTF "\"><s:Header/><s:Body><n:" action ">" body "</n:" action ">"              \
+	"</s:Body></s:Envelope>"
+
+static int enumerate_against(const rms_httpd_response *script, size_t n, uint64_t *items,
+                             unsigned *requests)
+{
+	rms_httpd *d = serve(script, n);
+	rms_session_options o = loop_opts(d);
+	o.cim.no_schema = true;
+	rms_session *s;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	rms_op *op;
+	int rc = rms_enumerate(&op, s, NULL, "Win32_Service", NULL);
+	*items = 0;
+	if (rc == 0) {
+		rms_instance *inst;
+		while ((rc = rms_op_next(op, &inst)) == 0) {
+			rms_instance_free(inst);
+			(*items)++;
+		}
+		rms_op_free(op);
+	}
+	*requests = rms_httpd_requests(d);
+	rms_session_free(s);
+	rms_httpd_stop(d);
+	return rc;
+}
+
+#define ITEM "<p:Win32_Service xmlns:p=\"urn:s\"><p:Name>a</p:Name></p:Win32_Service>"
+
+static void test_enumeration_answers_that_never_end_are_refused(void **state)
+{
+	(void)state;
+	uint64_t items;
+	unsigned requests;
+	/* Pull after Pull with a context, no items and no end. */
+	rms_httpd_response forever[] = {
+		{ .body = ENUM_ENV("EnumerateResponse", "<n:EnumerationContext>c</n:EnumerationContext>"
+		                                        "<w:Items>" ITEM "</w:Items>") },
+		{ .body = ENUM_ENV("PullResponse", "<n:EnumerationContext>c</n:EnumerationContext>"
+		                                   "<n:Items/>") },
+	};
+	assert_int_equal(enumerate_against(forever, 2, &items, &requests), RMS_E_PROTOCOL);
+	assert_int_equal(items, 1);
+	assert_true(requests >= 100 && requests < 110);
+
+	/* Neither a context nor EndOfSequence: the result may be cut short. */
+	rms_httpd_response cut[] = {
+		{ .body = ENUM_ENV("EnumerateResponse", "<w:Items>" ITEM ITEM "</w:Items>") },
+	};
+	assert_int_equal(enumerate_against(cut, 1, &items, &requests), RMS_E_PROTOCOL);
+	assert_int_equal(items, 2);
+
+	/* An answer that is not an enumeration answer (and nothing leaks). */
+	rms_httpd_response wrong[] = {
+		{ .body = ENUM_ENV("ReleaseResponse", "") },
+	};
+	assert_int_equal(enumerate_against(wrong, 1, &items, &requests), RMS_E_PROTOCOL);
+	assert_int_equal(items, 0);
+
+	/* A proper end: EndOfSequence with an empty context. */
+	rms_httpd_response done[] = {
+		{ .body = ENUM_ENV("EnumerateResponse", "<n:EnumerationContext/>"
+		                                        "<w:Items>" ITEM "</w:Items><w:EndOfSequence/>") },
+	};
+	assert_int_equal(enumerate_against(done, 1, &items, &requests), RMS_ITEROVER);
+	assert_int_equal(items, 1);
+	assert_int_equal(requests, 1);
+}
+
 struct logbook {
 	int lines;
 	int leaked;
@@ -794,6 +866,7 @@ int main(void)
 		cmocka_unit_test(test_reply_must_relate_to_the_request),
 		cmocka_unit_test(test_trace_log_never_shows_the_password),
 		cmocka_unit_test(test_a_server_without_class_schemas),
+		cmocka_unit_test(test_enumeration_answers_that_never_end_are_refused),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	xmlCleanupParser();
