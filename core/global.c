@@ -42,6 +42,8 @@ const char *const *rms_features(void)
 		"cim-session", /* lazy CIM session creation (opens nothing) */
 		"wsman",       /* the WS-Management client: envelopes, faults, transport */
 		"identify",    /* WS-Identify (CIM backend, CLI identify) */
+		"cim",         /* the CIM backend over WS-Man */
+		"pssession-winrm", /* the PSSession backend over a WinRM cmd shell */
 		NULL,
 	};
 	return features;

@@ -80,10 +80,16 @@ echo; echo "-- server errors keep their numbers"
 # shellcheck disable=SC2086
 show $ep enum Win32_NoSuchClass
 
-echo; echo "-- a PSSession connects at creation, so it fails right there; this build has"
-echo "   no WinRM shell transport yet, and says so instead of pretending"
+echo; echo "-- a PSSession connects, authenticates and opens its remote shell at creation,"
+echo "   and keeps that one connection and shell; commands run on the remote computer"
 # shellcheck disable=SC2086
 show $ep session --backend pssession
+# shellcheck disable=SC2086
+show $ep run -- 'echo hello from the remote shell; uname -s; exit 3'
+stats
+
+echo; echo "-- an unreachable computer fails the PSSession right at creation (a CIM session"; echo "   would be created, and fail at its first operation)"
+show -H 127.0.0.1 --port 1 session --backend pssession
 
 echo; echo "-- options are validated offline, each error names what is wrong"
 show -H server1.example --port 70000 enum Win32_Service

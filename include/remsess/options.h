@@ -111,9 +111,10 @@ typedef struct rms_session_options {
 	uint32_t operation_timeout_ms;
 
 	/* MaxEnvelopeSize in bytes; 0: 512000 (500 KB, Windows Server 2012 and
-	 * later). Reading the server's own value (winrm/config) needs admin
-	 * rights, so remsess does not; set this to the server's MaxEnvelopeSizekb
-	 * x 1024 when it is smaller (150 KB on WinRM 2.0 servers), or a large
+	 * later), except that a PSSession picks 153600 for a WinRM 2.0 server
+	 * (Identify's "Stack: 2.0"), as PowerShell does. Reading the server's own
+	 * value (winrm/config) needs admin rights, so remsess does not; set this
+	 * to the server's MaxEnvelopeSizekb x 1024 when it is smaller, or a large
 	 * request gets HTTP 413 instead of remsess's own error before sending.
 	 * Must be at least 8192, the smallest Windows accepts. */
 	uint32_t max_envelope_size;

@@ -153,8 +153,9 @@ check "session needs one backend" 2 err "session needs --backend cim or --backen
 check "session with a bad option names it" 2 err "invalid option ca_file (--cacert)" -- session --backend cim -H h --cacert /nonexistent/ca.pem
 
 # ---- remote operations -------------------------------------------------------------
-check "PSSession creation is not implemented yet" 2 err "not implemented in this build" -- session --backend pssession -H server1.example
-check "run is not implemented yet" 2 err "not implemented" -- run -H server1.example ipconfig /all
+# A PSSession connects at creation: nothing listens on loopback port 1.
+check "PSSession creation fails at creation, phase connect" 3 err "connect" -- session --backend pssession -H 127.0.0.1 --port 1
+check "run fails at session creation, phase connect" 3 err "connect" -- run -H 127.0.0.1 --port 1 ipconfig /all
 # Port 1 on loopback: nothing listens there. The CIM session is created, the
 # operation fails to connect: exit 3, the phase named.
 check "unreachable host: exit 3 at the operation" 3 err "connect" -- enum Win32_Service -H 127.0.0.1 --port 1 --backend cim
