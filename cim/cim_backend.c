@@ -50,20 +50,13 @@ struct cim_op {
  * the client pulling forever; this many in a row is a protocol error. */
 #define MAX_EMPTY_PAGES 100
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Before each request of an operation with a time limit: fail when it has
  * passed, else cap the request's wait at what is left. */
 static int check_deadline(rms_op *op, struct cim_op *c)
 {
 	if (!c->deadline)
 		return 0;
-	uint64_t now = now_ms();
+	uint64_t now = rms__now_ms();
 	if (now >= c->deadline) {
 		rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_LIMIT,
 		               "the %s operation's time limit of %u ms passed after %llu instances",
@@ -654,7 +647,7 @@ static int cim_start(rms_op *op)
 	op->priv = c;
 	c->max_elements = s->opts.cim.max_elements ? s->opts.cim.max_elements : 32000;
 	if (op->req->timeout_ms)
-		c->deadline = now_ms() + op->req->timeout_ms;
+		c->deadline = rms__now_ms() + op->req->timeout_ms;
 	if (!(c->ns = namespace_of(op)))
 		return rms__error_nomem();
 	int rc = client(&c->w, s, &op->cancelled);

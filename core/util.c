@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -279,6 +280,13 @@ char *rms__buf_take(rms_buf *b)
 		d = calloc(1, 1);
 	rms__buf_init(b);
 	return d;
+}
+
+uint64_t rms__now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 int rms__guid(char out[37])

@@ -64,6 +64,9 @@ static inline void rms__free_const(const void *p)
 	free(u.m);
 }
 
+/* A monotonic clock in milliseconds, for deadlines. */
+uint64_t rms__now_ms(void);
+
 /* A random (version 4) GUID in canonical lower-case form into out[37]. */
 int rms__guid(char out[37]);
 

@@ -61,13 +61,6 @@ struct ps_op {
 	uint64_t deadline_ms; /* 0: none */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static bool ps_supports(rms_op_kind kind)
 {
 	/* Commands, and the CIM queries that can run as a remote command. */
@@ -299,7 +292,7 @@ static void stop_command(rms_op *op, bool ctrl_c)
 
 static bool timed_out(const struct ps_op *p)
 {
-	return p->deadline_ms && now_ms() >= p->deadline_ms;
+	return p->deadline_ms && rms__now_ms() >= p->deadline_ms;
 }
 
 static int fail_timeout(rms_op *op)
@@ -439,7 +432,7 @@ static int ps_start(rms_op *op)
 		return rms__error_nomem();
 	op->priv = p;
 	if (op->req->timeout_ms)
-		p->deadline_ms = now_ms() + op->req->timeout_ms;
+		p->deadline_ms = rms__now_ms() + op->req->timeout_ms;
 	static const rms_wsman_option opts[] = {
 		{ .name = "WINRS_CONSOLEMODE_STDIN", .value = "TRUE" },
 		{ .name = "WINRS_SKIP_CMD_SHELL", .value = "FALSE" },
@@ -513,7 +506,7 @@ static int receive(rms_op *op)
 	if (s->opts.operation_timeout_ms && s->opts.operation_timeout_ms < wait)
 		wait = s->opts.operation_timeout_ms;
 	if (p->deadline_ms) {
-		uint64_t now = now_ms();
+		uint64_t now = rms__now_ms();
 		uint64_t left = p->deadline_ms > now ? p->deadline_ms - now : 0;
 		if (left < wait)
 			wait = left < 200 ? 200 : (uint32_t)left;
