@@ -11,24 +11,32 @@
 
 #include "util.h"
 
+char *rms_fixture_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	rms_buf b;
+	rms__buf_init(&b);
+	char chunk[65536];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		if (rms__buf_append(&b, chunk, n))
+			fail_msg("out of memory reading %s", path);
+	fclose(f);
+	if (len)
+		*len = b.len;
+	char *d = rms__buf_take(&b);
+	if (!d)
+		fail_msg("out of memory reading %s", path);
+	return d;
+}
+
 char *rms_fixture(const char *relpath, size_t *len)
 {
 	char path[1024];
 	snprintf(path, sizeof path, "%s/%s", RMS_FIXTURES_DIR, relpath);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open fixture %s", path);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
-		fail_msg("cannot read fixture %s", path);
-	buf[n] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)n;
-	return buf;
+	return rms_fixture_file(path, len);
 }
 
 char *rms_fixture_pypsrp(const char *file, const char *key, int index)

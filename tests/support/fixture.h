@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+/* A whole file by its path (NUL-terminated; *len gets its size, may be
+ * NULL). */
+char *rms_fixture_file(const char *path, size_t *len);
 /* A whole file, by its path below the fixtures directory. */
 char *rms_fixture(const char *relpath, size_t *len);
 /* The index-th "request" or "response" (key) of a jborean93/pypsrp

@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
@@ -77,28 +79,11 @@ static void assert_clean(const char *s)
 			fail_msg("control character 0x%02x in \"%s\"", *p, s);
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	rms_buf b;
-	rms__buf_init(&b);
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		assert_int_equal(rms__buf_append(&b, chunk, n), 0);
-	fclose(f);
-	*len = b.len;
-	char *d = rms__buf_take(&b);
-	return d ? d : strdup("");
-}
-
 static char *read_fixture(const char *rel, size_t *len)
 {
 	char path[1024];
 	snprintf(path, sizeof path, "%s/%s", RMS_FIXTURES_DIR, rel);
-	return read_file(path, len);
+	return rms_fixture_file(path, len);
 }
 
 /* One line of text at *p (not including '\n'); advances *p. */
@@ -924,7 +909,7 @@ static void visit_file(walk *w, const char *rel, const char *path)
 		return;
 	w->folder->got_files++;
 	size_t len;
-	char *text = read_file(path, &len);
+	char *text = rms_fixture_file(path, &len);
 	w->rel = rel;
 	if (ends_with(rel, "/_template.yml")) {
 		/* pypsrp's description of the format, not a conversation. */

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <libxml/globals.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -157,22 +159,6 @@ static int soap_rc(const char *xml, size_t len, const rms_xml_limits *lim)
 	return rc == RMS_ITEROVER ? 0 : rc;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	rms_buf b;
-	rms__buf_init(&b);
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		assert_int_equal(rms__buf_append(&b, chunk, n), 0);
-	fclose(f);
-	*len = b.len;
-	return rms__buf_take(&b);
-}
-
 /* Response number `index` (0-based) of a pypsrp conversation file: a
  * "  response: " line, continued on lines indented further (a YAML plain
  * scalar, whose line breaks fold into single spaces). */
@@ -181,7 +167,7 @@ static char *pypsrp_response(const char *file, int index)
 	char path[1024];
 	snprintf(path, sizeof path, "%s/jborean93-pypsrp/responses/%s", RMS_FIXTURES_DIR, file);
 	size_t len;
-	char *all = read_file(path, &len);
+	char *all = rms_fixture_file(path, &len);
 	rms_buf out;
 	rms__buf_init(&out);
 	int seen = -1;
