@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "value_internal.h"
 #include "cim_class.h"
 #include "wsman.h"
 #include "wsman_ops.h"
@@ -242,6 +243,88 @@ static int schema_type(const char *property, void *userdata)
 	return -1;
 }
 
+static int type_instance(rms_session *s, rms_wsman *w, const char *ns, rms_instance *inst,
+                         int depth);
+
+/* An untyped (string) value as the schema's type t: a scalar text, or an
+ * array of texts; a lone element of an array property becomes an array. */
+static int retype_value(rms_value **out, const rms_value *v, rms_type t, const char *prop)
+{
+	rms_type st = RMS_TYPE_SCALAR(t);
+	int rc;
+	if (v->is_null)
+		return rms_value_new_null(out, t);
+	if (!(t & RMS_TYPE_ARRAY) && v->type == RMS_TYPE_STRING)
+		rc = rms_value_from_text(out, st, v->u.s);
+	else if ((t & RMS_TYPE_ARRAY) && (v->type == RMS_TYPE_STRING ||
+	                                  v->type == (RMS_TYPE_STRING | RMS_TYPE_ARRAY))) {
+		bool one = v->type == RMS_TYPE_STRING;
+		size_t n = one ? 1 : v->u.arr.len;
+		if ((rc = rms_value_new_array(out, st)))
+			return rc;
+		for (size_t i = 0; i < n && !rc; i++) {
+			rms_value *e = NULL;
+			rc = rms_value_from_text(&e, st, one ? v->u.s : v->u.arr.items[i]->u.s);
+			if (!rc && (rc = rms_value_array_append(*out, e)))
+				rms_value_free(e);
+		}
+		if (rc) {
+			rms_value_free(*out);
+			*out = NULL;
+		}
+	} else {
+		*out = NULL; /* decoded by shape already (datetime, reference, ...) */
+		return 0;
+	}
+	if (rc && rc != RMS_E_NOMEM)
+		rc = rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
+		                    "embedded property %s: %s", prop,
+		                    rms_error_message(rms_error_last()));
+	return rc;
+}
+
+/* Embedded instances are decoded by shape (their XML names no schema);
+ * type their properties with their own class's schema, as the top level
+ * is, so they compare equal with the same values from anywhere else. */
+static int type_embedded(rms_session *s, rms_wsman *w, const char *ns, rms_instance *inst,
+                         int depth)
+{
+	if (depth > 16)
+		return 0;
+	for (size_t i = 0; i < inst->count; i++) {
+		rms_value *v = inst->props[i].value;
+		int rc = 0;
+		if (v->type == RMS_TYPE_INSTANCE && !v->is_null)
+			rc = type_instance(s, w, ns, v->u.inst, depth + 1);
+		else if (v->type == (RMS_TYPE_INSTANCE | RMS_TYPE_ARRAY) && !v->is_null)
+			for (size_t k = 0; k < v->u.arr.len && !rc; k++)
+				rc = type_instance(s, w, ns, v->u.arr.items[k]->u.inst, depth + 1);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int type_instance(rms_session *s, rms_wsman *w, const char *ns, rms_instance *inst,
+                         int depth)
+{
+	const rms_cim_class *cls = schema_for(s, w, ns, inst->class_name);
+	for (size_t i = 0; cls && i < inst->count; i++) {
+		int t = schema_type(inst->props[i].name, (void *)(uintptr_t)cls);
+		if (t < 0 || (rms_type)t == inst->props[i].value->type)
+			continue;
+		rms_value *nv = NULL;
+		int rc = retype_value(&nv, inst->props[i].value, (rms_type)t, inst->props[i].name);
+		if (rc)
+			return rc;
+		if (nv) {
+			rms_value_free(inst->props[i].value);
+			inst->props[i].value = nv;
+		}
+	}
+	return type_embedded(s, w, ns, inst, depth);
+}
+
 /* Decode an instance element, typed by its class's schema when there is one;
  * key flags come from the schema too. */
 static int read_typed(rms_instance **out, rms_session *s, rms_wsman *w, const xmlNode *el,
@@ -251,8 +334,15 @@ static int read_typed(rms_instance **out, rms_session *s, rms_wsman *w, const xm
 	const rms_cim_class *cls = schema_for(s, w, ns, cls_name);
 	int rc = rms__wscim_read_instance(out, el, ns, cls ? schema_type : NULL,
 	                                  (void *)(uintptr_t)cls);
-	if (rc || !cls)
+	if (!rc && !s->opts.cim.no_schema)
+		rc = type_embedded(s, w, ns, *out, 0);
+	if (rc || !cls) {
+		if (rc) {
+			rms_instance_free(*out);
+			*out = NULL;
+		}
 		return rc;
+	}
 	for (size_t i = 0; i < rms_cim_class_property_count(cls); i++) {
 		const char *name;
 		unsigned flags;

@@ -1,5 +1,7 @@
 """WinRS cmd shells: real local processes behind Create/Command/Send/Receive/Signal/Delete."""
 
+import base64
+import json
 import time
 import unittest
 
@@ -217,6 +219,56 @@ class IdleTest(ShellCase):
                                              '</rsp:Command></rsp:CommandLine>', selectors=[('ShellId', shell_id)]))
         self.assertFault(status, root, 'w:InvalidSelectors', 2150858843)
         self.assertGreaterEqual(self.ep.stats()['shells_expired'], 1)
+
+
+class PowerShellCimTest(ShellCase):
+    """powershell.exe: only remsess's CIM script runs (winrm_endpoint/pscim.py)."""
+
+    @staticmethod
+    def encoded(script):
+        return base64.b64encode(script.encode('utf-16-le')).decode('ascii')
+
+    def run_ps(self, shell_id, script):
+        return run_command(self.ep, shell_id, 'powershell.exe',
+                           ['-NoLogo', '-NoProfile', '-NonInteractive', '-EncodedCommand',
+                            self.encoded(script)])
+
+    def test_the_cim_script_answers_one_json_line_per_instance(self):
+        shell_id, _r = self.new_shell(options=[('WINRS_CODEPAGE', '65001')])
+        before = self.ep.stats()['ps_cim_commands']
+        req = '{"op":"query","namespace":"root/cimv2","dialect":"WQL",' \
+              '"query":"SELECT Name FROM Win32_Service WHERE Name = \'\'WinRM\'\'"}'
+        out, err, code, _n, _c = self.run_ps(shell_id, "$x=1\n$r = ConvertFrom-Json '%s'\nrest" % req)
+        self.assertEqual((code, err), (0, b''))
+        lines = out.decode('utf-8').split('\r\n')
+        self.assertEqual(lines[-1], '')
+        self.assertEqual(len(lines), 2)
+        inst = json.loads(lines[0])
+        self.assertEqual(inst['class'], 'Win32_Service')
+        self.assertEqual([p['name'] for p in inst['props']], ['Name'])
+        self.assertEqual(inst['props'][0], {'name': 'Name', 'type': 'String', 'array': False,
+                                            'value': 'WinRM'})
+        self.assertEqual(self.ep.stats()['ps_cim_commands'], before + 1)
+        self.delete(shell_id)
+
+    def test_a_remote_error_is_an_error_line_and_exit_code_1(self):
+        shell_id, _r = self.new_shell()
+        out, err, code, _n, _c = self.run_ps(
+            shell_id, "$r = ConvertFrom-Json '{\"op\":\"enumerate\",\"namespace\":\"root/cimv2\","
+                      "\"class\":\"Win32_Nope\"}'")
+        self.assertEqual(code, 1)
+        self.assertEqual(json.loads(out.decode().strip()), {'error': {'message': 'Invalid class ', 'status': 5}})
+        self.delete(shell_id)
+
+    def test_any_other_powershell_command_fails(self):
+        shell_id, _r = self.new_shell()
+        out, err, code, _n, _c = run_command(self.ep, shell_id, 'powershell', ['-Command', 'Get-Date'])
+        self.assertEqual((out, code), (b'', 1))
+        self.assertIn(b'no PowerShell', err)
+        out, err, code, _n, _c = self.run_ps(shell_id, 'Get-Date')
+        self.assertEqual((out, code), (b'', 1))
+        self.assertIn(b'only remsess CIM scripts', err)
+        self.delete(shell_id)
 
 
 class NoShellTest(ShellCase):

@@ -444,6 +444,12 @@ static void test_every_cim_type_decodes_typed_by_the_class_schema(void **state)
 	                 RMS_TYPE_STRING | RMS_TYPE_ARRAY);
 	assert_int_equal(rms_value_type(rms_instance_get(inst, "Owner")), RMS_TYPE_REFERENCE);
 	assert_int_equal(rms_value_type(rms_instance_get(inst, "Detail")), RMS_TYPE_INSTANCE);
+	/* An embedded instance is typed by its own class's schema. */
+	const rms_instance *detail;
+	assert_int_equal(rms_value_get_instance(rms_instance_get(inst, "Detail"), &detail), 0);
+	assert_int_equal(rms_value_type(rms_instance_get(detail, "Digits")), RMS_TYPE_UINT8);
+	assert_int_equal(rms_value_type(rms_instance_get(detail, "Half")), RMS_TYPE_REAL64);
+	assert_int_equal(rms_value_type(rms_instance_get(detail, "Parity")), RMS_TYPE_STRING);
 	v = rms_instance_get(inst, "Nothing");
 	assert_true(rms_value_is_null(v));
 	assert_int_equal(rms_value_type(v), RMS_TYPE_STRING);
@@ -462,10 +468,10 @@ static void test_every_cim_type_decodes_typed_by_the_class_schema(void **state)
 	                 RMS_TYPE_UINT32 | RMS_TYPE_ARRAY);
 	assert_int_equal(rms_value_array_length(rms_instance_get(inst, "Squares")), 1);
 	rms_instance_free(inst);
-	/* One GetClass for the class, however many instances follow: two Gets
-	 * of instances and one of the class, each on its operation's one
-	 * connection. */
-	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 3);
+	/* One GetClass per class, however many instances follow: two Gets of
+	 * instances, one GetClass of X_Number and one of X_NumberDetail (the
+	 * embedded instances' class), each on its operation's one connection. */
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 4);
 	assert_int_equal(rms_endpoint_stat(ep, "connections_accepted"), 2);
 	rms_session_free(s);
 }

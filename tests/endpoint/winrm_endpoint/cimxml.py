@@ -10,7 +10,7 @@ import datetime
 import re
 
 from . import faults
-from .soap import ANONYMOUS, NS, epr, esc, local_name, q
+from .soap import ANONYMOUS, NS, RawXML, epr, esc, local_name, q
 
 WMI_PREFIX = 'http://schemas.microsoft.com/wbem/wsman/1/wmi/'
 DMTF_PREFIX = 'http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/'
@@ -71,7 +71,10 @@ class UriStyle:
         return WMI_PREFIX + self.namespace + '/' + class_name
 
     def selectors(self, keys):
-        sels = [(k, v) for k, v in keys]
+        # A reference-valued key (an association's) is a nested endpoint reference.
+        sels = [(k, RawXML(epr(ANONYMOUS, self.class_uri(v.class_name), self.selectors(v.keys),
+                               wrapper='a:EndpointReference')) if isinstance(v, Ref) else v)
+                for k, v in keys]
         if self.dmtf:
             sels.append(('__cimnamespace', self.namespace))
         return sels

@@ -52,6 +52,8 @@ class App:
         self.stats = stats
         self.cim = CimService(cfg, stats, injector)
         self.winrs = None if cfg.no_shell else WinRS(cfg, stats)
+        if self.winrs is not None:
+            self.winrs.cim = self.cim
 
     def close(self):
         if self.winrs is not None:

@@ -40,6 +40,8 @@ class Stats:
                 'shells_deleted': 0,
                 'shells_expired': 0,
                 'commands_run': 0,
+                'ps_cim_commands': 0,
+                'ps_cim_instances': 0,
                 'commands_running': 0,
                 'signals': 0,
                 'stdin_bytes': 0,

@@ -24,7 +24,7 @@ import subprocess
 import threading
 import time
 
-from . import faults
+from . import faults, pscim
 from .soap import A_SHELL, A_TRANSFER, A_ENUM, NS, envelope, esc, esc_attr, format_interval, \
     format_seconds_ms, new_uuid, parse_duration, q, selector_set
 
@@ -171,6 +171,7 @@ class WinRS:
     def __init__(self, cfg, stats):
         self.cfg = cfg
         self.stats = stats
+        self.cim = None               # the CimService, for PowerShell CIM scripts (pscim.py)
         self.lock = threading.Lock()
         self.shells = {}
         self._stop = threading.Event()
@@ -358,7 +359,16 @@ class WinRS:
         env.update(shell.env)
         command_id = (body.get('CommandId') or new_uuid()).upper()
         try:
-            cmd = Command(shell, command_id, argv, line, env, cwd, self.stats)
+            if pscim.is_powershell(line) and self.cim is not None:
+                # No PowerShell here: play remsess's CIM script (pscim.py), or fail as a
+                # host without PowerShell's CIM cmdlets would.
+                try:
+                    cmd = pscim.PsCimCommand(shell, command_id, line, pscim.parse_request(line),
+                                             self.cim, self.stats)
+                except pscim.NotRemsessScript as exc:
+                    cmd = pscim.NoPowerShellCommand(shell, command_id, line, str(exc), self.stats)
+            else:
+                cmd = Command(shell, command_id, argv, line, env, cwd, self.stats)
         except OSError as exc:
             raise faults.shell_internal_error(faults.FILE_NOT_FOUND, '%s ' % exc.strerror)
         shell.commands[command_id] = cmd
