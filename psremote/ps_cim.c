@@ -35,7 +35,8 @@ static const char SCRIPT_BODY[] =
     "function P($p){$t=[string]$p.CimType;$a=$t.EndsWith('Array')\n"
     " if($a){$t=$t.Substring(0,$t.Length-5)};$v=$null\n"
     " if($null -ne $p.Value){if($a){$v=@(foreach($x in $p.Value){T $t $x})}else{$v=T $t $p.Value}}\n"
-    " [ordered]@{name=$p.Name;type=$t;array=$a;value=$v}}\n"
+    " [ordered]@{name=$p.Name;type=$t;array=$a;value=$v;"
+    "key=(($p.Flags -band [Microsoft.Management.Infrastructure.CimFlags]::Key) -ne 0)}}\n"
     "function I($i){[ordered]@{class=$i.CimSystemProperties.ClassName;"
     "namespace=$i.CimSystemProperties.Namespace;"
     "props=@(foreach($p in $i.CimInstanceProperties){P $p})}}\n"
@@ -373,8 +374,8 @@ static int scalar(rms_value **out, rms_type t, const json_t *j, const char *ns, 
 	return rc ? reraise(rc, prop) : 0;
 }
 
-static int decode_prop(rms_value **out, const char **name, const json_t *p, const char *ns,
-                       int depth)
+static int decode_prop(rms_value **out, const char **name, bool *key, const json_t *p,
+                       const char *ns, int depth)
 {
 	if (!json_is_object(p))
 		return bad_line("a property is not an object", NULL);
@@ -391,6 +392,10 @@ static int decode_prop(rms_value **out, const char **name, const json_t *p, cons
 	bool is_array = json_is_true(arr);
 	if (arr && !json_is_boolean(arr))
 		return bad_line("\"array\" is not true or false", *name);
+	const json_t *k = json_object_get(p, "key");
+	if (k && !json_is_boolean(k))
+		return bad_line("\"key\" is not true or false", *name);
+	*key = json_is_true(k);
 	const json_t *v = json_object_get(p, "value");
 	if (!v || json_is_null(v)) {
 		rc = rms_value_new_null(out, is_array ? (rms_type)(t | RMS_TYPE_ARRAY) : t);
@@ -450,7 +455,8 @@ static int decode_ref(rms_ref **out, const json_t *obj, const char *fallback_ns,
 	{
 		rms_value *v = NULL;
 		const char *name;
-		if ((rc = decode_prop(&v, &name, k, fallback_ns, depth)))
+		bool key;
+		if ((rc = decode_prop(&v, &name, &key, k, fallback_ns, depth)))
 			break;
 		if (rms_value_is_null(v))
 			rc = bad_line("a reference key is null", name);
@@ -496,7 +502,8 @@ static int decode_instance(rms_instance **out, const json_t *obj, const char *fa
 	{
 		rms_value *v = NULL;
 		const char *name;
-		if ((rc = decode_prop(&v, &name, p, ns && *ns ? ns : fallback_ns, depth)))
+		bool key;
+		if ((rc = decode_prop(&v, &name, &key, p, ns && *ns ? ns : fallback_ns, depth)))
 			break;
 		if (rms_instance_get(*out, name)) {
 			rms_value_free(v);
@@ -508,6 +515,8 @@ static int decode_instance(rms_instance **out, const json_t *obj, const char *fa
 			rc = reraise(rc, name);
 			break;
 		}
+		if (key)
+			(*out)->props[(*out)->count - 1].flags |= RMS_PROP_KEY;
 	}
 	if (rc) {
 		rms_instance_free(*out);

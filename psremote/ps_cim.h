@@ -7,13 +7,14 @@
  * takes its parameters from one JSON line and writes one JSON line per
  * instance on stdout:
  *
- *   {"class":C,"namespace":NS,"props":[{"name":N,"type":T,"array":B,"value":V}...]}
+ *   {"class":C,"namespace":NS,"props":[{"name":N,"type":T,"array":B,"value":V,"key":K}...]}
  *
  * T is the property's CimType name as PowerShell prints it ("UInt32",
  * "DateTime", "Reference", ...). V is null, a scalar's invariant text form
  * (booleans "true"/"false", reals round-trip, datetimes ISO 8601, intervals
  * xs:duration), an array of those, or for references {"class","namespace",
- * "keys":[props]} and for embedded instances a nested instance object. A
+ * "keys":[props]} and for embedded instances a nested instance object. K
+ * (optional) marks a key property. A
  * failure is one line {"error":{"message":M,"status":CIM status}} and exit
  * code 1. docs/pssession.md describes the format; the test endpoint
  * (tests/endpoint/winrm_endpoint/pscim.py) answers the same script.

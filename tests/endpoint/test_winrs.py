@@ -247,7 +247,7 @@ class PowerShellCimTest(ShellCase):
         self.assertEqual(inst['class'], 'Win32_Service')
         self.assertEqual([p['name'] for p in inst['props']], ['Name'])
         self.assertEqual(inst['props'][0], {'name': 'Name', 'type': 'String', 'array': False,
-                                            'value': 'WinRM'})
+                                            'value': 'WinRM', 'key': True})
         self.assertEqual(self.ep.stats()['ps_cim_commands'], before + 1)
         self.delete(shell_id)
 

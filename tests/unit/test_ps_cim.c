@@ -556,6 +556,21 @@ static void test_query_and_get_through_the_pssession_equal_cim(void **state)
 	rms_instance *x = NULL, *y = NULL;
 	assert_int_equal(rms_get(&x, cim, key, NULL), 0);
 	assert_int_equal(rms_get(&y, ps, key, NULL), 0);
+	/* Key flags come across as the CIM backend has them from the schema. */
+	for (size_t k = 0; k < rms_instance_count(y); k++) {
+		const char *name;
+		unsigned fx = 0, fy;
+		rms_instance_at(y, k, &name, NULL, &fy);
+		for (size_t m = 0; m < rms_instance_count(x); m++) {
+			const char *nx;
+			unsigned f;
+			rms_instance_at(x, m, &nx, NULL, &f);
+			if (strcmp(nx, name) == 0)
+				fx = f;
+		}
+		assert_int_equal(fy & RMS_PROP_KEY, fx & RMS_PROP_KEY);
+		assert_int_equal((fy & RMS_PROP_KEY) != 0, strcmp(name, "Id") == 0);
+	}
 	/* X_Number 42 has an empty Words array: absent from CIM's answer. */
 	const rms_value *words = rms_instance_get(y, "Words");
 	assert_non_null(words);

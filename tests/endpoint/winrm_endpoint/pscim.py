@@ -145,7 +145,7 @@ def value_json(registry, prop, value):
             ktype = kprop.type if kprop is not None else 'string'
             keys.append({'name': kprop.name if kprop is not None else name,
                          'type': CIMTYPE.get(ktype, 'String'), 'array': False,
-                         'value': scalar_text(ktype, v)})
+                         'value': scalar_text(ktype, v), 'key': True})
         return {'class': value.class_name, 'namespace': 'root/cimv2', 'keys': keys}
     if isinstance(value, Embedded):
         ecls = registry.get(value.class_name)
@@ -156,7 +156,7 @@ def value_json(registry, prop, value):
 
 def prop_json(registry, prop, value):
     return {'name': prop.name, 'type': CIMTYPE.get(prop.type, 'String'), 'array': bool(prop.array),
-            'value': value_json(registry, prop, value)}
+            'value': value_json(registry, prop, value), 'key': bool(prop.key)}
 
 
 def instance_json(registry, cls, inst, only):
