@@ -40,6 +40,9 @@ struct rms_backend_ops {
 
 extern const struct rms_backend_ops rms__cim_backend;
 extern const struct rms_backend_ops rms__pssession_backend;
+/* The PSSession backend over SSH (psremote/ps_ssh.c): same id and name,
+ * chosen by rms_session_new when opts.transport is RMS_TRANSPORT_SSH. */
+extern const struct rms_backend_ops rms__pssession_ssh_backend;
 
 const struct rms_backend_ops *rms__backend_ops(rms_backend id);
 
@@ -118,6 +121,9 @@ int rms__op_fail(rms_op *op, int rc);
 /* The effective namespace of a request ("root/cimv2" by default), with
  * backslashes turned into slashes. Returned string is owned by the caller. */
 char *rms__request_namespace(const rms_request *req, const rms_session *s);
+
+/* The target's session for b if it has made one, else NULL (makes none). */
+rms_session *rms__target_peek(const rms_target *t, rms_backend b);
 
 /* Raise RMS_E_NOT_IMPLEMENTED for something a later milestone builds; the
  * message names what and which backend. */

@@ -136,6 +136,11 @@ static int target_session(rms_session **out, rms_target *t, rms_backend b)
 	return 0;
 }
 
+rms_session *rms__target_peek(const rms_target *t, rms_backend b)
+{
+	return configured(t, b) ? t->sessions[b] : NULL;
+}
+
 int rms_target_session(rms_session **out, rms_target *t, rms_backend backend, rms_error **err)
 {
 	if (!out || !t)
