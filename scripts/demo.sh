@@ -88,6 +88,16 @@ show $ep session --backend pssession
 show $ep run -- 'echo hello from the remote shell; uname -s; exit 3'
 stats
 
+echo; echo "-- the same kind of query through the PSSession: it runs on the remote computer as a"
+echo "   Get-CimInstance command (the target needs PowerShell), only its output comes back"
+# shellcheck disable=SC2086
+show $ep --backend pssession query "SELECT Name, State FROM Win32_Service WHERE Name LIKE 'Win%'"
+
+echo; echo "-- side by side: one query on both backends of the target, and the comparison record"
+# shellcheck disable=SC2086
+show $ep compare query "SELECT Name, State, StartMode FROM Win32_Service WHERE StartMode = 'Auto'"
+stats
+
 echo; echo "-- an unreachable computer fails the PSSession right at creation (a CIM session"; echo "   would be created, and fail at its first operation)"
 show -H 127.0.0.1 --port 1 session --backend pssession
 

@@ -207,7 +207,21 @@ if [ -x /usr/bin/python3 ] && [ -x "$EP_RUN" ]; then
 	check "a server fault: exit 1 with its numbers" 1 err "0x80041010" -- $E enum Win32_NoSuchClass
 	# shellcheck disable=SC2086
 	check "a bad query: exit 1" 1 err "CannotProcessFilter" -- $E query "SELEC x"
+	# shellcheck disable=SC2086
+	check "query through the PSSession" 0 out "State : Running" -- $E --backend pssession query "SELECT Name, State FROM Win32_Service WHERE State = 'Running'"
+	# shellcheck disable=SC2086
+	check "get through the PSSession" 0 out "Name                    : WinRM" -- $E --backend pssession get Win32_Service Name=WinRM
+	# shellcheck disable=SC2086
+	check "a remote CIM error through the PSSession: exit 1" 1 err "CIM status 5, INVALID_CLASS" -- $E --backend pssession enum Win32_NoSuchClass
+	# shellcheck disable=SC2086
+	check "compare: equal results exit 0" 0 out "results: equal" out "shells opened" -- $E compare enum Win32_Service
+	# shellcheck disable=SC2086
+	check "compare: a difference exits 1 and is named" 1 out "differ at [X_Number.Id=3].Words: cim (absent), pssession {}" -- $E compare query "SELECT * FROM X_Number WHERE Id < 5"
+	# shellcheck disable=SC2086
+	check "compare --json: one record" 0 out '{"operation":"get","equal":true,"difference":null,"sides":{"cim":{"backend":"cim","ok":true' -- $E --json compare get Win32_Service Name=WinRM
 	REMSESS_PASSWORD=wrong
+	# shellcheck disable=SC2086
+	check "compare with a wrong password: both sides fail, exit 3 (the CIM side's)" 3 err "pssession side failed" -- $E compare enum Win32_Service
 	# shellcheck disable=SC2086
 	check "wrong password: exit 3 at the first operation" 3 err "authenticate" -- $E enum Win32_Service
 	check_not "the password is not shown" err "wrong"
