@@ -150,6 +150,32 @@ int rms_target_session(rms_session **out, rms_target *t, rms_backend backend, rm
 	return rms__error_out(err, target_session(out, t, backend));
 }
 
+/*
+ * AUTO does not retry a failed operation on the other backend, as
+ * PowerShell's cmdlets do not (Get-CimInstance does not fall back to a
+ * remote command, Invoke-Command not to CIM): the two differ in what they
+ * need from the target and in their limits, so a silent switch would hide
+ * the very difference the caller chose between. The error says so, and how
+ * to ask for the other backend.
+ */
+static void explain_no_fallback(const rms_target *t, rms_backend pick, rms_op_kind kind)
+{
+	rms_backend other = pick == RMS_BACKEND_CIM ? RMS_BACKEND_PSSESSION : RMS_BACKEND_CIM;
+	struct rms_error *e = rms__error_last_mut();
+	if (!e || !e->message || !configured(t, other) || !rms__backend_ops(other)->supports(kind))
+		return;
+	char *msg = rms__asprintf("%s (auto chose the %s backend and does not retry on the %s "
+	                          "backend; ask for it by name: RMS_BACKEND_%s, --backend %s)",
+	                          e->message, rms__backend_ops(pick)->name,
+	                          rms__backend_ops(other)->name,
+	                          other == RMS_BACKEND_CIM ? "CIM" : "PSSESSION",
+	                          other == RMS_BACKEND_CIM ? "cim" : "pssession");
+	if (msg) {
+		free(e->message);
+		e->message = msg;
+	}
+}
+
 int rms_target_start(rms_op **out, rms_target *t, rms_backend choice, const rms_request *req,
                      rms_error **err)
 {
@@ -162,9 +188,11 @@ int rms_target_start(rms_op **out, rms_target *t, rms_backend choice, const rms_
 	const char *why;
 	rms_session *s;
 	int rc = rms_target_choose(&pick, &why, t, choice, req->kind);
-	if (!rc)
-		rc = target_session(&s, t, pick);
-	if (!rc)
+	if (rc)
+		return rms__error_out(err, rc);
+	if (!(rc = target_session(&s, t, pick)))
 		rc = rms__op_start(out, s, req, why);
+	if (rc && choice == RMS_BACKEND_AUTO)
+		explain_no_fallback(t, pick, req->kind);
 	return rms__error_out(err, rc);
 }

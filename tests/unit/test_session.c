@@ -365,6 +365,16 @@ static void test_auto_sends_cim_work_to_cim_and_commands_to_pssession(void **sta
 	rms_error *err = NULL;
 	assert_int_equal(rms_target_start(&op, t, RMS_BACKEND_AUTO, r, &err), RMS_E_CONNECT);
 	assert_int_equal(rms_error_backend(err), RMS_BACKEND_CIM);
+	/* No silent retry on the PSSession, and the error says how to ask. */
+	assert_non_null(strstr(rms_error_message(err),
+	                       "auto chose the CIM backend and does not retry on the PSSession "
+	                       "backend; ask for it by name: RMS_BACKEND_PSSESSION, --backend "
+	                       "pssession"));
+	rms_error_free(err);
+	/* Asked by name, the PSSession fails at its creation, on its own. */
+	assert_int_equal(rms_target_start(&op, t, RMS_BACKEND_PSSESSION, r, &err), RMS_E_CONNECT);
+	assert_int_equal(rms_error_backend(err), RMS_BACKEND_PSSESSION);
+	assert_null(strstr(rms_error_message(err), "auto chose"));
 	rms_error_free(err);
 	rms_request_free(r);
 	rms_target_free(t);
@@ -400,17 +410,37 @@ static void test_auto_falls_back_only_to_a_backend_that_can_serve(void **state)
 	assert_int_equal(rms_error_backend(rms_error_last()), RMS_BACKEND_PSSESSION);
 }
 
-static void test_comparison_is_not_faked(void **state)
+static long no_stdin(void *buf, size_t len, void *userdata)
+{
+	(void)buf;
+	(void)len;
+	(void)userdata;
+	return 0;
+}
+
+/* What a comparison cannot do is refused before anything runs; the side
+ * by side runs themselves are the behaviour tests (tests/behaviour). */
+static void test_comparison_refuses_what_it_cannot_do(void **state)
 {
 	struct listener *l = *state;
 	rms_session_options o = loopback(l->port);
 	rms_target *t;
 	assert_int_equal(rms_target_new(&t, &o, &o, NULL), 0);
 	rms_request *r;
-	assert_int_equal(rms_request_new(&r, RMS_OP_ENUMERATE), 0);
+	assert_int_equal(rms_request_new(&r, RMS_OP_RUN), 0);
+	assert_int_equal(rms_request_set_command(r, "cmd", 0, NULL), 0);
+	assert_int_equal(rms_request_set_stdin_fn(r, no_stdin, NULL), 0);
 	rms_comparison *c = (rms_comparison *)1;
-	assert_int_equal(rms_compare(&c, t, r, NULL), RMS_E_NOT_IMPLEMENTED);
+	rms_error *err = NULL;
+	assert_int_equal(rms_compare(&c, t, r, &err), RMS_E_INVALID_ARG);
 	assert_null(c);
+	assert_non_null(strstr(rms_error_message(err), "runs the command twice"));
+	rms_error_free(err);
+	assert_int_equal(rms_compare(NULL, t, r, NULL), RMS_E_INVALID_ARG);
+	assert_int_equal(rms_compare(&c, NULL, r, NULL), RMS_E_INVALID_ARG);
+	assert_int_equal(rms_compare(&c, t, NULL, NULL), RMS_E_INVALID_ARG);
+	/* Nothing was opened: no session was even made. */
+	assert_int_equal(connections_waiting(l), 0);
 	rms_request_free(r);
 	rms_target_free(t);
 }
@@ -444,7 +474,7 @@ int main(void)
 		T(test_incomplete_request_is_refused_before_the_backend),
 		T(test_auto_sends_cim_work_to_cim_and_commands_to_pssession),
 		T(test_auto_falls_back_only_to_a_backend_that_can_serve),
-		T(test_comparison_is_not_faked),
+		T(test_comparison_refuses_what_it_cannot_do),
 		T(test_version_and_features),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
