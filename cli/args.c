@@ -101,7 +101,9 @@ typedef enum opt_id {
 	O_RESULT_CLASS,
 	O_ROLE,
 	O_RESULT_ROLE,
-	O_REFERENCES
+	O_REFERENCES,
+	O_STDIN,
+	O_NO_STDIN
 } opt_id;
 
 typedef struct opt_def {
@@ -143,6 +145,8 @@ static const opt_def options[] = {
 	{"role", 0, true, O_ROLE},
 	{"result-role", 0, true, O_RESULT_ROLE},
 	{"references", 0, false, O_REFERENCES},
+	{"stdin", 0, false, O_STDIN},
+	{"no-stdin", 0, false, O_NO_STDIN},
 };
 
 static const opt_def *option_long(const char *name, size_t len)
@@ -328,6 +332,7 @@ static int add_pair(cli_args *a, cli_pairs *pairs, const char *text, const char 
 typedef struct cmd_opt_use {
 	const char *first; /* the first command option seen, for the message */
 	bool arg, prop, assoc;
+	const char *stdin_opt; /* --stdin or --no-stdin, when given */
 } cmd_opt_use;
 
 static int apply_option(cli_args *a, const opt_def *d, const char *value, cmd_opt_use *use)
@@ -405,6 +410,15 @@ static int apply_option(cli_args *a, const opt_def *d, const char *value, cmd_op
 	case O_VERSION:
 	case O_HELP:
 		return 0; /* handled by the caller */
+	case O_STDIN:
+	case O_NO_STDIN: {
+		cli_stdin want = d->id == O_STDIN ? CLI_STDIN_ALWAYS : CLI_STDIN_NEVER;
+		if (a->run_stdin != CLI_STDIN_AUTO && a->run_stdin != want)
+			return usage(a, "--stdin and --no-stdin contradict each other");
+		a->run_stdin = want;
+		use->stdin_opt = d->id == O_STDIN ? "--stdin" : "--no-stdin";
+		return 0;
+	}
 	case O_ARG:
 		use->arg = true;
 		if (!use->first)
@@ -565,6 +579,8 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 		return usage(a, "--prop is only for the set command (create takes PROP=VALUE)");
 	if (use->assoc && c != CLI_CMD_ASSOC)
 		return usage(a, "%s is only for the assoc command", use->first);
+	if (use->stdin_opt && a->command != CLI_CMD_RUN)
+		return usage(a, "%s is only for the run command", use->stdin_opt);
 	if (c == CLI_CMD_SET && !use->prop)
 		return usage(a, "set needs at least one --prop NAME=VALUE to change");
 	if (a->transport == RMS_TRANSPORT_SSH && a->backend == RMS_BACKEND_CIM)

@@ -64,6 +64,14 @@ typedef struct cli_pairs {
 
 #define CLI_ERROR_MAX 512
 
+/* Whether run forwards the tool's stdin to the remote command. AUTO: when
+ * stdin is not a terminal (a pipe, a file, /dev/null). */
+typedef enum cli_stdin {
+	CLI_STDIN_AUTO = 0,
+	CLI_STDIN_ALWAYS, /* --stdin: also from a terminal, until end of input */
+	CLI_STDIN_NEVER   /* --no-stdin */
+} cli_stdin;
+
 typedef struct cli_args {
 	cli_command command;
 	/* For compare: which of get / enum / query it compares. */
@@ -109,6 +117,7 @@ typedef struct cli_args {
 	const char *run_command;
 	const char *const *run_argv; /* the arguments after run_command */
 	size_t run_argc;
+	cli_stdin run_stdin; /* --stdin / --no-stdin */
 
 	/* Why parsing failed: one line, without the "remsess: " prefix. */
 	char error[CLI_ERROR_MAX];

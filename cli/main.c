@@ -3,7 +3,10 @@
  * prints, the library does the work. Every argument is checked before a
  * session or target exists.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "output.h"
@@ -45,12 +48,40 @@ static int new_target(rms_target **t, const cli_args *a)
 	return rc ? report(a, "session", rc, err) : 0;
 }
 
+/* run's stdin: read as the library asks for each Send, so any amount
+ * streams through in pieces of at most one envelope; end of input ends the
+ * remote command's stdin. */
+static long read_stdin(void *buf, size_t size, void *userdata)
+{
+	(void)userdata;
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, size);
+		if (n >= 0)
+			return (long)n;
+		if (errno != EINTR) {
+			fprintf(stderr, "remsess: reading stdin: %s\n", strerror(errno));
+			return -1;
+		}
+	}
+}
+
+static bool forward_stdin(const cli_args *a)
+{
+	if (a->command != CLI_CMD_RUN || a->run_stdin == CLI_STDIN_NEVER)
+		return false;
+	return a->run_stdin == CLI_STDIN_ALWAYS || !isatty(STDIN_FILENO);
+}
+
 static int cmd_remote(const cli_args *a)
 {
 	rms_request *req = NULL;
 	int rc = cli_build_request(&req, a);
-	if (rc)
+	if (rc == 0 && forward_stdin(a))
+		rc = rms_request_set_stdin_fn(req, read_stdin, NULL);
+	if (rc) {
+		rms_request_free(req);
 		return report(a, "request", rc, NULL);
+	}
 	rms_op_kind kind = rms_request_kind(req);
 	rms_target *t = NULL;
 	int status = new_target(&t, a);

@@ -81,17 +81,41 @@ char *rms_fixture_pypsrp(const char *file, const char *key, int index)
 
 char *rms_fixture_winrmsharp_response(const char *file)
 {
+	return rms_fixture_winrmsharp(file, "Response", 0);
+}
+
+char *rms_fixture_winrmsharp(const char *file, const char *key, int index)
+{
 	char rel[512];
 	snprintf(rel, sizeof rel, "adstep-WinRMSharp/src/WinRMSharp.Tests/Data/Sessions/%s", file);
 	char *all = rms_fixture(rel, NULL);
-	char *p = strstr(all, "  Response:");
+	/* Some of these files have CRLF line ends: YAML line breaks, never data. */
+	char *w = all;
+	for (const char *r = all; *r; r++)
+		if (*r != '\r')
+			*w++ = *r;
+	*w = '\0';
+	char tag[64];
+	snprintf(tag, sizeof tag, " %s:\n", key); /* "- Request:" or "  Response:" */
+	char *p = all;
+	for (int i = 0; i <= index && p; i++)
+		if ((p = strstr(p, tag)))
+			p += strlen(tag);
 	if (!p || !(p = strstr(p, "Body: >-\n")))
-		fail_msg("%s has no response body", file);
+		fail_msg("%s has no %s body %d", file, key, index);
 	p += strlen("Body: >-\n");
 	size_t indent = strspn(p, " ");
 	rms_buf b;
 	rms__buf_init(&b);
-	while (*p && strspn(p, " ") >= indent) {
+	while (*p) {
+		size_t sp = strspn(p, " ");
+		if (p[sp] == '\n') { /* an empty line stays in the block */
+			rms__buf_puts(&b, "\n");
+			p += sp + 1;
+			continue;
+		}
+		if (sp < indent)
+			break;
 		size_t n = strcspn(p + indent, "\n");
 		rms__buf_append(&b, p + indent, n);
 		rms__buf_puts(&b, "\n");

@@ -21,5 +21,8 @@ char *rms_fixture_pypsrp(const char *file, const char *key, int index);
  * (src/WinRMSharp.Tests/Data/Sessions/FILE): the "Body: >-" block under
  * "Response:". */
 char *rms_fixture_winrmsharp_response(const char *file);
+/* The body of the index-th "Request" or "Response" (key) of a WinRMSharp
+ * session file, lines joined with line breaks. */
+char *rms_fixture_winrmsharp(const char *file, const char *key, int index);
 
 #endif

@@ -352,7 +352,24 @@ static void test_run_takes_the_rest_verbatim(void **state)
 	assert_string_equal(p->a.run_command, "-dash");
 	assert_int_equal(p->a.run_argc, 1);
 	assert_string_equal(p->a.run_argv[0], "Name=x");
+	assert_int_equal(p->a.run_stdin, CLI_STDIN_AUTO);
 	done(p);
+}
+
+static void test_run_stdin_options(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "h", "run", "--stdin", "cat", "--no-stdin");
+	assert_int_equal(p->a.run_stdin, CLI_STDIN_ALWAYS);
+	assert_string_equal(p->a.run_argv[0], "--no-stdin"); /* the remote command's */
+	done(p);
+	p = OK("--no-stdin", "-H", "h", "--no-stdin", "run", "cat");
+	assert_int_equal(p->a.run_stdin, CLI_STDIN_NEVER);
+	done(p);
+	BAD("--stdin and --no-stdin contradict each other", "-H", "h", "run", "--stdin",
+	    "--no-stdin", "cat");
+	BAD("--stdin is only for the run command", "-H", "h", "enum", "X", "--stdin");
+	BAD("--no-stdin is only for the run command", "-H", "h", "--no-stdin", "identify");
 }
 
 static void test_double_dash_ends_options(void **state)
@@ -1080,7 +1097,7 @@ static void test_help_mentions_every_command_and_no_password_option(void **state
 	static const char *const cmds[] = {
 	    "info",      "session",     "identify",        "get",   "enum", "query",   "invoke",
 	    "create",    "set",         "delete",          "assoc", "run",  "compare", "--json",
-	    "--backend", "--transport", "REMSESS_PASSWORD"};
+	    "--backend", "--transport", "REMSESS_PASSWORD", "--stdin", "--no-stdin"};
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (!strstr(text, cmds[i]))
 			fail_msg("help lacks '%s'", cmds[i]);
@@ -1142,6 +1159,7 @@ int main(void)
 	    cmocka_unit_test(test_key_value_keeps_everything_after_the_first_equals),
 	    cmocka_unit_test(test_each_command_takes_its_arguments),
 	    cmocka_unit_test(test_run_takes_the_rest_verbatim),
+	    cmocka_unit_test(test_run_stdin_options),
 	    cmocka_unit_test(test_double_dash_ends_options),
 	    cmocka_unit_test(test_usage_errors_for_commands),
 	    cmocka_unit_test(test_usage_errors_for_key_value),

@@ -1,0 +1,183 @@
+/*
+ * Persistence benchmark: N commands through the PSSession backend against
+ * the test endpoint (started here on loopback, Basic authentication over
+ * plain http), first all on one persistent session, then with a new
+ * session per command (what a tool that connects per call pays: Identify,
+ * shell Create, the command, shell Delete, and a new TCP connection each
+ * time). For each mode: wall time, commands per second, the client's CPU
+ * time per command (getrusage of this process), and the endpoint's
+ * /stats: connections, shells and requests.
+ *
+ *   bench/commands [-n N] [-l MS] [COMMAND [ARGS...]]   (default: 200, echo hi)
+ *
+ * -l MS gives the endpoint that latency before each answer (its --latency),
+ * a stand-in for a network round trip.
+ *
+ * The endpoint is a Python program that starts a real process per
+ * command, so wall time is mostly its; the client CPU per command is what
+ * remsess controls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "endpoint.h"
+#include "remsess/remsess.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+struct bench {
+	rms_endpoint_proc ep;
+	rms_session_options o;
+	const char *command;
+	size_t argc;
+	const char *const *argv;
+	unsigned long n;
+};
+
+static int discard(rms_stream stream, const void *data, size_t len, void *userdata)
+{
+	(void)stream;
+	(void)data;
+	*(size_t *)userdata += len;
+	return 0;
+}
+
+static int new_session(rms_session **s, const struct bench *b)
+{
+	rms_error *err = NULL;
+	if (rms_session_new(s, RMS_BACKEND_PSSESSION, &b->o, &err)) {
+		fprintf(stderr, "session: %s\n", rms_error_message(err));
+		rms_error_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int run_one(rms_session *s, const struct bench *b, size_t *out_bytes)
+{
+	int code = -1;
+	rms_error *err = NULL;
+	if (rms_run(&code, s, b->command, b->argc, b->argv, discard, out_bytes, &err)) {
+		fprintf(stderr, "run: %s\n", rms_error_message(err));
+		rms_error_free(err);
+		return -1;
+	}
+	if (code != 0) {
+		fprintf(stderr, "run: exit code %d\n", code);
+		return -1;
+	}
+	return 0;
+}
+
+static void report(const char *mode, const struct bench *b, double wall, double cpu,
+                   size_t out_bytes)
+{
+	const rms_endpoint_proc *ep = &b->ep;
+	printf("%-22s %6lu  %7.2f s  %7.1f/s  %8.0f us  %5lld  %5lld  %8.1f  %zu\n", mode, b->n,
+	       wall, (double)b->n / wall, cpu / (double)b->n * 1e6,
+	       (long long)rms_endpoint_stat(ep, "connections_accepted"),
+	       (long long)rms_endpoint_stat(ep, "shells_created"),
+	       (double)rms_endpoint_stat(ep, "requests_total") / (double)b->n, out_bytes);
+}
+
+static int persistent(struct bench *b)
+{
+	size_t out = 0;
+	rms_endpoint_reset(&b->ep);
+	double t0 = now_s(), c0 = cpu_s();
+	rms_session *s;
+	if (new_session(&s, b))
+		return 1;
+	int rc = 0;
+	for (unsigned long i = 0; i < b->n && !rc; i++)
+		rc = run_one(s, b, &out);
+	rms_session_free(s);
+	double wall = now_s() - t0, cpu = cpu_s() - c0;
+	if (!rc)
+		report("one persistent session", b, wall, cpu, out);
+	return rc ? 1 : 0;
+}
+
+static int per_command(struct bench *b)
+{
+	size_t out = 0;
+	rms_endpoint_reset(&b->ep);
+	double t0 = now_s(), c0 = cpu_s();
+	int rc = 0;
+	for (unsigned long i = 0; i < b->n && !rc; i++) {
+		rms_session *s;
+		if (new_session(&s, b))
+			return 1;
+		rc = run_one(s, b, &out);
+		rms_session_free(s);
+	}
+	double wall = now_s() - t0, cpu = cpu_s() - c0;
+	if (!rc)
+		report("a session per command", b, wall, cpu, out);
+	return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = {.n = 200, .command = "echo"};
+	static const char *const hi[] = {"hi"};
+	b.argc = 1;
+	b.argv = hi;
+	const char *latency = NULL;
+	int i = 1;
+	for (; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "-n") == 0)
+			b.n = strtoul(argv[i + 1], NULL, 10);
+		else if (strcmp(argv[i], "-l") == 0)
+			latency = argv[i + 1];
+		else
+			break;
+	}
+	if (b.n == 0) {
+		fprintf(stderr, "usage: commands [-n N] [-l MS] [COMMAND [ARGS...]]\n");
+		return 2;
+	}
+	if (i < argc) {
+		b.command = argv[i];
+		b.argc = (size_t)(argc - i - 1);
+		b.argv = (const char *const *)&argv[i + 1];
+	}
+	const char *ep_args[] = {"--auth", "basic",     "--user", "bench", "--password",
+	                         "b3nch",  "--latency", latency,  NULL};
+	if (!latency)
+		ep_args[6] = NULL;
+	if (rms_endpoint_start(&b.ep, ep_args) != 0)
+		return 1;
+	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
+	o.url = b.ep.url;
+	o.user = "bench";
+	o.password = "b3nch";
+	o.allow_unencrypted = true; /* loopback */
+	b.o = o;
+	rms_global_init();
+	printf("%-22s %6s  %9s  %9s  %11s  %5s  %5s  %8s  %s\n", "mode", "cmds", "wall", "rate",
+	       "client CPU", "conns", "shells", "requests", "output");
+	printf("%-22s %6s  %9s  %9s  %11s  %5s  %5s  %8s  %s\n", "", "", "", "", "/command", "", "",
+	       "/command", "bytes");
+	int rc = persistent(&b);
+	rc |= per_command(&b);
+	rms_global_cleanup();
+	rms_endpoint_stop(&b.ep);
+	return rc;
+}
