@@ -34,6 +34,8 @@
 #define RMS_ACTION_SIGNAL "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal"
 
 #define RMS_URI_SHELL_CMD "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+/* The WinRM service configuration (winrm/config): administrators only. */
+#define RMS_URI_CONFIG "http://schemas.microsoft.com/wbem/wsman/1/config"
 #define RMS_DIALECT_SELECTOR "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
 #define RMS_DIALECT_ASSOCIATION "http://schemas.dmtf.org/wbem/wsman/1/cimbinding/associationFilter"
 

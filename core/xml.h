@@ -36,6 +36,7 @@
 #define RMS_NS_SHELL "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 #define RMS_NS_WSMANFAULT "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
 #define RMS_NS_IDENTITY "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
+#define RMS_NS_CONFIG "http://schemas.microsoft.com/wbem/wsman/1/config"
 #define RMS_NS_XSI_URI "http://www.w3.org/2001/XMLSchema-instance"
 
 /* Limits for documents from the wire. libxml2 itself (XML_PARSE_HUGE is

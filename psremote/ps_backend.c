@@ -190,6 +190,49 @@ static int create_shell(rms_session *s, struct ps_session *ps)
 	return 0;
 }
 
+/*
+ * The server's MaxEnvelopeSizekb from the winrm/config resource. Windows
+ * answers it to administrators only (others get w:AccessDenied); any
+ * failure other than a lost connection leaves *kb at 0 and the caller
+ * falls back to the protocol version's default, as PowerShell does.
+ */
+static int read_config_envelope(rms_session *s, struct ps_session *ps, uint32_t *kb)
+{
+	*kb = 0;
+	rms_wsman_request req = { .action = RMS_ACTION_GET, .resource_uri = RMS_URI_CONFIG };
+	rms_wsman_reply reply;
+	int rc = rms__wsman_send(ps->w, &req, &reply);
+	if (rc) {
+		if (rc == RMS_E_CONNECTION_LOST || rc == RMS_E_CONNECT || rc == RMS_E_TLS ||
+		    rc == RMS_E_AUTH || rc == RMS_E_CANCELLED ||
+		    (rc == RMS_E_TIMEOUT && !rms__fault_is_timed_out(rms_error_last())))
+			return rc;
+		rms__log(&s->log, RMS_LOG_DEBUG, "%s: winrm/config not readable (%s)", s->name,
+		         rms_error_message(rms_error_last()));
+		rms_error_clear();
+		return 0;
+	}
+	xmlNode *cfg;
+	if (first_element(&reply, &cfg, "Config") == 0) {
+		xmlNode *el = rms__xml_child(cfg, RMS_NS_CONFIG, "MaxEnvelopeSizekb");
+		char *text = el ? rms__xml_text(el) : NULL;
+		char *end = NULL;
+		unsigned long v = text ? strtoul(text, &end, 10) : 0;
+		/* Windows accepts 32 and up; more than 4 GB is no envelope size. */
+		if (text && end != text && *end == '\0' && v >= 32 && v <= 4194303)
+			*kb = (uint32_t)v;
+		else
+			rms__log(&s->log, RMS_LOG_WARNING,
+			         "%s: winrm/config has no usable MaxEnvelopeSizekb ('%.32s')",
+			         s->name, text ? text : "");
+		free(text);
+	} else {
+		rms_error_clear();
+	}
+	rms__wsman_reply_free(&reply);
+	return 0;
+}
+
 static int ps_open(rms_session *s)
 {
 	if (s->opts.transport == RMS_TRANSPORT_SSH)
@@ -207,17 +250,25 @@ static int ps_open(rms_session *s)
 	if ((rc = rms__wsman_identify(ps->w, false, &id)))
 		return rc;
 	if (!s->opts.max_envelope_size) {
-		/* winrm/config (the real value) needs admin rights; go by the
-		 * protocol stack as PowerShell does. */
+		/* The real value from winrm/config where the user may read it
+		 * (administrators); else by the protocol stack as PowerShell
+		 * does. */
+		uint32_t kb = 0;
+		if ((rc = read_config_envelope(s, ps, &kb))) {
+			rms_instance_free(id);
+			return rc;
+		}
 		const char *version = NULL;
 		const rms_value *v = rms_instance_get(id, "ProductVersion");
 		if (v)
 			rms_value_get_string(v, &version);
-		uint32_t env = (version && strstr(version, "Stack: 2.0")) ? STACK_2_ENVELOPE
-		                                                          : RMS_WSMAN_DEFAULT_MAX_ENVELOPE;
+		uint32_t env = kb ? kb * 1024u
+		                  : (version && strstr(version, "Stack: 2.0")) ? STACK_2_ENVELOPE
+		                                                               : RMS_WSMAN_DEFAULT_MAX_ENVELOPE;
 		rms__wsman_set_max_envelope(ps->w, env);
-		rms__log(&s->log, RMS_LOG_DEBUG, "%s: server %s: MaxEnvelopeSize %u", s->name,
-		         version ? version : "(no version)", env);
+		rms__log(&s->log, RMS_LOG_DEBUG, "%s: server %s: MaxEnvelopeSize %u (%s)", s->name,
+		         version ? version : "(no version)", env,
+		         kb ? "winrm/config" : "protocol version default");
 	}
 	rms_instance_free(id);
 	rc = create_shell(s, ps);

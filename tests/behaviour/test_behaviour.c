@@ -325,11 +325,13 @@ static void test_row4_where_the_work_runs(void **state)
 	assert_int_equal(a->items, b->items);
 	/* Every request of the CIM side was a WS-Man CIM request the client
 	 * built itself (GetClass for the schema, Enumerate, Pull); the
-	 * PSSession sent shell requests only (plus its Identify), and the
+	 * PSSession sent shell requests only (plus its Identify and the
+	 * winrm/config read at creation), and the
 	 * endpoint ran one remote command that did the CIM query there. */
 	assert_int_equal(stat_of(ep, "requests_by_kind.cim"), (int64_t)a->traffic.requests);
 	assert_int_equal(stat_of(ep, "requests_by_kind.shell") +
-	                     stat_of(ep, "requests_by_kind.identify"),
+	                     stat_of(ep, "requests_by_kind.identify") +
+	                     stat_of(ep, "requests_by_kind.config"),
 	                 (int64_t)b->traffic.requests);
 	assert_true(stat_of(ep, "requests_by_action.Enumerate") >= 1);
 	assert_int_equal(stat_of(ep, "commands_run"), 1);

@@ -390,8 +390,10 @@ static unsigned bsd_sum(const unsigned char *p, size_t len)
 	return c;
 }
 
-static void check_stdin_through_small_envelopes(rms_endpoint_proc *ep, bool callback,
-                                                uint32_t envelope, size_t len)
+/* envelope: the limit to stay under; set as an option, or (learn) left for
+ * the session to find out at creation. */
+static void check_stdin_under(rms_endpoint_proc *ep, bool callback, uint32_t envelope,
+                              size_t len, bool learn)
 {
 	if (getenv("RMS_TEST_QUICK") && len > 256 * 1024)
 		len = 256 * 1024 + 7;
@@ -404,7 +406,8 @@ static void check_stdin_through_small_envelopes(rms_endpoint_proc *ep, bool call
 	}
 	rms_endpoint_reset(ep);
 	rms_session_options o = opts_for(ep);
-	o.max_envelope_size = envelope;
+	if (!learn)
+		o.max_envelope_size = envelope;
 	rms_session *s = ps_session_with(&o);
 	/* The order-sensitive checksum, computed remotely; the endpoint
 	 * counts the bytes. */
@@ -431,6 +434,37 @@ static void check_stdin_through_small_envelopes(rms_endpoint_proc *ep, bool call
 	assert_true(st.largest_request <= envelope);
 	rms_session_free(s);
 	free(data);
+}
+
+static void check_stdin_through_small_envelopes(rms_endpoint_proc *ep, bool callback,
+                                                uint32_t envelope, size_t len)
+{
+	check_stdin_under(ep, callback, envelope, len, false);
+}
+
+/* Without a MaxEnvelopeSize option the session reads the server's from
+ * winrm/config at creation (the endpoint answers as to an administrator). */
+static void test_max_envelope_is_learned_from_winrm_config(void **state)
+{
+	(void)state;
+	static const char *const args[] = { "--max-envelope-kb", "40", NULL };
+	rms_endpoint_proc *ep = start(args);
+	check_stdin_under(ep, false, 40 * 1024, 1024 * 1024 + 7, true);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_kind.config"), 1);
+	stop(ep);
+}
+
+/* A user who may not read winrm/config (not an administrator) gets
+ * w:AccessDenied: the session is still created, with the protocol
+ * version's default (500 KB for this endpoint's WinRM 3.0). */
+static void test_config_access_denied_falls_back_to_the_default(void **state)
+{
+	(void)state;
+	static const char *const args[] = { "--config-access-denied", NULL };
+	rms_endpoint_proc *ep = start(args);
+	check_stdin_under(ep, false, 512000, 1024 * 1024 + 7, true);
+	assert_int_equal(rms_endpoint_stat(ep, "faults_by_subcode.w:AccessDenied"), 1);
+	stop(ep);
 }
 
 /* 10 MB through WinRM 2.0's 150 KB limit, as the issue asks. */
@@ -707,6 +741,8 @@ int main(void)
 		cmocka_unit_test(test_stdin_buffer_is_split_under_max_envelope),
 		cmocka_unit_test(test_stdin_callback_is_split_under_max_envelope),
 		cmocka_unit_test(test_stdin_fits_the_smallest_envelope),
+		cmocka_unit_test(test_max_envelope_is_learned_from_winrm_config),
+		cmocka_unit_test(test_config_access_denied_falls_back_to_the_default),
 		cmocka_unit_test_setup_teardown(test_per_command_cap_stops_the_command, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_object_cap_names_maximum_received_object_size,

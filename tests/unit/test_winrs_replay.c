@@ -468,6 +468,15 @@ typedef struct replay {
 	bool basic[MAX_STEPS + 4];
 	size_t nsent;
 	rms_httpd *d;
+	/* remsess reads winrm/config (MaxEnvelopeSizekb) right after Identify
+	 * when it creates a session; the recordings have no such request, so
+	 * the server answers it aside from the steps, with an administrator's
+	 * answer recorded by pypsrp (test_wsman_update_envelope_size_500.yml:
+	 * 500 KB, the default anyway), and notes when it came. */
+	char *config_reply;
+	size_t config_gets;
+	size_t config_after; /* requests of the steps sent before it */
+	size_t sessions_learning; /* sessions made without a MaxEnvelopeSize */
 } replay;
 
 static const char UNEXPECTED[] =
@@ -481,6 +490,25 @@ static void handler(const rms_httpd_request *req, rms_httpd_response *resp, void
 {
 	replay *r = ud;
 	pthread_mutex_lock(&r->mu);
+	if (req->body && strstr(req->body, "/transfer/Get</") &&
+	    strstr(req->body, ">http://schemas.microsoft.com/wbem/wsman/1/config</")) {
+		r->config_gets++;
+		r->config_after = r->nsent;
+		pthread_mutex_unlock(&r->mu);
+		char *mid = text_after(req->body, "MessageID>");
+		const char *rel = strstr(r->config_reply, "RelatesTo>");
+		if (mid && rel) {
+			rel += strlen("RelatesTo>");
+			resp->body = rms__asprintf("%.*s%s%s", (int)(rel - r->config_reply),
+			                           r->config_reply, mid, rel + strcspn(rel, "<"));
+			resp->free_body = true;
+		} else {
+			resp->body = r->config_reply;
+		}
+		free(mid);
+		resp->status = 200;
+		return;
+	}
 	size_t i = r->nsent;
 	if (i < sizeof r->sent / sizeof r->sent[0]) {
 		r->sent[i] = rms__strndup(req->body ? req->body : "", req->body_len);
@@ -525,6 +553,7 @@ static replay *replay_start(const step *steps, size_t n)
 	pthread_mutex_init(&r->mu, NULL);
 	for (size_t i = 0; i < n; i++)
 		r->replies[i] = load(&steps[i].reply, "Response");
+	r->config_reply = rms_fixture_pypsrp("test_wsman_update_envelope_size_500.yml", "response", 0);
 	rms_httpd_options ho = {.handler = handler, .userdata = r};
 	assert_int_equal(rms_httpd_start(&r->d, &ho), 0);
 	return r;
@@ -546,6 +575,8 @@ static rms_session *replay_session(replay *r, const rms_session_options *o)
 	rms_session_options def = replay_opts(r);
 	rms_session *s = NULL;
 	rms_error *err = NULL;
+	if (!(o ? o : &def)->max_envelope_size)
+		r->sessions_learning++;
 	if (rms_session_new(&s, RMS_BACKEND_PSSESSION, o ? o : &def, &err))
 		fail_msg("session: %s", rms_error_message(err));
 	return s;
@@ -620,6 +651,12 @@ static void replay_finish(replay *r)
 		}
 		facts_free(&got);
 	}
+	/* One winrm/config read per session that had no MaxEnvelopeSize given,
+	 * right after Identify. */
+	assert_int_equal(r->config_gets, r->sessions_learning);
+	if (r->config_gets == 1)
+		assert_int_equal(r->config_after, 1);
+	free(r->config_reply);
 	for (size_t i = 0; i < r->nsent; i++)
 		free(r->sent[i]);
 	for (size_t i = 0; i < r->n; i++)

@@ -139,6 +139,8 @@ class App:
         if kind == 'config':
             if call.req.action != 'http://schemas.xmlsoap.org/ws/2004/09/transfer/Get':
                 raise faults.action_not_supported(call.req.action)
+            if self.cfg.config_access_denied:
+                raise faults.access_denied()
             return ('http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse',
                     self.config_body(), 'transfer')
         return self.cim.handle(call)

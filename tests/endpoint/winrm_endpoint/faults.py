@@ -192,6 +192,13 @@ def no_session_configuration(name):
                       action=ACTION_ADDRESSING)
 
 
+def access_denied():
+    # ERROR_ACCESS_DENIED (5), what a user who is not an administrator gets for winrm/config.
+    text = 'Access is denied. '
+    return WsmanFault('s:Sender', 'w:AccessDenied', 'Access is denied. ',
+                      wsman_fault_detail(5, esc(text)))
+
+
 def invalid_header(what):
     text = ('The WS-Management service cannot process the request because the header of the '
             'SOAP packet is invalid: %s ' % what)

@@ -31,6 +31,9 @@ def parse_args(argv):
                     help='MaxEnvelopeSizekb: larger requests get 413, responses are batched to fit')
     ap.add_argument('--max-batch', type=int, default=32000, help='MaxBatchItems per Enumerate/Pull')
     ap.add_argument('--instances', type=int, default=1000, help='instances of the X_Number class')
+    ap.add_argument('--config-access-denied', action='store_true',
+                    help='answer the winrm/config resource with w:AccessDenied, as Windows does '
+                         'for a user who is not an administrator')
     ap.add_argument('--no-shell', action='store_true',
                     help='no WinRS / PowerShell endpoint (CIM only)')
     ap.add_argument('--latency', type=int, default=0, metavar='MS', help='delay before each answer')
