@@ -246,40 +246,51 @@ static int schema_type(const char *property, void *userdata)
 static int type_instance(rms_session *s, rms_wsman *w, const char *ns, rms_instance *inst,
                          int depth);
 
-/* An untyped (string) value as the schema's type t: a scalar text, or an
- * array of texts; a lone element of an array property becomes an array. */
+/* A value decoded by shape as the schema's type t: texts converted, a lone
+ * element of an array property made an array. NULL in *out (and 0) when
+ * nothing needs to change or the shape cannot be retyped from text
+ * (references and embedded instances come typed by their shape). */
 static int retype_value(rms_value **out, const rms_value *v, rms_type t, const char *prop)
 {
 	rms_type st = RMS_TYPE_SCALAR(t);
-	int rc;
+	bool from_text = st != RMS_TYPE_STRING && st != RMS_TYPE_REFERENCE && st != RMS_TYPE_INSTANCE;
+	int rc = 0;
+	*out = NULL;
 	if (v->is_null)
-		return rms_value_new_null(out, t);
-	if (!(t & RMS_TYPE_ARRAY) && v->type == RMS_TYPE_STRING)
-		rc = rms_value_from_text(out, st, v->u.s);
-	else if ((t & RMS_TYPE_ARRAY) && (v->type == RMS_TYPE_STRING ||
-	                                  v->type == (RMS_TYPE_STRING | RMS_TYPE_ARRAY))) {
-		bool one = v->type == RMS_TYPE_STRING;
-		size_t n = one ? 1 : v->u.arr.len;
+		return v->type == t ? 0 : rms_value_new_null(out, t);
+	if (!(t & RMS_TYPE_ARRAY)) {
+		if (v->type == RMS_TYPE_STRING && from_text)
+			rc = rms_value_from_text(out, st, v->u.s);
+	} else if (!(v->type & RMS_TYPE_ARRAY)) {
+		/* One element: WS-Man cannot tell it from a scalar. */
+		rms_value *e = NULL;
+		if (v->type == RMS_TYPE_STRING && from_text)
+			rc = rms_value_from_text(&e, st, v->u.s);
+		else if (v->type == st)
+			rc = rms_value_dup(&e, v);
+		else
+			return 0;
+		if (!rc && !(rc = rms_value_new_array(out, st)) &&
+		    !(rc = rms_value_array_append(*out, e)))
+			e = NULL;
+		rms_value_free(e);
+	} else if (v->type == (RMS_TYPE_STRING | RMS_TYPE_ARRAY) && from_text) {
 		if ((rc = rms_value_new_array(out, st)))
 			return rc;
-		for (size_t i = 0; i < n && !rc; i++) {
+		for (size_t i = 0; i < v->u.arr.len && !rc; i++) {
 			rms_value *e = NULL;
-			rc = rms_value_from_text(&e, st, one ? v->u.s : v->u.arr.items[i]->u.s);
+			rc = rms_value_from_text(&e, st, v->u.arr.items[i]->u.s);
 			if (!rc && (rc = rms_value_array_append(*out, e)))
 				rms_value_free(e);
 		}
-		if (rc) {
-			rms_value_free(*out);
-			*out = NULL;
-		}
-	} else {
-		*out = NULL; /* decoded by shape already (datetime, reference, ...) */
-		return 0;
 	}
-	if (rc && rc != RMS_E_NOMEM)
-		rc = rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
-		                    "embedded property %s: %s", prop,
-		                    rms_error_message(rms_error_last()));
+	if (rc) {
+		rms_value_free(*out);
+		*out = NULL;
+		if (rc != RMS_E_NOMEM)
+			rc = rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE, "embedded property %s: %s",
+			                    prop, rms_error_message(rms_error_last()));
+	}
 	return rc;
 }
 
@@ -378,19 +389,7 @@ static const char *class_of(const rms_request *r)
  * or the session's. */
 static char *namespace_of(const rms_op *op)
 {
-	const rms_request *r = op->req;
-	const char *given = r->ref && rms_ref_namespace(r->ref) ? rms_ref_namespace(r->ref)
-	                    : r->kind == RMS_OP_CREATE && r->input
-	                            ? rms_instance_namespace(r->input)
-	                            : NULL;
-	if (given && !r->cim_namespace) {
-		char *ns = strdup(given);
-		for (char *p = ns; p && *p; p++)
-			if (*p == '\\')
-				*p = '/';
-		return ns;
-	}
-	return rms__request_namespace(r, op->session);
+	return rms__request_target_namespace(op->req, op->session);
 }
 
 /* The resource URI for the request's class, or the reference's own. A

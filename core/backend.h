@@ -121,6 +121,11 @@ int rms__op_fail(rms_op *op, int rc);
 /* The effective namespace of a request ("root/cimv2" by default), with
  * backslashes turned into slashes. Returned string is owned by the caller. */
 char *rms__request_namespace(const rms_request *req, const rms_session *s);
+/* The namespace an operation addresses: its reference's (or, for create,
+ * its instance's) when that carries one and the request names none, else
+ * rms__request_namespace. Both backends use this, so the same request
+ * reaches the same namespace on either. */
+char *rms__request_target_namespace(const rms_request *req, const rms_session *s);
 
 /* The target's session for b if it has made one, else NULL (makes none). */
 rms_session *rms__target_peek(const rms_target *t, rms_backend b);

@@ -69,31 +69,31 @@ static void result_free(side_result *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* Class and key properties in name order: Class.A="x",B="y". With no key
- * flags known, the whole instance's text. */
-static char *sort_key(const rms_instance *inst)
+static size_t key_count(const rms_instance *inst)
+{
+	size_t keys = 0;
+	for (size_t i = 0; i < inst->count; i++)
+		keys += (inst->props[i].flags & RMS_PROP_KEY) != 0;
+	return keys;
+}
+
+/* Class and properties in name order: Class.A="x",B="y". With by_key, the
+ * key properties only; otherwise all of them (the same instance gives the
+ * same text whatever order its properties came in). */
+static char *sort_key(const rms_instance *inst, bool by_key)
 {
 	rms_buf b;
 	rms__buf_init(&b);
 	rms__buf_puts(&b, inst->class_name ? inst->class_name : "");
-	size_t keys = 0;
-	for (size_t i = 0; i < inst->count; i++)
-		keys += (inst->props[i].flags & RMS_PROP_KEY) != 0;
-	if (keys == 0) {
-		rms__buf_puts(&b, " ");
-		if (rms__instance_text_append(&b, inst)) {
-			rms__buf_free(&b);
-			return NULL;
-		}
-		return rms__buf_take(&b);
-	}
-	/* Selection by name order, over a handful of keys. */
+	size_t keys = by_key ? key_count(inst) : inst->count;
+	/* Selection in name order (names are unique case-insensitively). */
 	const char *last = NULL;
 	for (size_t k = 0; k < keys; k++) {
 		const struct rms_property *best = NULL;
 		for (size_t i = 0; i < inst->count; i++) {
 			const struct rms_property *p = &inst->props[i];
-			if (!(p->flags & RMS_PROP_KEY) || (last && rms__strcasecmp(p->name, last) <= 0))
+			if ((by_key && !(p->flags & RMS_PROP_KEY)) ||
+			    (last && rms__strcasecmp(p->name, last) <= 0))
 				continue;
 			if (!best || rms__strcasecmp(p->name, best->name) < 0)
 				best = p;
@@ -122,16 +122,35 @@ static int add_item(side_result *r, rms_instance *inst)
 		r->items = grown;
 		r->cap = cap;
 	}
-	char *key = sort_key(inst);
-	if (!key)
-		return rms__error_nomem();
-	r->items[r->n++] = (item){ key, inst };
+	r->items[r->n++] = (item){ NULL, inst };
 	return 0;
 }
 
 static int item_cmp(const void *a, const void *b)
 {
 	return strcmp(((const item *)a)->key, ((const item *)b)->key);
+}
+
+/* Sort keys for both sides: by key properties when every instance of both
+ * has them (a schema-less side has none), else by all properties. */
+static int sort_both(side_result *a, side_result *b)
+{
+	bool by_key = true;
+	for (size_t i = 0; i < a->n && by_key; i++)
+		by_key = key_count(a->items[i].inst) > 0;
+	for (size_t i = 0; i < b->n && by_key; i++)
+		by_key = key_count(b->items[i].inst) > 0;
+	side_result *sides[2] = { a, b };
+	for (int k = 0; k < 2; k++) {
+		side_result *r = sides[k];
+		for (size_t i = 0; i < r->n; i++) {
+			free(r->items[i].key);
+			if (!(r->items[i].key = sort_key(r->items[i].inst, by_key)))
+				return rms__error_nomem();
+		}
+		qsort(r->items, r->n, sizeof *r->items, item_cmp);
+	}
+	return 0;
 }
 
 static bool streams(rms_op_kind k)
@@ -154,10 +173,7 @@ static int collect(rms_op *op, side_result *r, uint64_t *items)
 			}
 			(*items)++;
 		}
-		if (rc != RMS_ITEROVER)
-			return rc;
-		qsort(r->items, r->n, sizeof *r->items, item_cmp);
-		return 0;
+		return rc == RMS_ITEROVER ? 0 : rc;
 	}
 	if (kind == RMS_OP_RUN) {
 		rms_chunk c;
@@ -254,8 +270,11 @@ static char *text_of(const rms_value *v)
 		return rms__strdup("(absent)");
 	if (rms_value_to_text(&t, v))
 		return NULL;
-	if (strlen(t) > VALUE_TEXT_MAX)
-		memcpy(t + VALUE_TEXT_MAX - 3, "...", 4);
+	size_t n = strlen(t);
+	if (n > VALUE_TEXT_MAX) {
+		n = rms__utf8_prefix(t, n, VALUE_TEXT_MAX - 3);
+		memcpy(t + n, "...", 4);
+	}
 	return t;
 }
 
@@ -365,11 +384,13 @@ static int bytes_difference(rms_comparison *c, const char *name, const rms_buf *
 	return set_difference(c, rms__strdup(name), excerpt(a, at), excerpt(b, at));
 }
 
-static int compare_results(rms_comparison *c, const side_result *a, const side_result *b)
+static int compare_results(rms_comparison *c, side_result *a, side_result *b)
 {
 	c->equal = true;
-	if (streams(c->kind))
-		return stream_difference(c, a, b);
+	if (streams(c->kind)) {
+		int rc = sort_both(a, b);
+		return rc ? rc : stream_difference(c, a, b);
+	}
 	if (c->kind == RMS_OP_RUN) {
 		if (a->have_exit_code != b->have_exit_code || a->exit_code != b->exit_code)
 			return set_difference(c, rms__strdup("exit_code"),

@@ -326,6 +326,22 @@ int rms__request_dup(rms_request **out, const rms_request *src)
 	return 0;
 }
 
+char *rms__request_target_namespace(const rms_request *r, const rms_session *s)
+{
+	const char *given = r->ref && rms_ref_namespace(r->ref) ? rms_ref_namespace(r->ref)
+	                    : r->kind == RMS_OP_CREATE && r->input
+	                            ? rms_instance_namespace(r->input)
+	                            : NULL;
+	if (given && !r->cim_namespace) {
+		char *ns = strdup(given);
+		for (char *p = ns; p && *p; p++)
+			if (*p == '\\')
+				*p = '/';
+		return ns;
+	}
+	return rms__request_namespace(r, s);
+}
+
 char *rms__request_namespace(const rms_request *req, const rms_session *s)
 {
 	const char *ns = req->cim_namespace        ? req->cim_namespace

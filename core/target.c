@@ -190,9 +190,14 @@ int rms_target_start(rms_op **out, rms_target *t, rms_backend choice, const rms_
 	int rc = rms_target_choose(&pick, &why, t, choice, req->kind);
 	if (rc)
 		return rms__error_out(err, rc);
-	if (!(rc = target_session(&s, t, pick)))
+	bool created = (rc = target_session(&s, t, pick)) == 0;
+	if (created)
 		rc = rms__op_start(out, s, req, why);
-	if (rc && choice == RMS_BACKEND_AUTO)
+	/* Only where the backend itself could not be reached or set up: not
+	 * for a bad argument, a missing instance or a cancel. */
+	if (rc && choice == RMS_BACKEND_AUTO &&
+	    (!created || rc == RMS_E_RESOLVE || rc == RMS_E_CONNECT || rc == RMS_E_TLS ||
+	     rc == RMS_E_AUTH || rc == RMS_E_CONNECTION_LOST))
 		explain_no_fallback(t, pick, req->kind);
 	return rms__error_out(err, rc);
 }

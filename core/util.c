@@ -121,6 +121,36 @@ int32_t rms__utf8_decode(const char **pp, const char *end)
 	return (int32_t)c;
 }
 
+size_t rms__utf8_prefix(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	size_t n = max;
+	/* Back over continuation bytes to the start of the cut character. */
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+int rms__buf_append_utf8_lossy(rms_buf *b, const void *data, size_t len)
+{
+	const char *p = data, *end = p + len;
+	while (p < end) {
+		const char *start = p;
+		int32_t cp = rms__utf8_decode(&p, end);
+		if (cp > 0) {
+			if (rms__buf_append(b, start, (size_t)(p - start)))
+				return -1;
+		} else {
+			if (cp < 0)
+				p = start + 1;
+			if (rms__buf_append(b, "\xEF\xBF\xBD", 3))
+				return -1;
+		}
+	}
+	return 0;
+}
+
 bool rms__utf8_valid(const char *buf, size_t len)
 {
 	const char *p = buf, *end = buf + len;

@@ -33,6 +33,9 @@ bool rms__utf8_valid(const char *buf, size_t len);
 int32_t rms__utf8_decode(const char **p, const char *end);
 /* Encode cp into out (at least 4 bytes); returns the length, 0 if invalid. */
 size_t rms__utf8_encode(uint32_t cp, char *out);
+/* The length of the longest prefix of s[0..len) of at most max bytes that
+ * ends on a character boundary (s is valid UTF-8). */
+size_t rms__utf8_prefix(const char *s, size_t len, size_t max);
 
 /* A growable byte buffer, always NUL-terminated when data is non-NULL. */
 typedef struct rms_buf {
@@ -49,6 +52,9 @@ int rms__buf_puts(rms_buf *b, const char *s);
 int rms__buf_printf(rms_buf *b, const char *fmt, ...) RMS_PRINTF(2, 3);
 /* Append s with XML escaping (& < > " ' and control characters). */
 int rms__buf_put_xml_escaped(rms_buf *b, const char *s);
+/* Append data[0..len) to b with every malformed UTF-8 sequence and every
+ * NUL replaced by U+FFFD, so the result is always valid text. */
+int rms__buf_append_utf8_lossy(rms_buf *b, const void *data, size_t len);
 /* Hand the contents over (caller frees with free/rms_free); the buffer is
  * left empty. NULL if an allocation had failed. */
 char *rms__buf_take(rms_buf *b);

@@ -672,6 +672,8 @@ static int cim_next(rms_op *op, rms_instance **out)
 	struct ps_op *p = op->priv;
 	for (;;) {
 		int rc = rms__ps_cim_take(&p->reader, out);
+		if (rc == RMS_E_LIMIT)
+			stop_command(op, false);
 		if (rc != RMS_EAGAIN)
 			return rc;
 		rms_chunk c;
@@ -696,7 +698,7 @@ static int start_cim(rms_op *op)
 	uint64_t obj = o->pssession.max_received_object_size;
 	if (obj == RMS_LIMIT_DEFAULT)
 		obj = DEFAULT_OBJECT_WINRM;
-	char *ns = rms__request_namespace(op->req, op->session);
+	char *ns = rms__request_target_namespace(op->req, op->session);
 	if (!ns)
 		return rms__error_nomem();
 	rms_ps_cim_command cmd;

@@ -30,7 +30,8 @@ static const char SCRIPT_BODY[] =
     " if($v -is [datetime]){return $v.ToString('o',$ic)}\n"
     " if($v -is [timespan]){return [Xml.XmlConvert]::ToString($v)}\n"
     " if($v -is [bool]){if($v){return 'true'};return 'false'}\n"
-    " if($v -is [double] -or $v -is [single]){return $v.ToString('R',$ic)}\n"
+    " if($v -is [double]){return $v.ToString('G17',$ic)}\n"
+    " if($v -is [single]){return $v.ToString('G9',$ic)}\n"
     " return [Convert]::ToString($v,$ic)}\n"
     "function P($p){$t=[string]$p.CimType;$a=$t.EndsWith('Array')\n"
     " if($a){$t=$t.Substring(0,$t.Length-5)};$v=$null\n"
@@ -48,12 +49,12 @@ static const char SCRIPT_BODY[] =
     "$o={process{[Console]::Out.WriteLine((ConvertTo-Json -InputObject (I $_) -Compress -Depth 64))}}\n"
     "try{if($r.op -eq 'get'){$k=@{};foreach($x in $r.keys){$k[$x.name]=$x.value}\n"
     " $q=New-CimInstance -ClientOnly -Namespace $r.namespace -ClassName $r.class -Property $k "
-    "-Key @($k.Keys)\n"
+    "-Key @(foreach($x in $r.keys){$x.name})\n"
     " Get-CimInstance -InputObject $q|&$o}\n"
     " elseif($r.op -eq 'query'){Get-CimInstance -Namespace $r.namespace -Query $r.query "
     "-QueryDialect $r.dialect|&$o}\n"
     " else{Get-CimInstance -Namespace $r.namespace -ClassName $r.class|&$o};exit 0}\n"
-    "catch{$e=$_.Exception;$s=1\n"
+    "catch{$e=$_.Exception;$s=0\n"
     " if($e -is [Microsoft.Management.Infrastructure.CimException]){$s=[int]$e.NativeErrorCode}\n"
     " [Console]::Out.WriteLine((ConvertTo-Json -Compress -InputObject "
     "([ordered]@{error=[ordered]@{message=$e.Message;status=$s}})));exit 1}\n";
@@ -129,6 +130,11 @@ static json_t *request_json(const rms_request *req, const char *ns)
 	return j;
 }
 
+static int dump_to_buf(const char *buffer, size_t size, void *data)
+{
+	return rms__buf_append(data, buffer, size) ? -1 : 0;
+}
+
 int rms__ps_cim_script(char **out, const rms_request *req, const char *ns)
 {
 	*out = NULL;
@@ -138,10 +144,19 @@ int rms__ps_cim_script(char **out, const rms_request *req, const char *ns)
 	json_t *j = request_json(req, ns);
 	if (!j)
 		return rms_error_code(rms_error_last());
-	char *text = rms__json_dump(j);
+	/* ASCII only: PowerShell ends a single-quoted string at any of the
+	 * typographic single quotes (U+2018..U+201B) too, so text from the
+	 * caller must not reach the script as such characters; JSON's \uXXXX
+	 * escapes carry them, and ConvertFrom-Json turns them back. */
+	rms_buf jb;
+	rms__buf_init(&jb);
+	int jrc = json_dump_callback(j, dump_to_buf, &jb,
+	                             JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	json_decref(j);
+	char *text = jrc ? NULL : rms__buf_take(&jb);
+	rms__buf_free(&jb);
 	if (!text)
-		return RMS_E_NOMEM;
+		return rms__error_nomem();
 	rms_buf b;
 	rms__buf_init(&b);
 	rms__buf_puts(&b, SCRIPT_HEAD);
@@ -155,7 +170,7 @@ int rms__ps_cim_script(char **out, const rms_request *req, const char *ns)
 	}
 	rms__buf_puts(&b, "'\n");
 	rms__buf_puts(&b, SCRIPT_BODY);
-	rms_free(text);
+	free(text);
 	*out = rms__buf_take(&b);
 	return *out ? 0 : rms__error_nomem();
 }
@@ -170,9 +185,12 @@ static char *encode_command(const char *script)
 	size_t k = 0;
 	const char *p = script, *end = script + n;
 	while (p < end) {
+		const char *at = p;
 		int32_t cp = rms__utf8_decode(&p, end);
-		if (cp < 0)
+		if (cp < 0) {
 			cp = 0xFFFD;
+			p = at + 1;
+		}
 		if (cp >= 0x10000) {
 			uint32_t v = (uint32_t)cp - 0x10000;
 			uint16_t hi = (uint16_t)(0xD800 | (v >> 10)), lo = (uint16_t)(0xDC00 | (v & 0x3FF));
@@ -276,9 +294,9 @@ static int cimtype(rms_type *out, const char *name, const char *prop)
 	}
 	if (rms_type_parse(out, name) || (*out & RMS_TYPE_ARRAY))
 		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                      "the remote CIM script gave property %s the type '%.40s', "
+		                      "the remote CIM script gave property %s the type '%.*s', "
 		                      "which is not a CIM type",
-		                      prop, name);
+		                      prop, (int)rms__utf8_prefix(name, strlen(name), 40), name);
 	return 0;
 }
 
@@ -544,11 +562,24 @@ static int remote_error(const json_t *e)
 	size_t n = msg ? strlen(msg) : 0;
 	while (n && (msg[n - 1] == ' ' || msg[n - 1] == '\r' || msg[n - 1] == '\n'))
 		n--;
-	int rc = rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE,
-	                        "Get-CimInstance failed on the remote computer: %.*s (CIM status "
-	                        "%lld, %s)",
-	                        (int)(n > 1024 ? 1024 : n), msg ? msg : "(no message)",
-	                        (long long)status, name);
+	n = msg ? rms__utf8_prefix(msg, n, 1024) : 0;
+	int rc;
+	if (status <= 0) {
+		/* Not a CimException: PowerShell itself failed (an old version
+		 * without the CIM cmdlets, a policy, ...). */
+		bool missing = msg && strstr(msg, "Get-CimInstance") && strstr(msg, "not recognized");
+		return rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE,
+		                      "%s: %.*s",
+		                      missing ? "PowerShell on the remote computer has no CIM cmdlets "
+		                                "(they come with PowerShell 3.0); the CIM backend "
+		                                "needs no PowerShell"
+		                              : "the remote CIM script failed",
+		                      (int)n, msg ? msg : "(no message)");
+	}
+	rc = rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE,
+	                    "Get-CimInstance failed on the remote computer: %.*s (CIM status "
+	                    "%lld, %s)",
+	                    (int)n, msg ? msg : "(no message)", (long long)status, name);
 	struct rms_error *le = rms__error_last_mut();
 	if (le && status > 0 && status <= 0xFFFF)
 		le->cim_status = (uint32_t)status;
@@ -561,11 +592,17 @@ int rms__ps_cim_decode_line(rms_instance **out, const char *line, size_t len,
 	*out = NULL;
 	json_error_t jerr;
 	json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!j)
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                      "the remote CIM script wrote a line that is not JSON (%s at "
-		                      "column %d): %.80s",
-		                      jerr.text, jerr.column, line);
+	if (!j) {
+		rms_buf show;
+		rms__buf_init(&show);
+		rms__buf_append_utf8_lossy(&show, line, len < 80 ? len : 80);
+		int rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                        "the remote CIM script wrote a line that is not JSON (%s at "
+		                        "column %d): %s",
+		                        jerr.text, jerr.column, show.data ? show.data : "");
+		rms__buf_free(&show);
+		return rc;
+	}
 	int rc;
 	if (!json_is_object(j))
 		rc = bad_line("the line is not a JSON object", NULL);
@@ -626,15 +663,21 @@ int rms__ps_cim_feed(rms_ps_cim_reader *r, rms_stream stream, const void *data, 
 		r->start = 0;
 		r->out.data[r->out.len] = '\0';
 	}
-	/* The current line may not outgrow the object cap: check before
-	 * buffering, so a runaway line costs at most the cap in memory. */
-	const char *nl = memchr(data, '\n', len);
-	uint64_t pending = (uint64_t)(r->out.len - r->start);
-	if (r->max_line && !memchr(r->out.data ? r->out.data + r->scan : "", '\n',
-	                           r->out.len - r->scan)) {
-		uint64_t line = pending + (nl ? (uint64_t)(nl - (const char *)data) : len);
-		if (line > r->max_line)
-			return line_limit(r, line);
+	/* No line may outgrow the object cap: every line of the chunk is
+	 * checked before anything is buffered, so a runaway line costs at most
+	 * the cap (plus the chunk) in memory. */
+	if (r->max_line) {
+		const char *p = data, *end = p + len;
+		uint64_t cur = r->line_len;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t seg = nl ? (size_t)(nl - p) : (size_t)(end - p);
+			if (cur + seg > r->max_line)
+				return line_limit(r, cur + seg);
+			cur = nl ? 0 : cur + seg;
+			p = nl ? nl + 1 : end;
+		}
+		r->line_len = cur;
 	}
 	return rms__buf_append(&r->out, data, len) ? rms__error_nomem() : 0;
 }
@@ -674,22 +717,31 @@ int rms__ps_cim_end(rms_ps_cim_reader *r, int exit_code, rms_instance **out)
 	while (e > s && (r->out.data[e - 1] == '\r' || r->out.data[e - 1] == ' '))
 		e--;
 	r->start = r->scan = r->out.len;
+	r->line_len = 0;
 	if (e > s) {
+		if (r->max_line && e - s > r->max_line)
+			return line_limit(r, e - s);
 		int rc = rms__ps_cim_decode_line(out, r->out.data + s, e - s, r->ns);
-		if (rc || exit_code == 0)
+		/* An instance is delivered (the next call reports the exit code);
+		 * a remote error line is the best explanation; a malformed last
+		 * line of a failed command is explained by its exit code. */
+		if (rc == 0 || exit_code == 0 || rc == RMS_E_FAULT || rc == RMS_E_NOMEM)
 			return rc;
-		rms_instance_free(*out);
-		*out = NULL;
 	}
 	if (exit_code == 0)
 		return RMS_ITEROVER;
-	/* No error line: PowerShell itself did not run, or died. */
-	const char *err = r->err.data ? r->err.data : "";
-	size_t n = r->err.len;
+	/* No error line: PowerShell itself did not run, or died. stderr may be
+	 * in an OEM codepage and cut anywhere: shown as valid text. */
+	rms_buf shown;
+	rms__buf_init(&shown);
+	if (r->err.len)
+		rms__buf_append_utf8_lossy(&shown, r->err.data, r->err.len);
+	const char *err = shown.data ? shown.data : "";
+	size_t n = shown.len;
 	while (n && (err[n - 1] == '\r' || err[n - 1] == '\n' || err[n - 1] == ' '))
 		n--;
 	bool missing = exit_code == 9009 || strstr(err, "is not recognized") != NULL;
-	return rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE,
+	int rc = rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE,
 	                      "%s (exit code %d)%s%.*s%s",
 	                      missing ? "PowerShell is not available on the remote computer: "
 	                                "CIM operations through a PSSession run Get-CimInstance "
@@ -697,4 +749,6 @@ int rms__ps_cim_end(rms_ps_cim_reader *r, int exit_code, rms_instance **out)
 	                              : "the remote CIM script failed",
 	                      exit_code, n ? ": " : "", (int)n, err,
 	                      r->err_total > r->err.len ? " [stderr cut]" : "");
+	rms__buf_free(&shown);
+	return rc;
 }

@@ -53,6 +53,7 @@ typedef struct rms_ps_cim_reader {
 	size_t start;      /* first byte of the current line */
 	size_t scan;       /* where the search for '\n' goes on */
 	uint64_t max_line; /* MaximumReceivedObjectSize (0: none) */
+	uint64_t line_len; /* bytes of the unterminated last line buffered */
 	rms_buf err;       /* the first RMS_PS_CIM_STDERR_KEEP bytes of stderr */
 	uint64_t err_total;
 	char *ns; /* namespace for instances whose line names none */

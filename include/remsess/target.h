@@ -16,8 +16,10 @@
  * When the chosen backend is not configured (NULL options), AUTO uses the
  * other one if it can serve the operation, and the op's reason says so. A
  * backend that fails is not silently replaced (PowerShell's cmdlets do not
- * switch either): the error is returned, and with AUTO its message says
- * that no retry was made on the other backend and how to ask for it.
+ * switch either): the error is returned. With AUTO, when the chosen
+ * backend could not be reached or its session not created, the message of
+ * rms_target_start's error says that no retry was made on the other
+ * backend and how to ask for it.
  */
 #ifndef REMSESS_TARGET_H
 #define REMSESS_TARGET_H

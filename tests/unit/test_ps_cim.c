@@ -75,15 +75,35 @@ static void test_command_is_powershell_with_the_encoded_script(void **state)
 	char *script = decode_encoded_command(c.argv[6]);
 	/* The parameters are one JSON line in a single-quoted string: quotes
 	 * doubled, the WQL dialect URI named as Get-CimInstance wants it, and
-	 * non-ASCII text carried through UTF-16. */
+	 * non-ASCII text escaped in the JSON. */
 	assert_non_null(strstr(script, "$r = ConvertFrom-Json '{\"op\":\"query\","
 	                                "\"namespace\":\"root/cimv2\",\"dialect\":\"WQL\","
 	                                "\"query\":\"SELECT * FROM Win32_Service WHERE Name = "
-	                                "''O''''Brien \xC3\xA9''\"}'\n"));
+	                                "''O''''Brien \\u00E9''\"}'\n"));
 	assert_non_null(strstr(script, "Get-CimInstance -Namespace $r.namespace -Query $r.query"));
 	assert_non_null(strstr(script, "$ErrorActionPreference='Stop'"));
 	free(script);
 	rms__ps_cim_command_free(&c);
+	rms_request_free(r);
+}
+
+/* PowerShell ends a single-quoted string at U+2018..U+201B as well as at
+ * ': none of them may reach the script raw, or a query could run code. */
+static void test_typographic_quotes_cannot_end_the_request_string(void **state)
+{
+	(void)state;
+	rms_request *r;
+	assert_int_equal(rms_request_new(&r, RMS_OP_QUERY), 0);
+	assert_int_equal(rms_request_set_query(r, NULL,
+	                                       "SELECT * FROM Win32_Service WHERE Name = "
+	                                       "'\xE2\x80\x99;Write-Host pwned;#\xE2\x80\x98'"),
+	                 0);
+	char *script;
+	assert_int_equal(rms__ps_cim_script(&script, r, "root/cimv2"), 0);
+	for (const char *p = script; *p; p++)
+		assert_true((unsigned char)*p < 0x80);
+	assert_non_null(strstr(script, "\\u2019;Write-Host pwned;#\\u2018"));
+	free(script);
 	rms_request_free(r);
 }
 
@@ -262,6 +282,17 @@ static void test_malformed_lines_are_protocol_errors(void **state)
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "nested deeper"));
 }
 
+static void test_a_failure_that_is_not_a_cim_one_has_no_cim_status(void **state)
+{
+	(void)state;
+	int rc = decode_fails("{\"error\":{\"message\":\"The term 'Get-CimInstance' is not "
+	                      "recognized as the name of a cmdlet\",\"status\":0}}");
+	assert_int_equal(rc, RMS_E_FAULT);
+	const rms_error *e = rms_error_last();
+	assert_int_equal(rms_error_cim_status(e), 0);
+	assert_non_null(strstr(rms_error_message(e), "has no CIM cmdlets"));
+}
+
 static void test_error_line_is_a_remote_fault_with_cim_status(void **state)
 {
 	(void)state;
@@ -339,6 +370,56 @@ static void test_reader_caps_one_line_at_the_object_size(void **state)
 	assert_string_equal(rms_error_limit_name(e), "MaximumReceivedObjectSize");
 	assert_int_equal(rms_error_limit_value(e), 100);
 	assert_int_equal(rms_error_limit_actual(e), 101);
+	rms__ps_cim_reader_free(&r);
+}
+
+/* Every line of a chunk is held to the cap, not just its first, and so is
+ * an unterminated last line. */
+static void test_reader_caps_every_line_of_a_chunk(void **state)
+{
+	(void)state;
+	rms_ps_cim_reader r;
+	char chunk[300];
+	memset(chunk, 'x', sizeof chunk);
+	chunk[10] = '\n';  /* a line of 10 */
+	chunk[250] = '\n'; /* then one of 239: over 100 */
+	assert_int_equal(rms__ps_cim_reader_init(&r, 100, NULL), 0);
+	assert_int_equal(rms__ps_cim_feed(&r, RMS_STREAM_STDOUT, chunk, sizeof chunk), RMS_E_LIMIT);
+	assert_int_equal(rms_error_limit_actual(rms_error_last()), 239);
+	rms__ps_cim_reader_free(&r);
+	/* A partial line is checked when the output ends, too. */
+	assert_int_equal(rms__ps_cim_reader_init(&r, 0, NULL), 0);
+	assert_int_equal(rms__ps_cim_feed(&r, RMS_STREAM_STDOUT, chunk, 200), 0);
+	r.max_line = 100;
+	rms_instance *inst = NULL;
+	assert_int_equal(rms__ps_cim_end(&r, 0, &inst), RMS_E_LIMIT);
+	rms__ps_cim_reader_free(&r);
+}
+
+/* A failed command's last line: an instance is still delivered, then the
+ * failure; a malformed one gives way to the exit code's explanation. */
+static void test_reader_end_of_a_failed_command_with_a_last_line(void **state)
+{
+	(void)state;
+	rms_ps_cim_reader r;
+	rms_instance *inst = NULL;
+	assert_int_equal(rms__ps_cim_reader_init(&r, 0, NULL), 0);
+	assert_int_equal(rms__ps_cim_feed(&r, RMS_STREAM_STDOUT, LINE1, strlen(LINE1)), 0);
+	assert_int_equal(rms__ps_cim_end(&r, 1, &inst), 0);
+	assert_non_null(inst);
+	rms_instance_free(inst);
+	assert_int_equal(rms__ps_cim_end(&r, 1, &inst), RMS_E_FAULT);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "(exit code 1)"));
+	rms__ps_cim_reader_free(&r);
+
+	assert_int_equal(rms__ps_cim_reader_init(&r, 0, NULL), 0);
+	assert_int_equal(rms__ps_cim_feed(&r, RMS_STREAM_STDOUT, "{\"class\":", 10), 0);
+	/* stderr in an OEM codepage, cut inside nothing valid: shown as text */
+	assert_int_equal(rms__ps_cim_feed(&r, RMS_STREAM_STDERR, "Zugriff verweigert \x84", 20), 0);
+	assert_int_equal(rms__ps_cim_end(&r, 5, &inst), RMS_E_FAULT);
+	const char *m = rms_error_message(rms_error_last());
+	assert_non_null(strstr(m, "(exit code 5): Zugriff verweigert \xEF\xBF\xBD"));
+	assert_true(rms__utf8_valid(m, strlen(m)));
 	rms__ps_cim_reader_free(&r);
 }
 
@@ -665,14 +746,18 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_command_is_powershell_with_the_encoded_script),
+		cmocka_unit_test(test_typographic_quotes_cannot_end_the_request_string),
 		cmocka_unit_test(test_get_script_carries_the_keys),
 		cmocka_unit_test(test_too_long_a_query_is_refused_before_sending),
 		cmocka_unit_test(test_every_type_decodes),
 		cmocka_unit_test(test_malformed_lines_are_protocol_errors),
 		cmocka_unit_test(test_error_line_is_a_remote_fault_with_cim_status),
+		cmocka_unit_test(test_a_failure_that_is_not_a_cim_one_has_no_cim_status),
 		cmocka_unit_test(test_reader_splits_lines_across_chunks),
 		cmocka_unit_test(test_reader_decodes_an_unterminated_last_line),
 		cmocka_unit_test(test_reader_caps_one_line_at_the_object_size),
+		cmocka_unit_test(test_reader_caps_every_line_of_a_chunk),
+		cmocka_unit_test(test_reader_end_of_a_failed_command_with_a_last_line),
 		cmocka_unit_test(test_reader_end_explains_a_failed_command),
 		cmocka_unit_test_setup_teardown(test_enumerate_through_the_pssession_equals_cim, setup,
 		                                teardown),

@@ -371,6 +371,13 @@ static void test_auto_sends_cim_work_to_cim_and_commands_to_pssession(void **sta
 	                       "backend; ask for it by name: RMS_BACKEND_PSSESSION, --backend "
 	                       "pssession"));
 	rms_error_free(err);
+	/* Not for an operation that could not start for its own reasons. */
+	rms_request *bad;
+	assert_int_equal(rms_request_new(&bad, RMS_OP_ENUMERATE), 0);
+	assert_int_not_equal(rms_target_start(&op, t, RMS_BACKEND_AUTO, bad, &err), 0);
+	assert_null(strstr(rms_error_message(err), "auto chose"));
+	rms_error_free(err);
+	rms_request_free(bad);
 	/* Asked by name, the PSSession fails at its creation, on its own. */
 	assert_int_equal(rms_target_start(&op, t, RMS_BACKEND_PSSESSION, r, &err), RMS_E_CONNECT);
 	assert_int_equal(rms_error_backend(err), RMS_BACKEND_PSSESSION);

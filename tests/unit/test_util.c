@@ -100,6 +100,32 @@ static void test_guid_is_random_version_4(void **state)
 	assert_string_not_equal(a, b);
 }
 
+static void test_utf8_prefix_cuts_on_a_character_boundary(void **state)
+{
+	(void)state;
+	const char *s = "a\xC3\xA9\xE2\x82\xAC"; /* a, e-acute (2 bytes), euro (3 bytes) */
+	size_t n = strlen(s);
+	assert_int_equal(rms__utf8_prefix(s, n, 10), n);
+	assert_int_equal(rms__utf8_prefix(s, n, 5), 3); /* not inside the euro sign */
+	assert_int_equal(rms__utf8_prefix(s, n, 3), 3);
+	assert_int_equal(rms__utf8_prefix(s, n, 2), 1); /* not inside the e-acute */
+	assert_int_equal(rms__utf8_prefix(s, n, 0), 0);
+}
+
+static void test_lossy_append_always_gives_valid_text(void **state)
+{
+	(void)state;
+	rms_buf b;
+	rms__buf_init(&b);
+	/* ok, a lone continuation byte, a cut sequence, a NUL, an overlong */
+	const char in[] = "ok\x80-\xE2\x82-\0-\xC0\xAF";
+	assert_int_equal(rms__buf_append_utf8_lossy(&b, in, sizeof in - 1), 0);
+	assert_true(rms__utf8_valid(b.data, b.len));
+	assert_string_equal(b.data, "ok\xEF\xBF\xBD-\xEF\xBF\xBD\xEF\xBF\xBD-\xEF\xBF\xBD-"
+	                            "\xEF\xBF\xBD\xEF\xBF\xBD");
+	rms__buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -109,6 +135,8 @@ int main(void)
 		cmocka_unit_test(test_buffer_grows_and_escapes_xml),
 		cmocka_unit_test(test_case_insensitive_compare),
 		cmocka_unit_test(test_guid_is_random_version_4),
+		cmocka_unit_test(test_utf8_prefix_cuts_on_a_character_boundary),
+		cmocka_unit_test(test_lossy_append_always_gives_valid_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,8 +2,8 @@
 
 The PSSession backend runs get / enumerate / query on the remote computer as
 
-    powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass
-                   -OutputFormat Text -EncodedCommand <base64 of the UTF-16LE script>
+    powershell.exe -NoLogo -NoProfile -NonInteractive -OutputFormat Text
+                   -EncodedCommand <base64 of the UTF-16LE script>
 
 (psremote/ps_cim.c). The script takes its parameters from a single line
 
@@ -51,6 +51,7 @@ CIM_INVALID_NAMESPACE = 3
 CIM_INVALID_PARAMETER = 4
 CIM_INVALID_CLASS = 5
 CIM_NOT_FOUND = 6
+CIM_QUERY_LANGUAGE_NOT_SUPPORTED = 14
 CIM_INVALID_QUERY = 15
 
 
@@ -149,7 +150,7 @@ def value_json(registry, prop, value):
         return {'class': value.class_name, 'namespace': 'root/cimv2', 'keys': keys}
     if isinstance(value, Embedded):
         ecls = registry.get(value.class_name)
-        return {'class': value.class_name,
+        return {'class': value.class_name, 'namespace': 'root/cimv2',
                 'props': [prop_json(registry, p, value.values.get(p.name)) for p in ecls.props]}
     return scalar_text(prop.type, value)
 
@@ -220,7 +221,6 @@ class PsCimCommand:
         except CimError as exc:
             err = {'error': {'message': exc.message, 'status': exc.status}}
             self._emit('stdout', json.dumps(err, separators=(',', ':')) + '\r\n')
-            self._emit('stderr', exc.message + '\r\n')
             self._finish(1)
         except Exception as exc:  # a bug of the endpoint must still end the command
             self._emit('stderr', 'endpoint error: %r\r\n' % (exc,))
@@ -258,7 +258,8 @@ class PsCimCommand:
             return iter([(cls, inst)]), None
         dialect = (self.req.get('dialect') or 'WQL').upper()
         if dialect != 'WQL':
-            raise CimError(CIM_INVALID_PARAMETER, 'The query dialect %s is not supported. ' % dialect)
+            raise CimError(CIM_QUERY_LANGUAGE_NOT_SUPPORTED,
+                           'The query dialect %s is not supported. ' % dialect)
         self._class_ns_only()
         try:
             query = wql.parse(self.req.get('query') or '')
