@@ -44,6 +44,7 @@ const char *const *rms_features(void)
 		"identify",    /* WS-Identify (CIM backend, CLI identify) */
 		"cim",         /* the CIM backend over WS-Man */
 		"pssession-winrm", /* the PSSession backend over a WinRM cmd shell */
+		"pssession-ssh",   /* the PSSession backend over SSH (exec channels) */
 		NULL,
 	};
 	return features;

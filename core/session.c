@@ -55,7 +55,9 @@ static int session_new(rms_session **out, rms_backend backend, const rms_session
 	rms_session *s = calloc(1, sizeof *s);
 	if (!s)
 		return rms__error_nomem();
-	s->ops = rms__backend_ops(backend);
+	s->ops = backend == RMS_BACKEND_PSSESSION && opts->transport == RMS_TRANSPORT_SSH
+	                 ? &rms__pssession_ssh_backend
+	                 : rms__backend_ops(backend);
 	if ((rc = rms__options_copy(&s->opts, opts))) {
 		s->ops = NULL;
 		session_destroy(s);

@@ -4,7 +4,8 @@
 set -eu
 
 pkgs="gcc make cmake pkg-config libc6-dev libcurl4-openssl-dev libxml2-dev libssl-dev
-libssh2-1-dev libjansson-dev libcmocka-dev python3 python3-yaml openssl"
+libssh2-1-dev libjansson-dev libcmocka-dev python3 python3-yaml openssl
+openssh-server openssh-client"
 if [ "${1:-}" = "--ci" ]; then
 	pkgs="$pkgs valgrind"
 fi

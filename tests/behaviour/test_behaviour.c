@@ -32,28 +32,22 @@
 #include "endpoint.h"
 #include "remsess/remsess.h"
 
-#define USER "admin"
-#define PASSWORD "Pa55-word"
+#define USER RMS_ENDPOINT_USER
+#define PASSWORD RMS_ENDPOINT_PASSWORD
 
 static const char *current_test = "";
 
 static rms_endpoint_proc *start(const char *const *extra)
 {
-	const char *args[24] = { "--auth", "basic", "--user", USER, "--password", PASSWORD };
-	size_t n = 6;
-	for (size_t i = 0; extra && extra[i] && n < 23; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	rms_endpoint_proc *ep = calloc(1, sizeof *ep);
-	if (!ep || rms_endpoint_start(ep, args) != 0)
+	rms_endpoint_proc *ep = rms_endpoint_spawn(extra);
+	if (!ep)
 		fail_msg("could not start the test endpoint");
 	return ep;
 }
 
 static void stop(rms_endpoint_proc *ep)
 {
-	rms_endpoint_stop(ep);
-	free(ep);
+	rms_endpoint_kill(ep);
 	rms_error_clear();
 }
 

@@ -160,3 +160,38 @@ int rms_endpoint_reset(const rms_endpoint_proc *ep)
 	free(s.data);
 	return rc;
 }
+
+rms_endpoint_proc *rms_endpoint_spawn(const char *const *extra)
+{
+	const char *args[32] = { "--auth",     "basic", "--user", RMS_ENDPOINT_USER,
+		                 "--password", RMS_ENDPOINT_PASSWORD };
+	size_t n = 6;
+	for (size_t i = 0; extra && extra[i] && n < 31; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	rms_endpoint_proc *ep = calloc(1, sizeof *ep);
+	if (!ep || rms_endpoint_start(ep, args) != 0) {
+		free(ep);
+		return NULL;
+	}
+	return ep;
+}
+
+void rms_endpoint_kill(rms_endpoint_proc *ep)
+{
+	if (!ep)
+		return;
+	rms_endpoint_stop(ep);
+	free(ep);
+}
+
+rms_session_options rms_endpoint_session_options(const rms_endpoint_proc *ep)
+{
+	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
+	o.url = ep->url;
+	o.user = RMS_ENDPOINT_USER;
+	o.password = RMS_ENDPOINT_PASSWORD;
+	o.allow_unencrypted = true; /* plain http to loopback */
+	o.operation_timeout_ms = 10000;
+	return o;
+}

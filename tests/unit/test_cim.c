@@ -23,31 +23,12 @@
 #include "endpoint.h"
 #include "remsess/remsess.h"
 
-static rms_session_options opts_for(const rms_endpoint_proc *ep)
-{
-	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
-	o.url = ep->url;
-	o.user = "admin";
-	o.password = "Pa55-word";
-	o.allow_unencrypted = true; /* plain http to loopback */
-	o.operation_timeout_ms = 10000;
-	return o;
-}
-
-static const char *const auth_args[] = { "--auth", "basic", "--user", "admin",
-	                                 "--password", "Pa55-word", NULL };
+#define opts_for rms_endpoint_session_options
 
 static rms_endpoint_proc *start(const char *const *extra)
 {
-	const char *args[24];
-	size_t n = 0;
-	for (size_t i = 0; auth_args[i]; i++)
-		args[n++] = auth_args[i];
-	for (size_t i = 0; extra && extra[i] && n < 23; i++)
-		args[n++] = extra[i];
-	args[n] = NULL;
-	rms_endpoint_proc *ep = calloc(1, sizeof *ep);
-	if (rms_endpoint_start(ep, args) != 0)
+	rms_endpoint_proc *ep = rms_endpoint_spawn(extra);
+	if (!ep)
 		fail_msg("could not start the test endpoint");
 	return ep;
 }
@@ -60,9 +41,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	rms_endpoint_proc *ep = *state;
-	rms_endpoint_stop(ep);
-	free(ep);
+	rms_endpoint_kill(*state);
 	rms_error_clear();
 	return 0;
 }

@@ -451,32 +451,19 @@ static void test_reader_end_explains_a_failed_command(void **state)
 
 /* ---- against the endpoint ------------------------------------------------------- */
 
-static rms_session_options opts_for(const rms_endpoint_proc *ep)
-{
-	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
-	o.url = ep->url;
-	o.user = "admin";
-	o.password = "Pa55-word";
-	o.allow_unencrypted = true;
-	o.operation_timeout_ms = 10000;
-	return o;
-}
+#define opts_for rms_endpoint_session_options
 
 static int setup(void **state)
 {
-	static const char *const args[] = { "--auth", "basic", "--user", "admin", "--password",
-		                            "Pa55-word", "--instances", "300", NULL };
-	rms_endpoint_proc *ep = calloc(1, sizeof *ep);
-	if (!ep || rms_endpoint_start(ep, args) != 0)
+	static const char *const args[] = { "--instances", "300", NULL };
+	if (!(*state = rms_endpoint_spawn(args)))
 		fail_msg("could not start the test endpoint");
-	*state = ep;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	rms_endpoint_stop(*state);
-	free(*state);
+	rms_endpoint_kill(*state);
 	rms_error_clear();
 	return 0;
 }

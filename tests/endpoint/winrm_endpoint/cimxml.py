@@ -99,16 +99,22 @@ def format_interval(value):
     return 'P%dDT%dH%dM%sS' % (days, hours, minutes, sec_text)
 
 
-def format_scalar(prop, value):
+def scalar_text(ptype, value, infinity='INF'):
+    """The text of a scalar (not escaped): booleans true/false, real64 with 17 significant
+    digits as repr gives, real32 with 9, infinities as `infinity` and -`infinity`."""
     if isinstance(value, bool):
         return 'true' if value else 'false'
     if isinstance(value, float):
         if value != value:
             return 'NaN'
         if value in (float('inf'), float('-inf')):
-            return 'INF' if value > 0 else '-INF'
-        return repr(value) if prop.type == 'real64' else '%.9g' % value
-    return esc(value)
+            return infinity if value > 0 else '-' + infinity
+        return repr(value) if ptype == 'real64' else '%.9g' % value
+    return str(value)
+
+
+def format_scalar(prop, value):
+    return esc(scalar_text(prop.type, value))
 
 
 def value_xml(prefix, prop, value, style, nsdecl_counter):

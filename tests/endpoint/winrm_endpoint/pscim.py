@@ -28,6 +28,8 @@ import threading
 
 from . import wql
 from .cimxml import Embedded, Ref, convert_text, format_datetime, format_interval
+from .cimxml import scalar_text as cimxml_scalar_text
+from .faults import WsmanFault
 
 POWERSHELL_NAMES = ('powershell', 'powershell.exe', 'pwsh', 'pwsh.exe')
 ENCODED_FLAGS = ('-encodedcommand', '-enc', '-e', '-ec')
@@ -118,19 +120,12 @@ class CimError(Exception):
 
 
 def scalar_text(ptype, value):
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    if isinstance(value, float):
-        if value != value:
-            return 'NaN'
-        if value in (float('inf'), float('-inf')):
-            return 'Infinity' if value > 0 else '-Infinity'
-        return repr(value) if ptype == 'real64' else '%.9g' % value
+    # .NET's invariant names for the infinities, as the real script writes them.
     if isinstance(value, datetime.datetime):
         return format_datetime(value)
     if isinstance(value, datetime.timedelta):
         return format_interval(value)
-    return str(value)
+    return cimxml_scalar_text(ptype, value, infinity='Infinity')
 
 
 def value_json(registry, prop, value):
@@ -218,6 +213,10 @@ class PsCimCommand:
                     return self._finish(STATUS_CONTROL_C_EXIT)
                 self.stats.add('ps_cim_instances')
             self._finish(0)
+        except wql.WqlError as exc:
+            err = {'error': {'message': 'Invalid query: %s ' % exc, 'status': CIM_INVALID_QUERY}}
+            self._emit('stdout', json.dumps(err, separators=(',', ':')) + '\r\n')
+            self._finish(1)
         except CimError as exc:
             err = {'error': {'message': exc.message, 'status': exc.status}}
             self._emit('stdout', json.dumps(err, separators=(',', ':')) + '\r\n')
@@ -262,21 +261,12 @@ class PsCimCommand:
                            'The query dialect %s is not supported. ' % dialect)
         self._class_ns_only()
         try:
-            query = wql.parse(self.req.get('query') or '')
-        except wql.WqlError as exc:
-            raise CimError(CIM_INVALID_QUERY, 'Invalid query: %s ' % exc)
-        cls = self._class(query.class_name)
-        for name in (query.props or []) + wql.properties_used(query.where, []):
-            if cls.prop(name) is None:
-                raise CimError(CIM_INVALID_QUERY, 'Invalid query ')
-        only = None if query.props is None else {p.lower() for p in query.props}
-        names = {p.name.lower(): p.name for p in cls.props}
-
-        def gen():
-            for item_cls, inst in cls.items():
-                if wql.evaluate(query.where, lambda n: inst.get(names[n.lower()])):
-                    yield item_cls, inst
-        return gen(), only
+            # The WS-Man provider's own WQL evaluation: the same instances either way.
+            return self.cim.wql_items(self.req.get('query') or '')
+        except WsmanFault as fault:
+            unknown_class = 'class does not exist' in fault.reason or 'class does not exist' in str(fault.detail)
+            raise CimError(CIM_INVALID_CLASS if unknown_class else CIM_INVALID_QUERY,
+                           'Invalid class ' if unknown_class else 'Invalid query ')
 
     def _class_ns_only(self):
         ns = (self.req.get('namespace') or 'root/cimv2').replace('\\', '/').strip('/').lower()

@@ -1,0 +1,59 @@
+/*
+ * Internal: the SSH connection under the PSSession's SSH transport
+ * (psremote/ps_ssh.c), and how it is made (psremote/ssh_connect.c):
+ * TCP connect, the SSH handshake, host key verification against
+ * known_hosts, and authentication. libssh2 runs non-blocking throughout;
+ * waiting is poll() on the socket for the directions libssh2 reports.
+ */
+#ifndef RMS_PSREMOTE_SSH_H
+#define RMS_PSREMOTE_SSH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libssh2.h>
+
+#include "backend.h"
+
+/* Longest single wait on the socket: bounds how late a cancel from another
+ * thread is noticed. */
+#define RMS_SSH_SLICE_MS 200
+
+struct ssh_conn {
+	int fd;
+	LIBSSH2_SESSION *ssh;
+	char *host; /* as the caller wrote it, IPv6 without brackets */
+	unsigned port;
+	const char *password; /* s->opts.password (locked memory), for kbd-interactive */
+	unsigned kbd_prompts; /* prompts answered, to stop a server that keeps asking */
+	bool connected;
+	bool handshaken;
+	/* Channels of stopped commands that the server has not closed yet
+	 * (see stop_command); freed as their close arrives, or with the
+	 * session. */
+	LIBSSH2_CHANNEL **parked;
+	size_t nparked, capparked;
+};
+
+/* libssh2 error numbers that mean the connection itself is gone, and those
+ * that concern one channel only. */
+bool rms__ssh_socket_error(int e);
+bool rms__ssh_channel_error(int e);
+/* Raise `code` from libssh2's last error: "WHAT failed: its message"
+ * (with rms_error_ssh_code set). Returns code. */
+int rms__ssh_error(struct ssh_conn *c, int code, rms_phase phase, const char *what);
+/* Wait (at most ms) until the socket can do what libssh2 is blocked on, or
+ * what `extra` (poll events) asks for. 0, or RMS_E_IO. */
+int rms__ssh_wait(struct ssh_conn *c, int ms, short extra);
+/* After EAGAIN: wait a slice, or fail with RMS_E_TIMEOUT (phase, "WHAT did
+ * not complete within LIMIT ms") once the deadline (0: none) has passed. */
+int rms__ssh_again(struct ssh_conn *c, uint64_t deadline, uint32_t limit_ms, rms_phase phase,
+                   const char *what);
+
+/* Connect c (host, port and password set) for session s: TCP, handshake,
+ * host key, authentication, each bounded by limit ms. Counts the connection
+ * in s->stats. On failure the error names the phase; c may hold a socket
+ * and a libssh2 session for the caller to free. */
+int rms__ssh_connect(rms_session *s, struct ssh_conn *c, uint32_t limit);
+
+#endif

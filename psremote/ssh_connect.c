@@ -1,0 +1,738 @@
+/*
+ * Making the SSH connection of a PSSession over SSH: TCP connect with a
+ * deadline, the SSH handshake, the host key checked against known_hosts
+ * (unknown: refused, or recorded when the caller accepts new keys; changed:
+ * always refused), and authentication (key file, ssh-agent, password,
+ * keyboard-interactive), each failure raised with its phase.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "ssh.h"
+
+/* ---- errors ------------------------------------------------------------- */
+
+bool rms__ssh_socket_error(int e)
+{
+	return e == LIBSSH2_ERROR_SOCKET_DISCONNECT || e == LIBSSH2_ERROR_SOCKET_SEND ||
+	       e == LIBSSH2_ERROR_SOCKET_RECV || e == LIBSSH2_ERROR_SOCKET_TIMEOUT ||
+	       e == LIBSSH2_ERROR_SOCKET_NONE || e == LIBSSH2_ERROR_BANNER_RECV ||
+	       e == LIBSSH2_ERROR_BANNER_SEND;
+}
+
+bool rms__ssh_channel_error(int e)
+{
+	return e == LIBSSH2_ERROR_CHANNEL_FAILURE || e == LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED ||
+	       e == LIBSSH2_ERROR_CHANNEL_UNKNOWN || e == LIBSSH2_ERROR_CHANNEL_CLOSED ||
+	       e == LIBSSH2_ERROR_CHANNEL_EOF_SENT || e == LIBSSH2_ERROR_CHANNEL_WINDOW_EXCEEDED ||
+	       e == LIBSSH2_ERROR_CHANNEL_PACKET_EXCEEDED || e == LIBSSH2_ERROR_CHANNEL_OUTOFORDER;
+}
+
+int rms__ssh_error(struct ssh_conn *c, int code, rms_phase phase, const char *what)
+{
+	char *msg = NULL;
+	int e = c->ssh ? libssh2_session_last_error(c->ssh, &msg, NULL, 0) : 0;
+	rms__error_set(code, phase, "%s failed: %s (libssh2 error %d)", what,
+	               msg && *msg ? msg : "no details", e);
+	rms__error_set_ssh(e);
+	return code;
+}
+
+/* ---- waiting on the socket ---------------------------------------------- */
+
+int rms__ssh_wait(struct ssh_conn *c, int ms, short extra)
+{
+	int dir = libssh2_session_block_directions(c->ssh);
+	struct pollfd p = {.fd = c->fd, .events = extra};
+	if (dir & LIBSSH2_SESSION_BLOCK_INBOUND)
+		p.events |= POLLIN;
+	if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+		p.events |= POLLOUT;
+	if (!p.events)
+		p.events = POLLIN;
+	if (poll(&p, 1, ms) < 0 && errno != EINTR) {
+		int err = errno;
+		rms__error_set(RMS_E_IO, RMS_PHASE_RECEIVE, "poll on the SSH socket failed: %s",
+		               strerror(err));
+		rms__error_set_errno(err);
+		return RMS_E_IO;
+	}
+	return 0;
+}
+
+int rms__ssh_again(struct ssh_conn *c, uint64_t deadline, uint32_t limit_ms, rms_phase phase,
+                   const char *what)
+{
+	uint64_t now = rms__now_ms();
+	if (deadline && now >= deadline)
+		return rms__error_set(RMS_E_TIMEOUT, phase, "%s did not complete within %u ms",
+		                      what, limit_ms);
+	int ms = RMS_SSH_SLICE_MS;
+	if (deadline && deadline - now < (uint64_t)ms)
+		ms = (int)(deadline - now);
+	return rms__ssh_wait(c, ms, 0);
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+static int connect_one(const struct addrinfo *ai, uint64_t deadline, int *fd_out, int *err_out)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+	if (fd < 0) {
+		*err_out = errno;
+		return -1;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		*fd_out = fd;
+		return 0;
+	}
+	if (errno != EINPROGRESS) {
+		*err_out = errno;
+		close(fd);
+		return -1;
+	}
+	for (;;) {
+		uint64_t now = rms__now_ms();
+		if (now >= deadline) {
+			*err_out = ETIMEDOUT;
+			close(fd);
+			return -1;
+		}
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		int n = poll(&p, 1, (int)(deadline - now));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			continue;
+		int soerr = 0;
+		socklen_t len = sizeof soerr;
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (soerr) {
+			*err_out = soerr;
+			close(fd);
+			return -1;
+		}
+		*fd_out = fd;
+		return 0;
+	}
+}
+
+static int tcp_connect(struct ssh_conn *c, uint32_t limit_ms)
+{
+	char port[16];
+	snprintf(port, sizeof port, "%u", c->port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res = NULL;
+	int g = getaddrinfo(c->host, port, &hints, &res);
+	if (g != 0)
+		return rms__error_set(RMS_E_RESOLVE, RMS_PHASE_RESOLVE,
+		                      "could not resolve SSH host '%s': %s", c->host,
+		                      gai_strerror(g));
+	uint64_t deadline = rms__now_ms() + limit_ms;
+	int err = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if (connect_one(ai, deadline, &c->fd, &err) == 0) {
+			freeaddrinfo(res);
+			return 0;
+		}
+		if (err == ETIMEDOUT)
+			break;
+	}
+	freeaddrinfo(res);
+	if (err == ETIMEDOUT)
+		return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_CONNECT,
+		                      "could not connect to SSH server %s port %u within %u ms",
+		                      c->host, c->port, limit_ms);
+	rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
+	               "could not connect to SSH server %s port %u: %s", c->host, c->port,
+	               strerror(err));
+	rms__error_set_errno(err);
+	return RMS_E_CONNECT;
+}
+
+/* ---- host keys ---------------------------------------------------------- */
+
+struct key_kind {
+	int hostkey_type;  /* LIBSSH2_HOSTKEY_TYPE_* */
+	int knownhost_bit; /* LIBSSH2_KNOWNHOST_KEY_* */
+	const char *methods;
+	const char *name;
+};
+
+/* Preference order when nothing is recorded for the host: OpenSSH's. */
+static const struct key_kind kinds[] = {
+    {LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519, "ssh-ed25519", "ED25519"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256, "ecdsa-sha2-nistp256",
+     "ECDSA-256"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384, "ecdsa-sha2-nistp384",
+     "ECDSA-384"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521, "ecdsa-sha2-nistp521",
+     "ECDSA-521"},
+    {LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA, "rsa-sha2-512,rsa-sha2-256,ssh-rsa",
+     "RSA"},
+    {LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS, "ssh-dss", "DSA"},
+};
+#define NKINDS (sizeof kinds / sizeof kinds[0])
+
+struct hostkeys {
+	LIBSSH2_KNOWNHOSTS *kh;
+	char *path;
+	bool file_missing;
+	unsigned recorded; /* bit i: kinds[i] is recorded for this host */
+};
+
+static char *default_known_hosts(void)
+{
+	const char *home = getenv("HOME");
+	if (!home || !*home) {
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+		if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &res) == 0 && res)
+			return rms__asprintf("%s/.ssh/known_hosts", pw.pw_dir);
+		return NULL;
+	}
+	return rms__asprintf("%s/.ssh/known_hosts", home);
+}
+
+static int check_key(struct ssh_conn *c, struct hostkeys *h, const char *key, size_t len, int bit)
+{
+	return libssh2_knownhost_checkp(
+	    h->kh, c->host, (int)c->port, key, len,
+	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | bit, NULL);
+}
+
+/* Read the known_hosts file line by line: a line libssh2 cannot parse
+ * (a key type it does not know, @cert-authority) is skipped, not fatal. */
+static int load_known_hosts(rms_session *s, struct ssh_conn *c, struct hostkeys *h)
+{
+	h->path = s->opts.ssh.known_hosts ? strdup(s->opts.ssh.known_hosts) : default_known_hosts();
+	if (!h->path)
+		return s->opts.ssh.known_hosts
+		           ? rms__error_nomem()
+		           : rms__error_set(RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		                            "no known_hosts file: HOME is not set; "
+		                            "set ssh.known_hosts");
+	if (!(h->kh = libssh2_knownhost_init(c->ssh)))
+		return rms__ssh_error(c, RMS_E_SSH, RMS_PHASE_CONNECT, "libssh2_knownhost_init");
+	FILE *f = fopen(h->path, "r");
+	if (!f) {
+		int err = errno;
+		if (err == ENOENT && s->opts.ssh.accept_new_host_key) {
+			h->file_missing = true;
+			return 0;
+		}
+		rms__error_set(RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		               "the known_hosts file %s cannot be read (%s), so the host key of %s "
+		               "cannot be verified",
+		               h->path, strerror(err), c->host);
+		rms__error_set_errno(err);
+		return RMS_E_HOST_KEY;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned skipped = 0;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		size_t i = 0;
+		while (i < (size_t)n && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i == (size_t)n || line[i] == '#' || line[i] == '\n')
+			continue;
+		if (libssh2_knownhost_readline(h->kh, line, (size_t)n,
+		                               LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
+			skipped++;
+	}
+	free(line);
+	fclose(f);
+	if (skipped)
+		rms__log(&s->log, RMS_LOG_DEBUG, "%s: %u line(s) of %s skipped (not understood)",
+		         s->name, skipped, h->path);
+	/* Which key types are recorded for this host: a dummy key of each type
+	 * is a mismatch exactly when one is. */
+	static const char dummy[] = "remsess";
+	for (size_t i = 0; i < NKINDS; i++)
+		if (check_key(c, h, dummy, sizeof dummy - 1, kinds[i].knownhost_bit) ==
+		    LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+			h->recorded |= 1u << i;
+	return 0;
+}
+
+static bool supported(const char **algs, int n, const char *m, size_t len)
+{
+	for (int i = 0; i < n; i++)
+		if (strlen(algs[i]) == len && strncmp(algs[i], m, len) == 0)
+			return true;
+	return false;
+}
+
+/* Ask the server for a host key of a recorded type first, as OpenSSH does,
+ * so that a host recorded with one type is not refused for offering
+ * another. Only algorithms this libssh2 supports are named: libssh2 1.10
+ * corrupts the list while dropping one it does not know. */
+static int set_hostkey_prefs(struct ssh_conn *c, const struct hostkeys *h)
+{
+	const char **algs = NULL;
+	int n = libssh2_session_supported_algs(c->ssh, LIBSSH2_METHOD_HOSTKEY, &algs);
+	if (n <= 0)
+		return rms__ssh_error(c, RMS_E_SSH, RMS_PHASE_CONNECT,
+		                      "listing host key algorithms");
+	rms_buf b;
+	rms__buf_init(&b);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < NKINDS; i++) {
+			bool rec = h->recorded & (1u << i);
+			if (rec != (pass == 0))
+				continue;
+			for (const char *m = kinds[i].methods; *m;) {
+				size_t len = strcspn(m, ",");
+				if (supported(algs, n, m, len)) {
+					if (b.len)
+						rms__buf_puts(&b, ",");
+					rms__buf_append(&b, m, len);
+				}
+				m += len + (m[len] == ',');
+			}
+		}
+	libssh2_free(c->ssh, (void *)algs);
+	if (b.failed || !b.len) {
+		bool failed = b.failed;
+		rms__buf_free(&b);
+		return failed ? rms__error_nomem()
+		              : rms__error_set(RMS_E_SSH, RMS_PHASE_CONNECT,
+		                               "libssh2 supports none of the host key algorithms "
+		                               "remsess can verify");
+	}
+	int rc = libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_HOSTKEY, b.data);
+	rms__buf_free(&b);
+	if (rc)
+		return rms__ssh_error(c, RMS_E_SSH, RMS_PHASE_CONNECT,
+		                      "choosing host key algorithms");
+	return 0;
+}
+
+/* "ED25519 SHA256:base64" as OpenSSH prints fingerprints. */
+static void fingerprint(struct ssh_conn *c, const struct key_kind *k, char *out, size_t size)
+{
+	const unsigned char *hash =
+	    (const unsigned char *)libssh2_hostkey_hash(c->ssh, LIBSSH2_HOSTKEY_HASH_SHA256);
+	unsigned char b64[64] = "";
+	if (hash) {
+		EVP_EncodeBlock(b64, hash, 32);
+		char *eq = strchr((char *)b64, '=');
+		if (eq)
+			*eq = '\0';
+	}
+	snprintf(out, size, "%s SHA256:%s", k ? k->name : "unknown", hash ? (char *)b64 : "?");
+}
+
+static int record_key(struct ssh_conn *c, struct hostkeys *h, const char *key, size_t len, int bit)
+{
+	char *name = c->port == 22 ? strdup(c->host) : rms__asprintf("[%s]:%u", c->host, c->port);
+	if (!name)
+		return rms__error_nomem();
+	struct libssh2_knownhost *node = NULL;
+	int rc = libssh2_knownhost_addc(
+	    h->kh, name, NULL, key, len, NULL, 0,
+	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | bit, &node);
+	free(name);
+	if (rc)
+		return rms__ssh_error(c, RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		                      "recording the host key");
+	char line[16384];
+	size_t outlen = 0;
+	if (libssh2_knownhost_writeline(h->kh, node, line, sizeof line, &outlen,
+	                                LIBSSH2_KNOWNHOST_FILE_OPENSSH))
+		return rms__ssh_error(c, RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		                      "formatting the host key");
+	/* Append, never rewrite: the file may hold lines libssh2 does not
+	 * understand. Start on a fresh line if the last one is unterminated. */
+	int fd = open(h->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int err = errno;
+		rms__error_set(RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		               "the new host key of %s cannot be recorded in %s: %s", c->host,
+		               h->path, strerror(err));
+		rms__error_set_errno(err);
+		return RMS_E_HOST_KEY;
+	}
+	bool ok = true;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_size > 0) {
+		char last = '\n';
+		if (pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+			ok = write(fd, "\n", 1) == 1;
+	}
+	if (ok)
+		ok = write(fd, line, outlen) == (ssize_t)outlen;
+	int err = errno;
+	if (close(fd) != 0 && ok) {
+		ok = false;
+		err = errno;
+	}
+	if (!ok) {
+		rms__error_set(RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		               "writing the new host key of %s to %s failed: %s", c->host, h->path,
+		               strerror(err));
+		rms__error_set_errno(err);
+		return RMS_E_HOST_KEY;
+	}
+	return 0;
+}
+
+static int verify_host_key(rms_session *s, struct ssh_conn *c, struct hostkeys *h)
+{
+	size_t len = 0;
+	int type = 0;
+	const char *key = libssh2_session_hostkey(c->ssh, &len, &type);
+	if (!key)
+		return rms__ssh_error(c, RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		                      "reading the server's host key");
+	const struct key_kind *k = NULL;
+	for (size_t i = 0; i < NKINDS; i++)
+		if (kinds[i].hostkey_type == type)
+			k = &kinds[i];
+	char fp[128];
+	fingerprint(c, k, fp, sizeof fp);
+	if (!k)
+		return rms__error_set(RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		                      "the host key of %s port %u has a type remsess does not know "
+		                      "(libssh2 type %d)",
+		                      c->host, c->port, type);
+	int r = check_key(c, h, key, len, k->knownhost_bit);
+	switch (r) {
+	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+		rms__log(&s->log, RMS_LOG_DEBUG, "%s: host key %s matches %s", s->name, fp,
+		         h->path);
+		return 0;
+	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+		return rms__error_set(
+		    RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		    "the host key of %s port %u (%s) differs from the one recorded "
+		    "in %s: the key changed, or someone is intercepting the "
+		    "connection; refused (a changed key is never accepted "
+		    "automatically: remove the old entry if the change is known)",
+		    c->host, c->port, fp, h->path);
+	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+		if (h->recorded)
+			return rms__error_set(
+			    RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+			    "%s port %u offered a %s host key (%s) but %s records "
+			    "only keys of other types for it; refused as a changed "
+			    "key",
+			    c->host, c->port, k->name, fp, h->path);
+		if (!s->opts.ssh.accept_new_host_key)
+			return rms__error_set(
+			    RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+			    "the host key of %s port %u (%s) is not in %s; add it "
+			    "(e.g. with ssh-keyscan, after checking the fingerprint) "
+			    "or set ssh.accept_new_host_key to record it",
+			    c->host, c->port, fp, h->path);
+		if ((r = record_key(c, h, key, len, k->knownhost_bit)))
+			return r;
+		rms__log(&s->log, RMS_LOG_WARNING,
+		         "%s: recorded the new host key of %s port %u (%s) "
+		         "in %s",
+		         s->name, c->host, c->port, fp, h->path);
+		return 0;
+	default:
+		return rms__ssh_error(c, RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		                      "checking the host key");
+	}
+}
+
+/* ---- authentication ----------------------------------------------------- */
+
+static void kbd_answer(const char *name, int name_len, const char *instruction, int instruction_len,
+                       int num_prompts, const LIBSSH2_USERAUTH_KBDINT_PROMPT *prompts,
+                       LIBSSH2_USERAUTH_KBDINT_RESPONSE *responses, void **abstract)
+{
+	(void)name;
+	(void)name_len;
+	(void)instruction;
+	(void)instruction_len;
+	(void)prompts;
+	struct ssh_conn *c = *abstract;
+	/* Every prompt gets the password (what sshd's PAM conversation asks
+	 * for); a server that keeps asking gets nothing after a few. */
+	for (int i = 0; i < num_prompts; i++) {
+		if (c->kbd_prompts++ >= 4 || !c->password)
+			continue;
+		size_t n = strlen(c->password);
+		responses[i].text = malloc(n + 1);
+		if (responses[i].text) {
+			memcpy(responses[i].text, c->password, n + 1);
+			responses[i].length = (unsigned)n;
+		}
+	}
+}
+
+/* Run one libssh2 authentication call to its end: outrc gets libssh2's
+ * result, werr our own error when waiting failed (libssh2's numbers and
+ * RMS_E_* overlap, so they are kept apart). */
+#define AUTH_CALL(c, deadline, limit, call, outrc, werr)                                           \
+	do {                                                                                       \
+		(werr) = 0;                                                                        \
+		while (((outrc) = (call)) == LIBSSH2_ERROR_EAGAIN)                                 \
+			if (((werr) =                                                              \
+			         rms__ssh_again((c), (deadline), (limit), RMS_PHASE_AUTHENTICATE,  \
+			                        "SSH authentication")))                            \
+				break;                                                             \
+	} while (0)
+
+static bool offered(const char *methods, const char *m)
+{
+	size_t n = strlen(m);
+	for (const char *p = methods; p && *p;) {
+		size_t l = strcspn(p, ",");
+		if (l == n && strncmp(p, m, n) == 0)
+			return true;
+		p += l + (p[l] == ',');
+	}
+	return false;
+}
+
+/* Try the agent's identities one after the other. */
+static int auth_agent(rms_session *s, struct ssh_conn *c, uint64_t deadline, uint32_t limit,
+                      rms_buf *why)
+{
+	const char *user = s->opts.user;
+	LIBSSH2_AGENT *agent = libssh2_agent_init(c->ssh);
+	if (!agent)
+		return rms__error_nomem();
+	int result = 1; /* 0 ok, 1 rejected, <0 error */
+	if (libssh2_agent_connect(agent)) {
+		rms__buf_printf(why, "; ssh-agent: not reachable (%s)",
+		                getenv("SSH_AUTH_SOCK") ? "SSH_AUTH_SOCK does not answer"
+		                                        : "SSH_AUTH_SOCK is not set");
+		libssh2_agent_free(agent);
+		return 1;
+	}
+	if (libssh2_agent_list_identities(agent)) {
+		rms__buf_puts(why, "; ssh-agent: could not list its identities");
+	} else {
+		struct libssh2_agent_publickey *id = NULL, *prev = NULL;
+		unsigned tried = 0;
+		int r;
+		while ((r = libssh2_agent_get_identity(agent, &id, prev)) == 0) {
+			prev = id;
+			tried++;
+			int rc, werr;
+			AUTH_CALL(c, deadline, limit, libssh2_agent_userauth(agent, user, id), rc,
+			          werr);
+			if (werr) {
+				result = werr;
+				break;
+			}
+			if (rc == 0) {
+				result = 0;
+				rms__log(&s->log, RMS_LOG_INFO,
+				         "%s: authenticated with the agent key %s", s->name,
+				         id->comment ? id->comment : "");
+				break;
+			}
+			if (rms__ssh_socket_error(rc)) {
+				result =
+				    rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE,
+				                   "SSH authentication with the agent");
+				break;
+			}
+		}
+		if (result == 1)
+			rms__buf_printf(why, "; ssh-agent: %u key(s) rejected", tried);
+	}
+	libssh2_agent_disconnect(agent);
+	libssh2_agent_free(agent);
+	return result;
+}
+
+static int authenticate(rms_session *s, struct ssh_conn *c, uint32_t limit)
+{
+	const char *user = s->opts.user;
+	unsigned ulen = (unsigned)strlen(user);
+	uint64_t deadline = rms__now_ms() + limit;
+	char *list = NULL;
+	for (;;) {
+		list = libssh2_userauth_list(c->ssh, user, ulen);
+		if (list || libssh2_session_last_errno(c->ssh) != LIBSSH2_ERROR_EAGAIN)
+			break;
+		int w = rms__ssh_again(c, deadline, limit, RMS_PHASE_AUTHENTICATE,
+		                       "SSH authentication");
+		if (w)
+			return w;
+	}
+	if (!list) {
+		if (libssh2_userauth_authenticated(c->ssh)) {
+			rms__log(&s->log, RMS_LOG_INFO,
+			         "%s: the server accepted user %s without "
+			         "authentication",
+			         s->name, user);
+			return 0;
+		}
+		return rms__ssh_error(c, RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+		                      "asking the server for its authentication methods");
+	}
+	/* list is owned by the session and valid until the next libssh2 call. */
+	char methods[256];
+	snprintf(methods, sizeof methods, "%s", list);
+	rms__log(&s->log, RMS_LOG_DEBUG, "%s: server offers authentication: %s", s->name, methods);
+
+	rms_buf why;
+	rms__buf_init(&why);
+	int rc = 1;
+	if (s->opts.ssh.identity_file) {
+		if (!offered(methods, "publickey")) {
+			rms__buf_puts(&why, "; key file: the server does not offer publickey");
+		} else {
+			int r, werr;
+			AUTH_CALL(c, deadline, limit,
+			          libssh2_userauth_publickey_fromfile_ex(
+			              c->ssh, user, ulen, NULL, s->opts.ssh.identity_file, NULL),
+			          r, werr);
+			if (werr) {
+				rc = werr;
+			} else if (r == 0) {
+				rc = 0;
+				rms__log(&s->log, RMS_LOG_INFO, "%s: authenticated with the key %s",
+				         s->name, s->opts.ssh.identity_file);
+			} else if (r == LIBSSH2_ERROR_FILE) {
+				rms__buf_printf(&why,
+				                "; key file %s: could not be read or decoded (an "
+				                "encrypted key, or a format libssh2 cannot read)",
+				                s->opts.ssh.identity_file);
+			} else if (rms__ssh_socket_error(r)) {
+				rc =
+				    rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE,
+				                   "SSH public key authentication");
+			} else {
+				rms__buf_printf(&why, "; key file %s: rejected by the server",
+				                s->opts.ssh.identity_file);
+			}
+		}
+	}
+	if (rc == 1 && s->opts.ssh.use_agent) {
+		if (!offered(methods, "publickey"))
+			rms__buf_puts(&why, "; ssh-agent: the server does not offer publickey");
+		else
+			rc = auth_agent(s, c, deadline, limit, &why);
+	}
+	if (rc == 1 && s->opts.password) {
+		bool pw = offered(methods, "password");
+		bool kbd = offered(methods, "keyboard-interactive");
+		if (pw) {
+			int r, werr;
+			AUTH_CALL(c, deadline, limit,
+			          libssh2_userauth_password_ex(c->ssh, user, ulen, s->opts.password,
+			                                       (unsigned)strlen(s->opts.password),
+			                                       NULL),
+			          r, werr);
+			if (werr) {
+				rc = werr;
+			} else if (r == 0) {
+				rc = 0;
+				rms__log(&s->log, RMS_LOG_INFO, "%s: authenticated with a password",
+				         s->name);
+			} else if (rms__ssh_socket_error(r)) {
+				rc =
+				    rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE,
+				                   "SSH password authentication");
+			} else {
+				rms__buf_puts(&why, r == LIBSSH2_ERROR_PASSWORD_EXPIRED
+				                        ? "; password: expired"
+				                        : "; password: rejected");
+			}
+		}
+		if (rc == 1 && kbd) {
+			int r, werr;
+			c->kbd_prompts = 0;
+			AUTH_CALL(c, deadline, limit,
+			          libssh2_userauth_keyboard_interactive_ex(c->ssh, user, ulen,
+			                                                   kbd_answer),
+			          r, werr);
+			if (werr) {
+				rc = werr;
+			} else if (r == 0) {
+				rc = 0;
+				rms__log(&s->log, RMS_LOG_INFO,
+				         "%s: authenticated with keyboard-interactive", s->name);
+			} else if (rms__ssh_socket_error(r)) {
+				rc =
+				    rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE,
+				                   "SSH keyboard-interactive authentication");
+			} else {
+				rms__buf_puts(&why, "; keyboard-interactive: rejected");
+			}
+		}
+		if (!pw && !kbd)
+			rms__buf_puts(&why, "; password: the server offers neither password nor "
+			                    "keyboard-interactive");
+	}
+	if (rc == 1) {
+		rms__error_set(
+		    RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+		    "SSH authentication as '%s' on %s port %u failed%s (the server offers: "
+		    "%s)",
+		    user, c->host, c->port, why.failed || !why.data ? "" : why.data, methods);
+		rms__error_set_ssh(libssh2_session_last_errno(c->ssh));
+		rc = RMS_E_AUTH;
+	}
+	rms__buf_free(&why);
+	return rc;
+}
+
+/* ---- the whole of it ---------------------------------------------------- */
+
+int rms__ssh_connect(rms_session *s, struct ssh_conn *c, uint32_t limit)
+{
+	int rc;
+	if ((rc = tcp_connect(c, limit)))
+		return rc;
+	s->stats.connections_opened++;
+	s->stats.connections_open++;
+	c->connected = true;
+	rms__log(&s->log, RMS_LOG_DEBUG, "%s: TCP connection to %s port %u", s->name, c->host,
+	         c->port);
+	if (!(c->ssh = libssh2_session_init_ex(NULL, NULL, NULL, c)))
+		return rms__error_nomem();
+	libssh2_session_set_blocking(c->ssh, 0);
+
+	struct hostkeys h = {0};
+	if (!(rc = load_known_hosts(s, c, &h)) && !(rc = set_hostkey_prefs(c, &h))) {
+		uint64_t deadline = rms__now_ms() + limit;
+		int r;
+		while ((r = libssh2_session_handshake(c->ssh, c->fd)) == LIBSSH2_ERROR_EAGAIN)
+			if ((rc = rms__ssh_again(c, deadline, limit, RMS_PHASE_CONNECT,
+			                         "the SSH handshake")))
+				break;
+		if (!rc && r)
+			rc = rms__ssh_error(
+			    c, rms__ssh_socket_error(r) ? RMS_E_CONNECTION_LOST : RMS_E_SSH,
+			    RMS_PHASE_CONNECT, "the SSH handshake");
+		if (!rc) {
+			c->handshaken = true;
+			rc = verify_host_key(s, c, &h);
+		}
+	}
+	if (h.kh)
+		libssh2_knownhost_free(h.kh);
+	free(h.path);
+	if (rc)
+		return rc;
+	return authenticate(s, c, limit);
+}
