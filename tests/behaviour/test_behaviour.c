@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -135,6 +136,15 @@ static int64_t stat_of(const rms_endpoint_proc *ep, const char *path)
 	return v < 0 ? 0 : v; /* absent counters (nothing of that kind yet) are 0 */
 }
 
+/* The server notices a closed connection a moment after the client closed
+ * it: wait (up to 5 s) until it has. */
+static void wait_connections_closed(const rms_endpoint_proc *ep)
+{
+	for (int i = 0; i < 500 && stat_of(ep, "connections_open") > 0; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	assert_int_equal(stat_of(ep, "connections_open"), 0);
+}
+
 /* ---- row 1: when it connects ------------------------------------------------ */
 
 static void test_row1_when_it_connects(void **state)
@@ -164,6 +174,7 @@ static void test_row1_when_it_connects(void **state)
 	assert_int_equal(stat_of(ep, "connections_open"), 1);
 	assert_int_equal(stat_of(ep, "shells_open"), 1);
 	rms_target_free(t);
+	wait_connections_closed(ep);
 
 	/* The comparison record of a first operation on a fresh target says the
 	 * same: the PSSession's side made its connection and shell when the

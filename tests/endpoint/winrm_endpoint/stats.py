@@ -16,13 +16,16 @@ class Stats:
 
     def reset(self):
         with getattr(self, '_lock', threading.Lock()):
+            # connections_open is a level, not a count: it survives a reset, so a
+            # connection that closes after the reset does not take it below zero.
+            still_open = self.c['connections_open'] if hasattr(self, 'c') else 0
             self.started = time.time()
             self.c = {
                 'tcp_connections_accepted': 0,
                 'control_connections': 0,
                 'connections_accepted': 0,
-                'connections_open': 0,
-                'connections_open_max': 0,
+                'connections_open': still_open,
+                'connections_open_max': still_open,
                 'requests_total': 0,
                 'requests_by_action': {},
                 'requests_by_kind': {},
