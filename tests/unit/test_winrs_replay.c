@@ -489,13 +489,19 @@ static const char UNEXPECTED[] =
 static void handler(const rms_httpd_request *req, rms_httpd_response *resp, void *ud)
 {
 	replay *r = ud;
+	/* The body is not NUL-terminated (it lies in the connection's buffer,
+	 * which may hold older bytes after it): search a copy. */
+	char *body = rms__strndup(req->body ? req->body : "", req->body_len);
+	assert_non_null(body);
+	bool config = strstr(body, "/transfer/Get</") &&
+	              strstr(body, ">http://schemas.microsoft.com/wbem/wsman/1/config</");
 	pthread_mutex_lock(&r->mu);
-	if (req->body && strstr(req->body, "/transfer/Get</") &&
-	    strstr(req->body, ">http://schemas.microsoft.com/wbem/wsman/1/config</")) {
+	if (config) {
 		r->config_gets++;
 		r->config_after = r->nsent;
 		pthread_mutex_unlock(&r->mu);
-		char *mid = text_after(req->body, "MessageID>");
+		char *mid = text_after(body, "MessageID>");
+		free(body);
 		const char *rel = strstr(r->config_reply, "RelatesTo>");
 		if (mid && rel) {
 			rel += strlen("RelatesTo>");
@@ -511,11 +517,13 @@ static void handler(const rms_httpd_request *req, rms_httpd_response *resp, void
 	}
 	size_t i = r->nsent;
 	if (i < sizeof r->sent / sizeof r->sent[0]) {
-		r->sent[i] = rms__strndup(req->body ? req->body : "", req->body_len);
+		r->sent[i] = body;
+		body = NULL;
 		r->basic[i] = req->headers && strstr(req->headers, "Authorization: Basic ") != NULL;
 		r->nsent++;
 	}
 	pthread_mutex_unlock(&r->mu);
+	free(body);
 	if (i >= r->n) {
 		resp->status = 500;
 		resp->body = UNEXPECTED;
@@ -529,7 +537,8 @@ static void handler(const rms_httpd_request *req, rms_httpd_response *resp, void
 	const char *reply = r->replies[i];
 	/* Windows echoes the request's MessageID in RelatesTo, and the client
 	 * checks it: put the new id where the recorded one was. */
-	char *mid = req->body ? text_after(req->body, "MessageID>") : NULL;
+	/* i < r->n <= MAX_STEPS: this thread stored sent[i] above. */
+	char *mid = r->sent[i] ? text_after(r->sent[i], "MessageID>") : NULL;
 	const char *rel = strstr(reply, "RelatesTo>");
 	if (mid && rel) {
 		rel += strlen("RelatesTo>");
