@@ -445,6 +445,8 @@ class WinRS:
                 while not cmd.finished and time.monotonic() < end:
                     cmd.cond.wait(end - time.monotonic())
                 parts, left_over = self._take(cmd, wanted, room)
+                # A writer held back by a full pipe (pscim's back-pressure) may go on.
+                cmd.cond.notify_all()
                 finished = cmd.finished and not left_over
                 exit_code = cmd.exit_code
         finally:
