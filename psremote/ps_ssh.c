@@ -19,8 +19,13 @@
  * State: a failure of the connection itself (socket closed or reset, an SSH
  * transport error) turns the session Broken with the reason kept; core/op.c
  * then refuses later calls with RMS_E_STATE naming it. A failure that belongs
- * to one channel (the server refused the exec, the channel was closed) fails
- * the command only.
+ * to one channel (the server refused the exec, the channel was closed), or
+ * libssh2 refusing a call (BAD_USE, INVAL), fails the command only.
+ *
+ * Half-sent packets: a libssh2 call that returns EAGAIN with the socket full
+ * may have begun a packet that only the same call can finish; it is recorded
+ * in the connection (ssh.h, enum ssh_pend_kind) and finished before any
+ * other send, by the next step, command, stop or disconnect.
  *
  * Limits: WinRM's envelope limits do not exist on SSH. The received-data
  * caps do: MaximumReceivedDataSizePerCommand over all output of a command,
@@ -89,23 +94,11 @@ static void init_libssh2(void)
 	init_rc = libssh2_init(0);
 }
 
-/* A failure during a command: the connection is lost (Broken, reason kept)
- * unless libssh2 says it concerns the channel only. */
-static int conn_failed(rms_session *s, const char *what)
+/* The connection is gone: the session turns Broken with the error just
+ * raised as the reason. */
+static void mark_broken(rms_session *s)
 {
 	struct ssh_conn *c = s->priv;
-	int e = libssh2_session_last_errno(c->ssh);
-	int rc;
-	if (rms__ssh_channel_error(e))
-		return rms__ssh_error(c, RMS_E_SSH, RMS_PHASE_REMOTE, what);
-	if (rms__ssh_socket_error(e)) {
-		char buf[160];
-		snprintf(buf, sizeof buf, "the SSH connection to %s port %u was lost: %s", c->host,
-		         c->port, what);
-		rc = rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE, buf);
-	} else {
-		rc = rms__ssh_error(c, RMS_E_SSH, RMS_PHASE_RECEIVE, what);
-	}
 	if (s->state == RMS_STATE_OPENED) {
 		s->state = RMS_STATE_BROKEN;
 		rms_error_free(s->broken_reason);
@@ -114,7 +107,147 @@ static int conn_failed(rms_session *s, const char *what)
 		         rms_error_message(rms_error_last()));
 	}
 	c->connected = false;
+	if (c->counted) {
+		c->counted = false;
+		if (s->stats.connections_open)
+			s->stats.connections_open--;
+	}
+}
+
+/* A failure during a command. Only a failure of the connection itself (the
+ * socket, the SSH transport) turns the session Broken; one that concerns a
+ * channel, or libssh2 refusing a call (BAD_USE, INVAL), fails the command
+ * only. */
+static int conn_failed(rms_session *s, const char *what)
+{
+	struct ssh_conn *c = s->priv;
+	int e = libssh2_session_last_errno(c->ssh);
+	if (rms__ssh_channel_error(e))
+		return rms__ssh_error(c, RMS_E_SSH, RMS_PHASE_REMOTE, what);
+	if (!rms__ssh_transport_error(e))
+		return rms__ssh_error(c, RMS_E_SSH, RMS_PHASE_REMOTE, what);
+	int rc;
+	if (rms__ssh_socket_error(e)) {
+		char buf[160];
+		snprintf(buf, sizeof buf, "the SSH connection to %s port %u was lost: %s", c->host,
+		         c->port, what);
+		rc = rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE, buf);
+	} else {
+		rc = rms__ssh_error(c, RMS_E_SSH, RMS_PHASE_RECEIVE, what);
+	}
+	mark_broken(s);
 	return rc;
+}
+
+/* ---- a packet half sent ------------------------------------------------- */
+
+/* After a libssh2 call returned EAGAIN: did it leave a packet half sent? */
+static bool out_blocked(struct ssh_conn *c)
+{
+	return libssh2_session_block_directions(c->ssh) & LIBSSH2_SESSION_BLOCK_OUTBOUND;
+}
+
+/* Record the call that left a packet half sent (see enum ssh_pend_kind). */
+static void set_pending(rms_session *s, enum ssh_pend_kind kind, LIBSSH2_CHANNEL *ch,
+                        const void *data, size_t len)
+{
+	struct ssh_conn *c = s->priv;
+	rms__log(&s->log, RMS_LOG_DEBUG,
+	         "%s: a packet is half sent (call %d); it is finished before any other", s->name,
+	         (int)kind);
+	c->pend = kind;
+	c->pend_ch = ch;
+	c->pend_len = 0;
+	if (kind == PEND_WRITE) {
+		/* libssh2 sends at most one packet per write: its data fits. */
+		c->pend_len = len < sizeof c->pend_buf ? len : sizeof c->pend_buf;
+		memcpy(c->pend_buf, data, c->pend_len);
+	}
+}
+
+static void clear_pending(struct ssh_conn *c)
+{
+	c->pend = PEND_NONE;
+	c->pend_ch = NULL;
+	free(c->pend_line);
+	c->pend_line = NULL;
+}
+
+static void park_raw(struct ssh_conn *c, LIBSSH2_CHANNEL *ch);
+
+/* Repeat the pending call once, without waiting. 0 when the packet is out
+ * (*wrote: the stdin bytes a pending write sent), RMS_EAGAIN while it is
+ * not, or -1 (not RMS_EAGAIN) with libssh2's error when the call failed. */
+static int retry_pending(struct ssh_conn *c, size_t *wrote)
+{
+	ssize_t rc = 0;
+	LIBSSH2_CHANNEL *opened = NULL;
+	unsigned int window = 0;
+	switch (c->pend) {
+	case PEND_NONE:
+		return 0;
+	case PEND_OPEN:
+		opened = libssh2_channel_open_session(c->ssh);
+		rc = opened ? 0 : libssh2_session_last_errno(c->ssh);
+		if (opened) /* nobody waits for it any more */
+			park_raw(c, opened);
+		break;
+	case PEND_EXEC:
+		rc = libssh2_channel_exec(c->pend_ch, c->pend_line);
+		break;
+	case PEND_WRITE:
+		rc = libssh2_channel_write(c->pend_ch, c->pend_buf, c->pend_len);
+		if (rc >= 0 && wrote)
+			*wrote = (size_t)rc;
+		break;
+	case PEND_EOF:
+		rc = libssh2_channel_send_eof(c->pend_ch);
+		break;
+	case PEND_ADJUST:
+		/* A zero adjustment finishes the queued one and adds none. */
+		rc = libssh2_channel_receive_window_adjust2(c->pend_ch, 0, 0, &window);
+		break;
+	case PEND_CLOSE:
+		rc = libssh2_channel_close(c->pend_ch);
+		break;
+	case PEND_FREE:
+		rc = libssh2_channel_free(c->pend_ch);
+		if (rc == 0) {
+			/* Freed: forget it among the parked channels. */
+			for (size_t i = 0; i < c->nparked; i++)
+				if (c->parked[i] == c->pend_ch)
+					c->parked[i] = c->parked[--c->nparked];
+		}
+		break;
+	}
+	if (rc == LIBSSH2_ERROR_EAGAIN && out_blocked(c))
+		return RMS_EAGAIN;
+	/* Out (the call may still wait for the server's answer, which a later
+	 * call of the same kind collects), or failed. */
+	clear_pending(c);
+	return rc < 0 && rc != LIBSSH2_ERROR_EAGAIN ? -1 : 0;
+}
+
+/* Finish the pending send before another, waiting until deadline. 0, or an
+ * error (RMS_E_TIMEOUT when the socket did not take it in time; the session
+ * turns Broken if the connection failed). */
+static int flush_pending(rms_session *s, uint64_t deadline, uint32_t limit, const char *what)
+{
+	struct ssh_conn *c = s->priv;
+	while (c->pend != PEND_NONE) {
+		int rc = retry_pending(c, NULL);
+		if (rc == 0)
+			return 0;
+		if (rc != RMS_EAGAIN) {
+			int e = libssh2_session_last_errno(c->ssh);
+			if (rms__ssh_transport_error(e))
+				return conn_failed(s, what);
+			return 0; /* that call failed; nothing is pending now */
+		}
+		if ((rc = rms__ssh_again(c, deadline, limit, RMS_PHASE_SEND, what)))
+			return rc;
+	}
+	return 0;
 }
 
 /* ---- the session -------------------------------------------------------- */
@@ -156,7 +289,7 @@ static int ssh_open(rms_session *s)
 	return 0;
 }
 
-static void reap_parked(struct ssh_conn *c);
+static void reap_parked(rms_session *s);
 
 /* Disconnect politely (bounded), then free libssh2's session and the socket. */
 static void disconnect(rms_session *s, struct ssh_conn *c)
@@ -165,8 +298,16 @@ static void disconnect(rms_session *s, struct ssh_conn *c)
 		if (c->connected && c->handshaken && s->state == RMS_STATE_OPENED) {
 			uint64_t deadline = rms__now_ms() + 1000;
 			struct rms_error *keep = rms__error_park();
-			while (libssh2_session_disconnect(c->ssh, "remsess session closed") ==
-			       LIBSSH2_ERROR_EAGAIN)
+			/* A half-sent packet first; the disconnect only if it got
+			 * out. */
+			bool stuck = false;
+			while (c->pend != PEND_NONE && !stuck)
+				stuck = retry_pending(c, NULL) == RMS_EAGAIN &&
+				        rms__ssh_again(c, deadline, 1000, RMS_PHASE_SEND,
+				                       "SSH disconnect");
+			while (!stuck &&
+			       libssh2_session_disconnect(c->ssh, "remsess session closed") ==
+			           LIBSSH2_ERROR_EAGAIN)
 				if (rms__ssh_again(c, deadline, 1000, RMS_PHASE_SEND,
 				                   "SSH disconnect"))
 					break;
@@ -189,9 +330,13 @@ static void disconnect(rms_session *s, struct ssh_conn *c)
 			         s->name, rc);
 		c->ssh = NULL;
 	}
+	clear_pending(c); /* its channel went with libssh2's session */
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
+	}
+	if (c->counted) {
+		c->counted = false;
 		if (s->stats.connections_open)
 			s->stats.connections_open--;
 	}
@@ -202,7 +347,7 @@ static int ssh_close(rms_session *s)
 {
 	struct ssh_conn *c = s->priv;
 	if (c) {
-		reap_parked(c);
+		reap_parked(s);
 		disconnect(s, c);
 	}
 	return 0;
@@ -215,6 +360,7 @@ static void ssh_destroy(rms_session *s)
 		return;
 	disconnect(s, c);
 	free(c->parked); /* the channels went with libssh2's session */
+	free(c->pend_line);
 	free(c->host);
 	free(c);
 	s->priv = NULL;
@@ -257,45 +403,71 @@ static void free_channel(rms_op *op, uint64_t deadline)
 	struct ssh_conn *c = op->session->priv;
 	if (!p->ch)
 		return;
-	if (c->connected) {
+	if (c->connected && !flush_pending(op->session, deadline, STOP_MS, "closing the channel")) {
 		int rc;
 		while ((rc = libssh2_channel_free(p->ch)) == LIBSSH2_ERROR_EAGAIN)
 			if (rms__ssh_again(c, deadline, STOP_MS, RMS_PHASE_SEND,
 			                   "closing the channel"))
 				break;
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			/* Left to libssh2, which frees it with the session. */
+		if (rc == LIBSSH2_ERROR_EAGAIN) {
+			/* Parked: freed later, or with libssh2's session. */
+			if (out_blocked(c))
+				set_pending(op->session, PEND_FREE, p->ch, NULL, 0);
+			park_raw(c, p->ch);
 			rms__log(&op->session->log, RMS_LOG_WARNING,
 			         "%s: the server did not close a command's channel in time",
 			         op->session->name);
+		}
+	} else if (c->connected) {
+		/* A half-sent packet is in the way: free it later. */
+		park_raw(c, p->ch);
 	}
 	/* On a dead connection libssh2_session_free frees every channel. */
 	p->ch = NULL;
 }
 
-/* Free the parked channels whose close has arrived, without waiting. */
-static void reap_parked(struct ssh_conn *c)
+/* Free the parked channels whose close has arrived, without waiting. A
+ * free that leaves its close packet half sent stops the round. */
+static void reap_parked(rms_session *s)
 {
+	struct ssh_conn *c = s->priv;
+	if (!c->connected) {
+		c->nparked = 0;
+		return;
+	}
+	if (c->pend != PEND_NONE && retry_pending(c, NULL) == RMS_EAGAIN)
+		return;
 	size_t kept = 0;
-	for (size_t i = 0; i < c->nparked; i++)
-		if (c->connected && libssh2_channel_free(c->parked[i]) == LIBSSH2_ERROR_EAGAIN)
-			c->parked[kept++] = c->parked[i];
-	c->nparked = c->connected ? kept : 0;
+	for (size_t i = 0; i < c->nparked; i++) {
+		LIBSSH2_CHANNEL *ch = c->parked[i];
+		if (c->pend == PEND_NONE && libssh2_channel_free(ch) != LIBSSH2_ERROR_EAGAIN)
+			continue;
+		if (c->pend == PEND_NONE && out_blocked(c))
+			set_pending(s, PEND_FREE, ch, NULL, 0);
+		c->parked[kept++] = ch;
+	}
+	c->nparked = kept;
+}
+
+/* Keep a channel to be freed when the server has closed it; if memory runs
+ * out, libssh2 frees it with the session. */
+static void park_raw(struct ssh_conn *c, LIBSSH2_CHANNEL *ch)
+{
+	if (c->nparked == c->capparked) {
+		size_t cap = c->capparked ? c->capparked * 2 : 8;
+		LIBSSH2_CHANNEL **n = realloc(c->parked, cap * sizeof *n);
+		if (!n)
+			return;
+		c->parked = n;
+		c->capparked = cap;
+	}
+	c->parked[c->nparked++] = ch;
 }
 
 static void park_channel(rms_op *op)
 {
 	struct ssh_op *p = op->priv;
-	struct ssh_conn *c = op->session->priv;
-	if (c->nparked == c->capparked) {
-		size_t cap = c->capparked ? c->capparked * 2 : 8;
-		LIBSSH2_CHANNEL **n = realloc(c->parked, cap * sizeof *n);
-		if (!n)
-			return; /* p->ch stays; op_free leaves it to the session */
-		c->parked = n;
-		c->capparked = cap;
-	}
-	c->parked[c->nparked++] = p->ch;
+	park_raw(op->session->priv, p->ch);
 	p->ch = NULL;
 }
 
@@ -323,6 +495,18 @@ static void stop_command(rms_op *op)
 	struct rms_error *keep = rms__error_park();
 	uint64_t deadline = rms__now_ms() + STOP_MS;
 	int rc;
+	/* A half-sent packet (a stdin write blocked on a full socket, say)
+	 * must go out before the signal or the close. */
+	if (flush_pending(s, deadline, STOP_MS, "finishing a half-sent packet")) {
+		if (c->connected)
+			park_channel(op);
+		rms__log(&s->log, RMS_LOG_WARNING,
+		         "%s: a half-sent packet did not go out within %u ms; the command's "
+		         "channel is left open",
+		         s->name, STOP_MS);
+		rms__error_unpark(keep);
+		return;
+	}
 #if LIBSSH2_VERSION_NUM >= 0x010b00
 	while ((rc = libssh2_channel_signal_ex(p->ch, "TERM", 4)) == LIBSSH2_ERROR_EAGAIN)
 		if (rms__ssh_again(c, deadline, STOP_MS, RMS_PHASE_SEND, "signalling the command"))
@@ -351,8 +535,16 @@ static void stop_command(rms_op *op)
 		         "%s: command channel closed; the server closes it when the command "
 		         "ends",
 		         s->name);
-	} else if (rc != LIBSSH2_ERROR_EAGAIN) {
+	} else if (rc == LIBSSH2_ERROR_EAGAIN) {
+		/* The close did not go out in time: it is finished before the
+		 * next send. */
+		if (out_blocked(c))
+			set_pending(s, PEND_CLOSE, p->ch, NULL, 0);
+		park_channel(op);
+	} else {
 		conn_failed(s, "closing the command's channel");
+		if (c->connected)
+			free_channel(op, deadline);
 	}
 	rms__error_unpark(keep);
 }
@@ -389,7 +581,7 @@ static int ssh_start(rms_op *op)
 	op->priv = p;
 	uint32_t limit = s->opts.operation_timeout_ms ? s->opts.operation_timeout_ms : 60000u;
 	uint64_t deadline = rms__now_ms() + limit;
-	reap_parked(c);
+	reap_parked(s);
 	if (op->req->timeout_ms) {
 		p->deadline_ms = rms__now_ms() + op->req->timeout_ms;
 		if (p->deadline_ms < deadline) {
@@ -397,22 +589,36 @@ static int ssh_start(rms_op *op)
 			limit = op->req->timeout_ms;
 		}
 	}
+	int w = flush_pending(s, deadline, limit, "finishing an earlier half-sent packet");
+	if (w)
+		return w;
 	while (!(p->ch = libssh2_channel_open_session(c->ssh))) {
 		if (libssh2_session_last_errno(c->ssh) != LIBSSH2_ERROR_EAGAIN)
 			return conn_failed(s, "opening an SSH channel");
-		int w =
-		    rms__ssh_again(c, deadline, limit, RMS_PHASE_SEND, "opening an SSH channel");
-		if (w)
+		if ((w = rms__ssh_again(c, deadline, limit, RMS_PHASE_SEND,
+		                        "opening an SSH channel"))) {
+			/* Finished before the next send; a channel it yields
+			 * is parked. */
+			if (out_blocked(c))
+				set_pending(s, PEND_OPEN, NULL, NULL, 0);
 			return w;
+		}
 	}
+	s->stats.requests++;
+	s->stats.round_trips++;
 	char *line = command_line(op->req);
 	if (!line)
 		return rms__error_nomem();
 	int rc;
 	while ((rc = libssh2_channel_exec(p->ch, line)) == LIBSSH2_ERROR_EAGAIN) {
-		int w = rms__ssh_again(c, deadline, limit, RMS_PHASE_SEND, "starting the command");
-		if (w) {
-			free(line);
+		if ((w = rms__ssh_again(c, deadline, limit, RMS_PHASE_SEND,
+		                        "starting the command"))) {
+			if (out_blocked(c)) {
+				set_pending(s, PEND_EXEC, p->ch, NULL, 0);
+				c->pend_line = line; /* the same data next time */
+			} else {
+				free(line);
+			}
 			return w;
 		}
 	}
@@ -420,8 +626,13 @@ static int ssh_start(rms_op *op)
 		free(line);
 		return conn_failed(s, "starting the command (exec)");
 	}
-	s->stats.requests += 2;
-	s->stats.round_trips += 2;
+	/* The exec request is the message that carries the command line. */
+	size_t linelen = strlen(line);
+	s->stats.requests++;
+	s->stats.round_trips++;
+	s->stats.bytes_sent += linelen;
+	if (linelen > s->stats.largest_request)
+		s->stats.largest_request = linelen;
 	rms__log(&s->log, RMS_LOG_DEBUG, "%s: command started: %s", s->name, line);
 	free(line);
 	if (op->req->stdin_fn) {
@@ -436,11 +647,36 @@ static int ssh_start(rms_op *op)
 	return 0;
 }
 
+static void count_stdin(rms_op *op, size_t n)
+{
+	struct ssh_op *p = op->priv;
+	rms_stats *st = &op->session->stats;
+	p->in_off += n;
+	st->bytes_sent += n;
+	if (n > st->largest_request)
+		st->largest_request = n;
+}
+
+/* A stdin write failed (not EAGAIN). 0 when the command just stopped
+ * reading (the rest is dropped, as a pipe to a process that exited drops
+ * it), or the error. */
+static int stdin_failed(rms_op *op, const char *what)
+{
+	struct ssh_op *p = op->priv;
+	int e = libssh2_session_last_errno(((struct ssh_conn *)op->session->priv)->ssh);
+	if (rms__ssh_channel_error(e) || libssh2_channel_eof(p->ch)) {
+		p->stdin_pending = false;
+		return 0;
+	}
+	return conn_failed(op->session, what);
+}
+
 /* Send what stdin can be sent without blocking. 0, or an error. */
 static int pump_stdin(rms_op *op)
 {
 	struct ssh_op *p = op->priv;
 	rms_request *r = op->req;
+	struct ssh_conn *c = op->session->priv;
 	p->write_blocked = false;
 	while (p->stdin_pending) {
 		if (p->in_off == p->in_len && r->stdin_fn && !p->stdin_cb_eof) {
@@ -458,36 +694,30 @@ static int pump_stdin(rms_op *op)
 			                                  p->in_len - p->in_off);
 			/* 0: the server's window is full; its adjust arrives as input. */
 			if (n == LIBSSH2_ERROR_EAGAIN || n == 0) {
-				p->write_blocked =
-				    n == LIBSSH2_ERROR_EAGAIN &&
-				    (libssh2_session_block_directions(
-				         ((struct ssh_conn *)op->session->priv)->ssh) &
-				     LIBSSH2_SESSION_BLOCK_OUTBOUND);
+				/* EAGAIN with the socket full: the packet is half
+				 * sent and must be finished before anything else. */
+				if (n == LIBSSH2_ERROR_EAGAIN && out_blocked(c)) {
+					set_pending(op->session, PEND_WRITE, p->ch,
+					            p->in + p->in_off, p->in_len - p->in_off);
+					p->write_blocked = true;
+				}
 				return 0;
 			}
-			if (n < 0) {
-				int e = libssh2_session_last_errno(
-				    ((struct ssh_conn *)op->session->priv)->ssh);
-				if (rms__ssh_channel_error(e) || libssh2_channel_eof(p->ch)) {
-					/* The command no longer reads: the rest is dropped, as a
-					 * pipe to a process that exited drops it. */
-					p->stdin_pending = false;
-					return 0;
-				}
-				return conn_failed(op->session, "sending stdin");
-			}
-			p->in_off += (size_t)n;
-			op->session->stats.bytes_sent += (uint64_t)n;
+			if (n < 0)
+				return stdin_failed(op, "sending stdin");
+			count_stdin(op, (size_t)n);
 			continue;
 		}
 		/* Everything sent: end of input. */
 		int rc = libssh2_channel_send_eof(p->ch);
 		if (rc == LIBSSH2_ERROR_EAGAIN) {
-			p->write_blocked = true;
+			if (out_blocked(c)) {
+				set_pending(op->session, PEND_EOF, p->ch, NULL, 0);
+				p->write_blocked = true;
+			}
 			return 0;
 		}
-		if (rc && !rms__ssh_channel_error(libssh2_session_last_errno(
-		              ((struct ssh_conn *)op->session->priv)->ssh)))
+		if (rc && !rms__ssh_channel_error(libssh2_session_last_errno(c->ssh)))
 			return conn_failed(op->session, "sending end of stdin");
 		p->stdin_pending = false;
 	}
@@ -535,11 +765,21 @@ static int finish(rms_op *op)
 {
 	struct ssh_op *p = op->priv;
 	rms_session *s = op->session;
+	struct ssh_conn *c = s->priv;
 	int rc = libssh2_channel_close(p->ch);
-	if (rc == 0)
+	/* libssh2 waits for the server's close only after its EOF (else
+	 * LIBSSH2_ERROR_INVAL): a server that closed without EOF has closed. */
+	if (rc == 0 && libssh2_channel_eof(p->ch))
 		rc = libssh2_channel_wait_closed(p->ch);
-	if (rc == LIBSSH2_ERROR_EAGAIN)
+	if (rc == LIBSSH2_ERROR_INVAL)
+		rc = 0;
+	if (rc == LIBSSH2_ERROR_EAGAIN) {
+		if (out_blocked(c)) {
+			set_pending(s, PEND_CLOSE, p->ch, NULL, 0);
+			p->write_blocked = true;
+		}
 		return RMS_EAGAIN;
+	}
 	if (rc)
 		return conn_failed(s, "closing the command's channel");
 	p->closed = true;
@@ -574,17 +814,55 @@ static int finish(rms_op *op)
 static int step(rms_op *op, rms_chunk *out)
 {
 	struct ssh_op *p = op->priv;
+	struct ssh_conn *c = op->session->priv;
 	int rc;
+	if (c->pend != PEND_NONE) {
+		/* A half-sent packet (this command's or another's) first. */
+		bool mine = c->pend_ch == p->ch && (c->pend == PEND_WRITE || c->pend == PEND_EOF);
+		enum ssh_pend_kind kind = c->pend;
+		size_t wrote = 0;
+		rc = retry_pending(c, &wrote);
+		if (rc == RMS_EAGAIN) {
+			p->write_blocked = true;
+			return RMS_EAGAIN;
+		}
+		if (rc < 0) {
+			if (mine)
+				rc = stdin_failed(op, kind == PEND_EOF ? "sending end of stdin"
+				                                       : "sending stdin");
+			else if (rms__ssh_transport_error(libssh2_session_last_errno(c->ssh)))
+				rc = conn_failed(op->session, "finishing a half-sent packet");
+			else
+				rc = 0;
+			if (rc)
+				return rc;
+		} else if (mine && kind == PEND_WRITE) {
+			count_stdin(op, wrote);
+		} else if (mine) {
+			p->stdin_pending = false;
+		}
+	}
 	if (p->stdin_pending && (rc = pump_stdin(op)))
 		return rc;
+	/* Nothing else may be sent while a packet is half out, and a read may
+	 * send a window adjust. */
+	if (c->pend != PEND_NONE)
+		return RMS_EAGAIN;
 	for (int i = 0; i < 2; i++) {
 		bool err = (i == 0) == p->prefer_err;
 		if (err ? p->err_eof : p->out_eof)
 			continue;
 		ssize_t n = libssh2_channel_read_ex(p->ch, err ? SSH_EXTENDED_DATA_STDERR : 0,
 		                                    p->buf, sizeof p->buf);
-		if (n == LIBSSH2_ERROR_EAGAIN)
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			/* The read's window adjust is half sent. */
+			if (out_blocked(c)) {
+				set_pending(op->session, PEND_ADJUST, p->ch, NULL, 0);
+				p->write_blocked = true;
+				return RMS_EAGAIN;
+			}
 			continue;
+		}
 		if (n < 0)
 			return conn_failed(op->session, "reading the command's output");
 		if (n == 0) {
@@ -600,9 +878,10 @@ static int step(rms_op *op, rms_chunk *out)
 		}
 		p->zero_rounds = 0;
 		p->prefer_err = !err;
+		/* Received is received, whether or not a cap then refuses it. */
+		op->session->stats.bytes_received += (uint64_t)n;
 		if ((rc = check_caps(op, (uint64_t)n)))
 			return rc;
-		op->session->stats.bytes_received += (uint64_t)n;
 		out->stream = err ? RMS_STREAM_STDERR : RMS_STREAM_STDOUT;
 		out->data = p->buf;
 		out->len = (size_t)n;

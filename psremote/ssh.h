@@ -19,6 +19,29 @@
  * thread is noticed. */
 #define RMS_SSH_SLICE_MS 200
 
+/* A packet libssh2 began to send but could not finish (a call returned
+ * EAGAIN with the socket full). libssh2 has already encrypted it and taken
+ * its sequence number, so the same call must be repeated, with the same data,
+ * until it is out, before anything else is sent on the connection: libssh2
+ * 1.10 refuses any other packet meanwhile (LIBSSH2_ERROR_BAD_USE). */
+enum ssh_pend_kind {
+	PEND_NONE,
+	PEND_OPEN,   /* libssh2_channel_open_session */
+	PEND_EXEC,   /* libssh2_channel_exec(ch, line) */
+	PEND_WRITE,  /* libssh2_channel_write(ch, buf) */
+	PEND_EOF,    /* libssh2_channel_send_eof(ch) */
+	PEND_ADJUST, /* a window adjust sent by libssh2_channel_read_ex(ch) */
+	PEND_CLOSE,  /* libssh2_channel_close(ch) */
+	PEND_FREE,   /* libssh2_channel_free(ch) */
+};
+
+/* A keyboard-interactive answer (a copy of the password) libssh2 frees:
+ * wiped first (the session's free function). */
+struct ssh_secret {
+	void *ptr;
+	size_t len;
+};
+
 struct ssh_conn {
 	int fd;
 	LIBSSH2_SESSION *ssh;
@@ -28,6 +51,15 @@ struct ssh_conn {
 	unsigned kbd_prompts; /* prompts answered, to stop a server that keeps asking */
 	bool connected;
 	bool handshaken;
+	bool counted; /* counted in stats.connections_open */
+	struct ssh_secret secrets[4];
+	/* The pending send (see enum ssh_pend_kind). pend_buf holds a copy of
+	 * a pending write's data, so that it outlives the command's buffer. */
+	enum ssh_pend_kind pend;
+	LIBSSH2_CHANNEL *pend_ch;
+	char *pend_line; /* PEND_EXEC: the command line (owned) */
+	size_t pend_len;
+	char pend_buf[32768];
 	/* Channels of stopped commands that the server has not closed yet
 	 * (see stop_command); freed as their close arrives, or with the
 	 * session. */
@@ -39,6 +71,10 @@ struct ssh_conn {
  * that concern one channel only. */
 bool rms__ssh_socket_error(int e);
 bool rms__ssh_channel_error(int e);
+/* Errors after which the connection cannot be used: the socket failed or
+ * closed, or the SSH transport broke (MAC, decryption, protocol). Misuse
+ * (LIBSSH2_ERROR_BAD_USE, INVAL) and channel errors are not among them. */
+bool rms__ssh_transport_error(int e);
 /* Raise `code` from libssh2's last error: "WHAT failed: its message"
  * (with rms_error_ssh_code set). Returns code. */
 int rms__ssh_error(struct ssh_conn *c, int code, rms_phase phase, const char *what);

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "ssh.h"
 
@@ -39,6 +41,14 @@ bool rms__ssh_channel_error(int e)
 	       e == LIBSSH2_ERROR_CHANNEL_UNKNOWN || e == LIBSSH2_ERROR_CHANNEL_CLOSED ||
 	       e == LIBSSH2_ERROR_CHANNEL_EOF_SENT || e == LIBSSH2_ERROR_CHANNEL_WINDOW_EXCEEDED ||
 	       e == LIBSSH2_ERROR_CHANNEL_PACKET_EXCEEDED || e == LIBSSH2_ERROR_CHANNEL_OUTOFORDER;
+}
+
+bool rms__ssh_transport_error(int e)
+{
+	return rms__ssh_socket_error(e) || e == LIBSSH2_ERROR_TIMEOUT ||
+	       e == LIBSSH2_ERROR_DECRYPT || e == LIBSSH2_ERROR_INVALID_MAC ||
+	       e == LIBSSH2_ERROR_PROTO || e == LIBSSH2_ERROR_KEX_FAILURE ||
+	       e == LIBSSH2_ERROR_ENCRYPT || e == LIBSSH2_ERROR_COMPRESS;
 }
 
 int rms__ssh_error(struct ssh_conn *c, int code, rms_phase phase, const char *what)
@@ -116,7 +126,8 @@ static int connect_one(const struct addrinfo *ai, uint64_t deadline, int *fd_out
 			return -1;
 		}
 		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		int n = poll(&p, 1, (int)(deadline - now));
+		uint64_t left = deadline - now;
+		int n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -193,6 +204,11 @@ static const struct key_kind kinds[] = {
 
 struct hostkeys {
 	LIBSSH2_KNOWNHOSTS *kh;
+	LIBSSH2_KNOWNHOSTS *revoked; /* the keys of @revoked lines */
+	/* The name the host has in known_hosts, as OpenSSH writes it: lower
+	 * case, "[host]:port" for a port other than 22. */
+	char *name;
+	bool hashed; /* the file has hashed names: new ones are hashed too */
 	char *path;
 	bool file_missing;
 	unsigned recorded; /* bit i: kinds[i] is recorded for this host */
@@ -211,11 +227,28 @@ static char *default_known_hosts(void)
 	return rms__asprintf("%s/.ssh/known_hosts", home);
 }
 
-static int check_key(struct ssh_conn *c, struct hostkeys *h, const char *key, size_t len, int bit)
+/* Check with the exact name (port -1: libssh2 would also try the bare host
+ * for another port, which OpenSSH does not). */
+static int check_in(LIBSSH2_KNOWNHOSTS *kh, const struct hostkeys *h, const char *key, size_t len,
+                    int bit)
 {
 	return libssh2_knownhost_checkp(
-	    h->kh, c->host, (int)c->port, key, len,
+	    kh, h->name, -1, key, len,
 	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | bit, NULL);
+}
+
+static int check_key(struct hostkeys *h, const char *key, size_t len, int bit)
+{
+	return check_in(h->kh, h, key, len, bit);
+}
+
+static char *known_hosts_name(const struct ssh_conn *c)
+{
+	char *name = c->port == 22 ? strdup(c->host) : rms__asprintf("[%s]:%u", c->host, c->port);
+	for (char *q = name; q && *q; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a');
+	return name;
 }
 
 /* Read the known_hosts file line by line: a line libssh2 cannot parse
@@ -229,7 +262,10 @@ static int load_known_hosts(rms_session *s, struct ssh_conn *c, struct hostkeys 
 		           : rms__error_set(RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
 		                            "no known_hosts file: HOME is not set; "
 		                            "set ssh.known_hosts");
-	if (!(h->kh = libssh2_knownhost_init(c->ssh)))
+	if (!(h->name = known_hosts_name(c)))
+		return rms__error_nomem();
+	if (!(h->kh = libssh2_knownhost_init(c->ssh)) ||
+	    !(h->revoked = libssh2_knownhost_init(c->ssh)))
 		return rms__ssh_error(c, RMS_E_SSH, RMS_PHASE_CONNECT, "libssh2_knownhost_init");
 	FILE *f = fopen(h->path, "r");
 	if (!f) {
@@ -255,7 +291,24 @@ static int load_known_hosts(rms_session *s, struct ssh_conn *c, struct hostkeys 
 			i++;
 		if (i == (size_t)n || line[i] == '#' || line[i] == '\n')
 			continue;
-		if (libssh2_knownhost_readline(h->kh, line, (size_t)n,
+		LIBSSH2_KNOWNHOSTS *into = h->kh;
+		if (line[i] == '@') {
+			/* Markers: libssh2 would take one for a host name. A
+			 * revoked key goes to its own list; @cert-authority
+			 * (certificates are not supported) is skipped. */
+			size_t m = strcspn(line + i, " \t\n");
+			if (m != 8 || strncmp(line + i, "@revoked", 8) != 0) {
+				skipped++;
+				continue;
+			}
+			i += m;
+			while (i < (size_t)n && (line[i] == ' ' || line[i] == '\t'))
+				i++;
+			into = h->revoked;
+		}
+		if (line[i] == '|')
+			h->hashed = true;
+		if (libssh2_knownhost_readline(into, line + i, (size_t)n - i,
 		                               LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
 			skipped++;
 	}
@@ -268,7 +321,7 @@ static int load_known_hosts(rms_session *s, struct ssh_conn *c, struct hostkeys 
 	 * is a mismatch exactly when one is. */
 	static const char dummy[] = "remsess";
 	for (size_t i = 0; i < NKINDS; i++)
-		if (check_key(c, h, dummy, sizeof dummy - 1, kinds[i].knownhost_bit) ==
+		if (check_key(h, dummy, sizeof dummy - 1, kinds[i].knownhost_bit) ==
 		    LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
 			h->recorded |= 1u << i;
 	return 0;
@@ -342,16 +395,35 @@ static void fingerprint(struct ssh_conn *c, const struct key_kind *k, char *out,
 	snprintf(out, size, "%s SHA256:%s", k ? k->name : "unknown", hash ? (char *)b64 : "?");
 }
 
+/* OpenSSH's hashed name (HashKnownHosts): "|1|" base64(salt) "|"
+ * base64(HMAC-SHA1(salt, name)), salt 20 random bytes. */
+static bool hash_name(const char *name, char salt64[32], char hash64[32])
+{
+	unsigned char salt[20], mac[EVP_MAX_MD_SIZE];
+	unsigned maclen = 0;
+	if (RAND_bytes(salt, sizeof salt) != 1 ||
+	    !HMAC(EVP_sha1(), salt, sizeof salt, (const unsigned char *)name, strlen(name), mac,
+	          &maclen) ||
+	    maclen != 20)
+		return false;
+	EVP_EncodeBlock((unsigned char *)salt64, salt, sizeof salt);
+	EVP_EncodeBlock((unsigned char *)hash64, mac, 20);
+	return true;
+}
+
 static int record_key(struct ssh_conn *c, struct hostkeys *h, const char *key, size_t len, int bit)
 {
-	char *name = c->port == 22 ? strdup(c->host) : rms__asprintf("[%s]:%u", c->host, c->port);
-	if (!name)
-		return rms__error_nomem();
 	struct libssh2_knownhost *node = NULL;
-	int rc = libssh2_knownhost_addc(
-	    h->kh, name, NULL, key, len, NULL, 0,
-	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | bit, &node);
-	free(name);
+	int rc;
+	char salt64[32], hash64[32];
+	if (h->hashed && hash_name(h->name, salt64, hash64))
+		rc = libssh2_knownhost_addc(
+		    h->kh, hash64, salt64, key, len, NULL, 0,
+		    LIBSSH2_KNOWNHOST_TYPE_SHA1 | LIBSSH2_KNOWNHOST_KEYENC_RAW | bit, &node);
+	else
+		rc = libssh2_knownhost_addc(
+		    h->kh, h->name, NULL, key, len, NULL, 0,
+		    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | bit, &node);
 	if (rc)
 		return rms__ssh_error(c, RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
 		                      "recording the host key");
@@ -373,15 +445,22 @@ static int record_key(struct ssh_conn *c, struct hostkeys *h, const char *key, s
 		return RMS_E_HOST_KEY;
 	}
 	bool ok = true;
+	int err = 0;
 	struct stat st;
 	if (fstat(fd, &st) == 0 && st.st_size > 0) {
 		char last = '\n';
-		if (pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
-			ok = write(fd, "\n", 1) == 1;
+		if (pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
+			ssize_t w = write(fd, "\n", 1);
+			ok = w == 1;
+			err = w < 0 ? errno : ENOSPC;
+		}
 	}
-	if (ok)
-		ok = write(fd, line, outlen) == (ssize_t)outlen;
-	int err = errno;
+	if (ok) {
+		ssize_t w = write(fd, line, outlen);
+		ok = w == (ssize_t)outlen;
+		/* A short write sets no errno: the disk is full. */
+		err = w < 0 ? errno : ENOSPC;
+	}
 	if (close(fd) != 0 && ok) {
 		ok = false;
 		err = errno;
@@ -415,7 +494,12 @@ static int verify_host_key(rms_session *s, struct ssh_conn *c, struct hostkeys *
 		                      "the host key of %s port %u has a type remsess does not know "
 		                      "(libssh2 type %d)",
 		                      c->host, c->port, type);
-	int r = check_key(c, h, key, len, k->knownhost_bit);
+	if (check_in(h->revoked, h, key, len, k->knownhost_bit) == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+		return rms__error_set(RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
+		                      "the host key of %s port %u (%s) is marked @revoked in %s; "
+		                      "refused",
+		                      c->host, c->port, fp, h->path);
+	int r = check_key(h, key, len, k->knownhost_bit);
 	switch (r) {
 	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
 		rms__log(&s->log, RMS_LOG_DEBUG, "%s: host key %s matches %s", s->name, fp,
@@ -475,10 +559,20 @@ static void kbd_answer(const char *name, int name_len, const char *instruction, 
 		if (c->kbd_prompts++ >= 4 || !c->password)
 			continue;
 		size_t n = strlen(c->password);
+		struct ssh_secret *slot = NULL;
+		for (size_t j = 0; j < sizeof c->secrets / sizeof c->secrets[0]; j++)
+			if (!c->secrets[j].ptr)
+				slot = &c->secrets[j];
+		if (!slot)
+			continue;
+		/* libssh2 frees the answer with the session's free function,
+		 * ssh_free, which wipes it first. */
 		responses[i].text = malloc(n + 1);
 		if (responses[i].text) {
 			memcpy(responses[i].text, c->password, n + 1);
 			responses[i].length = (unsigned)n;
+			slot->ptr = responses[i].text;
+			slot->len = n + 1;
 		}
 	}
 }
@@ -589,8 +683,9 @@ static int authenticate(rms_session *s, struct ssh_conn *c, uint32_t limit)
 		                      "asking the server for its authentication methods");
 	}
 	/* list is owned by the session and valid until the next libssh2 call. */
-	char methods[256];
-	snprintf(methods, sizeof methods, "%s", list);
+	char *methods = strdup(list);
+	if (!methods)
+		return rms__error_nomem();
 	rms__log(&s->log, RMS_LOG_DEBUG, "%s: server offers authentication: %s", s->name, methods);
 
 	rms_buf why;
@@ -693,10 +788,39 @@ static int authenticate(rms_session *s, struct ssh_conn *c, uint32_t limit)
 		rc = RMS_E_AUTH;
 	}
 	rms__buf_free(&why);
+	free(methods);
 	return rc;
 }
 
 /* ---- the whole of it ---------------------------------------------------- */
+
+/* libssh2's memory functions: malloc's, except that a password copy handed
+ * to libssh2 (a keyboard-interactive answer) is wiped before it is freed. */
+static void *ssh_alloc(size_t n, void **abstract)
+{
+	(void)abstract;
+	return malloc(n);
+}
+
+static void *ssh_realloc(void *p, size_t n, void **abstract)
+{
+	(void)abstract;
+	return realloc(p, n);
+}
+
+static void ssh_free(void *p, void **abstract)
+{
+	struct ssh_conn *c = *abstract;
+	if (p && c)
+		for (size_t j = 0; j < sizeof c->secrets / sizeof c->secrets[0]; j++)
+			if (c->secrets[j].ptr == p) {
+				volatile unsigned char *v = p;
+				for (size_t k = 0; k < c->secrets[j].len; k++)
+					v[k] = 0;
+				c->secrets[j].ptr = NULL;
+			}
+	free(p);
+}
 
 int rms__ssh_connect(rms_session *s, struct ssh_conn *c, uint32_t limit)
 {
@@ -705,10 +829,11 @@ int rms__ssh_connect(rms_session *s, struct ssh_conn *c, uint32_t limit)
 		return rc;
 	s->stats.connections_opened++;
 	s->stats.connections_open++;
+	c->counted = true;
 	c->connected = true;
 	rms__log(&s->log, RMS_LOG_DEBUG, "%s: TCP connection to %s port %u", s->name, c->host,
 	         c->port);
-	if (!(c->ssh = libssh2_session_init_ex(NULL, NULL, NULL, c)))
+	if (!(c->ssh = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, c)))
 		return rms__error_nomem();
 	libssh2_session_set_blocking(c->ssh, 0);
 
@@ -731,7 +856,10 @@ int rms__ssh_connect(rms_session *s, struct ssh_conn *c, uint32_t limit)
 	}
 	if (h.kh)
 		libssh2_knownhost_free(h.kh);
+	if (h.revoked)
+		libssh2_knownhost_free(h.revoked);
 	free(h.path);
+	free(h.name);
 	if (rc)
 		return rc;
 	return authenticate(s, c, limit);

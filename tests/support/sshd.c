@@ -27,7 +27,6 @@
 #endif
 
 #define SSHD "/usr/sbin/sshd"
-#define TEST_PASSWORD "remsess-Test-pw1"
 
 static void path_in(const rms_sshd *d, const char *name, char *out, size_t size)
 {
@@ -147,11 +146,33 @@ static unsigned free_port(void)
 	return port;
 }
 
-/* A copy of /etc/shadow where the user's password is TEST_PASSWORD. */
+/* A password for this run: 24 letters and digits from /dev/urandom. */
+static int random_password(char *out, size_t size)
+{
+	static const char set[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+	unsigned char raw[24];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || size < sizeof raw + 1) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	ssize_t n = read(fd, raw, sizeof raw);
+	close(fd);
+	if (n != (ssize_t)sizeof raw)
+		return -1;
+	for (size_t i = 0; i < sizeof raw; i++)
+		out[i] = set[raw[i] % (sizeof set - 1)];
+	out[sizeof raw] = '\0';
+	return 0;
+}
+
+/* A copy of /etc/shadow where the user's password is d->password. */
 static int write_shadow(const rms_sshd *d, const char *path)
 {
 	char cmd[256];
-	snprintf(cmd, sizeof cmd, "openssl passwd -6 -salt remsesstest '%s'", TEST_PASSWORD);
+	/* The password is letters and digits only: safe in the quotes. */
+	snprintf(cmd, sizeof cmd, "openssl passwd -6 '%s'", d->password);
 	FILE *p = popen(cmd, "r");
 	char hash[256] = "";
 	if (!p)
@@ -241,6 +262,7 @@ static int write_config(const rms_sshd *d, const char *path, bool pam, const cha
 	                  "AuthorizedKeysFile %s\n"
 	                  "StrictModes no\n"
 	                  "UsePAM %s\n"
+	                  "AllowUsers %s\n"
 	                  "PermitRootLogin yes\n"
 	                  "PubkeyAuthentication yes\n"
 	                  "PasswordAuthentication yes\n"
@@ -256,7 +278,8 @@ static int write_config(const rms_sshd *d, const char *path, bool pam, const cha
 	                  "MaxSessions 64\n"
 	                  "MaxStartups 64:30:128\n"
 	                  "LoginGraceTime 60\n",
-	                  extra ? extra : "", d->port, host_key, auth_keys, pam ? "yes" : "no");
+	                  extra ? extra : "", d->port, host_key, auth_keys, pam ? "yes" : "no",
+	                  d->user);
 }
 
 /* In the child: a private mount namespace with the test's passwd, shadow
@@ -363,7 +386,10 @@ int rms_sshd_start(rms_sshd *d, const char *extra_config)
 		return -1;
 	}
 	snprintf(d->user, sizeof d->user, "%s", pw->pw_name);
-	d->password = TEST_PASSWORD;
+	if (random_password(d->password, sizeof d->password)) {
+		fprintf(stderr, "sshd support: could not read /dev/urandom\n");
+		return -1;
+	}
 	snprintf(d->dir, sizeof d->dir, "%s/sshd.XXXXXX", RMS_TEST_BUILD_DIR);
 	if (!mkdtemp(d->dir)) {
 		fprintf(stderr, "sshd support: mkdtemp %s: %s\n", d->dir, strerror(errno));
@@ -483,6 +509,15 @@ void rms_sshd_kill(rms_sshd *d)
 	while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	d->pid = 0;
+}
+
+int rms_sshd_signal_sessions(const rms_sshd *d, int sig)
+{
+	pid_t tree[512];
+	size_t n = descendants(d->pid, tree, 512);
+	for (size_t i = 1; i < n; i++)
+		kill(tree[i], sig);
+	return n ? (int)n - 1 : 0;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

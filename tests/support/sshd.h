@@ -7,12 +7,15 @@
  * The tests log in as the user running them (root in CI). Password and
  * keyboard-interactive logins need a password that sshd can check: when the
  * process may create a private mount namespace (root), sshd runs in one
- * where a copy of /etc/shadow with a known password for that user, and a
- * minimal PAM stack for sshd, are mounted over the real files, with a copy
+ * where a copy of /etc/shadow with a password for that user made at random
+ * for this run (password), and a minimal PAM stack for sshd, are mounted
+ * over the real files, with a copy
  * of /etc/passwd giving that user /bin/sh as login shell (so that the
  * user's ~/.bashrc, which bash reads for commands from sshd, plays no part);
  * the machine's files are never changed. Where that is not possible,
  * password_ok is false and those tests say they are skipped.
+ *
+ * sshd_config admits only that user (AllowUsers).
  *
  * sshd logs at VERBOSE to a file, so a test can count connections. It dies
  * with the test process (PR_SET_PDEATHSIG), and rms_sshd_stop() kills it
@@ -31,8 +34,8 @@ typedef struct rms_sshd {
 	pid_t pid;
 	unsigned port;
 	char user[64];
-	const char *password; /* the user's password for this sshd */
-	bool password_ok;     /* password / keyboard-interactive logins can succeed */
+	char password[33]; /* the user's password for this sshd: random, per start */
+	bool password_ok;  /* password / keyboard-interactive logins can succeed */
 	char dir[RMS_SSHD_PATH_MAX];
 	char user_key[RMS_SSHD_PATH_MAX];    /* private key, authorized */
 	char other_key[RMS_SSHD_PATH_MAX];   /* private key, not authorized */
@@ -48,6 +51,10 @@ void rms_sshd_stop(rms_sshd *d);
 /* Kill sshd and all its descendants (the connections' sshd processes and
  * the commands) with SIGKILL, as a crash would; the directory stays. */
 void rms_sshd_kill(rms_sshd *d);
+
+/* Send sig to every process sshd started (its connections' processes and
+ * their commands), not to the listener. Returns how many. */
+int rms_sshd_signal_sessions(const rms_sshd *d, int sig);
 
 /* Lines of the sshd log containing needle (e.g. "Connection from "). */
 int rms_sshd_log_count(const rms_sshd *d, const char *needle);

@@ -1,11 +1,12 @@
 /*
  * The PSSession backend over SSH against a real OpenSSH server that the test
  * starts on loopback (tests/support/sshd.c): host key checks (unknown,
- * changed, accepted and recorded), each authentication method and its
+ * changed, accepted and recorded, name case, @revoked, ports), each authentication method and its
  * failure, commands as exec channels on one connection (stdout, stderr,
  * exit codes and signals, both output APIs), 100 MB of output in bounded
  * memory, 10 MB of stdin, the received-data caps, cancel, a command time
- * limit, and the session turning Broken when sshd dies mid-command.
+ * limit, the session turning Broken when sshd dies mid-command, and staying
+ * usable when a time limit stops a command whose stdin write is half sent.
  *
  * The "remote" commands run on this machine, so a test can check that a
  * stopped command's process is really gone.
@@ -23,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -364,6 +368,131 @@ static void test_key_of_another_type_recorded_is_refused(void **state)
 	expect_open_fails(&o, RMS_E_HOST_KEY, RMS_PHASE_CONNECT, "only keys of other types");
 }
 
+/* Write path with one known_hosts line: prefix (a marker, or ""), then
+ * host, then the key of the first line of from (the known_hosts file of the
+ * suite, or one rms_sshd_write_wrong_known_hosts wrote). */
+static void write_kh_line(const char *path, const char *prefix, const char *host, const char *from,
+                          bool append)
+{
+	FILE *f = fopen(from, "r");
+	char line[2048] = "";
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof line, f));
+	fclose(f);
+	const char *key = strchr(line, ' ');
+	assert_non_null(key);
+	FILE *g = fopen(path, append ? "a" : "w");
+	assert_non_null(g);
+	fprintf(g, "%s%s%s%s", prefix, *prefix ? " " : "", host, key);
+	fclose(g);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+static void test_host_name_case_does_not_matter(void **state)
+{
+	(void)state;
+	/* OpenSSH lowercases host names: a changed key recorded for
+	 * "localhost" is refused when the caller writes "LocalHost". */
+	char wrong[600], kh[600], host[64];
+	rms_sshd_path(&sshd, "wrong_known_hosts", wrong, sizeof wrong);
+	assert_int_equal(rms_sshd_write_wrong_known_hosts(&sshd, wrong), 0);
+	rms_sshd_path(&sshd, "case_known_hosts", kh, sizeof kh);
+	snprintf(host, sizeof host, "[localhost]:%u", sshd.port);
+	write_kh_line(kh, "", host, wrong, false);
+	off_t before = file_size(kh);
+	rms_session_options o = opts_for(&sshd);
+	o.host = "LocalHost";
+	o.ssh.known_hosts = kh;
+	o.ssh.accept_new_host_key = true;
+	expect_open_fails(&o, RMS_E_HOST_KEY, RMS_PHASE_CONNECT, "differs from the one recorded");
+	assert_int_equal(file_size(kh), before);
+	/* The right key recorded in lower case matches the name in any case. */
+	write_kh_line(kh, "", host, sshd.known_hosts, false);
+	o.ssh.accept_new_host_key = false;
+	o.host = "LOCALHOST";
+	rms_session_free(open_with(&o));
+}
+
+static void test_revoked_host_key_is_refused(void **state)
+{
+	(void)state;
+	char kh[600], host[64];
+	rms_sshd_path(&sshd, "revoked_known_hosts", kh, sizeof kh);
+	snprintf(host, sizeof host, "[127.0.0.1]:%u", sshd.port);
+	/* Revoked, and also listed as the host's key: revoked wins. */
+	write_kh_line(kh, "@revoked", host, sshd.known_hosts, false);
+	write_kh_line(kh, "", host, sshd.known_hosts, true);
+	rms_session_options o = opts_for(&sshd);
+	o.ssh.known_hosts = kh;
+	expect_open_fails(&o, RMS_E_HOST_KEY, RMS_PHASE_CONNECT, "@revoked");
+	/* Revoked only: never recorded as new, even when accepting new keys. */
+	write_kh_line(kh, "@revoked", host, sshd.known_hosts, false);
+	off_t before = file_size(kh);
+	o.ssh.accept_new_host_key = true;
+	expect_open_fails(&o, RMS_E_HOST_KEY, RMS_PHASE_CONNECT, "@revoked");
+	assert_int_equal(file_size(kh), before);
+}
+
+static void test_port_22_entry_does_not_apply_to_other_ports(void **state)
+{
+	(void)state;
+	/* A bare "127.0.0.1" line is the host's key on port 22; the server
+	 * on another port is not recorded: unknown, not changed. */
+	char wrong[600], kh[600];
+	rms_sshd_path(&sshd, "wrong_known_hosts", wrong, sizeof wrong);
+	assert_int_equal(rms_sshd_write_wrong_known_hosts(&sshd, wrong), 0);
+	rms_sshd_path(&sshd, "port22_known_hosts", kh, sizeof kh);
+	write_kh_line(kh, "", "127.0.0.1", wrong, false);
+	rms_session_options o = opts_for(&sshd);
+	o.ssh.known_hosts = kh;
+	expect_open_fails(&o, RMS_E_HOST_KEY, RMS_PHASE_CONNECT, "is not in");
+	off_t before = file_size(kh);
+	o.ssh.accept_new_host_key = true;
+	rms_session_free(open_with(&o));
+	assert_true(file_size(kh) > before);
+	o.ssh.accept_new_host_key = false;
+	rms_session_free(open_with(&o));
+}
+
+static void test_new_key_is_hashed_in_a_hashed_file(void **state)
+{
+	(void)state;
+	/* A hashed file (another host's entry, hashed by ssh-keygen -H)
+	 * gets the new entry hashed too, and it matches next time. */
+	char kh[600], cmd[2400];
+	rms_sshd_path(&sshd, "hashed_new_known_hosts", kh, sizeof kh);
+	write_kh_line(kh, "", "other.example", sshd.known_hosts, false);
+	snprintf(cmd, sizeof cmd, "ssh-keygen -q -H -f %s >/dev/null 2>&1 && rm -f %s.old", kh, kh);
+	assert_int_equal(system(cmd), 0);
+	rms_session_options o = opts_for(&sshd);
+	o.ssh.known_hosts = kh;
+	o.ssh.accept_new_host_key = true;
+	rms_session_free(open_with(&o));
+	FILE *f = fopen(kh, "r");
+	assert_non_null(f);
+	char line[2048];
+	int lines = 0;
+	while (fgets(line, sizeof line, f)) {
+		lines++;
+		assert_true(strncmp(line, "|1|", 3) == 0);
+		assert_null(strstr(line, "127.0.0.1"));
+	}
+	fclose(f);
+	assert_int_equal(lines, 2);
+	o.ssh.accept_new_host_key = false;
+	rms_session_free(open_with(&o));
+	/* OpenSSH finds it too. */
+	snprintf(cmd, sizeof cmd, "ssh-keygen -F '[127.0.0.1]:%u' -f %s >/dev/null 2>&1", sshd.port,
+	         kh);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* ---- authentication ----------------------------------------------------- */
 
 static void test_key_authentication_opens_the_session(void **state)
@@ -604,7 +733,15 @@ static void test_twenty_commands_use_one_connection(void **state)
 	rms_stats st = {.version = RMS_STATS_VERSION};
 	assert_int_equal(rms_session_stats(s, &st), 0);
 	assert_int_equal(st.connections_opened, 1);
+	assert_int_equal(st.connections_open, 1);
 	assert_int_equal(st.operations, 20);
+	/* A channel open and an exec per command; the exec carries the
+	 * command line: "echo 0".."echo 9" (6 bytes), "echo 10".."echo 19"
+	 * (7); the output is "0\n".."19\n". */
+	assert_int_equal(st.requests, 40);
+	assert_int_equal(st.bytes_sent, 10 * 6 + 10 * 7);
+	assert_int_equal(st.largest_request, 7);
+	assert_int_equal(st.bytes_received, 10 * 2 + 10 * 3);
 	rms_session_free(s);
 }
 
@@ -836,6 +973,10 @@ static void test_per_command_cap_stops_the_command(void **state)
 	assert_true(rms_error_limit_actual(e) > 100000);
 	assert_non_null(strstr(rms_error_message(e), "limit is 100000"));
 	assert_true(out.out_len <= 100000);
+	/* The refused piece was received all the same. */
+	rms_stats st = {.version = RMS_STATS_VERSION};
+	assert_int_equal(rms_session_stats(s, &st), 0);
+	assert_int_equal(st.bytes_received, rms_error_limit_actual(e));
 	/* The command was stopped: its next write failed (SIGPIPE). */
 	assert_int_equal(processes_settled(cmd), 0);
 	/* The session is still usable. */
@@ -988,12 +1129,95 @@ static void test_sshd_killed_mid_command_breaks_the_session(void **state)
 	const rms_error *why = rms_session_broken_reason(s);
 	assert_non_null(why);
 	assert_int_equal(rms_error_code(why), RMS_E_CONNECTION_LOST);
+	rms_stats st = {.version = RMS_STATS_VERSION};
+	assert_int_equal(rms_session_stats(s, &st), 0);
+	assert_int_equal(st.connections_open, 0);
 	rms_op_free(op);
 	int code;
 	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL, NULL), RMS_E_STATE);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "broken"));
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "was lost"));
 	rms_request_free(req);
+	/* Freed after Broken: the connection is not counted out twice. */
+	rms_session_free(s);
+	rms_sshd_stop(&d);
+}
+
+/* Shrink the send buffer of this process's socket connected to port, so
+ * that a few hundred KB fill the path to a stopped server (loopback
+ * autotuning would otherwise take more than SSH's 2 MB window). */
+static int shrink_send_buffer_to(unsigned port)
+{
+	int n = 0;
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	while (dir && (e = readdir(dir))) {
+		int fd = atoi(e->d_name);
+		struct sockaddr_in a;
+		socklen_t len = sizeof a;
+		if (fd <= 2 || getpeername(fd, (struct sockaddr *)&a, &len) != 0 ||
+		    a.sin_family != AF_INET || ntohs(a.sin_port) != port)
+			continue;
+		int size = 4096;
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) == 0)
+			n++;
+	}
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+static void test_timeout_while_stdin_write_is_half_sent_keeps_the_session(void **state)
+{
+	(void)state;
+	/* sshd is stopped, so the stdin writes fill the socket and one SSH
+	 * packet is left half sent when the time limit stops the command.
+	 * libssh2 must finish that packet before it sends the channel close;
+	 * the session stays usable. */
+	rms_sshd d;
+	assert_int_equal(rms_sshd_start(&d, NULL), 0);
+	rms_session_options o = opts_for(&d);
+	rms_session *s = open_with(&o);
+	assert_int_equal(shrink_send_buffer_to(d.port), 1);
+	size_t len = 8u << 20; /* more than the socket buffers and the window */
+	char *data = malloc(len);
+	assert_non_null(data);
+	memset(data, 'x', len);
+	rms_request *req = run_request("sleep 36.5");
+	assert_int_equal(rms_request_set_stdin(req, data, len), 0);
+	assert_int_equal(rms_request_set_timeout(req, 1000), 0);
+	rms_op *op;
+	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_true(rms_sshd_signal_sessions(&d, SIGSTOP) > 0);
+	pid_t waker = fork();
+	assert_true(waker >= 0);
+	if (waker == 0) {
+		nanosleep(&(struct timespec){.tv_sec = 1, .tv_nsec = 600000000}, NULL);
+		rms_sshd_signal_sessions(&d, SIGCONT);
+		_exit(0);
+	}
+	double t0 = now_s();
+	rms_chunk c;
+	int rc;
+	while ((rc = rms_op_next_chunk(op, &c)) == 0)
+		;
+	int st = 0;
+	waitpid(waker, &st, 0);
+	rms_sshd_signal_sessions(&d, SIGCONT); /* whatever happened */
+	assert_int_equal(rc, RMS_E_TIMEOUT);
+	assert_true(now_s() - t0 < 6);
+	rms_op_free(op);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
+	/* Not all of stdin went: the writes were blocked. */
+	rms_stats stats = {.version = RMS_STATS_VERSION};
+	assert_int_equal(rms_session_stats(s, &stats), 0);
+	assert_true(stats.bytes_sent < 2u << 20); /* the socket was full before the window */
+	assert_true(stats.largest_request > 0 && stats.largest_request <= 32768);
+	int code = -1;
+	assert_int_equal(rms_run(&code, s, "exit 5", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(code, 5);
+	rms_request_free(req);
+	free(data);
 	rms_session_free(s);
 	rms_sshd_stop(&d);
 }
@@ -1075,6 +1299,10 @@ int main(void)
 	    cmocka_unit_test(test_accept_new_records_the_key_for_next_time),
 	    cmocka_unit_test(test_hashed_known_hosts_entry_matches),
 	    cmocka_unit_test(test_key_of_another_type_recorded_is_refused),
+	    cmocka_unit_test(test_host_name_case_does_not_matter),
+	    cmocka_unit_test(test_revoked_host_key_is_refused),
+	    cmocka_unit_test(test_port_22_entry_does_not_apply_to_other_ports),
+	    cmocka_unit_test(test_new_key_is_hashed_in_a_hashed_file),
 	    cmocka_unit_test(test_key_authentication_opens_the_session),
 	    cmocka_unit_test(test_wrong_key_fails_at_authenticate),
 	    cmocka_unit_test(test_unreadable_key_file_is_named),
@@ -1099,6 +1327,7 @@ int main(void)
 	    cmocka_unit_test(test_command_timeout_fails_with_limit_phase),
 	    cmocka_unit_test(test_cim_operations_are_not_implemented_over_ssh),
 	    cmocka_unit_test(test_sshd_killed_mid_command_breaks_the_session),
+	    cmocka_unit_test(test_timeout_while_stdin_write_is_half_sent_keeps_the_session),
 #ifdef RMS_CLI_PATH
 	    cmocka_unit_test(test_cli_run_over_ssh_passes_output_and_exit_code),
 #endif
