@@ -344,9 +344,13 @@ static int stream_difference(rms_comparison *c, const side_result *a, const side
 		                      rms__strdup(k < 0 ? "present" : "(absent)"),
 		                      rms__strdup(k < 0 ? "(absent)" : "present"));
 	}
-	if (i < a->n || j < b->n)
-		return set_difference(c, rms__strdup("count"), rms__asprintf("%zu", a->n),
-		                      rms__asprintf("%zu", b->n));
+	/* What is left on one side only: its first instance. */
+	if (i < a->n)
+		return set_difference(c, rms__asprintf("[%s]", a->items[i].key),
+		                      rms__strdup("present"), rms__strdup("(absent)"));
+	if (j < b->n)
+		return set_difference(c, rms__asprintf("[%s]", b->items[j].key),
+		                      rms__strdup("(absent)"), rms__strdup("present"));
 	return 0;
 }
 

@@ -63,8 +63,8 @@ RMS_EXTERN bool rms_comparison_equal(const rms_comparison *c);
  * defined order: they are matched by class and key properties, and `where`
  * names the instance by them: "[Win32_Service.Name=\"WinRM\"].State" for a
  * property (a value one side lacks is "(absent)"), "[Win32_Service.Name=
- * \"X\"]" for an instance only one side has ("present" / "(absent)"),
- * "count" otherwise. A single result gives the property name ("State"); a
+ * \"X\"]" for an instance only one side has ("present" / "(absent)").
+ * A single result gives the property name ("State"); a
  * command "exit_code", "stdout" or "stderr" (values: the length and the
  * bytes from the first difference).
  */
