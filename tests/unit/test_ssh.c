@@ -1,5 +1,7 @@
 /*
- * The PSSession backend over SSH against a real OpenSSH server that the test
+ * The PSSession backend over SSH (psremote/ps_ssh.c for sessions and
+ * commands, psremote/ssh_connect.c for connecting, host keys and
+ * authentication) against a real OpenSSH server that the test
  * starts on loopback (tests/support/sshd.c): host key checks (unknown,
  * changed, accepted and recorded, name case, @revoked, ports), each authentication method and its
  * failure, commands as exec channels on one connection (stdout, stderr,
