@@ -834,6 +834,11 @@ int cli_print_comparison(FILE *out, FILE *err, const rms_comparison *c, bool jso
 		        ps ? (double)ps->duration_us / 1000.0 : 0.0);
 		fprintf(out, "%-20s  %-24" PRIu64 "  %" PRIu64 "\n", "items", cim ? cim->items : 0,
 		        ps ? ps->items : 0);
+		/* A session made by this call: its creation is in the figures. */
+		fprintf(out, "%-20s  %-24s  %s\n", "session created",
+		        cim && cim->session_created ? "yes" : "no",
+		        ps && ps->session_created ? (ps->failed_at_creation ? "failed" : "yes")
+		                                  : "no");
 		for (size_t i = 0; i < STAT_ROWS; i++)
 			fprintf(out, "%-20s  %-24" PRIu64 "  %" PRIu64 "\n", stat_rows[i].label,
 			        cim ? stat_at(&cim->traffic, i) : 0,

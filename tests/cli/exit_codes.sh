@@ -159,6 +159,7 @@ check "run fails at session creation, phase connect" 3 err "connect" -- run -H 1
 # Port 1 on loopback: nothing listens there. The CIM session is created, the
 # operation fails to connect: exit 3, the phase named.
 check "unreachable host: exit 3 at the operation" 3 err "connect" -- enum Win32_Service -H 127.0.0.1 --port 1 --backend cim
+check "compare an unreachable host: the PSSession failed at creation" 3 out "session created       yes                       failed" err "pssession side failed" -- compare enum Win32_Service -H 127.0.0.1 --port 1
 check_not "nothing made up on stdout" out "Win32_Service"
 check "--json error object" 3 out '{"error":{"code":-9,"name":"RMS_E_CONNECT"' err "connect" -- --json enum Win32_Service -H 127.0.0.1 --port 1
 
@@ -214,7 +215,7 @@ if [ -x /usr/bin/python3 ] && [ -x "$EP_RUN" ]; then
 	# shellcheck disable=SC2086
 	check "a remote CIM error through the PSSession: exit 1" 1 err "CIM status 5, INVALID_CLASS" -- $E --backend pssession enum Win32_NoSuchClass
 	# shellcheck disable=SC2086
-	check "compare: equal results exit 0" 0 out "results: equal" out "shells opened" -- $E compare enum Win32_Service
+	check "compare: equal results exit 0" 0 out "results: equal" out "shells opened" out "session created       yes                       yes" -- $E compare enum Win32_Service
 	# shellcheck disable=SC2086
 	check "compare: a difference exits 1 and is named" 1 out "differ at [X_Number.Id=3].Words: cim (absent), pssession {}" -- $E compare query "SELECT * FROM X_Number WHERE Id < 5"
 	# shellcheck disable=SC2086
