@@ -33,12 +33,11 @@
 #include "backend.h"
 #include "fault.h"
 #include "ps_cim.h"
+#include "ps_limits.h"
 #include "wsman.h"
 #include "wsman_ops.h"
 
 #define STACK_2_ENVELOPE 153600u          /* WinRM 2.0 servers (facts.md §4) */
-#define DEFAULT_PER_COMMAND 52428800ull   /* 50 MB */
-#define DEFAULT_OBJECT_WINRM 209715200ull /* 200 MB */
 /* Headroom left in a Send envelope beyond its measured size. */
 #define SEND_MARGIN 256u
 /* Longest OperationTimeout of one Receive: bounds how late a cancel from
@@ -529,37 +528,14 @@ static int start_command(rms_op *op, const char *command, size_t argc, const cha
 static int check_caps(rms_op *op, uint64_t answer)
 {
 	struct ps_op *p = op->priv;
-	const rms_session_options *o = &op->session->opts;
-	uint64_t obj = o->pssession.max_received_object_size;
-	uint64_t cmd = o->pssession.max_received_per_command;
-	if (obj == RMS_LIMIT_DEFAULT)
-		obj = DEFAULT_OBJECT_WINRM;
-	if (cmd == RMS_LIMIT_DEFAULT)
-		cmd = DEFAULT_PER_COMMAND;
-	const char *name = NULL;
-	uint64_t cap = 0, got = 0;
+	const char *name;
+	uint64_t cap, got;
 	/* For CIM operations the reader checks each line (object) instead. */
-	if (!p->cim && obj != RMS_LIMIT_UNLIMITED && answer > obj) {
-		name = "MaximumReceivedObjectSize";
-		cap = obj;
-		got = answer;
-	} else if (cmd != RMS_LIMIT_UNLIMITED && p->received + answer > cmd) {
-		name = "MaximumReceivedDataSizePerCommand";
-		cap = cmd;
-		got = p->received + answer;
-	}
-	if (!name) {
-		p->received += answer;
+	if (!rms__ps_caps_check(&op->session->opts, RMS_PS_DEFAULT_OBJECT_WINRM, !p->cim,
+	                        &p->received, answer, &name, &cap, &got))
 		return 0;
-	}
 	stop_command(op, false);
-	rms__error_set(RMS_E_LIMIT, RMS_PHASE_LIMIT,
-	               "%s exceeded: %llu bytes received, the limit is %llu; the command was "
-	               "stopped (%llu bytes had been delivered)",
-	               name, (unsigned long long)got, (unsigned long long)cap,
-	               (unsigned long long)p->received);
-	rms__error_set_limit(name, cap, got);
-	return RMS_E_LIMIT;
+	return rms__ps_limit_error(name, cap, got, p->received);
 }
 
 /* One Receive: 0 with p->rr holding the answer, or an error. w:TimedOut
@@ -694,10 +670,7 @@ static int cim_next(rms_op *op, rms_instance **out)
 static int start_cim(rms_op *op)
 {
 	struct ps_op *p = op->priv;
-	const rms_session_options *o = &op->session->opts;
-	uint64_t obj = o->pssession.max_received_object_size;
-	if (obj == RMS_LIMIT_DEFAULT)
-		obj = DEFAULT_OBJECT_WINRM;
+	uint64_t obj = rms__ps_object_cap(&op->session->opts, RMS_PS_DEFAULT_OBJECT_WINRM);
 	char *ns = rms__request_target_namespace(op->req, op->session);
 	if (!ns)
 		return rms__error_nomem();
@@ -750,14 +723,7 @@ static int ps_next_chunk(rms_op *op, rms_chunk *out)
 		return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
 	if (out)
 		return next_piece(op, out);
-	rms_chunk c;
-	int rc;
-	while ((rc = next_piece(op, &c)) == 0) {
-		op->delivered += c.len;
-		if (op->req->output_fn(c.stream, c.data, c.len, op->req->output_userdata))
-			return fail_cancelled(op, "the output callback asked to stop");
-	}
-	return rc;
+	return rms__ps_drive_output(op, next_piece, fail_cancelled);
 }
 
 static void ps_op_free(rms_op *op)

@@ -41,11 +41,10 @@
 #include <unistd.h>
 
 #include "options_internal.h"
+#include "ps_limits.h"
 #include "ssh.h"
 
 #define DEFAULT_CONNECT_MS 30000u
-#define DEFAULT_PER_COMMAND 52428800ull /* 50 MB */
-#define DEFAULT_OBJECT_SSH 10485760ull  /* 10 MB: PowerShell's client over SSH */
 /* The most one read from a channel returns; libssh2 packets carry at most
  * 32 KB, so a chunk is one packet or less. */
 #define CHUNK 32768
@@ -727,36 +726,13 @@ static int pump_stdin(rms_op *op)
 static int check_caps(rms_op *op, uint64_t len)
 {
 	struct ssh_op *p = op->priv;
-	const rms_session_options *o = &op->session->opts;
-	uint64_t obj = o->pssession.max_received_object_size;
-	uint64_t cmd = o->pssession.max_received_per_command;
-	if (obj == RMS_LIMIT_DEFAULT)
-		obj = DEFAULT_OBJECT_SSH;
-	if (cmd == RMS_LIMIT_DEFAULT)
-		cmd = DEFAULT_PER_COMMAND;
-	const char *name = NULL;
-	uint64_t cap = 0, got = 0;
-	if (obj != RMS_LIMIT_UNLIMITED && len > obj) {
-		name = "MaximumReceivedObjectSize";
-		cap = obj;
-		got = len;
-	} else if (cmd != RMS_LIMIT_UNLIMITED && p->received + len > cmd) {
-		name = "MaximumReceivedDataSizePerCommand";
-		cap = cmd;
-		got = p->received + len;
-	}
-	if (!name) {
-		p->received += len;
+	const char *name;
+	uint64_t cap, got;
+	if (!rms__ps_caps_check(&op->session->opts, RMS_PS_DEFAULT_OBJECT_SSH, true, &p->received,
+	                        len, &name, &cap, &got))
 		return 0;
-	}
 	stop_command(op);
-	rms__error_set(RMS_E_LIMIT, RMS_PHASE_LIMIT,
-	               "%s exceeded: %llu bytes received, the limit is %llu; the command was "
-	               "stopped (%llu bytes had been delivered)",
-	               name, (unsigned long long)got, (unsigned long long)cap,
-	               (unsigned long long)p->received);
-	rms__error_set_limit(name, cap, got);
-	return RMS_E_LIMIT;
+	return rms__ps_limit_error(name, cap, got, p->received);
 }
 
 /* The command's output is over: close our side, wait for the server's
@@ -928,14 +904,7 @@ static int ssh_next_chunk(rms_op *op, rms_chunk *out)
 		return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
 	if (out)
 		return next_piece(op, out);
-	rms_chunk ch;
-	int rc;
-	while ((rc = next_piece(op, &ch)) == 0) {
-		op->delivered += ch.len;
-		if (op->req->output_fn(ch.stream, ch.data, ch.len, op->req->output_userdata))
-			return fail_cancelled(op, "the output callback asked to stop");
-	}
-	return rc;
+	return rms__ps_drive_output(op, next_piece, fail_cancelled);
 }
 
 static void ssh_op_free(rms_op *op)

@@ -560,3 +560,15 @@ int rms_sshd_write_wrong_known_hosts(const rms_sshd *d, const char *path)
 		return -1;
 	return write_known_hosts(path, d->port, pub);
 }
+
+rms_session_options rms_sshd_session_options(const rms_sshd *d)
+{
+	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
+	o.host = "127.0.0.1";
+	o.port = d->port;
+	o.transport = RMS_TRANSPORT_SSH;
+	o.user = d->user;
+	o.ssh.identity_file = d->user_key;
+	o.ssh.known_hosts = d->known_hosts;
+	return o;
+}

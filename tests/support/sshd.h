@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "remsess/options.h"
+
 #define RMS_SSHD_PATH_MAX 512
 
 typedef struct rms_sshd {
@@ -48,6 +50,9 @@ typedef struct rms_sshd {
 int rms_sshd_start(rms_sshd *d, const char *extra_config);
 /* Kill sshd and every process it started; remove its directory. */
 void rms_sshd_stop(rms_sshd *d);
+/* Session options for d: SSH to 127.0.0.1 on its port as its user, with its
+ * user key and known_hosts. The strings live as long as d. */
+rms_session_options rms_sshd_session_options(const rms_sshd *d);
 /* Kill sshd and all its descendants (the connections' sshd processes and
  * the commands) with SIGKILL, as a crash would; the directory stays. */
 void rms_sshd_kill(rms_sshd *d);

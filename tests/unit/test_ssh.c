@@ -62,13 +62,7 @@ static void log_to_stderr(rms_log_level level, const char *message, void *userda
 
 static rms_session_options opts_for(const rms_sshd *d)
 {
-	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
-	o.host = "127.0.0.1";
-	o.port = d->port;
-	o.transport = RMS_TRANSPORT_SSH;
-	o.user = d->user;
-	o.ssh.identity_file = d->user_key;
-	o.ssh.known_hosts = d->known_hosts;
+	rms_session_options o = rms_sshd_session_options(d);
 	o.connect_timeout_ms = 10000;
 	o.operation_timeout_ms = 10000;
 	if (getenv("RMS_TEST_LOG")) { /* for a person debugging a failure */
