@@ -29,6 +29,7 @@ import threading
 from . import wql
 from .cimxml import Embedded, Ref, convert_text, format_datetime, format_interval
 from .cimxml import scalar_text as cimxml_scalar_text
+from .cimops import SUPPORTED_NS, normalize_ns
 from .faults import WsmanFault
 
 POWERSHELL_NAMES = ('powershell', 'powershell.exe', 'pwsh', 'pwsh.exe')
@@ -227,10 +228,12 @@ class PsCimCommand:
 
     # ---- the request -------------------------------------------------------------------
 
-    def _class(self, name):
-        ns = (self.req.get('namespace') or 'root/cimv2').replace('\\', '/').strip('/').lower()
-        if ns != 'root/cimv2':
+    def _check_namespace(self):
+        if normalize_ns(self.req.get('namespace') or SUPPORTED_NS) != SUPPORTED_NS:
             raise CimError(CIM_INVALID_NAMESPACE, 'Invalid namespace ')
+
+    def _class(self, name):
+        self._check_namespace()
         cls = self.cim.registry.get(name)
         if cls is None:
             raise CimError(CIM_INVALID_CLASS, 'Invalid class ')
@@ -259,7 +262,7 @@ class PsCimCommand:
         if dialect != 'WQL':
             raise CimError(CIM_QUERY_LANGUAGE_NOT_SUPPORTED,
                            'The query dialect %s is not supported. ' % dialect)
-        self._class_ns_only()
+        self._check_namespace()
         try:
             # The WS-Man provider's own WQL evaluation: the same instances either way.
             return self.cim.wql_items(self.req.get('query') or '')
@@ -267,11 +270,6 @@ class PsCimCommand:
             unknown_class = 'class does not exist' in fault.reason or 'class does not exist' in str(fault.detail)
             raise CimError(CIM_INVALID_CLASS if unknown_class else CIM_INVALID_QUERY,
                            'Invalid class ' if unknown_class else 'Invalid query ')
-
-    def _class_ns_only(self):
-        ns = (self.req.get('namespace') or 'root/cimv2').replace('\\', '/').strip('/').lower()
-        if ns != 'root/cimv2':
-            raise CimError(CIM_INVALID_NAMESPACE, 'Invalid namespace ')
 
     # ---- the Command interface WinRS uses ----------------------------------------------
 
