@@ -792,7 +792,11 @@ static folder_count folders[] = {
     {"diyan-pywinrm", 26, 26, 0, 0},      /* requests and responses */
     {"jborean93-pypsrp", 49, 398, 0, 0},  /* 47 .yml (one template), 2 CLIXML */
     {"masterzen-winrm", 8, 8, 0, 0},
+    /* PSRP over SSH: fragments and CLIXML on the wire, no SOAP envelopes. */
+    {"pwsh-7.6.10-ssh", 0, 0, 0, 0},
     {"samples", 14, 14, 0, 0}, /* 13 MI client requests, 1 response */
+    /* Encrypted WinRM bodies (binary captures), not readable envelopes. */
+    {"winrm-encrypted", 0, 0, 0, 0},
 };
 
 typedef struct walk {
