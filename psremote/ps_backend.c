@@ -8,7 +8,7 @@
  * session deletes it.
  *
  * State: a transport failure, or the server saying the shell is gone, turns
- * the session Broken with the reason kept; core/op.c refuses later calls
+ * the session Broken with the reason kept; core/api/op.c refuses later calls
  * with RMS_E_STATE naming it. A request that failed is not retried: a WinRS
  * request is not idempotent (a Command or Send may have reached the shell).
  * libcurl reopens, before sending, a keep-alive connection that the server

@@ -17,7 +17,7 @@
  * later event loop can call when the socket is ready instead of waiting here.
  *
  * State: a failure of the connection itself (socket closed or reset, an SSH
- * transport error) turns the session Broken with the reason kept; core/op.c
+ * transport error) turns the session Broken with the reason kept; core/api/op.c
  * then refuses later calls with RMS_E_STATE naming it. A failure that belongs
  * to one channel (the server refused the exec, the channel was closed), or
  * libssh2 refusing a call (BAD_USE, INVAL), fails the command only.
@@ -40,7 +40,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "options_internal.h"
+#include "address.h"
 #include "ps_limits.h"
 #include "ssh.h"
 

@@ -1,8 +1,8 @@
 /*
- * SOAP fault decoding (core/fault.c) over faults recorded from Windows and
+ * SOAP fault decoding (core/wsman/fault.c) over faults recorded from Windows and
  * other WS-Man servers, plus one table-driven pass over every document in
  * RMS_FIXTURES_DIR: each envelope opens with the streaming SOAP reader
- * (core/xml.c), its headers and body elements read, and each fault decodes
+ * (core/wsman/xml.c), its headers and body elements read, and each fault decodes
  * to the outcome named in a table.
  *
  * Fixture folders and the projects they come from:

@@ -1,5 +1,5 @@
 /*
- * HTTP transport (core/http.c) against the loopback test server
+ * HTTP transport (core/net/http.c) against the loopback test server
  * (tests/support/httpd.c): headers on the wire, keep-alive and the traffic
  * counters, authentication, TLS verification, timeouts, cancellation,
  * dropped connections, the response size limit. Nothing leaves 127.0.0.1.

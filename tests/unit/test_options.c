@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "options_internal.h"
+#include "address.h"
 #include "remsess/remsess.h"
 
 static rms_session_options base(void)

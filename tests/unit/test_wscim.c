@@ -1,5 +1,5 @@
 /*
- * WS-CIM XML forms (core/wscim.c): every value type written inside an
+ * WS-CIM XML forms (core/wsman/wscim.c): every value type written inside an
  * enclosing element, parsed by libxml2 as the WS-Man layer parses (no
  * network, no entity expansion, no DTD loading) and read back; decoding of
  * instance bodies recorded from Windows (files under RMS_FIXTURES_DIR, named

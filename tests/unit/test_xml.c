@@ -1,5 +1,5 @@
 /*
- * Safe XML parsing (core/xml.c): the DOM parse and its element helpers, the
+ * Safe XML parsing (core/wsman/xml.c): the DOM parse and its element helpers, the
  * streaming SOAP reader, and hostile input against both (entity bombs,
  * external entities, deep nesting, huge text, bad UTF-8, truncation, size
  * limits). Recorded enumerations come from pypsrp

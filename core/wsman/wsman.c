@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "fault.h"
-#include "options_internal.h"
+#include "address.h"
 #include "wsman.h"
 
 struct rms_wsman {

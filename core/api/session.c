@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "backend.h"
-#include "options_internal.h"
+#include "address.h"
 
 /* Session ids count from 1 within the process, as PowerShell's do. */
 static atomic_uint_fast32_t next_session_id = 1;

@@ -1,6 +1,6 @@
 /* Internal: the endpoint an options struct names, resolved offline. */
-#ifndef RMS_CORE_OPTIONS_INTERNAL_H
-#define RMS_CORE_OPTIONS_INTERNAL_H
+#ifndef RMS_CORE_NET_ADDRESS_H
+#define RMS_CORE_NET_ADDRESS_H
 
 #include <stdbool.h>
 
@@ -23,5 +23,10 @@ char *rms__endpoint_url(const rms_endpoint *ep, const char *user);
 
 /* True for an IPv6 address literal without brackets (a zone id allowed). */
 bool rms__is_ipv6_literal(const char *host);
+/* True when s holds a space, a control character or DEL. */
+bool rms__has_space_or_control(const char *s);
+/* The URL as error messages may show it: any user:password part is
+ * replaced, since messages end up in logs. Caller frees. */
+char *rms__url_for_message(const char *url);
 
 #endif

@@ -1,0 +1,46 @@
+/*
+ * Defaults and protocol constants, in one place. A default that a caller
+ * can override is applied once, when a session's options are copied
+ * (core/api/options.c); code below that reads the filled-in option and
+ * never repeats the number. Protocol constants (sizes, code pages, fault
+ * numbers) are named here so a number in the code always says what it is.
+ */
+#ifndef RMS_CORE_BASE_DEFAULTS_H
+#define RMS_CORE_BASE_DEFAULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- timeouts (milliseconds) --------------------------------------------- */
+
+/* TCP connect plus TLS or SSH handshake. */
+#define RMS_DEFAULT_CONNECT_TIMEOUT_MS 30000u
+/* One remote operation; WinRM's MaxTimeoutms default. */
+#define RMS_DEFAULT_OPERATION_TIMEOUT_MS 60000u
+/* What the HTTP timeout allows beyond the WS-Man OperationTimeout, so the
+ * server's own w:TimedOut fault arrives before the client gives up. */
+#define RMS_HTTP_TIMEOUT_GRACE_MS 5000u
+/* How long cleanup after a cancel or failure (a Release, a Signal) may
+ * take before it is abandoned. */
+#define RMS_CLEANUP_TIMEOUT_MS 5000u
+
+/* ---- sizes ---------------------------------------------------------------- */
+
+/* MaxEnvelopeSize when the caller sets none (WinRM 3.0+: 500 KB). */
+#define RMS_DEFAULT_MAX_ENVELOPE 512000u
+/* MaxEnvelopeSize of WinRM 2.0 (Identify's "Stack: 2.0"), as PowerShell
+ * picks for such a server. */
+#define RMS_WINRM2_MAX_ENVELOPE 153600u
+/* The smallest MaxEnvelopeSize Windows accepts. */
+#define RMS_MIN_MAX_ENVELOPE 8192u
+/* Items asked for per Enumerate/Pull: Windows' default MaxBatchItems. */
+#define RMS_DEFAULT_MAX_ELEMENTS 32000u
+/* The largest HTTP response body the transport accepts by default. */
+#define RMS_DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
+
+/* ---- WinRS ---------------------------------------------------------------- */
+
+/* The code page a shell is asked for when the caller names none: UTF-8. */
+#define RMS_CODEPAGE_UTF8 65001u
+
+#endif
