@@ -82,8 +82,9 @@ struct cim_session {
 	size_t nschemas;
 };
 
-static bool cim_supports(rms_op_kind kind)
+static bool cim_supports(const rms_session_options *o, rms_op_kind kind)
 {
+	(void)o;
 	/* Everything a CIM provider serves; commands need a remote shell. */
 	return kind != RMS_OP_RUN;
 }

@@ -65,8 +65,9 @@ struct ps_op {
 	rms_ps_cim_reader reader;
 };
 
-static bool ps_supports(rms_op_kind kind)
+static bool ps_supports(const rms_session_options *o, rms_op_kind kind)
 {
+	(void)o;
 	/* Commands, and the CIM queries that can run as a remote command. */
 	return kind == RMS_OP_RUN || kind == RMS_OP_GET || kind == RMS_OP_ENUMERATE ||
 	       kind == RMS_OP_QUERY || kind == RMS_OP_IDENTIFY;

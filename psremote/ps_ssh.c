@@ -251,8 +251,9 @@ static int flush_pending(rms_session *s, uint64_t deadline, uint32_t limit, cons
 
 /* ---- the session -------------------------------------------------------- */
 
-static bool ssh_supports(rms_op_kind kind)
+static bool ssh_supports(const rms_session_options *o, rms_op_kind kind)
 {
+	(void)o;
 	/* The same kinds as the PSSession over WinRM; CIM through the session
 	 * is not built for SSH yet and says so. */
 	return kind == RMS_OP_RUN || kind == RMS_OP_GET || kind == RMS_OP_ENUMERATE ||

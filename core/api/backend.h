@@ -15,26 +15,64 @@
 #include "remsess/remsess.h"
 #include "error_internal.h"
 #include "log.h"
+#include "wait.h"
 
+/*
+ * The engine contract. Every call below returns without blocking: where a
+ * backend would wait for the network it returns RMS_EAGAIN and fills an
+ * rms_wait (core/base/wait.h) with the descriptors, their directions and
+ * the deadline it waits on. The blocking API (rms_session_new, rms_op_next,
+ * rms_op_wait, ...) is a loop of these steps and rms__wait_block(); the
+ * public engine (core/api/engine.c, remsess/engine.h) merges the waits of
+ * many operations of many sessions and steps whichever are ready.
+ *
+ * A backend whose table has no step (NULL) is still driven the old way:
+ * start runs a single-result request to its end and next/next_chunk block.
+ * TRANSITIONAL: every backend gets step, then the NULL case goes.
+ */
 struct rms_backend_ops {
 	rms_backend id;
 	const char *name; /* "CIM", "PSSession" */
-	/* Whether the backend can run this kind at all. */
-	bool (*supports)(rms_op_kind kind);
+	/* Whether the backend can run this kind at all for a session with
+	 * these options (their transport and protocol decide, not the backend
+	 * alone); o may be a target's options before it made the session. */
+	bool (*supports)(const rms_session_options *o, rms_op_kind kind);
 	/* Called by rms_session_new after the options were validated and
 	 * copied into s->opts: the CIM backend opens nothing, the PSSession
-	 * backend connects and opens its shell. On failure the session is
+	 * backend begins connecting. 0: opened already; RMS_EAGAIN: call
+	 * open_step until it returns 0; <0: failed. On failure the session is
 	 * destroyed without calling close. */
 	int (*open)(rms_session *s);
+	/* Advance an open that returned RMS_EAGAIN: 0 when the session is
+	 * open, RMS_EAGAIN with *w filled, <0 when opening failed. May be NULL
+	 * for a backend whose open never returns RMS_EAGAIN. */
+	int (*open_step)(rms_session *s, rms_wait *w);
 	/* Release remote state (delete the shell); the session stays. */
 	int (*close)(rms_session *s);
 	/* Free backend-private state (s->priv). Always called once. */
 	void (*destroy)(rms_session *s);
-	/* Start op->req on op->session. */
+	/* Start op->req on op->session: check what can be checked offline and
+	 * begin (build and start the first request). Does not wait. */
 	int (*start)(rms_op *op);
+	/* Advance op. Returns
+	 *   0           the caller has something to do: an item or chunk is
+	 *               buffered (next/next_chunk will not return RMS_EAGAIN),
+	 *               or the op has ended (op->ended is set; single-result
+	 *               kinds have their result on the op);
+	 *   RMS_EAGAIN  nothing for the caller yet; *w says what it waits on;
+	 *   < 0         the op failed (its error raised; it has ended).
+	 * A streaming op whose buffered items the caller has not taken yet
+	 * returns 0 at once and fetches nothing more: memory stays bounded by
+	 * what the caller has not consumed. A run op with an output callback
+	 * calls it from step and returns 0 only when it has ended. */
+	int (*step)(rms_op *op, rms_wait *w);
+	/* Take what step made ready: 0 with an item (chunk), RMS_ITEROVER at
+	 * the end, RMS_EAGAIN when nothing is buffered (call step), <0 for the
+	 * op's failure. With step set these never block. */
 	int (*next)(rms_op *op, rms_instance **out);
 	int (*next_chunk)(rms_op *op, rms_chunk *out);
-	/* Release server-side state of an unfinished op and free op->priv. */
+	/* Release server-side state of an unfinished op and free op->priv.
+	 * May block for a bounded cleanup (RMS_CLEANUP_TIMEOUT_MS). */
 	void (*op_free)(rms_op *op);
 };
 
@@ -44,7 +82,9 @@ extern const struct rms_backend_ops rms__pssession_backend;
  * chosen by rms_session_new when opts.transport is RMS_TRANSPORT_SSH. */
 extern const struct rms_backend_ops rms__pssession_ssh_backend;
 
-const struct rms_backend_ops *rms__backend_ops(rms_backend id);
+/* The table that serves backend id for a session with options o (the
+ * PSSession's transport picks its table). NULL for an unknown id. */
+const struct rms_backend_ops *rms__backend_ops(rms_backend id, const rms_session_options *o);
 
 struct rms_session {
 	const struct rms_backend_ops *ops;
@@ -101,6 +141,14 @@ struct rms_op {
 	rms_cim_class *cls;
 	bool have_exit_code;
 	int exit_code;
+	/* Set by the backend when nothing more will come from the remote side
+	 * (success or failure); buffered items may still be waiting. */
+	bool ended;
+	/* Driven by an engine (rms_multi): public calls return RMS_EAGAIN
+	 * instead of blocking. */
+	bool nonblocking;
+	struct rms_multi *multi;
+	rms_wait wait; /* what the last step waits on */
 	void *priv; /* the backend's */
 };
 
@@ -111,6 +159,11 @@ int rms__request_dup(rms_request **out, const rms_request *req);
 
 /* Start a request on a session; reason says why this session ran it. */
 int rms__op_start(rms_op **out, rms_session *s, const rms_request *req, const char *reason);
+/* The same, for the engine when nonblocking: the op is only begun (a
+ * single-result kind is not run to its end) and its calls return
+ * RMS_EAGAIN instead of waiting. */
+int rms__op_start_nb(rms_op **out, rms_session *s, const rms_request *req, const char *reason,
+                     bool nonblocking);
 /* RMS_E_STATE when the session is closed or broken (saying why). */
 int rms__session_usable(const rms_session *s);
 

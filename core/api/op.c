@@ -86,7 +86,11 @@ int rms__session_usable(const rms_session *s)
 	return 0;
 }
 
-static int op_start(rms_op **out, rms_session *s, const rms_request *req, const char *reason)
+static bool streams(rms_op_kind k);
+static int finish_single(rms_op *op);
+
+static int op_start(rms_op **out, rms_session *s, const rms_request *req, const char *reason,
+                    bool nonblocking)
 {
 	int rc;
 	if (!s)
@@ -95,11 +99,14 @@ static int op_start(rms_op **out, rms_session *s, const rms_request *req, const 
 		return rms__error_field(RMS_E_INVALID_ARG, "request", "request is NULL");
 	if ((rc = check_complete(req)) || (rc = rms__session_usable(s)))
 		return rc;
-	if (!s->ops->supports(req->kind)) {
+	if (!s->ops->supports(&s->opts, req->kind)) {
+		/* The other backend as it would run with default settings. */
+		rms_session_options dflt;
+		rms_session_options_init(&dflt, RMS_SESSION_OPTIONS_VERSION);
 		const struct rms_backend_ops *other =
 			rms__backend_ops(s->ops->id == RMS_BACKEND_CIM ? RMS_BACKEND_PSSESSION
-			                                               : RMS_BACKEND_CIM);
-		if (other->supports(req->kind))
+			                                               : RMS_BACKEND_CIM, &dflt);
+		if (other->supports(&dflt, req->kind))
 			rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
 			               "the %s backend cannot %s; the %s backend can", s->ops->name,
 			               rms_op_kind_name(req->kind), other->name);
@@ -115,13 +122,14 @@ static int op_start(rms_op **out, rms_session *s, const rms_request *req, const 
 	op->session = s;
 	op->backend = s->ops->id;
 	op->reason = reason;
+	op->nonblocking = nonblocking;
 	atomic_init(&op->cancelled, false);
 	if ((rc = rms__request_dup(&op->req, req))) {
 		free(op);
 		return rc;
 	}
 	s->stats.operations++;
-	if ((rc = s->ops->start(op))) {
+	if ((rc = s->ops->start(op)) || (!nonblocking && (rc = finish_single(op)))) {
 		rms__op_fail(op, rc);
 		rms_op_free(op);
 		return rc;
@@ -130,13 +138,19 @@ static int op_start(rms_op **out, rms_session *s, const rms_request *req, const 
 	return 0;
 }
 
-int rms__op_start(rms_op **out, rms_session *s, const rms_request *req, const char *reason)
+int rms__op_start_nb(rms_op **out, rms_session *s, const rms_request *req, const char *reason,
+                     bool nonblocking)
 {
 	*out = NULL;
-	int rc = op_start(out, s, req, reason);
+	int rc = op_start(out, s, req, reason, nonblocking);
 	if (rc && s && rms__error_last_mut() && !rms__error_last_mut()->backend)
 		rms__error_set_backend(s->ops->id);
 	return rc;
+}
+
+int rms__op_start(rms_op **out, rms_session *s, const rms_request *req, const char *reason)
+{
+	return rms__op_start_nb(out, s, req, reason, false);
 }
 
 int rms_op_start(rms_op **out, rms_session *s, const rms_request *req, rms_error **err)
@@ -159,6 +173,35 @@ static int op_ready(rms_op *op)
 	return 0;
 }
 
+/* One step of op. 0: something for the caller (loop again); RMS_EAGAIN:
+ * waiting, and the op is driven by an engine, so the caller returns it;
+ * <0: failed. A blocking op waits here for what the step waits on. */
+static int op_step(rms_op *op)
+{
+	int rc = op->session->ops->step(op, &op->wait);
+	if (rc == RMS_EAGAIN && !op->nonblocking)
+		return rms__wait_block(&op->wait);
+	return rc;
+}
+
+/* Single-result kinds (and a run with an output callback) end inside
+ * step; a blocking start runs them to their end, as callers of
+ * rms_op_start have always found the result on the op right after it. */
+static bool ends_in_step(const rms_op *op)
+{
+	return !streams(op->req->kind) && (op->req->kind != RMS_OP_RUN || op->req->output_fn);
+}
+
+static int finish_single(rms_op *op)
+{
+	if (!op->session->ops->step || !ends_in_step(op) || op->req->kind == RMS_OP_RUN)
+		return 0;
+	int rc = 0;
+	while (!op->ended && rc == 0)
+		rc = op_step(op);
+	return rc;
+}
+
 static bool streams(rms_op_kind k)
 {
 	return k == RMS_OP_ENUMERATE || k == RMS_OP_QUERY || k == RMS_OP_ASSOCIATORS ||
@@ -179,7 +222,9 @@ int rms_op_next(rms_op *op, rms_instance **out)
 		                      rms_op_kind_name(op->req->kind));
 	if (op->finished)
 		return RMS_ITEROVER;
-	rc = op->session->ops->next(op, out);
+	while ((rc = op->session->ops->next(op, out)) == RMS_EAGAIN && op->session->ops->step)
+		if ((rc = op_step(op)) != 0)
+			break;
 	if (rc == 0)
 		op->delivered++;
 	else if (rc == RMS_ITEROVER)
@@ -204,7 +249,9 @@ int rms_op_next_chunk(rms_op *op, rms_chunk *out)
 		                      "output goes to the request's output callback; use rms_op_wait");
 	if (op->finished)
 		return RMS_ITEROVER;
-	rc = op->session->ops->next_chunk(op, out);
+	while ((rc = op->session->ops->next_chunk(op, out)) == RMS_EAGAIN && op->session->ops->step)
+		if ((rc = op_step(op)) != 0)
+			break;
 	if (rc == 0)
 		op->delivered += out->len;
 	else if (rc == RMS_ITEROVER)
@@ -222,6 +269,13 @@ int rms_op_wait(rms_op *op)
 		while ((rc = rms_op_next(op, &inst)) == 0)
 			rms_instance_free(inst);
 		return rc == RMS_ITEROVER ? 0 : rc;
+	}
+	if (op->session->ops->step && ends_in_step(op)) {
+		while (!op->ended && rc == 0)
+			rc = op_step(op);
+		if (rc == 0 && op->req->kind == RMS_OP_RUN)
+			op->finished = true;
+		return rms__op_fail(op, rc);
 	}
 	if (op->req->kind == RMS_OP_RUN && !op->finished) {
 		if (op->req->output_fn) {

@@ -8,11 +8,13 @@
 /* Session ids count from 1 within the process, as PowerShell's do. */
 static atomic_uint_fast32_t next_session_id = 1;
 
-const struct rms_backend_ops *rms__backend_ops(rms_backend id)
+const struct rms_backend_ops *rms__backend_ops(rms_backend id, const rms_session_options *o)
 {
 	switch (id) {
 	case RMS_BACKEND_CIM: return &rms__cim_backend;
-	case RMS_BACKEND_PSSESSION: return &rms__pssession_backend;
+	case RMS_BACKEND_PSSESSION:
+		return o && o->transport == RMS_TRANSPORT_SSH ? &rms__pssession_ssh_backend
+		                                             : &rms__pssession_backend;
 	default: return NULL;
 	}
 }
@@ -55,9 +57,7 @@ static int session_new(rms_session **out, rms_backend backend, const rms_session
 	rms_session *s = calloc(1, sizeof *s);
 	if (!s)
 		return rms__error_nomem();
-	s->ops = backend == RMS_BACKEND_PSSESSION && opts->transport == RMS_TRANSPORT_SSH
-	                 ? &rms__pssession_ssh_backend
-	                 : rms__backend_ops(backend);
+	s->ops = rms__backend_ops(backend, opts);
 	if ((rc = rms__options_copy(&s->opts, opts))) {
 		s->ops = NULL;
 		session_destroy(s);
@@ -94,7 +94,14 @@ static int session_new(rms_session **out, rms_backend backend, const rms_session
 	s->state = RMS_STATE_OPENED;
 	rms__log(&s->log, RMS_LOG_INFO, "%s: creating %s session %s for %s", s->name,
 	         s->ops->name, s->instance_id, s->endpoint);
-	if ((rc = s->ops->open(s))) {
+	rc = s->ops->open(s);
+	while (rc == RMS_EAGAIN && s->ops->open_step) {
+		rms_wait w;
+		rc = s->ops->open_step(s, &w);
+		if (rc == RMS_EAGAIN && (rc = rms__wait_block(&w)) == 0)
+			rc = RMS_EAGAIN;
+	}
+	if (rc) {
 		rms__error_set_backend(backend);
 		rms__log(&s->log, RMS_LOG_ERROR, "%s: %s", s->name,
 		         rms_error_message(rms_error_last()));

@@ -17,6 +17,19 @@ static bool configured(const rms_target *t, rms_backend b)
 	return (b == RMS_BACKEND_CIM || b == RMS_BACKEND_PSSESSION) && t->has[b];
 }
 
+/* Whether backend b, with the settings this target holds for it (so the
+ * transport it would really use), can run kind. */
+static bool can(const rms_target *t, rms_backend b, rms_op_kind kind)
+{
+	const struct rms_backend_ops *ops = rms__backend_ops(b, &t->opts[b]);
+	return ops && ops->supports(&t->opts[b], kind);
+}
+
+static const char *name_of(rms_backend b)
+{
+	return rms__backend_ops(b, NULL)->name;
+}
+
 int rms_target_new(rms_target **out, const rms_session_options *cim,
                    const rms_session_options *pssession, rms_error **err)
 {
@@ -79,10 +92,10 @@ int rms_target_choose(rms_backend *out, const char **reason, const rms_target *t
 		if (!configured(t, pick))
 			return rms__error_field(RMS_E_INVALID_ARG, "backend",
 			                        "the target has no %s settings",
-			                        rms__backend_ops(pick)->name);
-		if (!rms__backend_ops(pick)->supports(kind)) {
+			                        name_of(pick));
+		if (!can(t, pick, kind)) {
 			rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
-			               "the %s backend cannot %s%s", rms__backend_ops(pick)->name,
+			               "the %s backend cannot %s%s", name_of(pick),
 			               rms_op_kind_name(kind),
 			               kind == RMS_OP_RUN ? "; the PSSession backend can" : "");
 			rms__error_set_backend(pick);
@@ -100,12 +113,12 @@ int rms_target_choose(rms_backend *out, const char **reason, const rms_target *t
 		if (!configured(t, pick)) {
 			rms_backend other = pick == RMS_BACKEND_CIM ? RMS_BACKEND_PSSESSION
 			                                            : RMS_BACKEND_CIM;
-			if (!configured(t, other) || !rms__backend_ops(other)->supports(kind))
+			if (!configured(t, other) || !can(t, other, kind))
 				return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
 				                      "auto: %s needs the %s backend, which this "
 				                      "target has no settings for",
 				                      rms_op_kind_name(kind),
-				                      rms__backend_ops(pick)->name);
+				                      name_of(pick));
 			pick = other;
 			why = other == RMS_BACKEND_PSSESSION
 			              ? "auto: the target has no CIM settings, so the query runs "
@@ -162,12 +175,12 @@ static void explain_no_fallback(const rms_target *t, rms_backend pick, rms_op_ki
 {
 	rms_backend other = pick == RMS_BACKEND_CIM ? RMS_BACKEND_PSSESSION : RMS_BACKEND_CIM;
 	struct rms_error *e = rms__error_last_mut();
-	if (!e || !e->message || !configured(t, other) || !rms__backend_ops(other)->supports(kind))
+	if (!e || !e->message || !configured(t, other) || !can(t, other, kind))
 		return;
 	char *msg = rms__asprintf("%s (auto chose the %s backend and does not retry on the %s "
 	                          "backend; ask for it by name: RMS_BACKEND_%s, --backend %s)",
-	                          e->message, rms__backend_ops(pick)->name,
-	                          rms__backend_ops(other)->name,
+	                          e->message, name_of(pick),
+	                          name_of(other),
 	                          other == RMS_BACKEND_CIM ? "CIM" : "PSSESSION",
 	                          other == RMS_BACKEND_CIM ? "cim" : "pssession");
 	if (msg) {

@@ -27,6 +27,12 @@ struct rms_wsman {
 	const rms_logger *log;
 	rms_stats *stats;
 	uint32_t deadline_ms;     /* cap on each request's HTTP timeout; 0: none */
+	/* The exchange rms__wsman_start began (TRANSITIONAL: run to its end at
+	 * start until the HTTP transport steps without blocking). */
+	bool busy;
+	int pending_rc;
+	rms_error *pending_error;
+	rms_wsman_reply pending;
 };
 
 #define ENVELOPE_XMLNS                                                                             \
@@ -125,6 +131,7 @@ void rms__wsman_free(rms_wsman *w)
 {
 	if (!w)
 		return;
+	rms__wsman_abort(w);
 	rms__http_free(w->http);
 	free(w->url);
 	free(w->locale);
@@ -460,6 +467,51 @@ int rms__wsman_send(rms_wsman *w, const rms_wsman_request *req, rms_wsman_reply 
 		rc = post_and_interpret(w, w->http, req, &env, message_id, NULL, reply);
 	rms__buf_free(&env);
 	return rc;
+}
+
+int rms__wsman_start(rms_wsman *w, const rms_wsman_request *req)
+{
+	if (w->busy)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_SEND,
+		                      "a WS-Man exchange is already in flight on this connection");
+	w->busy = true;
+	w->pending_rc = rms__wsman_send(w, req, &w->pending);
+	if (w->pending_rc)
+		w->pending_error = rms_error_dup(rms_error_last());
+	return 0;
+}
+
+int rms__wsman_step(rms_wsman *w, rms_wait *wait, rms_wsman_reply *reply)
+{
+	rms__wait_clear(wait);
+	if (!w->busy)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_RECEIVE, "no WS-Man exchange in flight");
+	w->busy = false;
+	*reply = w->pending;
+	memset(&w->pending, 0, sizeof w->pending);
+	int rc = w->pending_rc;
+	if (rc) {
+		if (w->pending_error)
+			rms__error_restore(w->pending_error);
+		rms_error_free(w->pending_error);
+		w->pending_error = NULL;
+	}
+	return rc;
+}
+
+bool rms__wsman_busy(const rms_wsman *w)
+{
+	return w->busy;
+}
+
+void rms__wsman_abort(rms_wsman *w)
+{
+	if (!w->busy)
+		return;
+	w->busy = false;
+	rms__wsman_reply_free(&w->pending);
+	rms_error_free(w->pending_error);
+	w->pending_error = NULL;
 }
 
 /* ---- Identify ---------------------------------------------------------- */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "remsess/remsess.h"
 #include "util.h"
+#include "wait.h"
 #include "wscim.h"
 #include "xml.h"
 
@@ -140,6 +141,23 @@ int rms__wsman_build(rms_buf *out, const rms_wsman *w, const rms_wsman_request *
  */
 int rms__wsman_send(rms_wsman *w, const rms_wsman_request *req, rms_wsman_reply *reply);
 void rms__wsman_reply_free(rms_wsman_reply *reply);
+
+/*
+ * The same exchange without blocking, for the engine: rms__wsman_start
+ * builds the envelope (req and what it points to may be freed right after),
+ * checks it against MaxEnvelopeSize and starts the POST; rms__wsman_step
+ * advances it and returns 0 with *reply filled (exactly what
+ * rms__wsman_send would have returned), RMS_EAGAIN with *wait saying what
+ * it waits on, or the exchange's error. One exchange at a time per client:
+ * starting another while one is in flight is RMS_E_STATE. rms__wsman_send
+ * is rms__wsman_start plus a loop of step and rms__wait_block.
+ * rms__wsman_abort drops an exchange in flight (closing the connection,
+ * since the server may still answer it); nothing happens when none is.
+ */
+int rms__wsman_start(rms_wsman *w, const rms_wsman_request *req);
+int rms__wsman_step(rms_wsman *w, rms_wait *wait, rms_wsman_reply *reply);
+bool rms__wsman_busy(const rms_wsman *w);
+void rms__wsman_abort(rms_wsman *w);
 
 /*
  * WS-Identify (an envelope with an empty Header). unauthenticated adds the
