@@ -98,6 +98,10 @@ struct rms_session {
 	rms_error *broken_reason;
 	rms_stats stats;
 	rms_logger log;
+	/* Opening through rms__session_open_step (public state: Opening). */
+	bool opening;
+	/* Opening failed: the backend cleaned up, so close is not called. */
+	bool open_failed;
 	void *priv; /* the backend's */
 };
 
@@ -148,6 +152,11 @@ struct rms_op {
 	 * instead of blocking. */
 	bool nonblocking;
 	struct rms_multi *multi;
+	size_t multi_index; /* in multi's table */
+	/* The engine posted READY and the caller has not read to RMS_EAGAIN
+	 * yet: it is not stepped, so it buffers no more than one page. */
+	bool ready;
+	bool done_posted;
 	rms_wait wait; /* what the last step waits on */
 	void *priv; /* the backend's */
 };
@@ -156,6 +165,14 @@ struct rms_op {
 int rms__options_copy(rms_session_options *dst, const rms_session_options *src);
 void rms__options_free(rms_session_options *opts);
 int rms__request_dup(rms_request **out, const rms_request *req);
+
+/* Session creation in two halves, for the engine: prepare checks and
+ * copies the options (no network); open_step opens (first call: the
+ * backend's open, then its open_step), 0 when Opened, RMS_EAGAIN with *w,
+ * or the failure, after which the session is Broken with that reason and
+ * rms_session_free only frees it. */
+int rms__session_prepare(rms_session **out, rms_backend backend, const rms_session_options *opts);
+int rms__session_open_step(rms_session *s, rms_wait *w);
 
 /* Start a request on a session; reason says why this session ran it. */
 int rms__op_start(rms_op **out, rms_session *s, const rms_request *req, const char *reason);
@@ -166,6 +183,10 @@ int rms__op_start_nb(rms_op **out, rms_session *s, const rms_request *req, const
                      bool nonblocking);
 /* RMS_E_STATE when the session is closed or broken (saying why). */
 int rms__session_usable(const rms_session *s);
+
+/* Take op out of the engine that drives it (if any), with its queued
+ * messages; rms_op_free calls it. */
+void rms__multi_forget_op(rms_op *op);
 
 /* Record the last error as the op's own (and tag it with the backend);
  * returns rc. */

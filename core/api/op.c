@@ -77,6 +77,10 @@ static int check_complete(const rms_request *r)
 
 int rms__session_usable(const rms_session *s)
 {
+	if (s->opening)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "%s is still opening: start operations on it after its "
+		                      "RMS_MSG_OPENED", s->name);
 	if (s->state == RMS_STATE_CLOSED)
 		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s is closed", s->name);
 	if (s->state == RMS_STATE_BROKEN)
@@ -179,8 +183,13 @@ static int op_ready(rms_op *op)
 static int op_step(rms_op *op)
 {
 	int rc = op->session->ops->step(op, &op->wait);
-	if (rc == RMS_EAGAIN && !op->nonblocking)
-		return rms__wait_block(&op->wait);
+	if (rc == RMS_EAGAIN) {
+		/* Everything ready has been taken: an engine may post READY
+		 * again when more comes. */
+		op->ready = false;
+		if (!op->nonblocking)
+			return rms__wait_block(&op->wait);
+	}
 	return rc;
 }
 
@@ -324,6 +333,7 @@ void rms_op_free(rms_op *op)
 {
 	if (!op)
 		return;
+	rms__multi_forget_op(op);
 	if (op->session && op->session->ops->op_free) {
 		struct rms_error *keep = rms__error_park();
 		op->session->ops->op_free(op);

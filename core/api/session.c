@@ -25,6 +25,7 @@ const char *rms_session_state_name(rms_session_state state)
 	case RMS_STATE_OPENED: return "Opened";
 	case RMS_STATE_BROKEN: return "Broken";
 	case RMS_STATE_CLOSED: return "Closed";
+	case RMS_STATE_OPENING: return "Opening";
 	}
 	return "Unknown";
 }
@@ -49,7 +50,10 @@ static void session_destroy(rms_session *s)
 	free(s);
 }
 
-static int session_new(rms_session **out, rms_backend backend, const rms_session_options *opts)
+/* Everything of creation that needs no network: validate and copy the
+ * options, name the session, resolve its endpoint offline. */
+static int session_prepare(rms_session **out, rms_backend backend,
+                           const rms_session_options *opts)
 {
 	int rc = rms_session_options_validate(opts, backend, NULL);
 	if (rc)
@@ -91,20 +95,63 @@ static int session_new(rms_session **out, rms_backend backend, const rms_session
 	s->log.userdata = s->opts.log_userdata;
 	s->log.level = s->opts.log_level;
 	s->log.secret = s->opts.password;
+	/* Backends see an Opened session while they open it (they mark it
+	 * Broken from that state); the public state says Opening until then. */
 	s->state = RMS_STATE_OPENED;
 	rms__log(&s->log, RMS_LOG_INFO, "%s: creating %s session %s for %s", s->name,
 	         s->ops->name, s->instance_id, s->endpoint);
-	rc = s->ops->open(s);
-	while (rc == RMS_EAGAIN && s->ops->open_step) {
-		rms_wait w;
-		rc = s->ops->open_step(s, &w);
-		if (rc == RMS_EAGAIN && (rc = rms__wait_block(&w)) == 0)
-			rc = RMS_EAGAIN;
-	}
-	if (rc) {
+	*out = s;
+	return 0;
+}
+
+int rms__session_prepare(rms_session **out, rms_backend backend, const rms_session_options *opts)
+{
+	*out = NULL;
+	int rc = session_prepare(out, backend, opts);
+	if (rc && rms__error_last_mut() && rms__error_last_mut()->backend == RMS_BACKEND_NONE &&
+	    (backend == RMS_BACKEND_CIM || backend == RMS_BACKEND_PSSESSION))
 		rms__error_set_backend(backend);
+	return rc;
+}
+
+int rms__session_open_step(rms_session *s, rms_wait *w)
+{
+	rms__wait_clear(w);
+	int rc;
+	if (!s->opening) {
+		s->opening = true;
+		rc = s->ops->open(s);
+	} else {
+		rc = s->ops->open_step ? s->ops->open_step(s, w) : 0;
+	}
+	if (rc == RMS_EAGAIN)
+		return rc;
+	s->opening = false;
+	if (rc) {
+		rms__error_set_backend(s->ops->id);
 		rms__log(&s->log, RMS_LOG_ERROR, "%s: %s", s->name,
 		         rms_error_message(rms_error_last()));
+		/* Nothing remote is left to close: the backend cleaned up what
+		 * it had begun, as rms_session_new relies on. */
+		s->open_failed = true;
+		s->state = RMS_STATE_BROKEN;
+		rms_error_free(s->broken_reason);
+		s->broken_reason = rms_error_dup(rms_error_last());
+	}
+	return rc;
+}
+
+static int session_new(rms_session **out, rms_backend backend, const rms_session_options *opts)
+{
+	rms_session *s;
+	int rc = session_prepare(&s, backend, opts);
+	if (rc)
+		return rc;
+	rms_wait w;
+	while ((rc = rms__session_open_step(s, &w)) == RMS_EAGAIN)
+		if ((rc = rms__wait_block(&w)))
+			break;
+	if (rc) {
 		/* Keep the error across the destroy, which may log or fail. */
 		rms_error *keep = rms_error_dup(rms_error_last());
 		session_destroy(s);
@@ -149,7 +196,7 @@ void rms_session_free(rms_session *s)
 {
 	if (!s)
 		return;
-	if (s->state != RMS_STATE_CLOSED) {
+	if (s->state != RMS_STATE_CLOSED && !s->open_failed) {
 		/* Errors here have nowhere to go but the log; keep the caller's
 		 * last error intact. */
 		struct rms_error *keep = rms__error_park();
@@ -168,6 +215,8 @@ rms_backend rms_session_backend(const rms_session *s)
 
 rms_session_state rms_session_state_get(const rms_session *s)
 {
+	if (s && s->opening)
+		return RMS_STATE_OPENING;
 	return s ? s->state : RMS_STATE_CLOSED;
 }
 

@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "compare.h"
+#include "engine.h"
 #include "error.h"
 #include "operation.h"
 #include "options.h"

@@ -35,10 +35,12 @@ typedef enum rms_session_state {
 	RMS_STATE_BROKEN = 1, /* the connection or remote shell was lost; every
 	                         further call fails with RMS_E_STATE saying what
 	                         happened (rms_session_broken_reason) */
-	RMS_STATE_CLOSED = 2  /* closed by rms_session_close() */
+	RMS_STATE_CLOSED = 2, /* closed by rms_session_close() */
+	RMS_STATE_OPENING = 3 /* being opened through an engine (rms_multi_open);
+	                         operations wait for RMS_MSG_OPENED */
 } rms_session_state;
 
-/* "Opened", "Broken", "Closed" (PowerShell's spelling). */
+/* "Opened", "Broken", "Closed", "Opening" (PowerShell's spelling). */
 RMS_EXTERN const char *rms_session_state_name(rms_session_state state);
 
 /*

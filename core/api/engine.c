@@ -1,0 +1,402 @@
+/*
+ * The engine (remsess/engine.h): steps the operations and session openings
+ * it carries when they can move, and tells the caller what to wait on.
+ *
+ * Invariants:
+ * - An op is stepped only when it may progress: never stepped yet, a
+ *   descriptor of its last wait is ready, its deadline has passed, or it was
+ *   cancelled. Not while it is "ready" (the caller has items to read): a
+ *   streaming op then holds one page at most, as in blocking use.
+ * - One poll(2) with a zero timeout per perform finds the ready descriptors
+ *   of every op, so a perform costs one system call plus the steps that can
+ *   move, not a system call per op.
+ * - A message names an op that is still alive: rms_op_free takes the op out
+ *   of its multi and drops its queued messages.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "remsess/engine.h"
+
+struct opening {
+	rms_session *s;
+	rms_wait wait;
+	bool started;
+};
+
+struct rms_multi {
+	rms_op **ops;
+	size_t nops, cap_ops;
+	struct opening *open;
+	size_t nopen, cap_open;
+	rms_msg *msgs; /* a queue: [head, nmsgs) */
+	size_t head, nmsgs, cap_msgs;
+	struct pollfd *pfds; /* scratch for perform and poll */
+	size_t cap_pfds;
+};
+
+static int grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap * 2 : 16;
+	while (n < need)
+		n *= 2;
+	void *p = realloc(*arr, n * size);
+	if (!p)
+		return rms__error_nomem();
+	*arr = p;
+	*cap = n;
+	return 0;
+}
+
+int rms_multi_new(rms_multi **out)
+{
+	if (!out)
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
+	*out = calloc(1, sizeof **out);
+	return *out ? 0 : rms__error_nomem();
+}
+
+static int post(rms_multi *m, rms_msg_kind kind, rms_op *op, rms_session *s, int result)
+{
+	if (m->head == m->nmsgs)
+		m->head = m->nmsgs = 0;
+	int rc = grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + 1, sizeof *m->msgs);
+	if (rc)
+		return rc;
+	m->msgs[m->nmsgs++] = (rms_msg){.kind = kind, .op = op, .session = s, .result = result};
+	return 0;
+}
+
+/* Take op out of m's table and drop its queued messages. */
+static void forget(rms_multi *m, rms_op *op)
+{
+	size_t i = op->multi_index;
+	m->ops[i] = m->ops[--m->nops];
+	m->ops[i]->multi_index = i;
+	size_t k = m->head;
+	for (size_t j = m->head; j < m->nmsgs; j++)
+		if (m->msgs[j].op != op)
+			m->msgs[k++] = m->msgs[j];
+	m->nmsgs = k;
+	op->multi = NULL;
+	op->nonblocking = false;
+}
+
+void rms__multi_forget_op(rms_op *op)
+{
+	if (op && op->multi)
+		forget(op->multi, op);
+}
+
+int rms_multi_remove(rms_multi *m, rms_op *op)
+{
+	if (!m || !op || op->multi != m)
+		return rms__error_field(RMS_E_INVALID_ARG, "op", "the op is not carried by this multi");
+	forget(m, op);
+	return 0;
+}
+
+void rms_multi_free(rms_multi *m)
+{
+	if (!m)
+		return;
+	while (m->nops) {
+		rms_op *op = m->ops[m->nops - 1];
+		if (!op->ended && !op->error)
+			rms_op_cancel(op);
+		forget(m, op);
+	}
+	/* The reasons below are raised as errors; the caller's last error
+	 * must survive a free. */
+	rms_error *keep = m->nopen ? rms_error_dup(rms_error_last()) : NULL;
+	for (size_t i = 0; i < m->nopen; i++) {
+		rms_session *s = m->open[i].s;
+		/* A half-open session: the backend's destroy frees what it began,
+		 * as after a failed open. */
+		s->opening = false;
+		s->open_failed = true;
+		s->state = RMS_STATE_BROKEN;
+		rms__error_set(RMS_E_CANCELLED, RMS_PHASE_CONNECT,
+		               "%s was still opening when its engine was freed", s->name);
+		rms_error_free(s->broken_reason);
+		s->broken_reason = rms_error_dup(rms_error_last());
+	}
+	if (keep) {
+		rms__error_restore(keep);
+		rms_error_free(keep);
+	} else if (m->nopen) {
+		rms_error_clear();
+	}
+	free(m->ops);
+	free(m->open);
+	free(m->msgs);
+	free(m->pfds);
+	free(m);
+}
+
+int rms_multi_start(rms_op **out, rms_multi *m, rms_session *s, const rms_request *req,
+                    rms_error **err)
+{
+	if (!out || !m)
+		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, out ? "multi" : "out",
+		                                           "NULL argument"));
+	*out = NULL;
+	if (s && !s->ops->step) {
+		rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		               "the %s backend cannot be driven by the engine in this build",
+		               s->ops->name);
+		rms__error_set_backend(s->ops->id);
+		return rms__error_out(err, RMS_E_UNSUPPORTED);
+	}
+	int rc = grow((void **)&m->ops, &m->cap_ops, m->nops + 1, sizeof *m->ops);
+	if (!rc)
+		rc = rms__op_start_nb(out, s, req, "the caller's session", true);
+	if (rc)
+		return rms__error_out(err, rc);
+	rms_op *op = *out;
+	op->multi = m;
+	op->multi_index = m->nops;
+	m->ops[m->nops++] = op;
+	rms__wait_clear(&op->wait); /* empty: step it at the next perform */
+	return rms__error_out(err, 0);
+}
+
+static int open_once(rms_multi *m, struct opening *o)
+{
+	int rc = rms__session_open_step(o->s, &o->wait);
+	o->started = true;
+	if (rc == RMS_EAGAIN)
+		return rc;
+	return post(m, RMS_MSG_OPENED, NULL, o->s, rc) ? RMS_E_NOMEM : 0;
+}
+
+int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backend,
+                   const rms_session_options *opts, rms_error **err)
+{
+	if (!out || !m)
+		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, out ? "multi" : "out",
+		                                           "NULL argument"));
+	*out = NULL;
+	int rc = grow((void **)&m->open, &m->cap_open, m->nopen + 1, sizeof *m->open);
+	if (!rc)
+		rc = grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + 1, sizeof *m->msgs);
+	if (!rc)
+		rc = rms__session_prepare(out, backend, opts);
+	if (rc)
+		return rms__error_out(err, rc);
+	struct opening *o = &m->open[m->nopen];
+	memset(o, 0, sizeof *o);
+	o->s = *out;
+	/* The first step begins connecting (it does not wait); a backend
+	 * that opens nothing is done here and OPENED is already queued. */
+	if (open_once(m, o) == RMS_EAGAIN)
+		m->nopen++;
+	return rms__error_out(err, 0);
+}
+
+/* Whether op may progress now; pfd points to its descriptors' poll
+ * results. */
+static bool due(const rms_op *op, const struct pollfd *pfd, uint64_t now)
+{
+	if (atomic_load(&op->cancelled))
+		return true;
+	const rms_wait *w = &op->wait;
+	if (!w->nfds && !w->deadline_ms)
+		return true;
+	if (w->deadline_ms && w->deadline_ms <= now)
+		return true;
+	for (size_t i = 0; i < w->nfds; i++)
+		if (pfd[i].revents)
+			return true;
+	return false;
+}
+
+static bool waiting(const rms_op *op)
+{
+	return !op->ended && !op->error && !op->ready;
+}
+
+/* One zero-timeout poll over every waiting op's and opening's descriptors,
+ * in table order. */
+static int poll_ready(rms_multi *m)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->nops; i++)
+		if (waiting(m->ops[i]))
+			n += m->ops[i]->wait.nfds;
+	for (size_t i = 0; i < m->nopen; i++)
+		n += m->open[i].wait.nfds;
+	int rc = grow((void **)&m->pfds, &m->cap_pfds, n + 1, sizeof *m->pfds);
+	if (rc)
+		return rc;
+	size_t k = 0;
+	const rms_wait *w;
+	for (size_t i = 0; i < m->nops + m->nopen; i++) {
+		if (i < m->nops && !waiting(m->ops[i]))
+			continue;
+		w = i < m->nops ? &m->ops[i]->wait : &m->open[i - m->nops].wait;
+		for (size_t j = 0; j < w->nfds; j++, k++) {
+			m->pfds[k].fd = w->fds[j].fd;
+			m->pfds[k].events = (short)((w->fds[j].events & RMS_WAIT_IN ? POLLIN : 0) |
+			                            (w->fds[j].events & RMS_WAIT_OUT ? POLLOUT : 0));
+			m->pfds[k].revents = 0;
+		}
+	}
+	while (k && poll(m->pfds, (nfds_t)k, 0) < 0) {
+		if (errno != EINTR) {
+			int e = errno;
+			rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE, "poll failed: %s", strerror(e));
+			rms__error_set_errno(e);
+			return RMS_E_INTERNAL;
+		}
+	}
+	return 0;
+}
+
+/* Step one op and post what came of it. */
+static int step_op(rms_multi *m, rms_op *op)
+{
+	int rc = op->session->ops->step(op, &op->wait);
+	if (rc == RMS_EAGAIN)
+		return 0;
+	if (rc < 0) {
+		rms__op_fail(op, rc);
+		op->ended = true;
+	} else if (!op->ended) {
+		op->ready = true;
+		return post(m, RMS_MSG_READY, op, op->session, 0);
+	}
+	return 0;
+}
+
+int rms_multi_perform(rms_multi *m, size_t *running)
+{
+	if (running)
+		*running = 0;
+	if (!m)
+		return rms__error_field(RMS_E_INVALID_ARG, "multi", "multi is NULL");
+	int rc = poll_ready(m);
+	if (rc)
+		return rc;
+	uint64_t now = rms__now_ms();
+	size_t k = 0;
+	/* Ops first, in the order poll_ready laid out their descriptors; a
+	 * step may change an op's wait, so the offsets are taken before. */
+	for (size_t i = 0; i < m->nops && !rc; i++) {
+		rms_op *op = m->ops[i];
+		if (waiting(op)) {
+			const struct pollfd *pfd = &m->pfds[k];
+			k += op->wait.nfds;
+			if (due(op, pfd, now))
+				rc = step_op(m, op);
+		}
+		if ((op->ended || op->error) && !op->done_posted && !rc) {
+			op->done_posted = true;
+			rc = post(m, RMS_MSG_DONE, op, op->session,
+			          op->error ? rms_error_code(op->error) : 0);
+		}
+	}
+	for (size_t i = 0; i < m->nopen && !rc;) {
+		struct opening *o = &m->open[i];
+		const struct pollfd *pfd = &m->pfds[k];
+		const rms_wait *w = &o->wait;
+		bool go = (!w->nfds && !w->deadline_ms) || (w->deadline_ms && w->deadline_ms <= now);
+		for (size_t j = 0; j < w->nfds; j++)
+			go = go || pfd[j].revents;
+		k += w->nfds;
+		if (go && open_once(m, o) != RMS_EAGAIN) {
+			m->open[i] = m->open[--m->nopen];
+			continue;
+		}
+		i++;
+	}
+	if (running) {
+		for (size_t i = 0; i < m->nops; i++)
+			*running += !m->ops[i]->done_posted;
+		*running += m->nopen;
+	}
+	return rc;
+}
+
+int rms_multi_waitset(rms_multi *m, rms_waitfd *fds, size_t cap, size_t *n, int *timeout_ms)
+{
+	if (!m || !n || !timeout_ms || (cap && !fds))
+		return rms__error_field(RMS_E_INVALID_ARG, !m ? "multi" : "fds", "NULL argument");
+	rms_wait all;
+	rms__wait_clear(&all);
+	size_t count = 0;
+	bool now = false;
+	for (size_t i = 0; i < m->nops + m->nopen; i++) {
+		const rms_wait *w;
+		if (i < m->nops) {
+			rms_op *op = m->ops[i];
+			if ((op->ended || op->error) && !op->done_posted)
+				now = true;
+			if (!waiting(op))
+				continue;
+			if (atomic_load(&op->cancelled))
+				now = true;
+			w = &op->wait;
+		} else {
+			w = &m->open[i - m->nops].wait;
+		}
+		if (!w->nfds && !w->deadline_ms)
+			now = true;
+		rms__wait_until(&all, w->deadline_ms);
+		for (size_t j = 0; j < w->nfds; j++, count++)
+			if (count < cap) {
+				fds[count].fd = w->fds[j].fd;
+				fds[count].events = (short)((w->fds[j].events & RMS_WAIT_IN ? RMS_POLL_IN : 0) |
+				                            (w->fds[j].events & RMS_WAIT_OUT ? RMS_POLL_OUT : 0));
+			}
+	}
+	*n = count;
+	*timeout_ms = now ? 0 : rms__wait_timeout(&all);
+	return 0;
+}
+
+int rms_multi_poll(rms_multi *m, int timeout_ms, size_t *running)
+{
+	size_t n;
+	int t;
+	int rc = rms_multi_waitset(m, NULL, 0, &n, &t);
+	if (rc)
+		return rc;
+	if ((rc = grow((void **)&m->pfds, &m->cap_pfds, n + 1, sizeof *m->pfds)))
+		return rc;
+	rms_waitfd *fds = calloc(n + 1, sizeof *fds);
+	if (!fds)
+		return rms__error_nomem();
+	if (!(rc = rms_multi_waitset(m, fds, n, &n, &t))) {
+		for (size_t i = 0; i < n; i++) {
+			m->pfds[i].fd = fds[i].fd;
+			m->pfds[i].events = (short)((fds[i].events & RMS_POLL_IN ? POLLIN : 0) |
+			                            (fds[i].events & RMS_POLL_OUT ? POLLOUT : 0));
+			m->pfds[i].revents = 0;
+		}
+		if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
+			t = timeout_ms;
+		/* Nothing to wait on and no deadline: return rather than sleep
+		 * for ever. */
+		if (n || t >= 0)
+			while (poll(m->pfds, (nfds_t)n, t) < 0 && errno == EINTR)
+				;
+	}
+	free(fds);
+	return rc ? rc : rms_multi_perform(m, running);
+}
+
+int rms_multi_info_read(rms_multi *m, rms_msg *out)
+{
+	if (!m || !out)
+		return rms__error_field(RMS_E_INVALID_ARG, m ? "out" : "multi", "NULL argument");
+	if (m->head == m->nmsgs)
+		return RMS_ITEROVER;
+	*out = m->msgs[m->head++];
+	return 0;
+}
