@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,65 +106,6 @@ typedef enum opt_id {
 	O_STDIN,
 	O_NO_STDIN
 } opt_id;
-
-typedef struct opt_def {
-	const char *name; /* long name without "--" */
-	char short_name;  /* 0: none */
-	bool has_value;
-	opt_id id;
-} opt_def;
-
-static const opt_def options[] = {
-	{"host", 'H', true, O_HOST},
-	{"port", 0, true, O_PORT},
-	{"https", 0, false, O_HTTPS},
-	{"user", 'u', true, O_USER},
-	{"auth", 0, true, O_AUTH},
-	{"cert", 0, true, O_CERT},
-	{"key", 0, true, O_KEY},
-	{"cacert", 0, true, O_CACERT},
-	{"insecure", 0, false, O_INSECURE},
-	{"allow-unencrypted", 0, false, O_ALLOW_UNENCRYPTED},
-	{"proxy", 0, true, O_PROXY},
-	{"timeout", 0, true, O_TIMEOUT},
-	{"max-envelope-kb", 0, true, O_MAX_ENVELOPE},
-	{"namespace", 'n', true, O_NAMESPACE},
-	{"backend", 0, true, O_BACKEND},
-	{"transport", 0, true, O_TRANSPORT},
-	{"identity", 'i', true, O_IDENTITY},
-	{"known-hosts", 0, true, O_KNOWN_HOSTS},
-	{"accept-new-host-key", 0, false, O_ACCEPT_NEW_HOST_KEY},
-	{"ssh-agent", 0, false, O_SSH_AGENT},
-	{"json", 0, false, O_JSON},
-	{"verbose", 'v', false, O_VERBOSE},
-	{"version", 0, false, O_VERSION},
-	{"help", 'h', false, O_HELP},
-	{"arg", 0, true, O_ARG},
-	{"prop", 0, true, O_PROP},
-	{"assoc-class", 0, true, O_ASSOC_CLASS},
-	{"result-class", 0, true, O_RESULT_CLASS},
-	{"role", 0, true, O_ROLE},
-	{"result-role", 0, true, O_RESULT_ROLE},
-	{"references", 0, false, O_REFERENCES},
-	{"stdin", 0, false, O_STDIN},
-	{"no-stdin", 0, false, O_NO_STDIN},
-};
-
-static const opt_def *option_long(const char *name, size_t len)
-{
-	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
-			return &options[i];
-	return NULL;
-}
-
-static const opt_def *option_short(char c)
-{
-	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-		if (options[i].short_name == c)
-			return &options[i];
-	return NULL;
-}
 
 /* ---- parsing helpers --------------------------------------------------- */
 
@@ -330,134 +272,168 @@ static int add_pair(cli_args *a, cli_pairs *pairs, const char *text, const char 
 /* Which command a command option belongs to, checked once the command is
  * known (it may come after the option). */
 typedef struct cmd_opt_use {
-	const char *first; /* the first command option seen, for the message */
-	bool arg, prop, assoc;
-	const char *stdin_opt; /* --stdin or --no-stdin, when given */
+	bool arg, prop;
+	const struct opt_def *assoc;     /* the first assoc option seen */
+	const struct opt_def *stdin_opt; /* --stdin or --no-stdin, when given */
 } cmd_opt_use;
+
+/* What an option does, the first of these that is set: parse its value
+ * into `a`; take a command option (noting its use); store the value (an
+ * option with one) or true (a flag) in the cli_args member at `field`.
+ * None of them: parse_loop acts on it (--help, --version). */
+typedef int (*opt_parse_fn)(cli_args *a, const char *value);
+typedef int (*opt_command_fn)(cli_args *a, const struct opt_def *d, const char *value,
+                              cmd_opt_use *use);
+
+typedef struct opt_def {
+	const char *name; /* long name without "--" */
+	char short_name;  /* 0: none */
+	bool has_value;
+	opt_id id;
+	opt_parse_fn parse;
+	opt_command_fn command;
+	size_t field; /* offsetof in cli_args; 0 (cli_args.command): none */
+} opt_def;
+
+static void store(cli_args *a, const opt_def *d, const char *value)
+{
+	char *member = (char *)a + d->field;
+	if (d->has_value)
+		*(const char **)(void *)member = value;
+	else
+		*(bool *)(void *)member = true;
+}
+
+/* ---- options with their own parsing ------------------------------------ */
+
+/* A -H with "://" is a URL; the last -H wins either way. */
+static int set_host(cli_args *a, const char *value)
+{
+	bool url = strstr(value, "://") != NULL;
+	a->url = url ? value : NULL;
+	a->host = url ? NULL : value;
+	return 0;
+}
+
+static int set_namespace(cli_args *a, const char *value)
+{
+	if (!*value)
+		return usage(a, "--namespace is empty (the default is %s)", DEFAULT_NAMESPACE);
+	a->cim_namespace = value;
+	return 0;
+}
+
+static int count_verbose(cli_args *a, const char *value)
+{
+	(void)value;
+	a->verbose++;
+	return 0;
+}
+
+/* ---- command options ----------------------------------------------------- */
+
+static int take_pair(cli_args *a, const opt_def *d, const char *value, cmd_opt_use *use)
+{
+	bool arg = d->id == O_ARG;
+	if (arg)
+		use->arg = true;
+	else
+		use->prop = true;
+	return add_pair(a, &a->props, value, arg ? "--arg" : "--prop", "NAME=VALUE");
+}
+
+static int take_assoc(cli_args *a, const opt_def *d, const char *value, cmd_opt_use *use)
+{
+	if (!use->assoc)
+		use->assoc = d;
+	if (d->has_value && !*value)
+		return usage(a, "--%s is empty", d->name);
+	store(a, d, value);
+	return 0;
+}
+
+static int take_stdin(cli_args *a, const opt_def *d, const char *value, cmd_opt_use *use)
+{
+	(void)value;
+	cli_stdin want = d->id == O_STDIN ? CLI_STDIN_ALWAYS : CLI_STDIN_NEVER;
+	if (a->run_stdin != CLI_STDIN_AUTO && a->run_stdin != want)
+		return usage(a, "--stdin and --no-stdin contradict each other");
+	a->run_stdin = want;
+	use->stdin_opt = d;
+	return 0;
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+#define FIELD(member) .field = offsetof(cli_args, member)
+
+static const opt_def options[] = {
+	/* where and how to connect */
+	{"host", 'H', true, O_HOST, .parse = set_host},
+	{"port", 0, true, O_PORT, .parse = parse_port},
+	{"https", 0, false, O_HTTPS, FIELD(https)},
+	{"user", 'u', true, O_USER, FIELD(user)},
+	{"auth", 0, true, O_AUTH, .parse = parse_auth},
+	{"cert", 0, true, O_CERT, FIELD(cert)},
+	{"key", 0, true, O_KEY, FIELD(key)},
+	{"cacert", 0, true, O_CACERT, FIELD(cacert)},
+	{"insecure", 0, false, O_INSECURE, FIELD(insecure)},
+	{"allow-unencrypted", 0, false, O_ALLOW_UNENCRYPTED, FIELD(allow_unencrypted)},
+	{"proxy", 0, true, O_PROXY, FIELD(proxy)},
+	{"timeout", 0, true, O_TIMEOUT, .parse = parse_timeout},
+	{"max-envelope-kb", 0, true, O_MAX_ENVELOPE, .parse = parse_envelope_kb},
+	{"namespace", 'n', true, O_NAMESPACE, .parse = set_namespace},
+	{"backend", 0, true, O_BACKEND, .parse = parse_backend},
+	{"transport", 0, true, O_TRANSPORT, .parse = parse_transport},
+	/* SSH */
+	{"identity", 'i', true, O_IDENTITY, FIELD(identity_file)},
+	{"known-hosts", 0, true, O_KNOWN_HOSTS, FIELD(known_hosts)},
+	{"accept-new-host-key", 0, false, O_ACCEPT_NEW_HOST_KEY, FIELD(accept_new_host_key)},
+	{"ssh-agent", 0, false, O_SSH_AGENT, FIELD(ssh_agent)},
+	/* output, and the tool itself */
+	{"json", 0, false, O_JSON, FIELD(json)},
+	{"verbose", 'v', false, O_VERBOSE, .parse = count_verbose},
+	{"version", 0, false, O_VERSION, .parse = NULL}, /* parse_loop acts on it */
+	{"help", 'h', false, O_HELP, .parse = NULL},
+	/* command options */
+	{"arg", 0, true, O_ARG, .command = take_pair},
+	{"prop", 0, true, O_PROP, .command = take_pair},
+	{"assoc-class", 0, true, O_ASSOC_CLASS, .command = take_assoc, FIELD(assoc_class)},
+	{"result-class", 0, true, O_RESULT_CLASS, .command = take_assoc, FIELD(result_class)},
+	{"role", 0, true, O_ROLE, .command = take_assoc, FIELD(role)},
+	{"result-role", 0, true, O_RESULT_ROLE, .command = take_assoc, FIELD(result_role)},
+	{"references", 0, false, O_REFERENCES, .command = take_assoc, FIELD(references)},
+	{"stdin", 0, false, O_STDIN, .command = take_stdin},
+	{"no-stdin", 0, false, O_NO_STDIN, .command = take_stdin},
+};
+
+#undef FIELD
+
+static const opt_def *option_long(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static const opt_def *option_short(char c)
+{
+	for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+		if (options[i].short_name == c)
+			return &options[i];
+	return NULL;
+}
 
 static int apply_option(cli_args *a, const opt_def *d, const char *value, cmd_opt_use *use)
 {
-	switch (d->id) {
-	case O_HOST:
-		if (strstr(value, "://")) {
-			a->url = value;
-			a->host = NULL;
-		} else {
-			a->host = value;
-			a->url = NULL;
-		}
-		return 0;
-	case O_PORT:
-		return parse_port(a, value);
-	case O_HTTPS:
-		a->https = true;
-		return 0;
-	case O_USER:
-		a->user = value;
-		return 0;
-	case O_AUTH:
-		return parse_auth(a, value);
-	case O_CERT:
-		a->cert = value;
-		return 0;
-	case O_KEY:
-		a->key = value;
-		return 0;
-	case O_CACERT:
-		a->cacert = value;
-		return 0;
-	case O_INSECURE:
-		a->insecure = true;
-		return 0;
-	case O_ALLOW_UNENCRYPTED:
-		a->allow_unencrypted = true;
-		return 0;
-	case O_PROXY:
-		a->proxy = value;
-		return 0;
-	case O_TIMEOUT:
-		return parse_timeout(a, value);
-	case O_MAX_ENVELOPE:
-		return parse_envelope_kb(a, value);
-	case O_NAMESPACE:
-		if (!*value)
-			return usage(a, "--namespace is empty (the default is %s)",
-			             DEFAULT_NAMESPACE);
-		a->cim_namespace = value;
-		return 0;
-	case O_BACKEND:
-		return parse_backend(a, value);
-	case O_TRANSPORT:
-		return parse_transport(a, value);
-	case O_IDENTITY:
-		a->identity_file = value;
-		return 0;
-	case O_KNOWN_HOSTS:
-		a->known_hosts = value;
-		return 0;
-	case O_ACCEPT_NEW_HOST_KEY:
-		a->accept_new_host_key = true;
-		return 0;
-	case O_SSH_AGENT:
-		a->ssh_agent = true;
-		return 0;
-	case O_JSON:
-		a->json = true;
-		return 0;
-	case O_VERBOSE:
-		a->verbose++;
-		return 0;
-	case O_VERSION:
-	case O_HELP:
-		return 0; /* handled by the caller */
-	case O_STDIN:
-	case O_NO_STDIN: {
-		cli_stdin want = d->id == O_STDIN ? CLI_STDIN_ALWAYS : CLI_STDIN_NEVER;
-		if (a->run_stdin != CLI_STDIN_AUTO && a->run_stdin != want)
-			return usage(a, "--stdin and --no-stdin contradict each other");
-		a->run_stdin = want;
-		use->stdin_opt = d->id == O_STDIN ? "--stdin" : "--no-stdin";
-		return 0;
-	}
-	case O_ARG:
-		use->arg = true;
-		if (!use->first)
-			use->first = "--arg";
-		return add_pair(a, &a->props, value, "--arg", "NAME=VALUE");
-	case O_PROP:
-		use->prop = true;
-		if (!use->first)
-			use->first = "--prop";
-		return add_pair(a, &a->props, value, "--prop", "NAME=VALUE");
-	case O_ASSOC_CLASS:
-	case O_RESULT_CLASS:
-	case O_ROLE:
-	case O_RESULT_ROLE:
-	case O_REFERENCES:
-		use->assoc = true;
-		if (!use->first)
-			use->first = d->id == O_ASSOC_CLASS    ? "--assoc-class"
-			             : d->id == O_RESULT_CLASS ? "--result-class"
-			             : d->id == O_ROLE         ? "--role"
-			             : d->id == O_RESULT_ROLE  ? "--result-role"
-			                                       : "--references";
-		if (d->id == O_REFERENCES) {
-			a->references = true;
-			return 0;
-		}
-		if (!*value)
-			return usage(a, "--%s is empty", d->name);
-		if (d->id == O_ASSOC_CLASS)
-			a->assoc_class = value;
-		else if (d->id == O_RESULT_CLASS)
-			a->result_class = value;
-		else if (d->id == O_ROLE)
-			a->role = value;
-		else
-			a->result_role = value;
-		return 0;
-	}
-	return usage(a, "internal error: option --%s is not handled", d->name);
+	if (d->parse)
+		return d->parse(a, value);
+	if (d->command)
+		return d->command(a, d, value, use);
+	if (d->field)
+		store(a, d, value);
+	return 0;
 }
 
 static const char password_refused[] =
@@ -578,9 +554,9 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 	if (use->prop && c != CLI_CMD_SET)
 		return usage(a, "--prop is only for the set command (create takes PROP=VALUE)");
 	if (use->assoc && c != CLI_CMD_ASSOC)
-		return usage(a, "%s is only for the assoc command", use->first);
+		return usage(a, "--%s is only for the assoc command", use->assoc->name);
 	if (use->stdin_opt && a->command != CLI_CMD_RUN)
-		return usage(a, "%s is only for the run command", use->stdin_opt);
+		return usage(a, "--%s is only for the run command", use->stdin_opt->name);
 	if (c == CLI_CMD_SET && !use->prop)
 		return usage(a, "set needs at least one --prop NAME=VALUE to change");
 	if (a->transport == RMS_TRANSPORT_SSH && a->backend == RMS_BACKEND_CIM)
@@ -634,93 +610,112 @@ static int take_command(cli_args *a, const char *word)
 	return 0;
 }
 
+/* What a --help or --version returns through the option readers: parsing
+ * stops there, successfully. Never an exit status. */
+enum { PARSE_STOP = -1 };
+
+/* "--name", "--name=value" or "--name value" at argv[*i]; *i moves past a
+ * value taken from the next word. */
+static int long_option(cli_args *a, int argc, char **argv, int *i, cmd_opt_use *use)
+{
+	const char *name = argv[*i] + 2;
+	const char *eq = strchr(name, '=');
+	size_t len = eq ? (size_t)(eq - name) : strlen(name);
+	if (len == 8 && strncmp(name, "password", 8) == 0)
+		return usage(a, "%s", password_refused);
+	const opt_def *d = option_long(name, len);
+	if (!d)
+		return usage(a, "unknown option '--%.*s'", (int)len, name);
+	if (eq && !d->has_value)
+		return usage(a, "option '--%s' takes no value", d->name);
+	const char *value = NULL;
+	if (d->has_value) {
+		if (eq)
+			value = eq + 1;
+		else if (*i + 1 < argc)
+			value = argv[++*i];
+		else
+			return usage(a, "option '--%s' needs a value", d->name);
+	}
+	if (d->id == O_HELP || d->id == O_VERSION) {
+		a->command = d->id == O_HELP ? CLI_CMD_HELP : CLI_CMD_VERSION;
+		return PARSE_STOP;
+	}
+	return apply_option(a, d, value, use);
+}
+
+/* A cluster of short options at argv[*i]: flags, then at most one that
+ * takes a value, either attached (-Hhost) or as the next word. */
+static int short_options(cli_args *a, int argc, char **argv, int *i, cmd_opt_use *use)
+{
+	const char *arg = argv[*i];
+	for (size_t j = 1; arg[j]; j++) {
+		const opt_def *d = option_short(arg[j]);
+		if (!d)
+			return usage(a, "unknown option '-%c'", arg[j]);
+		const char *value = NULL;
+		if (d->has_value) {
+			if (arg[j + 1])
+				value = arg + j + 1;
+			else if (*i + 1 < argc)
+				value = argv[++*i];
+			else
+				return usage(a, "option '-%c' (--%s) needs a value", d->short_name,
+				             d->name);
+		}
+		if (d->id == O_HELP) {
+			a->command = CLI_CMD_HELP;
+			return PARSE_STOP;
+		}
+		int rc = apply_option(a, d, value, use);
+		if (rc || d->has_value)
+			return rc;
+	}
+	return 0;
+}
+
+/* A word that is not an option: the command, the remote command of run
+ * (which takes the rest of argv), or a positional argument. */
+static int word(cli_args *a, int argc, char **argv, int i, const char **pos, size_t *npos)
+{
+	bool want_command = a->command == CLI_CMD_NONE ||
+	                    (a->command == CLI_CMD_COMPARE && a->compared == CLI_CMD_NONE);
+	if (want_command) {
+		int rc = take_command(a, argv[i]);
+		return rc ? rc : a->command == CLI_CMD_HELP ? PARSE_STOP : 0;
+	}
+	if (a->command == CLI_CMD_RUN) {
+		/* The rest is the remote command, verbatim. */
+		a->run_command = argv[i];
+		a->run_argv = (const char *const *)&argv[i + 1];
+		a->run_argc = (size_t)(argc - i - 1);
+		return PARSE_STOP;
+	}
+	pos[(*npos)++] = argv[i];
+	return 0;
+}
+
 static int parse_loop(cli_args *a, int argc, char **argv, const char **pos, size_t *npos,
                       cmd_opt_use *use)
 {
 	bool options_done = false;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
-		bool want_command = a->command == CLI_CMD_NONE ||
-		                    (a->command == CLI_CMD_COMPARE && a->compared == CLI_CMD_NONE);
+		int rc;
 		if (!options_done && strcmp(arg, "--") == 0) {
 			options_done = true;
 			continue;
 		}
-		if (options_done || arg[0] != '-' || arg[1] == '\0') {
-			if (want_command) {
-				int rc = take_command(a, arg);
-				if (rc)
-					return rc;
-				if (a->command == CLI_CMD_HELP)
-					return 0;
-			} else if (a->command == CLI_CMD_RUN) {
-				/* The rest is the remote command, verbatim. */
-				a->run_command = arg;
-				a->run_argv = (const char *const *)&argv[i + 1];
-				a->run_argc = (size_t)(argc - i - 1);
-				return 0;
-			} else {
-				pos[(*npos)++] = arg;
-			}
-			continue;
-		}
-
-		const opt_def *d;
-		const char *value = NULL;
-		if (arg[1] == '-') {
-			const char *name = arg + 2;
-			const char *eq = strchr(name, '=');
-			size_t len = eq ? (size_t)(eq - name) : strlen(name);
-			if (len == 8 && strncmp(name, "password", 8) == 0)
-				return usage(a, "%s", password_refused);
-			d = option_long(name, len);
-			if (!d)
-				return usage(a, "unknown option '--%.*s'", (int)len, name);
-			if (eq && !d->has_value)
-				return usage(a, "option '--%s' takes no value", d->name);
-			if (d->has_value) {
-				if (eq)
-					value = eq + 1;
-				else if (i + 1 < argc)
-					value = argv[++i];
-				else
-					return usage(a, "option '--%s' needs a value", d->name);
-			}
-			if (d->id == O_HELP || d->id == O_VERSION) {
-				a->command = d->id == O_HELP ? CLI_CMD_HELP : CLI_CMD_VERSION;
-				return 0;
-			}
-			int rc = apply_option(a, d, value, use);
-			if (rc)
-				return rc;
-			continue;
-		}
-		/* A cluster of short options: flags, then at most one that takes
-		 * a value, either attached (-Hhost) or as the next argument. */
-		for (size_t j = 1; arg[j]; j++) {
-			d = option_short(arg[j]);
-			if (!d)
-				return usage(a, "unknown option '-%c'", arg[j]);
-			value = NULL;
-			if (d->has_value) {
-				if (arg[j + 1])
-					value = arg + j + 1;
-				else if (i + 1 < argc)
-					value = argv[++i];
-				else
-					return usage(a, "option '-%c' (--%s) needs a value",
-					             d->short_name, d->name);
-			}
-			if (d->id == O_HELP) {
-				a->command = CLI_CMD_HELP;
-				return 0;
-			}
-			int rc = apply_option(a, d, value, use);
-			if (rc)
-				return rc;
-			if (d->has_value)
-				break;
-		}
+		if (options_done || arg[0] != '-' || arg[1] == '\0')
+			rc = word(a, argc, argv, i, pos, npos);
+		else if (arg[1] == '-')
+			rc = long_option(a, argc, argv, &i, use);
+		else
+			rc = short_options(a, argc, argv, &i, use);
+		if (rc == PARSE_STOP)
+			return 0;
+		if (rc)
+			return rc;
 	}
 	return 0;
 }

@@ -1,10 +1,15 @@
 /*
- * Session options: defaults, offline validation, deep copies.
+ * Session options: versions, offline validation, deep copies with the
+ * defaults filled in.
  *
  * Validation never touches the network: it checks shapes and ranges, and
  * that local files named by the options can be read, so that a typo is
  * reported at once with the field it is in rather than as a confusing
  * connection failure later.
+ *
+ * A caller's struct may be of any version up to ours; everything here
+ * first widens it into a current struct (its own bytes, zeros after), so
+ * no check and no copy reads past the end of what the caller has.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +25,9 @@
 
 #include "backend.h"
 #include "address.h"
+#include "defaults.h"
+#include "options_internal.h"
+#include "wsman.h"
 
 static const char *const auth_names[] = {
 	[RMS_AUTH_DEFAULT] = "default",   [RMS_AUTH_NONE] = "none",
@@ -51,16 +59,55 @@ int rms_auth_parse(rms_auth *out, const char *name)
 	                        name);
 }
 
+/* ---- versions ---------------------------------------------------------- */
+
+/* Bytes of the caller's struct each version holds. The struct only grows
+ * at its end (the rule in remsess/options.h), so version v's struct is the
+ * first version_size[v] bytes of ours. When version 2 arrives, [1] becomes
+ * offsetof(rms_session_options, <the first field of version 2>). */
+static const size_t version_size[] = {
+	[1] = sizeof(rms_session_options),
+};
+
+_Static_assert(sizeof version_size / sizeof version_size[0] == RMS_SESSION_OPTIONS_VERSION + 1,
+               "every options version up to the current one has its size");
+
+size_t rms__options_size(unsigned version)
+{
+	if (version < 1 || version > RMS_SESSION_OPTIONS_VERSION)
+		return 0;
+	return version_size[version];
+}
+
+static int version_error(int code, unsigned version)
+{
+	return rms__error_field(code, "version",
+	                        "options version %u is not supported: this library knows "
+	                        "versions 1 to %u; initialise with RMS_SESSION_OPTIONS_INIT",
+	                        version, RMS_SESSION_OPTIONS_VERSION);
+}
+
+/* A current struct from a caller's struct of `size` bytes: the fields it
+ * has, zero (the default) for the fields of later versions. Shallow: the
+ * strings are still the caller's. */
+static void widen(rms_session_options *dst, const void *src, size_t size)
+{
+	if (size > sizeof *dst)
+		size = sizeof *dst;
+	memset(dst, 0, sizeof *dst);
+	memcpy(dst, src, size);
+	dst->version = RMS_SESSION_OPTIONS_VERSION;
+}
+
 int rms_session_options_init(rms_session_options *opts, unsigned version)
 {
 	if (!opts)
 		return rms__error_field(RMS_E_INVALID_ARG, "opts", "options pointer is NULL");
-	if (version != RMS_SESSION_OPTIONS_VERSION)
-		return rms__error_field(RMS_E_INVALID_ARG, "version",
-		                        "options version %u is not supported by this library "
-		                        "(it knows version %u)",
-		                        version, RMS_SESSION_OPTIONS_VERSION);
-	memset(opts, 0, sizeof *opts);
+	size_t size = rms__options_size(version);
+	if (!size)
+		return version_error(RMS_E_INVALID_ARG, version);
+	/* Only the bytes of the caller's version exist. */
+	memset(opts, 0, size);
 	opts->version = version;
 	return 0;
 }
@@ -130,16 +177,11 @@ static int check_locale(const char *field, const char *loc)
 	return 0;
 }
 
-static int validate(const rms_session_options *o, rms_backend backend)
+/* ---- validation, one topic a function ------------------------------------ */
+
+/* The backend, and the transport it can use. */
+static int check_backend(const rms_session_options *o, rms_backend backend)
 {
-	int rc;
-	if (!o)
-		return rms__error_field(RMS_E_INVALID_ARG, "opts", "options pointer is NULL");
-	if (o->version != RMS_SESSION_OPTIONS_VERSION)
-		return rms__error_field(RMS_E_OPTIONS, "version",
-		                        "options version %u is not supported (expected %u); "
-		                        "initialise with RMS_SESSION_OPTIONS_INIT",
-		                        o->version, RMS_SESSION_OPTIONS_VERSION);
 	if (backend != RMS_BACKEND_CIM && backend != RMS_BACKEND_PSSESSION)
 		return rms__error_field(RMS_E_INVALID_ARG, "backend",
 		                        "a session needs the CIM or the PSSession backend, not '%s'",
@@ -147,11 +189,18 @@ static int validate(const rms_session_options *o, rms_backend backend)
 	if (o->transport != RMS_TRANSPORT_WSMAN && o->transport != RMS_TRANSPORT_SSH)
 		return rms__error_field(RMS_E_OPTIONS, "transport", "unknown transport %d",
 		                        (int)o->transport);
-	bool ssh = o->transport == RMS_TRANSPORT_SSH;
-	if (ssh && backend == RMS_BACKEND_CIM)
+	if (o->transport == RMS_TRANSPORT_SSH && backend == RMS_BACKEND_CIM)
 		return rms__error_field(RMS_E_OPTIONS, "transport",
 		                        "the CIM backend speaks WS-Management only; SSH carries "
 		                        "PSSessions");
+	return 0;
+}
+
+/* Where to connect: url or host, scheme, port and path. *https tells the
+ * credential checks whether the connection will be encrypted. */
+static int check_where(const rms_session_options *o, bool *https)
+{
+	bool ssh = o->transport == RMS_TRANSPORT_SSH;
 	if ((unsigned)o->scheme > RMS_SCHEME_HTTPS)
 		return rms__error_field(RMS_E_OPTIONS, "scheme", "unknown scheme %d", (int)o->scheme);
 	if (ssh && o->scheme != RMS_SCHEME_DEFAULT)
@@ -161,13 +210,18 @@ static int validate(const rms_session_options *o, rms_backend backend)
 		return rms__error_field(RMS_E_OPTIONS, "url", "set either url or host, not both");
 	if (!o->url && !o->host)
 		return rms__error_field(RMS_E_OPTIONS, "host", "no computer given: set host or url");
-
 	rms_endpoint ep;
-	if ((rc = rms__endpoint_resolve(&ep, o)))
+	int rc = rms__endpoint_resolve(&ep, o);
+	if (rc)
 		return rc;
-	bool https = ep.https;
+	*https = ep.https;
 	rms__endpoint_free(&ep);
+	return 0;
+}
 
+/* The user name and password on their own, whatever the mechanism. */
+static int check_user(const rms_session_options *o)
+{
 	if (o->user && !*o->user)
 		return rms__error_field(RMS_E_OPTIONS, "user", "user name is empty");
 	if (o->user && has_control(o->user))
@@ -177,101 +231,142 @@ static int validate(const rms_session_options *o, rms_backend backend)
 	if ((unsigned)o->auth > RMS_AUTH_CERTIFICATE)
 		return rms__error_field(RMS_E_OPTIONS, "auth", "unknown authentication mechanism %d",
 		                        (int)o->auth);
-	if (ssh) {
-		if (!o->user)
-			return rms__error_field(RMS_E_OPTIONS, "user", "SSH needs a user name");
-		if (o->auth != RMS_AUTH_DEFAULT && o->auth != RMS_AUTH_BASIC)
+	return 0;
+}
+
+static int check_ssh_auth(const rms_session_options *o)
+{
+	if (!o->user)
+		return rms__error_field(RMS_E_OPTIONS, "user", "SSH needs a user name");
+	if (o->auth != RMS_AUTH_DEFAULT && o->auth != RMS_AUTH_BASIC)
+		return rms__error_field(RMS_E_OPTIONS, "auth",
+		                        "%s authentication is for WinRM; SSH uses keys, the agent or "
+		                        "a password",
+		                        rms_auth_name(o->auth));
+	if (!o->password && !o->ssh.identity_file && !o->ssh.use_agent)
+		return rms__error_field(RMS_E_OPTIONS, "ssh.identity_file",
+		                        "SSH needs a way to authenticate: a key file, the agent or a "
+		                        "password");
+	return 0;
+}
+
+/* Basic, named or by default (a user given, no mechanism named). */
+static int check_basic_auth(const rms_session_options *o, bool https)
+{
+	if (o->auth == RMS_AUTH_BASIC && !o->user)
+		return rms__error_field(RMS_E_OPTIONS, "user", "basic authentication needs a user name");
+	if (o->user && !o->password)
+		return rms__error_field(RMS_E_OPTIONS, "password",
+		                        "basic authentication needs a password for user '%s'",
+		                        o->user);
+	if (o->user && !https && !o->allow_unencrypted)
+		return rms__error_field(RMS_E_OPTIONS, "auth",
+		                        "basic authentication over plain HTTP would send the password "
+		                        "unencrypted; use https, or set allow_unencrypted to accept "
+		                        "that");
+	return 0;
+}
+
+/* NTLM, Negotiate and Kerberos: GSSAPI mechanisms. */
+static int check_gss_auth(const rms_session_options *o, bool https)
+{
+	if (!https)
+		return rms__error_field(RMS_E_OPTIONS, "auth",
+		                        "%s over plain HTTP needs WinRM message encryption, which "
+		                        "this build does not have yet; use https so that nothing is "
+		                        "sent unencrypted",
+		                        rms_auth_name(o->auth));
+	if (o->auth != RMS_AUTH_KERBEROS && !o->user)
+		return rms__error_field(RMS_E_OPTIONS, "user", "%s authentication needs a user name",
+		                        rms_auth_name(o->auth));
+	return 0;
+}
+
+static int check_wsman_auth(const rms_session_options *o, bool https)
+{
+	switch (o->auth) {
+	case RMS_AUTH_DEFAULT:
+	case RMS_AUTH_BASIC:
+		return check_basic_auth(o, https);
+	case RMS_AUTH_NONE:
+		if (o->user)
 			return rms__error_field(RMS_E_OPTIONS, "auth",
-			                        "%s authentication is for WinRM; SSH uses keys, the "
-			                        "agent or a password",
-			                        rms_auth_name(o->auth));
-		if (!o->password && !o->ssh.identity_file && !o->ssh.use_agent)
-			return rms__error_field(RMS_E_OPTIONS, "ssh.identity_file",
-			                        "SSH needs a way to authenticate: a key file, the agent "
-			                        "or a password");
-	} else {
-		switch (o->auth) {
-		case RMS_AUTH_DEFAULT:
-		case RMS_AUTH_BASIC:
-			if (o->auth == RMS_AUTH_BASIC && !o->user)
-				return rms__error_field(RMS_E_OPTIONS, "user",
-				                        "basic authentication needs a user name");
-			if (o->user && !o->password)
-				return rms__error_field(RMS_E_OPTIONS, "password",
-				                        "basic authentication needs a password for user "
-				                        "'%s'",
-				                        o->user);
-			if (o->user && !https && !o->allow_unencrypted)
-				return rms__error_field(RMS_E_OPTIONS, "auth",
-				                        "basic authentication over plain HTTP would send "
-				                        "the password unencrypted; use https, or set "
-				                        "allow_unencrypted to accept that");
-			break;
-		case RMS_AUTH_NONE:
-			if (o->user)
-				return rms__error_field(RMS_E_OPTIONS, "auth",
-				                        "a user was given but authentication is 'none'");
-			break;
-		case RMS_AUTH_NTLM:
-		case RMS_AUTH_NEGOTIATE:
-		case RMS_AUTH_KERBEROS:
-			if (!https)
-				return rms__error_field(RMS_E_OPTIONS, "auth",
-				                        "%s over plain HTTP needs WinRM message encryption, "
-				                        "which this build does not have yet; use https so "
-				                        "that nothing is sent unencrypted",
-				                        rms_auth_name(o->auth));
-			if (o->auth != RMS_AUTH_KERBEROS && !o->user)
-				return rms__error_field(RMS_E_OPTIONS, "user",
-				                        "%s authentication needs a user name",
-				                        rms_auth_name(o->auth));
-			break;
-		case RMS_AUTH_CERTIFICATE:
-			if (!https)
-				return rms__error_field(RMS_E_OPTIONS, "auth",
-				                        "certificate authentication needs https");
-			if (!o->client_cert)
-				return rms__error_field(RMS_E_OPTIONS, "client_cert",
-				                        "certificate authentication needs a client "
-				                        "certificate file");
-			break;
-		}
+			                        "a user was given but authentication is 'none'");
+		return 0;
+	case RMS_AUTH_NTLM:
+	case RMS_AUTH_NEGOTIATE:
+	case RMS_AUTH_KERBEROS:
+		return check_gss_auth(o, https);
+	case RMS_AUTH_CERTIFICATE:
+		if (!https)
+			return rms__error_field(RMS_E_OPTIONS, "auth",
+			                        "certificate authentication needs https");
+		if (!o->client_cert)
+			return rms__error_field(RMS_E_OPTIONS, "client_cert",
+			                        "certificate authentication needs a client certificate "
+			                        "file");
+		return 0;
 	}
+	return 0; /* out of range: check_user refused it */
+}
+
+static int check_credentials(const rms_session_options *o, bool https)
+{
+	int rc = check_user(o);
+	if (rc)
+		return rc;
+	return o->transport == RMS_TRANSPORT_SSH ? check_ssh_auth(o) : check_wsman_auth(o, https);
+}
+
+/* The client certificate and key, and the CAs to trust. */
+static int check_tls_files(const rms_session_options *o)
+{
+	int rc = 0;
 	if (o->client_key && !o->client_cert)
 		return rms__error_field(RMS_E_OPTIONS, "client_key",
 		                        "a client key was given without a client certificate");
-	if (o->client_cert && (rc = check_readable_file("client_cert", o->client_cert,
-	                                                "client certificate")))
+	if (o->client_cert &&
+	    (rc = check_readable_file("client_cert", o->client_cert, "client certificate")))
 		return rc;
-	if (o->client_key &&
-	    (rc = check_readable_file("client_key", o->client_key, "client key")))
+	if (o->client_key && (rc = check_readable_file("client_key", o->client_key, "client key")))
 		return rc;
 	if (o->ca_file && (rc = check_readable_file("ca_file", o->ca_file, "CA")))
 		return rc;
 	if (o->ca_path && (rc = check_directory("ca_path", o->ca_path, "CA")))
 		return rc;
-	if (o->proxy) {
-		CURLU *u = curl_url();
-		if (!u)
-			return rms__error_nomem();
-		CURLUcode uc = curl_url_set(u, CURLUPART_URL, o->proxy, CURLU_NON_SUPPORT_SCHEME);
-		curl_url_cleanup(u);
-		if (uc != CURLUE_OK || rms__has_space_or_control(o->proxy)) {
-			char *shown = rms__url_for_message(o->proxy);
-			if (!shown)
-				return rms__error_nomem();
-			rc = rms__error_field(RMS_E_OPTIONS, "proxy",
-			                      "proxy '%s' is not a URL such as http://proxy:3128",
-			                      shown);
-			free(shown);
-			return rc;
-		}
-	}
-	if (o->max_envelope_size && o->max_envelope_size < 8192)
+	return 0;
+}
+
+static int check_proxy(const rms_session_options *o)
+{
+	if (!o->proxy)
+		return 0;
+	CURLU *u = curl_url();
+	if (!u)
+		return rms__error_nomem();
+	CURLUcode uc = curl_url_set(u, CURLUPART_URL, o->proxy, CURLU_NON_SUPPORT_SCHEME);
+	curl_url_cleanup(u);
+	if (uc == CURLUE_OK && !rms__has_space_or_control(o->proxy))
+		return 0;
+	/* The proxy URL may carry a password: never shown. */
+	char *shown = rms__url_for_message(o->proxy);
+	if (!shown)
+		return rms__error_nomem();
+	int rc = rms__error_field(RMS_E_OPTIONS, "proxy",
+	                          "proxy '%s' is not a URL such as http://proxy:3128", shown);
+	free(shown);
+	return rc;
+}
+
+/* What goes into every WS-Man message, and logging. */
+static int check_protocol(const rms_session_options *o)
+{
+	int rc;
+	if (o->max_envelope_size && o->max_envelope_size < RMS_MIN_MAX_ENVELOPE)
 		return rms__error_field(RMS_E_OPTIONS, "max_envelope_size",
-		                        "MaxEnvelopeSize %u is below 8192 bytes, the smallest "
-		                        "WinRM accepts",
-		                        o->max_envelope_size);
+		                        "MaxEnvelopeSize %u is below %u bytes, the smallest WinRM "
+		                        "accepts",
+		                        o->max_envelope_size, RMS_MIN_MAX_ENVELOPE);
 	if (o->locale && (rc = check_locale("locale", o->locale)))
 		return rc;
 	if (o->data_locale && (rc = check_locale("data_locale", o->data_locale)))
@@ -279,22 +374,53 @@ static int validate(const rms_session_options *o, rms_backend backend)
 	if ((unsigned)o->log_level > RMS_LOG_TRACE)
 		return rms__error_field(RMS_E_OPTIONS, "log_level", "unknown log level %d",
 		                        (int)o->log_level);
-	if (o->cim.cim_namespace && (!*o->cim.cim_namespace ||
-	                             rms__has_space_or_control(o->cim.cim_namespace)))
+	return 0;
+}
+
+/* The .cim, .pssession and .ssh parts. */
+static int check_backend_parts(const rms_session_options *o)
+{
+	int rc;
+	const char *ns = o->cim.cim_namespace;
+	if (ns && (!*ns || rms__has_space_or_control(ns)))
 		return rms__error_field(RMS_E_OPTIONS, "cim.cim_namespace",
-		                        "namespace '%s' is empty or contains white space",
-		                        o->cim.cim_namespace);
-	if (o->pssession.shell_uri && strncmp(o->pssession.shell_uri, "http://", 7) != 0 &&
-	    strncmp(o->pssession.shell_uri, "https://", 8) != 0)
+		                        "namespace '%s' is empty or contains white space", ns);
+	const char *shell = o->pssession.shell_uri;
+	if (shell && strncmp(shell, "http://", 7) != 0 && strncmp(shell, "https://", 8) != 0)
 		return rms__error_field(RMS_E_OPTIONS, "pssession.shell_uri",
-		                        "shell resource '%s' is not a URI", o->pssession.shell_uri);
+		                        "shell resource '%s' is not a URI", shell);
 	if (o->ssh.identity_file &&
 	    (rc = check_readable_file("ssh.identity_file", o->ssh.identity_file, "SSH key")))
 		return rc;
+	/* A known_hosts file that does not exist yet is created when a new
+	 * key may be accepted. */
 	if (o->ssh.known_hosts && !o->ssh.accept_new_host_key &&
 	    (rc = check_readable_file("ssh.known_hosts", o->ssh.known_hosts, "known_hosts")))
 		return rc;
 	return 0;
+}
+
+int rms__options_validate_sized(const void *opts, size_t size, rms_backend backend)
+{
+	rms_session_options o;
+	widen(&o, opts, size);
+	bool https = false;
+	int rc;
+	if ((rc = check_backend(&o, backend)) || (rc = check_where(&o, &https)) ||
+	    (rc = check_credentials(&o, https)) || (rc = check_tls_files(&o)) ||
+	    (rc = check_proxy(&o)) || (rc = check_protocol(&o)) || (rc = check_backend_parts(&o)))
+		return rc;
+	return 0;
+}
+
+static int validate(const rms_session_options *o, rms_backend backend)
+{
+	if (!o)
+		return rms__error_field(RMS_E_INVALID_ARG, "opts", "options pointer is NULL");
+	size_t size = rms__options_size(o->version);
+	if (!size)
+		return version_error(RMS_E_OPTIONS, o->version);
+	return rms__options_validate_sized(o, size, backend);
 }
 
 int rms_session_options_validate(const rms_session_options *opts, rms_backend backend,
@@ -348,21 +474,80 @@ void rms__options_free(rms_session_options *o)
 	memset(o, 0, sizeof *o);
 }
 
-int rms__options_copy(rms_session_options *dst, const rms_session_options *src)
+/* A string option's default, owned by the copy like the caller's strings. */
+static bool fill_string(const char **field, const char *def)
 {
-	*dst = *src;
+	if (*field)
+		return true;
+	return (*field = strdup(def)) != NULL;
+}
+
+/*
+ * Every defaulted field of a session's copy gets its default here, once,
+ * so the code below reads the option and never repeats the number. Left
+ * as the caller set them, on purpose:
+ *   - scheme, port and path: the endpoint (core/net/address.c) resolves
+ *     them together with the URL, and the session keeps the result;
+ *   - max_envelope_size: 0 is how the PSSession knows the caller set none,
+ *     and so may pick WinRM 2.0's smaller size for such a server; a reader
+ *     that needs a number takes RMS_DEFAULT_MAX_ENVELOPE for 0;
+ *   - ssh.known_hosts: ~/.ssh/known_hosts depends on the environment at
+ *     connect time, and a named file must exist where a default need not;
+ *   - idle_timeout_ms: 0 leaves it to the server; there is no number.
+ * What applies to WinRM only (the mechanism, the shell and its code page)
+ * is filled for the WS-Man transport only. The result still validates as
+ * the caller's options did (a target validates its copy again).
+ */
+static bool fill_defaults(rms_session_options *o)
+{
+	bool wsman = o->transport == RMS_TRANSPORT_WSMAN;
+	if (!o->connect_timeout_ms)
+		o->connect_timeout_ms = RMS_DEFAULT_CONNECT_TIMEOUT_MS;
+	if (!o->operation_timeout_ms)
+		o->operation_timeout_ms = RMS_DEFAULT_OPERATION_TIMEOUT_MS;
+	if (wsman && o->auth == RMS_AUTH_DEFAULT)
+		o->auth = o->user ? RMS_AUTH_BASIC : RMS_AUTH_NONE;
+	if (!o->cim.max_elements)
+		o->cim.max_elements = RMS_DEFAULT_MAX_ELEMENTS;
+	if (o->pssession.max_received_per_command == RMS_LIMIT_DEFAULT)
+		o->pssession.max_received_per_command = RMS_DEFAULT_MAX_RECEIVED_PER_COMMAND;
+	if (o->pssession.max_received_object_size == RMS_LIMIT_DEFAULT)
+		o->pssession.max_received_object_size = wsman ? RMS_DEFAULT_MAX_RECEIVED_OBJECT_WINRM
+		                                              : RMS_DEFAULT_MAX_RECEIVED_OBJECT_SSH;
+	if (wsman && !o->pssession.codepage)
+		o->pssession.codepage = RMS_CODEPAGE_UTF8;
+	return fill_string(&o->locale, RMS_DEFAULT_LOCALE) &&
+	       fill_string(&o->data_locale, o->locale) &&
+	       fill_string(&o->cim.cim_namespace, RMS_DEFAULT_NAMESPACE) &&
+	       (!wsman || fill_string(&o->pssession.shell_uri, RMS_URI_SHELL_CMD));
+}
+
+int rms__options_copy_sized(rms_session_options *dst, const void *src, size_t size)
+{
+	rms_session_options from;
+	widen(&from, src, size);
+	*dst = from;
 	bool ok = true;
 #define COPY_FIELD(f)                                                                              \
-	if (src->f && !(dst->f = strdup(src->f)))                                                   \
+	if (from.f && !(dst->f = strdup(from.f)))                                                   \
 		ok = false;
 	STRING_FIELDS(COPY_FIELD)
 #undef COPY_FIELD
-	if (src->password && !(dst->password = secret_dup(src->password)))
+	if (from.password && !(dst->password = secret_dup(from.password)))
 		ok = false;
-	if (!ok) {
-		/* Every field is now either our copy or NULL. */
+	if (!ok || !fill_defaults(dst)) {
+		/* Every string field is now either our copy or NULL. */
 		rms__options_free(dst);
 		return rms__error_nomem();
 	}
 	return 0;
+}
+
+int rms__options_copy(rms_session_options *dst, const rms_session_options *src)
+{
+	memset(dst, 0, sizeof *dst);
+	size_t size = rms__options_size(src->version);
+	if (!size)
+		return version_error(RMS_E_OPTIONS, src->version);
+	return rms__options_copy_sized(dst, src, size);
 }

@@ -38,6 +38,21 @@
 /* The largest HTTP response body the transport accepts by default. */
 #define RMS_DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
 
+/* PowerShell's received-data caps (RMS_LIMIT_DEFAULT in the options):
+ * MaximumReceivedDataSizePerCommand of the default session configuration,
+ * and the client's MaximumReceivedObjectSize over WinRM and over SSH. */
+#define RMS_DEFAULT_MAX_RECEIVED_PER_COMMAND 52428800ull   /* 50 MB */
+#define RMS_DEFAULT_MAX_RECEIVED_OBJECT_WINRM 209715200ull /* 200 MB */
+#define RMS_DEFAULT_MAX_RECEIVED_OBJECT_SSH 10485760ull    /* 10 MB */
+
+/* ---- names ---------------------------------------------------------------- */
+
+/* The CIM namespace of a call that names none, and of a session's options
+ * that name none. */
+#define RMS_DEFAULT_NAMESPACE "root/cimv2"
+/* xml:lang of wsman:Locale (and wsmv:DataLocale) when the caller names none. */
+#define RMS_DEFAULT_LOCALE "en-US"
+
 /* ---- WinRS ---------------------------------------------------------------- */
 
 /* The code page a shell is asked for when the caller names none: UTF-8. */

@@ -13,10 +13,39 @@
 
 #include "error_internal.h"
 
-/* The WinRM error numbers the library acts on (decimal, as in Code=). */
-#define RMS_WSMAN_ERR_TIMED_OUT 2150858793u            /* 0x80338029 w:TimedOut */
-#define RMS_WSMAN_ERR_INVALID_ENUM_CONTEXT 2150858779u /* 0x8033801B */
-#define RMS_WSMAN_ERR_REQUEST_TOO_LARGE 2150859025u    /* 0x80338111 (client side, HTTP 413) */
+/*
+ * WinRM error numbers (the f:WSManFault Code, decimal as Windows writes
+ * it; the HRESULT in hex beside it), each with the subcode Windows sends
+ * it with. Compare rms_error_wsman_code() with these names, never with a
+ * bare number. The first three the library acts on today; the rest are
+ * the ones Windows answers the library's requests with, named so a
+ * backend that starts to act on one has the name ready.
+ */
+/* 0x80338029 w:TimedOut */
+#define RMS_WSMAN_ERR_TIMED_OUT 2150858793u
+/* 0x8033801B n:InvalidEnumerationContext */
+#define RMS_WSMAN_ERR_INVALID_ENUM_CONTEXT 2150858779u
+/* 0x80338111, the client's own for HTTP 413 */
+#define RMS_WSMAN_ERR_REQUEST_TOO_LARGE 2150859025u
+/* 0x80338000 */
+#define RMS_WSMAN_ERR_RESOURCE_NOT_FOUND 2150858752u
+/* 0x8033800F a:InvalidMessageInformationHeader */
+#define RMS_WSMAN_ERR_INVALID_HEADER 2150858767u
+/* 0x80338012 a:DestinationUnreachable (also a missing session configuration) */
+#define RMS_WSMAN_ERR_DESTINATION_UNREACHABLE 2150858770u
+/* 0x80338013 a:ActionNotSupported */
+#define RMS_WSMAN_ERR_ACTION_NOT_SUPPORTED 2150858771u
+/* 0x8033801A n:CannotProcessFilter (a WQL query the provider refused) */
+#define RMS_WSMAN_ERR_CANNOT_PROCESS_FILTER 2150858778u
+/* 0x8033803F w:QuotaLimit */
+#define RMS_WSMAN_ERR_QUOTA_LIMIT 2150858815u
+/* 0x8033805B w:InvalidSelectors */
+#define RMS_WSMAN_ERR_INVALID_SELECTORS 2150858843u
+/* 0x8033807E w:EncodingLimit */
+#define RMS_WSMAN_ERR_ENCODING_LIMIT 2150858878u
+/* 0x803381A5 w:QuotaLimit; Windows sends it as an MSFT_WmiError, so it
+ * arrives as rms_error_wmi_code(), not as a WSManFault code. */
+#define RMS_WSMAN_ERR_MAX_SHELLS_PER_USER 2150859173u
 
 /*
  * Make `fault` (an s:Fault element) this thread's last error, with every

@@ -2,15 +2,31 @@
  * remsess — session options.
  *
  * One options struct serves both backends; fields that apply to one backend
- * only are grouped under .cim, .pssession and .ssh. The struct carries a
- * version so that fields can be added without breaking callers built
- * against an older header: initialise it with RMS_SESSION_OPTIONS_INIT or
- * rms_session_options_init(), then set what you need. Zero means "the
- * default" for every field, so the secure choice is always the zero one
- * (TLS verification on, no plaintext NTLM).
+ * only are grouped under .cim, .pssession and .ssh. Initialise it with
+ * RMS_SESSION_OPTIONS_INIT or rms_session_options_init(), then set what you
+ * need. Zero (or NULL) means "the default" for every field, as each field's
+ * comment says, so the secure choice is always the zero one (TLS
+ * verification on, no plaintext NTLM).
  *
  * Strings are borrowed only for the duration of the call that takes the
  * options: rms_session_new() and rms_target_new() copy what they keep.
+ *
+ * Versions. The struct carries the version of the header the caller was
+ * built against, and the library reads only the bytes that version's
+ * struct holds: every version from 1 up to this header's
+ * RMS_SESSION_OPTIONS_VERSION is accepted, a newer one is RMS_E_OPTIONS.
+ * That holds because whoever changes this struct follows one rule:
+ *   - it only ever grows at its end. No field is removed, reordered,
+ *     resized or inserted before the end, and that includes the insides of
+ *     .cim, .pssession and .ssh, which are frozen as they are;
+ *   - fields added in version N go at the end. A backend's new fields go
+ *     in a new sub-struct named for the backend and the version
+ *     (`struct { ... } cim_v2;`), so every backend's part can still grow;
+ *   - a new field's zero means what the library did before the field
+ *     existed, so an older caller's struct, read and padded with zeros,
+ *     behaves as it always did;
+ *   - RMS_SESSION_OPTIONS_VERSION goes up by one, and core/api/options.c
+ *     records how many bytes the previous version's struct holds.
  */
 #ifndef REMSESS_OPTIONS_H
 #define REMSESS_OPTIONS_H
@@ -69,28 +85,29 @@ typedef void (*rms_log_fn)(rms_log_level level, const char *message, void *userd
 #define RMS_SESSION_OPTIONS_VERSION 1
 
 typedef struct rms_session_options {
-	unsigned version; /* RMS_SESSION_OPTIONS_VERSION */
+	unsigned version; /* RMS_SESSION_OPTIONS_VERSION; 0 is refused */
 
 	/* Where: either a full URL ("https://host:5986/wsman"), or a host with
 	 * optional scheme, port and path. Not both. The host may be a name, an
 	 * IPv4 address or a bracketed IPv6 address. */
 	const char *url;
 	const char *host;
-	rms_scheme scheme;
-	unsigned port;    /* 0: 5985 (http), 5986 (https), 22 (ssh) */
-	const char *path; /* NULL: "/wsman" */
-	rms_transport transport;
+	rms_scheme scheme; /* RMS_SCHEME_DEFAULT: http, https for a certificate */
+	unsigned port;     /* 0: 5985 (http), 5986 (https), 22 (ssh) */
+	const char *path;  /* NULL: "/wsman" */
+	rms_transport transport; /* RMS_TRANSPORT_WSMAN (0) by default */
 
 	/* Credentials. The password is copied into locked-down memory and wiped
 	 * when the session is freed; it is never logged. */
-	const char *user;
-	const char *password;
-	rms_auth auth;
-	const char *client_cert; /* PEM file, for RMS_AUTH_CERTIFICATE */
+	const char *user;     /* NULL: none (no authentication over WinRM) */
+	const char *password; /* NULL: none (SSH then needs a key or the agent) */
+	rms_auth auth;        /* RMS_AUTH_DEFAULT: basic with a user, else none */
+	const char *client_cert; /* PEM file, for RMS_AUTH_CERTIFICATE; NULL: none */
 	const char *client_key;  /* PEM file; NULL: the key is in client_cert */
 
 	/* TLS. Certificates are verified (chain and host name) unless
-	 * tls_insecure is set, which must be an explicit choice. */
+	 * tls_insecure is set, which must be an explicit choice. NULL CA file
+	 * and path: the system's trusted certificates. */
 	const char *ca_file;
 	const char *ca_path;
 	bool tls_insecure;
@@ -119,11 +136,13 @@ typedef struct rms_session_options {
 	 * Must be at least 8192, the smallest Windows accepts. */
 	uint32_t max_envelope_size;
 
-	/* xml:lang of wsman:Locale and wsmv:DataLocale; NULL: "en-US". */
+	/* xml:lang of wsman:Locale and wsmv:DataLocale; NULL locale: "en-US",
+	 * NULL data_locale: the locale. */
 	const char *locale;
 	const char *data_locale;
 
-	/* Logging: the callback and the most detailed level it receives. */
+	/* Logging: the callback (NULL: no logging) and the most detailed level
+	 * it receives (RMS_LOG_ERROR, 0, gives errors only). */
 	rms_log_fn log;
 	void *log_userdata;
 	rms_log_level log_level;
@@ -160,40 +179,45 @@ typedef struct rms_session_options {
 		/* Shell resource; NULL: the cmd shell,
 		 * "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd". */
 		const char *shell_uri;
-		/* Shell creation settings (WinRS). */
+		/* Shell creation settings (WinRS). NULL working directory: the
+		 * server's choice. */
 		const char *working_directory;
 		bool no_profile;
-		uint32_t codepage;        /* 0: the server's (65001 asked for text) */
+		uint32_t codepage;        /* 0: 65001 (UTF-8), so output is text */
 		uint32_t idle_timeout_ms; /* 0: the server's */
 	} pssession;
 
 	struct {
-		const char *identity_file;   /* private key file */
+		const char *identity_file;   /* private key file; NULL: none */
 		const char *known_hosts;     /* NULL: ~/.ssh/known_hosts */
 		/* Accept and record a host key seen for the first time. A key
 		 * that differs from the recorded one is refused regardless. */
 		bool accept_new_host_key;
 		bool use_agent;              /* try ssh-agent identities */
 	} ssh;
+
+	/* Fields of later versions go here, and only here (see "Versions"). */
 } rms_session_options;
 
 #define RMS_SESSION_OPTIONS_INIT { .version = RMS_SESSION_OPTIONS_VERSION }
 
-/* Initialise opts for this header's version. Returns 0, or RMS_E_INVALID_ARG
- * when version is not one this library knows. */
+/* Initialise opts as the given version's struct (the caller's header's:
+ * RMS_SESSION_OPTIONS_VERSION): every field zero, version set. Only that
+ * version's bytes are written. Returns 0, or RMS_E_INVALID_ARG when version
+ * is not one this library knows (0, or newer than the library). */
 RMS_EXTERN int rms_session_options_init(rms_session_options *opts, unsigned version);
 
 /*
  * Offline validation for a backend (RMS_BACKEND_CIM or RMS_BACKEND_PSSESSION):
  * no name is resolved and nothing is connected. On failure returns
  * RMS_E_OPTIONS and the error names the field (rms_error_field) and says
- * what is wrong with it. Checked: version; url XOR host; URL syntax and
- * scheme; port 1..65535; path; transport against backend (SSH is
- * PSSession-only); an empty user; a password without a user; auth against
- * credentials (certificate needs https and a client certificate; Basic over
- * plain http needs allow_unencrypted; NTLM, Negotiate and Kerberos over
- * plain http are refused until message encryption is built, rather than
- * sent unencrypted); client certificate,
+ * what is wrong with it. Checked: version (1 up to the library's); url
+ * XOR host; URL syntax and scheme; port 1..65535; path; transport against
+ * backend (SSH is PSSession-only); an empty user; a password without a
+ * user; auth against credentials (certificate needs https and a client
+ * certificate; Basic over plain http needs allow_unencrypted; NTLM,
+ * Negotiate and Kerberos over plain http are refused until message
+ * encryption is built, rather than sent unencrypted); client certificate,
  * key and CA files exist and are readable; max_envelope_size >= 8192.
  */
 RMS_EXTERN int rms_session_options_validate(const rms_session_options *opts, rms_backend backend,

@@ -476,6 +476,10 @@ static void test_usage_errors_for_options(void **state)
 	BAD("--references is only for the assoc command", "-H", "h", "enum", "X", "--references");
 	BAD("--result-class is only for the assoc command", "-H", "h", "get", "X", "--result-class",
 	    "Y");
+	/* The message names the assoc option, even after another command
+	 * option that is right for the command. */
+	BAD("--role is only for the assoc command", "-H", "h", "invoke", "X", "M", "--arg", "A=1",
+	    "--role", "R");
 }
 
 static void test_password_is_never_taken_from_argv(void **state)

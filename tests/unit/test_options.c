@@ -12,6 +12,9 @@
 #include <cmocka.h>
 
 #include "address.h"
+#include "backend.h"
+#include "defaults.h"
+#include "options_internal.h"
 #include "remsess/remsess.h"
 
 static rms_session_options base(void)
@@ -368,6 +371,245 @@ static void test_null_options(void **state)
 	assert_string_equal(rms_error_field(rms_error_last()), "opts");
 }
 
+/* ---- the session's copy: defaults filled once -------------------------- */
+
+static void test_copy_fills_every_default_once(void **state)
+{
+	(void)state;
+	rms_session_options o = base(), c;
+	assert_int_equal(rms__options_copy(&c, &o), 0);
+	assert_int_equal(c.version, RMS_SESSION_OPTIONS_VERSION);
+	assert_int_equal(c.connect_timeout_ms, RMS_DEFAULT_CONNECT_TIMEOUT_MS);
+	assert_int_equal(c.operation_timeout_ms, RMS_DEFAULT_OPERATION_TIMEOUT_MS);
+	assert_int_equal(c.auth, RMS_AUTH_NONE);
+	assert_int_equal(c.cim.max_elements, RMS_DEFAULT_MAX_ELEMENTS);
+	assert_true(c.pssession.max_received_per_command == RMS_DEFAULT_MAX_RECEIVED_PER_COMMAND);
+	assert_true(c.pssession.max_received_object_size == RMS_DEFAULT_MAX_RECEIVED_OBJECT_WINRM);
+	assert_int_equal(c.pssession.codepage, RMS_CODEPAGE_UTF8);
+	assert_string_equal(c.locale, "en-US");
+	assert_string_equal(c.data_locale, "en-US");
+	assert_string_equal(c.cim.cim_namespace, "root/cimv2");
+	assert_string_equal(c.pssession.shell_uri,
+	                    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd");
+	/* Left as the caller set them: the PSSession must still see that no
+	 * MaxEnvelopeSize was asked for, the endpoint resolves where. */
+	assert_int_equal(c.max_envelope_size, 0);
+	assert_int_equal(c.port, 0);
+	assert_int_equal(c.scheme, RMS_SCHEME_DEFAULT);
+	assert_null(c.path);
+	assert_null(c.ssh.known_hosts);
+	assert_int_equal(c.pssession.idle_timeout_ms, 0);
+	/* The copy owns its strings. */
+	assert_ptr_not_equal(c.host, o.host);
+	assert_string_equal(c.host, o.host);
+	rms__options_free(&c);
+}
+
+static void test_copy_keeps_what_the_caller_set(void **state)
+{
+	(void)state;
+	rms_session_options o = base(), c;
+	o.user = "admin";
+	o.password = "pw";
+	o.allow_unencrypted = true;
+	o.connect_timeout_ms = 1234;
+	o.operation_timeout_ms = 5678;
+	o.max_envelope_size = 153600;
+	o.locale = "de-DE";
+	o.cim.max_elements = 7;
+	o.cim.cim_namespace = "root/StandardCimv2";
+	o.pssession.max_received_per_command = RMS_LIMIT_UNLIMITED;
+	o.pssession.max_received_object_size = 99;
+	o.pssession.codepage = 437;
+	o.pssession.shell_uri = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell";
+	assert_int_equal(rms__options_copy(&c, &o), 0);
+	assert_int_equal(c.connect_timeout_ms, 1234);
+	assert_int_equal(c.operation_timeout_ms, 5678);
+	assert_int_equal(c.max_envelope_size, 153600);
+	assert_int_equal(c.auth, RMS_AUTH_BASIC); /* a user and no mechanism named */
+	assert_string_equal(c.password, "pw");
+	assert_string_equal(c.locale, "de-DE");
+	assert_string_equal(c.data_locale, "de-DE"); /* follows the locale */
+	assert_int_equal(c.cim.max_elements, 7);
+	assert_string_equal(c.cim.cim_namespace, "root/StandardCimv2");
+	assert_true(c.pssession.max_received_per_command == RMS_LIMIT_UNLIMITED);
+	assert_true(c.pssession.max_received_object_size == 99);
+	assert_int_equal(c.pssession.codepage, 437);
+	assert_string_equal(c.pssession.shell_uri, o.pssession.shell_uri);
+	rms__options_free(&c);
+}
+
+/* What is WinRM's only stays unset over SSH, and the object cap is the SSH
+ * client's. */
+static void test_copy_over_ssh_fills_only_what_applies(void **state)
+{
+	(void)state;
+	rms_session_options o = base(), c;
+	o.transport = RMS_TRANSPORT_SSH;
+	o.user = "admin";
+	o.ssh.use_agent = true;
+	assert_int_equal(rms__options_copy(&c, &o), 0);
+	assert_int_equal(c.auth, RMS_AUTH_DEFAULT);
+	assert_int_equal(c.pssession.codepage, 0);
+	assert_null(c.pssession.shell_uri);
+	assert_true(c.pssession.max_received_object_size == RMS_DEFAULT_MAX_RECEIVED_OBJECT_SSH);
+	assert_int_equal(c.connect_timeout_ms, RMS_DEFAULT_CONNECT_TIMEOUT_MS);
+	expect_ok(&c, RMS_BACKEND_PSSESSION);
+	rms__options_free(&c);
+}
+
+/* A target validates its copy again when it makes the session: the filled
+ * copy must pass wherever the caller's options passed. */
+static void test_filled_copy_validates_like_the_original(void **state)
+{
+	(void)state;
+	rms_session_options forms[3] = { base(), base(), base() };
+	forms[1].host = NULL;
+	forms[1].url = "https://server1.example:5986/wsman";
+	forms[1].user = "admin";
+	forms[1].password = "pw";
+	forms[2].user = "admin";
+	forms[2].password = "pw";
+	forms[2].allow_unencrypted = true;
+	forms[2].port = 8080;
+	forms[2].path = "/custom";
+	for (size_t i = 0; i < 3; i++) {
+		rms_session_options c;
+		assert_int_equal(rms__options_copy(&c, &forms[i]), 0);
+		expect_ok(&c, RMS_BACKEND_CIM);
+		expect_ok(&c, RMS_BACKEND_PSSESSION);
+		rms_session_options again;
+		assert_int_equal(rms__options_copy(&again, &c), 0);
+		assert_int_equal(again.auth, c.auth);
+		assert_string_equal(again.locale, c.locale);
+		rms__options_free(&again);
+		rms__options_free(&c);
+	}
+}
+
+static void test_session_and_target_hold_the_filled_copy(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	rms_session *s = NULL;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(s->opts.operation_timeout_ms, RMS_DEFAULT_OPERATION_TIMEOUT_MS);
+	assert_string_equal(s->opts.cim.cim_namespace, "root/cimv2");
+	rms_session_free(s);
+
+	rms_target *t = NULL;
+	assert_int_equal(rms_target_new(&t, &o, NULL, NULL), 0);
+	assert_int_equal(rms_target_session(&s, t, RMS_BACKEND_CIM, NULL), 0);
+	assert_int_equal(s->opts.cim.max_elements, RMS_DEFAULT_MAX_ELEMENTS);
+	rms_target_free(t);
+}
+
+/* ---- versions ---------------------------------------------------------- */
+
+/* A struct of a hypothetical older version that ended before the backend
+ * parts: the rule in options.h makes every older struct a prefix. */
+#define OLD_SIZE offsetof(rms_session_options, cim)
+
+static void test_every_version_up_to_ours_has_a_size(void **state)
+{
+	(void)state;
+	assert_int_equal(rms__options_size(0), 0);
+	assert_int_equal(rms__options_size(RMS_SESSION_OPTIONS_VERSION + 1), 0);
+	assert_int_equal(rms__options_size(RMS_SESSION_OPTIONS_VERSION), sizeof(rms_session_options));
+	size_t last = offsetof(rms_session_options, version) + sizeof(unsigned);
+	for (unsigned v = 1; v <= RMS_SESSION_OPTIONS_VERSION; v++) {
+		size_t n = rms__options_size(v);
+		assert_true(n >= last); /* a struct only grows */
+		last = n;
+		rms_session_options o;
+		memset(&o, 0xAB, sizeof o);
+		assert_int_equal(rms_session_options_init(&o, v), 0);
+		assert_int_equal(o.version, v);
+		/* Only that version's bytes are written. */
+		const unsigned char *bytes = (const unsigned char *)&o;
+		for (size_t i = n; i < sizeof o; i++)
+			assert_int_equal(bytes[i], 0xAB);
+	}
+}
+
+static void test_newer_version_is_a_clear_options_error(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.version = RMS_SESSION_OPTIONS_VERSION + 1;
+	char want[64];
+	snprintf(want, sizeof want, "versions 1 to %u", RMS_SESSION_OPTIONS_VERSION);
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "version", want);
+	o.version = 0;
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "version", "version 0");
+	rms_session_options c;
+	memset(&c, 0xAB, sizeof c);
+	o.version = RMS_SESSION_OPTIONS_VERSION + 1;
+	assert_int_equal(rms__options_copy(&c, &o), RMS_E_OPTIONS);
+	assert_null(c.host); /* nothing to free */
+	rms_session *s = (rms_session *)1;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), RMS_E_OPTIONS);
+	assert_null(s);
+}
+
+/* An older caller's struct in a buffer of exactly its size (ASan and
+ * valgrind see any read past it), then in a full-size buffer with poison
+ * after it: the poison must not reach the copy, where a pointer would
+ * crash and a number would show. */
+static void test_older_struct_is_read_only_to_its_end(void **state)
+{
+	(void)state;
+	rms_session_options full = base();
+	full.locale = "fr-FR";
+	full.operation_timeout_ms = 4321;
+
+	void *exact = malloc(OLD_SIZE);
+	assert_non_null(exact);
+	memcpy(exact, &full, OLD_SIZE);
+	rms_session_options c;
+	assert_int_equal(rms__options_validate_sized(exact, OLD_SIZE, RMS_BACKEND_CIM), 0);
+	assert_int_equal(rms__options_copy_sized(&c, exact, OLD_SIZE), 0);
+	free(exact);
+	assert_string_equal(c.locale, "fr-FR");
+	assert_int_equal(c.operation_timeout_ms, 4321);
+	assert_string_equal(c.cim.cim_namespace, "root/cimv2");
+	rms__options_free(&c);
+
+	unsigned char *poisoned = malloc(sizeof full);
+	assert_non_null(poisoned);
+	memset(poisoned, 0xA5, sizeof full);
+	memcpy(poisoned, &full, OLD_SIZE);
+	assert_int_equal(rms__options_validate_sized(poisoned, OLD_SIZE, RMS_BACKEND_PSSESSION), 0);
+	assert_int_equal(rms__options_copy_sized(&c, poisoned, OLD_SIZE), 0);
+	free(poisoned);
+	assert_int_equal(c.version, RMS_SESSION_OPTIONS_VERSION);
+	assert_int_equal(c.cim.max_elements, RMS_DEFAULT_MAX_ELEMENTS);
+	assert_false(c.cim.no_schema);
+	assert_false(c.cim.test_connection);
+	assert_true(c.pssession.max_received_per_command == RMS_DEFAULT_MAX_RECEIVED_PER_COMMAND);
+	assert_int_equal(c.pssession.codepage, RMS_CODEPAGE_UTF8);
+	assert_null(c.pssession.working_directory);
+	assert_null(c.ssh.identity_file);
+	assert_false(c.ssh.use_agent);
+	rms__options_free(&c);
+}
+
+/* A field the older struct does hold is still checked. */
+static void test_older_struct_fields_are_still_validated(void **state)
+{
+	(void)state;
+	rms_session_options full = base();
+	full.locale = "not a locale";
+	unsigned char *poisoned = malloc(sizeof full);
+	assert_non_null(poisoned);
+	memset(poisoned, 0xA5, sizeof full);
+	memcpy(poisoned, &full, OLD_SIZE);
+	assert_int_equal(rms__options_validate_sized(poisoned, OLD_SIZE, RMS_BACKEND_CIM),
+	                 RMS_E_OPTIONS);
+	assert_string_equal(rms_error_field(rms_error_last()), "locale");
+	free(poisoned);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +633,15 @@ int main(void)
 		cmocka_unit_test(test_ssh_is_pssession_only_and_needs_credentials),
 		cmocka_unit_test(test_namespace_and_shell_uri),
 		cmocka_unit_test(test_null_options),
+		cmocka_unit_test(test_copy_fills_every_default_once),
+		cmocka_unit_test(test_copy_keeps_what_the_caller_set),
+		cmocka_unit_test(test_copy_over_ssh_fills_only_what_applies),
+		cmocka_unit_test(test_filled_copy_validates_like_the_original),
+		cmocka_unit_test(test_session_and_target_hold_the_filled_copy),
+		cmocka_unit_test(test_every_version_up_to_ours_has_a_size),
+		cmocka_unit_test(test_newer_version_is_a_clear_options_error),
+		cmocka_unit_test(test_older_struct_is_read_only_to_its_end),
+		cmocka_unit_test(test_older_struct_fields_are_still_validated),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	rms_error_clear();
