@@ -15,6 +15,11 @@
 
 /* Deepest nesting of references and embedded instances in one line. */
 #define MAX_DEPTH 32
+/* What the script's "missing" marker names when it has no Get-CimInstance. */
+#define MISSING_CMDLET "Get-CimInstance"
+/* cmd.exe's exit code for a program it cannot find (9009, "is not
+ * recognized as an internal or external command"). */
+#define CMD_EXIT_NOT_FOUND 9009
 
 /*
  * The script (PowerShell 3.0 and later, Windows PowerShell and pwsh). It
@@ -59,9 +64,17 @@ static const char SCRIPT_BODY[] =
     " [Console]::Out.WriteLine((ConvertTo-Json -Compress -InputObject "
     "([ordered]@{error=[ordered]@{message=$e.Message;status=$s}})));exit 1}\n";
 
+/* Before the parameters are read: a PowerShell without the CIM cmdlets
+ * (2.0 has neither them nor ConvertFrom-Json) says so in a line of its own,
+ * with a marker that does not depend on PowerShell's localized messages,
+ * written without any cmdlet 3.0 added. */
 static const char SCRIPT_HEAD[] = "$ErrorActionPreference='Stop'\n"
                                   "$ProgressPreference='SilentlyContinue'\n"
-                                  "[Console]::OutputEncoding=New-Object Text.UTF8Encoding $false\n";
+                                  "[Console]::OutputEncoding=New-Object Text.UTF8Encoding $false\n"
+                                  "if(!(Get-Command Get-CimInstance -EA 0)){[Console]::Out."
+                                  "WriteLine('{\"error\":{\"message\":\"Get-CimInstance is "
+                                  "not available\",\"status\":0,\"missing\":\"" MISSING_CMDLET
+                                  "\"}}');exit 1}\n";
 
 /* ---- the command ---------------------------------------------------------- */
 
@@ -543,7 +556,8 @@ static int decode_instance(rms_instance **out, const json_t *obj, const char *fa
 	return rc;
 }
 
-/* {"error":{"message":M,"status":N}}: the remote cmdlet's failure. */
+/* {"error":{"message":M,"status":N}}: the remote cmdlet's failure;
+ * "missing":"Get-CimInstance" when the script found no such cmdlet. */
 static int remote_error(const json_t *e)
 {
 	const char *msg = json_is_object(e) ? member_string(e, "message") : NULL;
@@ -567,7 +581,8 @@ static int remote_error(const json_t *e)
 	if (status <= 0) {
 		/* Not a CimException: PowerShell itself failed (an old version
 		 * without the CIM cmdlets, a policy, ...). */
-		bool missing = msg && strstr(msg, "Get-CimInstance") && strstr(msg, "not recognized");
+		const char *marker = json_is_object(e) ? member_string(e, "missing") : NULL;
+		bool missing = marker && strcmp(marker, MISSING_CMDLET) == 0;
 		return rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE,
 		                      "%s: %.*s",
 		                      missing ? "PowerShell on the remote computer has no CIM cmdlets "
@@ -708,6 +723,13 @@ int rms__ps_cim_take(rms_ps_cim_reader *r, rms_instance **out)
 	}
 }
 
+bool rms__ps_cim_ready(const rms_ps_cim_reader *r)
+{
+	size_t from = r->scan > r->start ? r->scan : r->start;
+	return r->out.data && from < r->out.len &&
+	       memchr(r->out.data + from, '\n', r->out.len - from) != NULL;
+}
+
 int rms__ps_cim_end(rms_ps_cim_reader *r, int exit_code, rms_instance **out)
 {
 	*out = NULL;
@@ -740,7 +762,7 @@ int rms__ps_cim_end(rms_ps_cim_reader *r, int exit_code, rms_instance **out)
 	size_t n = shown.len;
 	while (n && (err[n - 1] == '\r' || err[n - 1] == '\n' || err[n - 1] == ' '))
 		n--;
-	bool missing = exit_code == 9009 || strstr(err, "is not recognized") != NULL;
+	bool missing = exit_code == CMD_EXIT_NOT_FOUND;
 	int rc = rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE,
 	                      "%s (exit code %d)%s%.*s%s",
 	                      missing ? "PowerShell is not available on the remote computer: "

@@ -16,7 +16,8 @@
  * "keys":[props]} and for embedded instances a nested instance object. K
  * (optional) marks a key property. A
  * failure is one line {"error":{"message":M,"status":CIM status}} and exit
- * code 1. docs/pssession.md describes the format; the test endpoint
+ * code 1; a PowerShell without Get-CimInstance writes such a line with
+ * status 0 and "missing":"Get-CimInstance". docs/pssession.md describes the format; the test endpoint
  * (tests/endpoint/winrm_endpoint/pscim.py) answers the same script.
  */
 #ifndef RMS_PSREMOTE_PS_CIM_H
@@ -69,6 +70,9 @@ int rms__ps_cim_feed(rms_ps_cim_reader *r, rms_stream stream, const void *data, 
 /* The next instance: 0 with *out set, RMS_EAGAIN when no whole line is
  * buffered, or the error of a line (a remote error, malformed JSON). */
 int rms__ps_cim_take(rms_ps_cim_reader *r, rms_instance **out);
+/* Whether a whole line is buffered (rms__ps_cim_take will not return
+ * RMS_EAGAIN). */
+bool rms__ps_cim_ready(const rms_ps_cim_reader *r);
 /* After the command ended with exit_code: 0 with *out set when an
  * unterminated last line holds an instance, RMS_ITEROVER when all is read,
  * or the failure the exit code and stderr describe. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "defaults.h"
 
 static const char *const kind_names[] = {
 	[RMS_OP_IDENTIFY] = "identify",     [RMS_OP_GET] = "get",
@@ -346,7 +347,7 @@ char *rms__request_namespace(const rms_request *req, const rms_session *s)
 {
 	const char *ns = req->cim_namespace        ? req->cim_namespace
 	                 : s && s->opts.cim.cim_namespace ? s->opts.cim.cim_namespace
-	                                                  : "root/cimv2";
+	                                                  : RMS_DEFAULT_NAMESPACE;
 	char *r = strdup(ns);
 	for (char *p = r; p && *p; p++)
 		if (*p == '\\')

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
+#include "backend.h"
 #include "endpoint.h"
 #include "error_internal.h"
 #include "psremote/ps_cim.h"
@@ -285,12 +286,46 @@ static void test_malformed_lines_are_protocol_errors(void **state)
 static void test_a_failure_that_is_not_a_cim_one_has_no_cim_status(void **state)
 {
 	(void)state;
-	int rc = decode_fails("{\"error\":{\"message\":\"The term 'Get-CimInstance' is not "
-	                      "recognized as the name of a cmdlet\",\"status\":0}}");
+	int rc = decode_fails("{\"error\":{\"message\":\"Get-CimInstance is not available\","
+	                      "\"status\":0,\"missing\":\"Get-CimInstance\"}}");
 	assert_int_equal(rc, RMS_E_FAULT);
 	const rms_error *e = rms_error_last();
 	assert_int_equal(rms_error_cim_status(e), 0);
 	assert_non_null(strstr(rms_error_message(e), "has no CIM cmdlets"));
+}
+
+/* The missing cmdlets are told by the script's marker, never by the words
+ * of PowerShell's (localized) message. */
+static void test_missing_cmdlets_are_told_by_the_marker_not_the_text(void **state)
+{
+	(void)state;
+	int rc = decode_fails("{\"error\":{\"message\":\"The term 'Get-CimInstance' is not "
+	                      "recognized as the name of a cmdlet\",\"status\":0}}");
+	assert_int_equal(rc, RMS_E_FAULT);
+	const char *m = rms_error_message(rms_error_last());
+	assert_null(strstr(m, "has no CIM cmdlets"));
+	assert_non_null(strstr(m, "the remote CIM script failed"));
+	assert_int_equal(decode_fails("{\"error\":{\"message\":\"Le terme Get-CimInstance "
+	                              "n'est pas reconnu\",\"status\":0,\"missing\":"
+	                              "\"Get-CimInstance\"}}"),
+	                 RMS_E_FAULT);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "has no CIM cmdlets"));
+	/* The script writes that marker itself, before it reads its
+	 * parameters (which PowerShell 2.0 could not). */
+	rms_request *r;
+	assert_int_equal(rms_request_new(&r, RMS_OP_ENUMERATE), 0);
+	assert_int_equal(rms_request_set_class(r, "Win32_Service"), 0);
+	char *script = NULL;
+	assert_int_equal(rms__ps_cim_script(&script, r, "root/cimv2"), 0);
+	const char *check = strstr(script, "Get-Command Get-CimInstance");
+	const char *marker = strstr(script, "\"missing\":\"Get-CimInstance\"");
+	const char *params = strstr(script, "$r = ConvertFrom-Json");
+	assert_non_null(check);
+	assert_non_null(marker);
+	assert_non_null(params);
+	assert_true(check < marker && marker < params);
+	free(script);
+	rms_request_free(r);
 }
 
 static void test_error_line_is_a_remote_fault_with_cim_status(void **state)
@@ -435,6 +470,15 @@ static void test_reader_end_explains_a_failed_command(void **state)
 	const char *m = rms_error_message(rms_error_last());
 	assert_non_null(strstr(m, "PowerShell is not available on the remote computer"));
 	assert_non_null(strstr(m, "(exit code 9009): 'powershell.exe' is not recognized"));
+	rms__ps_cim_reader_free(&r);
+
+	/* The exit code decides, not the (localized) words on stderr. */
+	assert_int_equal(rms__ps_cim_reader_init(&r, 0, NULL), 0);
+	assert_int_equal(rms__ps_cim_feed(&r, RMS_STREAM_STDERR, msg, strlen(msg)), 0);
+	assert_int_equal(rms__ps_cim_end(&r, 1, &inst), RMS_E_FAULT);
+	m = rms_error_message(rms_error_last());
+	assert_null(strstr(m, "PowerShell is not available"));
+	assert_non_null(strstr(m, "the remote CIM script failed (exit code 1)"));
 	rms__ps_cim_reader_free(&r);
 
 	/* Another failure keeps the start of stderr, and says it was cut. */
@@ -729,6 +773,89 @@ static void test_query_output_is_capped_per_command_and_per_object(void **state)
 	rms_session_free(ps);
 }
 
+
+/* A step that waits says on what: a descriptor or a deadline. */
+static void wait_for(const rms_wait *w)
+{
+	assert_true(w->nfds > 0 || w->deadline_ms != 0);
+	assert_int_equal(rms__wait_block(w), 0);
+}
+
+/* All instances of a non-blocking op, through next and step by hand. */
+static size_t drain_by_hand(rms_op *op, rms_instance **out, size_t max)
+{
+	size_t n = 0;
+	for (;;) {
+		rms_instance *inst = NULL;
+		int rc = op->session->ops->next(op, &inst);
+		if (rc == 0) {
+			assert_true(n < max);
+			out[n++] = inst;
+			continue;
+		}
+		if (rc == RMS_ITEROVER)
+			break;
+		assert_int_equal(rc, RMS_EAGAIN);
+		rms_wait w;
+		while ((rc = op->session->ops->step(op, &w)) == RMS_EAGAIN)
+			wait_for(&w);
+		assert_int_equal(rc, 0);
+	}
+	assert_true(op->ended);
+	return n;
+}
+
+static void test_cim_operations_stepped_by_hand_equal_the_blocking_ones(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_session_options o = opts_for(ep);
+	rms_session *ps = session(&o, RMS_BACKEND_PSSESSION);
+	enum { MAX = 400 };
+	rms_instance *x[MAX], *y[MAX];
+	const char *wql = "SELECT Name, State FROM Win32_Service WHERE StartMode = 'Auto'";
+	rms_op *a;
+	assert_int_equal(rms_query(&a, ps, NULL, wql, NULL), 0);
+	size_t nx = drain(a, x, MAX);
+	rms_op_free(a);
+	rms_request *req;
+	assert_int_equal(rms_request_new(&req, RMS_OP_QUERY), 0);
+	assert_int_equal(rms_request_set_query(req, NULL, wql), 0);
+	rms_op *b = NULL;
+	assert_int_equal(rms__op_start_nb(&b, ps, req, "test", true), 0);
+	rms_request_free(req);
+	size_t ny = drain_by_hand(b, y, MAX);
+	rms_op_free(b);
+	assert_true(nx > 0);
+	assert_int_equal(nx, ny);
+	for (size_t i = 0; i < nx; i++)
+		assert_true(rms_instance_equal(x[i], y[i]));
+	free_all(x, nx);
+	free_all(y, ny);
+
+	/* A get: step until it has ended, with its one result on the op. */
+	rms_ref *key;
+	assert_int_equal(rms_ref_new(&key, NULL, "X_Number"), 0);
+	assert_int_equal(rms_ref_add_selector(key, "Id", "42"), 0);
+	rms_instance *want = NULL;
+	assert_int_equal(rms_get(&want, ps, key, NULL), 0);
+	assert_int_equal(rms_request_new(&req, RMS_OP_GET), 0);
+	assert_int_equal(rms_request_set_ref(req, key), 0);
+	assert_int_equal(rms__op_start_nb(&b, ps, req, "test", true), 0);
+	rms_request_free(req);
+	rms_wait w;
+	int rc;
+	while ((rc = b->session->ops->step(b, &w)) == RMS_EAGAIN || (rc == 0 && !b->ended))
+		if (rc == RMS_EAGAIN)
+			wait_for(&w);
+	assert_int_equal(rc, 0);
+	assert_non_null(b->result);
+	assert_true(rms_instance_equal(want, b->result));
+	rms_op_free(b);
+	rms_instance_free(want);
+	rms_ref_free(key);
+	rms_session_free(ps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -740,6 +867,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_lines_are_protocol_errors),
 		cmocka_unit_test(test_error_line_is_a_remote_fault_with_cim_status),
 		cmocka_unit_test(test_a_failure_that_is_not_a_cim_one_has_no_cim_status),
+		cmocka_unit_test(test_missing_cmdlets_are_told_by_the_marker_not_the_text),
 		cmocka_unit_test(test_reader_splits_lines_across_chunks),
 		cmocka_unit_test(test_reader_decodes_an_unterminated_last_line),
 		cmocka_unit_test(test_reader_caps_one_line_at_the_object_size),
@@ -754,6 +882,8 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_query_output_is_capped_per_command_and_per_object,
 		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_cim_operations_stepped_by_hand_equal_the_blocking_ones, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

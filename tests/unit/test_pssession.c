@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "backend.h"
 #include "endpoint.h"
 #include "remsess/remsess.h"
 
@@ -698,6 +699,197 @@ static void test_shell_deleted_by_server_breaks_the_session(void **state)
 	stop(ep);
 }
 
+
+/* ---- the engine contract, by hand ------------------------------------------ */
+
+/* A step that waits says on what: a descriptor or a deadline. */
+static void wait_for(const rms_wait *w)
+{
+	assert_true(w->nfds > 0 || w->deadline_ms != 0);
+	assert_int_equal(rms__wait_block(w), 0);
+}
+
+/* One move of a non-blocking run op: 1 when it gave a chunk or has
+ * ended, 0 after a step that waits (*w filled), failing on an error. */
+static int run_move(rms_op *op, struct output *o, bool *over, rms_wait *w)
+{
+	rms_chunk c;
+	int rc = op->session->ops->next_chunk(op, &c);
+	if (rc == 0) {
+		collect(o, c.stream, c.data, c.len);
+		return 1;
+	}
+	if (rc == RMS_ITEROVER) {
+		*over = true;
+		return 1;
+	}
+	assert_int_equal(rc, RMS_EAGAIN);
+	rc = op->session->ops->step(op, w);
+	if (rc == RMS_EAGAIN)
+		return 0;
+	assert_int_equal(rc, 0);
+	return 1;
+}
+
+static rms_op *start_nb(rms_session *s, const char *cmd)
+{
+	rms_request *req = run_request(cmd, 0, NULL);
+	rms_op *op = NULL;
+	assert_int_equal(rms__op_start_nb(&op, s, req, "test", true), 0);
+	rms_request_free(req);
+	assert_non_null(op);
+	return op;
+}
+
+static void test_a_command_stepped_by_hand_gives_the_blocking_output(void **state)
+{
+	rms_session *s = ps_session(*state);
+	const char *cmd = "printf 'a\\nb\\n'; echo e >&2; sleep 0.3; echo c; exit 5";
+	struct output want, got;
+	int code = -1;
+	rms_request *req = run_request(cmd, 0, NULL);
+	assert_int_equal(run_pull(s, req, &want, &code), 0);
+	rms_request_free(req);
+	assert_string_equal(want.out, "a\nb\nc\n");
+	assert_int_equal(code, 5);
+
+	memset(&got, 0, sizeof got);
+	rms_op *op = start_nb(s, cmd);
+	bool over = false;
+	while (!over) {
+		rms_wait w;
+		if (!run_move(op, &got, &over, &w))
+			wait_for(&w);
+	}
+	assert_true(op->ended);
+	assert_true(op->have_exit_code);
+	assert_int_equal(op->exit_code, 5);
+	assert_string_equal(got.out, want.out);
+	assert_string_equal(got.err, want.err);
+	/* Once ended, next_chunk keeps saying so and step has nothing to do. */
+	rms_chunk c;
+	rms_wait w;
+	assert_int_equal(op->session->ops->next_chunk(op, &c), RMS_ITEROVER);
+	assert_int_equal(op->session->ops->step(op, &w), 0);
+	rms_op_free(op);
+
+	/* With an output callback, step delivers and returns 0 only at the end. */
+	memset(&got, 0, sizeof got);
+	req = run_request(cmd, 0, NULL);
+	assert_int_equal(rms_request_set_output_fn(req, collect_cb, &got), 0);
+	assert_int_equal(rms__op_start_nb(&op, s, req, "test", true), 0);
+	rms_request_free(req);
+	int rc;
+	while ((rc = op->session->ops->step(op, &w)) == RMS_EAGAIN)
+		wait_for(&w);
+	assert_int_equal(rc, 0);
+	assert_true(op->ended);
+	assert_int_equal(op->exit_code, 5);
+	assert_string_equal(got.out, want.out);
+	assert_string_equal(got.err, want.err);
+	rms_op_free(op);
+	rms_session_free(s);
+}
+
+/* Drive ops (of one session or several) in turns from one thread until
+ * each has ended, waiting only when all of them wait. */
+static void drive_in_turns(rms_op **ops, struct output *outs, size_t n)
+{
+	bool over[4] = { false };
+	size_t left = n;
+	while (left) {
+		rms_wait all;
+		rms__wait_clear(&all);
+		bool moved = false;
+		for (size_t i = 0; i < n; i++) {
+			if (over[i])
+				continue;
+			rms_wait w;
+			rms__wait_clear(&w);
+			if (run_move(ops[i], &outs[i], &over[i], &w)) {
+				moved = true;
+				left -= over[i];
+			} else {
+				rms__wait_merge(&all, &w);
+			}
+		}
+		if (!moved)
+			wait_for(&all);
+	}
+}
+
+static void test_commands_stepped_in_turns_from_one_thread(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_session *s1 = ps_session(ep), *s2 = ps_session(ep);
+	const char *c1 = "for i in 1 2 3; do echo one$i; sleep 0.2; done";
+	const char *c2 = "for i in 1 2 3; do echo two$i; sleep 0.1; done; echo x >&2; exit 2";
+	struct output outs[2];
+	memset(outs, 0, sizeof outs);
+	/* Two sessions. */
+	rms_op *ops[2] = { start_nb(s1, c1), start_nb(s2, c2) };
+	drive_in_turns(ops, outs, 2);
+	assert_string_equal(outs[0].out, "one1\none2\none3\n");
+	assert_string_equal(outs[1].out, "two1\ntwo2\ntwo3\n");
+	assert_string_equal(outs[1].err, "x\n");
+	assert_int_equal(ops[0]->exit_code, 0);
+	assert_int_equal(ops[1]->exit_code, 2);
+	rms_op_free(ops[0]);
+	rms_op_free(ops[1]);
+	/* Two commands of one session share its connection: each waits for
+	 * the other's exchange, and both finish. */
+	memset(outs, 0, sizeof outs);
+	ops[0] = start_nb(s1, c1);
+	ops[1] = start_nb(s1, c2);
+	drive_in_turns(ops, outs, 2);
+	assert_string_equal(outs[0].out, "one1\none2\none3\n");
+	assert_string_equal(outs[1].out, "two1\ntwo2\ntwo3\n");
+	assert_int_equal(ops[1]->exit_code, 2);
+	rms_op_free(ops[0]);
+	rms_op_free(ops[1]);
+	assert_int_equal(rms_session_state_get(s1), RMS_STATE_OPENED);
+	rms_session_free(s1);
+	rms_session_free(s2);
+	assert_int_equal(stat_settled(ep, "commands_open", 0), 0);
+}
+
+/* open begins and returns RMS_EAGAIN; open_step opens the shell. */
+static void test_session_opened_by_hand(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_endpoint_reset(ep);
+	rms_session_options o = opts_for(ep);
+	rms_session *s = calloc(1, sizeof *s);
+	assert_non_null(s);
+	s->ops = &rms__pssession_backend;
+	assert_int_equal(rms__options_copy(&s->opts, &o), 0);
+	s->name = strdup("PSSessionByHand");
+	s->state = RMS_STATE_OPENED;
+	assert_int_equal(s->ops->open(s), RMS_EAGAIN);
+	rms_wait w;
+	int rc;
+	while ((rc = s->ops->open_step(s, &w)) == RMS_EAGAIN)
+		wait_for(&w);
+	assert_int_equal(rc, 0);
+	assert_int_equal(rms_endpoint_stat(ep, "shells_created"), 1);
+	assert_int_equal(s->stats.shells_open, 1);
+	/* The session runs commands. */
+	rms_op *op = start_nb(s, "echo hi");
+	struct output out;
+	memset(&out, 0, sizeof out);
+	drive_in_turns(&op, &out, 1);
+	assert_string_equal(out.out, "hi\n");
+	rms_op_free(op);
+	assert_int_equal(s->ops->close(s), 0);
+	assert_int_equal(s->stats.shells_open, 0);
+	assert_int_equal(stat_settled(ep, "shells_open", 0), 0);
+	s->ops->destroy(s);
+	rms__options_free(&s->opts);
+	rms_error_free(s->broken_reason);
+	free(s->name);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -738,6 +930,11 @@ int main(void)
 		cmocka_unit_test(test_endpoint_killed_mid_command_breaks_the_session),
 		cmocka_unit_test(test_connection_closed_by_server_is_reopened),
 		cmocka_unit_test(test_shell_deleted_by_server_breaks_the_session),
+		cmocka_unit_test_setup_teardown(
+			test_a_command_stepped_by_hand_gives_the_blocking_output, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commands_stepped_in_turns_from_one_thread,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_opened_by_hand, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

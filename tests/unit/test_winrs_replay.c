@@ -994,6 +994,43 @@ static void test_pypsrp_bad_command_id(void **state)
 	replay_finish(r);
 }
 
+/* The shell is gone while a command runs: the Receive gets the fault
+ * Windows gives for an unknown ShellId (pypsrp
+ * test_psrp_is_alive_invalid_selectors.yml: the same w:InvalidSelectors and
+ * WSManFault code as an unknown CommandId, but reported through the shell's
+ * f:ProviderFault). That structure, not the message's words, breaks the
+ * session: nothing more is sent, not even the Signal or the Delete. */
+static void test_pypsrp_shell_gone_during_a_command(void **state)
+{
+	(void)state;
+	static const step steps[] = {
+	    {.action = "Identify", .reply = IDENTIFY_REPLY, .why = WHY_IDENTIFY},
+	    {.action = "Create",
+	     .reply = PYPSRP("bad_cmd_id", 0),
+	     .recorded = PYPSRP("bad_cmd_id", 0)},
+	    {.action = "Command",
+	     .reply = PYPSRP("bad_cmd_id", 1),
+	     .recorded = PYPSRP("bad_cmd_id", 1)},
+	    {.action = "Receive",
+	     .reply = {SRC_PYPSRP, "test_psrp_is_alive_invalid_selectors.yml", 4},
+	     .why = "the answer pypsrp recorded for a shell the server no longer has"},
+	};
+	replay *r = replay_start(steps, N(steps));
+	rms_session *s = replay_session(r, NULL);
+	const char *argv[] = {"/c", "echo", "hi"};
+	output res;
+	rms_error *err = NULL;
+	assert_int_equal(run(s, "cmd.exe", 3, argv, NULL, 0, 0, &res, &err), RMS_E_FAULT);
+	assert_non_null(err);
+	assert_int_equal(rms_error_wsman_code(err), 2150858843u);
+	assert_non_null(rms_error_provider(err));
+	rms_error_free(err);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_BROKEN);
+	output_free(&res);
+	rms_session_free(s);
+	replay_finish(r);
+}
+
 /* The first Command names a program Windows cannot find: the run fails with
  * the fault (w:InternalError, 2147942402), the session stays usable, and
  * the second command on the same shell runs. pypsrp sent
@@ -1425,6 +1462,7 @@ int main(void)
 	    cmocka_unit_test(test_winrmsharp_open_close_shell),
 	    cmocka_unit_test(test_winrmsharp_command_input),
 	    cmocka_unit_test(test_winrmsharp_command_cleanup),
+	    cmocka_unit_test(test_pypsrp_shell_gone_during_a_command),
 	    cmocka_unit_test(test_winrmsharp_command_time_limit),
 	    cmocka_unit_test(test_masterzen_conversation),
 	    cmocka_unit_test(test_masterzen_command_fault),
