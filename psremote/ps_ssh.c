@@ -8,13 +8,20 @@
  * The session then holds that one SSH connection for its whole life; every
  * command is an "exec" channel on it, and closing the session disconnects.
  *
- * libssh2 runs non-blocking. Every libssh2 call that would block returns
- * LIBSSH2_ERROR_EAGAIN; the blocking calls of the public API then wait with
- * poll() on the socket for the directions libssh2 reports
- * (libssh2_session_block_directions), in slices of at most 200 ms so that a
- * cancel from another thread, a command time limit or a connect deadline is
- * noticed. A command's progress is one non-blocking step (step()), which a
- * later event loop can call when the socket is ready instead of waiting here.
+ * The engine contract (core/api/backend.h): nothing here waits for the
+ * network except cleanup. open begins connecting and open_step advances it;
+ * start begins a command and step advances it (channel open, exec, stdin,
+ * output, the channel's close and exit status). Where libssh2 returns
+ * LIBSSH2_ERROR_EAGAIN, a step returns RMS_EAGAIN with the socket in the
+ * rms_wait, the directions libssh2_session_block_directions() gives, and
+ * the deadline in force. Stopping a command (cancel, a cap, its time
+ * limit), closing a finished command's channel, and disconnecting are
+ * cleanup: they may wait, at most STOP_MS / RMS_CLEANUP_TIMEOUT_MS.
+ *
+ * Several commands of one session are channels on one socket, and may be
+ * stepped alternately from one thread. A step that reads the socket may
+ * queue packets for another command's channel inside libssh2, where poll()
+ * cannot see them: that step wakes the other commands (wake_others).
  *
  * State: a failure of the connection itself (socket closed or reset, an SSH
  * transport error) turns the session Broken with the reason kept; core/api/op.c
@@ -24,8 +31,9 @@
  *
  * Half-sent packets: a libssh2 call that returns EAGAIN with the socket full
  * may have begun a packet that only the same call can finish; it is recorded
- * in the connection (ssh.h, enum ssh_pend_kind) and finished before any
- * other send, by the next step, command, stop or disconnect.
+ * in the connection (ssh.h, enum ssh_pend_kind) with the command it belongs
+ * to, and finished before any other send by the next step of any command,
+ * stop or disconnect, which credits that command with what it sent.
  *
  * Limits: WinRM's envelope limits do not exist on SSH. The received-data
  * caps do: MaximumReceivedDataSizePerCommand over all output of a command,
@@ -41,13 +49,16 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "defaults.h"
 #include "ps_limits.h"
 #include "ssh.h"
 
-#define DEFAULT_CONNECT_MS 30000u
 /* The most one read from a channel returns; libssh2 packets carry at most
  * 32 KB, so a chunk is one packet or less. */
 #define CHUNK 32768
+/* Chunks one step hands to an output callback before it lets other
+ * commands run (it then asks to be stepped again at once). */
+#define CHUNKS_PER_STEP 64
 /* How long stopping a command (signal, close) may take before the channel is
  * abandoned to the session. */
 #define STOP_MS 3000u
@@ -58,9 +69,23 @@
 #define STOP_HOW "channel closed"
 #endif
 
+enum op_phase {
+	OP_OPEN,  /* opening the channel */
+	OP_EXEC,  /* sending the exec request, waiting for its answer */
+	OP_RUN,   /* stdin out, output in */
+	OP_CLOSE, /* output over: closing, waiting for the server's close */
+	OP_DONE,  /* exit status known (or failed); channel freed or parked */
+};
+
 struct ssh_op {
+	enum op_phase phase;
 	LIBSSH2_CHANNEL *ch;
-	uint64_t deadline_ms; /* 0: none */
+	char *line; /* the command line, until the exec is answered */
+	/* Opening and exec: bounded by the operation timeout, or the
+	 * request's time limit when shorter. */
+	uint64_t start_deadline;
+	uint32_t start_limit;
+	uint64_t deadline_ms; /* the request's time limit; 0: none */
 	uint64_t received;
 	/* stdin: the bytes being written are in[in_off..in_len) */
 	bool stdin_pending; /* more stdin (or its EOF) to send */
@@ -75,9 +100,14 @@ struct ssh_op {
 	bool out_eof, err_eof;
 	bool prefer_err;      /* which stream is read first, alternating for fairness */
 	unsigned zero_rounds; /* reads that gave 0 bytes without EOF, in a row */
-	bool closed;          /* the remote closed the channel and we closed ours */
-	bool done;            /* exit status known, channel freed */
 	bool stopped;         /* a stop was attempted */
+	/* A chunk read into buf that next_chunk has not handed out yet. */
+	bool have_chunk;
+	rms_stream chunk_stream;
+	size_t chunk_len;
+	/* How the command failed, for the calls after the step that said so. */
+	int fail_rc;
+	rms_error *failure;
 	char buf[CHUNK];
 };
 
@@ -146,9 +176,10 @@ static bool out_blocked(struct ssh_conn *c)
 	return libssh2_session_block_directions(c->ssh) & LIBSSH2_SESSION_BLOCK_OUTBOUND;
 }
 
-/* Record the call that left a packet half sent (see enum ssh_pend_kind). */
-static void set_pending(rms_session *s, enum ssh_pend_kind kind, LIBSSH2_CHANNEL *ch,
-                        const void *data, size_t len)
+/* Record the call that left a packet half sent (see enum ssh_pend_kind),
+ * for op (NULL: a cleanup nobody waits for). 0, or RMS_E_NOMEM. */
+static int set_pending(rms_session *s, rms_op *op, enum ssh_pend_kind kind, LIBSSH2_CHANNEL *ch,
+                       const void *data, size_t len)
 {
 	struct ssh_conn *c = s->priv;
 	rms__log(&s->log, RMS_LOG_DEBUG,
@@ -156,28 +187,77 @@ static void set_pending(rms_session *s, enum ssh_pend_kind kind, LIBSSH2_CHANNEL
 	         (int)kind);
 	c->pend = kind;
 	c->pend_ch = ch;
+	c->pend_op = op;
 	c->pend_len = 0;
 	if (kind == PEND_WRITE) {
 		/* libssh2 sends at most one packet per write: its data fits. */
 		c->pend_len = len < sizeof c->pend_buf ? len : sizeof c->pend_buf;
 		memcpy(c->pend_buf, data, c->pend_len);
+	} else if (kind == PEND_EXEC && !(c->pend_line = strdup(data))) {
+		/* Without the line the exec cannot be repeated. */
+		return rms__error_nomem();
 	}
+	return 0;
 }
 
 static void clear_pending(struct ssh_conn *c)
 {
 	c->pend = PEND_NONE;
 	c->pend_ch = NULL;
+	c->pend_op = NULL;
 	free(c->pend_line);
 	c->pend_line = NULL;
 }
 
 static void park_raw(struct ssh_conn *c, LIBSSH2_CHANNEL *ch);
+static void count_stdin(rms_op *op, size_t n);
+static int exec_done(rms_op *op);
 
-/* Repeat the pending call once, without waiting. 0 when the packet is out
- * (*wrote: the stdin bytes a pending write sent), RMS_EAGAIN while it is
- * not, or -1 (not RMS_EAGAIN) with libssh2's error when the call failed. */
-static int retry_pending(struct ssh_conn *c, size_t *wrote)
+/* The pending call is out (rc: its result): tell the command it belongs to
+ * what became of it, when another step finished it. */
+static void credit_owner(struct ssh_conn *c, ssize_t rc, LIBSSH2_CHANNEL *opened)
+{
+	rms_op *op = c->pend_op;
+	struct ssh_op *p = op ? op->priv : NULL;
+	if (!p) {
+		if (opened) /* nobody waits for it any more */
+			park_raw(c, opened);
+		return;
+	}
+	switch (c->pend) {
+	case PEND_OPEN:
+		if (opened && p->phase == OP_OPEN) {
+			p->ch = opened;
+			p->phase = OP_EXEC;
+		} else if (opened) {
+			park_raw(c, opened);
+		}
+		break;
+	case PEND_EXEC:
+		/* Answered already: the owner must not send a second exec. A
+		 * failure there is only the lack of memory for stdin, which
+		 * the owner then sends none of. */
+		if (rc == 0 && p->phase == OP_EXEC && exec_done(op))
+			p->stdin_pending = false;
+		break;
+	case PEND_WRITE:
+		if (rc > 0)
+			count_stdin(op, (size_t)rc);
+		else if (rc < 0 && rc != LIBSSH2_ERROR_EAGAIN)
+			p->stdin_pending = false; /* the command stopped reading */
+		break;
+	case PEND_EOF:
+		p->stdin_pending = false;
+		break;
+	default:
+		break;
+	}
+}
+
+/* Repeat the pending call once, without waiting. 0 when the packet is out,
+ * RMS_EAGAIN while it is not, or -1 (not RMS_EAGAIN) with libssh2's error
+ * when the call failed. */
+static int retry_pending(struct ssh_conn *c)
 {
 	ssize_t rc = 0;
 	LIBSSH2_CHANNEL *opened = NULL;
@@ -188,16 +268,12 @@ static int retry_pending(struct ssh_conn *c, size_t *wrote)
 	case PEND_OPEN:
 		opened = libssh2_channel_open_session(c->ssh);
 		rc = opened ? 0 : libssh2_session_last_errno(c->ssh);
-		if (opened) /* nobody waits for it any more */
-			park_raw(c, opened);
 		break;
 	case PEND_EXEC:
 		rc = libssh2_channel_exec(c->pend_ch, c->pend_line);
 		break;
 	case PEND_WRITE:
 		rc = libssh2_channel_write(c->pend_ch, c->pend_buf, c->pend_len);
-		if (rc >= 0 && wrote)
-			*wrote = (size_t)rc;
 		break;
 	case PEND_EOF:
 		rc = libssh2_channel_send_eof(c->pend_ch);
@@ -223,18 +299,19 @@ static int retry_pending(struct ssh_conn *c, size_t *wrote)
 		return RMS_EAGAIN;
 	/* Out (the call may still wait for the server's answer, which a later
 	 * call of the same kind collects), or failed. */
+	credit_owner(c, rc, opened);
 	clear_pending(c);
 	return rc < 0 && rc != LIBSSH2_ERROR_EAGAIN ? -1 : 0;
 }
 
-/* Finish the pending send before another, waiting until deadline. 0, or an
- * error (RMS_E_TIMEOUT when the socket did not take it in time; the session
- * turns Broken if the connection failed). */
+/* Cleanup: finish the pending send before another, waiting until deadline.
+ * 0, or an error (RMS_E_TIMEOUT when the socket did not take it in time;
+ * the session turns Broken if the connection failed). */
 static int flush_pending(rms_session *s, uint64_t deadline, uint32_t limit, const char *what)
 {
 	struct ssh_conn *c = s->priv;
 	while (c->pend != PEND_NONE) {
-		int rc = retry_pending(c, NULL);
+		int rc = retry_pending(c);
 		if (rc == 0)
 			return 0;
 		if (rc != RMS_EAGAIN) {
@@ -243,9 +320,27 @@ static int flush_pending(rms_session *s, uint64_t deadline, uint32_t limit, cons
 				return conn_failed(s, what);
 			return 0; /* that call failed; nothing is pending now */
 		}
-		if ((rc = rms__ssh_again(c, deadline, limit, RMS_PHASE_SEND, what)))
+		if ((rc = rms__ssh_block(c, deadline, limit, RMS_PHASE_SEND, what)))
 			return rc;
 	}
+	return 0;
+}
+
+/* A step: finish the pending send first, whichever command it belongs to.
+ * 0 when nothing is pending (any more), RMS_EAGAIN (w: the socket, to
+ * write), or the connection's failure. */
+static int step_pending(rms_session *s, rms_wait *w)
+{
+	struct ssh_conn *c = s->priv;
+	if (c->pend == PEND_NONE)
+		return 0;
+	int rc = retry_pending(c);
+	if (rc == RMS_EAGAIN) {
+		rms__ssh_wait_fill(c, w, RMS_WAIT_OUT, 0);
+		return RMS_EAGAIN;
+	}
+	if (rc < 0 && rms__ssh_transport_error(libssh2_session_last_errno(c->ssh)))
+		return conn_failed(s, "finishing a half-sent packet");
 	return 0;
 }
 
@@ -260,6 +355,15 @@ static bool ssh_supports(const rms_session_options *o, rms_op_kind kind)
 	       kind == RMS_OP_QUERY;
 }
 
+static void opened(rms_session *s)
+{
+	struct ssh_conn *c = s->priv;
+	rms__log(&s->log, RMS_LOG_INFO, "%s: SSH session open as %s on %s port %u", s->name,
+	         s->opts.user, c->host, c->port);
+}
+
+/* Begins connecting (resolve, TCP connect); open_step does the rest. On
+ * failure destroy frees what was made. */
 static int ssh_open(rms_session *s)
 {
 	pthread_once(&init_once, init_libssh2);
@@ -280,35 +384,45 @@ static int ssh_open(rms_session *s)
 	rms__endpoint_free(&ep);
 	if (!(c->host = strdup(s->computer_name)))
 		return rms__error_nomem();
-	uint32_t limit =
-	    s->opts.connect_timeout_ms ? s->opts.connect_timeout_ms : DEFAULT_CONNECT_MS;
-	if ((rc = rms__ssh_connect(s, c, limit)))
-		return rc;
-	rms__log(&s->log, RMS_LOG_INFO, "%s: SSH session open as %s on %s port %u", s->name,
-	         s->opts.user, c->host, c->port);
-	return 0;
+	uint32_t limit = s->opts.connect_timeout_ms ? s->opts.connect_timeout_ms
+	                                            : RMS_DEFAULT_CONNECT_TIMEOUT_MS;
+	rc = rms__ssh_connect_begin(s, c, limit);
+	if (rc == 0)
+		opened(s);
+	return rc;
+}
+
+static int ssh_open_step(rms_session *s, rms_wait *w)
+{
+	int rc = rms__ssh_connect_step(s, s->priv, w);
+	if (rc == 0)
+		opened(s);
+	return rc;
 }
 
 static void reap_parked(rms_session *s);
 
-/* Disconnect politely (bounded), then free libssh2's session and the socket. */
+/* Disconnect politely (bounded by RMS_CLEANUP_TIMEOUT_MS), then free
+ * libssh2's session and the socket. */
 static void disconnect(rms_session *s, struct ssh_conn *c)
 {
+	rms__ssh_connect_free(c);
 	if (c->ssh) {
 		if (c->connected && c->handshaken && s->state == RMS_STATE_OPENED) {
-			uint64_t deadline = rms__now_ms() + 1000;
+			uint32_t limit = RMS_CLEANUP_TIMEOUT_MS;
+			uint64_t deadline = rms__now_ms() + limit;
 			struct rms_error *keep = rms__error_park();
 			/* A half-sent packet first; the disconnect only if it got
 			 * out. */
 			bool stuck = false;
 			while (c->pend != PEND_NONE && !stuck)
-				stuck = retry_pending(c, NULL) == RMS_EAGAIN &&
-				        rms__ssh_again(c, deadline, 1000, RMS_PHASE_SEND,
+				stuck = retry_pending(c) == RMS_EAGAIN &&
+				        rms__ssh_block(c, deadline, limit, RMS_PHASE_SEND,
 				                       "SSH disconnect");
 			while (!stuck &&
 			       libssh2_session_disconnect(c->ssh, "remsess session closed") ==
 			           LIBSSH2_ERROR_EAGAIN)
-				if (rms__ssh_again(c, deadline, 1000, RMS_PHASE_SEND,
+				if (rms__ssh_block(c, deadline, limit, RMS_PHASE_SEND,
 				                   "SSH disconnect"))
 					break;
 			rms__error_unpark(keep);
@@ -360,6 +474,7 @@ static void ssh_destroy(rms_session *s)
 		return;
 	disconnect(s, c);
 	free(c->parked); /* the channels went with libssh2's session */
+	free(c->active); /* ops outliving their session are the caller's error */
 	free(c->pend_line);
 	free(c->host);
 	free(c);
@@ -397,6 +512,48 @@ static int signal_number(const char *name)
 	return 0;
 }
 
+/* ---- the commands with a channel on the connection ---------------------- */
+
+static int add_active(struct ssh_conn *c, rms_op *op)
+{
+	if (c->nactive == c->capactive) {
+		size_t cap = c->capactive ? c->capactive * 2 : 4;
+		rms_op **n = realloc(c->active, cap * sizeof *n);
+		if (!n)
+			return rms__error_nomem();
+		c->active = n;
+		c->capactive = cap;
+	}
+	c->active[c->nactive++] = op;
+	return 0;
+}
+
+static void remove_active(struct ssh_conn *c, rms_op *op)
+{
+	for (size_t i = 0; i < c->nactive; i++)
+		if (c->active[i] == op) {
+			c->active[i] = c->active[--c->nactive];
+			return;
+		}
+}
+
+/* op's step read from the socket: packets for the other commands may now
+ * sit in libssh2's queue with nothing left for poll() to see, so each is
+ * made due at once (its wait's deadline, which the engine and the blocking
+ * loop both read). */
+static void wake_others(struct ssh_conn *c, rms_op *op)
+{
+	uint64_t now = rms__now_ms();
+	for (size_t i = 0; i < c->nactive; i++)
+		if (c->active[i] != op && !c->active[i]->ended)
+			rms__wait_until(&c->active[i]->wait, now);
+}
+
+/* ---- channels ----------------------------------------------------------- */
+
+/* Cleanup: free op's channel, waiting for the server's close until deadline;
+ * a channel not closed by then is parked (freed later, or with the
+ * session). */
 static void free_channel(rms_op *op, uint64_t deadline)
 {
 	struct ssh_op *p = op->priv;
@@ -406,13 +563,12 @@ static void free_channel(rms_op *op, uint64_t deadline)
 	if (c->connected && !flush_pending(op->session, deadline, STOP_MS, "closing the channel")) {
 		int rc;
 		while ((rc = libssh2_channel_free(p->ch)) == LIBSSH2_ERROR_EAGAIN)
-			if (rms__ssh_again(c, deadline, STOP_MS, RMS_PHASE_SEND,
+			if (rms__ssh_block(c, deadline, STOP_MS, RMS_PHASE_SEND,
 			                   "closing the channel"))
 				break;
 		if (rc == LIBSSH2_ERROR_EAGAIN) {
-			/* Parked: freed later, or with libssh2's session. */
 			if (out_blocked(c))
-				set_pending(op->session, PEND_FREE, p->ch, NULL, 0);
+				set_pending(op->session, NULL, PEND_FREE, p->ch, NULL, 0);
 			park_raw(c, p->ch);
 			rms__log(&op->session->log, RMS_LOG_WARNING,
 			         "%s: the server did not close a command's channel in time",
@@ -435,7 +591,7 @@ static void reap_parked(rms_session *s)
 		c->nparked = 0;
 		return;
 	}
-	if (c->pend != PEND_NONE && retry_pending(c, NULL) == RMS_EAGAIN)
+	if (c->pend != PEND_NONE && retry_pending(c) == RMS_EAGAIN)
 		return;
 	size_t kept = 0;
 	for (size_t i = 0; i < c->nparked; i++) {
@@ -443,7 +599,7 @@ static void reap_parked(rms_session *s)
 		if (c->pend == PEND_NONE && libssh2_channel_free(ch) != LIBSSH2_ERROR_EAGAIN)
 			continue;
 		if (c->pend == PEND_NONE && out_blocked(c))
-			set_pending(s, PEND_FREE, ch, NULL, 0);
+			set_pending(s, NULL, PEND_FREE, ch, NULL, 0);
 		c->parked[kept++] = ch;
 	}
 	c->nparked = kept;
@@ -472,7 +628,8 @@ static void park_channel(rms_op *op)
 }
 
 /*
- * Stop a running command, bounded by STOP_MS, keeping the caller's error.
+ * Stop a running command, keeping the caller's error. Cleanup: it may wait,
+ * at most STOP_MS, for the socket to take the signal and the close.
  *
  * The SSH way is the "signal" channel request (OpenSSH sends the signal to
  * the command's process group). libssh2 has it from 1.11
@@ -489,7 +646,7 @@ static void stop_command(rms_op *op)
 	struct ssh_op *p = op->priv;
 	rms_session *s = op->session;
 	struct ssh_conn *c = s->priv;
-	if (!p || !p->ch || p->stopped || p->done || !c->connected)
+	if (!p || !p->ch || p->stopped || op->have_exit_code || !c->connected)
 		return;
 	p->stopped = true;
 	struct rms_error *keep = rms__error_park();
@@ -509,7 +666,7 @@ static void stop_command(rms_op *op)
 	}
 #if LIBSSH2_VERSION_NUM >= 0x010b00
 	while ((rc = libssh2_channel_signal_ex(p->ch, "TERM", 4)) == LIBSSH2_ERROR_EAGAIN)
-		if (rms__ssh_again(c, deadline, STOP_MS, RMS_PHASE_SEND, "signalling the command"))
+		if (rms__ssh_block(c, deadline, STOP_MS, RMS_PHASE_SEND, "signalling the command"))
 			break;
 	if (rc)
 		rms__log(&s->log, RMS_LOG_DEBUG, "%s: signal TERM failed (libssh2 error %d)",
@@ -519,11 +676,11 @@ static void stop_command(rms_op *op)
 	while ((rc = libssh2_channel_close(p->ch)) == LIBSSH2_ERROR_EAGAIN) {
 		/* Blocked on input only: our close is sent, the server's is
 		 * pending. */
-		if (!(libssh2_session_block_directions(c->ssh) & LIBSSH2_SESSION_BLOCK_OUTBOUND)) {
+		if (!out_blocked(c)) {
 			waiting = true;
 			break;
 		}
-		if (rms__ssh_again(c, deadline, STOP_MS, RMS_PHASE_SEND,
+		if (rms__ssh_block(c, deadline, STOP_MS, RMS_PHASE_SEND,
 		                   "closing the command's channel"))
 			break;
 	}
@@ -539,7 +696,7 @@ static void stop_command(rms_op *op)
 		/* The close did not go out in time: it is finished before the
 		 * next send. */
 		if (out_blocked(c))
-			set_pending(s, PEND_CLOSE, p->ch, NULL, 0);
+			set_pending(s, NULL, PEND_CLOSE, p->ch, NULL, 0);
 		park_channel(op);
 	} else {
 		conn_failed(s, "closing the command's channel");
@@ -565,6 +722,97 @@ static int fail_timeout(rms_op *op)
 	                      op->req->timeout_ms);
 }
 
+/* ---- starting a command ------------------------------------------------- */
+
+/* After EAGAIN while opening the channel or starting the command: wait, or
+ * time out (phase send, as the request has not gone out). A packet left
+ * half sent is recorded for the next step of any command. */
+static int start_again(rms_op *op, rms_wait *w, enum ssh_pend_kind kind, const char *what)
+{
+	struct ssh_op *p = op->priv;
+	struct ssh_conn *c = op->session->priv;
+	if (out_blocked(c)) {
+		int rc = set_pending(op->session, op, kind, p->ch, p->line, 0);
+		if (rc)
+			return rc;
+	}
+	if (rms__now_ms() >= p->start_deadline)
+		return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_SEND, "%s did not complete within %u ms",
+		                      what, p->start_limit);
+	rms__ssh_wait_fill(c, w, 0, p->start_deadline);
+	return RMS_EAGAIN;
+}
+
+static int open_channel(rms_op *op, rms_wait *w)
+{
+	struct ssh_op *p = op->priv;
+	rms_session *s = op->session;
+	struct ssh_conn *c = s->priv;
+	if (!(p->ch = libssh2_channel_open_session(c->ssh))) {
+		if (libssh2_session_last_errno(c->ssh) != LIBSSH2_ERROR_EAGAIN)
+			return conn_failed(s, "opening an SSH channel");
+		return start_again(op, w, PEND_OPEN, "opening an SSH channel");
+	}
+	p->phase = OP_EXEC;
+	return 0;
+}
+
+/* The exec went through: count it, and get stdin ready. */
+static int exec_done(rms_op *op)
+{
+	struct ssh_op *p = op->priv;
+	rms_session *s = op->session;
+	/* The channel open and the exec request, which carries the command
+	 * line. */
+	size_t linelen = strlen(p->line);
+	s->stats.requests += 2;
+	s->stats.round_trips += 2;
+	s->stats.bytes_sent += linelen;
+	if (linelen > s->stats.largest_request)
+		s->stats.largest_request = linelen;
+	rms__log(&s->log, RMS_LOG_DEBUG, "%s: command started: %s", s->name, p->line);
+	free(p->line);
+	p->line = NULL;
+	if (op->req->stdin_fn) {
+		if (!(p->cbbuf = malloc(CHUNK)))
+			return rms__error_nomem();
+		p->stdin_pending = true;
+	} else if (op->req->has_stdin) {
+		p->in = op->req->stdin_data;
+		p->in_len = op->req->stdin_len;
+		p->stdin_pending = true;
+	}
+	p->phase = OP_RUN;
+	return 0;
+}
+
+static int exec_command(rms_op *op, rms_wait *w)
+{
+	struct ssh_op *p = op->priv;
+	int rc = libssh2_channel_exec(p->ch, p->line);
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		return start_again(op, w, PEND_EXEC, "starting the command");
+	if (rc)
+		return conn_failed(op->session, "starting the command (exec)");
+	return exec_done(op);
+}
+
+/* Open the channel and exec the command: 0 when it runs (phase OP_RUN),
+ * RMS_EAGAIN (w filled), or the failure. */
+static int start_step(rms_op *op, rms_wait *w)
+{
+	struct ssh_op *p = op->priv;
+	int rc;
+	rms__wait_clear(w);
+	if ((rc = step_pending(op->session, w)))
+		return rc;
+	if (p->phase == OP_OPEN && (rc = open_channel(op, w)))
+		return rc;
+	if (p->phase == OP_EXEC)
+		return exec_command(op, w);
+	return 0;
+}
+
 static int ssh_start(rms_op *op)
 {
 	rms_session *s = op->session;
@@ -579,73 +827,35 @@ static int ssh_start(rms_op *op)
 	if (!p)
 		return rms__error_nomem();
 	op->priv = p;
-	uint32_t limit = s->opts.operation_timeout_ms ? s->opts.operation_timeout_ms : 60000u;
-	uint64_t deadline = rms__now_ms() + limit;
-	reap_parked(s);
-	if (op->req->timeout_ms) {
-		p->deadline_ms = rms__now_ms() + op->req->timeout_ms;
-		if (p->deadline_ms < deadline) {
-			deadline = p->deadline_ms;
-			limit = op->req->timeout_ms;
-		}
-	}
-	int w = flush_pending(s, deadline, limit, "finishing an earlier half-sent packet");
-	if (w)
-		return w;
-	while (!(p->ch = libssh2_channel_open_session(c->ssh))) {
-		if (libssh2_session_last_errno(c->ssh) != LIBSSH2_ERROR_EAGAIN)
-			return conn_failed(s, "opening an SSH channel");
-		if ((w = rms__ssh_again(c, deadline, limit, RMS_PHASE_SEND,
-		                        "opening an SSH channel"))) {
-			/* Finished before the next send; a channel it yields
-			 * is parked. */
-			if (out_blocked(c))
-				set_pending(s, PEND_OPEN, NULL, NULL, 0);
-			return w;
-		}
-	}
-	s->stats.requests++;
-	s->stats.round_trips++;
-	char *line = command_line(op->req);
-	if (!line)
+	p->phase = OP_OPEN;
+	if (!(p->line = command_line(op->req)))
 		return rms__error_nomem();
-	int rc;
-	while ((rc = libssh2_channel_exec(p->ch, line)) == LIBSSH2_ERROR_EAGAIN) {
-		if ((w = rms__ssh_again(c, deadline, limit, RMS_PHASE_SEND,
-		                        "starting the command"))) {
-			if (out_blocked(c)) {
-				set_pending(s, PEND_EXEC, p->ch, NULL, 0);
-				c->pend_line = line; /* the same data next time */
-			} else {
-				free(line);
-			}
-			return w;
+	int rc = add_active(c, op);
+	if (rc)
+		return rc;
+	uint64_t now = rms__now_ms();
+	p->start_limit = s->opts.operation_timeout_ms ? s->opts.operation_timeout_ms
+	                                              : RMS_DEFAULT_OPERATION_TIMEOUT_MS;
+	p->start_deadline = now + p->start_limit;
+	if (op->req->timeout_ms) {
+		p->deadline_ms = now + op->req->timeout_ms;
+		if (p->deadline_ms < p->start_deadline) {
+			p->start_deadline = p->deadline_ms;
+			p->start_limit = op->req->timeout_ms;
 		}
 	}
-	if (rc) {
-		free(line);
-		return conn_failed(s, "starting the command (exec)");
-	}
-	/* The exec request is the message that carries the command line. */
-	size_t linelen = strlen(line);
-	s->stats.requests++;
-	s->stats.round_trips++;
-	s->stats.bytes_sent += linelen;
-	if (linelen > s->stats.largest_request)
-		s->stats.largest_request = linelen;
-	rms__log(&s->log, RMS_LOG_DEBUG, "%s: command started: %s", s->name, line);
-	free(line);
-	if (op->req->stdin_fn) {
-		if (!(p->cbbuf = malloc(CHUNK)))
-			return rms__error_nomem();
-		p->stdin_pending = true;
-	} else if (op->req->has_stdin) {
-		p->in = op->req->stdin_data;
-		p->in_len = op->req->stdin_len;
-		p->stdin_pending = true;
-	}
-	return 0;
+	reap_parked(s);
+	/* As far as it goes without waiting; step does the rest. A blocking
+	 * caller's rms_op_start returns with the command running, or its
+	 * failure, as it always has: that caller waits here. */
+	rms_wait w;
+	while ((rc = start_step(op, &w)) == RMS_EAGAIN && !op->nonblocking)
+		if ((rc = rms__wait_block(&w)))
+			break;
+	return rc == RMS_EAGAIN ? 0 : rc;
 }
+
+/* ---- stdin -------------------------------------------------------------- */
 
 static void count_stdin(rms_op *op, size_t n)
 {
@@ -671,24 +881,35 @@ static int stdin_failed(rms_op *op, const char *what)
 	return conn_failed(op->session, what);
 }
 
+/* Refill the stdin buffer from the request's callback when it is used up.
+ * 0, or the cancel the callback asked for. */
+static int refill_stdin(rms_op *op)
+{
+	struct ssh_op *p = op->priv;
+	rms_request *r = op->req;
+	if (p->in_off < p->in_len || !r->stdin_fn || p->stdin_cb_eof)
+		return 0;
+	long got = r->stdin_fn(p->cbbuf, CHUNK, r->stdin_userdata);
+	if (got < 0)
+		return fail_cancelled(op, "the stdin callback aborted");
+	if (got == 0)
+		p->stdin_cb_eof = true;
+	p->in = p->cbbuf;
+	p->in_len = (size_t)got > CHUNK ? CHUNK : (size_t)got;
+	p->in_off = 0;
+	return 0;
+}
+
 /* Send what stdin can be sent without blocking. 0, or an error. */
 static int pump_stdin(rms_op *op)
 {
 	struct ssh_op *p = op->priv;
-	rms_request *r = op->req;
 	struct ssh_conn *c = op->session->priv;
+	int rc;
 	p->write_blocked = false;
 	while (p->stdin_pending) {
-		if (p->in_off == p->in_len && r->stdin_fn && !p->stdin_cb_eof) {
-			long got = r->stdin_fn(p->cbbuf, CHUNK, r->stdin_userdata);
-			if (got < 0)
-				return fail_cancelled(op, "the stdin callback aborted");
-			if (got == 0)
-				p->stdin_cb_eof = true;
-			p->in = p->cbbuf;
-			p->in_len = (size_t)got > CHUNK ? CHUNK : (size_t)got;
-			p->in_off = 0;
-		}
+		if ((rc = refill_stdin(op)))
+			return rc;
 		if (p->in_off < p->in_len) {
 			ssize_t n = libssh2_channel_write(p->ch, (const char *)p->in + p->in_off,
 			                                  p->in_len - p->in_off);
@@ -697,7 +918,7 @@ static int pump_stdin(rms_op *op)
 				/* EAGAIN with the socket full: the packet is half
 				 * sent and must be finished before anything else. */
 				if (n == LIBSSH2_ERROR_EAGAIN && out_blocked(c)) {
-					set_pending(op->session, PEND_WRITE, p->ch,
+					set_pending(op->session, op, PEND_WRITE, p->ch,
 					            p->in + p->in_off, p->in_len - p->in_off);
 					p->write_blocked = true;
 				}
@@ -709,10 +930,10 @@ static int pump_stdin(rms_op *op)
 			continue;
 		}
 		/* Everything sent: end of input. */
-		int rc = libssh2_channel_send_eof(p->ch);
+		rc = libssh2_channel_send_eof(p->ch);
 		if (rc == LIBSSH2_ERROR_EAGAIN) {
 			if (out_blocked(c)) {
-				set_pending(op->session, PEND_EOF, p->ch, NULL, 0);
+				set_pending(op->session, op, PEND_EOF, p->ch, NULL, 0);
 				p->write_blocked = true;
 			}
 			return 0;
@@ -723,6 +944,8 @@ static int pump_stdin(rms_op *op)
 	}
 	return 0;
 }
+
+/* ---- output ------------------------------------------------------------- */
 
 static int check_caps(rms_op *op, uint64_t len)
 {
@@ -736,95 +959,14 @@ static int check_caps(rms_op *op, uint64_t len)
 	return rms__ps_limit_error(name, cap, got, p->received);
 }
 
-/* The command's output is over: close our side, wait for the server's
- * close (which follows its exit status), and read the exit status. */
-static int finish(rms_op *op)
-{
-	struct ssh_op *p = op->priv;
-	rms_session *s = op->session;
-	struct ssh_conn *c = s->priv;
-	int rc = libssh2_channel_close(p->ch);
-	/* libssh2 waits for the server's close only after its EOF (else
-	 * LIBSSH2_ERROR_INVAL): a server that closed without EOF has closed. */
-	if (rc == 0 && libssh2_channel_eof(p->ch))
-		rc = libssh2_channel_wait_closed(p->ch);
-	if (rc == LIBSSH2_ERROR_INVAL)
-		rc = 0;
-	if (rc == LIBSSH2_ERROR_EAGAIN) {
-		if (out_blocked(c)) {
-			set_pending(s, PEND_CLOSE, p->ch, NULL, 0);
-			p->write_blocked = true;
-		}
-		return RMS_EAGAIN;
-	}
-	if (rc)
-		return conn_failed(s, "closing the command's channel");
-	p->closed = true;
-	char *sig = NULL;
-	size_t siglen = 0;
-	libssh2_channel_get_exit_signal(p->ch, &sig, &siglen, NULL, NULL, NULL, NULL);
-	if (sig && siglen) {
-		/* Killed by a signal: the exit code a POSIX shell reports for it,
-		 * 128 + the signal number (0 for a name not in RFC 4254). */
-		int n = signal_number(sig);
-		op->exit_code = 128 + n;
-		rms__log(&s->log, RMS_LOG_INFO,
-		         "%s: the command was killed by signal %s (exit code "
-		         "%d)",
-		         s->name, sig, op->exit_code);
-	} else {
-		op->exit_code = libssh2_channel_get_exit_status(p->ch);
-	}
-	op->have_exit_code = true;
-	if (sig)
-		libssh2_free(((struct ssh_conn *)s->priv)->ssh, sig);
-	p->done = true;
-	struct rms_error *keep = rms__error_park();
-	free_channel(op, rms__now_ms() + STOP_MS);
-	rms__error_unpark(keep);
-	return RMS_ITEROVER;
-}
-
-/* One round of non-blocking work: 0 with *out a chunk, RMS_ITEROVER when
- * the command has ended, RMS_EAGAIN when the socket must be waited for, or
- * an error. */
-static int step(rms_op *op, rms_chunk *out)
+/* Read one piece of output into p->buf: 0 with a chunk (have_chunk set),
+ * RMS_EAGAIN when none is there yet, or an error. Both streams at their
+ * end: phase OP_CLOSE. */
+static int read_output(rms_op *op)
 {
 	struct ssh_op *p = op->priv;
 	struct ssh_conn *c = op->session->priv;
 	int rc;
-	if (c->pend != PEND_NONE) {
-		/* A half-sent packet (this command's or another's) first. */
-		bool mine = c->pend_ch == p->ch && (c->pend == PEND_WRITE || c->pend == PEND_EOF);
-		enum ssh_pend_kind kind = c->pend;
-		size_t wrote = 0;
-		rc = retry_pending(c, &wrote);
-		if (rc == RMS_EAGAIN) {
-			p->write_blocked = true;
-			return RMS_EAGAIN;
-		}
-		if (rc < 0) {
-			if (mine)
-				rc = stdin_failed(op, kind == PEND_EOF ? "sending end of stdin"
-				                                       : "sending stdin");
-			else if (rms__ssh_transport_error(libssh2_session_last_errno(c->ssh)))
-				rc = conn_failed(op->session, "finishing a half-sent packet");
-			else
-				rc = 0;
-			if (rc)
-				return rc;
-		} else if (mine && kind == PEND_WRITE) {
-			count_stdin(op, wrote);
-		} else if (mine) {
-			p->stdin_pending = false;
-		}
-	}
-	if (p->stdin_pending && (rc = pump_stdin(op)))
-		return rc;
-	/* Nothing else may be sent while a packet is half out, and a read may
-	 * send a window adjust. */
-	if (c->pend != PEND_NONE)
-		return RMS_EAGAIN;
 	for (int i = 0; i < 2; i++) {
 		bool err = (i == 0) == p->prefer_err;
 		if (err ? p->err_eof : p->out_eof)
@@ -834,7 +976,7 @@ static int step(rms_op *op, rms_chunk *out)
 		if (n == LIBSSH2_ERROR_EAGAIN) {
 			/* The read's window adjust is half sent. */
 			if (out_blocked(c)) {
-				set_pending(op->session, PEND_ADJUST, p->ch, NULL, 0);
+				set_pending(op->session, op, PEND_ADJUST, p->ch, NULL, 0);
 				p->write_blocked = true;
 				return RMS_EAGAIN;
 			}
@@ -859,38 +1001,169 @@ static int step(rms_op *op, rms_chunk *out)
 		op->session->stats.bytes_received += (uint64_t)n;
 		if ((rc = check_caps(op, (uint64_t)n)))
 			return rc;
-		out->stream = err ? RMS_STREAM_STDERR : RMS_STREAM_STDOUT;
-		out->data = p->buf;
-		out->len = (size_t)n;
+		p->have_chunk = true;
+		p->chunk_stream = err ? RMS_STREAM_STDERR : RMS_STREAM_STDOUT;
+		p->chunk_len = (size_t)n;
 		return 0;
 	}
 	if (p->out_eof && p->err_eof)
-		return finish(op);
+		p->phase = OP_CLOSE;
 	return RMS_EAGAIN;
 }
 
-/* The next piece of output, waiting on the socket as needed. */
-static int next_piece(rms_op *op, rms_chunk *out)
+/* Hand the chunk just read to the request's output callback. */
+static int deliver(rms_op *op)
+{
+	struct ssh_op *p = op->priv;
+	p->have_chunk = false;
+	op->delivered += p->chunk_len;
+	if (op->req->output_fn(p->chunk_stream, p->buf, p->chunk_len, op->req->output_userdata))
+		return fail_cancelled(op, "the output callback asked to stop");
+	return 0;
+}
+
+/* Stdin out and output in, as far as possible without waiting: 0 with a
+ * chunk buffered, RMS_EAGAIN (w filled, or the phase moved on to closing),
+ * or an error. A request with an output callback gets its chunks here. */
+static int run_step(rms_op *op, rms_wait *w)
 {
 	struct ssh_op *p = op->priv;
 	struct ssh_conn *c = op->session->priv;
-	if (p->done)
-		return RMS_ITEROVER;
-	for (;;) {
-		if (atomic_load(&op->cancelled))
-			return fail_cancelled(op, "rms_op_cancel");
-		uint64_t now = rms__now_ms();
-		if (p->deadline_ms && now >= p->deadline_ms)
-			return fail_timeout(op);
-		int rc = step(op, out);
-		if (rc != RMS_EAGAIN)
+	int rc;
+	for (unsigned n = 0; p->phase == OP_RUN; n++) {
+		if (n == CHUNKS_PER_STEP) {
+			/* More may be in libssh2's buffers, which poll() does not
+			 * see: come back at once. */
+			rms__wait_until(w, rms__now_ms());
+			return RMS_EAGAIN;
+		}
+		if ((rc = step_pending(op->session, w)))
 			return rc;
-		int ms = RMS_SSH_SLICE_MS;
-		if (p->deadline_ms && p->deadline_ms - now < (uint64_t)ms)
-			ms = (int)(p->deadline_ms - now);
-		if ((rc = rms__ssh_wait(c, ms, p->write_blocked ? POLLOUT : 0)))
+		if (p->stdin_pending && (rc = pump_stdin(op)))
+			return rc;
+		/* Nothing else may be sent while a packet is half out, and a
+		 * read may send a window adjust. */
+		if (c->pend != PEND_NONE)
+			rc = RMS_EAGAIN;
+		else
+			rc = read_output(op);
+		if (rc == RMS_EAGAIN && p->phase == OP_RUN) {
+			rms__ssh_wait_fill(c, w, p->write_blocked ? RMS_WAIT_OUT : 0, p->deadline_ms);
+			return RMS_EAGAIN;
+		}
+		if (rc && rc != RMS_EAGAIN)
+			return rc;
+		if (p->have_chunk && !op->req->output_fn)
+			return 0;
+		if (p->have_chunk && (rc = deliver(op)))
 			return rc;
 	}
+	return RMS_EAGAIN;
+}
+
+/* The output is over: close our side, wait for the server's close (which
+ * follows its exit status), and read the exit status. 0 when the command
+ * has ended, RMS_EAGAIN, or an error. */
+static int close_step(rms_op *op, rms_wait *w)
+{
+	struct ssh_op *p = op->priv;
+	rms_session *s = op->session;
+	struct ssh_conn *c = s->priv;
+	int rc = step_pending(s, w);
+	if (rc)
+		return rc;
+	rc = libssh2_channel_close(p->ch);
+	/* libssh2 waits for the server's close only after its EOF (else
+	 * LIBSSH2_ERROR_INVAL): a server that closed without EOF has closed. */
+	if (rc == 0 && libssh2_channel_eof(p->ch))
+		rc = libssh2_channel_wait_closed(p->ch);
+	if (rc == LIBSSH2_ERROR_INVAL)
+		rc = 0;
+	if (rc == LIBSSH2_ERROR_EAGAIN) {
+		bool out = out_blocked(c);
+		if (out)
+			set_pending(s, op, PEND_CLOSE, p->ch, NULL, 0);
+		rms__ssh_wait_fill(c, w, out ? RMS_WAIT_OUT : 0, p->deadline_ms);
+		return RMS_EAGAIN;
+	}
+	if (rc)
+		return conn_failed(s, "closing the command's channel");
+	char *sig = NULL;
+	size_t siglen = 0;
+	libssh2_channel_get_exit_signal(p->ch, &sig, &siglen, NULL, NULL, NULL, NULL);
+	if (sig && siglen) {
+		/* Killed by a signal: the exit code a POSIX shell reports for it,
+		 * 128 + the signal number (0 for a name not in RFC 4254). */
+		op->exit_code = 128 + signal_number(sig);
+		rms__log(&s->log, RMS_LOG_INFO,
+		         "%s: the command was killed by signal %s (exit code %d)", s->name, sig,
+		         op->exit_code);
+	} else {
+		op->exit_code = libssh2_channel_get_exit_status(p->ch);
+	}
+	op->have_exit_code = true;
+	if (sig)
+		libssh2_free(c->ssh, sig);
+	p->phase = OP_DONE;
+	op->ended = true;
+	struct rms_error *keep = rms__error_park();
+	free_channel(op, rms__now_ms() + STOP_MS);
+	rms__error_unpark(keep);
+	return 0;
+}
+
+/* One step by phase, after the checks every phase shares. */
+static int advance(rms_op *op, rms_wait *w)
+{
+	struct ssh_op *p = op->priv;
+	int rc = 0;
+	if (atomic_load(&op->cancelled))
+		return fail_cancelled(op, "rms_op_cancel");
+	if (p->phase >= OP_RUN && p->deadline_ms && rms__now_ms() >= p->deadline_ms)
+		return fail_timeout(op);
+	if (p->phase <= OP_EXEC && (rc = start_step(op, w)))
+		return rc;
+	if (p->phase == OP_RUN && (rc = run_step(op, w)) != RMS_EAGAIN)
+		return rc;
+	if (p->phase == OP_CLOSE) {
+		rms__wait_clear(w);
+		return close_step(op, w);
+	}
+	return rc;
+}
+
+/* The failure a step returned, again, for the calls after it. */
+static int failed_again(const struct ssh_op *p)
+{
+	if (p->failure)
+		rms__error_restore(p->failure);
+	return p->fail_rc;
+}
+
+static int ssh_step(rms_op *op, rms_wait *w)
+{
+	struct ssh_op *p = op->priv;
+	struct ssh_conn *c = op->session->priv;
+	rms__wait_clear(w);
+	if (p->fail_rc)
+		return failed_again(p);
+	if (op->ended || (p->have_chunk && !op->req->output_fn))
+		return 0;
+	uint64_t rx = c->rx_bytes;
+	int rc = advance(op, w);
+	if (c->rx_bytes != rx && c->nactive > 1)
+		wake_others(c, op);
+	if (rc == RMS_EAGAIN && !op->nonblocking)
+		/* The blocking loop waits on this alone: notice a cancel from
+		 * another thread within a slice. */
+		rms__wait_until(w, rms__now_ms() + RMS_SSH_SLICE_MS);
+	if (rms__is_failure(rc)) {
+		p->phase = OP_DONE;
+		op->ended = true;
+		p->fail_rc = rc;
+		p->failure = rms_error_dup(rms_error_last());
+	}
+	return rc;
 }
 
 static int ssh_next(rms_op *op, rms_instance **out)
@@ -899,13 +1172,31 @@ static int ssh_next(rms_op *op, rms_instance **out)
 	return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
 }
 
+/* Hands out what step read; never waits. out NULL (a caller that predates
+ * step, with an output callback): runs the command to its end. */
 static int ssh_next_chunk(rms_op *op, rms_chunk *out)
 {
-	if (!op->priv)
+	struct ssh_op *p = op->priv;
+	if (!p)
 		return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
-	if (out)
-		return next_piece(op, out);
-	return rms__ps_drive_output(op, next_piece, fail_cancelled);
+	if (!out) {
+		int rc = 0;
+		while (!op->ended && !rc) {
+			if ((rc = ssh_step(op, &op->wait)) == RMS_EAGAIN)
+				rc = rms__wait_block(&op->wait);
+		}
+		return rc ? rc : RMS_ITEROVER;
+	}
+	if (p->have_chunk) {
+		p->have_chunk = false;
+		out->stream = p->chunk_stream;
+		out->data = p->buf;
+		out->len = p->chunk_len;
+		return 0;
+	}
+	if (p->fail_rc)
+		return failed_again(p);
+	return op->ended ? RMS_ITEROVER : RMS_EAGAIN;
 }
 
 static void ssh_op_free(rms_op *op)
@@ -913,10 +1204,16 @@ static void ssh_op_free(rms_op *op)
 	struct ssh_op *p = op->priv;
 	if (!p)
 		return;
-	if (!p->done)
+	struct ssh_conn *c = op->session->priv;
+	if (!op->have_exit_code)
 		stop_command(op);
-	if (p->ch && ((struct ssh_conn *)op->session->priv)->connected)
+	if (p->ch && c->connected)
 		free_channel(op, rms__now_ms() + STOP_MS);
+	if (c->pend_op == op)
+		c->pend_op = NULL; /* the pending call still goes out, unowned */
+	remove_active(c, op);
+	rms_error_free(p->failure);
+	free(p->line);
 	free(p->cbbuf);
 	free(p);
 	op->priv = NULL;
@@ -927,9 +1224,11 @@ const struct rms_backend_ops rms__pssession_ssh_backend = {
     .name = "PSSession",
     .supports = ssh_supports,
     .open = ssh_open,
+    .open_step = ssh_open_step,
     .close = ssh_close,
     .destroy = ssh_destroy,
     .start = ssh_start,
+    .step = ssh_step,
     .next = ssh_next,
     .next_chunk = ssh_next_chunk,
     .op_free = ssh_op_free,

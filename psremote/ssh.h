@@ -2,8 +2,11 @@
  * Internal: the SSH connection under the PSSession's SSH transport
  * (psremote/ps_ssh.c), and how it is made (psremote/ssh_connect.c):
  * TCP connect, the SSH handshake, host key verification against
- * known_hosts, and authentication. libssh2 runs non-blocking throughout;
- * waiting is poll() on the socket for the directions libssh2 reports.
+ * known_hosts, and authentication. libssh2 runs non-blocking throughout:
+ * where it would wait, a step returns RMS_EAGAIN with the socket and the
+ * directions libssh2 reports in an rms_wait (core/base/wait.h). Only
+ * cleanup (stopping a command, closing a channel, disconnecting) waits
+ * here, for at most a bounded time.
  */
 #ifndef RMS_PSREMOTE_SSH_H
 #define RMS_PSREMOTE_SSH_H
@@ -15,9 +18,11 @@
 
 #include "backend.h"
 
-/* Longest single wait on the socket: bounds how late a cancel from another
- * thread is noticed. */
+/* Longest wait a blocking caller's step asks for: bounds how late a cancel
+ * from another thread is noticed when the socket stays silent. */
 #define RMS_SSH_SLICE_MS 200
+
+struct ssh_connecting; /* a connection being made (ssh_connect.c) */
 
 /* A packet libssh2 began to send but could not finish (a call returned
  * EAGAIN with the socket full). libssh2 has already encrypted it and taken
@@ -53,10 +58,21 @@ struct ssh_conn {
 	bool handshaken;
 	bool counted; /* counted in stats.connections_open */
 	struct ssh_secret secrets[4];
+	/* Set while connecting (rms__ssh_connect_begin .. _step gives 0). */
+	struct ssh_connecting *cx;
+	/* Bytes read from the socket so far (libssh2's receive goes through
+	 * ssh_connect.c): a step that read any may have queued packets for
+	 * other channels, which poll() cannot see. */
+	uint64_t rx_bytes;
+	/* The run ops with a channel on this connection (ps_ssh.c), so that a
+	 * step that queued packets for another op's channel can wake it. */
+	rms_op **active;
+	size_t nactive, capactive;
 	/* The pending send (see enum ssh_pend_kind). pend_buf holds a copy of
 	 * a pending write's data, so that it outlives the command's buffer. */
 	enum ssh_pend_kind pend;
 	LIBSSH2_CHANNEL *pend_ch;
+	rms_op *pend_op; /* the command it belongs to; NULL once that is freed */
 	char *pend_line; /* PEND_EXEC: the command line (owned) */
 	size_t pend_len;
 	char pend_buf[32768];
@@ -78,18 +94,29 @@ bool rms__ssh_transport_error(int e);
 /* Raise `code` from libssh2's last error: "WHAT failed: its message"
  * (with rms_error_ssh_code set). Returns code. */
 int rms__ssh_error(struct ssh_conn *c, int code, rms_phase phase, const char *what);
-/* Wait (at most ms) until the socket can do what libssh2 is blocked on, or
- * what `extra` (poll events) asks for. 0, or RMS_E_IO. */
-int rms__ssh_wait(struct ssh_conn *c, int ms, short extra);
-/* After EAGAIN: wait a slice, or fail with RMS_E_TIMEOUT (phase, "WHAT did
- * not complete within LIMIT ms") once the deadline (0: none) has passed. */
-int rms__ssh_again(struct ssh_conn *c, uint64_t deadline, uint32_t limit_ms, rms_phase phase,
+/* Fill w to wait for what libssh2 is blocked on (its block directions,
+ * inbound when it names none), plus `extra` (RMS_WAIT_*), until deadline
+ * (0: none). */
+void rms__ssh_wait_fill(struct ssh_conn *c, rms_wait *w, short extra, uint64_t deadline);
+/* Cleanup only: after EAGAIN, block until the socket is ready or deadline,
+ * or fail with RMS_E_TIMEOUT (phase, "WHAT did not complete within LIMIT
+ * ms") once it has passed. */
+int rms__ssh_block(struct ssh_conn *c, uint64_t deadline, uint32_t limit_ms, rms_phase phase,
                    const char *what);
 
-/* Connect c (host, port and password set) for session s: TCP, handshake,
- * host key, authentication, each bounded by limit ms. Counts the connection
- * in s->stats. On failure the error names the phase; c may hold a socket
- * and a libssh2 session for the caller to free. */
-int rms__ssh_connect(rms_session *s, struct ssh_conn *c, uint32_t limit);
+/*
+ * Connect c (host, port and password set) for session s, as a state
+ * machine: TCP, handshake, host key, authentication, each phase bounded by
+ * limit ms. begin resolves the name (getaddrinfo, which blocks) and starts
+ * the TCP connect; it and step return 0 when authenticated, RMS_EAGAIN
+ * (step: with *w filled) to be stepped again, or the failure with its
+ * phase. The connection is counted in s->stats once TCP is up. After a
+ * failure c may hold a socket and a libssh2 session for the caller to free;
+ * rms__ssh_connect_free drops what connecting holds (any time, twice is
+ * fine).
+ */
+int rms__ssh_connect_begin(rms_session *s, struct ssh_conn *c, uint32_t limit);
+int rms__ssh_connect_step(rms_session *s, struct ssh_conn *c, rms_wait *w);
+void rms__ssh_connect_free(struct ssh_conn *c);
 
 #endif

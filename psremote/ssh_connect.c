@@ -63,119 +63,40 @@ int rms__ssh_error(struct ssh_conn *c, int code, rms_phase phase, const char *wh
 
 /* ---- waiting on the socket ---------------------------------------------- */
 
-int rms__ssh_wait(struct ssh_conn *c, int ms, short extra)
+void rms__ssh_wait_fill(struct ssh_conn *c, rms_wait *w, short extra, uint64_t deadline)
 {
-	int dir = libssh2_session_block_directions(c->ssh);
-	struct pollfd p = {.fd = c->fd, .events = extra};
+	int dir = c->ssh ? libssh2_session_block_directions(c->ssh) : 0;
+	short ev = extra;
 	if (dir & LIBSSH2_SESSION_BLOCK_INBOUND)
-		p.events |= POLLIN;
+		ev |= RMS_WAIT_IN;
 	if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-		p.events |= POLLOUT;
-	if (!p.events)
-		p.events = POLLIN;
-	if (poll(&p, 1, ms) < 0 && errno != EINTR) {
-		int err = errno;
-		rms__error_set(RMS_E_IO, RMS_PHASE_RECEIVE, "poll on the SSH socket failed: %s",
-		               strerror(err));
-		rms__error_set_errno(err);
-		return RMS_E_IO;
-	}
-	return 0;
+		ev |= RMS_WAIT_OUT;
+	rms__wait_fd(w, c->fd, ev ? ev : RMS_WAIT_IN);
+	rms__wait_until(w, deadline);
 }
 
-int rms__ssh_again(struct ssh_conn *c, uint64_t deadline, uint32_t limit_ms, rms_phase phase,
+int rms__ssh_block(struct ssh_conn *c, uint64_t deadline, uint32_t limit_ms, rms_phase phase,
                    const char *what)
 {
-	uint64_t now = rms__now_ms();
-	if (deadline && now >= deadline)
+	if (rms__now_ms() >= deadline)
 		return rms__error_set(RMS_E_TIMEOUT, phase, "%s did not complete within %u ms",
 		                      what, limit_ms);
-	int ms = RMS_SSH_SLICE_MS;
-	if (deadline && deadline - now < (uint64_t)ms)
-		ms = (int)(deadline - now);
-	return rms__ssh_wait(c, ms, 0);
+	rms_wait w;
+	rms__wait_clear(&w);
+	rms__ssh_wait_fill(c, &w, 0, deadline);
+	return rms__wait_block(&w);
 }
 
-/* ---- connecting --------------------------------------------------------- */
-
-static int connect_one(const struct addrinfo *ai, uint64_t deadline, int *fd_out, int *err_out)
+/* libssh2 reads the socket through this, so that the bytes a step read
+ * can be counted (struct ssh_conn, rx_bytes). */
+static LIBSSH2_RECV_FUNC(counting_recv)
 {
-	int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-	if (fd < 0) {
-		*err_out = errno;
-		return -1;
-	}
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-		*fd_out = fd;
-		return 0;
-	}
-	if (errno != EINPROGRESS) {
-		*err_out = errno;
-		close(fd);
-		return -1;
-	}
-	for (;;) {
-		uint64_t now = rms__now_ms();
-		if (now >= deadline) {
-			*err_out = ETIMEDOUT;
-			close(fd);
-			return -1;
-		}
-		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		uint64_t left = deadline - now;
-		int n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			continue;
-		int soerr = 0;
-		socklen_t len = sizeof soerr;
-		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-		if (soerr) {
-			*err_out = soerr;
-			close(fd);
-			return -1;
-		}
-		*fd_out = fd;
-		return 0;
-	}
-}
-
-static int tcp_connect(struct ssh_conn *c, uint32_t limit_ms)
-{
-	char port[16];
-	snprintf(port, sizeof port, "%u", c->port);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *res = NULL;
-	int g = getaddrinfo(c->host, port, &hints, &res);
-	if (g != 0)
-		return rms__error_set(RMS_E_RESOLVE, RMS_PHASE_RESOLVE,
-		                      "could not resolve SSH host '%s': %s", c->host,
-		                      gai_strerror(g));
-	uint64_t deadline = rms__now_ms() + limit_ms;
-	int err = 0;
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (connect_one(ai, deadline, &c->fd, &err) == 0) {
-			freeaddrinfo(res);
-			return 0;
-		}
-		if (err == ETIMEDOUT)
-			break;
-	}
-	freeaddrinfo(res);
-	if (err == ETIMEDOUT)
-		return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_CONNECT,
-		                      "could not connect to SSH server %s port %u within %u ms",
-		                      c->host, c->port, limit_ms);
-	rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
-	               "could not connect to SSH server %s port %u: %s", c->host, c->port,
-	               strerror(err));
-	rms__error_set_errno(err);
-	return RMS_E_CONNECT;
+	struct ssh_conn *c = *abstract;
+	ssize_t n = recv(socket, buffer, length, flags);
+	if (n < 0)
+		return -errno;
+	c->rx_bytes += (uint64_t)n;
+	return n;
 }
 
 /* ---- host keys ---------------------------------------------------------- */
@@ -541,6 +462,124 @@ static int verify_host_key(rms_session *s, struct ssh_conn *c, struct hostkeys *
 	}
 }
 
+/* ---- the state of a connection being made ------------------------------- */
+
+enum cx_phase { CX_TCP, CX_HANDSHAKE, CX_AUTH_LIST, CX_AUTH, CX_DONE };
+
+/* Authentication methods in the order they are tried. */
+enum auth_method { AUTH_KEY, AUTH_AGENT, AUTH_PASSWORD, AUTH_KBD, AUTH_END };
+
+struct agent_try {
+	LIBSSH2_AGENT *agent;
+	/* prev: the last identity tried to its end; cur: the one whose
+	 * libssh2_agent_userauth returned EAGAIN (called again with it). */
+	struct libssh2_agent_publickey *prev, *cur;
+	unsigned tried;
+};
+
+struct ssh_connecting {
+	enum cx_phase phase;
+	uint32_t limit;
+	uint64_t deadline; /* of the current phase */
+	/* TCP: the addresses, the one being tried, the last connect error. */
+	struct addrinfo *addrs, *ai;
+	int conn_err;
+	struct hostkeys h;
+	/* Authentication: what the server offers (a copy), the method being
+	 * tried, and why the ones before it did not log in. */
+	char *methods;
+	enum auth_method method;
+	bool method_begun;
+	rms_buf why;
+	struct agent_try ag;
+};
+
+/* Wait for the socket after EAGAIN, or time out once the phase's deadline
+ * has passed (checked after the call, as a call may finish at the last
+ * moment). */
+static int cx_again(struct ssh_conn *c, rms_wait *w, rms_phase phase, const char *what)
+{
+	struct ssh_connecting *cx = c->cx;
+	if (rms__now_ms() >= cx->deadline)
+		return rms__error_set(RMS_E_TIMEOUT, phase, "%s did not complete within %u ms",
+		                      what, cx->limit);
+	rms__ssh_wait_fill(c, w, 0, cx->deadline);
+	return RMS_EAGAIN;
+}
+
+static void enter(struct ssh_connecting *cx, enum cx_phase phase)
+{
+	cx->phase = phase;
+	cx->deadline = rms__now_ms() + cx->limit;
+}
+
+/* ---- TCP ---------------------------------------------------------------- */
+
+/* Start connecting to the next address: RMS_EAGAIN while a connect is in
+ * progress, 0 when one connected at once, RMS_E_CONNECT when none is left. */
+static int tcp_next(struct ssh_conn *c, struct ssh_connecting *cx)
+{
+	for (; cx->ai; cx->ai = cx->ai->ai_next) {
+		const struct addrinfo *ai = cx->ai;
+		int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0) {
+			cx->conn_err = errno;
+			continue;
+		}
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		c->fd = fd;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			return 0;
+		if (errno == EINPROGRESS)
+			return RMS_EAGAIN;
+		cx->conn_err = errno;
+		close(fd);
+		c->fd = -1;
+	}
+	rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
+	               "could not connect to SSH server %s port %u: %s", c->host, c->port,
+	               strerror(cx->conn_err));
+	rms__error_set_errno(cx->conn_err);
+	return RMS_E_CONNECT;
+}
+
+/* The connect in progress: 0 connected, RMS_EAGAIN (w filled), or the
+ * failure once no address is left or the deadline has passed. */
+static int tcp_step(struct ssh_conn *c, struct ssh_connecting *cx, rms_wait *w)
+{
+	for (;;) {
+		struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+		if (poll(&p, 1, 0) <= 0) {
+			if (rms__now_ms() >= cx->deadline) {
+				close(c->fd);
+				c->fd = -1;
+				return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_CONNECT,
+				                      "could not connect to SSH server %s port %u "
+				                      "within %u ms",
+				                      c->host, c->port, cx->limit);
+			}
+			rms__wait_fd(w, c->fd, RMS_WAIT_OUT);
+			rms__wait_until(w, cx->deadline);
+			return RMS_EAGAIN;
+		}
+		int soerr = 0;
+		socklen_t len = sizeof soerr;
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (!soerr)
+			return 0;
+		cx->conn_err = soerr;
+		close(c->fd);
+		c->fd = -1;
+		cx->ai = cx->ai->ai_next;
+		int rc = tcp_next(c, cx);
+		if (rc != RMS_EAGAIN)
+			return rc;
+	}
+}
+
 /* ---- authentication ----------------------------------------------------- */
 
 static void kbd_answer(const char *name, int name_len, const char *instruction, int instruction_len,
@@ -577,19 +616,6 @@ static void kbd_answer(const char *name, int name_len, const char *instruction, 
 	}
 }
 
-/* Run one libssh2 authentication call to its end: outrc gets libssh2's
- * result, werr our own error when waiting failed (libssh2's numbers and
- * RMS_E_* overlap, so they are kept apart). */
-#define AUTH_CALL(c, deadline, limit, call, outrc, werr)                                           \
-	do {                                                                                       \
-		(werr) = 0;                                                                        \
-		while (((outrc) = (call)) == LIBSSH2_ERROR_EAGAIN)                                 \
-			if (((werr) =                                                              \
-			         rms__ssh_again((c), (deadline), (limit), RMS_PHASE_AUTHENTICATE,  \
-			                        "SSH authentication")))                            \
-				break;                                                             \
-	} while (0)
-
 static bool offered(const char *methods, const char *m)
 {
 	size_t n = strlen(m);
@@ -602,194 +628,225 @@ static bool offered(const char *methods, const char *m)
 	return false;
 }
 
-/* Try the agent's identities one after the other. */
-static int auth_agent(rms_session *s, struct ssh_conn *c, uint64_t deadline, uint32_t limit,
-                      rms_buf *why)
+/* What a method gives: logged in, or not by this method (try the next). */
+enum { AUTH_OK = 0, AUTH_REJECTED = 1 };
+
+/* libssh2's answer to an authentication call: AUTH_OK, RMS_EAGAIN, the
+ * connection lost (an error), or AUTH_REJECTED for the caller to explain. */
+static int auth_result(struct ssh_conn *c, int r, const char *what)
 {
-	const char *user = s->opts.user;
-	LIBSSH2_AGENT *agent = libssh2_agent_init(c->ssh);
-	if (!agent)
-		return rms__error_nomem();
-	int result = 1; /* 0 ok, 1 rejected, <0 error */
-	if (libssh2_agent_connect(agent)) {
-		rms__buf_printf(why, "; ssh-agent: not reachable (%s)",
-		                getenv("SSH_AUTH_SOCK") ? "SSH_AUTH_SOCK does not answer"
-		                                        : "SSH_AUTH_SOCK is not set");
-		libssh2_agent_free(agent);
-		return 1;
-	}
-	if (libssh2_agent_list_identities(agent)) {
-		rms__buf_puts(why, "; ssh-agent: could not list its identities");
-	} else {
-		struct libssh2_agent_publickey *id = NULL, *prev = NULL;
-		unsigned tried = 0;
-		int r;
-		while ((r = libssh2_agent_get_identity(agent, &id, prev)) == 0) {
-			prev = id;
-			tried++;
-			int rc, werr;
-			AUTH_CALL(c, deadline, limit, libssh2_agent_userauth(agent, user, id), rc,
-			          werr);
-			if (werr) {
-				result = werr;
-				break;
-			}
-			if (rc == 0) {
-				result = 0;
-				rms__log(&s->log, RMS_LOG_INFO,
-				         "%s: authenticated with the agent key %s", s->name,
-				         id->comment ? id->comment : "");
-				break;
-			}
-			if (rms__ssh_socket_error(rc)) {
-				result =
-				    rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE,
-				                   "SSH authentication with the agent");
-				break;
-			}
-		}
-		if (result == 1)
-			rms__buf_printf(why, "; ssh-agent: %u key(s) rejected", tried);
-	}
-	libssh2_agent_disconnect(agent);
-	libssh2_agent_free(agent);
-	return result;
+	if (r == 0)
+		return AUTH_OK;
+	if (r == LIBSSH2_ERROR_EAGAIN)
+		return RMS_EAGAIN;
+	if (rms__ssh_socket_error(r))
+		return rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE, what);
+	return AUTH_REJECTED;
 }
 
-static int authenticate(rms_session *s, struct ssh_conn *c, uint32_t limit)
+static int auth_key(rms_session *s, struct ssh_conn *c, struct ssh_connecting *cx)
+{
+	const char *user = s->opts.user, *file = s->opts.ssh.identity_file;
+	if (!file)
+		return AUTH_REJECTED;
+	if (!offered(cx->methods, "publickey")) {
+		rms__buf_puts(&cx->why, "; key file: the server does not offer publickey");
+		return AUTH_REJECTED;
+	}
+	int r = libssh2_userauth_publickey_fromfile_ex(c->ssh, user, (unsigned)strlen(user), NULL,
+	                                               file, NULL);
+	int rc = auth_result(c, r, "SSH public key authentication");
+	if (rc == AUTH_OK)
+		rms__log(&s->log, RMS_LOG_INFO, "%s: authenticated with the key %s", s->name,
+		         file);
+	else if (rc == AUTH_REJECTED && r == LIBSSH2_ERROR_FILE)
+		rms__buf_printf(&cx->why,
+		                "; key file %s: could not be read or decoded (an encrypted key, "
+		                "or a format libssh2 cannot read)",
+		                file);
+	else if (rc == AUTH_REJECTED)
+		rms__buf_printf(&cx->why, "; key file %s: rejected by the server", file);
+	return rc;
+}
+
+static void agent_end(struct agent_try *ag)
+{
+	if (ag->agent) {
+		libssh2_agent_disconnect(ag->agent);
+		libssh2_agent_free(ag->agent);
+	}
+	memset(ag, 0, sizeof *ag);
+}
+
+/* Reach the agent and list its identities (a local socket: libssh2 talks
+ * to it blocking). AUTH_OK when it can be asked, AUTH_REJECTED when not. */
+static int agent_begin(struct ssh_conn *c, struct ssh_connecting *cx)
+{
+	struct agent_try *ag = &cx->ag;
+	if (!(ag->agent = libssh2_agent_init(c->ssh)))
+		return rms__error_nomem();
+	if (libssh2_agent_connect(ag->agent)) {
+		rms__buf_printf(&cx->why, "; ssh-agent: not reachable (%s)",
+		                getenv("SSH_AUTH_SOCK") ? "SSH_AUTH_SOCK does not answer"
+		                                        : "SSH_AUTH_SOCK is not set");
+		libssh2_agent_free(ag->agent);
+		ag->agent = NULL;
+		return AUTH_REJECTED;
+	}
+	if (libssh2_agent_list_identities(ag->agent)) {
+		rms__buf_puts(&cx->why, "; ssh-agent: could not list its identities");
+		agent_end(ag);
+		return AUTH_REJECTED;
+	}
+	return AUTH_OK;
+}
+
+/* The agent's identities one after the other. */
+static int auth_agent(rms_session *s, struct ssh_conn *c, struct ssh_connecting *cx)
+{
+	struct agent_try *ag = &cx->ag;
+	int rc;
+	if (!s->opts.ssh.use_agent)
+		return AUTH_REJECTED;
+	if (!cx->method_begun) {
+		if (!offered(cx->methods, "publickey")) {
+			rms__buf_puts(&cx->why, "; ssh-agent: the server does not offer publickey");
+			return AUTH_REJECTED;
+		}
+		if ((rc = agent_begin(c, cx)) != AUTH_OK)
+			return rc;
+		cx->method_begun = true;
+	}
+	for (;;) {
+		if (!ag->cur) {
+			if (libssh2_agent_get_identity(ag->agent, &ag->cur, ag->prev) != 0)
+				break;
+			ag->tried++;
+		}
+		rc = auth_result(c, libssh2_agent_userauth(ag->agent, s->opts.user, ag->cur),
+		                 "SSH authentication with the agent");
+		if (rc == RMS_EAGAIN)
+			return rc;
+		if (rc == AUTH_OK)
+			rms__log(&s->log, RMS_LOG_INFO, "%s: authenticated with the agent key %s",
+			         s->name, ag->cur->comment ? ag->cur->comment : "");
+		if (rc != AUTH_REJECTED) {
+			agent_end(ag);
+			return rc;
+		}
+		ag->prev = ag->cur;
+		ag->cur = NULL;
+	}
+	rms__buf_printf(&cx->why, "; ssh-agent: %u key(s) rejected", ag->tried);
+	agent_end(ag);
+	return AUTH_REJECTED;
+}
+
+static int auth_password(rms_session *s, struct ssh_conn *c, struct ssh_connecting *cx)
+{
+	const char *user = s->opts.user, *pw = s->opts.password;
+	if (!pw)
+		return AUTH_REJECTED;
+	if (!offered(cx->methods, "password")) {
+		if (!offered(cx->methods, "keyboard-interactive"))
+			rms__buf_puts(&cx->why, "; password: the server offers neither password nor "
+			                        "keyboard-interactive");
+		return AUTH_REJECTED;
+	}
+	int r = libssh2_userauth_password_ex(c->ssh, user, (unsigned)strlen(user), pw,
+	                                     (unsigned)strlen(pw), NULL);
+	int rc = auth_result(c, r, "SSH password authentication");
+	if (rc == AUTH_OK)
+		rms__log(&s->log, RMS_LOG_INFO, "%s: authenticated with a password", s->name);
+	else if (rc == AUTH_REJECTED)
+		rms__buf_puts(&cx->why, r == LIBSSH2_ERROR_PASSWORD_EXPIRED ? "; password: expired"
+		                                                            : "; password: rejected");
+	return rc;
+}
+
+static int auth_kbd(rms_session *s, struct ssh_conn *c, struct ssh_connecting *cx)
 {
 	const char *user = s->opts.user;
-	unsigned ulen = (unsigned)strlen(user);
-	uint64_t deadline = rms__now_ms() + limit;
-	char *list = NULL;
-	for (;;) {
-		list = libssh2_userauth_list(c->ssh, user, ulen);
-		if (list || libssh2_session_last_errno(c->ssh) != LIBSSH2_ERROR_EAGAIN)
-			break;
-		int w = rms__ssh_again(c, deadline, limit, RMS_PHASE_AUTHENTICATE,
-		                       "SSH authentication");
-		if (w)
-			return w;
+	if (!s->opts.password || !offered(cx->methods, "keyboard-interactive"))
+		return AUTH_REJECTED;
+	if (!cx->method_begun) {
+		c->kbd_prompts = 0;
+		cx->method_begun = true;
 	}
+	int rc = auth_result(c,
+	                     libssh2_userauth_keyboard_interactive_ex(c->ssh, user,
+	                                                              (unsigned)strlen(user),
+	                                                              kbd_answer),
+	                     "SSH keyboard-interactive authentication");
+	if (rc == AUTH_OK)
+		rms__log(&s->log, RMS_LOG_INFO, "%s: authenticated with keyboard-interactive",
+		         s->name);
+	else if (rc == AUTH_REJECTED)
+		rms__buf_puts(&cx->why, "; keyboard-interactive: rejected");
+	return rc;
+}
+
+/* Ask for the methods the server offers (a server may let the user in
+ * there and then: phase CX_DONE). 0, RMS_EAGAIN, or the failure. */
+static int auth_list(rms_session *s, struct ssh_conn *c, struct ssh_connecting *cx)
+{
+	const char *user = s->opts.user;
+	char *list = libssh2_userauth_list(c->ssh, user, (unsigned)strlen(user));
 	if (!list) {
+		if (libssh2_session_last_errno(c->ssh) == LIBSSH2_ERROR_EAGAIN)
+			return RMS_EAGAIN;
 		if (libssh2_userauth_authenticated(c->ssh)) {
 			rms__log(&s->log, RMS_LOG_INFO,
-			         "%s: the server accepted user %s without "
-			         "authentication",
-			         s->name, user);
+			         "%s: the server accepted user %s without authentication", s->name,
+			         user);
+			cx->phase = CX_DONE;
 			return 0;
 		}
 		return rms__ssh_error(c, RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
 		                      "asking the server for its authentication methods");
 	}
 	/* list is owned by the session and valid until the next libssh2 call. */
-	char *methods = strdup(list);
-	if (!methods)
+	if (!(cx->methods = strdup(list)))
 		return rms__error_nomem();
-	rms__log(&s->log, RMS_LOG_DEBUG, "%s: server offers authentication: %s", s->name, methods);
+	rms__log(&s->log, RMS_LOG_DEBUG, "%s: server offers authentication: %s", s->name,
+	         cx->methods);
+	cx->phase = CX_AUTH;
+	cx->method = AUTH_KEY;
+	return 0;
+}
 
-	rms_buf why;
-	rms__buf_init(&why);
-	int rc = 1;
-	if (s->opts.ssh.identity_file) {
-		if (!offered(methods, "publickey")) {
-			rms__buf_puts(&why, "; key file: the server does not offer publickey");
-		} else {
-			int r, werr;
-			AUTH_CALL(c, deadline, limit,
-			          libssh2_userauth_publickey_fromfile_ex(
-			              c->ssh, user, ulen, NULL, s->opts.ssh.identity_file, NULL),
-			          r, werr);
-			if (werr) {
-				rc = werr;
-			} else if (r == 0) {
-				rc = 0;
-				rms__log(&s->log, RMS_LOG_INFO, "%s: authenticated with the key %s",
-				         s->name, s->opts.ssh.identity_file);
-			} else if (r == LIBSSH2_ERROR_FILE) {
-				rms__buf_printf(&why,
-				                "; key file %s: could not be read or decoded (an "
-				                "encrypted key, or a format libssh2 cannot read)",
-				                s->opts.ssh.identity_file);
-			} else if (rms__ssh_socket_error(r)) {
-				rc =
-				    rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE,
-				                   "SSH public key authentication");
-			} else {
-				rms__buf_printf(&why, "; key file %s: rejected by the server",
-				                s->opts.ssh.identity_file);
-			}
+static int auth_failed(rms_session *s, struct ssh_conn *c, struct ssh_connecting *cx)
+{
+	rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+	               "SSH authentication as '%s' on %s port %u failed%s (the server offers: %s)",
+	               s->opts.user, c->host, c->port,
+	               cx->why.failed || !cx->why.data ? "" : cx->why.data, cx->methods);
+	rms__error_set_ssh(libssh2_session_last_errno(c->ssh));
+	return RMS_E_AUTH;
+}
+
+/* Try the methods in turn: 0 when one logged in, RMS_EAGAIN, or the
+ * failure (RMS_E_AUTH saying why each method did not log in). */
+static int auth_methods(rms_session *s, struct ssh_conn *c, struct ssh_connecting *cx)
+{
+	static int (*const try_method[AUTH_END])(rms_session *, struct ssh_conn *,
+	                                         struct ssh_connecting *) = {
+	    [AUTH_KEY] = auth_key,
+	    [AUTH_AGENT] = auth_agent,
+	    [AUTH_PASSWORD] = auth_password,
+	    [AUTH_KBD] = auth_kbd,
+	};
+	while (cx->method < AUTH_END) {
+		int rc = try_method[cx->method](s, c, cx);
+		if (rc != AUTH_REJECTED) {
+			if (rc == AUTH_OK)
+				cx->phase = CX_DONE;
+			return rc;
 		}
+		cx->method++;
+		cx->method_begun = false;
 	}
-	if (rc == 1 && s->opts.ssh.use_agent) {
-		if (!offered(methods, "publickey"))
-			rms__buf_puts(&why, "; ssh-agent: the server does not offer publickey");
-		else
-			rc = auth_agent(s, c, deadline, limit, &why);
-	}
-	if (rc == 1 && s->opts.password) {
-		bool pw = offered(methods, "password");
-		bool kbd = offered(methods, "keyboard-interactive");
-		if (pw) {
-			int r, werr;
-			AUTH_CALL(c, deadline, limit,
-			          libssh2_userauth_password_ex(c->ssh, user, ulen, s->opts.password,
-			                                       (unsigned)strlen(s->opts.password),
-			                                       NULL),
-			          r, werr);
-			if (werr) {
-				rc = werr;
-			} else if (r == 0) {
-				rc = 0;
-				rms__log(&s->log, RMS_LOG_INFO, "%s: authenticated with a password",
-				         s->name);
-			} else if (rms__ssh_socket_error(r)) {
-				rc =
-				    rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE,
-				                   "SSH password authentication");
-			} else {
-				rms__buf_puts(&why, r == LIBSSH2_ERROR_PASSWORD_EXPIRED
-				                        ? "; password: expired"
-				                        : "; password: rejected");
-			}
-		}
-		if (rc == 1 && kbd) {
-			int r, werr;
-			c->kbd_prompts = 0;
-			AUTH_CALL(c, deadline, limit,
-			          libssh2_userauth_keyboard_interactive_ex(c->ssh, user, ulen,
-			                                                   kbd_answer),
-			          r, werr);
-			if (werr) {
-				rc = werr;
-			} else if (r == 0) {
-				rc = 0;
-				rms__log(&s->log, RMS_LOG_INFO,
-				         "%s: authenticated with keyboard-interactive", s->name);
-			} else if (rms__ssh_socket_error(r)) {
-				rc =
-				    rms__ssh_error(c, RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE,
-				                   "SSH keyboard-interactive authentication");
-			} else {
-				rms__buf_puts(&why, "; keyboard-interactive: rejected");
-			}
-		}
-		if (!pw && !kbd)
-			rms__buf_puts(&why, "; password: the server offers neither password nor "
-			                    "keyboard-interactive");
-	}
-	if (rc == 1) {
-		rms__error_set(
-		    RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
-		    "SSH authentication as '%s' on %s port %u failed%s (the server offers: "
-		    "%s)",
-		    user, c->host, c->port, why.failed || !why.data ? "" : why.data, methods);
-		rms__error_set_ssh(libssh2_session_last_errno(c->ssh));
-		rc = RMS_E_AUTH;
-	}
-	rms__buf_free(&why);
-	free(methods);
-	return rc;
+	return auth_failed(s, c, cx);
 }
 
 /* ---- the whole of it ---------------------------------------------------- */
@@ -822,11 +879,11 @@ static void ssh_free(void *p, void **abstract)
 	free(p);
 }
 
-int rms__ssh_connect(rms_session *s, struct ssh_conn *c, uint32_t limit)
+/* TCP is up: count the connection, make libssh2's session and get the host
+ * keys ready (no network). */
+static int after_tcp(rms_session *s, struct ssh_conn *c, struct ssh_connecting *cx)
 {
 	int rc;
-	if ((rc = tcp_connect(c, limit)))
-		return rc;
 	s->stats.connections_opened++;
 	s->stats.connections_open++;
 	c->counted = true;
@@ -836,31 +893,110 @@ int rms__ssh_connect(rms_session *s, struct ssh_conn *c, uint32_t limit)
 	if (!(c->ssh = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, c)))
 		return rms__error_nomem();
 	libssh2_session_set_blocking(c->ssh, 0);
+	/* libssh2 takes every callback as a void *. */
+	union {
+		LIBSSH2_RECV_FUNC((*fn));
+		void *ptr;
+	} recv_cb = {.fn = counting_recv};
+	libssh2_session_callback_set(c->ssh, LIBSSH2_CALLBACK_RECV, recv_cb.ptr);
+	if ((rc = load_known_hosts(s, c, &cx->h)) || (rc = set_hostkey_prefs(c, &cx->h)))
+		return rc;
+	enter(cx, CX_HANDSHAKE);
+	return 0;
+}
 
-	struct hostkeys h = {0};
-	if (!(rc = load_known_hosts(s, c, &h)) && !(rc = set_hostkey_prefs(c, &h))) {
-		uint64_t deadline = rms__now_ms() + limit;
-		int r;
-		while ((r = libssh2_session_handshake(c->ssh, c->fd)) == LIBSSH2_ERROR_EAGAIN)
-			if ((rc = rms__ssh_again(c, deadline, limit, RMS_PHASE_CONNECT,
-			                         "the SSH handshake")))
-				break;
-		if (!rc && r)
-			rc = rms__ssh_error(
-			    c, rms__ssh_socket_error(r) ? RMS_E_CONNECTION_LOST : RMS_E_SSH,
-			    RMS_PHASE_CONNECT, "the SSH handshake");
-		if (!rc) {
-			c->handshaken = true;
-			rc = verify_host_key(s, c, &h);
+static int handshake(rms_session *s, struct ssh_conn *c, struct ssh_connecting *cx, rms_wait *w)
+{
+	int r = libssh2_session_handshake(c->ssh, c->fd);
+	if (r == LIBSSH2_ERROR_EAGAIN)
+		return cx_again(c, w, RMS_PHASE_CONNECT, "the SSH handshake");
+	if (r)
+		return rms__ssh_error(c, rms__ssh_socket_error(r) ? RMS_E_CONNECTION_LOST : RMS_E_SSH,
+		                      RMS_PHASE_CONNECT, "the SSH handshake");
+	c->handshaken = true;
+	int rc = verify_host_key(s, c, &cx->h);
+	if (!rc)
+		enter(cx, CX_AUTH_LIST);
+	return rc;
+}
+
+void rms__ssh_connect_free(struct ssh_conn *c)
+{
+	struct ssh_connecting *cx = c->cx;
+	if (!cx)
+		return;
+	agent_end(&cx->ag);
+	if (cx->h.kh)
+		libssh2_knownhost_free(cx->h.kh);
+	if (cx->h.revoked)
+		libssh2_knownhost_free(cx->h.revoked);
+	free(cx->h.path);
+	free(cx->h.name);
+	if (cx->addrs)
+		freeaddrinfo(cx->addrs);
+	free(cx->methods);
+	rms__buf_free(&cx->why);
+	free(cx);
+	c->cx = NULL;
+}
+
+int rms__ssh_connect_begin(rms_session *s, struct ssh_conn *c, uint32_t limit)
+{
+	struct ssh_connecting *cx = calloc(1, sizeof *cx);
+	if (!cx)
+		return rms__error_nomem();
+	c->cx = cx;
+	cx->limit = limit;
+	rms__buf_init(&cx->why);
+	char port[16];
+	snprintf(port, sizeof port, "%u", c->port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	int g = getaddrinfo(c->host, port, &hints, &cx->addrs);
+	if (g != 0) {
+		rms__ssh_connect_free(c);
+		return rms__error_set(RMS_E_RESOLVE, RMS_PHASE_RESOLVE,
+		                      "could not resolve SSH host '%s': %s", c->host,
+		                      gai_strerror(g));
+	}
+	enter(cx, CX_TCP);
+	cx->ai = cx->addrs;
+	int rc = tcp_next(c, cx);
+	if (rc == 0 && (rc = after_tcp(s, c, cx)) == 0)
+		rc = RMS_EAGAIN; /* the handshake is for the steps */
+	if (rc != RMS_EAGAIN)
+		rms__ssh_connect_free(c);
+	return rc;
+}
+
+int rms__ssh_connect_step(rms_session *s, struct ssh_conn *c, rms_wait *w)
+{
+	struct ssh_connecting *cx = c->cx;
+	int rc = 0;
+	rms__wait_clear(w);
+	while (!rc && cx->phase != CX_DONE) {
+		switch (cx->phase) {
+		case CX_TCP:
+			if (!(rc = tcp_step(c, cx, w)))
+				rc = after_tcp(s, c, cx);
+			break;
+		case CX_HANDSHAKE:
+			rc = handshake(s, c, cx, w);
+			break;
+		case CX_AUTH_LIST:
+			rc = auth_list(s, c, cx);
+			if (rc == RMS_EAGAIN)
+				rc = cx_again(c, w, RMS_PHASE_AUTHENTICATE, "SSH authentication");
+			break;
+		case CX_AUTH:
+			rc = auth_methods(s, c, cx);
+			if (rc == RMS_EAGAIN)
+				rc = cx_again(c, w, RMS_PHASE_AUTHENTICATE, "SSH authentication");
+			break;
+		case CX_DONE:
+			break;
 		}
 	}
-	if (h.kh)
-		libssh2_knownhost_free(h.kh);
-	if (h.revoked)
-		libssh2_knownhost_free(h.revoked);
-	free(h.path);
-	free(h.name);
-	if (rc)
-		return rc;
-	return authenticate(s, c, limit);
+	if (rc != RMS_EAGAIN)
+		rms__ssh_connect_free(c);
+	return rc;
 }

@@ -7,8 +7,11 @@
  * failure, commands as exec channels on one connection (stdout, stderr,
  * exit codes and signals, both output APIs), 100 MB of output in bounded
  * memory, 10 MB of stdin, the received-data caps, cancel, a command time
- * limit, the session turning Broken when sshd dies mid-command, and staying
- * usable when a time limit stops a command whose stdin write is half sent.
+ * limit, the session turning Broken when sshd dies mid-command, staying
+ * usable when a time limit stops a command whose stdin write is half sent,
+ * and the engine contract: a session opened by hand through open and
+ * open_step, and commands on two sessions, and on one, stepped alternately
+ * from one thread.
  *
  * The "remote" commands run on this machine, so a test can check that a
  * stopped command's process is really gone.
@@ -36,9 +39,12 @@
 
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <poll.h>
 
+#include "backend.h"
 #include "remsess/remsess.h"
 #include "sshd.h"
+#include "util.h"
 
 static rms_sshd sshd; /* shared by most tests: started once */
 
@@ -1218,6 +1224,229 @@ static void test_timeout_while_stdin_write_is_half_sent_keeps_the_session(void *
 	rms_sshd_stop(&d);
 }
 
+/* ---- the engine contract ------------------------------------------------ */
+
+/* fd is a TCP socket connected to port on this machine. */
+static bool socket_to(int fd, unsigned port)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	return getpeername(fd, (struct sockaddr *)&a, &len) == 0 && a.sin_family == AF_INET &&
+	       ntohs(a.sin_port) == port;
+}
+
+static void test_open_by_hand_waits_on_the_socket(void **state)
+{
+	(void)state;
+	rms_session_options o = opts_for(&sshd);
+	rms_session *s = NULL;
+	assert_int_equal(rms__session_prepare(&s, RMS_BACKEND_PSSESSION, &o), 0);
+	int rc = s->ops->open(s);
+	assert_int_equal(rc, RMS_EAGAIN); /* connecting has begun, nothing waited */
+	int steps = 0, waits_on_socket = 0, reads = 0, writes = 0;
+	rms_wait w;
+	while ((rc = s->ops->open_step(s, &w)) == RMS_EAGAIN) {
+		steps++;
+		assert_true(w.nfds == 1);
+		if (socket_to(w.fds[0].fd, sshd.port))
+			waits_on_socket++;
+		reads += (w.fds[0].events & RMS_WAIT_IN) != 0;
+		writes += (w.fds[0].events & RMS_WAIT_OUT) != 0;
+		/* Every wait has the phase's deadline, within the connect
+		 * timeout from now. */
+		assert_true(w.deadline_ms > rms__now_ms() - 1 &&
+		            w.deadline_ms <= rms__now_ms() + o.connect_timeout_ms);
+		assert_int_equal(rms__wait_block(&w), 0);
+		assert_true(steps < 10000);
+	}
+	assert_int_equal(rc, 0);
+	/* The handshake and authentication wait for the server's answers. */
+	assert_true(waits_on_socket >= 2);
+	assert_true(reads >= 2);
+	print_message("opened in %d steps (%d waits to read, %d to write)\n", steps, reads, writes);
+	rms_stats st = {.version = RMS_STATS_VERSION};
+	assert_int_equal(rms_session_stats(s, &st), 0);
+	assert_int_equal(st.connections_open, 1);
+	int code = -1;
+	assert_int_equal(rms_run(&code, s, "exit 6", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(code, 6);
+	rms_session_free(s);
+}
+
+static void test_open_by_hand_reports_the_failure_with_its_phase(void **state)
+{
+	(void)state;
+	rms_session_options o = opts_for(&sshd);
+	o.ssh.identity_file = sshd.other_key;
+	rms_session *s = NULL;
+	assert_int_equal(rms__session_prepare(&s, RMS_BACKEND_PSSESSION, &o), 0);
+	int rc = s->ops->open(s);
+	rms_wait w;
+	while (rc == RMS_EAGAIN)
+		if ((rc = s->ops->open_step(s, &w)) == RMS_EAGAIN)
+			assert_int_equal(rms__wait_block(&w), 0);
+	assert_int_equal(rc, RMS_E_AUTH);
+	assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_AUTHENTICATE);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "rejected by the server"));
+	/* As after a failed rms_session_new: destroyed without close. */
+	s->open_failed = true;
+	s->state = RMS_STATE_BROKEN;
+	rms_session_free(s);
+}
+
+/* One command driven through start, step and next_chunk. */
+struct driven {
+	rms_op *op;
+	struct output out;
+	int rc; /* RMS_EAGAIN while running */
+	int steps, eagain;
+};
+
+static void drive_start(struct driven *d, rms_session *s, const char *cmd)
+{
+	memset(d, 0, sizeof *d);
+	rms_request *req = run_request(cmd);
+	assert_int_equal(rms__op_start_nb(&d->op, s, req, "test", true), 0);
+	rms_request_free(req);
+	d->rc = RMS_EAGAIN;
+	rms__wait_clear(&d->op->wait); /* never stepped: due */
+}
+
+/* Whether d's last wait says it may move (a descriptor ready, its
+ * deadline passed, or never stepped), as an engine decides. */
+static bool due(const struct driven *d)
+{
+	const rms_wait *w = &d->op->wait;
+	if (!w->nfds && !w->deadline_ms)
+		return true;
+	if (w->deadline_ms && w->deadline_ms <= rms__now_ms())
+		return true;
+	for (size_t i = 0; i < w->nfds; i++) {
+		struct pollfd p = {.fd = w->fds[i].fd,
+		                   .events = (short)((w->fds[i].events & RMS_WAIT_IN ? POLLIN : 0) |
+		                                     (w->fds[i].events & RMS_WAIT_OUT ? POLLOUT : 0))};
+		if (poll(&p, 1, 0) > 0)
+			return true;
+	}
+	return false;
+}
+
+/* One step of d and what it made ready. */
+static void drive_step(struct driven *d)
+{
+	rms_op *op = d->op;
+	int rc = op->session->ops->step(op, &op->wait);
+	d->steps++;
+	if (rc == RMS_EAGAIN) {
+		d->eagain++;
+		return;
+	}
+	rms_chunk c;
+	while ((rc = op->session->ops->next_chunk(op, &c)) == 0)
+		collect(&d->out, c.stream, c.data, c.len);
+	if (rc != RMS_EAGAIN)
+		d->rc = rc;
+}
+
+/* Step the commands whose waits are ready, alternately, until all ended;
+ * block on their merged waits when none is. */
+static void drive_all(struct driven *d, size_t n)
+{
+	double t0 = now_s();
+	for (;;) {
+		size_t running = 0, stepped = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (d[i].rc != RMS_EAGAIN)
+				continue;
+			running++;
+			if (due(&d[i])) {
+				drive_step(&d[i]);
+				stepped++;
+			}
+		}
+		if (!running)
+			return;
+		if (stepped)
+			continue;
+		rms_wait all;
+		rms__wait_clear(&all);
+		for (size_t i = 0; i < n; i++)
+			if (d[i].rc == RMS_EAGAIN)
+				rms__wait_merge(&all, &d[i].op->wait);
+		assert_true(all.nfds > 0 || all.deadline_ms);
+		assert_int_equal(rms__wait_block(&all), 0);
+		if (now_s() - t0 > 30)
+			fail_msg("the commands did not end within 30 s");
+	}
+}
+
+/* What the blocking API gives for cmd on s. */
+static void blocking_result(rms_session *s, const char *cmd, struct output *out, int *code)
+{
+	rms_request *req = run_request(cmd);
+	assert_int_equal(run_pull(s, req, out, code), 0);
+	rms_request_free(req);
+}
+
+static void expect_same_as_blocking(rms_session *s, const char *cmd, struct driven *d)
+{
+	struct output want;
+	int want_code = -1, code = -1;
+	blocking_result(s, cmd, &want, &want_code);
+	if (d->rc != RMS_ITEROVER)
+		fail_msg("'%s' ended with %d: %s", cmd, d->rc, rms_error_message(rms_error_last()));
+	assert_true(d->op->ended);
+	assert_int_equal(rms_op_exit_code(d->op, &code), 0);
+	assert_int_equal(code, want_code);
+	assert_int_equal(d->out.out_len, want.out_len);
+	assert_memory_equal(d->out.out, want.out, want.out_len);
+	assert_string_equal(d->out.err, want.err);
+	/* A command that took time was waited for, not spun on. */
+	assert_true(d->eagain > 0);
+}
+
+static const char *const alt_cmds[] = {
+    "for i in 1 2 3 4 5; do echo a$i; sleep 0.05; echo e$i >&2; done; exit 3",
+    "sleep 0.1; head -c 200000 /dev/zero | tr '\\0' b; kill -TERM $$",
+};
+
+static void test_two_sessions_step_alternately_from_one_thread(void **state)
+{
+	(void)state;
+	rms_session *s[2] = {open_default(), open_default()};
+	struct driven d[2];
+	drive_start(&d[0], s[0], alt_cmds[0]);
+	drive_start(&d[1], s[1], alt_cmds[1]);
+	drive_all(d, 2);
+	for (int i = 0; i < 2; i++) {
+		expect_same_as_blocking(s[i], alt_cmds[i], &d[i]);
+		rms_op_free(d[i].op);
+	}
+	rms_session_free(s[0]);
+	rms_session_free(s[1]);
+}
+
+static void test_two_commands_on_one_session_step_alternately(void **state)
+{
+	(void)state;
+	/* Two channels on one socket: a step of one reads packets of the
+	 * other into libssh2's queue, which poll() cannot see; the other must
+	 * be woken all the same (drive_all steps only what is due). */
+	rms_session *s = open_default();
+	struct driven d[2];
+	drive_start(&d[0], s, alt_cmds[0]);
+	drive_start(&d[1], s, alt_cmds[1]);
+	drive_all(d, 2);
+	for (int i = 0; i < 2; i++) {
+		expect_same_as_blocking(s, alt_cmds[i], &d[i]);
+		rms_op_free(d[i].op);
+	}
+	rms_stats st = {.version = RMS_STATS_VERSION};
+	assert_int_equal(rms_session_stats(s, &st), 0);
+	assert_int_equal(st.connections_opened, 1);
+	rms_session_free(s);
+}
+
 /* ---- the CLI ------------------------------------------------------------ */
 
 #ifdef RMS_CLI_PATH
@@ -1324,6 +1553,10 @@ int main(void)
 	    cmocka_unit_test(test_cim_operations_are_not_implemented_over_ssh),
 	    cmocka_unit_test(test_sshd_killed_mid_command_breaks_the_session),
 	    cmocka_unit_test(test_timeout_while_stdin_write_is_half_sent_keeps_the_session),
+	    cmocka_unit_test(test_open_by_hand_waits_on_the_socket),
+	    cmocka_unit_test(test_open_by_hand_reports_the_failure_with_its_phase),
+	    cmocka_unit_test(test_two_sessions_step_alternately_from_one_thread),
+	    cmocka_unit_test(test_two_commands_on_one_session_step_alternately),
 #ifdef RMS_CLI_PATH
 	    cmocka_unit_test(test_cli_run_over_ssh_passes_output_and_exit_code),
 #endif
