@@ -36,6 +36,9 @@ ALLOWED = {
 }
 FOLDERS = list(ALLOWED)
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+# Calls the library never makes: a blocking transfer (the engine steps
+# curl's multi interface instead) or a thread of its own.
+FORBIDDEN = re.compile(r'\b(curl_easy_perform|pthread_create|thrd_create|fork)\s*\(')
 
 
 def sources(root):
@@ -63,6 +66,12 @@ def check(root):
         rel = f"{folder}/{name}"
         with open(os.path.join(root, rel), encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
+                code = line.split("//")[0]
+                call = FORBIDDEN.search(code)
+                if call and not code.lstrip().startswith(("*", "/*")):
+                    problems.append(f"{rel}:{lineno}: calls {call.group(1)}: the library "
+                                    "never blocks in a transfer nor starts threads or "
+                                    "processes")
                 m = INCLUDE.match(line)
                 if not m:
                     continue
@@ -120,6 +129,17 @@ def self_test(root):
             else:
                 print(f"planted {header} in {rel}: NOT reported")
                 failures += 1
+    # A forbidden call is reported too.
+    with tempfile.TemporaryDirectory() as tmp:
+        for folder in FOLDERS:
+            src = os.path.join(root, folder)
+            if os.path.isdir(src):
+                shutil.copytree(src, os.path.join(tmp, folder))
+        with open(os.path.join(tmp, "core/net/http.c"), "a", encoding="utf-8") as f:
+            f.write("\nstatic void planted(CURL *c) { curl_easy_perform(c); }\n")
+        bad = [p for p in check(tmp) if "calls curl_easy_perform" in p]
+        print(f"planted curl_easy_perform: {'reported: ' + bad[0] if bad else 'NOT reported'}")
+        failures += 0 if bad else 1
     # A duplicate header name is reported too.
     with tempfile.TemporaryDirectory() as tmp:
         for folder in FOLDERS:
@@ -130,7 +150,7 @@ def self_test(root):
         dup = [p for p in check(tmp) if "header name also in" in p]
         print(f"duplicate util.h: {'reported: ' + dup[0] if dup else 'NOT reported'}")
         failures += 0 if dup else 1
-    print(f"{len(plants) + 1 - failures} passed, {failures} failed")
+    print(f"{len(plants) + 2 - failures} passed, {failures} failed")
     return 1 if failures else 0
 
 

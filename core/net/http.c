@@ -1,12 +1,21 @@
 /*
- * HTTP(S) transport on libcurl; the contract is in http.h.
+ * HTTP(S) transport on libcurl's multi interface; the contract is in http.h.
  *
- * Connection model: one easy handle whose connection cache holds at most one
- * connection (MAXCONNECTS 1), so consecutive requests reuse the connection
- * the server kept alive. rms__http_close() destroys the easy handle, which
- * closes that connection at once; the next request builds a fresh handle.
- * A share object outlives the easy handles and keeps the DNS results and
+ * Connection model: one easy handle and a multi handle of its own, whose
+ * connection cache holds at most one connection (CURLMOPT_MAXCONNECTS 1).
+ * The easy handle is added to the multi for each request and removed when
+ * the request ends, and the connection the server kept alive stays in the
+ * multi's cache for the next request. rms__http_close() destroys both
+ * handles, which closes that connection at once; the next request builds
+ * fresh ones. A share object outlives them and keeps the DNS results and
  * TLS sessions, so a reconnect can resume the TLS session.
+ *
+ * Nothing here blocks: curl tells on_socket which sockets it waits on and
+ * on_timer when it wants to run again; a step learns which of those
+ * sockets are ready with a zero-timeout poll, hands them to
+ * curl_multi_socket_action, runs curl's timer when it is due, and
+ * otherwise returns what it waits on. The library never calls
+ * curl_easy_perform.
  *
  * The request body goes through a read callback (with a size, so curl sends
  * a Content-Length and never chunks): curl may send it more than once (an
@@ -19,32 +28,46 @@
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "defaults.h"
 #include "error_internal.h"
 #include "remsess/version.h"
 
-#define DEFAULT_CONNECT_TIMEOUT_MS 30000u
-#define DEFAULT_MAX_RESPONSE ((size_t)64 << 20)
 #define FIRST_BODY_ALLOC ((size_t)16 << 10)
+
+/* The sockets curl may watch at once for one transfer: two addresses tried
+ * in parallel (happy eyeballs), the threaded resolver's wake-up pipe and a
+ * proxy's. More than this is an internal error, never a silent loss. */
+#define MAX_SOCKETS 8
+
+/* How long a step's wait may last while a cancellation flag is set: a
+ * cancel from another thread cannot wake the caller's poll, so the wait
+ * comes back this often to have the flag looked at (curl_easy_perform
+ * looked every second). TRANSITIONAL: belongs in core/base/defaults.h. */
+#define CANCEL_CHECK_MS 500u
+/* A wait that would hold neither a socket nor a deadline (curl gave
+ * neither) comes back after this long rather than never. */
+#define IDLE_RECHECK_MS 100u
 
 /* WS-Management's marker for client-certificate authentication over HTTPS
  * (the server maps the TLS client certificate to an account). */
 #define CERT_AUTH_HEADER                                                                           \
 	"Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
 
-/* State of one rms__http_post() call, reset before each. */
+/* State of one request (rms__http_start to its end), reset before each. */
 struct xfer {
 	const char *body; /* request body and how far curl has read it */
 	size_t len;
 	size_t pos;
 	uint64_t sent;         /* body bytes handed to curl, every attempt counted */
 	bool body_done;        /* the whole body went out at least once */
-	rms_buf *out;          /* the response body */
+	rms_buf reply;         /* the response body, the transfer's until it ends */
 	uint64_t received;     /* body bytes of the current response */
 	uint64_t received_all; /* body bytes of every response in this call */
 	curl_off_t announced;  /* Content-Length of the current response, -1 if none */
@@ -58,7 +81,10 @@ struct xfer {
 };
 
 struct rms_http {
-	CURL *curl; /* NULL after a close, until the next request */
+	/* Both NULL after a close, until the next request. curl is in multi
+	 * exactly while busy. */
+	CURL *curl;
+	CURLM *multi;
 	CURLSH *share;
 	char *url;
 	char *shown_url; /* url without any user:password@ part, for messages */
@@ -81,6 +107,25 @@ struct rms_http {
 	bool conn_open; /* what this handle contributes to stats->connections_open */
 	struct xfer x;
 	char errbuf[CURL_ERROR_SIZE];
+
+	/* The request in flight (rms__http_start until step ends it). */
+	bool busy;
+	struct curl_slist *headers; /* the request's; curl points at them */
+	/* The request's own time limit, 0: none (or not yet known). curl
+	 * starts its clock on the first step; this is set then, a millisecond
+	 * later than curl's, so curl's timer (which names the error) fires
+	 * first. */
+	uint64_t deadline_ms;
+	bool stepped;
+	/* What curl asked for: the sockets it watches (on_socket) and when
+	 * its timer is due (on_timer; 0: no timer). */
+	struct {
+		curl_socket_t fd;
+		short events; /* RMS_WAIT_IN | RMS_WAIT_OUT */
+	} socks[MAX_SOCKETS];
+	size_t nsocks;
+	bool socks_overflow;
+	uint64_t timer_at;
 };
 
 /*
@@ -194,9 +239,9 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 			x->responses++;
 			x->received = 0;
 			x->announced = -1;
-			if (x->out->data) {
-				x->out->len = 0;
-				x->out->data[0] = '\0';
+			if (x->reply.data) {
+				x->reply.len = 0;
+				x->reply.data[0] = '\0';
 			}
 		}
 	} else if (header_is(line, len, "content-length")) {
@@ -230,13 +275,13 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *ud)
 		x->over_limit = true;
 		return CURL_WRITEFUNC_ERROR;
 	}
-	if (!body_reserve(x->out, len, h->max_response, x->announced)) {
+	if (!body_reserve(&x->reply, len, h->max_response, x->announced)) {
 		x->nomem = true;
 		return CURL_WRITEFUNC_ERROR;
 	}
-	memcpy(x->out->data + x->out->len, data, len);
-	x->out->len += len;
-	x->out->data[x->out->len] = '\0';
+	memcpy(x->reply.data + x->reply.len, data, len);
+	x->reply.len += len;
+	x->reply.data[x->reply.len] = '\0';
 	return len;
 }
 
@@ -273,6 +318,47 @@ static int on_close(void *ud, curl_socket_t s)
 	if (!x->connected && getpeername(s, (struct sockaddr *)&peer, &len) == 0)
 		x->tcp_connected = true;
 	return close(s);
+}
+
+/* curl's account of the sockets it waits on: what a step polls and what
+ * its wait lists. */
+static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *socketp)
+{
+	(void)e, (void)socketp;
+	rms_http *h = ud;
+	size_t i = 0;
+	while (i < h->nsocks && h->socks[i].fd != s)
+		i++;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < h->nsocks)
+			h->socks[i] = h->socks[--h->nsocks];
+		return 0;
+	}
+	if (i == h->nsocks) {
+		if (i == MAX_SOCKETS) {
+			h->socks_overflow = true;
+			return 0;
+		}
+		h->nsocks++;
+		h->socks[i].fd = s;
+	}
+	h->socks[i].events = (short)((what & CURL_POLL_IN ? RMS_WAIT_IN : 0) |
+	                             (what & CURL_POLL_OUT ? RMS_WAIT_OUT : 0));
+	return 0;
+}
+
+/* curl's timer: -1 none, 0 at once, else in ms. */
+static int on_timer(CURLM *m, long ms, void *ud)
+{
+	(void)m;
+	rms_http *h = ud;
+	if (ms < 0) {
+		h->timer_at = 0;
+		return 0;
+	}
+	uint64_t at = rms__now_ms() + (uint64_t)ms;
+	h->timer_at = at ? at : 1; /* 0 means none */
+	return 0;
 }
 
 /* curl's own account of the exchange, line by line at TRACE. Bodies are
@@ -322,6 +408,40 @@ static int setup_failed(CURL *c, CURLcode cc, const char *what)
 	                      what, curl_easy_strerror(cc));
 }
 
+/* The multi handle that carries c: its cache keeps one connection. */
+static int setup_multi(rms_http *h, CURL *c)
+{
+	CURLM *m = curl_multi_init();
+	if (!m) {
+		curl_easy_cleanup(c);
+		return rms__error_nomem();
+	}
+	CURLMcode mc = curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, 1L);
+	if (mc == CURLM_OK)
+		mc = curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+	if (mc == CURLM_OK)
+		mc = curl_multi_setopt(m, CURLMOPT_SOCKETDATA, h);
+	if (mc == CURLM_OK)
+		mc = curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+	if (mc == CURLM_OK)
+		mc = curl_multi_setopt(m, CURLMOPT_TIMERDATA, h);
+	if (mc != CURLM_OK) {
+		curl_multi_cleanup(m);
+		curl_easy_cleanup(c);
+		return mc == CURLM_OUT_OF_MEMORY
+		           ? rms__error_nomem()
+		           : rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
+		                            "libcurl refused a multi handle setting: %s",
+		                            curl_multi_strerror(mc));
+	}
+	h->curl = c;
+	h->multi = m;
+	h->nsocks = 0;
+	h->socks_overflow = false;
+	h->timer_at = 0;
+	return 0;
+}
+
 #define SET(opt, val)                                                                              \
 	do {                                                                                       \
 		CURLcode cc_ = curl_easy_setopt(c, opt, val);                                      \
@@ -340,7 +460,6 @@ static int setup_handle(rms_http *h)
 	/* Signals are process-wide; timeouts must not use them in a library
 	 * that runs in threads. */
 	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_MAXCONNECTS, 1L);
 	SET(CURLOPT_FORBID_REUSE, 0L);
 	SET(CURLOPT_SHARE, h->share);
 	/* Long WinRS Receive calls sit idle for up to OperationTimeout. */
@@ -418,8 +537,7 @@ static int setup_handle(rms_http *h)
 		SET(CURLOPT_DEBUGDATA, h);
 		SET(CURLOPT_VERBOSE, 1L);
 	}
-	h->curl = c;
-	return 0;
+	return setup_multi(h, c);
 }
 
 #undef SET
@@ -495,9 +613,9 @@ int rms__http_new(rms_http **out, const rms_http_config *cfg)
 		h->auth = cfg->user ? RMS_AUTH_BASIC : RMS_AUTH_NONE;
 	h->tls_insecure = cfg->tls_insecure;
 	h->connect_timeout_ms =
-	    cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+	    cfg->connect_timeout_ms ? cfg->connect_timeout_ms : RMS_DEFAULT_CONNECT_TIMEOUT_MS;
 	h->timeout_ms = cfg->timeout_ms;
-	h->max_response = cfg->max_response ? cfg->max_response : DEFAULT_MAX_RESPONSE;
+	h->max_response = cfg->max_response ? cfg->max_response : RMS_DEFAULT_MAX_RESPONSE;
 	h->log = cfg->log;
 	h->stats = cfg->stats;
 	h->cancel = cfg->cancel;
@@ -510,14 +628,26 @@ int rms__http_new(rms_http **out, const rms_http_config *cfg)
 	return 0;
 }
 
+static void drop_transfer(rms_http *h);
+
 void rms__http_close(rms_http *h)
 {
 	if (!h)
 		return;
+	if (h->busy)
+		drop_transfer(h);
+	/* The multi's cache holds the connection: cleaning the multi up
+	 * closes it (through on_close, while h is still alive). */
+	if (h->multi) {
+		curl_multi_cleanup(h->multi);
+		h->multi = NULL;
+	}
 	if (h->curl) {
 		curl_easy_cleanup(h->curl);
 		h->curl = NULL;
 	}
+	h->nsocks = 0;
+	h->timer_at = 0;
 	set_open(h, false);
 }
 
@@ -555,7 +685,7 @@ void rms__http_set_cancel(rms_http *h, atomic_bool *cancel)
 void rms__http_set_max_response(rms_http *h, size_t max_response)
 {
 	if (h)
-		h->max_response = max_response ? max_response : DEFAULT_MAX_RESPONSE;
+		h->max_response = max_response ? max_response : RMS_DEFAULT_MAX_RESPONSE;
 }
 
 void rms__http_response_free(rms_http_response *resp)
@@ -593,6 +723,8 @@ static struct curl_slist *build_headers(const rms_http *h, const char *extra)
 	return list;
 }
 
+/* Must run while the easy handle is still in the multi: curl finds the
+ * kept connection's socket through the multi's cache. */
 static void count_traffic(rms_http *h, CURLcode cc)
 {
 	long connects = 0;
@@ -601,7 +733,8 @@ static void count_traffic(rms_http *h, CURLcode cc)
 	/* After a transfer curl reports a socket only for a connection it
 	 * kept for reuse: gone when the server said "Connection: close" or
 	 * the transfer broke. */
-	bool open = curl_easy_getinfo(h->curl, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK &&
+	bool open = cc == CURLE_OK &&
+	            curl_easy_getinfo(h->curl, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK &&
 	            sock != CURL_SOCKET_BAD;
 	set_open(h, open);
 	if (connects > 0)
@@ -626,9 +759,34 @@ static void count_traffic(rms_http *h, CURLcode cc)
 		st->largest_request = x->len;
 }
 
+/* ---- what went wrong ----------------------------------------------------- */
+
 static const char *curl_detail(const rms_http *h, CURLcode cc)
 {
 	return h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc);
+}
+
+static long info_long(const rms_http *h, CURLINFO what)
+{
+	long v = 0;
+	curl_easy_getinfo(h->curl, what, &v);
+	return v;
+}
+
+/* Adds the response's status, when one had arrived, to the error just
+ * raised; returns rc. */
+static int with_status(const rms_http *h, int rc)
+{
+	long status = info_long(h, CURLINFO_RESPONSE_CODE);
+	if (status)
+		rms__error_set_http_status((int)status);
+	return rc;
+}
+
+static int with_errno(const rms_http *h, int rc)
+{
+	rms__error_set_errno((int)info_long(h, CURLINFO_OS_ERRNO));
+	return rc;
 }
 
 static int timeout_error(rms_http *h, CURLcode cc)
@@ -663,8 +821,7 @@ static int timeout_error(rms_http *h, CURLcode cc)
 
 static int tls_verify_error(rms_http *h, CURLcode cc)
 {
-	long result = 0;
-	curl_easy_getinfo(h->curl, CURLINFO_SSL_VERIFYRESULT, &result);
+	long result = info_long(h, CURLINFO_SSL_VERIFYRESULT);
 	/* curl checks the name itself, after the chain passed ("... does not
 	 * match target host name", "no alternative certificate subject name
 	 * matches target host name"), and then reports no useful X509 code. */
@@ -698,40 +855,36 @@ static int cancelled_error(rms_http *h)
 	                                                : "sending the request");
 }
 
-static int transfer_error(rms_http *h, CURLcode cc)
+/* The response went over max_response: refused on its Content-Length
+ * before a byte arrived, or stopped as the body grew past it. */
+static int limit_error(rms_http *h)
 {
 	const struct xfer *x = &h->x;
-	const char *url = h->shown_url;
-	long os_errno = 0, status = 0;
-	curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &os_errno);
-	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+	uint64_t actual = x->received;
 	int rc;
-	if (x->cancelled)
-		return cancelled_error(h);
-	if (x->over_limit) {
-		uint64_t actual = x->received;
-		if (!actual && x->announced >= 0) {
-			rc =
-			    rms__error_set(RMS_E_LIMIT, RMS_PHASE_RECEIVE,
-			                   "the response from %s announces %" CURL_FORMAT_CURL_OFF_T
-			                   " body bytes, more than the limit of %zu",
-			                   url, x->announced, h->max_response);
-			actual = (uint64_t)x->announced;
-		} else {
-			rc = rms__error_set(
-			    RMS_E_LIMIT, RMS_PHASE_RECEIVE,
-			    "the response from %s is larger than the limit of %zu bytes "
-			    "(%" PRIu64 " had arrived when the transfer was stopped)",
-			    url, h->max_response, actual);
-		}
-		rms__error_set_limit("response size", h->max_response, actual);
-		if (status)
-			rms__error_set_http_status((int)status);
-		return rc;
+	if (!actual && x->announced >= 0) {
+		rc = rms__error_set(RMS_E_LIMIT, RMS_PHASE_RECEIVE,
+		                    "the response from %s announces %" CURL_FORMAT_CURL_OFF_T
+		                    " body bytes, more than the limit of %zu",
+		                    h->shown_url, x->announced, h->max_response);
+		actual = (uint64_t)x->announced;
+	} else {
+		rc = rms__error_set(RMS_E_LIMIT, RMS_PHASE_RECEIVE,
+		                    "the response from %s is larger than the limit of %zu bytes "
+		                    "(%" PRIu64 " had arrived when the transfer was stopped)",
+		                    h->shown_url, h->max_response, actual);
 	}
-	if (x->nomem)
-		return rms__error_nomem();
+	rms__error_set_limit("response size", h->max_response, actual);
+	return with_status(h, rc);
+}
 
+/* The server (or proxy) was not found or not reached; 0 for other codes. */
+static int reach_error(rms_http *h, CURLcode cc)
+{
+	const char *url = h->shown_url;
+	int os_errno = (int)info_long(h, CURLINFO_OS_ERRNO);
+	const char *os = os_errno ? strerror(os_errno) : "";
+	const char *sep = os_errno ? "; " : "";
 	switch (cc) {
 	case CURLE_COULDNT_RESOLVE_HOST:
 		return rms__error_set(RMS_E_RESOLVE, RMS_PHASE_RESOLVE,
@@ -743,20 +896,28 @@ static int transfer_error(rms_http *h, CURLcode cc)
 		                      url, curl_detail(h, cc));
 	case CURLE_COULDNT_CONNECT:
 		if (h->proxy)
-			rc = rms__error_set(
-			    RMS_E_CONNECT, RMS_PHASE_CONNECT,
-			    "could not connect to %s through the proxy '%s': %s%s%s", url,
-			    h->shown_proxy, os_errno ? strerror((int)os_errno) : "",
-			    os_errno ? "; " : "", curl_detail(h, cc));
+			rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
+			               "could not connect to %s through the proxy '%s': %s%s%s",
+			               url, h->shown_proxy, os, sep, curl_detail(h, cc));
 		else
-			rc = rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
-			                    "could not connect to %s: %s%s%s", url,
-			                    os_errno ? strerror((int)os_errno) : "",
-			                    os_errno ? "; " : "", curl_detail(h, cc));
-		rms__error_set_errno((int)os_errno);
-		return rc;
-	case CURLE_OPERATION_TIMEDOUT:
-		return timeout_error(h, cc);
+			rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
+			               "could not connect to %s: %s%s%s", url, os, sep,
+			               curl_detail(h, cc));
+		return with_errno(h, RMS_E_CONNECT);
+	case CURLE_PROXY:
+		return rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
+		                      "the proxy '%s' did not connect us to %s: %s", h->shown_proxy,
+		                      url, curl_detail(h, cc));
+	default:
+		return 0;
+	}
+}
+
+/* TLS set-up, handshake and verification; 0 for other codes. */
+static int tls_error(rms_http *h, CURLcode cc)
+{
+	const char *url = h->shown_url;
+	switch (cc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 		return tls_verify_error(h, cc);
 	case CURLE_SSL_CACERT_BADFILE:
@@ -785,51 +946,61 @@ static int transfer_error(rms_http *h, CURLcode cc)
 	case CURLE_USE_SSL_FAILED:
 		return rms__error_set(RMS_E_TLS, RMS_PHASE_TLS, "TLS handshake with %s failed: %s",
 		                      url, curl_detail(h, cc));
+	default:
+		return 0;
+	}
+}
+
+/* The connection went away mid-exchange; 0 for other codes. */
+static int lost_error(rms_http *h, CURLcode cc)
+{
+	const struct xfer *x = &h->x;
+	const char *url = h->shown_url;
+	switch (cc) {
 	case CURLE_GOT_NOTHING:
 		return rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
 		                      "%s closed the connection without answering", url);
 	case CURLE_SEND_ERROR:
-		rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_SEND,
-		                    "the connection to %s dropped while sending the request "
-		                    "(%zu of %zu body bytes sent): %s",
-		                    url, x->pos, x->len, curl_detail(h, cc));
-		rms__error_set_errno((int)os_errno);
-		return rc;
+		rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_SEND,
+		               "the connection to %s dropped while sending the request "
+		               "(%zu of %zu body bytes sent): %s",
+		               url, x->pos, x->len, curl_detail(h, cc));
+		return with_errno(h, RMS_E_CONNECTION_LOST);
 	case CURLE_RECV_ERROR:
-		rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
-		                    "the connection to %s dropped while receiving the response "
-		                    "(%" PRIu64 " body bytes had arrived): %s",
-		                    url, x->received, curl_detail(h, cc));
-		rms__error_set_errno((int)os_errno);
-		if (status)
-			rms__error_set_http_status((int)status);
-		return rc;
+		rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
+		               "the connection to %s dropped while receiving the response "
+		               "(%" PRIu64 " body bytes had arrived): %s",
+		               url, x->received, curl_detail(h, cc));
+		return with_status(h, with_errno(h, RMS_E_CONNECTION_LOST));
 	case CURLE_PARTIAL_FILE:
 		if (x->announced >= 0)
-			rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
-			                    "the connection to %s closed after %" PRIu64
-			                    " of %" CURL_FORMAT_CURL_OFF_T " announced body bytes",
-			                    url, x->received, x->announced);
+			rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
+			               "the connection to %s closed after %" PRIu64
+			               " of %" CURL_FORMAT_CURL_OFF_T " announced body bytes",
+			               url, x->received, x->announced);
 		else
-			rc =
-			    rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
-			                   "the connection to %s closed mid-response after %" PRIu64
-			                   " body bytes: %s",
-			                   url, x->received, curl_detail(h, cc));
-		if (status)
-			rms__error_set_http_status((int)status);
-		return rc;
-	case CURLE_OUT_OF_MEMORY:
-		return rms__error_nomem();
+			rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
+			               "the connection to %s closed mid-response after %" PRIu64
+			               " body bytes: %s",
+			               url, x->received, curl_detail(h, cc));
+		return with_status(h, RMS_E_CONNECTION_LOST);
+	default:
+		return 0;
+	}
+}
+
+/* The exchange happened but could not be used: authentication that could
+ * not proceed, an unusable URL or answer, or a code we do not expect. */
+static int exchange_error(rms_http *h, CURLcode cc)
+{
+	const char *url = h->shown_url;
+	rms_phase phase = h->x.connected ? RMS_PHASE_RECEIVE : RMS_PHASE_CONNECT;
+	switch (cc) {
 	case CURLE_AUTH_ERROR:
 	case CURLE_LOGIN_DENIED:
 		return rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
 		                      "HTTP authentication with %s could not proceed: %s", url,
 		                      curl_detail(h, cc));
-	case CURLE_PROXY:
-		return rms__error_set(RMS_E_CONNECT, RMS_PHASE_CONNECT,
-		                      "the proxy '%s' did not connect us to %s: %s", h->shown_proxy,
-		                      url, curl_detail(h, cc));
 	case CURLE_URL_MALFORMAT:
 		return rms__error_field(RMS_E_INVALID_ARG, "url",
 		                        "endpoint URL %s is not usable: %s", url,
@@ -841,18 +1012,275 @@ static int transfer_error(rms_http *h, CURLcode cc)
 	case CURLE_HTTP2_STREAM:
 	case CURLE_TOO_MANY_REDIRECTS:
 	case CURLE_HTTP_RETURNED_ERROR:
-		rc =
-		    rms__error_set(RMS_E_HTTP, x->connected ? RMS_PHASE_RECEIVE : RMS_PHASE_CONNECT,
-		                   "unusable HTTP response from %s: %s", url, curl_detail(h, cc));
-		if (status)
-			rms__error_set_http_status((int)status);
-		return rc;
+		rms__error_set(RMS_E_HTTP, phase, "unusable HTTP response from %s: %s", url,
+		               curl_detail(h, cc));
+		return with_status(h, RMS_E_HTTP);
 	default:
-		return rms__error_set(RMS_E_INTERNAL,
-		                      x->connected ? RMS_PHASE_RECEIVE : RMS_PHASE_CONNECT,
+		return rms__error_set(RMS_E_INTERNAL, phase,
 		                      "HTTP request to %s failed: %s (curl error %d)", url,
 		                      curl_detail(h, cc), (int)cc);
 	}
+}
+
+/* Raise the error for a transfer curl ended with cc (not CURLE_OK). What
+ * our callbacks saw comes first: they stopped the transfer, and curl's
+ * code then only says that they did. */
+static int transfer_error(rms_http *h, CURLcode cc)
+{
+	const struct xfer *x = &h->x;
+	if (x->cancelled)
+		return cancelled_error(h);
+	if (x->over_limit)
+		return limit_error(h);
+	if (x->nomem || cc == CURLE_OUT_OF_MEMORY)
+		return rms__error_nomem();
+	if (cc == CURLE_OPERATION_TIMEDOUT)
+		return timeout_error(h, cc);
+	int rc;
+	if ((rc = reach_error(h, cc)) || (rc = tls_error(h, cc)) || (rc = lost_error(h, cc)))
+		return rc;
+	return exchange_error(h, cc);
+}
+
+/* ---- driving a request ------------------------------------------------- */
+
+static int start_failed(rms_http *h, CURLcode cc, CURLMcode mc)
+{
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(h->headers);
+	h->headers = NULL;
+	if (cc == CURLE_OUT_OF_MEMORY || mc == CURLM_OUT_OF_MEMORY)
+		return rms__error_nomem();
+	return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
+	                      "libcurl refused to start the request: %s",
+	                      cc != CURLE_OK ? curl_easy_strerror(cc) : curl_multi_strerror(mc));
+}
+
+static int check_start(const rms_http *h, const char *body, size_t len, const char *extra)
+{
+	if (!h || (!body && len))
+		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_SEND,
+		                      "an HTTP request needs a handle and a body");
+	if (extra && (!*extra || extra[strcspn(extra, "\r\n")] || !strchr(extra, ':')))
+		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_SEND,
+		                      "extra HTTP header '%.60s' is not one 'Name: value' line",
+		                      extra);
+	if (len > (size_t)INT64_MAX)
+		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_SEND,
+		                      "request body of %zu bytes is too large", len);
+	if (h->busy)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_SEND,
+		                      "a request to %s is already in flight on this handle",
+		                      h->shown_url);
+	if (h->cancel && atomic_load(h->cancel))
+		return rms__error_set(RMS_E_CANCELLED, RMS_PHASE_SEND,
+		                      "request to %s cancelled before it was sent", h->shown_url);
+	return 0;
+}
+
+int rms__http_start(rms_http *h, const char *body, size_t len, const char *extra_header)
+{
+	int rc = check_start(h, body, len, extra_header);
+	if (rc || (!h->curl && (rc = setup_handle(h))))
+		return rc;
+	if (!(h->headers = build_headers(h, extra_header)))
+		return rms__error_nomem();
+	h->x = (struct xfer){.body = body, .len = len, .announced = -1};
+	rms__buf_init(&h->x.reply);
+	h->errbuf[0] = '\0';
+	CURLcode cc = curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
+	CURLMcode mc = cc == CURLE_OK ? curl_multi_add_handle(h->multi, h->curl) : CURLM_OK;
+	if (cc != CURLE_OK || mc != CURLM_OK)
+		return start_failed(h, cc, mc);
+	h->busy = true;
+	h->stepped = false;
+	h->deadline_ms = 0;
+	return 0;
+}
+
+/* Take the easy handle out of the multi and forget the request's own
+ * state. Taken out mid-transfer, curl closes the connection. */
+static void detach(rms_http *h)
+{
+	curl_multi_remove_handle(h->multi, h->curl);
+	/* The list dies here; the handle must not keep pointing at it. */
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(h->headers);
+	h->headers = NULL;
+	h->busy = false;
+	h->deadline_ms = 0;
+}
+
+/* A transfer that ends without curl finishing it: counted as far as it got,
+ * its response discarded. The caller closes the connection. */
+static void drop_transfer(rms_http *h)
+{
+	count_traffic(h, CURLE_ABORTED_BY_CALLBACK);
+	detach(h);
+	rms__buf_free(&h->x.reply);
+}
+
+void rms__http_abort(rms_http *h)
+{
+	if (h && h->busy)
+		rms__http_close(h);
+}
+
+bool rms__http_busy(const rms_http *h)
+{
+	return h && h->busy;
+}
+
+/* curl's poll(2) readings, as curl itself turns them into CURL_CSELECT
+ * bits: a hang-up or error reads as readable (and writable), so curl
+ * meets the EOF or error on its own read or write and names it. */
+static int cselect_bits(short revents)
+{
+	int bits = 0;
+	if (revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))
+		bits |= CURL_CSELECT_IN;
+	if (revents & (POLLOUT | POLLERR))
+		bits |= CURL_CSELECT_OUT;
+	if (revents & POLLPRI)
+		bits |= CURL_CSELECT_ERR;
+	return bits;
+}
+
+/* Let curl act on whichever of its sockets are ready now and on its
+ * timer when due. Never waits. */
+static void drive(rms_http *h)
+{
+	struct pollfd p[MAX_SOCKETS];
+	size_t n = h->nsocks;
+	for (size_t i = 0; i < n; i++)
+		p[i] = (struct pollfd){
+		    .fd = h->socks[i].fd,
+		    .events = (short)((h->socks[i].events & RMS_WAIT_IN ? POLLIN : 0) |
+		                      (h->socks[i].events & RMS_WAIT_OUT ? POLLOUT : 0))};
+	int running;
+	/* On_socket may change h->socks during an action: p is a copy. An
+	 * EINTR simply leaves the sockets for the next step. */
+	if (n && poll(p, (nfds_t)n, 0) > 0)
+		for (size_t i = 0; i < n; i++)
+			if (p[i].revents)
+				curl_multi_socket_action(h->multi, p[i].fd,
+				                         cselect_bits(p[i].revents), &running);
+	if (h->timer_at && h->timer_at <= rms__now_ms()) {
+		/* Cleared first: after a timeout action curl always calls
+		 * on_timer again when it has any timer left, and never when it
+		 * has none. */
+		h->timer_at = 0;
+		curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+}
+
+/* Whether curl finished the transfer, and with what. */
+static bool transfer_done(rms_http *h, CURLcode *cc)
+{
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(h->multi, &left)))
+		if (m->msg == CURLMSG_DONE && m->easy_handle == h->curl) {
+			*cc = m->data.result;
+			return true;
+		}
+	return false;
+}
+
+/* What the transfer waits on: curl's sockets, and the sooner of curl's
+ * timer and the request's own time limit. */
+static void fill_wait(const rms_http *h, rms_wait *w)
+{
+	uint64_t now = rms__now_ms();
+	bool all = true;
+	for (size_t i = 0; i < h->nsocks; i++)
+		all = rms__wait_fd(w, (int)h->socks[i].fd, h->socks[i].events) && all;
+	rms__wait_until(w, h->timer_at);
+	/* Past its own limit the request waits for curl's timer to end it; a
+	 * deadline already gone would only make the caller spin. */
+	if (h->deadline_ms)
+		rms__wait_until(w, h->deadline_ms > now ? h->deadline_ms : now + 1);
+	/* Sockets the wait could not hold are still polled by every step. */
+	if (!all)
+		rms__wait_until(w, now + IDLE_RECHECK_MS);
+	if (h->cancel)
+		rms__wait_until(w, now + CANCEL_CHECK_MS);
+	if (!w->nfds && !w->deadline_ms)
+		rms__wait_until(w, now + IDLE_RECHECK_MS);
+}
+
+/* The response of a finished transfer, moved into resp. */
+static int take_response(rms_http *h, rms_http_response *resp)
+{
+	long status = info_long(h, CURLINFO_RESPONSE_CODE);
+	const char *ctype = NULL;
+	curl_easy_getinfo(h->curl, CURLINFO_CONTENT_TYPE, &ctype);
+	resp->status = status;
+	resp->body = h->x.reply;
+	rms__buf_init(&h->x.reply);
+	if ((ctype && !(resp->content_type = rms__strdup(ctype))) ||
+	    (!resp->body.data && !body_reserve(&resp->body, 0, h->max_response, -1))) {
+		rms__http_response_free(resp);
+		return rms__error_nomem();
+	}
+	resp->body.data[resp->body.len] = '\0';
+	return 0;
+}
+
+/* curl ended the transfer with cc. */
+static int finish(rms_http *h, CURLcode cc, rms_http_response *resp)
+{
+	count_traffic(h, cc);
+	detach(h);
+	if (cc == CURLE_OK)
+		return take_response(h, resp);
+	int rc = transfer_error(h, cc);
+	rms__buf_free(&h->x.reply);
+	return rc;
+}
+
+int rms__http_step(rms_http *h, rms_wait *w, rms_http_response *resp)
+{
+	if (w)
+		rms__wait_clear(w);
+	if (resp) {
+		memset(resp, 0, sizeof *resp);
+		rms__buf_init(&resp->body);
+	}
+	if (!h || !w || !resp)
+		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_RECEIVE,
+		                      "rms__http_step needs a handle, a wait and a response");
+	if (!h->busy)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_RECEIVE,
+		                      "no HTTP request in flight to %s", h->shown_url);
+	if (h->cancel && atomic_load(h->cancel)) {
+		h->x.cancelled = true;
+		int rc = cancelled_error(h);
+		rms__http_abort(h); /* the server may still answer: a new connection next */
+		return rc;
+	}
+	drive(h);
+	if (!h->stepped) {
+		h->stepped = true;
+		h->deadline_ms = h->timeout_ms ? rms__now_ms() + h->timeout_ms + 1 : 0;
+	}
+	CURLcode cc;
+	if (transfer_done(h, &cc))
+		return finish(h, cc, resp);
+	if (h->socks_overflow) {
+		int rc =
+		    rms__error_set(RMS_E_INTERNAL, RMS_PHASE_CONNECT,
+		                   "libcurl watches more than %d sockets for one request to %s",
+		                   MAX_SOCKETS, h->shown_url);
+		rms__http_abort(h);
+		return rc;
+	}
+	fill_wait(h, w);
+	return RMS_EAGAIN;
 }
 
 int rms__http_post(rms_http *h, const char *body, size_t len, const char *extra_header,
@@ -862,64 +1290,17 @@ int rms__http_post(rms_http *h, const char *body, size_t len, const char *extra_
 		memset(resp, 0, sizeof *resp);
 		rms__buf_init(&resp->body);
 	}
-	if (!h || !resp || (!body && len))
+	if (!h || !resp)
 		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_SEND,
 		                      "rms__http_post needs a handle, a body and a response");
-	if (extra_header && (!*extra_header || extra_header[strcspn(extra_header, "\r\n")] ||
-	                     !strchr(extra_header, ':')))
-		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_SEND,
-		                      "extra HTTP header '%.60s' is not one 'Name: value' line",
-		                      extra_header);
-	if (len > (size_t)INT64_MAX)
-		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_SEND,
-		                      "request body of %zu bytes is too large", len);
-	if (h->cancel && atomic_load(h->cancel))
-		return rms__error_set(RMS_E_CANCELLED, RMS_PHASE_SEND,
-		                      "request to %s cancelled before it was sent", h->shown_url);
-	int rc;
-	if (!h->curl && (rc = setup_handle(h)))
-		return rc;
-	struct curl_slist *headers = build_headers(h, extra_header);
-	if (!headers)
-		return rms__error_nomem();
-
-	h->x = (struct xfer){.body = body, .len = len, .out = &resp->body, .announced = -1};
-	h->errbuf[0] = '\0';
-	CURLcode cc = curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, headers);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
-	if (cc != CURLE_OK) {
-		curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
-		curl_slist_free_all(headers);
-		return cc == CURLE_OUT_OF_MEMORY
-		           ? rms__error_nomem()
-		           : rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
-		                            "libcurl refused a request setting: %s",
-		                            curl_easy_strerror(cc));
+	int rc = rms__http_start(h, body, len, extra_header);
+	while (!rc) {
+		rms_wait w;
+		rc = rms__http_step(h, &w, resp);
+		if (rc != RMS_EAGAIN)
+			return rc;
+		if ((rc = rms__wait_block(&w)))
+			rms__http_abort(h);
 	}
-	cc = curl_easy_perform(h->curl);
-	/* The list dies here; the handle must not keep pointing at it. */
-	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(headers);
-	count_traffic(h, cc);
-
-	if (cc != CURLE_OK) {
-		rc = transfer_error(h, cc);
-		rms__buf_free(&resp->body);
-		return rc;
-	}
-	long status = 0;
-	const char *ctype = NULL;
-	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(h->curl, CURLINFO_CONTENT_TYPE, &ctype);
-	resp->status = status;
-	if ((ctype && !(resp->content_type = rms__strdup(ctype))) ||
-	    (!resp->body.data && !body_reserve(&resp->body, 0, h->max_response, -1))) {
-		rms__http_response_free(resp);
-		return rms__error_nomem();
-	}
-	resp->body.data[resp->body.len] = '\0';
-	return 0;
+	return rc;
 }

@@ -1,6 +1,8 @@
 /*
- * HTTP(S) transport on libcurl: one easy handle per logical connection,
- * HTTP/1.1 keep-alive, TLS verified by default. It carries bytes only: the
+ * HTTP(S) transport on libcurl's multi interface: one handle per logical
+ * connection, HTTP/1.1 keep-alive, TLS verified by default. A request is
+ * started and then stepped without ever blocking (rms__http_start/step);
+ * rms__http_post is the blocking loop over those. It carries bytes only: the
  * status code and body go up to the WS-Man layer (wsman.c), which decides
  * what a 401, 413 or 500 means. Failures here are the transport's own:
  * resolve, connect, TLS, timeouts, a dropped connection, a response larger
@@ -18,6 +20,7 @@
 #include "remsess/options.h"
 #include "remsess/session.h"
 #include "util.h"
+#include "wait.h"
 
 typedef struct rms_http rms_http;
 
@@ -33,9 +36,10 @@ typedef struct rms_http_config {
 	const char *ca_path;
 	bool tls_insecure;       /* skip peer and host name verification */
 	const char *proxy;       /* NULL: no proxy at all (environment ignored) */
-	uint32_t connect_timeout_ms; /* 0: 30000 */
+	uint32_t connect_timeout_ms; /* 0: RMS_DEFAULT_CONNECT_TIMEOUT_MS */
 	uint32_t timeout_ms;         /* whole request, 0: none */
-	size_t max_response;     /* body bytes; more is an error, 0: 64 MiB */
+	size_t max_response;     /* body bytes; more is an error,
+	                            0: RMS_DEFAULT_MAX_RESPONSE (64 MiB) */
 	const rms_logger *log;   /* may be NULL */
 	rms_stats *stats;        /* counters to update; may be NULL */
 	atomic_bool *cancel;     /* checked while a request runs; may be NULL */
@@ -52,7 +56,8 @@ typedef struct rms_http_response {
 int rms__http_new(rms_http **out, const rms_http_config *cfg);
 /* Closes the connection (if open) and frees. Accepts NULL. */
 void rms__http_free(rms_http *h);
-/* Close the connection now; the next request opens a new one. */
+/* Close the connection now (dropping a request in flight, as
+ * rms__http_abort does); the next request opens a new one. */
 void rms__http_close(rms_http *h);
 /* Set the per-request timeout (ms, 0: none) for following requests. */
 void rms__http_set_timeout(rms_http *h, uint32_t timeout_ms);
@@ -81,5 +86,45 @@ void rms__http_set_cancel(rms_http *h, atomic_bool *cancel);
 int rms__http_post(rms_http *h, const char *body, size_t len, const char *extra_header,
                    rms_http_response *resp);
 void rms__http_response_free(rms_http_response *resp);
+
+/*
+ * The same request without blocking: rms__http_post is rms__http_start and
+ * then rms__http_step and rms__wait_block in turn until step returns
+ * something other than RMS_EAGAIN.
+ *
+ * rms__http_start checks the arguments (the same errors as rms__http_post,
+ * and RMS_E_CANCELLED with nothing sent when the cancel flag is already
+ * set), begins the request and returns at once; nothing is on the wire
+ * before the first step. body is borrowed: it must stay unchanged until the
+ * request ends (step returns anything but RMS_EAGAIN, or abort), because
+ * curl may send it again (an authentication handshake, a retry on a
+ * kept-alive connection the server had closed). extra_header is copied.
+ * One request at a time per handle: RMS_E_STATE while one is in flight.
+ */
+int rms__http_start(rms_http *h, const char *body, size_t len, const char *extra_header);
+/*
+ * Advance the request; never waits. resp is overwritten (left empty unless
+ * 0 is returned).
+ *   0           done: *resp filled exactly as rms__http_post fills it;
+ *   RMS_EAGAIN  *w holds curl's sockets with their directions and a
+ *               deadline on the rms__now_ms() clock: the sooner of curl's
+ *               own timer and the request's time limit, and, while a cancel
+ *               flag is set, no more than half a second away (another
+ *               thread's cancel cannot wake a poll); call again when one of
+ *               the sockets is ready or the deadline has come (earlier is
+ *               harmless);
+ *   < 0         the request failed: the errors, phases and messages of
+ *               rms__http_post. The cancel flag is looked at on every step;
+ *               a cancelled request closes its connection.
+ * Whatever the result other than RMS_EAGAIN, the request has ended and the
+ * handle takes a new one. RMS_E_STATE when no request is in flight.
+ */
+int rms__http_step(rms_http *h, rms_wait *w, rms_http_response *resp);
+/* Drop the request in flight, closing its connection (the server may still
+ * answer it); the statistics count what went out. The next request opens a
+ * new connection. Nothing happens when none is in flight. */
+void rms__http_abort(rms_http *h);
+/* Whether a request is in flight (started and not yet ended). */
+bool rms__http_busy(const rms_http *h);
 
 #endif

@@ -4,6 +4,12 @@
  * Invariant: nothing larger than the effective MaxEnvelopeSize is ever
  * handed to the transport. The check is on the exact bytes that would be
  * sent, after the envelope is complete, so no estimate can be wrong.
+ *
+ * Every exchange, blocking or not, is an exchange started on the client
+ * (the envelope in a buffer the client owns, the HTTP request begun) and
+ * stepped until the HTTP response is complete, then interpreted. The
+ * blocking calls (rms__wsman_send, rms__wsman_identify) step it and wait
+ * with rms__wait_block in between.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -11,9 +17,20 @@
 #include <string.h>
 #include <strings.h>
 
-#include "fault.h"
 #include "address.h"
+#include "defaults.h"
+#include "fault.h"
 #include "wsman.h"
+
+/* The exchange started and not yet ended. */
+struct exchange {
+	bool busy;
+	rms_http *http;      /* the client's, or anon (an unauthenticated Identify) */
+	rms_http *anon;      /* owned; NULL unless such an Identify is in flight */
+	rms_buf env;         /* what the HTTP request reads until it ends */
+	char message_id[42]; /* "": no RelatesTo check (Identify) */
+	char *action;        /* names the request in messages */
+};
 
 struct rms_wsman {
 	rms_http *http;
@@ -27,12 +44,7 @@ struct rms_wsman {
 	const rms_logger *log;
 	rms_stats *stats;
 	uint32_t deadline_ms;     /* cap on each request's HTTP timeout; 0: none */
-	/* The exchange rms__wsman_start began (TRANSITIONAL: run to its end at
-	 * start until the HTTP transport steps without blocking). */
-	bool busy;
-	int pending_rc;
-	rms_error *pending_error;
-	rms_wsman_reply pending;
+	struct exchange x;
 };
 
 #define ENVELOPE_XMLNS                                                                             \
@@ -92,8 +104,9 @@ int rms__wsman_new(rms_wsman **out, const rms_session_options *o, rms_stats *sta
 		return rms__error_nomem();
 	}
 	w->max_envelope = o->max_envelope_size ? o->max_envelope_size
-	                                       : RMS_WSMAN_DEFAULT_MAX_ENVELOPE;
-	w->timeout_ms = o->operation_timeout_ms ? o->operation_timeout_ms : 60000;
+	                                       : RMS_DEFAULT_MAX_ENVELOPE;
+	w->timeout_ms = o->operation_timeout_ms ? o->operation_timeout_ms
+	                                        : RMS_DEFAULT_OPERATION_TIMEOUT_MS;
 	w->log = log;
 	w->stats = stats;
 	w->http_cfg = (rms_http_config){
@@ -110,8 +123,8 @@ int rms__wsman_new(rms_wsman **out, const rms_session_options *o, rms_stats *sta
 		.connect_timeout_ms = o->connect_timeout_ms,
 		/* The server answers within OperationTimeout (a w:TimedOut fault
 		 * at worst); allow for the network on top, as WinRM's own client
-		 * does with NetworkDelayms (5 s). */
-		.timeout_ms = w->timeout_ms + 5000,
+		 * does with NetworkDelayms. */
+		.timeout_ms = w->timeout_ms + RMS_HTTP_TIMEOUT_GRACE_MS,
 		/* One envelope is bounded by MaxEnvelopeSize; allow the headroom
 		 * a server may take, and refuse anything wildly larger. */
 		.max_response = (size_t)w->max_envelope * 4 + 65536,
@@ -141,8 +154,10 @@ void rms__wsman_free(rms_wsman *w)
 
 void rms__wsman_close(rms_wsman *w)
 {
-	if (w)
-		rms__http_close(w->http);
+	if (!w)
+		return;
+	rms__wsman_abort(w);
+	rms__http_close(w->http);
 }
 
 uint32_t rms__wsman_max_envelope(const rms_wsman *w)
@@ -311,11 +326,10 @@ static int raise_fault_if_any(rms_soap_reader *r, long status, bool *was_fault)
 	return rms__fault_raise(fault, (int)status);
 }
 
-static int interpret(rms_wsman *w, const rms_wsman_request *req, const char *message_id,
+static int interpret(rms_wsman *w, const char *what, const char *message_id,
                      rms_wsman_reply *reply)
 {
 	rms_http_response *h = &reply->http;
-	const char *what = req->action;
 	bool has_body = h->body.len > 0;
 	if (h->status == 401) {
 		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
@@ -383,7 +397,7 @@ static int interpret(rms_wsman *w, const rms_wsman_request *req, const char *mes
 		return RMS_E_HTTP;
 	}
 	const rms_soap_headers *hd = rms__soap_reader_headers(reply->reader);
-	if (message_id && hd->relates_to && strcasecmp(hd->relates_to, message_id) != 0) {
+	if (*message_id && hd->relates_to && strcasecmp(hd->relates_to, message_id) != 0) {
 		rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 		               "%s answered with RelatesTo %s, but the request was %s", w->url,
 		               hd->relates_to, message_id);
@@ -401,30 +415,6 @@ void rms__wsman_reply_free(rms_wsman_reply *reply)
 	memset(reply, 0, sizeof *reply);
 }
 
-static int post_and_interpret(rms_wsman *w, rms_http *http, const rms_wsman_request *req,
-                              const rms_buf *env, const char *message_id, const char *extra,
-                              rms_wsman_reply *reply)
-{
-	reply->request_size = env->len;
-	rms__log(w->log, RMS_LOG_DEBUG, "-> %s %s (%zu bytes)", w->url, req->action, env->len);
-	rms__log(w->log, RMS_LOG_TRACE, "-> %s", env->data);
-	int rc = rms__http_post(http, env->data, env->len, extra, &reply->http);
-	if (rc)
-		return rc;
-	rms__log(w->log, RMS_LOG_DEBUG, "<- HTTP %ld (%zu bytes)", reply->http.status,
-	         reply->http.body.len);
-	if (reply->http.body.len)
-		rms__log(w->log, RMS_LOG_TRACE, "<- %s", reply->http.body.data);
-	rc = interpret(w, req, message_id, reply);
-	if (rc) {
-		struct rms_error *e = rms__error_last_mut();
-		if (e && !e->http_status)
-			e->http_status = (int)reply->http.status;
-		rms__wsman_reply_free(reply);
-	}
-	return rc;
-}
-
 void rms__wsman_set_cancel(rms_wsman *w, atomic_bool *cancel)
 {
 	rms__http_set_cancel(w->http, cancel);
@@ -437,21 +427,65 @@ void rms__wsman_set_deadline(rms_wsman *w, uint32_t ms)
 
 /* The HTTP timeout of one request: the server answers within its
  * OperationTimeout (a w:TimedOut fault at worst), so the client waits that
- * long plus WinRM's NetworkDelayms (5 s); a header-less request (the server's
- * default, up to MaxTimeoutms 60 s) likewise. A caller's deadline caps it. */
+ * long plus WinRM's NetworkDelayms; a header-less request (the server's
+ * default, up to MaxTimeoutms) likewise. A caller's deadline caps it. */
 static uint32_t http_timeout(const rms_wsman *w, const rms_wsman_request *req)
 {
-	uint32_t op = req->omit_timeout ? 60000 : req->timeout_ms ? req->timeout_ms : w->timeout_ms;
-	uint32_t t = op > UINT32_MAX - 5000 ? UINT32_MAX : op + 5000;
+	uint32_t op = req->omit_timeout ? RMS_DEFAULT_OPERATION_TIMEOUT_MS
+	              : req->timeout_ms ? req->timeout_ms
+	                                : w->timeout_ms;
+	uint32_t t = op > UINT32_MAX - RMS_HTTP_TIMEOUT_GRACE_MS ? UINT32_MAX
+	                                                         : op + RMS_HTTP_TIMEOUT_GRACE_MS;
 	if (w->deadline_ms && w->deadline_ms < t)
 		t = w->deadline_ms;
 	return t;
 }
 
-int rms__wsman_send(rms_wsman *w, const rms_wsman_request *req, rms_wsman_reply *reply)
+/* Forget the exchange; its HTTP request has ended or been dropped. */
+static void end_exchange(rms_wsman *w)
 {
-	memset(reply, 0, sizeof *reply);
-	rms__http_set_timeout(w->http, http_timeout(w, req));
+	rms__http_free(w->x.anon);
+	rms__buf_free(&w->x.env);
+	free(w->x.action);
+	memset(&w->x, 0, sizeof w->x);
+}
+
+/* Start posting *env on http (the client takes the buffer over, whatever
+ * happens). w->x.anon may already hold the handle http is. */
+static int begin(rms_wsman *w, rms_http *http, rms_buf *env, const char *message_id,
+                 const char *action, const char *extra, uint32_t timeout_ms)
+{
+	struct exchange *x = &w->x;
+	x->http = http;
+	x->env = *env;
+	rms__buf_init(env);
+	snprintf(x->message_id, sizeof x->message_id, "%s", message_id);
+	if (!(x->action = rms__strdup(action))) {
+		end_exchange(w);
+		return rms__error_nomem();
+	}
+	rms__log(w->log, RMS_LOG_DEBUG, "-> %s %s (%zu bytes)", w->url, action, x->env.len);
+	rms__log(w->log, RMS_LOG_TRACE, "-> %s", x->env.data);
+	rms__http_set_timeout(http, timeout_ms);
+	int rc = rms__http_start(http, x->env.data, x->env.len, extra);
+	if (rc) {
+		end_exchange(w);
+		return rc;
+	}
+	x->busy = true;
+	return 0;
+}
+
+static int refuse_busy(void)
+{
+	return rms__error_set(RMS_E_STATE, RMS_PHASE_SEND,
+	                      "a WS-Man exchange is already in flight on this connection");
+}
+
+int rms__wsman_start(rms_wsman *w, const rms_wsman_request *req)
+{
+	if (w->x.busy)
+		return refuse_busy();
 	rms_buf env;
 	rms__buf_init(&env);
 	char message_id[42];
@@ -463,55 +497,79 @@ int rms__wsman_send(rms_wsman *w, const rms_wsman_request *req, rms_wsman_reply 
 		                    req->action, env.len, w->max_envelope);
 		rms__error_set_limit("MaxEnvelopeSize", w->max_envelope, env.len);
 	}
-	if (!rc)
-		rc = post_and_interpret(w, w->http, req, &env, message_id, NULL, reply);
-	rms__buf_free(&env);
-	return rc;
+	if (rc) {
+		rms__buf_free(&env);
+		return rc;
+	}
+	return begin(w, w->http, &env, message_id, req->action, NULL, http_timeout(w, req));
 }
 
-int rms__wsman_start(rms_wsman *w, const rms_wsman_request *req)
+/* The HTTP response is complete: what it means (see rms__wsman_send). */
+static int conclude(rms_wsman *w, rms_wsman_reply *reply)
 {
-	if (w->busy)
-		return rms__error_set(RMS_E_STATE, RMS_PHASE_SEND,
-		                      "a WS-Man exchange is already in flight on this connection");
-	w->busy = true;
-	w->pending_rc = rms__wsman_send(w, req, &w->pending);
-	if (w->pending_rc)
-		w->pending_error = rms_error_dup(rms_error_last());
-	return 0;
+	reply->request_size = w->x.env.len;
+	rms__log(w->log, RMS_LOG_DEBUG, "<- HTTP %ld (%zu bytes)", reply->http.status,
+	         reply->http.body.len);
+	if (reply->http.body.len)
+		rms__log(w->log, RMS_LOG_TRACE, "<- %s", reply->http.body.data);
+	int rc = interpret(w, w->x.action, w->x.message_id, reply);
+	if (rc) {
+		struct rms_error *e = rms__error_last_mut();
+		if (e && !e->http_status)
+			e->http_status = (int)reply->http.status;
+		rms__wsman_reply_free(reply);
+	}
+	return rc;
 }
 
 int rms__wsman_step(rms_wsman *w, rms_wait *wait, rms_wsman_reply *reply)
 {
+	memset(reply, 0, sizeof *reply);
 	rms__wait_clear(wait);
-	if (!w->busy)
+	if (!w->x.busy)
 		return rms__error_set(RMS_E_STATE, RMS_PHASE_RECEIVE, "no WS-Man exchange in flight");
-	w->busy = false;
-	*reply = w->pending;
-	memset(&w->pending, 0, sizeof w->pending);
-	int rc = w->pending_rc;
-	if (rc) {
-		if (w->pending_error)
-			rms__error_restore(w->pending_error);
-		rms_error_free(w->pending_error);
-		w->pending_error = NULL;
-	}
+	int rc = rms__http_step(w->x.http, wait, &reply->http);
+	if (rc == RMS_EAGAIN)
+		return rc;
+	if (!rc)
+		rc = conclude(w, reply);
+	end_exchange(w);
 	return rc;
 }
 
 bool rms__wsman_busy(const rms_wsman *w)
 {
-	return w->busy;
+	return w->x.busy;
 }
 
 void rms__wsman_abort(rms_wsman *w)
 {
-	if (!w->busy)
+	if (!w->x.busy)
 		return;
-	w->busy = false;
-	rms__wsman_reply_free(&w->pending);
-	rms_error_free(w->pending_error);
-	w->pending_error = NULL;
+	rms__http_abort(w->x.http);
+	end_exchange(w);
+}
+
+/* Step the exchange in flight to its end, waiting in between. */
+static int run_to_end(rms_wsman *w, rms_wsman_reply *reply)
+{
+	for (;;) {
+		rms_wait wait;
+		int rc = rms__wsman_step(w, &wait, reply);
+		if (rc != RMS_EAGAIN)
+			return rc;
+		if ((rc = rms__wait_block(&wait))) {
+			rms__wsman_abort(w);
+			return rc;
+		}
+	}
+}
+
+int rms__wsman_send(rms_wsman *w, const rms_wsman_request *req, rms_wsman_reply *reply)
+{
+	memset(reply, 0, sizeof *reply);
+	int rc = rms__wsman_start(w, req);
+	return rc ? rc : run_to_end(w, reply);
 }
 
 /* ---- Identify ---------------------------------------------------------- */
@@ -572,45 +630,56 @@ static const char identify_envelope[] =
 	"<s:Envelope xmlns:s=\"" RMS_NS_SOAP "\" xmlns:wsmid=\"" RMS_NS_IDENTITY "\">"
 	"<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>";
 
-int rms__wsman_identify(rms_wsman *w, bool unauthenticated, rms_instance **out)
+int rms__wsman_identify_start(rms_wsman *w, bool unauthenticated)
 {
-	*out = NULL;
-	rms_http *anon = NULL;
+	if (w->x.busy)
+		return refuse_busy();
 	rms_http *http = w->http;
 	int rc;
 	if (unauthenticated && w->http_cfg.user) {
-		/* No credentials at all on this request: a handle of its own. */
+		/* No credentials at all on this request: a handle of its own,
+		 * which lives as long as the exchange. */
 		rms_http_config cfg = w->http_cfg;
 		cfg.user = cfg.password = NULL;
 		cfg.auth = RMS_AUTH_NONE;
-		if ((rc = rms__http_new(&anon, &cfg)))
+		if ((rc = rms__http_new(&w->x.anon, &cfg)))
 			return rc;
-		http = anon;
+		http = w->x.anon;
 	}
 	rms_buf env;
 	rms__buf_init(&env);
 	if (rms__buf_puts(&env, identify_envelope)) {
-		rms__http_free(anon);
+		end_exchange(w);
 		return rms__error_nomem();
 	}
-	rms_wsman_request req = { .action = "Identify", .resource_uri = "" };
+	const rms_wsman_request req = {.action = "Identify", .resource_uri = ""};
+	/* An Identify has no MessageID, so nothing to relate the answer to. */
+	return begin(w, http, &env, "", req.action,
+	             unauthenticated ? "WSMANIDENTIFY: unauthenticated" : NULL,
+	             http_timeout(w, &req));
+}
+
+int rms__wsman_identify_decode(rms_wsman *w, rms_wsman_reply *reply, rms_instance **out)
+{
+	*out = NULL;
+	xmlNode *body;
+	int rc = rms__soap_reader_next(reply->reader, &body);
+	if (rc == RMS_ITEROVER || (!rc && !rms__xml_is(body, RMS_NS_IDENTITY, "IdentifyResponse")))
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                      "%s answered Identify without an IdentifyResponse", w->url);
+	return rc ? rc : decode_identify(body, out);
+}
+
+int rms__wsman_identify(rms_wsman *w, bool unauthenticated, rms_instance **out)
+{
+	*out = NULL;
 	rms_wsman_reply reply;
 	memset(&reply, 0, sizeof reply);
-	rms__http_set_timeout(http, http_timeout(w, &req));
-	rc = post_and_interpret(w, http, &req, &env, NULL,
-	                        unauthenticated ? "WSMANIDENTIFY: unauthenticated" : NULL, &reply);
-	if (!rc) {
-		xmlNode *body;
-		rc = rms__soap_reader_next(reply.reader, &body);
-		if (rc == RMS_ITEROVER || (!rc && !rms__xml_is(body, RMS_NS_IDENTITY,
-		                                                "IdentifyResponse")))
-			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-			                    "%s answered Identify without an IdentifyResponse", w->url);
-		else if (!rc)
-			rc = decode_identify(body, out);
-	}
+	int rc = rms__wsman_identify_start(w, unauthenticated);
+	if (!rc)
+		rc = run_to_end(w, &reply);
+	if (!rc)
+		rc = rms__wsman_identify_decode(w, &reply, out);
 	rms__wsman_reply_free(&reply);
-	rms__buf_free(&env);
-	rms__http_free(anon);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "defaults.h"
 #include "http.h"
 #include "log.h"
 #include "remsess/remsess.h"
@@ -40,8 +41,9 @@
 #define RMS_DIALECT_SELECTOR "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
 #define RMS_DIALECT_ASSOCIATION "http://schemas.dmtf.org/wbem/wsman/1/cimbinding/associationFilter"
 
-/* The default MaxEnvelopeSize when the caller sets none (WinRM 3.0+: 500 KB). */
-#define RMS_WSMAN_DEFAULT_MAX_ENVELOPE 512000u
+/* The default MaxEnvelopeSize when the caller sets none (WinRM 3.0+: 500 KB);
+ * an older name for RMS_DEFAULT_MAX_ENVELOPE. */
+#define RMS_WSMAN_DEFAULT_MAX_ENVELOPE RMS_DEFAULT_MAX_ENVELOPE
 
 typedef struct rms_wsman rms_wsman;
 
@@ -144,15 +146,21 @@ void rms__wsman_reply_free(rms_wsman_reply *reply);
 
 /*
  * The same exchange without blocking, for the engine: rms__wsman_start
- * builds the envelope (req and what it points to may be freed right after),
- * checks it against MaxEnvelopeSize and starts the POST; rms__wsman_step
+ * builds the envelope into a buffer the client owns (req and what it points
+ * to may be freed right after), checks it against MaxEnvelopeSize (the
+ * error of rms__wsman_send, nothing sent, nothing in flight) and starts the
+ * POST; nothing goes on the wire before the first step. rms__wsman_step
  * advances it and returns 0 with *reply filled (exactly what
  * rms__wsman_send would have returned), RMS_EAGAIN with *wait saying what
- * it waits on, or the exchange's error. One exchange at a time per client:
- * starting another while one is in flight is RMS_E_STATE. rms__wsman_send
- * is rms__wsman_start plus a loop of step and rms__wait_block.
- * rms__wsman_abort drops an exchange in flight (closing the connection,
- * since the server may still answer it); nothing happens when none is.
+ * it waits on (the connection's socket and direction, and a deadline: see
+ * rms__http_step), or the exchange's error; *reply is empty unless 0. Any
+ * result but RMS_EAGAIN ends the exchange. One exchange at a time per
+ * client: starting another while one is in flight is RMS_E_STATE, and so is
+ * a step with none in flight. rms__wsman_send is rms__wsman_start plus a
+ * loop of step and rms__wait_block. rms__wsman_abort drops an exchange in
+ * flight (closing the connection, since the server may still answer it);
+ * nothing happens when none is. rms__wsman_close and rms__wsman_free abort
+ * one too.
  */
 int rms__wsman_start(rms_wsman *w, const rms_wsman_request *req);
 int rms__wsman_step(rms_wsman *w, rms_wait *wait, rms_wsman_reply *reply);
@@ -168,6 +176,12 @@ void rms__wsman_abort(rms_wsman *w);
  * the server added, in document order.
  */
 int rms__wsman_identify(rms_wsman *w, bool unauthenticated, rms_instance **out);
+/* The same without blocking: rms__wsman_identify_start begins the Identify
+ * exchange (RMS_E_STATE while another is in flight), rms__wsman_step runs
+ * it, and rms__wsman_identify_decode turns the reply step returned into the
+ * instance (the caller still frees the reply). */
+int rms__wsman_identify_start(rms_wsman *w, bool unauthenticated);
+int rms__wsman_identify_decode(rms_wsman *w, rms_wsman_reply *reply, rms_instance **out);
 
 /* xs:duration for a timeout in milliseconds, as Windows writes it
  * ("PT60.000S"); buf of at least 32 bytes. */

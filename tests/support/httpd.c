@@ -403,6 +403,8 @@ static bool respond(struct conn *c, const rms_httpd_response *r, bool client_clo
 	size_t blen = r->body ? (r->body_len ? r->body_len : strlen(r->body)) : 0;
 	bool close = r->close || client_close;
 	*orderly = false;
+	if (r->answer_after_ms && wait_fd(c->d, -1, 0, (int)r->answer_after_ms) < 0)
+		return false;
 	switch (r->mode) {
 	case RMS_HTTPD_CLOSE:
 		return false;

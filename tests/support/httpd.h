@@ -3,8 +3,8 @@
  * kernel picks: real sockets, one thread per connection, keep-alive, and
  * TLS with certificates made when it starts. A test scripts the answers
  * (a handler, or a list of canned responses) and can make the server
- * misbehave: close without answering, cut a body short, stall, drip, or
- * stream a huge body generated on the fly.
+ * misbehave: answer late, close without answering, cut a body short, stall,
+ * drip, or stream a huge body generated on the fly.
  *
  * It counts the connections it accepted and the requests it read, and keeps
  * the last request (line, headers, body) for the test to inspect.
@@ -44,6 +44,9 @@ typedef struct rms_httpd_response {
 	const char *fill;         /* HUGE: the repeated pattern; NULL: "x" */
 	size_t missing;           /* TRUNCATE: announced but never sent; 0: 1000 */
 	unsigned delay_ms;        /* DRIP: pause between bytes; 0: 20 */
+	/* Any mode: wait this long after reading the request before acting
+	 * (a slow server: the client sees nothing meanwhile); 0: at once. */
+	unsigned answer_after_ms;
 } rms_httpd_response;
 
 typedef struct rms_httpd_request {

@@ -2,7 +2,9 @@
  * HTTP transport (core/net/http.c) against the loopback test server
  * (tests/support/httpd.c): headers on the wire, keep-alive and the traffic
  * counters, authentication, TLS verification, timeouts, cancellation,
- * dropped connections, the response size limit. Nothing leaves 127.0.0.1.
+ * dropped connections, the response size limit; and the same requests
+ * stepped without blocking (rms__http_start/step/abort). Nothing leaves
+ * 127.0.0.1.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,8 @@
 
 #include "http.h"
 #include "httpd.h"
+#include "util.h"
+#include "wait.h"
 #include "remsess/error.h"
 
 #define SOAP_CT "application/soap+xml;charset=UTF-8"
@@ -1133,6 +1137,270 @@ static void test_cancelled_before_sending_sends_nothing(void **state)
 	stop(d);
 }
 
+/* ---- stepping without blocking --------------------------------------------------- */
+
+/* The local port of the server end a socket is connected to, 0 if none. */
+static uint16_t peer_port(int fd)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof sa;
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0 || sa.sin_family != AF_INET)
+		return 0;
+	return ntohs(sa.sin_port);
+}
+
+/* Steps h to its end, waiting on what each step names; counts the steps
+ * and the longest one. */
+struct drive {
+	unsigned steps;
+	double longest_step;
+	bool saw_socket_in; /* a wait named a socket to the server, for reading */
+	bool saw_deadline;
+};
+
+static int drive_to_end(rms_http *h, rms_http_response *resp, uint16_t port, struct drive *dr)
+{
+	for (;;) {
+		rms_wait w;
+		double t0 = now_s();
+		int rc = rms__http_step(h, &w, resp);
+		double took = now_s() - t0;
+		dr->steps++;
+		if (took > dr->longest_step)
+			dr->longest_step = took;
+		if (rc != RMS_EAGAIN)
+			return rc;
+		for (size_t i = 0; i < w.nfds; i++)
+			if ((w.fds[i].events & RMS_WAIT_IN) && peer_port(w.fds[i].fd) == port)
+				dr->saw_socket_in = true;
+		if (w.deadline_ms)
+			dr->saw_deadline = true;
+		assert_int_equal(rms__wait_block(&w), 0);
+	}
+}
+
+/* While a slow server thinks, a step comes straight back with the
+ * connection's socket (waiting to read) and a deadline no later than the
+ * request's time limit; the response arrives through later steps. */
+static void test_step_returns_at_once_with_the_socket_and_a_deadline(void **state)
+{
+	(void)state;
+	rms_httpd_response r = {.body = "<slow/>", .answer_after_ms = 600};
+	rms_httpd *d = start_script(&r, 1);
+	rms_http *h = client(&(rms_http_config){.url = rms_httpd_url(d), .timeout_ms = 10000});
+	rms_http_response resp;
+	assert_int_equal(rms__http_step(h, &(rms_wait){0}, &resp), RMS_E_STATE);
+	assert_false(rms__http_busy(h));
+	double t0 = now_s();
+	assert_int_equal(rms__http_start(h, "<a/>", 4, NULL), 0);
+	assert_true(rms__http_busy(h));
+	/* One request at a time. */
+	assert_int_equal(rms__http_start(h, "<b/>", 4, NULL), RMS_E_STATE);
+
+	/* Step until the request is on the wire and the client waits to read. */
+	rms_wait w;
+	bool waiting_to_read = false;
+	for (int i = 0; i < 100 && !waiting_to_read; i++) {
+		double s0 = now_s();
+		assert_int_equal(rms__http_step(h, &w, &resp), RMS_EAGAIN);
+		assert_true(now_s() - s0 < 0.2);
+		assert_true(w.deadline_ms > 0);
+		assert_true(w.deadline_ms <= rms__now_ms() + 10000);
+		for (size_t k = 0; k < w.nfds; k++)
+			if ((w.fds[k].events & RMS_WAIT_IN) &&
+			    peer_port(w.fds[k].fd) == rms_httpd_port(d))
+				waiting_to_read = rms_httpd_requests(d) == 1;
+		if (!waiting_to_read)
+			assert_int_equal(rms__wait_block(&w), 0);
+	}
+	assert_true(waiting_to_read);
+	assert_true(now_s() - t0 < 0.4); /* well before the answer */
+	assert_null(resp.body.data);     /* nothing yet */
+
+	struct drive dr = {0};
+	assert_int_equal(drive_to_end(h, &resp, rms_httpd_port(d), &dr), 0);
+	double took = now_s() - t0;
+	assert_int_equal(resp.status, 200);
+	assert_string_equal(resp.body.data, "<slow/>");
+	assert_true(took >= 0.55);
+	assert_true(dr.longest_step < 0.2);
+	/* Woken by the socket, not by spinning. */
+	if (dr.steps >= 50)
+		fail_msg("%u steps: the waits did not hold", dr.steps);
+	assert_false(rms__http_busy(h));
+	rms__http_response_free(&resp);
+	rms__http_free(h);
+	stop(d);
+}
+
+static void slow_handler(const rms_httpd_request *req, rms_httpd_response *resp, void *ud)
+{
+	(void)ud;
+	/* The request body says how long to think: "<ms/>". */
+	resp->answer_after_ms = (unsigned)strtoul(req->body + 1, NULL, 10);
+	resp->body = strndup(req->body, req->body_len);
+	resp->free_body = true;
+}
+
+/* Two requests driven from one thread by step and one poll over both
+ * waits run side by side: the whole takes about as long as the slower. */
+static void test_two_handles_on_one_thread_finish_together(void **state)
+{
+	(void)state;
+	rms_httpd *d = start(&(rms_httpd_options){.handler = slow_handler});
+	rms_stats st[2] = {{.version = RMS_STATS_VERSION}, {.version = RMS_STATS_VERSION}};
+	rms_http *h[2];
+	const char *bodies[2] = {"<1000/>", "<1200/>"};
+	rms_http_response resp[2];
+	bool done[2] = {false, false};
+	double t0 = now_s();
+	for (int i = 0; i < 2; i++) {
+		h[i] = client(&(rms_http_config){
+		    .url = rms_httpd_url(d), .stats = &st[i], .timeout_ms = 10000});
+		assert_int_equal(rms__http_start(h[i], bodies[i], strlen(bodies[i]), NULL), 0);
+	}
+	while (!done[0] || !done[1]) {
+		rms_wait all;
+		rms__wait_clear(&all);
+		for (int i = 0; i < 2; i++) {
+			if (done[i])
+				continue;
+			rms_wait w;
+			int rc = rms__http_step(h[i], &w, &resp[i]);
+			if (rc == 0) {
+				done[i] = true;
+				continue;
+			}
+			assert_int_equal(rc, RMS_EAGAIN);
+			rms__wait_merge(&all, &w);
+		}
+		if (!done[0] || !done[1])
+			assert_int_equal(rms__wait_block(&all), 0);
+	}
+	double took = now_s() - t0;
+	for (int i = 0; i < 2; i++) {
+		assert_string_equal(resp[i].body.data, bodies[i]);
+		assert_int_equal(st[i].connections_opened, 1);
+		assert_int_equal(st[i].round_trips, 1);
+		rms__http_response_free(&resp[i]);
+		rms__http_free(h[i]);
+	}
+	assert_int_equal(rms_httpd_connections(d), 2);
+	/* The slower takes 1.2 s; one after the other would take 2.2 s. */
+	assert_true(took >= 1.15);
+	assert_true(took < 1.9);
+	stop(d);
+}
+
+/* Step until the server has read the request. */
+static void step_until_sent(rms_http *h, rms_httpd *d)
+{
+	for (int i = 0; i < 200 && rms_httpd_requests(d) < 1; i++) {
+		rms_wait w;
+		rms_http_response resp;
+		assert_int_equal(rms__http_step(h, &w, &resp), RMS_EAGAIN);
+		rms__wait_until(&w, rms__now_ms() + 20);
+		assert_int_equal(rms__wait_block(&w), 0);
+	}
+	assert_int_equal(rms_httpd_requests(d), 1);
+}
+
+/* An abort mid-request drops its connection (the server may still answer
+ * on it); the handle then runs a new request, on a new connection. */
+static void test_abort_mid_request_leaves_the_handle_usable(void **state)
+{
+	(void)state;
+	rms_httpd_response r[] = {{.mode = RMS_HTTPD_STALL}, {.body = "<2/>"}};
+	rms_httpd *d = start_script(r, 2);
+	rms_stats st = {.version = RMS_STATS_VERSION};
+	rms_http *h = client(&(rms_http_config){.url = rms_httpd_url(d), .stats = &st});
+	assert_int_equal(rms__http_start(h, "<first/>", 8, NULL), 0);
+	step_until_sent(h, d);
+	assert_int_equal(st.connections_open, 0); /* counted when a request ends */
+	rms__http_abort(h);
+	assert_false(rms__http_busy(h));
+	assert_int_equal(st.connections_open, 0);
+	assert_int_equal(st.requests, 1);
+	assert_int_equal(st.round_trips, 0);
+	rms__http_abort(h); /* none in flight: nothing happens */
+
+	rms_http_response resp;
+	post_ok(h, "<second/>", &resp);
+	assert_string_equal(resp.body.data, "<2/>");
+	rms__http_response_free(&resp);
+	assert_int_equal(rms_httpd_connections(d), 2);
+	assert_int_equal(st.connections_opened, 2);
+	assert_int_equal(st.connections_open, 1);
+	assert_int_equal(st.requests, 2);
+	assert_int_equal(st.round_trips, 1);
+	rms__http_free(h);
+	stop(d);
+}
+
+/* The request's time limit ends it through step, without the caller
+ * doing anything but wait on what step names: few steps, not a spin. */
+static void test_time_limit_fires_through_step(void **state)
+{
+	(void)state;
+	rms_httpd_response r = {.mode = RMS_HTTPD_STALL};
+	rms_httpd *d = start_script(&r, 1);
+	rms_http *h = client(&(rms_http_config){.url = rms_httpd_url(d)});
+	rms__http_set_timeout(h, 300);
+	rms_http_response resp;
+	double t0 = now_s();
+	assert_int_equal(rms__http_start(h, "<a/>", 4, NULL), 0);
+	struct drive dr = {0};
+	int rc = drive_to_end(h, &resp, rms_httpd_port(d), &dr);
+	double took = now_s() - t0;
+	assert_error(rc, RMS_E_TIMEOUT, RMS_PHASE_RECEIVE);
+	assert_contains(last_message(), "no response from");
+	assert_contains(last_message(), "300 ms");
+	assert_true(took >= 0.25 && took < 5.0);
+	assert_true(dr.saw_socket_in);
+	assert_true(dr.saw_deadline);
+	if (dr.steps >= 50)
+		fail_msg("%u steps: the waits did not hold", dr.steps);
+	assert_null(resp.body.data);
+	assert_false(rms__http_busy(h));
+	rms__http_free(h);
+	stop(d);
+}
+
+/* A cancel between steps ends the request at the next step, and its
+ * connection with it. */
+static void test_cancel_is_seen_by_the_next_step(void **state)
+{
+	(void)state;
+	rms_httpd_response r[] = {{.mode = RMS_HTTPD_STALL}, {.body = "<2/>"}};
+	rms_httpd *d = start_script(r, 2);
+	atomic_bool cancel;
+	atomic_init(&cancel, false);
+	rms_stats st = {.version = RMS_STATS_VERSION};
+	rms_http *h = client(&(rms_http_config){
+	    .url = rms_httpd_url(d), .cancel = &cancel, .stats = &st, .timeout_ms = 30000});
+	assert_int_equal(rms__http_start(h, "<a/>", 4, NULL), 0);
+	step_until_sent(h, d);
+	/* Another thread's cancel cannot wake the caller's poll: the wait
+	 * comes back within a second to have the flag looked at. */
+	rms_wait w;
+	rms_http_response resp;
+	assert_int_equal(rms__http_step(h, &w, &resp), RMS_EAGAIN);
+	assert_true(w.deadline_ms && w.deadline_ms <= rms__now_ms() + 1000);
+	atomic_store(&cancel, true);
+	double t0 = now_s();
+	assert_error(rms__http_step(h, &w, &resp), RMS_E_CANCELLED, RMS_PHASE_RECEIVE);
+	assert_true(now_s() - t0 < 0.2);
+	assert_contains(last_message(), "waiting for the response");
+	assert_false(rms__http_busy(h));
+	assert_int_equal(st.connections_open, 0);
+	atomic_store(&cancel, false);
+	post_ok(h, "<b/>", &resp);
+	rms__http_response_free(&resp);
+	assert_int_equal(rms_httpd_connections(d), 2);
+	rms__http_free(h);
+	stop(d);
+}
+
 #define T(test) cmocka_unit_test_teardown(test, stop_leftover_servers)
 
 int main(void)
@@ -1178,6 +1446,11 @@ int main(void)
 	    T(test_unreachable_proxy_is_named_without_its_credentials),
 	    T(test_cancel_from_another_thread_stops_a_stalled_request),
 	    T(test_cancelled_before_sending_sends_nothing),
+	    T(test_step_returns_at_once_with_the_socket_and_a_deadline),
+	    T(test_two_handles_on_one_thread_finish_together),
+	    T(test_abort_mid_request_leaves_the_handle_usable),
+	    T(test_time_limit_fires_through_step),
+	    T(test_cancel_is_seen_by_the_next_step),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

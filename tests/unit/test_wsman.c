@@ -675,6 +675,272 @@ static void test_reply_must_relate_to_the_request(void **state)
 	rms_httpd_stop(d);
 }
 
+/* ---- the same exchange, stepped ------------------------------------------ */
+
+/* Runs req by start, then step and a wait on what step names, as the
+ * engine does; counts the steps that had to wait. */
+static int stepped(rms_wsman *w, const rms_wsman_request *req, rms_wsman_reply *r,
+                   unsigned *waits)
+{
+	int rc = rms__wsman_start(w, req);
+	if (rc)
+		return rc;
+	assert_true(rms__wsman_busy(w));
+	for (;;) {
+		rms_wait wt;
+		rc = rms__wsman_step(w, &wt, r);
+		if (rc != RMS_EAGAIN) {
+			assert_false(rms__wsman_busy(w));
+			return rc;
+		}
+		(*waits)++;
+		assert_true(wt.nfds > 0);
+		assert_true(wt.deadline_ms > 0);
+		assert_int_equal(rms__wait_block(&wt), 0);
+	}
+}
+
+/* What one way of running an exchange gave. */
+typedef struct outcome {
+	int rc;
+	rms_error *err;
+	size_t request_size;
+	char *action;     /* the reply's, on success */
+	char *first;      /* its first Body element, on success */
+} outcome;
+
+static void outcome_of(outcome *o, int rc, rms_wsman_reply *r)
+{
+	memset(o, 0, sizeof *o);
+	o->rc = rc;
+	if (rc) {
+		o->err = rms_error_dup(rms_error_last());
+		assert_null(r->reader); /* nothing to free */
+		assert_null(r->http.body.data);
+		return;
+	}
+	o->request_size = r->request_size;
+	o->action = strdup(rms__soap_reader_headers(r->reader)->action);
+	xmlNode *n;
+	assert_int_equal(rms__soap_reader_next(r->reader, &n), 0);
+	o->first = strdup((const char *)n->name);
+	rms__wsman_reply_free(r);
+}
+
+static void assert_same_outcome(const outcome *a, const outcome *b)
+{
+	assert_int_equal(a->rc, b->rc);
+	if (a->rc) {
+		const char *ma = rms_error_message(a->err), *mb = rms_error_message(b->err);
+		assert_int_equal(rms_error_phase(a->err), rms_error_phase(b->err));
+		assert_int_equal(rms_error_http_status(a->err), rms_error_http_status(b->err));
+		assert_int_equal(rms_error_wsman_code(a->err), rms_error_wsman_code(b->err));
+		const char *sa = rms_error_fault_subcode(a->err), *sb = rms_error_fault_subcode(b->err);
+		assert_string_equal(sa ? sa : "-", sb ? sb : "-");
+		/* The same words, but for the message ids a RelatesTo error names. */
+		if (!strstr(ma, "uuid:"))
+			assert_string_equal(ma, mb);
+		else
+			assert_int_equal(strcspn(ma, ":"), strcspn(mb, ":"));
+	} else {
+		assert_int_equal(a->request_size, b->request_size);
+		assert_string_equal(a->action, b->action);
+		assert_string_equal(a->first, b->first);
+	}
+}
+
+static void outcome_free(outcome *o)
+{
+	rms_error_free(o->err);
+	free(o->action);
+	free(o->first);
+}
+
+/* Each answer, after 150 ms of thought, given to the same request sent
+ * once by rms__wsman_send and once by start + step: the same reply or
+ * the same error, and the stepped one waited instead of blocking. */
+struct slow_answer {
+	rms_httpd_response resp; /* .body == NULL: echo_handler's reply */
+	const char *relates;
+};
+
+static void slow_handler(const rms_httpd_request *req, rms_httpd_response *resp, void *ud)
+{
+	const struct slow_answer *a = ud;
+	if (a->resp.body) {
+		*resp = a->resp;
+		resp->free_body = false;
+	} else {
+		char relates[64];
+		snprintf(relates, sizeof relates, "%s", a->relates ? a->relates : "");
+		echo_handler(req, resp, a->relates ? relates : NULL);
+	}
+	resp->answer_after_ms = 150;
+}
+
+static void test_stepped_exchange_gives_what_send_gives(void **state)
+{
+	(void)state;
+	char *wsfault = fixture("diyan-pywinrm/extracted-from-winrm-tests-test_exceptions.py/"
+	                        "test_wsman_fault_with_wsmanfault.xml");
+	char *timedout =
+	    fixture("masterzen-winrm/extracted-from-fixture_test.go/operationTimeoutResponse.xml");
+	struct slow_answer answers[] = {
+	    {.resp = {.body = NULL}},
+	    {.resp = {.status = 500, .body = wsfault}},
+	    {.resp = {.status = 500, .body = timedout}},
+	    {.resp = {.status = 401, .content_type = "", .body = ""}},
+	    {.resp = {.status = 413, .content_type = "", .body = ""}},
+	    {.resp = {.content_type = "text/html", .body = "<html/>"}},
+	    {.resp = {.body = "this is not XML"}},
+	    {.resp = {.body = NULL}, .relates = "uuid:00000000-0000-0000-0000-000000000000"},
+	};
+	for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+		rms_httpd_options ho = {.handler = slow_handler, .userdata = &answers[i]};
+		rms_httpd *d;
+		assert_int_equal(rms_httpd_start(&d, &ho), 0);
+		rms_wsman *w = loop_client(d, NULL, NULL);
+		rms_wsman_reply r;
+		outcome sent, step;
+		outcome_of(&sent, rms__wsman_send(w, &get_req, &r), &r);
+		unsigned waits = 0;
+		outcome_of(&step, stepped(w, &get_req, &r, &waits), &r);
+		assert_same_outcome(&sent, &step);
+		assert_true(waits > 0);
+		outcome_free(&sent);
+		outcome_free(&step);
+		rms__wsman_free(w);
+		rms_httpd_stop(d);
+	}
+	free(wsfault);
+	free(timedout);
+}
+
+/* Over MaxEnvelopeSize: start refuses with send's error, nothing goes
+ * out, nothing is left in flight. */
+static void test_oversized_request_fails_at_start_with_nothing_sent(void **state)
+{
+	(void)state;
+	rms_httpd_response resp = {.body = ""};
+	rms_httpd *d = serve(&resp, 1);
+	rms_session_options o = loop_opts(d);
+	o.max_envelope_size = 8192;
+	rms_wsman *w;
+	assert_int_equal(rms__wsman_new(&w, &o, NULL, NULL, NULL), 0);
+	char *body = malloc(10000);
+	memset(body, 'x', 9999);
+	body[9999] = '\0';
+	rms_wsman_request req = {.action = RMS_ACTION_PUT, .resource_uri = "http://x/y",
+	                         .body = body};
+	assert_int_equal(rms__wsman_start(w, &req), RMS_E_ENVELOPE_TOO_LARGE);
+	const rms_error *e = rms_error_last();
+	assert_int_equal(rms_error_phase(e), RMS_PHASE_SEND);
+	assert_string_equal(rms_error_limit_name(e), "MaxEnvelopeSize");
+	assert_int_equal(rms_error_limit_value(e), 8192);
+	assert_true(rms_error_limit_actual(e) > 8192);
+	assert_msg("it was not sent");
+	assert_false(rms__wsman_busy(w));
+	rms_wait wt;
+	rms_wsman_reply r;
+	assert_int_equal(rms__wsman_step(w, &wt, &r), RMS_E_STATE);
+	assert_int_equal(rms_httpd_connections(d), 0);
+	assert_int_equal(rms_httpd_requests(d), 0);
+	free(body);
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+}
+
+/* One exchange at a time: a second start (or an Identify) while one is in
+ * flight is RMS_E_STATE and disturbs nothing; an abort frees the client,
+ * whose next exchange goes out on a new connection. The request may be
+ * freed right after start. */
+static void test_start_while_busy_is_refused(void **state)
+{
+	(void)state;
+	struct slow_answer echo = {.resp = {.body = NULL}};
+	rms_httpd_options ho = {.handler = slow_handler, .userdata = &echo};
+	rms_httpd *d;
+	assert_int_equal(rms_httpd_start(&d, &ho), 0);
+	rms_wsman *w = loop_client(d, NULL, NULL);
+
+	rms_wsman_request *req = malloc(sizeof *req);
+	char *uri = strdup("http://x/y");
+	*req = get_req;
+	req->resource_uri = uri;
+	assert_int_equal(rms__wsman_start(w, req), 0);
+	free(uri);
+	free(req);
+	assert_int_equal(rms__wsman_start(w, &get_req), RMS_E_STATE);
+	assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_SEND);
+	assert_int_equal(rms__wsman_identify_start(w, false), RMS_E_STATE);
+	assert_true(rms__wsman_busy(w));
+	rms_wsman_reply r;
+	for (;;) {
+		rms_wait wt;
+		int rc = rms__wsman_step(w, &wt, &r);
+		if (rc != RMS_EAGAIN) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		assert_int_equal(rms__wait_block(&wt), 0);
+	}
+	char *sent = rms_httpd_last_body(d, &(size_t){0});
+	assert_non_null(strstr(sent, "http://x/y</w:ResourceURI>"));
+	free(sent);
+	rms__wsman_reply_free(&r);
+	assert_int_equal(rms_httpd_connections(d), 1);
+
+	/* Aborted in flight: the next exchange opens a new connection. */
+	assert_int_equal(rms__wsman_start(w, &get_req), 0);
+	rms_wait wt;
+	assert_int_equal(rms__wsman_step(w, &wt, &r), RMS_EAGAIN);
+	rms__wsman_abort(w);
+	assert_false(rms__wsman_busy(w));
+	rms__wsman_abort(w); /* none in flight: nothing happens */
+	assert_int_equal(rms__wsman_send(w, &get_req, &r), 0);
+	rms__wsman_reply_free(&r);
+	assert_int_equal(rms_httpd_connections(d), 2);
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+}
+
+/* Identify stepped: the same instance rms__wsman_identify decodes. */
+static void test_identify_stepped(void **state)
+{
+	(void)state;
+	char *body = winrmsharp_response("ProtocolIdentify.yml");
+	rms_httpd_response resp = {.body = body, .answer_after_ms = 100};
+	rms_httpd *d = serve(&resp, 1);
+	rms_wsman *w = loop_client(d, NULL, NULL);
+	assert_int_equal(rms__wsman_identify_start(w, true), 0);
+	rms_wsman_reply r;
+	unsigned waits = 0;
+	int rc;
+	for (;;) {
+		rms_wait wt;
+		if ((rc = rms__wsman_step(w, &wt, &r)) != RMS_EAGAIN)
+			break;
+		waits++;
+		assert_int_equal(rms__wait_block(&wt), 0);
+	}
+	assert_int_equal(rc, 0);
+	assert_true(waits > 0);
+	rms_instance *id = NULL;
+	assert_int_equal(rms__wsman_identify_decode(w, &r, &id), 0);
+	rms__wsman_reply_free(&r);
+	const char *s;
+	assert_int_equal(rms_value_get_string(rms_instance_get(id, "ProductVendor"), &s), 0);
+	assert_string_equal(s, "Microsoft Corporation");
+	rms_instance_free(id);
+	char *h = rms_httpd_last_header(d, "WSMANIDENTIFY");
+	assert_string_equal(h, "unauthenticated");
+	free(h);
+	assert_null(rms_httpd_last_header(d, "Authorization"));
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+	free(body);
+}
+
 #define UNSUPPORTED_FAULT                                                                          \
 	"<s:Envelope xmlns:s=\"" RMS_NS_SOAP "\" xmlns:w=\"" RMS_NS_WSMAN_DMTF "\"><s:Header/>"     \
 	"<s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>"                \
@@ -867,6 +1133,10 @@ int main(void)
 		cmocka_unit_test(test_trace_log_never_shows_the_password),
 		cmocka_unit_test(test_a_server_without_class_schemas),
 		cmocka_unit_test(test_enumeration_answers_that_never_end_are_refused),
+		cmocka_unit_test(test_stepped_exchange_gives_what_send_gives),
+		cmocka_unit_test(test_oversized_request_fails_at_start_with_nothing_sent),
+		cmocka_unit_test(test_start_while_busy_is_refused),
+		cmocka_unit_test(test_identify_stepped),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	xmlCleanupParser();
