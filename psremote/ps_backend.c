@@ -49,12 +49,6 @@
 #include "wsman.h"
 #include "wsman_ops.h"
 
-/* WinRM error numbers (f:WSManFault@Code, facts.md §1.7) this file acts
- * on. TO MOVE to core/wsman/fault.h. ERROR_WSMAN_UNEXPECTED_SELECTORS
- * (0x8033805B) comes with w:InvalidSelectors for an unknown ShellId and for
- * an unknown CommandId alike (pypsrp test_winrs_bad_cmd_id.yml,
- * test_psrp_is_alive_invalid_selectors.yml). */
-#define RMS_WSMAN_ERR_UNEXPECTED_SELECTORS 2150858843u
 
 /* Headroom left in a Send envelope beyond its measured size. */
 #define SEND_MARGIN 256u
@@ -150,7 +144,7 @@ static void error_put_back(rms_error *saved)
 static bool shell_is_gone(const rms_error *e, bool names_command)
 {
 	const char *sub = rms_error_fault_subcode(e);
-	bool selectors = rms_error_wsman_code(e) == RMS_WSMAN_ERR_UNEXPECTED_SELECTORS ||
+	bool selectors = rms_error_wsman_code(e) == RMS_WSMAN_ERR_INVALID_SELECTORS ||
 	                 (sub && strcmp(sub, "w:InvalidSelectors") == 0);
 	return selectors && (!names_command || rms_error_provider(e) != NULL);
 }

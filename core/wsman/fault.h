@@ -39,7 +39,9 @@
 #define RMS_WSMAN_ERR_CANNOT_PROCESS_FILTER 2150858778u
 /* 0x8033803F w:QuotaLimit */
 #define RMS_WSMAN_ERR_QUOTA_LIMIT 2150858815u
-/* 0x8033805B w:InvalidSelectors */
+/* 0x8033805B w:InvalidSelectors (ERROR_WSMAN_UNEXPECTED_SELECTORS): an
+ * unknown ShellId and an unknown CommandId alike (pypsrp
+ * test_winrs_bad_cmd_id.yml, test_psrp_is_alive_invalid_selectors.yml) */
 #define RMS_WSMAN_ERR_INVALID_SELECTORS 2150858843u
 /* 0x8033807E w:EncodingLimit */
 #define RMS_WSMAN_ERR_ENCODING_LIMIT 2150858878u
