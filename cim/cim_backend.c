@@ -16,59 +16,75 @@
  * No MaximumReceived* caps apply here: an enumeration of any size streams,
  * one envelope at a time. Each single envelope still respects
  * MaxEnvelopeSize (wsman.c refuses to send a larger one).
+ *
+ * An operation is a state machine (the engine contract, core/api/
+ * backend.h) with at most one WS-Man exchange in flight: start builds and
+ * begins the first request, step advances the exchange and decides what
+ * comes next, next hands out what step decoded. Class schemas, which type
+ * the properties of what the server sends, are exchanges of the same
+ * machine: an element whose class (or an embedded instance's class) has no
+ * schema in the session yet is held undecoded while GetClass runs on the
+ * operation's connection, and decoded once it has answered.
  */
 #include <stdint.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
-#include "value_internal.h"
 #include "cim_class.h"
+#include "defaults.h"
+#include "fault.h"
+#include "value_internal.h"
 #include "wsman.h"
 #include "wsman_ops.h"
 
 #define ANY_CLASS_DMTF "http://schemas.dmtf.org/wbem/wscim/1/*"
 
+/* A server answering Pull after Pull with no items and no end would keep
+ * the client pulling forever; this many in a row is a protocol error. */
+#define MAX_EMPTY_PAGES 100
+
+/* Internal results, positive so they are never taken for failures. */
+#define NEED_SCHEMA 1 /* an element waits for the schema named in need_class */
+#define BEGAN 2       /* an exchange was begun: advance it */
+
+/* What the exchange in flight is for. */
+enum exchange {
+	EX_NONE,
+	EX_MAIN,     /* the single-result request (or the op's own GetClass) */
+	EX_PAGE,     /* an Enumerate or a Pull */
+	EX_SCHEMA,   /* GetClass of need_class, to type what is held */
+	EX_IDENTIFY, /* WS-Identify */
+};
+
 struct cim_op {
-	rms_wsman *w;
+	rms_wsman *w;        /* NULL once the operation's connection is gone */
 	char *ns;            /* effective namespace, '/' separated */
 	char *uri;           /* the enumeration's resource URI, for Pull and Release */
 	bool dmtf;           /* that URI is of the DMTF form (needs __cimnamespace) */
-	rms_wsman_reply reply; /* the page being read */
+	bool stream;         /* an enumeration (items through next) */
+	enum exchange pending;
+	/* The answer being read: a page (in_page) or a single-result answer
+	 * (have_answer). held is an element of it still to decode, borrowed
+	 * from the reader: valid as long as the reader is not advanced, which
+	 * nothing does while a schema is fetched. */
+	rms_wsman_reply reply;
+	bool have_answer;
+	const xmlNode *held;
+	char *need_class;    /* the schema the held element waits for */
 	rms_enum_page page;
-	bool in_page;        /* reply holds a page whose items are being read */
+	bool in_page;
+	rms_instance *ready; /* decoded, not yet taken by next: at most one */
 	char *context;       /* for the next Pull / the Release */
 	bool end;            /* EndOfSequence seen */
 	uint32_t max_elements;
 	unsigned empty_pages; /* Pull answers in a row with no items */
 	unsigned page_items;  /* items read from the current page */
-	uint64_t deadline;   /* monotonic ms by which the operation must end; 0: none */
+	uint64_t deadline;   /* rms__now_ms() by which the operation must end; 0: none */
+	int failed;          /* the code the op failed with; 0: not failed */
+	rms_error *error;    /* that failure, to repeat */
 };
-
-/* A server answering Pull after Pull with no items and no end would keep
- * the client pulling forever; this many in a row is a protocol error. */
-#define MAX_EMPTY_PAGES 100
-
-/* Before each request of an operation with a time limit: fail when it has
- * passed, else cap the request's wait at what is left. */
-static int check_deadline(rms_op *op, struct cim_op *c)
-{
-	if (!c->deadline)
-		return 0;
-	uint64_t now = rms__now_ms();
-	if (now >= c->deadline) {
-		rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_LIMIT,
-		               "the %s operation's time limit of %u ms passed after %llu instances",
-		               rms_op_kind_name(op->req->kind), op->req->timeout_ms,
-		               (unsigned long long)op->delivered);
-		rms__error_set_limit("timeout_ms", op->req->timeout_ms, op->req->timeout_ms);
-		return RMS_E_TIMEOUT;
-	}
-	rms__wsman_set_deadline(c->w, (uint32_t)(c->deadline - now));
-	return 0;
-}
 
 /* Class schemas fetched in this session, by class name (case-insensitive);
  * cls NULL records that the server would not give it. */
@@ -80,7 +96,37 @@ struct schema_entry {
 struct cim_session {
 	struct schema_entry *schemas;
 	size_t nschemas;
+	rms_wsman *opening; /* the test connection's client while open runs */
 };
+
+static bool streams(rms_op_kind k)
+{
+	return k == RMS_OP_ENUMERATE || k == RMS_OP_QUERY || k == RMS_OP_ASSOCIATORS ||
+	       k == RMS_OP_REFERENCES;
+}
+
+static int time_limit_passed(const rms_op *op)
+{
+	rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_LIMIT,
+	               "the %s operation's time limit of %u ms passed after %llu instances",
+	               rms_op_kind_name(op->req->kind), op->req->timeout_ms,
+	               (unsigned long long)op->delivered);
+	rms__error_set_limit("timeout_ms", op->req->timeout_ms, op->req->timeout_ms);
+	return RMS_E_TIMEOUT;
+}
+
+/* Before each request of an operation with a time limit: fail when it has
+ * passed, else cap the request's HTTP wait at what is left. */
+static int check_deadline(rms_op *op, struct cim_op *c)
+{
+	if (!c->deadline)
+		return 0;
+	uint64_t now = rms__now_ms();
+	if (now >= c->deadline)
+		return time_limit_passed(op);
+	rms__wsman_set_deadline(c->w, (uint32_t)(c->deadline - now));
+	return 0;
+}
 
 static bool cim_supports(const rms_session_options *o, rms_op_kind kind)
 {
@@ -94,35 +140,64 @@ static int client(rms_wsman **out, rms_session *s, atomic_bool *cancel)
 	return rms__wsman_new(out, &s->opts, &s->stats, &s->log, cancel);
 }
 
-/* One WS-Identify on a connection of its own, closed before returning. */
-static int identify(rms_session *s, atomic_bool *cancel, rms_instance **out)
+static struct cim_session *session_priv(rms_session *s)
 {
-	rms_wsman *w;
-	int rc = client(&w, s, cancel);
+	if (!s->priv)
+		s->priv = calloc(1, sizeof(struct cim_session));
+	return s->priv;
+}
+
+/* WS-Identify on w (its envelope has no headers, so it has its own start);
+ * the identify operation and open's test connection both go through here. */
+static int identify_step(rms_wsman *w, rms_wait *wait, rms_instance **out)
+{
+	rms_wsman_reply reply;
+	int rc = rms__wsman_step(w, wait, &reply);
 	if (rc)
 		return rc;
-	rc = rms__wsman_identify(w, false, out);
-	rms__wsman_free(w);
+	rc = rms__wsman_identify_decode(w, &reply, out);
+	rms__wsman_reply_free(&reply);
 	return rc;
 }
 
 static int cim_open(rms_session *s)
 {
-	if (s->opts.cim.test_connection) {
-		/* As New-CimSession does without -SkipTestConnection: one
-		 * Identify proves the endpoint and the credentials, and the
-		 * connection is closed again. */
-		rms_instance *id = NULL;
-		int rc = identify(s, NULL, &id);
-		rms_instance_free(id);
-		if (rc == 0)
-			rms__log(&s->log, RMS_LOG_INFO, "%s: test connection to %s succeeded",
-			         s->name, s->endpoint);
-		return rc;
+	if (!s->opts.cim.test_connection) {
+		/* Deliberately no connection: a CIM session holds none. */
+		rms__log(&s->log, RMS_LOG_DEBUG, "%s: lazy CIM session, no connection opened",
+		         s->name);
+		return 0;
 	}
-	/* Deliberately no connection: a CIM session holds none. */
-	rms__log(&s->log, RMS_LOG_DEBUG, "%s: lazy CIM session, no connection opened", s->name);
-	return 0;
+	/* As New-CimSession does without -SkipTestConnection: one Identify
+	 * proves the endpoint and the credentials, on a connection of its
+	 * own that is closed again (open_step). */
+	struct cim_session *cs = session_priv(s);
+	if (!cs)
+		return rms__error_nomem();
+	int rc = client(&cs->opening, s, NULL);
+	if (!rc && (rc = rms__wsman_identify_start(cs->opening, false))) {
+		/* A failed open leaves nothing begun (the session may live on,
+		 * broken, in an engine). */
+		rms__wsman_free(cs->opening);
+		cs->opening = NULL;
+	}
+	return rc ? rc : RMS_EAGAIN;
+}
+
+static int cim_open_step(rms_session *s, rms_wait *w)
+{
+	struct cim_session *cs = s->priv;
+	rms_instance *id = NULL;
+	int rc = identify_step(cs->opening, w, &id);
+	if (rc == RMS_EAGAIN)
+		return rc;
+	rms_instance_free(id);
+	rms__wsman_free(cs->opening);
+	cs->opening = NULL;
+	if (rc == 0)
+		rms__log(&s->log, RMS_LOG_INFO, "%s: test connection to %s succeeded", s->name,
+		         s->endpoint);
+	return rc;
 }
 
 static int cim_close(rms_session *s)
@@ -141,15 +216,18 @@ static void cim_destroy(rms_session *s)
 		rms_cim_class_free(cs->schemas[i].cls);
 	}
 	free(cs->schemas);
+	rms__wsman_free(cs->opening);
 	free(cs);
 	s->priv = NULL;
 }
 
 /* ---- class schemas ----------------------------------------------------- */
 
-/* GetClass as the Windows MI client sends it (facts.md §1.6). A server
- * that does not offer class retrieval gets RMS_E_UNSUPPORTED. */
-static int get_class(rms_wsman *w, const char *ns, const char *class_name, rms_cim_class **out)
+static int begin(rms_op *op, struct cim_op *c, const rms_wsman_request *req, enum exchange what);
+
+/* Begin GetClass as the Windows MI client sends it (facts.md §1.6). */
+static int begin_get_class(rms_op *op, struct cim_op *c, const char *class_name,
+                           enum exchange what)
 {
 	rms_ref *sel;
 	int rc = rms_ref_new(&sel, NULL, NULL);
@@ -161,11 +239,20 @@ static int get_class(rms_wsman *w, const char *ns, const char *class_name, rms_c
 		{ .name = "IncludeQualifiers", .value = "true", .type = "xs:boolean" },
 	};
 	rms_wsman_request req = { .action = RMS_ACTION_GET, .resource_uri = RMS_URI_CIMXML_ANY,
-		                  .selectors = sel, .cim_namespace = ns, .options = opts,
+		                  .selectors = sel, .cim_namespace = c->ns, .options = opts,
 		                  .noptions = sizeof opts / sizeof opts[0] };
-	rms_wsman_reply reply;
 	if (!(rc = rms_ref_add_selector(sel, "ClassName", class_name)))
-		rc = rms__wsman_send(w, &req, &reply);
+		rc = begin(op, c, &req, what);
+	rms_ref_free(sel);
+	return rc;
+}
+
+/* The outcome of a GetClass exchange (rc, and the reply when rc is 0,
+ * which this frees). A server that does not offer class retrieval gets
+ * RMS_E_UNSUPPORTED. */
+static int class_answer(int rc, rms_wsman_reply *reply, const char *class_name,
+                        rms_cim_class **out)
+{
 	if (rc == RMS_E_FAULT) {
 		const char *sub = rms_error_fault_subcode(rms_error_last());
 		if (sub && (strcmp(sub, "w:UnsupportedFeature") == 0 ||
@@ -182,52 +269,64 @@ static int get_class(rms_wsman *w, const char *ns, const char *class_name, rms_c
 			e->code = rc = RMS_E_UNSUPPORTED;
 		}
 	}
-	if (!rc) {
-		xmlNode *el;
-		rc = rms__soap_reader_next(reply.reader, &el);
-		if (rc == RMS_ITEROVER)
-			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-			                    "the GetClass answer for %s is empty", class_name);
-		else if (!rc)
-			rc = rms__decode_class(out, el);
-		rms__wsman_reply_free(&reply);
-	}
-	rms_ref_free(sel);
+	if (rc)
+		return rc;
+	xmlNode *el;
+	rc = rms__soap_reader_next(reply->reader, &el);
+	if (rc == RMS_ITEROVER)
+		rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                    "the GetClass answer for %s is empty", class_name);
+	else if (!rc)
+		rc = rms__decode_class(out, el);
+	rms__wsman_reply_free(reply);
 	return rc;
 }
 
-/* The session's schema of a class, fetched on first use over the
- * operation's connection; NULL when unknown (no_schema, or the server
- * would not give it: then decoding goes by shape). */
-static const rms_cim_class *schema_for(rms_session *s, rms_wsman *w, const char *ns,
-                                       const char *class_name)
+/* Record the session's schema of a class (cls owned; NULL: none). */
+static int schema_remember(rms_session *s, const char *class_name, rms_cim_class *cls)
 {
-	if (s->opts.cim.no_schema || !class_name || !w)
-		return NULL;
-	struct cim_session *cs = s->priv;
-	if (!cs && !(cs = s->priv = calloc(1, sizeof *cs)))
-		return NULL;
-	for (size_t i = 0; i < cs->nschemas; i++)
-		if (rms__streq_nocase(cs->schemas[i].name, class_name))
-			return cs->schemas[i].cls;
-	rms_cim_class *cls = NULL;
-	struct rms_error *keep = rms__error_park();
-	if (get_class(w, ns, class_name, &cls))
-		rms__log(&s->log, RMS_LOG_DEBUG, "%s: no schema for %s, decoding by shape: %s",
-		         s->name, class_name, rms_error_message(rms_error_last()));
-	rms__error_unpark(keep);
-	struct schema_entry *grown = realloc(cs->schemas, (cs->nschemas + 1) * sizeof *grown);
+	struct cim_session *cs = session_priv(s);
+	struct schema_entry *grown =
+		cs ? realloc(cs->schemas, (cs->nschemas + 1) * sizeof *grown) : NULL;
 	char *name = strdup(class_name);
+	if (grown)
+		cs->schemas = grown;
 	if (!grown || !name) {
 		free(name);
-		if (grown)
-			cs->schemas = grown;
 		rms_cim_class_free(cls);
-		return NULL;
+		return rms__error_nomem();
 	}
-	cs->schemas = grown;
 	cs->schemas[cs->nschemas++] = (struct schema_entry){ name, cls };
-	return cls;
+	return 0;
+}
+
+/* What typing an element needs: the session's schemas, and where to say
+ * which class's schema is missing. */
+struct typing {
+	rms_session *s;
+	const char *ns;
+	char **need;
+};
+
+/* 0 with *cls the session's schema of class_name (NULL when there is none
+ * to type by: no_schema, no class, or the server would not give it), or
+ * NEED_SCHEMA with *t->need naming the class to fetch first. */
+static int schema_lookup(const struct typing *t, const char *class_name,
+                         const rms_cim_class **cls)
+{
+	*cls = NULL;
+	if (t->s->opts.cim.no_schema || !class_name)
+		return 0;
+	struct cim_session *cs = t->s->priv;
+	for (size_t i = 0; cs && i < cs->nschemas; i++)
+		if (rms__streq_nocase(cs->schemas[i].name, class_name)) {
+			*cls = cs->schemas[i].cls;
+			return 0;
+		}
+	free(*t->need);
+	if (!(*t->need = strdup(class_name)))
+		return rms__error_nomem();
+	return NEED_SCHEMA;
 }
 
 /* rms_wscim_type_fn over a class schema. */
@@ -244,8 +343,7 @@ static int schema_type(const char *property, void *userdata)
 	return -1;
 }
 
-static int type_instance(rms_session *s, rms_wsman *w, const char *ns, rms_instance *inst,
-                         int depth);
+static int type_instance(const struct typing *t, rms_instance *inst, int depth);
 
 /* A value decoded by shape as the schema's type t: texts converted, a lone
  * element of an array property made an array. NULL in *out (and 0) when
@@ -298,8 +396,7 @@ static int retype_value(rms_value **out, const rms_value *v, rms_type t, const c
 /* Embedded instances are decoded by shape (their XML names no schema);
  * type their properties with their own class's schema, as the top level
  * is, so they compare equal with the same values from anywhere else. */
-static int type_embedded(rms_session *s, rms_wsman *w, const char *ns, rms_instance *inst,
-                         int depth)
+static int type_embedded(const struct typing *t, rms_instance *inst, int depth)
 {
 	if (depth > 16)
 		return 0;
@@ -307,65 +404,61 @@ static int type_embedded(rms_session *s, rms_wsman *w, const char *ns, rms_insta
 		rms_value *v = inst->props[i].value;
 		int rc = 0;
 		if (v->type == RMS_TYPE_INSTANCE && !v->is_null)
-			rc = type_instance(s, w, ns, v->u.inst, depth + 1);
+			rc = type_instance(t, v->u.inst, depth + 1);
 		else if (v->type == (RMS_TYPE_INSTANCE | RMS_TYPE_ARRAY) && !v->is_null)
 			for (size_t k = 0; k < v->u.arr.len && !rc; k++)
-				rc = type_instance(s, w, ns, v->u.arr.items[k]->u.inst, depth + 1);
+				rc = type_instance(t, v->u.arr.items[k]->u.inst, depth + 1);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-static int type_instance(rms_session *s, rms_wsman *w, const char *ns, rms_instance *inst,
-                         int depth)
+static int type_instance(const struct typing *t, rms_instance *inst, int depth)
 {
-	const rms_cim_class *cls = schema_for(s, w, ns, inst->class_name);
+	const rms_cim_class *cls;
+	int rc = schema_lookup(t, inst->class_name, &cls);
+	if (rc)
+		return rc;
 	for (size_t i = 0; cls && i < inst->count; i++) {
-		int t = schema_type(inst->props[i].name, (void *)(uintptr_t)cls);
-		if (t < 0 || (rms_type)t == inst->props[i].value->type)
+		int pt = schema_type(inst->props[i].name, (void *)(uintptr_t)cls);
+		if (pt < 0 || (rms_type)pt == inst->props[i].value->type)
 			continue;
 		rms_value *nv = NULL;
-		int rc = retype_value(&nv, inst->props[i].value, (rms_type)t, inst->props[i].name);
-		if (rc)
+		if ((rc = retype_value(&nv, inst->props[i].value, (rms_type)pt, inst->props[i].name)))
 			return rc;
 		if (nv) {
 			rms_value_free(inst->props[i].value);
 			inst->props[i].value = nv;
 		}
 	}
-	return type_embedded(s, w, ns, inst, depth);
+	return type_embedded(t, inst, depth);
 }
 
 /* Decode an instance element, typed by its class's schema when there is one;
- * key flags come from the schema too. */
-static int read_typed(rms_instance **out, rms_session *s, rms_wsman *w, const xmlNode *el,
-                      const char *ns)
+ * key flags come from the schema too. NEED_SCHEMA (nothing in *out) when a
+ * schema it needs has not been fetched yet: the same element decodes again
+ * once it has. */
+static int read_typed(rms_instance **out, const struct typing *t, const xmlNode *el)
 {
-	const char *cls_name = (const char *)el->name;
-	const rms_cim_class *cls = schema_for(s, w, ns, cls_name);
-	int rc = rms__wscim_read_instance(out, el, ns, cls ? schema_type : NULL,
-	                                  (void *)(uintptr_t)cls);
-	if (!rc && !s->opts.cim.no_schema)
-		rc = type_embedded(s, w, ns, *out, 0);
-	if (rc || !cls) {
-		if (rc) {
-			rms_instance_free(*out);
-			*out = NULL;
-		}
+	const rms_cim_class *cls;
+	*out = NULL;
+	int rc = schema_lookup(t, (const char *)el->name, &cls);
+	if (rc)
 		return rc;
-	}
-	for (size_t i = 0; i < rms_cim_class_property_count(cls); i++) {
+	rc = rms__wscim_read_instance(out, el, t->ns, cls ? schema_type : NULL,
+	                              (void *)(uintptr_t)cls);
+	if (!rc && !t->s->opts.cim.no_schema)
+		rc = type_embedded(t, *out, 0);
+	for (size_t i = 0; !rc && cls && i < rms_cim_class_property_count(cls); i++) {
 		const char *name;
 		unsigned flags;
 		rms_cim_class_property_at(cls, i, &name, NULL, &flags);
 		const rms_value *v = (flags & RMS_PROP_KEY) ? rms_instance_get(*out, name) : NULL;
-		if (v) {
-			rms_value *copy;
-			if ((rc = rms_value_dup(&copy, v)) ||
-			    (rc = rms_instance_set(*out, name, copy, RMS_PROP_KEY)))
-				break;
-		}
+		rms_value *copy;
+		if (v && !(rc = rms_value_dup(&copy, v)) &&
+		    (rc = rms_instance_set(*out, name, copy, RMS_PROP_KEY)))
+			rms_value_free(copy);
 	}
 	if (rc) {
 		rms_instance_free(*out);
@@ -433,24 +526,25 @@ static int key_selectors(rms_ref **out, const rms_request *r)
 	return 0;
 }
 
-static int first_body_element(rms_wsman_reply *reply, xmlNode **out, const char *what)
+static struct typing typing_of(rms_op *op, struct cim_op *c)
 {
-	int rc = rms__soap_reader_next(reply->reader, out);
-	if (rc == RMS_ITEROVER)
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                      "the answer to %s has an empty body", what);
-	return rc;
+	return (struct typing){ .s = op->session, .ns = c->ns, .need = &c->need_class };
 }
 
-static int decode_item(rms_instance **out, rms_session *s, rms_wsman *w, const xmlNode *item,
-                       const char *ns)
+static int empty_answer(const char *what)
+{
+	return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+	                      "the answer to %s has an empty body", what);
+}
+
+static int decode_item(rms_instance **out, const struct typing *t, const xmlNode *item)
 {
 	const xmlNode *obj, *epr;
 	rms__enum_item_parts(item, &obj, &epr);
 	if (!obj)
 		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 		                      "an enumeration item holds no instance");
-	int rc = read_typed(out, s, w, obj, ns);
+	int rc = read_typed(out, t, obj);
 	if (rc || !epr)
 		return rc;
 	rms_ref *ref;
@@ -465,9 +559,20 @@ static int decode_item(rms_instance **out, rms_session *s, rms_wsman *w, const x
 	return rc;
 }
 
-/* ---- single-result operations ------------------------------------------ */
+/* ---- exchanges --------------------------------------------------------- */
 
-static int run_single(rms_op *op, struct cim_op *c)
+/* Every request of an operation starts here: one exchange at a time. */
+static int begin(rms_op *op, struct cim_op *c, const rms_wsman_request *req, enum exchange what)
+{
+	int rc = check_deadline(op, c);
+	if (!rc)
+		rc = rms__wsman_start(c->w, req);
+	if (!rc)
+		c->pending = what;
+	return rc;
+}
+
+static int begin_single(rms_op *op, struct cim_op *c)
 {
 	const rms_request *r = op->req;
 	bool dmtf;
@@ -512,43 +617,8 @@ static int run_single(rms_op *op, struct cim_op *c)
 		rc = rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_OPTIONS,
 		                    "the %s request names no class", what);
 	req.body = body.data;
-	rms_wsman_reply reply;
-	memset(&reply, 0, sizeof reply);
 	if (!rc)
-		rc = rms__wsman_send(c->w, &req, &reply);
-	xmlNode *el = NULL;
-	if (!rc && r->kind != RMS_OP_DELETE) {
-		int got = rms__soap_reader_next(reply.reader, &el);
-		if (got == RMS_ITEROVER)
-			el = NULL;
-		else if (got)
-			rc = got;
-	}
-	if (!rc) {
-		switch (r->kind) {
-		case RMS_OP_GET:
-			rc = el ? read_typed(&op->result, op->session, c->w, el, c->ns)
-			        : first_body_element(&reply, &el, what);
-			break;
-		case RMS_OP_INVOKE:
-			/* Out-parameters by shape: the schema holds no parameter types. */
-			rc = el ? rms__wscim_read_instance(&op->result, el, c->ns, NULL, NULL)
-			        : first_body_element(&reply, &el, what);
-			break;
-		case RMS_OP_MODIFY:
-			/* Windows may or may not send the instance back (facts §7). */
-			if (el)
-				rc = read_typed(&op->result, op->session, c->w, el, c->ns);
-			break;
-		case RMS_OP_CREATE:
-			rc = el ? rms__decode_created(&op->created, el)
-			        : first_body_element(&reply, &el, what);
-			break;
-		default:
-			break;
-		}
-	}
-	rms__wsman_reply_free(&reply);
+		rc = begin(op, c, &req, EX_MAIN);
 	rms__buf_free(&body);
 	rms_ref_free(keys);
 	free(action);
@@ -556,85 +626,118 @@ static int run_single(rms_op *op, struct cim_op *c)
 	return rc;
 }
 
-/* ---- enumerations ------------------------------------------------------ */
+/* The source instance of an associators/references request, with the
+ * operation's namespace for its EPR when it carries none. */
+static int association_source(rms_ref **out, const rms_ref *ref, const char *ns)
+{
+	int rc = rms_ref_dup(out, ref);
+	if (rc || rms_ref_namespace(*out))
+		return rc;
+	rms_ref *withns;
+	if ((rc = rms_ref_new(&withns, ns, rms_ref_class_name(*out))))
+		return rc;
+	for (size_t i = 0; !rc && i < rms_ref_selector_count(*out); i++) {
+		const char *n, *v;
+		const rms_ref *nr;
+		rms_ref_selector_at(*out, i, &n, &v, &nr);
+		rc = nr ? rms_ref_add_selector_ref(withns, n, nr) : rms_ref_add_selector(withns, n, v);
+	}
+	rms_ref_free(*out);
+	*out = withns;
+	return rc;
+}
 
-static int start_enumeration(rms_op *op, struct cim_op *c)
+static int begin_enumerate(rms_op *op, struct cim_op *c)
 {
 	const rms_request *r = op->req;
 	rms_enum_params p = { .optimize = true, .max_elements = c->max_elements,
 		              .object_and_epr = true };
 	rms_wsman_request req = { .action = RMS_ACTION_ENUMERATE };
-	char *uri = NULL;
 	rms_ref *src = NULL;
 	int rc = 0;
-	bool dmtf = true;
+	c->dmtf = true;
 	switch (r->kind) {
 	case RMS_OP_ENUMERATE:
-		uri = rms__wscim_class_uri(NULL, r->class_name, RMS_URI_DMTF);
+		c->uri = rms__wscim_class_uri(NULL, r->class_name, RMS_URI_DMTF);
 		break;
 	case RMS_OP_QUERY:
 		/* The namespace's "any class" URI; the query names the class. */
-		uri = rms__wscim_class_uri(c->ns, "*", RMS_URI_WMI);
-		dmtf = false;
+		c->uri = rms__wscim_class_uri(c->ns, "*", RMS_URI_WMI);
+		c->dmtf = false;
 		p.filter = RMS_FILTER_QUERY;
 		p.dialect = r->dialect;
 		p.query = r->query;
 		break;
-	case RMS_OP_ASSOCIATORS:
-	case RMS_OP_REFERENCES:
-		uri = strdup(ANY_CLASS_DMTF);
+	default: /* associators, references */
+		c->uri = strdup(ANY_CLASS_DMTF);
 		p.filter = r->kind == RMS_OP_ASSOCIATORS ? RMS_FILTER_ASSOCIATORS
 		                                         : RMS_FILTER_REFERENCES;
-		/* The source instance, with its namespace for the EPR. */
-		if (!(rc = rms_ref_dup(&src, r->ref)) && !rms_ref_namespace(src)) {
-			rms_ref *withns;
-			if (!(rc = rms_ref_new(&withns, c->ns, rms_ref_class_name(src)))) {
-				for (size_t i = 0; !rc && i < rms_ref_selector_count(src); i++) {
-					const char *n, *v;
-					const rms_ref *nr;
-					rms_ref_selector_at(src, i, &n, &v, &nr);
-					rc = nr ? rms_ref_add_selector_ref(withns, n, nr)
-					        : rms_ref_add_selector(withns, n, v);
-				}
-				rms_ref_free(src);
-				src = withns;
-			}
-		}
+		rc = association_source(&src, r->ref, c->ns);
 		p.selectors = src;
 		p.association_class = r->assoc_class;
 		p.result_class = r->result_class;
 		p.role = r->role;
 		p.result_role = r->result_role;
 		break;
-	default:
-		return rms__not_implemented(RMS_BACKEND_CIM, rms_op_kind_name(r->kind));
 	}
-	if (!rc && !uri)
+	if (!rc && !c->uri)
 		rc = rms__error_nomem();
 	rms_buf body;
 	rms__buf_init(&body);
 	if (!rc)
 		rc = rms__body_enumerate(&body, &p);
-	req.resource_uri = uri;
-	req.cim_namespace = dmtf ? c->ns : NULL;
+	req.resource_uri = c->uri;
+	req.cim_namespace = c->dmtf ? c->ns : NULL;
 	req.body = body.data;
 	if (!rc)
-		rc = check_deadline(op, c);
-	if (!rc)
-		rc = rms__wsman_send(c->w, &req, &c->reply);
-	if (!rc) {
-		rc = rms__enum_begin(c->reply.reader, &c->page);
-		c->in_page = rc == 0;
-		if (rc) {
-			rms__enum_page_free(&c->page);
-			rms__wsman_reply_free(&c->reply);
-		}
-	}
+		rc = begin(op, c, &req, EX_PAGE);
 	rms__buf_free(&body);
 	rms_ref_free(src);
-	c->uri = uri;
-	c->dmtf = dmtf;
 	return rc;
+}
+
+static int begin_pull(rms_op *op, struct cim_op *c)
+{
+	rms_buf body;
+	rms__buf_init(&body);
+	int rc = rms__body_pull(&body, c->context, c->max_elements);
+	/* Pull and Release go to the resource the enumeration was made on. */
+	rms_wsman_request req = { .action = RMS_ACTION_PULL, .resource_uri = c->uri,
+		                  .cim_namespace = c->dmtf ? c->ns : NULL, .body = body.data };
+	if (!rc)
+		rc = begin(op, c, &req, EX_PAGE);
+	rms__buf_free(&body);
+	return rc;
+}
+
+/* ---- answers ----------------------------------------------------------- */
+
+/* A single-result op has ended (either way): its connection goes. */
+static void end_single(rms_op *op, struct cim_op *c)
+{
+	if (c->have_answer) {
+		rms__wsman_reply_free(&c->reply);
+		c->have_answer = false;
+	}
+	c->held = NULL;
+	rms__wsman_free(c->w);
+	c->w = NULL;
+	op->ended = true;
+	op->finished = true;
+}
+
+static int page_answered(struct cim_op *c, rms_wsman_reply *reply)
+{
+	c->reply = *reply;
+	int rc = rms__enum_begin(c->reply.reader, &c->page);
+	if (rc) {
+		rms__enum_page_free(&c->page);
+		rms__wsman_reply_free(&c->reply);
+		return rc;
+	}
+	c->in_page = true;
+	c->page_items = 0;
+	return 0;
 }
 
 /* Finish the current page: its context and EndOfSequence. */
@@ -661,106 +764,317 @@ static int end_page(struct cim_op *c, bool had_items)
 	rms__enum_page_free(&c->page);
 	rms__wsman_reply_free(&c->reply);
 	c->in_page = false;
+	c->page_items = 0;
 	return rc;
 }
 
-static int pull(rms_op *op, struct cim_op *c)
+/* The op's own request answered: keep the answer and its element for
+ * decoding (which may have to wait for schemas); GetClass ends here. */
+static int main_answered(rms_op *op, struct cim_op *c, int rc, rms_wsman_reply *reply)
 {
-	rms_buf body;
-	rms__buf_init(&body);
-	int rc = rms__body_pull(&body, c->context, c->max_elements);
-	/* Pull and Release go to the resource the enumeration was made on. */
-	rms_wsman_request req = { .action = RMS_ACTION_PULL, .resource_uri = c->uri,
-		                  .cim_namespace = c->dmtf ? c->ns : NULL, .body = body.data };
-	if (!rc)
-		rc = check_deadline(op, c);
-	if (!rc)
-		rc = rms__wsman_send(c->w, &req, &c->reply);
-	if (!rc) {
-		rc = rms__enum_begin(c->reply.reader, &c->page);
-		c->in_page = rc == 0;
-		if (rc) {
-			rms__enum_page_free(&c->page);
-			rms__wsman_reply_free(&c->reply);
-		}
+	if (op->req->kind == RMS_OP_GET_CLASS) {
+		rc = class_answer(rc, reply, op->req->class_name, &op->cls);
+		end_single(op, c);
+		return rc;
 	}
-	rms__buf_free(&body);
+	if (rc)
+		return rc;
+	c->reply = *reply;
+	c->have_answer = true;
+	if (op->req->kind == RMS_OP_DELETE)
+		return 0;
+	xmlNode *el;
+	rc = rms__soap_reader_next(c->reply.reader, &el);
+	if (rc == RMS_ITEROVER)
+		return 0;
+	if (!rc)
+		c->held = el;
 	return rc;
+}
+
+/* A schema answered (or the server would not give it: then what needs it
+ * decodes by shape, and the session does not ask again). Only running out
+ * of memory fails the op. */
+static int schema_answered(rms_op *op, struct cim_op *c, int rc, rms_wsman_reply *reply)
+{
+	rms_session *s = op->session;
+	rms_cim_class *cls = NULL;
+	/* Not the server's answer: the transport saw the op's own cancel
+	 * flag, which advance checks next, so nothing is remembered. */
+	if (rc == RMS_E_CANCELLED)
+		return 0;
+	if (class_answer(rc, reply, c->need_class, &cls))
+		rms__log(&s->log, RMS_LOG_DEBUG, "%s: no schema for %s, decoding by shape: %s",
+		         s->name, c->need_class, rms_error_message(rms_error_last()));
+	rc = schema_remember(s, c->need_class, cls);
+	free(c->need_class);
+	c->need_class = NULL;
+	return rc;
+}
+
+/* The exchange in flight is past its wait when the op's time limit has
+ * passed: it is dropped and the op fails. */
+static int wait_or_time_out(rms_op *op, struct cim_op *c, rms_wait *w)
+{
+	if (!c->deadline)
+		return RMS_EAGAIN;
+	if (rms__now_ms() >= c->deadline) {
+		rms__wsman_abort(c->w);
+		c->pending = EX_NONE;
+		return time_limit_passed(op);
+	}
+	rms__wait_until(w, c->deadline);
+	return RMS_EAGAIN;
+}
+
+static int step_schema(rms_op *op, struct cim_op *c, rms_wait *w)
+{
+	/* A schema the server refuses is not the caller's failure: its error
+	 * must not replace the caller's last error. */
+	struct rms_error *keep = rms__error_park();
+	rms_wsman_reply reply;
+	int rc = rms__wsman_step(c->w, w, &reply);
+	if (rc != RMS_EAGAIN) {
+		c->pending = EX_NONE;
+		rc = schema_answered(op, c, rc, &reply);
+	}
+	rms__error_unpark(keep);
+	if (rc == RMS_E_NOMEM)
+		return rms__error_nomem();
+	return rc == RMS_EAGAIN ? wait_or_time_out(op, c, w) : rc;
+}
+
+/* Advance the exchange in flight: RMS_EAGAIN while it waits, 0 when its
+ * answer has been taken in (c->pending is then EX_NONE), or a failure. */
+static int step_exchange(rms_op *op, struct cim_op *c, rms_wait *w)
+{
+	enum exchange what = c->pending;
+	if (what == EX_SCHEMA)
+		return step_schema(op, c, w);
+	rms_wsman_reply reply;
+	int rc = what == EX_IDENTIFY ? identify_step(c->w, w, &op->result)
+	                             : rms__wsman_step(c->w, w, &reply);
+	if (rc == RMS_EAGAIN)
+		return wait_or_time_out(op, c, w);
+	c->pending = EX_NONE;
+	switch (what) {
+	case EX_IDENTIFY:
+		end_single(op, c);
+		return rc;
+	case EX_PAGE:
+		return rc ? rc : page_answered(c, &reply);
+	default:
+		return main_answered(op, c, rc, &reply);
+	}
+}
+
+/* ---- the machine ------------------------------------------------------- */
+
+/* The next item of the page being read, decoded without the network: 0
+ * with *out; NEED_SCHEMA (the item is held, need_class names the class);
+ * RMS_ITEROVER when the page is used up (it is finished: in_page false);
+ * or a failure. */
+static int next_item(rms_op *op, struct cim_op *c, rms_instance **out)
+{
+	if (!c->held) {
+		xmlNode *item;
+		int rc = rms__soap_reader_next(c->reply.reader, &item);
+		if (rc == RMS_ITEROVER)
+			return (rc = end_page(c, c->page_items > 0)) ? rc : RMS_ITEROVER;
+		if (rc)
+			return rc;
+		c->page_items++;
+		c->held = item;
+	}
+	struct typing t = typing_of(op, c);
+	int rc = decode_item(out, &t, c->held);
+	if (rc != NEED_SCHEMA)
+		c->held = NULL;
+	return rc;
+}
+
+/* With nothing in flight: 0 when an item is ready or the enumeration has
+ * ended, BEGAN when an exchange was begun, or a failure. A Pull begins only
+ * once the caller has taken every item of the page before. */
+static int stream_advance(rms_op *op, struct cim_op *c)
+{
+	int rc;
+	if (c->in_page) {
+		rc = next_item(op, c, &c->ready);
+		if (rc == NEED_SCHEMA)
+			return (rc = begin_get_class(op, c, c->need_class, EX_SCHEMA)) ? rc : BEGAN;
+		if (rc != RMS_ITEROVER)
+			return rc; /* an item is ready, or a failure */
+	}
+	if (!c->end)
+		return (rc = begin_pull(op, c)) ? rc : BEGAN;
+	/* Done: the operation's connection goes with it. */
+	rms__wsman_free(c->w);
+	c->w = NULL;
+	op->ended = true;
+	return 0;
+}
+
+/* With nothing in flight: decode the answer (0, the op has ended), or
+ * BEGAN a schema fetch it needs first, or a failure. */
+static int single_advance(rms_op *op, struct cim_op *c)
+{
+	const xmlNode *el = c->held;
+	const char *what = rms_op_kind_name(op->req->kind);
+	struct typing t = typing_of(op, c);
+	int rc = 0;
+	if (!c->have_answer)
+		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE,
+		                      "the %s operation has no answer to decode", what);
+	switch (op->req->kind) {
+	case RMS_OP_GET:
+		rc = el ? read_typed(&op->result, &t, el) : empty_answer(what);
+		break;
+	case RMS_OP_INVOKE:
+		/* Out-parameters by shape: the schema holds no parameter types. */
+		rc = el ? rms__wscim_read_instance(&op->result, el, c->ns, NULL, NULL)
+		        : empty_answer(what);
+		break;
+	case RMS_OP_MODIFY:
+		/* Windows may or may not send the instance back (facts §7). */
+		if (el)
+			rc = read_typed(&op->result, &t, el);
+		break;
+	case RMS_OP_CREATE:
+		rc = el ? rms__decode_created(&op->created, el) : empty_answer(what);
+		break;
+	default:
+		break;
+	}
+	if (rc == NEED_SCHEMA)
+		return (rc = begin_get_class(op, c, c->need_class, EX_SCHEMA)) ? rc : BEGAN;
+	end_single(op, c);
+	return rc;
+}
+
+static int cancelled(const rms_op *op)
+{
+	if (streams(op->req->kind))
+		return rms__error_set(RMS_E_CANCELLED, RMS_PHASE_NONE,
+		                      "the enumeration was cancelled after %llu instances",
+		                      (unsigned long long)op->delivered);
+	return rms__error_set(RMS_E_CANCELLED, RMS_PHASE_NONE, "the %s operation was cancelled",
+	                      rms_op_kind_name(op->req->kind));
+}
+
+/* The op has failed: it ends, keeping its error to repeat. A stream keeps
+ * its connection and context for op_free's Release. */
+static int fail(rms_op *op, struct cim_op *c, int rc)
+{
+	if (c->pending != EX_NONE) {
+		rms__wsman_abort(c->w);
+		c->pending = EX_NONE;
+	}
+	rms_error_free(c->error);
+	c->error = rms_error_dup(rms_error_last());
+	c->failed = rc;
+	if (!c->stream)
+		end_single(op, c);
+	op->ended = true;
+	return rc;
+}
+
+static int advance(rms_op *op, struct cim_op *c, rms_wait *w)
+{
+	for (;;) {
+		if (atomic_load(&op->cancelled))
+			return cancelled(op);
+		int rc;
+		if (c->pending != EX_NONE) {
+			if ((rc = step_exchange(op, c, w)))
+				return rc;
+			if (op->ended)
+				return 0;
+			continue;
+		}
+		rc = c->stream ? stream_advance(op, c) : single_advance(op, c);
+		if (rc != BEGAN)
+			return rc;
+	}
+}
+
+static int cim_step(rms_op *op, rms_wait *w)
+{
+	struct cim_op *c = op->priv;
+	rms__wait_clear(w);
+	if (c->failed)
+		return c->error ? rms__error_restore(c->error) : c->failed;
+	if (c->ready || op->ended)
+		return 0;
+	int rc = advance(op, c, w);
+	return rms__is_failure(rc) ? fail(op, c, rc) : rc;
 }
 
 static int cim_next(rms_op *op, rms_instance **out)
 {
 	struct cim_op *c = op->priv;
-	for (;;) {
-		if (atomic_load(&op->cancelled))
-			return rms__error_set(RMS_E_CANCELLED, RMS_PHASE_NONE,
-			                      "the enumeration was cancelled after %llu instances",
-			                      (unsigned long long)op->delivered);
-		if (c->in_page) {
-			xmlNode *item;
-			int rc = rms__soap_reader_next(c->reply.reader, &item);
-			if (rc == 0) {
-				c->page_items++;
-				return decode_item(out, op->session, c->w, item, c->ns);
-			}
-			if (rc != RMS_ITEROVER)
-				return rc;
-			rc = end_page(c, c->page_items > 0);
-			c->page_items = 0;
-			if (rc)
-				return rc;
-			continue;
-		}
-		if (c->end) {
-			/* Done: the operation's connection goes with it. */
-			rms__wsman_free(c->w);
-			c->w = NULL;
-			return RMS_ITEROVER;
-		}
-		int rc = pull(op, c);
-		if (rc)
-			return rc;
+	*out = NULL;
+	if (c->ready) {
+		*out = c->ready;
+		c->ready = NULL;
+		return 0;
 	}
+	if (c->failed)
+		return c->error ? rms__error_restore(c->error) : c->failed;
+	if (op->ended)
+		return RMS_ITEROVER;
+	if (atomic_load(&op->cancelled))
+		return fail(op, c, cancelled(op));
+	/* The rest of a page decodes without the network; step takes over
+	 * where a schema or the next page is needed. */
+	if (c->in_page && c->pending == EX_NONE && !c->need_class) {
+		int rc = next_item(op, c, out);
+		if (rc == 0 || rms__is_failure(rc))
+			return rc ? fail(op, c, rc) : 0;
+	}
+	return RMS_EAGAIN;
+}
+
+/* A blocking enumeration waits in start for the Enumerate's answer and its
+ * first item, so that rms_enumerate itself reports a bad class, a wrong
+ * password or a passed time limit, as its callers have always found. An
+ * engine-driven one (op->nonblocking) returns at once. */
+static int wait_first_item(rms_op *op)
+{
+	int rc;
+	while ((rc = cim_step(op, &op->wait)) == RMS_EAGAIN)
+		if ((rc = rms__wait_block(&op->wait)))
+			return rc;
+	return rc;
 }
 
 static int cim_start(rms_op *op)
 {
 	rms_session *s = op->session;
-	if (op->req->kind == RMS_OP_IDENTIFY) {
-		int rc = identify(s, &op->cancelled, &op->result);
-		op->finished = true;
-		return rc;
-	}
+	const rms_request *r = op->req;
 	struct cim_op *c = calloc(1, sizeof *c);
 	if (!c)
 		return rms__error_nomem();
 	op->priv = c;
-	c->max_elements = s->opts.cim.max_elements ? s->opts.cim.max_elements : 32000;
-	if (op->req->timeout_ms)
-		c->deadline = rms__now_ms() + op->req->timeout_ms;
+	c->stream = streams(r->kind);
+	c->max_elements = s->opts.cim.max_elements; /* the default filled in by options.c */
+	if (r->timeout_ms)
+		c->deadline = rms__now_ms() + r->timeout_ms;
 	if (!(c->ns = namespace_of(op)))
 		return rms__error_nomem();
 	int rc = client(&c->w, s, &op->cancelled);
 	if (rc)
 		return rc;
-	if (op->req->kind == RMS_OP_GET_CLASS) {
-		rc = get_class(c->w, c->ns, op->req->class_name, &op->cls);
-		rms__wsman_free(c->w);
-		c->w = NULL;
-		op->finished = true;
-		return rc;
+	if (r->kind == RMS_OP_IDENTIFY) {
+		if (!(rc = check_deadline(op, c)) && !(rc = rms__wsman_identify_start(c->w, false)))
+			c->pending = EX_IDENTIFY;
+	} else if (r->kind == RMS_OP_GET_CLASS) {
+		rc = begin_get_class(op, c, r->class_name, EX_MAIN);
+	} else {
+		rc = c->stream ? begin_enumerate(op, c) : begin_single(op, c);
 	}
-	bool stream = op->req->kind == RMS_OP_ENUMERATE || op->req->kind == RMS_OP_QUERY ||
-	              op->req->kind == RMS_OP_ASSOCIATORS || op->req->kind == RMS_OP_REFERENCES;
-	if (stream)
-		return start_enumeration(op, c);
-	rc = check_deadline(op, c);
-	if (!rc)
-		rc = run_single(op, c);
-	/* A single request: its connection ends with it. */
-	rms__wsman_free(c->w);
-	c->w = NULL;
-	op->finished = true;
+	if (!rc && c->stream && !op->nonblocking)
+		rc = wait_first_item(op);
 	return rc;
 }
 
@@ -772,11 +1086,41 @@ static int cim_next_chunk(rms_op *op, rms_chunk *out)
 	                      "the CIM backend cannot run commands; the PSSession backend can");
 }
 
+/* An enumeration closed early: tell the server to drop its context, on
+ * the same connection, before that connection goes. Blocking, for at most
+ * RMS_CLEANUP_TIMEOUT_MS. */
+static void release(rms_op *op, struct cim_op *c)
+{
+	rms__wsman_set_cancel(c->w, NULL);
+	rms__wsman_set_deadline(c->w, RMS_CLEANUP_TIMEOUT_MS);
+	rms_buf body;
+	rms__buf_init(&body);
+	if (rms__body_release(&body, c->context) == 0) {
+		rms_wsman_request req = { .action = RMS_ACTION_RELEASE, .resource_uri = c->uri,
+			                  .cim_namespace = c->dmtf ? c->ns : NULL,
+			                  .body = body.data };
+		rms_wsman_reply reply;
+		if (rms__wsman_send(c->w, &req, &reply) == 0)
+			rms__wsman_reply_free(&reply);
+		else
+			rms__log(&op->session->log, RMS_LOG_WARNING,
+			         "%s: releasing an enumeration failed: %s", op->session->name,
+			         rms_error_message(rms_error_last()));
+	}
+	rms__buf_free(&body);
+}
+
 static void cim_op_free(rms_op *op)
 {
 	struct cim_op *c = op->priv;
 	if (!c)
 		return;
+	if (c->pending != EX_NONE) {
+		/* Freed with an answer outstanding: that connection is dropped
+		 * (a Release below goes on a new one). */
+		rms__wsman_abort(c->w);
+		c->pending = EX_NONE;
+	}
 	if (c->in_page) {
 		/* Freed in the middle of a page: the context that page carried
 		 * (read before its items) is the one to release. */
@@ -789,36 +1133,23 @@ static void cim_op_free(rms_op *op)
 		rms__wsman_reply_free(&c->reply);
 		c->in_page = false;
 	}
-	/* An enumeration closed early: tell the server to drop its context,
-	 * on the same connection, before that connection goes. Not when the
-	 * connection or the context is already gone (a timeout, a dropped
-	 * connection, an invalid context): that would only wait on a server
-	 * that stopped answering. A cancelled op still releases, briefly. */
-	int failed = op->error ? rms_error_code(op->error) : 0;
+	if (c->have_answer)
+		rms__wsman_reply_free(&c->reply);
+	/* Not when the connection or the context is already gone (a timeout,
+	 * a dropped connection, an invalid context): that would only wait on
+	 * a server that stopped answering. A cancelled op still releases,
+	 * briefly. */
+	const rms_error *e = op->error ? op->error : c->error;
+	int failed = e ? rms_error_code(e) : c->failed;
 	bool dead = failed == RMS_E_TIMEOUT || failed == RMS_E_CONNECTION_LOST ||
 	            failed == RMS_E_CONNECT || failed == RMS_E_PROTOCOL ||
-	            rms_error_wsman_code(op->error) == 2150858779u;
-	if (c->w && c->context && !c->end && !dead) {
-		rms__wsman_set_cancel(c->w, NULL);
-		rms__wsman_set_deadline(c->w, 5000);
-		rms_buf body;
-		rms__buf_init(&body);
-		if (rms__body_release(&body, c->context) == 0) {
-			rms_wsman_request req = { .action = RMS_ACTION_RELEASE,
-				                  .resource_uri = c->uri,
-				                  .cim_namespace = c->dmtf ? c->ns : NULL,
-				                  .body = body.data };
-			rms_wsman_reply reply;
-			if (rms__wsman_send(c->w, &req, &reply) == 0)
-				rms__wsman_reply_free(&reply);
-			else
-				rms__log(&op->session->log, RMS_LOG_WARNING,
-				         "%s: releasing an enumeration failed: %s",
-				         op->session->name, rms_error_message(rms_error_last()));
-		}
-		rms__buf_free(&body);
-	}
+	            rms_error_wsman_code(e) == RMS_WSMAN_ERR_INVALID_ENUM_CONTEXT;
+	if (c->w && c->context && !c->end && !dead)
+		release(op, c);
 	rms__wsman_free(c->w);
+	rms_instance_free(c->ready);
+	rms_error_free(c->error);
+	free(c->need_class);
 	free(c->uri);
 	free(c->context);
 	free(c->ns);
@@ -831,9 +1162,11 @@ const struct rms_backend_ops rms__cim_backend = {
 	.name = "CIM",
 	.supports = cim_supports,
 	.open = cim_open,
+	.open_step = cim_open_step,
 	.close = cim_close,
 	.destroy = cim_destroy,
 	.start = cim_start,
+	.step = cim_step,
 	.next = cim_next,
 	.next_chunk = cim_next_chunk,
 	.op_free = cim_op_free,

@@ -14,7 +14,9 @@
  *   of its multi and drops its queued messages.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +38,8 @@ struct rms_multi {
 	size_t head, nmsgs, cap_msgs;
 	struct pollfd *pfds; /* scratch for perform and poll */
 	size_t cap_pfds;
+	/* rms_multi_wakeup's pipe (read end, write end); -1 until made. */
+	int wake[2];
 };
 
 static int grow(void **arr, size_t *cap, size_t need, size_t size)
@@ -58,7 +62,34 @@ int rms_multi_new(rms_multi **out)
 	if (!out)
 		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
 	*out = calloc(1, sizeof **out);
-	return *out ? 0 : rms__error_nomem();
+	if (!*out)
+		return rms__error_nomem();
+	(*out)->wake[0] = (*out)->wake[1] = -1;
+	if (pipe((*out)->wake) != 0) {
+		int e = errno;
+		free(*out);
+		*out = NULL;
+		rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE, "no pipe for the engine's wake-up: %s",
+		               strerror(e));
+		rms__error_set_errno(e);
+		return RMS_E_INTERNAL;
+	}
+	for (int i = 0; i < 2; i++) {
+		fcntl((*out)->wake[i], F_SETFL, fcntl((*out)->wake[i], F_GETFL) | O_NONBLOCK);
+		fcntl((*out)->wake[i], F_SETFD, FD_CLOEXEC);
+	}
+	return 0;
+}
+
+int rms_multi_wakeup(rms_multi *m)
+{
+	if (!m)
+		return rms__error_field(RMS_E_INVALID_ARG, "multi", "multi is NULL");
+	/* A full pipe already holds a wake-up: EAGAIN is success. */
+	ssize_t n;
+	while ((n = write(m->wake[1], "", 1)) < 0 && errno == EINTR)
+		;
+	return 0;
 }
 
 static int post(rms_multi *m, rms_msg_kind kind, rms_op *op, rms_session *s, int result)
@@ -105,12 +136,9 @@ void rms_multi_free(rms_multi *m)
 {
 	if (!m)
 		return;
-	while (m->nops) {
-		rms_op *op = m->ops[m->nops - 1];
-		if (!op->ended && !op->error)
-			rms_op_cancel(op);
-		forget(m, op);
-	}
+	/* The ops stay the caller's, as ordinary blocking ops from now on. */
+	while (m->nops)
+		forget(m, m->ops[m->nops - 1]);
 	/* The reasons below are raised as errors; the caller's last error
 	 * must survive a free. */
 	rms_error *keep = m->nopen ? rms_error_dup(rms_error_last()) : NULL;
@@ -132,6 +160,8 @@ void rms_multi_free(rms_multi *m)
 	} else if (m->nopen) {
 		rms_error_clear();
 	}
+	close(m->wake[0]);
+	close(m->wake[1]);
 	free(m->ops);
 	free(m->open);
 	free(m->msgs);
@@ -367,7 +397,7 @@ int rms_multi_poll(rms_multi *m, int timeout_ms, size_t *running)
 	int rc = rms_multi_waitset(m, NULL, 0, &n, &t);
 	if (rc)
 		return rc;
-	if ((rc = grow((void **)&m->pfds, &m->cap_pfds, n + 1, sizeof *m->pfds)))
+	if ((rc = grow((void **)&m->pfds, &m->cap_pfds, n + 2, sizeof *m->pfds)))
 		return rc;
 	rms_waitfd *fds = calloc(n + 1, sizeof *fds);
 	if (!fds)
@@ -381,11 +411,17 @@ int rms_multi_poll(rms_multi *m, int timeout_ms, size_t *running)
 		}
 		if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
 			t = timeout_ms;
+		m->pfds[n].fd = m->wake[0];
+		m->pfds[n].events = POLLIN;
+		m->pfds[n].revents = 0;
 		/* Nothing to wait on and no deadline: return rather than sleep
 		 * for ever. */
 		if (n || t >= 0)
-			while (poll(m->pfds, (nfds_t)n, t) < 0 && errno == EINTR)
+			while (poll(m->pfds, (nfds_t)n + 1, t) < 0 && errno == EINTR)
 				;
+		char drain[64];
+		while (read(m->wake[0], drain, sizeof drain) > 0)
+			;
 	}
 	free(fds);
 	return rc ? rc : rms_multi_perform(m, running);

@@ -91,7 +91,7 @@ int rms__session_usable(const rms_session *s)
 }
 
 static bool streams(rms_op_kind k);
-static int finish_single(rms_op *op);
+static int finish_start(rms_op *op);
 
 static int op_start(rms_op **out, rms_session *s, const rms_request *req, const char *reason,
                     bool nonblocking)
@@ -133,7 +133,7 @@ static int op_start(rms_op **out, rms_session *s, const rms_request *req, const 
 		return rc;
 	}
 	s->stats.operations++;
-	if ((rc = s->ops->start(op)) || (!nonblocking && (rc = finish_single(op)))) {
+	if ((rc = s->ops->start(op)) || (!nonblocking && (rc = finish_start(op)))) {
 		rms__op_fail(op, rc);
 		rms_op_free(op);
 		return rc;
@@ -194,14 +194,19 @@ static int op_step(rms_op *op)
 }
 
 /* Single-result kinds (and a run with an output callback) end inside
- * step; a blocking start runs them to their end, as callers of
- * rms_op_start have always found the result on the op right after it. */
+ * step. */
 static bool ends_in_step(const rms_op *op)
 {
 	return !streams(op->req->kind) && (op->req->kind != RMS_OP_RUN || op->req->output_fn);
 }
 
-static int finish_single(rms_op *op)
+/* What a blocking start has always done before returning: a single-result
+ * kind runs to its end (its result is on the op right after rms_op_start).
+ * How far a streaming kind or a run gets before start returns is the
+ * backend's to say in its start when op->nonblocking is false (the CIM
+ * backend waits for the Enumerate's answer, so rms_enumerate itself reports
+ * a bad class; the PSSession sends the command), as it always has. */
+static int finish_start(rms_op *op)
 {
 	if (!op->session->ops->step || !ends_in_step(op) || op->req->kind == RMS_OP_RUN)
 		return 0;

@@ -23,7 +23,8 @@
  * op gives the same results either way.
  *
  * Threads: a multi handle, its operations and their sessions are used by
- * one thread at a time; rms_op_cancel may be called from any thread.
+ * one thread at a time; rms_op_cancel and rms_multi_wakeup may be called
+ * from any thread.
  */
 #ifndef REMSESS_ENGINE_H
 #define REMSESS_ENGINE_H
@@ -78,9 +79,10 @@ typedef struct rms_msg {
 
 /* A new, empty multi handle. Free with rms_multi_free. */
 RMS_EXTERN int rms_multi_new(rms_multi **out);
-/* Stops driving every operation and session it carries (they stay the
- * caller's, to free; an op that had not ended is cancelled first) and frees
- * the handle. Accepts NULL. */
+/* Stops driving every operation and session it carries and frees the
+ * handle. The operations stay the caller's, as ordinary blocking ops (an op
+ * in flight goes on when it is next read or waited for; free it to stop
+ * it); a session still opening is left Broken, saying so. Accepts NULL. */
 RMS_EXTERN void rms_multi_free(rms_multi *m);
 
 /*
@@ -126,6 +128,13 @@ RMS_EXTERN int rms_multi_perform(rms_multi *m, size_t *running);
  * descriptors, then rms_multi_perform. For callers with no loop of their
  * own. */
 RMS_EXTERN int rms_multi_poll(rms_multi *m, int timeout_ms, size_t *running);
+
+/* Make a rms_multi_poll that is waiting (or the next one) return at once.
+ * The one engine call that may be made from another thread: after
+ * rms_op_cancel from another thread, it makes the cancel take effect now
+ * rather than when the op's wait ends. (A caller with its own loop wakes
+ * that loop its own way; the cancel is acted on at the next perform.) */
+RMS_EXTERN int rms_multi_wakeup(rms_multi *m);
 
 /* The next message: 0 with *out filled, RMS_ITEROVER when there is none. */
 RMS_EXTERN int rms_multi_info_read(rms_multi *m, rms_msg *out);

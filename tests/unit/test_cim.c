@@ -5,6 +5,9 @@
  * operation, paging within MaxEnvelopeSize, Release on early close, and
  * each failure as a clear error with its numbers.
  *
+ * Operations are also driven by hand through the backend's engine
+ * contract (start, step, next, rms__wait_block), as the engine drives them.
+ *
  *   test_cim             the suite
  *   test_cim --million   1,000,000 instances through bounded memory (slow)
  */
@@ -20,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "backend.h"
 #include "endpoint.h"
 #include "remsess/remsess.h"
 
@@ -785,6 +789,236 @@ static void test_no_release_to_a_server_that_stopped_answering(void **state)
 	free(ep);
 }
 
+/* ---- driven by hand, as the engine drives an operation ----------------- */
+
+static rms_request *enumerate_request(const char *class_name)
+{
+	rms_request *r;
+	assert_int_equal(rms_request_new(&r, RMS_OP_ENUMERATE), 0);
+	assert_int_equal(rms_request_set_class(r, class_name), 0);
+	return r;
+}
+
+/* One step, waiting for what it waits on as the blocking API does: 0,
+ * or the op's failure. Counts the steps that had to wait. */
+static int step_until_ready(rms_op *op, unsigned *waited)
+{
+	rms_wait w;
+	int rc;
+	while ((rc = op->session->ops->step(op, &w)) == RMS_EAGAIN) {
+		assert_true(w.nfds > 0 || w.deadline_ms > 0); /* never a wait on nothing */
+		assert_int_equal(rms__wait_block(&w), 0);
+		if (waited)
+			(*waited)++;
+	}
+	return rc;
+}
+
+/* next until it has an item or the end, stepping where it says EAGAIN. */
+static int next_by_hand(rms_op *op, rms_instance **out)
+{
+	int rc;
+	while ((rc = op->session->ops->next(op, out)) == RMS_EAGAIN)
+		if ((rc = step_until_ready(op, NULL)) != 0)
+			return rc;
+	return rc;
+}
+
+static void test_an_enumeration_driven_by_hand_gives_what_rms_op_next_gives(void **state)
+{
+	(void)state;
+	const char *extra[] = { "--max-batch", "10", "--instances", "45", NULL };
+	rms_endpoint_proc *ep = start(extra);
+	rms_session *ref_s = cim_session(ep);
+	rms_op *op;
+	assert_int_equal(rms_enumerate(&op, ref_s, NULL, "X_Number", NULL), 0);
+	rms_instance *want[45];
+	for (int i = 0; i < 45; i++)
+		assert_int_equal(rms_op_next(op, &want[i]), 0);
+	rms_instance *extra_inst;
+	assert_int_equal(rms_op_next(op, &extra_inst), RMS_ITEROVER);
+	rms_op_free(op);
+
+	/* A new session, so the schemas are fetched again: as states of the
+	 * hand-driven machine this time. */
+	rms_session *s = cim_session(ep);
+	assert_int_equal(rms_endpoint_reset(ep), 0);
+	rms_request *r = enumerate_request("X_Number");
+	assert_int_equal(rms__op_start_nb(&op, s, r, "test", true), 0);
+	rms_request_free(r);
+	assert_false(op->ended);
+	/* The first page (10 items, in the Enumerate's answer) is read to
+	 * its end without a Pull: none begins while items are left. */
+	rms_instance *got;
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(next_by_hand(op, &got), 0);
+		assert_true(rms_instance_equal(got, want[i]));
+		rms_instance_free(got);
+		/* An item buffered or not, a step fetches nothing more yet. */
+		assert_int_equal(rms_endpoint_stat(ep, "pulls"), 0);
+	}
+	/* The page is used up: next says so, and the step begins the Pull. */
+	assert_int_equal(op->session->ops->next(op, &got), RMS_EAGAIN);
+	assert_int_equal(rms_endpoint_stat(ep, "pulls"), 0);
+	assert_int_equal(step_until_ready(op, NULL), 0);
+	assert_int_equal(rms_endpoint_stat(ep, "pulls"), 1);
+	for (int i = 10; i < 45; i++) {
+		assert_int_equal(next_by_hand(op, &got), 0);
+		assert_true(rms_instance_equal(got, want[i]));
+		rms_instance_free(got);
+	}
+	assert_int_equal(next_by_hand(op, &got), RMS_ITEROVER);
+	assert_null(got);
+	assert_true(op->ended);
+	/* Typed the same way: X_Number's and X_NumberDetail's schemas were
+	 * fetched once each, on the operation's one connection. */
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 2);
+	assert_int_equal(rms_endpoint_stat(ep, "connections_accepted"), 1);
+	assert_int_equal(settled_stat(ep, "connections_open", 0), 0);
+	rms_op_free(op);
+	assert_int_equal(rms_endpoint_stat(ep, "releases"), 0);
+	for (int i = 0; i < 45; i++)
+		rms_instance_free(want[i]);
+	rms_session_free(s);
+	rms_session_free(ref_s);
+	rms_endpoint_stop(ep);
+	free(ep);
+}
+
+static void test_a_get_driven_by_hand_ends_in_step_with_its_result(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_session *ref_s = cim_session(ep);
+	rms_instance *want = get_number(ref_s, "2");
+
+	rms_session *s = cim_session(ep);
+	assert_int_equal(rms_endpoint_reset(ep), 0);
+	rms_ref *k;
+	assert_int_equal(rms_ref_new(&k, NULL, "X_Number"), 0);
+	assert_int_equal(rms_ref_add_selector(k, "Id", "2"), 0);
+	rms_request *r;
+	assert_int_equal(rms_request_new(&r, RMS_OP_GET), 0);
+	assert_int_equal(rms_request_set_ref(r, k), 0);
+	rms_op *op;
+	assert_int_equal(rms__op_start_nb(&op, s, r, "test", true), 0);
+	/* Begun, not run: the result comes from step. */
+	assert_false(op->ended);
+	assert_null(op->result);
+	assert_int_equal(step_until_ready(op, NULL), 0);
+	assert_true(op->ended);
+	assert_non_null(op->result);
+	assert_true(rms_instance_equal(op->result, want));
+	assert_int_equal(rms_value_type(rms_instance_get(op->result, "U8")), RMS_TYPE_UINT8);
+	/* Stepping an ended op changes nothing. */
+	rms_wait w;
+	assert_int_equal(op->session->ops->step(op, &w), 0);
+	/* The Get and the two GetClass its typing needed, one connection,
+	 * closed when the op ended. */
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 3);
+	assert_int_equal(rms_endpoint_stat(ep, "connections_accepted"), 1);
+	assert_int_equal(settled_stat(ep, "connections_open", 0), 0);
+	rms_op_free(op);
+
+	/* A failure ends the op inside step too, with its error. */
+	assert_int_equal(rms_ref_add_selector(k, "NoSuchKey", "x"), 0);
+	assert_int_equal(rms_request_set_ref(r, k), 0);
+	assert_int_equal(rms__op_start_nb(&op, s, r, "test", true), 0);
+	assert_int_equal(step_until_ready(op, NULL), RMS_E_FAULT);
+	assert_true(op->ended);
+	assert_null(op->result);
+	assert_string_equal(rms_error_fault_subcode(rms_error_last()), "w:InvalidSelectors");
+	rms_op_free(op);
+	rms_request_free(r);
+	rms_ref_free(k);
+	rms_instance_free(want);
+	rms_session_free(s);
+	rms_session_free(ref_s);
+}
+
+static void test_a_step_waits_on_the_socket_not_in_the_call(void **state)
+{
+	(void)state;
+	const char *extra[] = { "--latency", "1500", NULL };
+	rms_endpoint_proc *ep = start(extra);
+	rms_session *s = cim_session(ep);
+	rms_ref *k = service_ref("WinRM");
+	rms_request *r;
+	assert_int_equal(rms_request_new(&r, RMS_OP_GET), 0);
+	assert_int_equal(rms_request_set_ref(r, k), 0);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rms_op *op;
+	assert_int_equal(rms__op_start_nb(&op, s, r, "test", true), 0);
+	rms_wait w;
+	int rc = op->session->ops->step(op, &w);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	/* The answer is 1.5 s away: start and step return at once, saying
+	 * which descriptor to wait on. */
+	assert_int_equal(rc, RMS_EAGAIN);
+	assert_true(secs < 0.75);
+	assert_true(w.nfds >= 1);
+	assert_true(w.fds[0].fd >= 0);
+	assert_false(op->ended);
+	unsigned waited = 0;
+	assert_int_equal(step_until_ready(op, &waited), 0);
+	assert_true(waited >= 1);
+	assert_true(op->ended);
+	assert_string_equal(str_prop(op->result, "Name"), "WinRM");
+	rms_op_free(op);
+	rms_request_free(r);
+	rms_ref_free(k);
+	rms_session_free(s);
+	rms_endpoint_stop(ep);
+	free(ep);
+}
+
+static void test_a_time_limit_ends_a_waiting_step(void **state)
+{
+	(void)state;
+	const char *extra[] = { "--latency", "3000", NULL };
+	rms_endpoint_proc *ep = start(extra);
+	rms_session *s = cim_session(ep);
+	rms_request *r = enumerate_request("Win32_Service");
+	assert_int_equal(rms_request_set_timeout(r, 400), 0);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rms_op *op;
+	assert_int_equal(rms__op_start_nb(&op, s, r, "test", true), 0);
+	assert_int_equal(step_until_ready(op, NULL), RMS_E_TIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(secs < 2.0); /* not the server's 3 s */
+	assert_true(op->ended);
+	rms_instance *inst;
+	assert_int_equal(op->session->ops->next(op, &inst), RMS_E_TIMEOUT);
+	rms_op_free(op);
+	rms_request_free(r);
+	rms_session_free(s);
+	rms_endpoint_stop(ep);
+	free(ep);
+}
+
+static void test_test_connection_identifies_once_and_closes(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	assert_int_equal(rms_endpoint_reset(ep), 0);
+	rms_session_options o = opts_for(ep);
+	o.cim.test_connection = true;
+	rms_session *s;
+	rms_error *err = NULL;
+	if (rms_session_new(&s, RMS_BACKEND_CIM, &o, &err))
+		fail_msg("session: %s", rms_error_message(err));
+	assert_int_equal(rms_endpoint_stat(ep, "connections_accepted"), 1);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_total"), 1);
+	assert_int_equal(settled_stat(ep, "connections_open", 0), 0);
+	rms_session_free(s);
+	o.password = "wrong";
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, &err), RMS_E_AUTH);
+	assert_int_equal(rms_error_phase(err), RMS_PHASE_AUTHENTICATE);
+	rms_error_free(err);
+}
+
 /* ---- scale ------------------------------------------------------------- */
 
 static long rss_kb(void)
@@ -854,6 +1088,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_operation_time_limit_is_honoured),
 		cmocka_unit_test(test_a_cancelled_enumeration_is_still_released),
 		cmocka_unit_test(test_no_release_to_a_server_that_stopped_answering),
+		cmocka_unit_test(test_an_enumeration_driven_by_hand_gives_what_rms_op_next_gives),
+		T(test_a_get_driven_by_hand_ends_in_step_with_its_result),
+		cmocka_unit_test(test_a_step_waits_on_the_socket_not_in_the_call),
+		cmocka_unit_test(test_a_time_limit_ends_a_waiting_step),
+		T(test_test_connection_identifies_once_and_closes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
