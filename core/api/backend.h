@@ -25,10 +25,6 @@
  * rms_op_wait, ...) is a loop of these steps and rms__wait_block(); the
  * public engine (core/api/engine.c, remsess/engine.h) merges the waits of
  * many operations of many sessions and steps whichever are ready.
- *
- * A backend whose table has no step (NULL) is still driven the old way:
- * start runs a single-result request to its end and next/next_chunk block.
- * TRANSITIONAL: every backend gets step, then the NULL case goes.
  */
 struct rms_backend_ops {
 	rms_backend id;
@@ -77,13 +73,13 @@ struct rms_backend_ops {
 };
 
 extern const struct rms_backend_ops rms__cim_backend;
+/* The PSSession backend (psremote/ps_session.c): one table over both of
+ * its transports (WS-Man, SSH); each call asks the transport the session's
+ * options select. */
 extern const struct rms_backend_ops rms__pssession_backend;
-/* The PSSession backend over SSH (psremote/ps_ssh.c): same id and name,
- * chosen by rms_session_new when opts.transport is RMS_TRANSPORT_SSH. */
-extern const struct rms_backend_ops rms__pssession_ssh_backend;
 
-/* The table that serves backend id for a session with options o (the
- * PSSession's transport picks its table). NULL for an unknown id. */
+/* The table that serves backend id for a session with options o (o may be
+ * NULL). NULL for an unknown id. */
 const struct rms_backend_ops *rms__backend_ops(rms_backend id, const rms_session_options *o);
 
 struct rms_session {

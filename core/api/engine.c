@@ -176,13 +176,6 @@ int rms_multi_start(rms_op **out, rms_multi *m, rms_session *s, const rms_reques
 		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, out ? "multi" : "out",
 		                                           "NULL argument"));
 	*out = NULL;
-	if (s && !s->ops->step) {
-		rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
-		               "the %s backend cannot be driven by the engine in this build",
-		               s->ops->name);
-		rms__error_set_backend(s->ops->id);
-		return rms__error_out(err, RMS_E_UNSUPPORTED);
-	}
 	int rc = grow((void **)&m->ops, &m->cap_ops, m->nops + 1, sizeof *m->ops);
 	if (!rc)
 		rc = rms__op_start_nb(out, s, req, "the caller's session", true);
@@ -411,6 +404,9 @@ int rms_multi_poll(rms_multi *m, int timeout_ms, size_t *running)
 		}
 		if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
 			t = timeout_ms;
+		/* Messages not read yet: the caller has work now. */
+		if (m->head < m->nmsgs)
+			t = 0;
 		m->pfds[n].fd = m->wake[0];
 		m->pfds[n].events = POLLIN;
 		m->pfds[n].revents = 0;

@@ -208,7 +208,7 @@ static bool ends_in_step(const rms_op *op)
  * a bad class; the PSSession sends the command), as it always has. */
 static int finish_start(rms_op *op)
 {
-	if (!op->session->ops->step || !ends_in_step(op) || op->req->kind == RMS_OP_RUN)
+	if (!ends_in_step(op) || op->req->kind == RMS_OP_RUN)
 		return 0;
 	int rc = 0;
 	while (!op->ended && rc == 0)
@@ -236,7 +236,7 @@ int rms_op_next(rms_op *op, rms_instance **out)
 		                      rms_op_kind_name(op->req->kind));
 	if (op->finished)
 		return RMS_ITEROVER;
-	while ((rc = op->session->ops->next(op, out)) == RMS_EAGAIN && op->session->ops->step)
+	while ((rc = op->session->ops->next(op, out)) == RMS_EAGAIN)
 		if ((rc = op_step(op)) != 0)
 			break;
 	if (rc == 0)
@@ -263,7 +263,7 @@ int rms_op_next_chunk(rms_op *op, rms_chunk *out)
 		                      "output goes to the request's output callback; use rms_op_wait");
 	if (op->finished)
 		return RMS_ITEROVER;
-	while ((rc = op->session->ops->next_chunk(op, out)) == RMS_EAGAIN && op->session->ops->step)
+	while ((rc = op->session->ops->next_chunk(op, out)) == RMS_EAGAIN)
 		if ((rc = op_step(op)) != 0)
 			break;
 	if (rc == 0)
@@ -284,7 +284,7 @@ int rms_op_wait(rms_op *op)
 			rms_instance_free(inst);
 		return rc == RMS_ITEROVER ? 0 : rc;
 	}
-	if (op->session->ops->step && ends_in_step(op)) {
+	if (ends_in_step(op)) {
 		while (!op->ended && rc == 0)
 			rc = op_step(op);
 		if (rc == 0 && op->req->kind == RMS_OP_RUN)
@@ -292,13 +292,6 @@ int rms_op_wait(rms_op *op)
 		return rms__op_fail(op, rc);
 	}
 	if (op->req->kind == RMS_OP_RUN && !op->finished) {
-		if (op->req->output_fn) {
-			/* The backend calls output_fn itself while it runs. */
-			rc = op->session->ops->next_chunk(op, NULL);
-			if (rc == RMS_ITEROVER)
-				op->finished = true;
-			return rc == RMS_ITEROVER ? 0 : rms__op_fail(op, rc);
-		}
 		rms_chunk c;
 		while ((rc = rms_op_next_chunk(op, &c)) == 0)
 			;

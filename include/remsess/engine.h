@@ -125,8 +125,8 @@ RMS_EXTERN int rms_multi_waitset(rms_multi *m, rms_waitfd *fds, size_t cap, size
 RMS_EXTERN int rms_multi_perform(rms_multi *m, size_t *running);
 
 /* Wait up to timeout_ms (-1: as long as the waitset says) for m's
- * descriptors, then rms_multi_perform. For callers with no loop of their
- * own. */
+ * descriptors, then rms_multi_perform. Does not wait while messages are
+ * queued. For callers with no loop of their own. */
 RMS_EXTERN int rms_multi_poll(rms_multi *m, int timeout_ms, size_t *running);
 
 /* Make a rms_multi_poll that is waiting (or the next one) return at once.
