@@ -65,9 +65,8 @@ static int run_size(unsigned long n, int runs, const char *latency)
 		return 1;
 	rms_session_options o = rms_endpoint_session_options(ep);
 	rms_target *t;
-	rms_error *err = NULL;
-	if (rms_target_new(&t, &o, &o, &err)) {
-		fprintf(stderr, "%s\n", rms_error_message(err));
+	if (rms_target_new(&t, &o, &o)) {
+		fprintf(stderr, "%s\n", rms_error_message(rms_error_last()));
 		rms_endpoint_kill(ep);
 		return 1;
 	}
@@ -82,8 +81,8 @@ static int run_size(unsigned long n, int runs, const char *latency)
 	double c0 = cpu_s();
 	for (int i = 0; i <= runs && !rc; i++) {
 		rms_comparison *c;
-		if (rms_compare(&c, t, req, &err)) {
-			fprintf(stderr, "%s\n", rms_error_message(err));
+		if (rms_compare(&c, t, req)) {
+			fprintf(stderr, "%s\n", rms_error_message(rms_error_last()));
 			rc = 1;
 			break;
 		}

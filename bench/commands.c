@@ -46,10 +46,8 @@ static int discard(rms_stream stream, const void *data, size_t len, void *userda
 
 static int new_session(rms_session **s, const struct bench *b)
 {
-	rms_error *err = NULL;
-	if (rms_session_new(s, RMS_BACKEND_PSSESSION, &b->o, &err)) {
-		fprintf(stderr, "session: %s\n", rms_error_message(err));
-		rms_error_free(err);
+	if (rms_session_new(s, RMS_BACKEND_PSSESSION, &b->o)) {
+		fprintf(stderr, "session: %s\n", rms_error_message(rms_error_last()));
 		return -1;
 	}
 	return 0;
@@ -58,10 +56,8 @@ static int new_session(rms_session **s, const struct bench *b)
 static int run_one(rms_session *s, const struct bench *b, size_t *out_bytes)
 {
 	int code = -1;
-	rms_error *err = NULL;
-	if (rms_run(&code, s, b->command, b->argc, b->argv, discard, out_bytes, &err)) {
-		fprintf(stderr, "run: %s\n", rms_error_message(err));
-		rms_error_free(err);
+	if (rms_run(&code, s, b->command, b->argc, b->argv, discard, out_bytes)) {
+		fprintf(stderr, "run: %s\n", rms_error_message(rms_error_last()));
 		return -1;
 	}
 	if (code != 0) {

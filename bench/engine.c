@@ -231,14 +231,12 @@ static rms_backend backend_of(enum kind k)
 static int run_blocking(struct slot *slots, size_t n, enum kind k, const rms_request *req,
                         const rms_session_options *o, const struct want *w)
 {
-	rms_error *err = NULL;
 	for (size_t i = 0; i < n; i++) {
 		struct slot *sl = &slots[i];
-		if (rms_session_new(&sl->s, backend_of(k), o, &err) ||
-		    rms_op_start(&sl->op, sl->s, req, &err)) {
+		if (rms_session_new(&sl->s, backend_of(k), o) ||
+		    rms_op_start(&sl->op, sl->s, req)) {
 			/* Reported with the others' differences. */
-			disagree(sl, "failed: %s", rms_error_message(err));
-			rms_error_free(err);
+			disagree(sl, "failed: %s", rms_error_message(rms_error_last()));
 			sl->done = true;
 			continue;
 		}
@@ -262,7 +260,6 @@ static int run_engine(struct slot *slots, size_t n, enum kind k, const rms_reque
                       const rms_session_options *o, const struct want *w, double *open_s)
 {
 	rms_multi *m;
-	rms_error *err = NULL;
 	int rc = 0;
 	if (rms_multi_new(&m))
 		return 1;
@@ -270,9 +267,8 @@ static int run_engine(struct slot *slots, size_t n, enum kind k, const rms_reque
 	 * serialises the run however well the rest overlaps. */
 	double t0 = now_s();
 	for (size_t i = 0; i < n && !rc; i++)
-		if (rms_multi_open(&slots[i].s, m, backend_of(k), o, &err)) {
-			fprintf(stderr, "rms_multi_open %zu: %s\n", i, rms_error_message(err));
-			rms_error_free(err);
+		if (rms_multi_open(&slots[i].s, m, backend_of(k), o)) {
+			fprintf(stderr, "rms_multi_open %zu: %s\n", i, rms_error_message(rms_error_last()));
 			rc = 1;
 		}
 	*open_s = now_s() - t0;
@@ -300,9 +296,8 @@ static int run_engine(struct slot *slots, size_t n, enum kind k, const rms_reque
 					         e ? rms_error_message(e) : "?");
 					sl->done = true;
 					done++;
-				} else if (rms_multi_start(&sl->op, m, sl->s, req, &err)) {
-					disagree(sl, "rms_multi_start: %s", rms_error_message(err));
-					rms_error_free(err);
+				} else if (rms_multi_start(&sl->op, m, sl->s, req)) {
+					disagree(sl, "rms_multi_start: %s", rms_error_message(rms_error_last()));
 					sl->done = true;
 					done++;
 				}
@@ -389,13 +384,11 @@ static int reference(struct want *w, enum kind k, const rms_request *req,
                      const rms_session_options *o)
 {
 	struct slot sl = {0};
-	rms_error *err = NULL;
 	int rc = -1;
 	memset(w, 0, sizeof *w);
-	if (rms_session_new(&sl.s, backend_of(k), o, &err) ||
-	    rms_op_start(&sl.op, sl.s, req, &err)) {
-		fprintf(stderr, "reference run: %s\n", rms_error_message(err));
-		rms_error_free(err);
+	if (rms_session_new(&sl.s, backend_of(k), o) ||
+	    rms_op_start(&sl.op, sl.s, req)) {
+		fprintf(stderr, "reference run: %s\n", rms_error_message(rms_error_last()));
 		goto out;
 	}
 	rms_instance *inst;
@@ -426,7 +419,7 @@ static int reference(struct want *w, enum kind k, const rms_request *req,
 	rms_multi *m;
 	rms_op *probe = NULL;
 	if (k == KIND_PS && rms_multi_new(&m) == 0) {
-		if (rms_multi_start(&probe, m, sl.s, req, NULL) == RMS_E_UNSUPPORTED)
+		if (rms_multi_start(&probe, m, sl.s, req) == RMS_E_UNSUPPORTED)
 			rc = 1;
 		rms_op_free(probe);
 		rms_multi_free(m);

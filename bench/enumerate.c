@@ -32,11 +32,10 @@ static int run(unsigned long n)
 	o.url = ep.url;
 	rms_session *s;
 	rms_op *op;
-	rms_error *err = NULL;
 	double t0 = now_s(), c0 = cpu_s();
-	if (rms_session_new(&s, RMS_BACKEND_CIM, &o, &err) ||
-	    rms_enumerate(&op, s, NULL, "X_Number", &err)) {
-		fprintf(stderr, "%s\n", rms_error_message(err));
+	if (rms_session_new(&s, RMS_BACKEND_CIM, &o) ||
+	    rms_enumerate(&op, s, NULL, "X_Number")) {
+		fprintf(stderr, "%s\n", rms_error_message(rms_error_last()));
 		rms_endpoint_stop(&ep);
 		return 1;
 	}

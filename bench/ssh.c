@@ -37,10 +37,8 @@ static rms_session_options opts_for(const rms_sshd *d)
 static int open_session(rms_session **s, const rms_sshd *d)
 {
 	rms_session_options o = opts_for(d);
-	rms_error *err = NULL;
-	if (rms_session_new(s, RMS_BACKEND_PSSESSION, &o, &err)) {
-		fprintf(stderr, "session: %s\n", rms_error_message(err));
-		rms_error_free(err);
+	if (rms_session_new(s, RMS_BACKEND_PSSESSION, &o)) {
+		fprintf(stderr, "session: %s\n", rms_error_message(rms_error_last()));
 		return -1;
 	}
 	return 0;
@@ -49,10 +47,9 @@ static int open_session(rms_session **s, const rms_sshd *d)
 static int run_one(rms_session *s)
 {
 	int code = -1;
-	rms_error *err = NULL;
-	if (rms_run(&code, s, "true", 0, NULL, NULL, NULL, &err) || code != 0) {
-		fprintf(stderr, "command: %s\n", err ? rms_error_message(err) : "non-zero exit");
-		rms_error_free(err);
+	int rc = rms_run(&code, s, "true", 0, NULL, NULL, NULL);
+	if (rc || code != 0) {
+		fprintf(stderr, "command: %s\n", rc ? rms_error_message(rms_error_last()) : "non-zero exit");
 		return -1;
 	}
 	return 0;
@@ -123,7 +120,7 @@ int main(int argc, char **argv)
 	long rss0 = rss_kb();
 	t0 = now_s();
 	k0 = cpu_s();
-	if (rms_op_start(&op, s, req, NULL)) {
+	if (rms_op_start(&op, s, req)) {
 		fprintf(stderr, "start: %s\n", rms_error_message(rms_error_last()));
 		rms_request_free(req);
 		goto out;

@@ -14,12 +14,10 @@
 /* The -v count, for the log callback (options hold a non-const pointer). */
 static int verbosity;
 
-static int report(const cli_args *a, const char *step, int rc, rms_error *err)
+/* A failed call: its details are the thread's last error. */
+static int report(const cli_args *a, const char *step, int rc)
 {
-	int status =
-	    cli_report_error(stdout, stderr, a->json, step, rc, err ? err : rms_error_last());
-	rms_error_free(err);
-	return status;
+	return cli_report_error(stdout, stderr, a->json, step, rc, rms_error_last());
 }
 
 static int cmd_session(const cli_args *a)
@@ -27,10 +25,9 @@ static int cmd_session(const cli_args *a)
 	rms_session_options o;
 	cli_build_options(&o, a, a->backend, cli_log_stderr, &verbosity);
 	rms_session *s = NULL;
-	rms_error *err = NULL;
-	int rc = rms_session_new(&s, a->backend, &o, &err);
+	int rc = rms_session_new(&s, a->backend, &o);
 	if (rc)
-		return report(a, "session", rc, err);
+		return report(a, "session", rc);
 	int status = cli_print_session(stdout, s, a->json);
 	rms_session_free(s);
 	return status;
@@ -43,9 +40,8 @@ static int new_target(rms_target **t, const cli_args *a)
 	rms_session_options cim, ps;
 	cli_build_options(&cim, a, RMS_BACKEND_CIM, cli_log_stderr, &verbosity);
 	cli_build_options(&ps, a, RMS_BACKEND_PSSESSION, cli_log_stderr, &verbosity);
-	rms_error *err = NULL;
-	int rc = rms_target_new(t, a->transport == RMS_TRANSPORT_SSH ? NULL : &cim, &ps, &err);
-	return rc ? report(a, "session", rc, err) : 0;
+	int rc = rms_target_new(t, a->transport == RMS_TRANSPORT_SSH ? NULL : &cim, &ps);
+	return rc ? report(a, "session", rc) : 0;
 }
 
 /* run's stdin: read as the library asks for each Send, so any amount
@@ -80,7 +76,7 @@ static int cmd_remote(const cli_args *a)
 		rc = rms_request_set_stdin_fn(req, read_stdin, NULL);
 	if (rc) {
 		rms_request_free(req);
-		return report(a, "request", rc, NULL);
+		return report(a, "request", rc);
 	}
 	rms_op_kind kind = rms_request_kind(req);
 	rms_target *t = NULL;
@@ -89,18 +85,17 @@ static int cmd_remote(const cli_args *a)
 		rms_request_free(req);
 		return status;
 	}
-	rms_error *err = NULL;
 	if (a->command == CLI_CMD_COMPARE) {
 		rms_comparison *c = NULL;
-		rc = rms_compare(&c, t, req, &err);
-		status = rc ? report(a, "compare", rc, err)
+		rc = rms_compare(&c, t, req);
+		status = rc ? report(a, "compare", rc)
 		            : cli_print_comparison(stdout, stderr, c, a->json);
 		rms_comparison_free(c);
 	} else {
 		rms_op *op = NULL;
-		rc = rms_target_start(&op, t, a->backend, req, &err);
+		rc = rms_target_start(&op, t, a->backend, req);
 		if (rc) {
-			status = report(a, rms_op_kind_name(kind), rc, err);
+			status = report(a, rms_op_kind_name(kind), rc);
 		} else {
 			if (a->verbose)
 				fprintf(stderr, "remsess: [info] %s runs on %s: %s\n",
@@ -137,7 +132,7 @@ static int dispatch(cli_args *a)
 	}
 	verbosity = a->verbose;
 	if ((rc = rms_global_init()))
-		return report(a, "initialisation", rc, NULL);
+		return report(a, "initialisation", rc);
 	int status = a->command == CLI_CMD_SESSION ? cmd_session(a) : cmd_remote(a);
 	rms_global_cleanup();
 	return status;

@@ -618,11 +618,11 @@ static int print_chunk_json(FILE *out, rms_stream stream, cli_utf8_carry *carry,
 	return rc;
 }
 
-static int op_failure(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_op_kind kind, int rc)
+/* Called right after the failing call, whose details are the thread's
+ * last error (an op's failure is that too: rms_op_error keeps the record). */
+static int op_failure(FILE *out, FILE *err, const cli_args *a, rms_op_kind kind, int rc)
 {
-	const rms_error *e = rms_op_error(op);
-	return cli_report_error(out, err, a->json, rms_op_kind_name(kind), rc,
-	                        e ? e : rms_error_last());
+	return cli_report_error(out, err, a->json, rms_op_kind_name(kind), rc, rms_error_last());
 }
 
 static int print_run(FILE *out, FILE *err, const cli_args *a, rms_op *op)
@@ -644,10 +644,10 @@ static int print_run(FILE *out, FILE *err, const cli_args *a, rms_op *op)
 		}
 	}
 	if (rc != RMS_ITEROVER)
-		return op_failure(out, err, a, op, RMS_OP_RUN, rc);
+		return op_failure(out, err, a, RMS_OP_RUN, rc);
 	int code = 0;
 	if ((rc = rms_op_exit_code(op, &code)))
-		return op_failure(out, err, a, op, RMS_OP_RUN, rc);
+		return op_failure(out, err, a, RMS_OP_RUN, rc);
 	if (a->json) {
 		for (unsigned si = 1; si <= 2; si++)
 			if (carry[si].len &&
@@ -775,7 +775,7 @@ int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_o
 		}
 		cli_progress_end(&prog);
 		if (rc != RMS_ITEROVER)
-			return op_failure(out, err, a, op, kind, rc);
+			return op_failure(out, err, a, kind, rc);
 		return CLI_EXIT_OK;
 	}
 	case RMS_OP_RUN:

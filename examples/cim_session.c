@@ -10,11 +10,12 @@
 
 #include <remsess/remsess.h>
 
-static int report(const char *what, rms_error *err)
+/* A call failed: rms_error_last() says what, in which phase. */
+static int report(const char *what)
 {
-	fprintf(stderr, "%s failed in phase %s: %s\n", what,
-	        rms_phase_name(rms_error_phase(err)), rms_error_message(err));
-	rms_error_free(err);
+	const rms_error *e = rms_error_last();
+	fprintf(stderr, "%s failed in phase %s: %s\n", what, rms_phase_name(rms_error_phase(e)),
+	        rms_error_message(e));
 	return 1;
 }
 
@@ -31,9 +32,8 @@ int main(int argc, char **argv)
 	opts.password = getenv("REMSESS_PASSWORD");
 
 	rms_session *s;
-	rms_error *err;
-	if (rms_session_new(&s, RMS_BACKEND_CIM, &opts, &err))
-		return report("creating the session", err);
+	if (rms_session_new(&s, RMS_BACKEND_CIM, &opts))
+		return report("creating the session");
 	rms_stats st = { .version = RMS_STATS_VERSION };
 	rms_session_stats(s, &st);
 	printf("%s (%s) for %s over %s: %llu connections opened so far\n", rms_session_name(s),
@@ -42,8 +42,8 @@ int main(int argc, char **argv)
 
 	rms_op *op;
 	int rc = 0;
-	if (rms_enumerate(&op, s, NULL, argc > 3 ? argv[3] : "Win32_OperatingSystem", &err)) {
-		rc = report("enumerating", err);
+	if (rms_enumerate(&op, s, NULL, argc > 3 ? argv[3] : "Win32_OperatingSystem")) {
+		rc = report("enumerating");
 	} else {
 		rms_instance *inst;
 		int r;

@@ -42,9 +42,8 @@ int main(int argc, char **argv)
 	/* A CIM session opens nothing; each enumeration has its own connection. */
 	rms_session *s;
 	rms_multi *m;
-	rms_error *err;
-	if (rms_session_new(&s, RMS_BACKEND_CIM, &opts, &err)) {
-		fprintf(stderr, "creating the session: %s\n", rms_error_message(err));
+	if (rms_session_new(&s, RMS_BACKEND_CIM, &opts)) {
+		fprintf(stderr, "creating the session: %s\n", rms_error_message(rms_error_last()));
 		return 1;
 	}
 	int nops = argc - 3, failed = 0;
@@ -56,9 +55,8 @@ int main(int argc, char **argv)
 		rms_request *req;
 		rms_request_new(&req, RMS_OP_ENUMERATE);
 		rms_request_set_class(req, argv[3 + i]);
-		if (rms_multi_start(&ops[i], m, s, req, &err)) { /* checked at once, nothing sent */
-			fprintf(stderr, "%s: %s\n", argv[3 + i], rms_error_message(err));
-			rms_error_free(err);
+		if (rms_multi_start(&ops[i], m, s, req)) { /* checked at once, nothing sent */
+			fprintf(stderr, "%s: %s\n", argv[3 + i], rms_error_message(rms_error_last()));
 			failed++;
 		}
 		rms_request_free(req); /* the op keeps its own copy */

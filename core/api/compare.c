@@ -234,7 +234,7 @@ static void run_side(rms_comparison *c, int idx, rms_backend b, rms_target *t,
 	rms_stats before = { .version = RMS_STATS_VERSION }, after = before;
 	if (s)
 		rms_session_stats(s, &before);
-	int rc = rms_target_session(&s, t, b, NULL);
+	int rc = rms_target_session(&s, t, b);
 	if (rc) {
 		rep->failed_at_creation = true;
 	} else {
@@ -430,30 +430,30 @@ static int compare_results(rms_comparison *c, side_result *a, side_result *b)
 
 /* ---- public ------------------------------------------------------------------ */
 
-int rms_compare(rms_comparison **out, rms_target *t, const rms_request *req, rms_error **err)
+int rms_compare(rms_comparison **out, rms_target *t, const rms_request *req)
 {
 	if (!out || !t || !req)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG,
+		return rms__error_field(RMS_E_INVALID_ARG,
 		                                           !out ? "out" : !t ? "target" : "request",
-		                                           "NULL argument"));
+		                                           "NULL argument");
 	*out = NULL;
 	if (req->stdin_fn)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "request",
+		return rms__error_field(RMS_E_INVALID_ARG, "request",
 		                                           "a comparison runs the command twice, "
 		                                           "so its stdin must be a buffer "
 		                                           "(rms_request_set_stdin), not a "
-		                                           "callback"));
+		                                           "callback");
 	/* The op reads its output through the pull API here. */
 	rms_request *copy;
 	int rc = rms__request_dup(&copy, req);
 	if (rc)
-		return rms__error_out(err, rc);
+		return rc;
 	copy->output_fn = NULL;
 	copy->output_userdata = NULL;
 	rms_comparison *c = calloc(1, sizeof *c);
 	if (!c) {
 		rms_request_free(copy);
-		return rms__error_out(err, rms__error_nomem());
+		return rms__error_nomem();
 	}
 	c->kind = req->kind;
 	side_result res[2];
@@ -472,11 +472,11 @@ int rms_compare(rms_comparison **out, rms_target *t, const rms_request *req, rms
 	rms_request_free(copy);
 	if (rc) {
 		rms_comparison_free(c);
-		return rms__error_out(err, rc);
+		return rc;
 	}
 	*out = c;
 	rms_error_clear();
-	return rms__error_out(err, 0);
+	return 0;
 }
 
 void rms_comparison_free(rms_comparison *c)

@@ -169,24 +169,23 @@ void rms_multi_free(rms_multi *m)
 	free(m);
 }
 
-int rms_multi_start(rms_op **out, rms_multi *m, rms_session *s, const rms_request *req,
-                    rms_error **err)
+int rms_multi_start(rms_op **out, rms_multi *m, rms_session *s, const rms_request *req)
 {
 	if (!out || !m)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, out ? "multi" : "out",
-		                                           "NULL argument"));
+		return rms__error_field(RMS_E_INVALID_ARG, out ? "multi" : "out",
+		                                           "NULL argument");
 	*out = NULL;
 	int rc = grow((void **)&m->ops, &m->cap_ops, m->nops + 1, sizeof *m->ops);
 	if (!rc)
 		rc = rms__op_start_nb(out, s, req, "the caller's session", true);
 	if (rc)
-		return rms__error_out(err, rc);
+		return rc;
 	rms_op *op = *out;
 	op->multi = m;
 	op->multi_index = m->nops;
 	m->ops[m->nops++] = op;
 	rms__wait_clear(&op->wait); /* empty: step it at the next perform */
-	return rms__error_out(err, 0);
+	return 0;
 }
 
 static int open_once(rms_multi *m, struct opening *o)
@@ -199,11 +198,11 @@ static int open_once(rms_multi *m, struct opening *o)
 }
 
 int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backend,
-                   const rms_session_options *opts, rms_error **err)
+                   const rms_session_options *opts)
 {
 	if (!out || !m)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, out ? "multi" : "out",
-		                                           "NULL argument"));
+		return rms__error_field(RMS_E_INVALID_ARG, out ? "multi" : "out",
+		                                           "NULL argument");
 	*out = NULL;
 	int rc = grow((void **)&m->open, &m->cap_open, m->nopen + 1, sizeof *m->open);
 	if (!rc)
@@ -211,7 +210,7 @@ int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backend,
 	if (!rc)
 		rc = rms__session_prepare(out, backend, opts);
 	if (rc)
-		return rms__error_out(err, rc);
+		return rc;
 	struct opening *o = &m->open[m->nopen];
 	memset(o, 0, sizeof *o);
 	o->s = *out;
@@ -219,7 +218,7 @@ int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backend,
 	 * that opens nothing is done here and OPENED is already queued. */
 	if (open_once(m, o) == RMS_EAGAIN)
 		m->nopen++;
-	return rms__error_out(err, 0);
+	return 0;
 }
 
 /* Whether op may progress now; pfd points to its descriptors' poll

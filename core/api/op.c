@@ -157,11 +157,11 @@ int rms__op_start(rms_op **out, rms_session *s, const rms_request *req, const ch
 	return rms__op_start_nb(out, s, req, reason, false);
 }
 
-int rms_op_start(rms_op **out, rms_session *s, const rms_request *req, rms_error **err)
+int rms_op_start(rms_op **out, rms_session *s, const rms_request *req)
 {
 	if (!out)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL"));
-	return rms__error_out(err, rms__op_start(out, s, req, "the caller's session"));
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
+	return rms__op_start(out, s, req, "the caller's session");
 }
 
 static int op_ready(rms_op *op)
@@ -378,36 +378,36 @@ static int new_request(rms_request **req, rms_op_kind kind, rms_session *s)
 	return rms_request_new(req, kind);
 }
 
-int rms_identify(rms_instance **out, rms_session *s, rms_error **err)
+int rms_identify(rms_instance **out, rms_session *s)
 {
 	rms_request *req;
 	rms_op *op;
 	int rc;
 	if (!out)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL"));
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
 	*out = NULL;
 	if ((rc = new_request(&req, RMS_OP_IDENTIFY, s)) || (rc = run_request(&op, s, req)))
-		return rms__error_out(err, rc);
-	return rms__error_out(err, take_result(out, op));
+		return rc;
+	return take_result(out, op);
 }
 
-int rms_get(rms_instance **out, rms_session *s, const rms_ref *key, rms_error **err)
+int rms_get(rms_instance **out, rms_session *s, const rms_ref *key)
 {
 	rms_request *req;
 	rms_op *op;
 	int rc;
 	if (!out)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL"));
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
 	*out = NULL;
 	if ((rc = new_request(&req, RMS_OP_GET, s)))
-		return rms__error_out(err, rc);
+		return rc;
 	if ((rc = rms_request_set_ref(req, key))) {
 		rms_request_free(req);
-		return rms__error_out(err, rc);
+		return rc;
 	}
 	if ((rc = run_request(&op, s, req)))
-		return rms__error_out(err, rc);
-	return rms__error_out(err, take_result(out, op));
+		return rc;
+	return take_result(out, op);
 }
 
 static int start_stream(rms_op **out, rms_session *s, rms_request *req, int rc)
@@ -418,48 +418,47 @@ static int start_stream(rms_op **out, rms_session *s, rms_request *req, int rc)
 	return rc;
 }
 
-int rms_enumerate(rms_op **out, rms_session *s, const char *ns, const char *class_name,
-                  rms_error **err)
+int rms_enumerate(rms_op **out, rms_session *s, const char *ns, const char *class_name)
 {
 	rms_request *req;
 	int rc;
 	if (!out)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL"));
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
 	*out = NULL;
 	if ((rc = new_request(&req, RMS_OP_ENUMERATE, s)))
-		return rms__error_out(err, rc);
+		return rc;
 	rc = rms_request_set_namespace(req, ns);
 	if (!rc)
 		rc = rms_request_set_class(req, class_name);
-	return rms__error_out(err, start_stream(out, s, req, rc));
+	return start_stream(out, s, req, rc);
 }
 
-int rms_query(rms_op **out, rms_session *s, const char *ns, const char *wql, rms_error **err)
+int rms_query(rms_op **out, rms_session *s, const char *ns, const char *wql)
 {
 	rms_request *req;
 	int rc;
 	if (!out)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL"));
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
 	*out = NULL;
 	if ((rc = new_request(&req, RMS_OP_QUERY, s)))
-		return rms__error_out(err, rc);
+		return rc;
 	rc = rms_request_set_namespace(req, ns);
 	if (!rc)
 		rc = rms_request_set_query(req, RMS_DIALECT_WQL, wql);
-	return rms__error_out(err, start_stream(out, s, req, rc));
+	return start_stream(out, s, req, rc);
 }
 
 int rms_invoke(rms_instance **out, rms_session *s, const rms_ref *target, const char *method,
-               const rms_instance *in, rms_error **err)
+               const rms_instance *in)
 {
 	rms_request *req;
 	rms_op *op;
 	int rc;
 	if (!out)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL"));
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
 	*out = NULL;
 	if ((rc = new_request(&req, RMS_OP_INVOKE, s)))
-		return rms__error_out(err, rc);
+		return rc;
 	rc = rms_request_set_ref(req, target);
 	if (!rc)
 		rc = rms_request_set_method(req, method);
@@ -467,37 +466,36 @@ int rms_invoke(rms_instance **out, rms_session *s, const rms_ref *target, const 
 		rc = rms_request_set_input(req, in);
 	if (rc) {
 		rms_request_free(req);
-		return rms__error_out(err, rc);
+		return rc;
 	}
 	if ((rc = run_request(&op, s, req)))
-		return rms__error_out(err, rc);
-	return rms__error_out(err, take_result(out, op));
+		return rc;
+	return take_result(out, op);
 }
 
-int rms_create(rms_ref **out, rms_session *s, const rms_instance *inst, rms_error **err)
+int rms_create(rms_ref **out, rms_session *s, const rms_instance *inst)
 {
 	rms_request *req;
 	rms_op *op;
 	int rc;
 	if (!out)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL"));
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
 	*out = NULL;
 	if ((rc = new_request(&req, RMS_OP_CREATE, s)))
-		return rms__error_out(err, rc);
+		return rc;
 	if ((rc = rms_request_set_input(req, inst))) {
 		rms_request_free(req);
-		return rms__error_out(err, rc);
+		return rc;
 	}
 	if ((rc = run_request(&op, s, req)))
-		return rms__error_out(err, rc);
+		return rc;
 	*out = op->created;
 	op->created = NULL;
 	rms_op_free(op);
-	return rms__error_out(err, 0);
+	return 0;
 }
 
-int rms_modify(rms_instance **out, rms_session *s, const rms_ref *key, const rms_instance *inst,
-               rms_error **err)
+int rms_modify(rms_instance **out, rms_session *s, const rms_ref *key, const rms_instance *inst)
 {
 	rms_request *req;
 	rms_op *op;
@@ -505,57 +503,57 @@ int rms_modify(rms_instance **out, rms_session *s, const rms_ref *key, const rms
 	if (out)
 		*out = NULL;
 	if ((rc = new_request(&req, RMS_OP_MODIFY, s)))
-		return rms__error_out(err, rc);
+		return rc;
 	rc = rms_request_set_ref(req, key);
 	if (!rc)
 		rc = rms_request_set_input(req, inst);
 	if (rc) {
 		rms_request_free(req);
-		return rms__error_out(err, rc);
+		return rc;
 	}
 	if ((rc = run_request(&op, s, req)))
-		return rms__error_out(err, rc);
-	return rms__error_out(err, take_result(out, op));
+		return rc;
+	return take_result(out, op);
 }
 
-int rms_delete(rms_session *s, const rms_ref *key, rms_error **err)
+int rms_delete(rms_session *s, const rms_ref *key)
 {
 	rms_request *req;
 	rms_op *op;
 	int rc;
 	if ((rc = new_request(&req, RMS_OP_DELETE, s)))
-		return rms__error_out(err, rc);
+		return rc;
 	if ((rc = rms_request_set_ref(req, key))) {
 		rms_request_free(req);
-		return rms__error_out(err, rc);
+		return rc;
 	}
 	if ((rc = run_request(&op, s, req)))
-		return rms__error_out(err, rc);
+		return rc;
 	rms_op_free(op);
-	return rms__error_out(err, 0);
+	return 0;
 }
 
 int rms_run(int *exit_code, rms_session *s, const char *command, size_t argc,
-            const char *const *argv, rms_output_fn output, void *userdata, rms_error **err)
+            const char *const *argv, rms_output_fn output, void *userdata)
 {
 	rms_request *req;
 	rms_op *op;
 	int rc;
 	if (!exit_code)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "exit_code",
-		                                           "exit_code is NULL"));
+		return rms__error_field(RMS_E_INVALID_ARG, "exit_code",
+		                                           "exit_code is NULL");
 	if ((rc = new_request(&req, RMS_OP_RUN, s)))
-		return rms__error_out(err, rc);
+		return rc;
 	rc = rms_request_set_command(req, command, argc, argv);
 	if (!rc && output)
 		rc = rms_request_set_output_fn(req, output, userdata);
 	if (rc) {
 		rms_request_free(req);
-		return rms__error_out(err, rc);
+		return rc;
 	}
 	if ((rc = run_request(&op, s, req)))
-		return rms__error_out(err, rc);
+		return rc;
 	rc = rms_op_exit_code(op, exit_code);
 	rms_op_free(op);
-	return rms__error_out(err, rc);
+	return rc;
 }

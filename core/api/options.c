@@ -423,10 +423,9 @@ static int validate(const rms_session_options *o, rms_backend backend)
 	return rms__options_validate_sized(o, size, backend);
 }
 
-int rms_session_options_validate(const rms_session_options *opts, rms_backend backend,
-                                 rms_error **err)
+int rms_session_options_validate(const rms_session_options *opts, rms_backend backend)
 {
-	return rms__error_out(err, validate(opts, backend));
+	return validate(opts, backend);
 }
 
 /* ---- copies ------------------------------------------------------------ */

@@ -12,9 +12,7 @@ const struct rms_backend_ops *rms__backend_ops(rms_backend id, const rms_session
 {
 	switch (id) {
 	case RMS_BACKEND_CIM: return &rms__cim_backend;
-	case RMS_BACKEND_PSSESSION:
-		return o && o->transport == RMS_TRANSPORT_SSH ? &rms__pssession_ssh_backend
-		                                             : &rms__pssession_backend;
+	case RMS_BACKEND_PSSESSION: (void)o; return &rms__pssession_backend;
 	default: return NULL;
 	}
 }
@@ -55,7 +53,7 @@ static void session_destroy(rms_session *s)
 static int session_prepare(rms_session **out, rms_backend backend,
                            const rms_session_options *opts)
 {
-	int rc = rms_session_options_validate(opts, backend, NULL);
+	int rc = rms_session_options_validate(opts, backend);
 	if (rc)
 		return rc;
 	rms_session *s = calloc(1, sizeof *s);
@@ -165,31 +163,30 @@ static int session_new(rms_session **out, rms_backend backend, const rms_session
 	return 0;
 }
 
-int rms_session_new(rms_session **out, rms_backend backend, const rms_session_options *opts,
-                    rms_error **err)
+int rms_session_new(rms_session **out, rms_backend backend, const rms_session_options *opts)
 {
 	if (!out)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out",
-		                                           "no place for the session (out is NULL)"));
+		return rms__error_field(RMS_E_INVALID_ARG, "out",
+		                                           "no place for the session (out is NULL)");
 	*out = NULL;
 	int rc = session_new(out, backend, opts);
 	if (rc && rms__error_last_mut() && rms__error_last_mut()->backend == RMS_BACKEND_NONE &&
 	    (backend == RMS_BACKEND_CIM || backend == RMS_BACKEND_PSSESSION))
 		rms__error_set_backend(backend);
-	return rms__error_out(err, rc);
+	return rc;
 }
 
-int rms_session_close(rms_session *s, rms_error **err)
+int rms_session_close(rms_session *s)
 {
 	if (!s)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "session",
-		                                           "session is NULL"));
+		return rms__error_field(RMS_E_INVALID_ARG, "session",
+		                                           "session is NULL");
 	if (s->state == RMS_STATE_CLOSED)
-		return rms__error_out(err, 0);
+		return 0;
 	int rc = s->ops->close ? s->ops->close(s) : 0;
 	s->state = RMS_STATE_CLOSED;
 	rms__log(&s->log, RMS_LOG_INFO, "%s: closed", s->name);
-	return rms__error_out(err, rc);
+	return rc;
 }
 
 void rms_session_free(rms_session *s)
@@ -200,7 +197,7 @@ void rms_session_free(rms_session *s)
 		/* Errors here have nowhere to go but the log; keep the caller's
 		 * last error intact. */
 		struct rms_error *keep = rms__error_park();
-		if (rms_session_close(s, NULL))
+		if (rms_session_close(s))
 			rms__log(&s->log, RMS_LOG_WARNING, "%s: close failed: %s", s->name,
 			         rms_error_message(rms_error_last()));
 		rms__error_unpark(keep);

@@ -31,37 +31,37 @@ static const char *name_of(rms_backend b)
 }
 
 int rms_target_new(rms_target **out, const rms_session_options *cim,
-                   const rms_session_options *pssession, rms_error **err)
+                   const rms_session_options *pssession)
 {
 	int rc;
 	if (!out)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL"));
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
 	*out = NULL;
 	if (!cim && !pssession)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, "options",
+		return rms__error_field(RMS_E_INVALID_ARG, "options",
 		                                           "a target needs options for at least "
-		                                           "one backend"));
+		                                           "one backend");
 	const rms_session_options *src[3] = { NULL, cim, pssession };
 	for (int b = RMS_BACKEND_CIM; b <= RMS_BACKEND_PSSESSION; b++) {
-		if (src[b] && (rc = rms_session_options_validate(src[b], (rms_backend)b, NULL))) {
+		if (src[b] && (rc = rms_session_options_validate(src[b], (rms_backend)b))) {
 			rms__error_set_backend((rms_backend)b);
-			return rms__error_out(err, rc);
+			return rc;
 		}
 	}
 	rms_target *t = calloc(1, sizeof *t);
 	if (!t)
-		return rms__error_out(err, rms__error_nomem());
+		return rms__error_nomem();
 	for (int b = RMS_BACKEND_CIM; b <= RMS_BACKEND_PSSESSION; b++) {
 		if (!src[b])
 			continue;
 		if ((rc = rms__options_copy(&t->opts[b], src[b]))) {
 			rms_target_free(t);
-			return rms__error_out(err, rc);
+			return rc;
 		}
 		t->has[b] = true;
 	}
 	*out = t;
-	return rms__error_out(err, 0);
+	return 0;
 }
 
 void rms_target_free(rms_target *t)
@@ -141,7 +141,7 @@ static int target_session(rms_session **out, rms_target *t, rms_backend b)
 		return rms__error_field(RMS_E_INVALID_ARG, "backend", "the target has no %s settings",
 		                        rms_backend_name(b));
 	if (!t->sessions[b]) {
-		int rc = rms_session_new(&t->sessions[b], b, &t->opts[b], NULL);
+		int rc = rms_session_new(&t->sessions[b], b, &t->opts[b]);
 		if (rc)
 			return rc;
 	}
@@ -154,13 +154,13 @@ rms_session *rms__target_peek(const rms_target *t, rms_backend b)
 	return configured(t, b) ? t->sessions[b] : NULL;
 }
 
-int rms_target_session(rms_session **out, rms_target *t, rms_backend backend, rms_error **err)
+int rms_target_session(rms_session **out, rms_target *t, rms_backend backend)
 {
 	if (!out || !t)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG, t ? "out" : "target",
-		                                           "NULL argument"));
+		return rms__error_field(RMS_E_INVALID_ARG, t ? "out" : "target",
+		                                           "NULL argument");
 	*out = NULL;
-	return rms__error_out(err, target_session(out, t, backend));
+	return target_session(out, t, backend);
 }
 
 /*
@@ -189,20 +189,19 @@ static void explain_no_fallback(const rms_target *t, rms_backend pick, rms_op_ki
 	}
 }
 
-int rms_target_start(rms_op **out, rms_target *t, rms_backend choice, const rms_request *req,
-                     rms_error **err)
+int rms_target_start(rms_op **out, rms_target *t, rms_backend choice, const rms_request *req)
 {
 	if (!out || !t || !req)
-		return rms__error_out(err, rms__error_field(RMS_E_INVALID_ARG,
+		return rms__error_field(RMS_E_INVALID_ARG,
 		                                           !out ? "out" : !t ? "target" : "request",
-		                                           "NULL argument"));
+		                                           "NULL argument");
 	*out = NULL;
 	rms_backend pick;
 	const char *why;
 	rms_session *s;
 	int rc = rms_target_choose(&pick, &why, t, choice, req->kind);
 	if (rc)
-		return rms__error_out(err, rc);
+		return rc;
 	bool created = (rc = target_session(&s, t, pick)) == 0;
 	if (created)
 		rc = rms__op_start(out, s, req, why);
@@ -212,5 +211,5 @@ int rms_target_start(rms_op **out, rms_target *t, rms_backend choice, const rms_
 	    (!created || rc == RMS_E_RESOLVE || rc == RMS_E_CONNECT || rc == RMS_E_TLS ||
 	     rc == RMS_E_AUTH || rc == RMS_E_CONNECTION_LOST))
 		explain_no_fallback(t, pick, req->kind);
-	return rms__error_out(err, rc);
+	return rc;
 }

@@ -255,21 +255,6 @@ void rms__error_set_ssh(int code)
 		e->ssh_code = code;
 }
 
-int rms__error_out(rms_error **err, int rc)
-{
-	if (!err)
-		return rc;
-	*err = NULL;
-	if (rms__is_failure(rc)) {
-		*err = rms_error_dup(tls_last);
-		if (!*err && tls_last)
-			/* The copy failed; hand out the static no-memory error, which
-			 * rms_error_free ignores. */
-			*err = &nomem_error;
-	}
-	return rc;
-}
-
 int rms__check_text(const char *field, const char *s, bool allow_null)
 {
 	if (!s)

@@ -5,8 +5,9 @@
  * replaces this thread's last error and returns the code, so a failure path
  * reads `return rms__error_set(RMS_E_RANGE, RMS_PHASE_OPTIONS, "...")`.
  * Further details (HTTP status, fault fields) are then added to the same
- * thread-local error with the rms__error_last_mut() setters. At the public
- * boundary, rms__error_out(err, rc) hands an owned copy to the caller.
+ * thread-local error with the rms__error_last_mut() setters. That error is
+ * what the caller reads with rms_error_last() (the one error channel,
+ * remsess/error.h).
  */
 #ifndef RMS_CORE_ERROR_INTERNAL_H
 #define RMS_CORE_ERROR_INTERNAL_H
@@ -69,13 +70,6 @@ void rms__error_set_errno(int err);
 void rms__error_set_limit(const char *name, uint64_t value, uint64_t actual);
 void rms__error_set_items(uint64_t delivered);
 void rms__error_set_ssh(int code);
-
-/*
- * At a public boundary: when rc is a failure (not 0, ITEROVER or EAGAIN) and
- * err is non-NULL, *err gets a copy of the last error; on success *err is
- * set to NULL. Returns rc.
- */
-int rms__error_out(rms_error **err, int rc);
 
 /* A name or text argument: NULL allowed only when allow_null, otherwise
  * non-empty, valid UTF-8 without control characters. RMS_E_INVALID_ARG

@@ -51,8 +51,7 @@ typedef struct rms_side_report {
  * cannot be read twice, out of memory). Both results are held in memory
  * while they are compared: meant for tests and diagnostics, not for
  * million-instance classes. */
-RMS_EXTERN int rms_compare(rms_comparison **out, rms_target *t, const rms_request *req,
-                           rms_error **err);
+RMS_EXTERN int rms_compare(rms_comparison **out, rms_target *t, const rms_request *req);
 RMS_EXTERN void rms_comparison_free(rms_comparison *c);
 
 /* True when both sides succeeded with equal results. */

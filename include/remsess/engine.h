@@ -93,7 +93,7 @@ RMS_EXTERN void rms_multi_free(rms_multi *m);
  * with rms_op_free, which also removes it from m).
  */
 RMS_EXTERN int rms_multi_start(rms_op **out, rms_multi *m, rms_session *s,
-                               const rms_request *req, rms_error **err);
+                               const rms_request *req);
 
 /*
  * Create a session and open it through m: the options are checked at once
@@ -104,7 +104,7 @@ RMS_EXTERN int rms_multi_start(rms_op **out, rms_multi *m, rms_session *s,
  * operation started on it fails with RMS_E_STATE. *out is the caller's.
  */
 RMS_EXTERN int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backend,
-                              const rms_session_options *opts, rms_error **err);
+                              const rms_session_options *opts);
 
 /*
  * What to wait on before the next rms_multi_perform: up to cap descriptors

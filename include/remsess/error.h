@@ -6,18 +6,20 @@
  * iterator is exhausted) and RMS_EAGAIN (a non-blocking call has nothing
  * ready yet).
  *
- * The details of a failure live in one structured object, rms_error. Two ways
- * reach it, both the same object type:
- *   - rms_error_last(): the last failure on the calling thread, borrowed and
- *     valid until the next remsess call on this thread fails (thread-local,
- *     so another thread's failure never overwrites it);
- *   - functions that talk to a remote computer (session creation, operations)
- *     also take an optional `rms_error **err`; when it is non-NULL and the
- *     call fails, *err receives an owned copy the caller frees with
- *     rms_error_free(). On success *err is set to NULL.
+ * One error channel: the return code says whether a call failed and how;
+ * the details are in rms_error_last(), a structured rms_error for the last
+ * failure on the calling thread (code, message, phase, backend, HTTP, WS-Man
+ * fault, WMI and CIM numbers, limits, SSH). It is borrowed and valid until
+ * the next remsess call on this thread fails; rms_error_dup() keeps a copy.
+ * Thread-local, so another thread's failure never overwrites it. A call that
+ * succeeds leaves it alone, so read it right after the failing call.
  *
- * An operation object keeps its own error too (rms_op_error()), so a failure
- * of one operation can never be confused with another's.
+ * Objects that end or break keep the error that ended them, as a record of
+ * their state rather than a second channel: rms_op_error() (a finished
+ * operation, also for operations an engine drives, which may fail long
+ * after the call that started them), rms_session_broken_reason() (why a
+ * session became Broken or failed to open) and a comparison's per-side
+ * error (compare.h).
  */
 #ifndef REMSESS_ERROR_H
 #define REMSESS_ERROR_H

@@ -9,7 +9,7 @@
  *   rms_request_new(&req, RMS_OP_ENUMERATE);
  *   rms_request_set_class(req, "Win32_Service");
  *   rms_op *op;
- *   if (rms_op_start(&op, session, req, &err) == 0) {
+ *   if (rms_op_start(&op, session, req) == 0) {
  *       rms_instance *inst;
  *       while ((rc = rms_op_next(op, &inst)) == 0) { ...; rms_instance_free(inst); }
  *       if (rc != RMS_ITEROVER) report(rms_op_error(op));
@@ -113,8 +113,7 @@ RMS_EXTERN int rms_request_set_timeout(rms_request *req, uint32_t timeout_ms);
  * For single-result kinds it runs to completion. A backend that cannot run
  * the kind fails with RMS_E_UNSUPPORTED, naming the backend that can.
  */
-RMS_EXTERN int rms_op_start(rms_op **out, rms_session *s, const rms_request *req,
-                            rms_error **err);
+RMS_EXTERN int rms_op_start(rms_op **out, rms_session *s, const rms_request *req);
 
 /* Next instance (owned by the caller): 0 with *out set, RMS_ITEROVER at the
  * end, or an error (then rms_op_error tells what, and how many instances
@@ -177,28 +176,26 @@ RMS_EXTERN const char *rms_cim_class_method_at(const rms_cim_class *cls, size_t 
 
 /* ---- blocking convenience wrappers ------------------------------------- */
 
-RMS_EXTERN int rms_identify(rms_instance **out, rms_session *s, rms_error **err);
-RMS_EXTERN int rms_get(rms_instance **out, rms_session *s, const rms_ref *key, rms_error **err);
+RMS_EXTERN int rms_identify(rms_instance **out, rms_session *s);
+RMS_EXTERN int rms_get(rms_instance **out, rms_session *s, const rms_ref *key);
 RMS_EXTERN int rms_enumerate(rms_op **out, rms_session *s, const char *cim_namespace,
-                             const char *class_name, rms_error **err);
+                             const char *class_name);
 RMS_EXTERN int rms_query(rms_op **out, rms_session *s, const char *cim_namespace,
-                         const char *wql, rms_error **err);
+                         const char *wql);
 /* `target` names the instance (instance method) or the class (no selectors:
  * static method). `in` may be NULL. *out gets the out-parameters and
  * ReturnValue. */
 RMS_EXTERN int rms_invoke(rms_instance **out, rms_session *s, const rms_ref *target,
-                          const char *method, const rms_instance *in, rms_error **err);
-RMS_EXTERN int rms_create(rms_ref **out, rms_session *s, const rms_instance *inst,
-                          rms_error **err);
+                          const char *method, const rms_instance *in);
+RMS_EXTERN int rms_create(rms_ref **out, rms_session *s, const rms_instance *inst);
 /* *out (may be NULL) gets the instance as the server returned it, if it did. */
 RMS_EXTERN int rms_modify(rms_instance **out, rms_session *s, const rms_ref *key,
-                          const rms_instance *inst, rms_error **err);
-RMS_EXTERN int rms_delete(rms_session *s, const rms_ref *key, rms_error **err);
+                          const rms_instance *inst);
+RMS_EXTERN int rms_delete(rms_session *s, const rms_ref *key);
 /* Run a command; output goes to `output` (may be NULL to discard it),
  * *exit_code gets the remote exit code. */
 RMS_EXTERN int rms_run(int *exit_code, rms_session *s, const char *command, size_t argc,
-                       const char *const *argv, rms_output_fn output, void *userdata,
-                       rms_error **err);
+                       const char *const *argv, rms_output_fn output, void *userdata);
 
 #ifdef __cplusplus
 }

@@ -220,8 +220,7 @@ RMS_EXTERN int rms_session_options_init(rms_session_options *opts, unsigned vers
  * encryption is built, rather than sent unencrypted); client certificate,
  * key and CA files exist and are readable; max_envelope_size >= 8192.
  */
-RMS_EXTERN int rms_session_options_validate(const rms_session_options *opts, rms_backend backend,
-                                            rms_error **err);
+RMS_EXTERN int rms_session_options_validate(const rms_session_options *opts, rms_backend backend);
 
 #ifdef __cplusplus
 }

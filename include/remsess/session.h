@@ -47,11 +47,11 @@ RMS_EXTERN const char *rms_session_state_name(rms_session_state state);
  * Create a session for `backend` (RMS_BACKEND_CIM or RMS_BACKEND_PSSESSION;
  * AUTO is a per-call choice, see target.h). The options are validated first
  * (rms_session_options_validate) and copied. On failure *out is NULL and
- * *err (when err is non-NULL) receives the error, owned by the caller.
- * Free the session with rms_session_free().
+ * rms_error_last() says what failed, in which phase. Free the session with
+ * rms_session_free().
  */
 RMS_EXTERN int rms_session_new(rms_session **out, rms_backend backend,
-                               const rms_session_options *opts, rms_error **err);
+                               const rms_session_options *opts);
 
 /*
  * Close the session: a PSSession deletes its remote shell and drops its
@@ -59,7 +59,7 @@ RMS_EXTERN int rms_session_new(rms_session **out, rms_backend backend,
  * session stays allocated (state Closed) until rms_session_free(). Closing a
  * closed session is a no-op returning 0.
  */
-RMS_EXTERN int rms_session_close(rms_session *s, rms_error **err);
+RMS_EXTERN int rms_session_close(rms_session *s);
 
 /* Closes (ignoring errors, which are logged) and frees. Accepts NULL. */
 RMS_EXTERN void rms_session_free(rms_session *s);

@@ -35,7 +35,7 @@ extern "C" {
 /* Either options pointer may be NULL: that backend is then not available
  * for this target. Both are validated offline and copied; nothing connects. */
 RMS_EXTERN int rms_target_new(rms_target **out, const rms_session_options *cim,
-                              const rms_session_options *pssession, rms_error **err);
+                              const rms_session_options *pssession);
 /* Frees the target and the sessions it made. Accepts NULL. */
 RMS_EXTERN void rms_target_free(rms_target *t);
 
@@ -51,12 +51,11 @@ RMS_EXTERN int rms_target_choose(rms_backend *out, const char **reason, const rm
 /* Start a request on the backend `choice` selects; rms_op_backend() and
  * rms_op_reason() of the op tell which ran it and why. */
 RMS_EXTERN int rms_target_start(rms_op **out, rms_target *t, rms_backend choice,
-                                const rms_request *req, rms_error **err);
+                                const rms_request *req);
 
 /* The target's session for a backend (CIM or PSSESSION), made on first use.
  * Borrowed: it lives as long as the target. */
-RMS_EXTERN int rms_target_session(rms_session **out, rms_target *t, rms_backend backend,
-                                  rms_error **err);
+RMS_EXTERN int rms_target_session(rms_session **out, rms_target *t, rms_backend backend);
 
 #ifdef __cplusplus
 }

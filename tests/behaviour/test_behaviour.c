@@ -67,9 +67,8 @@ static rms_session_options opts_for(const char *url, const char *password)
 static rms_target *target_with(const rms_session_options *cim, const rms_session_options *ps)
 {
 	rms_target *t = NULL;
-	rms_error *err = NULL;
-	if (rms_target_new(&t, cim, ps, &err))
-		fail_msg("target: %s", rms_error_message(err));
+	if (rms_target_new(&t, cim, ps))
+		fail_msg("target: %s", rms_error_message(rms_error_last()));
 	return t;
 }
 
@@ -99,9 +98,8 @@ static rms_request *query_request(const char *wql)
 static rms_comparison *compare(rms_target *t, const rms_request *req)
 {
 	rms_comparison *c = NULL;
-	rms_error *err = NULL;
-	if (rms_compare(&c, t, req, &err))
-		fail_msg("compare: %s", rms_error_message(err));
+	if (rms_compare(&c, t, req))
+		fail_msg("compare: %s", rms_error_message(rms_error_last()));
 	char *line = NULL;
 	assert_int_equal(rms_comparison_to_json(&line, c), 0);
 	FILE *f = fopen("behaviour-records.jsonl", "a");
@@ -157,7 +155,7 @@ static void test_row1_when_it_connects(void **state)
 
 	/* Creating the CIM session opens nothing. */
 	rms_session *cim, *ps;
-	assert_int_equal(rms_target_session(&cim, t, RMS_BACKEND_CIM, NULL), 0);
+	assert_int_equal(rms_target_session(&cim, t, RMS_BACKEND_CIM), 0);
 	rms_stats st = { .version = RMS_STATS_VERSION };
 	assert_int_equal(rms_session_stats(cim, &st), 0);
 	assert_int_equal(st.connections_opened, 0);
@@ -165,7 +163,7 @@ static void test_row1_when_it_connects(void **state)
 	assert_int_equal(stat_of(ep, "requests_total"), 0);
 
 	/* Creating the PSSession connects, authenticates and opens its shell. */
-	assert_int_equal(rms_target_session(&ps, t, RMS_BACKEND_PSSESSION, NULL), 0);
+	assert_int_equal(rms_target_session(&ps, t, RMS_BACKEND_PSSESSION), 0);
 	assert_int_equal(rms_session_stats(ps, &st), 0);
 	assert_int_equal(st.connections_opened, 1);
 	assert_int_equal(st.connections_open, 1);
@@ -271,10 +269,10 @@ static void test_row3_failures_unreachable(void **state)
 	/* Port 1 on loopback: nothing listens there. */
 	rms_session_options o = opts_for("http://127.0.0.1:1/wsman", PASSWORD);
 	rms_session *s = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
 	rms_session_free(s);
 	s = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o, NULL), RMS_E_CONNECT);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), RMS_E_CONNECT);
 	assert_null(s);
 
 	rms_target *t = target_with(&o, &o);
@@ -297,7 +295,7 @@ static void test_row3_failures_wrong_password(void **state)
 	assert_int_equal(rms_endpoint_reset(ep), 0);
 	rms_session *s;
 	/* The CIM session is created without a word to the server. */
-	assert_int_equal(rms_target_session(&s, t, RMS_BACKEND_CIM, NULL), 0);
+	assert_int_equal(rms_target_session(&s, t, RMS_BACKEND_CIM), 0);
 	assert_int_equal(stat_of(ep, "requests_total"), 0);
 	rms_request *req = enum_request("Win32_Service");
 	rms_comparison *c = compare(t, req);
@@ -398,7 +396,7 @@ static void test_row5_size_over_max_envelope(void **state)
 	    "Span, Owner, Detail, Nothing, Sometimes FROM X_Number");
 	/* Create the sessions first, so the counts below are the query's. */
 	rms_session *s;
-	assert_int_equal(rms_target_session(&s, t, RMS_BACKEND_PSSESSION, NULL), 0);
+	assert_int_equal(rms_target_session(&s, t, RMS_BACKEND_PSSESSION), 0);
 	assert_int_equal(rms_endpoint_reset(ep), 0);
 	rms_comparison *c = compare(t, req);
 	const rms_side_report *a = cim_side(c), *b = ps_side(c);

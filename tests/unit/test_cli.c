@@ -659,7 +659,9 @@ static void test_library_option_errors_name_the_field(void **state)
 	rms_session_options o;
 	cli_build_options(&o, &p->a, RMS_BACKEND_CIM, NULL, NULL);
 	rms_error *err = NULL;
-	int rc = rms_session_options_validate(&o, RMS_BACKEND_CIM, &err);
+	rms_error_clear();
+	int rc = rms_session_options_validate(&o, RMS_BACKEND_CIM);
+	err = rms_error_dup(rms_error_last());
 	assert_int_equal(rc, RMS_E_OPTIONS);
 	char *text = NULL;
 	size_t len = 0;
@@ -1024,9 +1026,8 @@ static void test_session_shows_properties_and_no_connection(void **state)
 	rms_session_options o;
 	cli_build_options(&o, &p->a, RMS_BACKEND_CIM, NULL, NULL);
 	rms_session *s = NULL;
-	rms_error *err = NULL;
-	if (rms_session_new(&s, RMS_BACKEND_CIM, &o, &err))
-		fail_msg("session: %s", rms_error_message(err));
+	if (rms_session_new(&s, RMS_BACKEND_CIM, &o))
+		fail_msg("session: %s", rms_error_message(rms_error_last()));
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);

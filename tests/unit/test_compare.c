@@ -34,9 +34,8 @@ static int setup(void **state)
 		fail_msg("could not start the test endpoints");
 	rms_session_options oa = rms_endpoint_session_options(w->a);
 	rms_session_options ob = rms_endpoint_session_options(w->b);
-	rms_error *err = NULL;
-	if (rms_target_new(&w->t, &oa, &ob, &err))
-		fail_msg("target: %s", rms_error_message(err));
+	if (rms_target_new(&w->t, &oa, &ob))
+		fail_msg("target: %s", rms_error_message(rms_error_last()));
 	*state = w;
 	return 0;
 }
@@ -55,9 +54,8 @@ static int teardown(void **state)
 static rms_comparison *compare(rms_target *t, rms_request *req)
 {
 	rms_comparison *c = NULL;
-	rms_error *err = NULL;
-	if (rms_compare(&c, t, req, &err))
-		fail_msg("compare: %s", rms_error_message(err));
+	if (rms_compare(&c, t, req))
+		fail_msg("compare: %s", rms_error_message(rms_error_last()));
 	rms_request_free(req);
 	return c;
 }
@@ -110,7 +108,7 @@ static void test_a_property_that_differs_is_named_with_both_values(void **state)
 	rms_endpoint_proc *eps[2] = { w->a, w->b };
 	for (int k = 0; k < 2; k++) {
 		rms_session_options o = rms_endpoint_session_options(eps[k]);
-		assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+		assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
 		rms_instance *inst;
 		rms_value *v;
 		assert_int_equal(rms_instance_new(&inst, NULL, "X_Widget"), 0);
@@ -119,9 +117,8 @@ static void test_a_property_that_differs_is_named_with_both_values(void **state)
 		assert_int_equal(rms_value_new_string(&v, names[k]), 0);
 		assert_int_equal(rms_instance_set(inst, "Name", v, 0), 0);
 		rms_ref *created = NULL;
-		rms_error *err = NULL;
-		if (rms_create(&created, s, inst, &err))
-			fail_msg("create: %s", rms_error_message(err));
+		if (rms_create(&created, s, inst))
+			fail_msg("create: %s", rms_error_message(rms_error_last()));
 		rms_ref_free(created);
 		rms_instance_free(inst);
 		rms_session_free(s);

@@ -116,7 +116,7 @@ static void blocking(rms_session *s, const rms_request *req, result *r)
 {
 	rms_op *op;
 	memset(r, 0, sizeof *r);
-	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	r->rc = drain(op, rms_request_kind(req), r) == RMS_ITEROVER ? 0 : -1;
 	rms_op_free(op);
 }
@@ -220,14 +220,14 @@ static void test_fifty_operations_on_fifty_sessions_from_one_thread(void **state
 		         open_dir, ncmd);
 		rms_request *open_cmd = run_req(open_barrier);
 		rms_session *s;
-		assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &cim_o, NULL), 0);
+		assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &cim_o), 0);
 		blocking(s, enumerate, &want_cim);
 		rms_session_free(s);
-		assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &ps_o, NULL), 0);
+		assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &ps_o), 0);
 		blocking(s, open_cmd, &want_cmd);
 		rms_session_free(s);
 		result via_ssh;
-		assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &ssh_o, NULL), 0);
+		assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &ssh_o), 0);
 		blocking(s, open_cmd, &via_ssh);
 		rms_session_free(s);
 		assert_same(&via_ssh, &want_cmd);
@@ -249,7 +249,7 @@ static void test_fifty_operations_on_fifty_sessions_from_one_thread(void **state
 		sl->opts = i < ncim ? cim_o : i < ncim + nwinrs ? ps_o : ssh_o;
 		sl->req = i < ncim ? enumerate : cmd;
 		/* Every session opens through the engine too. */
-		assert_int_equal(rms_multi_open(&sl->s, m, sl->backend, &sl->opts, NULL), 0);
+		assert_int_equal(rms_multi_open(&sl->s, m, sl->backend, &sl->opts), 0);
 	}
 
 	size_t opened = 0, done = 0, cim_done = 0, msgs = 0;
@@ -277,7 +277,7 @@ static void test_fifty_operations_on_fifty_sessions_from_one_thread(void **state
 				assert_int_equal(rms_session_state_get(sl->s), RMS_STATE_OPENED);
 				sl->opened = true;
 				opened++;
-				assert_int_equal(rms_multi_start(&sl->op, m, sl->s, sl->req, NULL), 0);
+				assert_int_equal(rms_multi_start(&sl->op, m, sl->s, sl->req), 0);
 				continue;
 			}
 			assert_ptr_equal(msg.op, sl->op);
@@ -331,11 +331,11 @@ static void test_open_failure_is_a_message_and_opening_refuses_ops(void **state)
 	rms_multi *m;
 	assert_int_equal(rms_multi_new(&m), 0);
 	rms_session *s;
-	assert_int_equal(rms_multi_open(&s, m, RMS_BACKEND_PSSESSION, &o, NULL), 0);
+	assert_int_equal(rms_multi_open(&s, m, RMS_BACKEND_PSSESSION, &o), 0);
 	rms_request *req = run_req("echo hi");
 	rms_op *op = NULL;
 	if (rms_session_state_get(s) == RMS_STATE_OPENING) {
-		assert_int_equal(rms_multi_start(&op, m, s, req, NULL), RMS_E_STATE);
+		assert_int_equal(rms_multi_start(&op, m, s, req), RMS_E_STATE);
 		assert_null(op);
 	}
 	rms_msg msg;
@@ -352,7 +352,7 @@ static void test_open_failure_is_a_message_and_opening_refuses_ops(void **state)
 	assert_true(got);
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_BROKEN);
 	assert_int_equal(rms_error_code(rms_session_broken_reason(s)), RMS_E_CONNECT);
-	assert_int_equal(rms_multi_start(&op, m, s, req, NULL), RMS_E_STATE);
+	assert_int_equal(rms_multi_start(&op, m, s, req), RMS_E_STATE);
 	rms_request_free(req);
 	rms_session_free(s);
 	rms_multi_free(m);
@@ -365,15 +365,15 @@ static void test_free_while_carried(void **state)
 	fixture *f = *state;
 	rms_session_options o = rms_endpoint_session_options(f->ep);
 	rms_session *s;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
 	rms_request *req;
 	assert_int_equal(rms_request_new(&req, RMS_OP_ENUMERATE), 0);
 	assert_int_equal(rms_request_set_class(req, "Win32_Service"), 0);
 	rms_multi *m;
 	assert_int_equal(rms_multi_new(&m), 0);
 	rms_op *a, *b;
-	assert_int_equal(rms_multi_start(&a, m, s, req, NULL), 0);
-	assert_int_equal(rms_multi_start(&b, m, s, req, NULL), 0);
+	assert_int_equal(rms_multi_start(&a, m, s, req), 0);
+	assert_int_equal(rms_multi_start(&b, m, s, req), 0);
 	/* Until a's first page is in. */
 	rms_msg msg;
 	bool a_ready = false;
@@ -426,12 +426,12 @@ static void test_cancel_from_another_thread_wakes_the_poll(void **state)
 	fixture *f = *state;
 	rms_session_options o = rms_sshd_session_options(&f->sshd);
 	rms_session *s;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o, NULL), 0);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), 0);
 	rms_request *req = run_req("sleep 30");
 	rms_multi *m;
 	assert_int_equal(rms_multi_new(&m), 0);
 	rms_op *op;
-	assert_int_equal(rms_multi_start(&op, m, s, req, NULL), 0);
+	assert_int_equal(rms_multi_start(&op, m, s, req), 0);
 	struct canceller c = {m, op};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, cancel_later, &c), 0);

@@ -30,7 +30,9 @@ static void expect_bad(const rms_session_options *o, rms_backend b, int code, co
                        const char *needle)
 {
 	rms_error *err = NULL;
-	int rc = rms_session_options_validate(o, b, &err);
+	rms_error_clear();
+	int rc = rms_session_options_validate(o, b);
+	err = rms_error_dup(rms_error_last());
 	if (rc != code)
 		fail_msg("expected %s, got %s (%s)", rms_error_code_name(code),
 		         rms_error_code_name(rc), err ? rms_error_message(err) : "no error");
@@ -48,7 +50,9 @@ static void expect_bad(const rms_session_options *o, rms_backend b, int code, co
 static void expect_ok(const rms_session_options *o, rms_backend b)
 {
 	rms_error *err = (rms_error *)1;
-	int rc = rms_session_options_validate(o, b, &err);
+	rms_error_clear();
+	int rc = rms_session_options_validate(o, b);
+	err = rms_error_dup(rms_error_last());
 	if (rc)
 		fail_msg("unexpected failure: %s", rms_error_message(err));
 	assert_null(err);
@@ -366,7 +370,7 @@ static void test_namespace_and_shell_uri(void **state)
 static void test_null_options(void **state)
 {
 	(void)state;
-	assert_int_equal(rms_session_options_validate(NULL, RMS_BACKEND_CIM, NULL),
+	assert_int_equal(rms_session_options_validate(NULL, RMS_BACKEND_CIM),
 	                 RMS_E_INVALID_ARG);
 	assert_string_equal(rms_error_field(rms_error_last()), "opts");
 }
@@ -492,14 +496,14 @@ static void test_session_and_target_hold_the_filled_copy(void **state)
 	(void)state;
 	rms_session_options o = base();
 	rms_session *s = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
 	assert_int_equal(s->opts.operation_timeout_ms, RMS_DEFAULT_OPERATION_TIMEOUT_MS);
 	assert_string_equal(s->opts.cim.cim_namespace, "root/cimv2");
 	rms_session_free(s);
 
 	rms_target *t = NULL;
-	assert_int_equal(rms_target_new(&t, &o, NULL, NULL), 0);
-	assert_int_equal(rms_target_session(&s, t, RMS_BACKEND_CIM, NULL), 0);
+	assert_int_equal(rms_target_new(&t, &o, NULL), 0);
+	assert_int_equal(rms_target_session(&s, t, RMS_BACKEND_CIM), 0);
 	assert_int_equal(s->opts.cim.max_elements, RMS_DEFAULT_MAX_ELEMENTS);
 	rms_target_free(t);
 }
@@ -548,7 +552,7 @@ static void test_newer_version_is_a_clear_options_error(void **state)
 	assert_int_equal(rms__options_copy(&c, &o), RMS_E_OPTIONS);
 	assert_null(c.host); /* nothing to free */
 	rms_session *s = (rms_session *)1;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), RMS_E_OPTIONS);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), RMS_E_OPTIONS);
 	assert_null(s);
 }
 

@@ -57,9 +57,8 @@ static int teardown(void **state)
 static rms_session *ps_session_with(const rms_session_options *o)
 {
 	rms_session *s = NULL;
-	rms_error *err = NULL;
-	if (rms_session_new(&s, RMS_BACKEND_PSSESSION, o, &err))
-		fail_msg("session: %s", rms_error_message(err));
+	if (rms_session_new(&s, RMS_BACKEND_PSSESSION, o))
+		fail_msg("session: %s", rms_error_message(rms_error_last()));
 	return s;
 }
 
@@ -123,7 +122,9 @@ static int run_pull(rms_session *s, rms_request *req, struct output *o, int *exi
 	rms_op *op;
 	rms_error *err = NULL;
 	memset(o, 0, sizeof *o);
-	int rc = rms_op_start(&op, s, req, &err);
+	rms_error_clear();
+	int rc = rms_op_start(&op, s, req);
+	err = rms_error_dup(rms_error_last());
 	rms_error_free(err);
 	if (rc)
 		return rc;
@@ -158,7 +159,9 @@ static void test_create_fails_at_connect_on_closed_port(void **state)
 	o.allow_unencrypted = true;
 	rms_session *s = NULL;
 	rms_error *err = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o, &err), RMS_E_CONNECT);
+	rms_error_clear();
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), RMS_E_CONNECT);
+	err = rms_error_dup(rms_error_last());
 	assert_null(s);
 	assert_int_equal(rms_error_phase(err), RMS_PHASE_CONNECT);
 	assert_int_equal(rms_error_backend(err), RMS_BACKEND_PSSESSION);
@@ -171,7 +174,9 @@ static void test_create_fails_at_authenticate_on_wrong_password(void **state)
 	o.password = "wrong";
 	rms_session *s = NULL;
 	rms_error *err = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o, &err), RMS_E_AUTH);
+	rms_error_clear();
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), RMS_E_AUTH);
+	err = rms_error_dup(rms_error_last());
 	assert_null(s);
 	assert_int_equal(rms_error_phase(err), RMS_PHASE_AUTHENTICATE);
 	rms_error_free(err);
@@ -186,7 +191,9 @@ static void test_create_fails_with_fault_when_host_has_no_shell(void **state)
 	rms_session_options o = opts_for(ep);
 	rms_session *s = NULL;
 	rms_error *err = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o, &err), RMS_E_FAULT);
+	rms_error_clear();
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), RMS_E_FAULT);
+	err = rms_error_dup(rms_error_last());
 	assert_null(s);
 	assert_int_equal(rms_error_phase(err), RMS_PHASE_REMOTE);
 	assert_string_equal(rms_error_fault_subcode(err), "a:DestinationUnreachable");
@@ -203,15 +210,15 @@ static void test_create_opens_one_shell_and_close_deletes_it(void **state)
 	assert_int_equal(rms_session_stats(s, &st), 0);
 	assert_int_equal(st.shells_opened, 1);
 	assert_int_equal(st.shells_open, 1);
-	assert_int_equal(rms_session_close(s, NULL), 0);
-	assert_int_equal(rms_session_close(s, NULL), 0); /* twice is fine */
+	assert_int_equal(rms_session_close(s), 0);
+	assert_int_equal(rms_session_close(s), 0); /* twice is fine */
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_CLOSED);
 	assert_int_equal(rms_session_stats(s, &st), 0);
 	assert_int_equal(st.shells_open, 0);
 	assert_int_equal(rms_endpoint_stat(*state, "shells_open"), 0);
 	assert_int_equal(rms_endpoint_stat(*state, "shells_deleted"), 1);
 	int code;
-	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL, NULL), RMS_E_STATE);
+	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL), RMS_E_STATE);
 	rms_session_free(s);
 }
 
@@ -230,7 +237,7 @@ static void test_shell_settings_reach_the_shell(void **state)
 	rms_request_free(req);
 	assert_string_equal(out.out, "/tmp\nC:\\Users\\Default\n\xc3\xa9\n");
 	rms_instance *id = NULL;
-	assert_int_equal(rms_identify(&id, s, NULL), 0);
+	assert_int_equal(rms_identify(&id, s), 0);
 	assert_non_null(rms_instance_get(id, "ProductVersion"));
 	rms_instance_free(id);
 	rms_session_free(s);
@@ -242,7 +249,7 @@ static void test_bad_working_directory_fails_the_command_not_the_session(void **
 	o.pssession.working_directory = "/nonexistent/dir";
 	rms_session *s = ps_session_with(&o);
 	int code;
-	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL, NULL), RMS_E_FAULT);
+	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL), RMS_E_FAULT);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "directory name is invalid"));
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
 	rms_session_free(s);
@@ -279,9 +286,11 @@ static void test_run_callback_delivers_output(void **state)
 	memset(&o, 0, sizeof o);
 	int code = -1;
 	rms_error *err = NULL;
+	rms_error_clear();
 	assert_int_equal(rms_run(&code, s, "printf 'a\\nb\\n'; echo e >&2; exit 7", 0, NULL,
-	                         collect_cb, &o, &err),
+	                         collect_cb, &o),
 	                 0);
+	err = rms_error_dup(rms_error_last());
 	assert_null(err);
 	assert_string_equal(o.out, "a\nb\n");
 	assert_string_equal(o.err, "e\n");
@@ -300,7 +309,7 @@ static void test_fifty_commands_use_one_connection_and_one_shell(void **state)
 		struct output o;
 		memset(&o, 0, sizeof o);
 		int code = -1;
-		assert_int_equal(rms_run(&code, s, cmd, 0, NULL, collect_cb, &o, NULL), 0);
+		assert_int_equal(rms_run(&code, s, cmd, 0, NULL, collect_cb, &o), 0);
 		char want[32];
 		snprintf(want, sizeof want, "%d\n", i);
 		assert_string_equal(o.out, want);
@@ -321,7 +330,7 @@ static void test_output_streams_before_the_command_ends(void **state)
 	rms_request *req = run_request("for i in 1 2 3; do echo line$i; sleep 1; done", 0, NULL);
 	rms_op *op;
 	double t0 = now_s();
-	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	rms_chunk c;
 	double first = -1;
 	int rc;
@@ -516,7 +525,7 @@ static void test_per_command_cap_stops_the_command(void **state)
 	assert_true(out.out_len <= 100000);
 	/* The session is still usable. */
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
-	assert_int_equal(rms_run(&code, s, "exit 4", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "exit 4", 0, NULL, NULL, NULL), 0);
 	assert_int_equal(code, 4);
 	assert_int_equal(stat_settled(*state, "commands_running", 0), 0);
 	rms_session_free(s);
@@ -529,7 +538,7 @@ static void test_object_cap_names_maximum_received_object_size(void **state)
 	o.pssession.max_received_per_command = RMS_LIMIT_UNLIMITED;
 	rms_session *s = ps_session_with(&o);
 	int code = -1;
-	assert_int_equal(rms_run(&code, s, "head -c 5000 /dev/zero", 0, NULL, NULL, NULL, NULL),
+	assert_int_equal(rms_run(&code, s, "head -c 5000 /dev/zero", 0, NULL, NULL, NULL),
 	                 RMS_E_LIMIT);
 	const rms_error *e = rms_error_last();
 	assert_string_equal(rms_error_limit_name(e), "MaximumReceivedObjectSize");
@@ -546,7 +555,7 @@ static void test_unlimited_caps_let_everything_through(void **state)
 	rms_session *s = ps_session_with(&o);
 	rms_request *req = run_request("head -c 200000 /dev/zero", 0, NULL);
 	rms_op *op;
-	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	rms_chunk c;
 	int rc;
 	size_t total = 0;
@@ -567,7 +576,7 @@ static void test_cancel_stops_the_remote_command(void **state)
 	rms_request *req = run_request("echo started; sleep 30", 0, NULL);
 	rms_op *op;
 	double t0 = now_s();
-	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	rms_chunk c;
 	assert_int_equal(rms_op_next_chunk(op, &c), 0);
 	assert_int_equal(c.len, 8);
@@ -579,7 +588,7 @@ static void test_cancel_stops_the_remote_command(void **state)
 	assert_int_equal(rms_endpoint_stat(ep, "signals"), signals + 2);
 	assert_int_equal(stat_settled(ep, "commands_running", 0), 0);
 	int code;
-	assert_int_equal(rms_run(&code, s, "echo again", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "echo again", 0, NULL, NULL, NULL), 0);
 	rms_request_free(req);
 	rms_session_free(s);
 }
@@ -598,7 +607,7 @@ static void test_output_callback_can_cancel(void **state)
 	rms_session *s = ps_session(*state);
 	int calls = 0, code;
 	double t0 = now_s();
-	assert_int_equal(rms_run(&code, s, "echo x; sleep 30", 0, NULL, cancel_cb, &calls, NULL),
+	assert_int_equal(rms_run(&code, s, "echo x; sleep 30", 0, NULL, cancel_cb, &calls),
 	                 RMS_E_CANCELLED);
 	assert_int_equal(calls, 1);
 	assert_true(now_s() - t0 < 10);
@@ -634,7 +643,7 @@ static void test_endpoint_killed_mid_command_breaks_the_session(void **state)
 	rms_session *s = ps_session(ep);
 	rms_request *req = run_request("echo go; sleep 30", 0, NULL);
 	rms_op *op;
-	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	rms_chunk c;
 	assert_int_equal(rms_op_next_chunk(op, &c), 0);
 	kill(ep->pid, SIGKILL);
@@ -647,7 +656,7 @@ static void test_endpoint_killed_mid_command_breaks_the_session(void **state)
 	assert_int_equal(rms_error_code(why), rc);
 	rms_op_free(op);
 	int code;
-	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL, NULL), RMS_E_STATE);
+	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL), RMS_E_STATE);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "broken"));
 	rms_request_free(req);
 	rms_session_free(s);
@@ -670,7 +679,7 @@ static void test_connection_closed_by_server_is_reopened(void **state)
 	struct output o;
 	memset(&o, 0, sizeof o);
 	int code = -1;
-	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, collect_cb, &o, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, collect_cb, &o), 0);
 	assert_string_equal(o.out, "hi\n");
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
 	assert_int_equal(rms_endpoint_stat(ep, "connections_accepted"), 2);
@@ -690,10 +699,10 @@ static void test_shell_deleted_by_server_breaks_the_session(void **state)
 		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
 	assert_int_equal(rms_endpoint_stat(ep, "shells_expired"), 1);
 	int code;
-	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL, NULL), RMS_E_FAULT);
+	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL), RMS_E_FAULT);
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_BROKEN);
 	assert_non_null(strstr(rms_error_message(rms_session_broken_reason(s)), "not found"));
-	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL, NULL), RMS_E_STATE);
+	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL), RMS_E_STATE);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "shell was not found"));
 	rms_session_free(s);
 	stop(ep);

@@ -82,7 +82,9 @@ static void test_cim_session_creation_opens_no_connection(void **state)
 	rms_session_options o = loopback(l->port);
 	rms_session *s = NULL;
 	rms_error *err = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, &err), 0);
+	rms_error_clear();
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
+	err = rms_error_dup(rms_error_last());
 	assert_null(err);
 	assert_int_equal(connections_waiting(l), 0);
 	rms_stats st = { .version = RMS_STATS_VERSION };
@@ -100,8 +102,8 @@ static void test_cim_session_properties_like_new_cimsession(void **state)
 	struct listener *l = *state;
 	rms_session_options o = loopback(l->port);
 	rms_session *a, *b;
-	assert_int_equal(rms_session_new(&a, RMS_BACKEND_CIM, &o, NULL), 0);
-	assert_int_equal(rms_session_new(&b, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(rms_session_new(&a, RMS_BACKEND_CIM, &o), 0);
+	assert_int_equal(rms_session_new(&b, RMS_BACKEND_CIM, &o), 0);
 	assert_int_equal(rms_session_id(b), rms_session_id(a) + 1);
 	char name[32];
 	snprintf(name, sizeof name, "CimSession%u", rms_session_id(a));
@@ -128,13 +130,15 @@ static void test_session_needs_valid_options_first(void **state)
 	rms_session_options o = loopback(70000);
 	rms_session *s = (rms_session *)1;
 	rms_error *err = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o, &err), RMS_E_OPTIONS);
+	rms_error_clear();
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), RMS_E_OPTIONS);
+	err = rms_error_dup(rms_error_last());
 	assert_null(s);
 	assert_string_equal(rms_error_field(err), "port");
 	assert_int_equal(rms_error_backend(err), RMS_BACKEND_PSSESSION);
 	rms_error_free(err);
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_AUTO, &o, NULL), RMS_E_INVALID_ARG);
-	assert_int_equal(rms_session_new(NULL, RMS_BACKEND_CIM, &o, NULL), RMS_E_INVALID_ARG);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_AUTO, &o), RMS_E_INVALID_ARG);
+	assert_int_equal(rms_session_new(NULL, RMS_BACKEND_CIM, &o), RMS_E_INVALID_ARG);
 }
 
 static void test_pssession_creation_fails_at_creation_without_transport(void **state)
@@ -146,7 +150,9 @@ static void test_pssession_creation_fails_at_creation_without_transport(void **s
 	o.operation_timeout_ms = 500;
 	rms_session *s = (rms_session *)1;
 	rms_error *err = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o, &err), RMS_E_TIMEOUT);
+	rms_error_clear();
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), RMS_E_TIMEOUT);
+	err = rms_error_dup(rms_error_last());
 	assert_null(s);
 	assert_int_equal(rms_error_backend(err), RMS_BACKEND_PSSESSION);
 	assert_null(strstr(rms_error_message(err), "Secret-Pa55"));
@@ -171,11 +177,13 @@ static void test_cim_test_connection_really_connects(void **state)
 	rms_error *err = NULL;
 	/* Without the option the same session is created (lazily) ... */
 	o.cim.test_connection = false;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
 	rms_session_free(s);
 	/* ... with it, creation fails there, as New-CimSession's does. */
 	o.cim.test_connection = true;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, &err), RMS_E_CONNECT);
+	rms_error_clear();
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), RMS_E_CONNECT);
+	err = rms_error_dup(rms_error_last());
 	assert_null(s);
 	assert_int_equal(rms_error_phase(err), RMS_PHASE_CONNECT);
 	assert_int_equal(rms_error_backend(err), RMS_BACKEND_CIM);
@@ -201,11 +209,13 @@ static void test_cim_operations_connect_when_they_run(void **state)
 	rms_session_options o = loopback(closed_port());
 	rms_session *s;
 	/* Creation succeeds: nothing is contacted ... */
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
 	rms_op *op = (rms_op *)1;
 	rms_error *err = NULL;
+	rms_error_clear();
 	/* ... the operation is where an unreachable host shows. */
-	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service", &err), RMS_E_CONNECT);
+	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service"), RMS_E_CONNECT);
+	err = rms_error_dup(rms_error_last());
 	assert_null(op);
 	assert_int_equal(rms_error_backend(err), RMS_BACKEND_CIM);
 	assert_int_equal(rms_error_phase(err), RMS_PHASE_CONNECT);
@@ -219,15 +229,19 @@ static void test_cim_operations_connect_when_they_run(void **state)
 	rms_request *r;
 	assert_int_equal(rms_request_new(&r, RMS_OP_GET_CLASS), 0);
 	assert_int_equal(rms_request_set_class(r, "Win32_Service"), 0);
-	assert_int_equal(rms_op_start(&op, s, r, &err), RMS_E_CONNECT);
+	rms_error_clear();
+	assert_int_equal(rms_op_start(&op, s, r), RMS_E_CONNECT);
+	err = rms_error_dup(rms_error_last());
 	assert_int_equal(rms_error_backend(err), RMS_BACKEND_CIM);
 	rms_error_free(err);
 	rms_request_free(r);
 
 	/* Commands are not a CIM operation: the error names who can. */
 	int code = -1;
-	assert_int_equal(rms_run(&code, s, "hostname", 0, NULL, NULL, NULL, &err),
+	rms_error_clear();
+	assert_int_equal(rms_run(&code, s, "hostname", 0, NULL, NULL, NULL),
 	                 RMS_E_UNSUPPORTED);
+	err = rms_error_dup(rms_error_last());
 	assert_non_null(strstr(rms_error_message(err), "PSSession"));
 	rms_error_free(err);
 	rms_session_free(s);
@@ -238,9 +252,9 @@ static void test_last_error_survives_freeing_the_session(void **state)
 	(void)state;
 	rms_session_options o = loopback(closed_port());
 	rms_session *s;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
 	rms_op *op;
-	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service", NULL), RMS_E_CONNECT);
+	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service"), RMS_E_CONNECT);
 	const rms_error *e = rms_error_last();
 	char *msg = strdup(rms_error_message(e));
 	/* Freeing succeeds, so the pointer must stay valid (error.h). */
@@ -255,13 +269,13 @@ static void test_closed_session_refuses_operations(void **state)
 	struct listener *l = *state;
 	rms_session_options o = loopback(l->port);
 	rms_session *s;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
-	assert_int_equal(rms_session_close(s, NULL), 0);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
+	assert_int_equal(rms_session_close(s), 0);
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_CLOSED);
 	assert_string_equal(rms_session_state_name(RMS_STATE_CLOSED), "Closed");
-	assert_int_equal(rms_session_close(s, NULL), 0);
+	assert_int_equal(rms_session_close(s), 0);
 	rms_op *op;
-	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service", NULL), RMS_E_STATE);
+	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service"), RMS_E_STATE);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "closed"));
 	rms_session_free(s);
 }
@@ -314,15 +328,15 @@ static void test_incomplete_request_is_refused_before_the_backend(void **state)
 	struct listener *l = *state;
 	rms_session_options o = loopback(l->port);
 	rms_session *s;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o, NULL), 0);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
 	rms_request *r;
 	assert_int_equal(rms_request_new(&r, RMS_OP_INVOKE), 0);
 	rms_op *op;
-	assert_int_equal(rms_op_start(&op, s, r, NULL), RMS_E_INVALID_ARG);
+	assert_int_equal(rms_op_start(&op, s, r), RMS_E_INVALID_ARG);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "method"));
 	rms_request_free(r);
 	assert_int_equal(rms_request_new(&r, RMS_OP_QUERY), 0);
-	assert_int_equal(rms_op_start(&op, s, r, NULL), RMS_E_INVALID_ARG);
+	assert_int_equal(rms_op_start(&op, s, r), RMS_E_INVALID_ARG);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "query"));
 	rms_request_free(r);
 	rms_session_free(s);
@@ -333,7 +347,7 @@ static void test_auto_sends_cim_work_to_cim_and_commands_to_pssession(void **sta
 	struct listener *l = *state;
 	rms_session_options o = loopback(l->port);
 	rms_target *t;
-	assert_int_equal(rms_target_new(&t, &o, &o, NULL), 0);
+	assert_int_equal(rms_target_new(&t, &o, &o), 0);
 	rms_backend b;
 	const char *why;
 	assert_int_equal(rms_target_choose(&b, &why, t, RMS_BACKEND_AUTO, RMS_OP_ENUMERATE), 0);
@@ -357,13 +371,15 @@ static void test_auto_sends_cim_work_to_cim_and_commands_to_pssession(void **sta
 	 * target's CIM session is made (opening nothing) and the operation
 	 * then tries its own connection. */
 	rms_session_options closed = loopback(closed_port());
-	assert_int_equal(rms_target_new(&t, &closed, &closed, NULL), 0);
+	assert_int_equal(rms_target_new(&t, &closed, &closed), 0);
 	rms_request *r;
 	assert_int_equal(rms_request_new(&r, RMS_OP_ENUMERATE), 0);
 	assert_int_equal(rms_request_set_class(r, "Win32_Service"), 0);
 	rms_op *op;
 	rms_error *err = NULL;
-	assert_int_equal(rms_target_start(&op, t, RMS_BACKEND_AUTO, r, &err), RMS_E_CONNECT);
+	rms_error_clear();
+	assert_int_equal(rms_target_start(&op, t, RMS_BACKEND_AUTO, r), RMS_E_CONNECT);
+	err = rms_error_dup(rms_error_last());
 	assert_int_equal(rms_error_backend(err), RMS_BACKEND_CIM);
 	/* No silent retry on the PSSession, and the error says how to ask. */
 	assert_non_null(strstr(rms_error_message(err),
@@ -374,12 +390,16 @@ static void test_auto_sends_cim_work_to_cim_and_commands_to_pssession(void **sta
 	/* Not for an operation that could not start for its own reasons. */
 	rms_request *bad;
 	assert_int_equal(rms_request_new(&bad, RMS_OP_ENUMERATE), 0);
-	assert_int_not_equal(rms_target_start(&op, t, RMS_BACKEND_AUTO, bad, &err), 0);
+	rms_error_clear();
+	assert_int_not_equal(rms_target_start(&op, t, RMS_BACKEND_AUTO, bad), 0);
+	err = rms_error_dup(rms_error_last());
 	assert_null(strstr(rms_error_message(err), "auto chose"));
 	rms_error_free(err);
 	rms_request_free(bad);
+	rms_error_clear();
 	/* Asked by name, the PSSession fails at its creation, on its own. */
-	assert_int_equal(rms_target_start(&op, t, RMS_BACKEND_PSSESSION, r, &err), RMS_E_CONNECT);
+	assert_int_equal(rms_target_start(&op, t, RMS_BACKEND_PSSESSION, r), RMS_E_CONNECT);
+	err = rms_error_dup(rms_error_last());
 	assert_int_equal(rms_error_backend(err), RMS_BACKEND_PSSESSION);
 	assert_null(strstr(rms_error_message(err), "auto chose"));
 	rms_error_free(err);
@@ -392,8 +412,8 @@ static void test_auto_falls_back_only_to_a_backend_that_can_serve(void **state)
 	struct listener *l = *state;
 	rms_session_options o = loopback(l->port);
 	rms_target *only_ps, *only_cim;
-	assert_int_equal(rms_target_new(&only_ps, NULL, &o, NULL), 0);
-	assert_int_equal(rms_target_new(&only_cim, &o, NULL, NULL), 0);
+	assert_int_equal(rms_target_new(&only_ps, NULL, &o), 0);
+	assert_int_equal(rms_target_new(&only_cim, &o, NULL), 0);
 	rms_backend b;
 	const char *why;
 	assert_int_equal(rms_target_choose(&b, &why, only_ps, RMS_BACKEND_AUTO, RMS_OP_QUERY), 0);
@@ -411,9 +431,9 @@ static void test_auto_falls_back_only_to_a_backend_that_can_serve(void **state)
 	rms_target_free(only_cim);
 
 	rms_target *t;
-	assert_int_equal(rms_target_new(&t, NULL, NULL, NULL), RMS_E_INVALID_ARG);
+	assert_int_equal(rms_target_new(&t, NULL, NULL), RMS_E_INVALID_ARG);
 	rms_session_options bad = loopback(70000);
-	assert_int_equal(rms_target_new(&t, &o, &bad, NULL), RMS_E_OPTIONS);
+	assert_int_equal(rms_target_new(&t, &o, &bad), RMS_E_OPTIONS);
 	assert_int_equal(rms_error_backend(rms_error_last()), RMS_BACKEND_PSSESSION);
 }
 
@@ -432,20 +452,22 @@ static void test_comparison_refuses_what_it_cannot_do(void **state)
 	struct listener *l = *state;
 	rms_session_options o = loopback(l->port);
 	rms_target *t;
-	assert_int_equal(rms_target_new(&t, &o, &o, NULL), 0);
+	assert_int_equal(rms_target_new(&t, &o, &o), 0);
 	rms_request *r;
 	assert_int_equal(rms_request_new(&r, RMS_OP_RUN), 0);
 	assert_int_equal(rms_request_set_command(r, "cmd", 0, NULL), 0);
 	assert_int_equal(rms_request_set_stdin_fn(r, no_stdin, NULL), 0);
 	rms_comparison *c = (rms_comparison *)1;
 	rms_error *err = NULL;
-	assert_int_equal(rms_compare(&c, t, r, &err), RMS_E_INVALID_ARG);
+	rms_error_clear();
+	assert_int_equal(rms_compare(&c, t, r), RMS_E_INVALID_ARG);
+	err = rms_error_dup(rms_error_last());
 	assert_null(c);
 	assert_non_null(strstr(rms_error_message(err), "runs the command twice"));
 	rms_error_free(err);
-	assert_int_equal(rms_compare(NULL, t, r, NULL), RMS_E_INVALID_ARG);
-	assert_int_equal(rms_compare(&c, NULL, r, NULL), RMS_E_INVALID_ARG);
-	assert_int_equal(rms_compare(&c, t, NULL, NULL), RMS_E_INVALID_ARG);
+	assert_int_equal(rms_compare(NULL, t, r), RMS_E_INVALID_ARG);
+	assert_int_equal(rms_compare(&c, NULL, r), RMS_E_INVALID_ARG);
+	assert_int_equal(rms_compare(&c, t, NULL), RMS_E_INVALID_ARG);
 	/* Nothing was opened: no session was even made. */
 	assert_int_equal(connections_waiting(l), 0);
 	rms_request_free(r);

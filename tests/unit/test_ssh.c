@@ -81,9 +81,8 @@ static rms_session_options opts_for(const rms_sshd *d)
 static rms_session *open_with(const rms_session_options *o)
 {
 	rms_session *s = NULL;
-	rms_error *err = NULL;
-	if (rms_session_new(&s, RMS_BACKEND_PSSESSION, o, &err))
-		fail_msg("session: %s", rms_error_message(err));
+	if (rms_session_new(&s, RMS_BACKEND_PSSESSION, o))
+		fail_msg("session: %s", rms_error_message(rms_error_last()));
 	return s;
 }
 
@@ -99,7 +98,9 @@ static void expect_open_fails(const rms_session_options *o, int code, rms_phase 
 {
 	rms_session *s = (rms_session *)1;
 	rms_error *err = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, o, &err), code);
+	rms_error_clear();
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, o), code);
+	err = rms_error_dup(rms_error_last());
 	assert_null(s);
 	assert_non_null(err);
 	if (rms_error_phase(err) != phase || !strstr(rms_error_message(err), want))
@@ -149,7 +150,7 @@ static int run_pull(rms_session *s, rms_request *req, struct output *out, int *c
 {
 	memset(out, 0, sizeof *out);
 	rms_op *op;
-	int rc = rms_op_start(&op, s, req, NULL);
+	int rc = rms_op_start(&op, s, req);
 	if (rc)
 		return rc;
 	rms_chunk c;
@@ -270,7 +271,7 @@ static void test_missing_known_hosts_file_fails_unless_accepting(void **state)
 	o.ssh.known_hosts = kh;
 	/* Option validation already refuses an unreadable file. */
 	rms_session *s = NULL;
-	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o, NULL), RMS_E_OPTIONS);
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), RMS_E_OPTIONS);
 	assert_string_equal(rms_error_field(rms_error_last()), "ssh.known_hosts");
 }
 
@@ -517,15 +518,15 @@ static void test_key_authentication_opens_the_session(void **state)
 	/* Closing disconnects (after a command, so that sshd's session
 	 * process is up and reads the message). */
 	int code;
-	assert_int_equal(rms_run(&code, s, "true", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "true", 0, NULL, NULL, NULL), 0);
 	int disc = rms_sshd_log_count(&sshd, "Received disconnect from 127.0.0.1");
-	assert_int_equal(rms_session_close(s, NULL), 0);
+	assert_int_equal(rms_session_close(s), 0);
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_CLOSED);
 	assert_int_equal(log_settled(&sshd, "Received disconnect from 127.0.0.1", disc + 1),
 	                 disc + 1);
 	assert_int_equal(rms_session_stats(s, &st), 0);
 	assert_int_equal(st.connections_open, 0);
-	assert_int_equal(rms_run(&code, s, "true", 0, NULL, NULL, NULL, NULL), RMS_E_STATE);
+	assert_int_equal(rms_run(&code, s, "true", 0, NULL, NULL, NULL), RMS_E_STATE);
 	rms_session_free(s);
 }
 
@@ -578,7 +579,7 @@ static void test_password_authentication(void **state)
 	rms_session *s = open_with(&o);
 	assert_int_equal(log_settled(&sshd, "Accepted password for", before + 1), before + 1);
 	int code = -1;
-	assert_int_equal(rms_run(&code, s, "exit 5", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "exit 5", 0, NULL, NULL, NULL), 0);
 	assert_int_equal(code, 5);
 	rms_session_free(s);
 }
@@ -687,7 +688,7 @@ static void test_run_returns_stdout_stderr_and_exit_code(void **state)
 	/* Arguments are joined to the command with spaces. */
 	const char *argv[] = {"a", "b c"};
 	memset(&out, 0, sizeof out);
-	assert_int_equal(rms_run(&code, s, "echo", 2, argv, collect_cb, &out, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "echo", 2, argv, collect_cb, &out), 0);
 	assert_string_equal(out.out, "a b c\n");
 	assert_int_equal(code, 0);
 	rms_session_free(s);
@@ -708,7 +709,7 @@ static void test_exit_codes_and_signals(void **state)
 	             {"kill -INT $$", 130}};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int code = -1;
-		assert_int_equal(rms_run(&code, s, cases[i].cmd, 0, NULL, NULL, NULL, NULL), 0);
+		assert_int_equal(rms_run(&code, s, cases[i].cmd, 0, NULL, NULL, NULL), 0);
 		if (code != cases[i].code)
 			fail_msg("'%s' gave %d, expected %d", cases[i].cmd, code, cases[i].code);
 	}
@@ -727,7 +728,7 @@ static void test_twenty_commands_use_one_connection(void **state)
 		struct output out;
 		memset(&out, 0, sizeof out);
 		int code = -1;
-		assert_int_equal(rms_run(&code, s, cmd, 0, NULL, collect_cb, &out, NULL), 0);
+		assert_int_equal(rms_run(&code, s, cmd, 0, NULL, collect_cb, &out), 0);
 		assert_string_equal(out.out, want);
 		assert_int_equal(code, 0);
 	}
@@ -771,7 +772,7 @@ static void test_large_output_streams_in_bounded_memory(void **state)
 	snprintf(cmd, sizeof cmd, "head -c %llu /dev/zero", (unsigned long long)total_want);
 	rms_request *req = run_request(cmd);
 	rms_op *op;
-	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	long hwm0 = vm_hwm_kb();
 	rms_chunk c;
 	int rc;
@@ -892,7 +893,7 @@ static void test_stdin_callback_and_output_interleave(void **state)
 	struct feeder f = {.data = data, .len = len};
 	assert_int_equal(rms_request_set_stdin_fn(req, feed, &f), 0);
 	rms_op *op;
-	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	rms_chunk c;
 	int rc;
 	size_t got = 0;
@@ -983,7 +984,7 @@ static void test_per_command_cap_stops_the_command(void **state)
 	assert_int_equal(processes_settled(cmd), 0);
 	/* The session is still usable. */
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
-	assert_int_equal(rms_run(&code, s, "exit 4", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "exit 4", 0, NULL, NULL, NULL), 0);
 	assert_int_equal(code, 4);
 	rms_request_free(req);
 	rms_session_free(s);
@@ -997,7 +998,7 @@ static void test_object_cap_names_maximum_received_object_size(void **state)
 	o.pssession.max_received_per_command = RMS_LIMIT_UNLIMITED;
 	rms_session *s = open_with(&o);
 	int code = -1;
-	assert_int_equal(rms_run(&code, s, "head -c 5000 /dev/zero", 0, NULL, NULL, NULL, NULL),
+	assert_int_equal(rms_run(&code, s, "head -c 5000 /dev/zero", 0, NULL, NULL, NULL),
 	                 RMS_E_LIMIT);
 	const rms_error *e = rms_error_last();
 	assert_string_equal(rms_error_limit_name(e), "MaximumReceivedObjectSize");
@@ -1013,7 +1014,7 @@ static void test_default_per_command_cap_is_50_mb(void **state)
 		skip();
 	rms_session *s = open_default();
 	int code = -1;
-	assert_int_equal(rms_run(&code, s, "head -c 60000000 /dev/zero", 0, NULL, NULL, NULL, NULL),
+	assert_int_equal(rms_run(&code, s, "head -c 60000000 /dev/zero", 0, NULL, NULL, NULL),
 	                 RMS_E_LIMIT);
 	assert_int_equal(rms_error_limit_value(rms_error_last()), 52428800);
 	rms_session_free(s);
@@ -1027,7 +1028,7 @@ static void test_cancel_stops_the_remote_command(void **state)
 	rms_request *req = run_request(cmd);
 	rms_op *op;
 	double t0 = now_s();
-	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	rms_chunk c;
 	assert_int_equal(rms_op_next_chunk(op, &c), 0);
 	assert_true(c.len >= 8 && memcmp(c.data, "started\n", 8) == 0);
@@ -1038,7 +1039,7 @@ static void test_cancel_stops_the_remote_command(void **state)
 	assert_true(now_s() - t0 < 5);
 	assert_int_equal(processes_settled(cmd), 0);
 	int code = -1;
-	assert_int_equal(rms_run(&code, s, "exit 2", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "exit 2", 0, NULL, NULL, NULL), 0);
 	assert_int_equal(code, 2);
 	rms_request_free(req);
 	rms_session_free(s);
@@ -1060,7 +1061,7 @@ static void test_output_callback_can_cancel(void **state)
 	static const char cmd[] = "echo x; while :; do sleep 0.1; echo cb-tick; done";
 	int calls = 0, code;
 	double t0 = now_s();
-	assert_int_equal(rms_run(&code, s, cmd, 0, NULL, cancel_cb, &calls, NULL), RMS_E_CANCELLED);
+	assert_int_equal(rms_run(&code, s, cmd, 0, NULL, cancel_cb, &calls), RMS_E_CANCELLED);
 	assert_int_equal(calls, 1);
 	assert_true(now_s() - t0 < 5);
 	assert_int_equal(processes_settled(cmd), 0);
@@ -1084,7 +1085,7 @@ static void test_command_timeout_fails_with_limit_phase(void **state)
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
 	/* libssh2 1.10 cannot signal it, so a silent command outlives its
 	 * closed channel on OpenSSH (docs/pssession.md); the session goes on. */
-	assert_int_equal(rms_run(&code, s, "true", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "true", 0, NULL, NULL, NULL), 0);
 	/* End this test's own leftover sleep while its shell and sshd are
 	 * there to reap it. */
 	assert_int_equal(signal_processes_with_arg("34.5", SIGKILL), 1);
@@ -1098,12 +1099,12 @@ static void test_cim_operations_are_not_implemented_over_ssh(void **state)
 	(void)state;
 	rms_session *s = open_default();
 	rms_op *op = NULL;
-	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service", NULL), RMS_E_NOT_IMPLEMENTED);
+	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service"), RMS_E_NOT_IMPLEMENTED);
 	assert_null(op);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "SSH"));
 	/* Identify is WS-Management: the CIM backend's. */
 	rms_instance *id = NULL;
-	assert_int_equal(rms_identify(&id, s, NULL), RMS_E_UNSUPPORTED);
+	assert_int_equal(rms_identify(&id, s), RMS_E_UNSUPPORTED);
 	rms_session_free(s);
 }
 
@@ -1118,7 +1119,7 @@ static void test_sshd_killed_mid_command_breaks_the_session(void **state)
 	rms_session *s = open_with(&o);
 	rms_request *req = run_request("echo go; sleep 35.5");
 	rms_op *op;
-	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	rms_chunk c;
 	assert_int_equal(rms_op_next_chunk(op, &c), 0);
 	rms_sshd_kill(&d);
@@ -1136,7 +1137,7 @@ static void test_sshd_killed_mid_command_breaks_the_session(void **state)
 	assert_int_equal(st.connections_open, 0);
 	rms_op_free(op);
 	int code;
-	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL, NULL), RMS_E_STATE);
+	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL), RMS_E_STATE);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "broken"));
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "was lost"));
 	rms_request_free(req);
@@ -1189,7 +1190,7 @@ static void test_timeout_while_stdin_write_is_half_sent_keeps_the_session(void *
 	assert_int_equal(rms_request_set_stdin(req, data, len), 0);
 	assert_int_equal(rms_request_set_timeout(req, 1000), 0);
 	rms_op *op;
-	assert_int_equal(rms_op_start(&op, s, req, NULL), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	assert_true(rms_sshd_signal_sessions(&d, SIGSTOP) > 0);
 	pid_t waker = fork();
 	assert_true(waker >= 0);
@@ -1216,7 +1217,7 @@ static void test_timeout_while_stdin_write_is_half_sent_keeps_the_session(void *
 	assert_true(stats.bytes_sent < 2u << 20); /* the socket was full before the window */
 	assert_true(stats.largest_request > 0 && stats.largest_request <= 32768);
 	int code = -1;
-	assert_int_equal(rms_run(&code, s, "exit 5", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "exit 5", 0, NULL, NULL, NULL), 0);
 	assert_int_equal(code, 5);
 	rms_request_free(req);
 	free(data);
@@ -1268,7 +1269,7 @@ static void test_open_by_hand_waits_on_the_socket(void **state)
 	assert_int_equal(rms_session_stats(s, &st), 0);
 	assert_int_equal(st.connections_open, 1);
 	int code = -1;
-	assert_int_equal(rms_run(&code, s, "exit 6", 0, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(rms_run(&code, s, "exit 6", 0, NULL, NULL, NULL), 0);
 	assert_int_equal(code, 6);
 	rms_session_free(s);
 }

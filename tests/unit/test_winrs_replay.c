@@ -583,11 +583,10 @@ static rms_session *replay_session(replay *r, const rms_session_options *o)
 {
 	rms_session_options def = replay_opts(r);
 	rms_session *s = NULL;
-	rms_error *err = NULL;
 	if (!(o ? o : &def)->max_envelope_size)
 		r->sessions_learning++;
-	if (rms_session_new(&s, RMS_BACKEND_PSSESSION, o ? o : &def, &err))
-		fail_msg("session: %s", rms_error_message(err));
+	if (rms_session_new(&s, RMS_BACKEND_PSSESSION, o ? o : &def))
+		fail_msg("session: %s", rms_error_message(rms_error_last()));
 	return s;
 }
 
@@ -730,10 +729,12 @@ static int run(rms_session *s, const char *cmd, size_t argc, const char *const *
 		assert_int_equal(rms_request_set_timeout(req, timeout_ms), 0);
 	rms_op *op = NULL;
 	*err = NULL;
-	int rc = rms_op_start(&op, s, req, err);
+	int rc = rms_op_start(&op, s, req);
 	rms_request_free(req);
-	if (rc)
+	if (rc) {
+		*err = rms_error_dup(rms_error_last());
 		return rc;
+	}
 	rms_chunk c;
 	while ((rc = rms_op_next_chunk(op, &c)) == 0)
 		rms__buf_append(c.stream == RMS_STREAM_STDOUT ? &o->out : &o->err, c.data, c.len);
@@ -1241,8 +1242,7 @@ static void test_winrmsharp_open_close_shell(void **state)
 	};
 	replay *r = replay_start(steps, N(steps));
 	rms_session *s = replay_session(r, NULL);
-	rms_error *err = NULL;
-	assert_int_equal(rms_session_close(s, &err), 0);
+	assert_int_equal(rms_session_close(s), 0);
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_CLOSED);
 	rms_session_free(s);
 	replay_finish(r);
@@ -1306,8 +1306,7 @@ static void test_winrmsharp_command_cleanup(void **state)
 	assert_int_equal(rms_request_new(&req, RMS_OP_RUN), 0);
 	assert_int_equal(rms_request_set_command(req, "hostname", 0, NULL), 0);
 	rms_op *op = NULL;
-	rms_error *err = NULL;
-	assert_int_equal(rms_op_start(&op, s, req, &err), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
 	rms_request_free(req);
 	rms_op_free(op);
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
