@@ -12,7 +12,9 @@ const struct rms_backend_ops *rms__backend_ops(rms_backend id, const rms_session
 {
 	switch (id) {
 	case RMS_BACKEND_CIM: return &rms__cim_backend;
-	case RMS_BACKEND_PSSESSION: (void)o; return &rms__pssession_backend;
+	case RMS_BACKEND_PSSESSION:
+		return o && o->transport == RMS_TRANSPORT_SSH ? &rms__pssession_ssh_backend
+		                                             : &rms__pssession_backend;
 	default: return NULL;
 	}
 }
