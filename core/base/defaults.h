@@ -20,6 +20,12 @@
 /* What the HTTP timeout allows beyond the WS-Man OperationTimeout, so the
  * server's own w:TimedOut fault arrives before the client gives up. */
 #define RMS_HTTP_TIMEOUT_GRACE_MS 5000u
+/* How long a step's wait may last while a cancellation flag is set: a
+ * cancel from another thread cannot wake a blocking caller's poll, so the
+ * wait comes back this often to have the flag looked at
+ * (curl_easy_perform looked every second). An engine's caller can wake its
+ * poll at once instead (rms_multi_wakeup). */
+#define RMS_CANCEL_CHECK_MS 500u
 /* How long cleanup after a cancel or failure (a Release, a Signal) may
  * take before it is abandoned. */
 #define RMS_CLEANUP_TIMEOUT_MS 5000u

@@ -46,11 +46,6 @@
  * proxy's. More than this is an internal error, never a silent loss. */
 #define MAX_SOCKETS 8
 
-/* How long a step's wait may last while a cancellation flag is set: a
- * cancel from another thread cannot wake the caller's poll, so the wait
- * comes back this often to have the flag looked at (curl_easy_perform
- * looked every second). TRANSITIONAL: belongs in core/base/defaults.h. */
-#define CANCEL_CHECK_MS 500u
 /* A wait that would hold neither a socket nor a deadline (curl gave
  * neither) comes back after this long rather than never. */
 #define IDLE_RECHECK_MS 100u
@@ -1208,7 +1203,7 @@ static void fill_wait(const rms_http *h, rms_wait *w)
 	if (!all)
 		rms__wait_until(w, now + IDLE_RECHECK_MS);
 	if (h->cancel)
-		rms__wait_until(w, now + CANCEL_CHECK_MS);
+		rms__wait_until(w, now + RMS_CANCEL_CHECK_MS);
 	if (!w->nfds && !w->deadline_ms)
 		rms__wait_until(w, now + IDLE_RECHECK_MS);
 }
