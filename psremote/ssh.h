@@ -1,6 +1,6 @@
 /*
  * Internal: the SSH connection under the PSSession's SSH transport
- * (psremote/ps_ssh.c), and how it is made (psremote/ssh_connect.c):
+ * (psremote/ps_sshexec.c), and how it is made (psremote/ssh_connect.c):
  * TCP connect, the SSH handshake, host key verification against
  * known_hosts, and authentication. libssh2 runs non-blocking throughout:
  * where it would wait, a step returns RMS_EAGAIN with the socket and the
@@ -64,7 +64,7 @@ struct ssh_conn {
 	 * ssh_connect.c): a step that read any may have queued packets for
 	 * other channels, which poll() cannot see. */
 	uint64_t rx_bytes;
-	/* The run ops with a channel on this connection (ps_ssh.c), so that a
+	/* The run ops with a channel on this connection (ps_sshexec.c), so that a
 	 * step that queued packets for another op's channel can wake it. */
 	rms_op **active;
 	size_t nactive, capactive;

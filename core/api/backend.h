@@ -73,13 +73,13 @@ struct rms_backend_ops {
 };
 
 extern const struct rms_backend_ops rms__cim_backend;
+/* The PSSession backend (psremote/ps_backend.c): one table over both of
+ * its transports (WS-Man, SSH). supports asks the transport the options
+ * select; a session's calls go to the transport it was opened with. */
 extern const struct rms_backend_ops rms__pssession_backend;
-/* The PSSession backend over SSH (psremote/ps_ssh.c): same id and name,
- * chosen by rms_session_new when opts.transport is RMS_TRANSPORT_SSH. */
-extern const struct rms_backend_ops rms__pssession_ssh_backend;
 
-/* The table that serves backend id for a session with options o (the
- * PSSession's transport picks its table). NULL for an unknown id. */
+/* The table that serves backend id for a session with options o (o may be
+ * NULL). NULL for an unknown id. */
 const struct rms_backend_ops *rms__backend_ops(rms_backend id, const rms_session_options *o);
 
 struct rms_session {

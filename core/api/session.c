@@ -10,11 +10,11 @@ static atomic_uint_fast32_t next_session_id = 1;
 
 const struct rms_backend_ops *rms__backend_ops(rms_backend id, const rms_session_options *o)
 {
+	/* Each table asks its own options (the PSSession's transport) itself. */
+	(void)o;
 	switch (id) {
 	case RMS_BACKEND_CIM: return &rms__cim_backend;
-	case RMS_BACKEND_PSSESSION:
-		return o && o->transport == RMS_TRANSPORT_SSH ? &rms__pssession_ssh_backend
-		                                             : &rms__pssession_backend;
+	case RMS_BACKEND_PSSESSION: return &rms__pssession_backend;
 	default: return NULL;
 	}
 }

@@ -1,16 +1,19 @@
 /*
- * The PSSession backend over SSH (libssh2): New-PSSession -HostName
- * semantics with plain commands instead of PowerShell remoting.
+ * The PSSession's SSH transport (libssh2): the command shell protocol as
+ * plain commands, one "exec" channel per command, New-PSSession -HostName
+ * semantics without PowerShell remoting. Caps, time limits, cancel,
+ * callbacks, exit signals and Broken are the protocol layer's
+ * (ps_backend.c, ps_transport.h).
  *
  * Creating a session connects (TCP, then the SSH handshake), verifies the
  * server's host key against a known_hosts file, and authenticates
  * (psremote/ssh_connect.c), and fails right there with the phase named.
  * The session then holds that one SSH connection for its whole life; every
- * command is an "exec" channel on it, and closing the session disconnects.
+ * command is an exec channel on it, and closing the session disconnects.
  *
  * The engine contract (core/api/backend.h): nothing here waits for the
  * network except cleanup. open begins connecting and open_step advances it;
- * start begins a command and step advances it (channel open, exec, stdin,
+ * begin starts a command and step advances it (channel open, exec, stdin,
  * output, the channel's close and exit status). Where libssh2 returns
  * LIBSSH2_ERROR_EAGAIN, a step returns RMS_EAGAIN with the socket in the
  * rms_wait, the directions libssh2_session_block_directions() gives, and
@@ -23,11 +26,11 @@
  * queue packets for another command's channel inside libssh2, where poll()
  * cannot see them: that step wakes the other commands (wake_others).
  *
- * State: a failure of the connection itself (socket closed or reset, an SSH
- * transport error) turns the session Broken with the reason kept; core/api/op.c
- * then refuses later calls with RMS_E_STATE naming it. A failure that belongs
- * to one channel (the server refused the exec, the channel was closed), or
- * libssh2 refusing a call (BAD_USE, INVAL), fails the command only.
+ * Lost: a failure of the connection itself (socket closed or reset, an SSH
+ * transport error) loses the session (rms__ps_session_lost, and a step says
+ * so). A failure that belongs to one channel (the server refused the exec,
+ * the channel was closed), or libssh2 refusing a call (BAD_USE, INVAL),
+ * fails the command only.
  *
  * Half-sent packets: a libssh2 call that returns EAGAIN with the socket full
  * may have begun a packet that only the same call can finish; it is recorded
@@ -35,10 +38,9 @@
  * to, and finished before any other send by the next step of any command,
  * stop or disconnect, which credits that command with what it sent.
  *
- * Limits: WinRM's envelope limits do not exist on SSH. The received-data
- * caps do: MaximumReceivedDataSizePerCommand over all output of a command,
- * and MaximumReceivedObjectSize over one piece of output (one read from the
- * channel, at most CHUNK bytes: an exec channel carries bytes, not objects).
+ * Output: each read from the channel (at most CHUNK bytes, one SSH packet)
+ * is one batch for the protocol layer, so MaximumReceivedObjectSize applies
+ * to one read: an exec channel carries bytes, not objects.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -51,14 +53,12 @@
 #include "address.h"
 #include "defaults.h"
 #include "ps_limits.h"
+#include "ps_transport.h"
 #include "ssh.h"
 
 /* The most one read from a channel returns; libssh2 packets carry at most
  * 32 KB, so a chunk is one packet or less. */
 #define CHUNK 32768
-/* Chunks one step hands to an output callback before it lets other
- * commands run (it then asks to be stepped again at once). */
-#define CHUNKS_PER_STEP 64
 /* How long stopping a command (signal, close) may take before the channel is
  * abandoned to the session. */
 #define STOP_MS 3000u
@@ -78,6 +78,7 @@ enum op_phase {
 };
 
 struct ssh_op {
+	rms_ps_cmd *c;
 	enum op_phase phase;
 	LIBSSH2_CHANNEL *ch;
 	char *line; /* the command line, until the exec is answered */
@@ -105,11 +106,20 @@ struct ssh_op {
 	bool have_chunk;
 	rms_stream chunk_stream;
 	size_t chunk_len;
-	/* How the command failed, for the calls after the step that said so. */
-	int fail_rc;
-	rms_error *failure;
+	/* The exit status, once the channel closed (phase OP_DONE). */
+	bool exited;
+	int exit_code;
+	char signal[16]; /* exit-signal name, or "" */
+	rms_chunk piece; /* the chunk reported from buf */
 	char buf[CHUNK];
 };
+
+/* A command's transport state: every op this file is given was begun
+ * here, so it has one. */
+static struct ssh_op *sop(rms_op *op)
+{
+	return rms__ps_cmd_of(op)->t;
+}
 
 /* ---- libssh2 initialisation --------------------------------------------- */
 
@@ -127,14 +137,8 @@ static void init_libssh2(void)
  * raised as the reason. */
 static void mark_broken(rms_session *s)
 {
-	struct ssh_conn *c = s->priv;
-	if (s->state == RMS_STATE_OPENED) {
-		s->state = RMS_STATE_BROKEN;
-		rms_error_free(s->broken_reason);
-		s->broken_reason = rms_error_dup(rms_error_last());
-		rms__log(&s->log, RMS_LOG_ERROR, "%s: broken: %s", s->name,
-		         rms_error_message(rms_error_last()));
-	}
+	struct ssh_conn *c = rms__ps_conn(s);
+	rms__ps_session_lost(s);
 	c->connected = false;
 	if (c->counted) {
 		c->counted = false;
@@ -149,7 +153,7 @@ static void mark_broken(rms_session *s)
  * only. */
 static int conn_failed(rms_session *s, const char *what)
 {
-	struct ssh_conn *c = s->priv;
+	struct ssh_conn *c = rms__ps_conn(s);
 	int e = libssh2_session_last_errno(c->ssh);
 	if (rms__ssh_channel_error(e))
 		return rms__ssh_error(c, RMS_E_SSH, RMS_PHASE_REMOTE, what);
@@ -181,7 +185,7 @@ static bool out_blocked(struct ssh_conn *c)
 static int set_pending(rms_session *s, rms_op *op, enum ssh_pend_kind kind, LIBSSH2_CHANNEL *ch,
                        const void *data, size_t len)
 {
-	struct ssh_conn *c = s->priv;
+	struct ssh_conn *c = rms__ps_conn(s);
 	rms__log(&s->log, RMS_LOG_DEBUG,
 	         "%s: a packet is half sent (call %d); it is finished before any other", s->name,
 	         (int)kind);
@@ -218,7 +222,7 @@ static int exec_done(rms_op *op);
 static void credit_owner(struct ssh_conn *c, ssize_t rc, LIBSSH2_CHANNEL *opened)
 {
 	rms_op *op = c->pend_op;
-	struct ssh_op *p = op ? op->priv : NULL;
+	struct ssh_op *p = op ? sop(op) : NULL;
 	if (!p) {
 		if (opened) /* nobody waits for it any more */
 			park_raw(c, opened);
@@ -309,7 +313,7 @@ static int retry_pending(struct ssh_conn *c)
  * the session turns Broken if the connection failed). */
 static int flush_pending(rms_session *s, uint64_t deadline, uint32_t limit, const char *what)
 {
-	struct ssh_conn *c = s->priv;
+	struct ssh_conn *c = rms__ps_conn(s);
 	while (c->pend != PEND_NONE) {
 		int rc = retry_pending(c);
 		if (rc == 0)
@@ -331,7 +335,7 @@ static int flush_pending(rms_session *s, uint64_t deadline, uint32_t limit, cons
  * write), or the connection's failure. */
 static int step_pending(rms_session *s, rms_wait *w)
 {
-	struct ssh_conn *c = s->priv;
+	struct ssh_conn *c = rms__ps_conn(s);
 	if (c->pend == PEND_NONE)
 		return 0;
 	int rc = retry_pending(c);
@@ -357,7 +361,7 @@ static bool ssh_supports(const rms_session_options *o, rms_op_kind kind)
 
 static void opened(rms_session *s)
 {
-	struct ssh_conn *c = s->priv;
+	struct ssh_conn *c = rms__ps_conn(s);
 	rms__log(&s->log, RMS_LOG_INFO, "%s: SSH session open as %s on %s port %u", s->name,
 	         s->opts.user, c->host, c->port);
 }
@@ -374,7 +378,7 @@ static int ssh_open(rms_session *s)
 	if (!c)
 		return rms__error_nomem();
 	c->fd = -1;
-	s->priv = c;
+	rms__ps_set_conn(s, c);
 	c->password = s->opts.password;
 	rms_endpoint ep;
 	int rc = rms__endpoint_resolve(&ep, &s->opts);
@@ -394,7 +398,7 @@ static int ssh_open(rms_session *s)
 
 static int ssh_open_step(rms_session *s, rms_wait *w)
 {
-	int rc = rms__ssh_connect_step(s, s->priv, w);
+	int rc = rms__ssh_connect_step(s, rms__ps_conn(s), w);
 	if (rc == 0)
 		opened(s);
 	return rc;
@@ -459,7 +463,7 @@ static void disconnect(rms_session *s, struct ssh_conn *c)
 
 static int ssh_close(rms_session *s)
 {
-	struct ssh_conn *c = s->priv;
+	struct ssh_conn *c = rms__ps_conn(s);
 	if (c) {
 		reap_parked(s);
 		disconnect(s, c);
@@ -469,7 +473,7 @@ static int ssh_close(rms_session *s)
 
 static void ssh_destroy(rms_session *s)
 {
-	struct ssh_conn *c = s->priv;
+	struct ssh_conn *c = rms__ps_conn(s);
 	if (!c)
 		return;
 	disconnect(s, c);
@@ -478,14 +482,14 @@ static void ssh_destroy(rms_session *s)
 	free(c->pend_line);
 	free(c->host);
 	free(c);
-	s->priv = NULL;
+	rms__ps_set_conn(s, NULL);
 }
 
 /* ---- commands ----------------------------------------------------------- */
 
 /* The command line: the command and its arguments joined by single spaces,
  * as the WinRM shell gets them; the remote user's shell interprets it. */
-static char *command_line(const rms_request *r)
+static char *command_line(const rms_ps_cmd *r)
 {
 	rms_buf b;
 	rms__buf_init(&b);
@@ -495,21 +499,6 @@ static char *command_line(const rms_request *r)
 		rms__buf_puts(&b, r->argv[i]);
 	}
 	return rms__buf_take(&b);
-}
-
-/* Map an exit-signal name (RFC 4254 6.10, without "SIG") to its number. */
-static int signal_number(const char *name)
-{
-	static const struct {
-		const char *name;
-		int num;
-	} sigs[] = {{"HUP", 1},   {"INT", 2},   {"QUIT", 3},  {"ILL", 4},   {"ABRT", 6},
-	            {"FPE", 8},   {"KILL", 9},  {"USR1", 10}, {"SEGV", 11}, {"USR2", 12},
-	            {"PIPE", 13}, {"ALRM", 14}, {"TERM", 15}};
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		if (strcmp(sigs[i].name, name) == 0)
-			return sigs[i].num;
-	return 0;
 }
 
 /* ---- the commands with a channel on the connection ---------------------- */
@@ -556,8 +545,8 @@ static void wake_others(struct ssh_conn *c, rms_op *op)
  * session). */
 static void free_channel(rms_op *op, uint64_t deadline)
 {
-	struct ssh_op *p = op->priv;
-	struct ssh_conn *c = op->session->priv;
+	struct ssh_op *p = sop(op);
+	struct ssh_conn *c = rms__ps_conn(op->session);
 	if (!p->ch)
 		return;
 	if (c->connected && !flush_pending(op->session, deadline, STOP_MS, "closing the channel")) {
@@ -586,7 +575,7 @@ static void free_channel(rms_op *op, uint64_t deadline)
  * free that leaves its close packet half sent stops the round. */
 static void reap_parked(rms_session *s)
 {
-	struct ssh_conn *c = s->priv;
+	struct ssh_conn *c = rms__ps_conn(s);
 	if (!c->connected) {
 		c->nparked = 0;
 		return;
@@ -622,8 +611,8 @@ static void park_raw(struct ssh_conn *c, LIBSSH2_CHANNEL *ch)
 
 static void park_channel(rms_op *op)
 {
-	struct ssh_op *p = op->priv;
-	park_raw(op->session->priv, p->ch);
+	struct ssh_op *p = sop(op);
+	park_raw(rms__ps_conn(op->session), p->ch);
 	p->ch = NULL;
 }
 
@@ -643,10 +632,10 @@ static void park_channel(rms_op *op)
  */
 static void stop_command(rms_op *op)
 {
-	struct ssh_op *p = op->priv;
+	struct ssh_op *p = sop(op);
 	rms_session *s = op->session;
-	struct ssh_conn *c = s->priv;
-	if (!p || !p->ch || p->stopped || op->have_exit_code || !c->connected)
+	struct ssh_conn *c = rms__ps_conn(s);
+	if (!p || !p->ch || p->stopped || p->exited || !c->connected)
 		return;
 	p->stopped = true;
 	struct rms_error *keep = rms__error_park();
@@ -706,22 +695,6 @@ static void stop_command(rms_op *op)
 	rms__error_unpark(keep);
 }
 
-static int fail_cancelled(rms_op *op, const char *why)
-{
-	stop_command(op);
-	return rms__error_set(RMS_E_CANCELLED, RMS_PHASE_NONE, "the command was cancelled (%s)",
-	                      why);
-}
-
-static int fail_timeout(rms_op *op)
-{
-	stop_command(op);
-	return rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_LIMIT,
-	                      "the command did not finish within its time limit of %u ms; it was "
-	                      "stopped (" STOP_HOW ")",
-	                      op->req->timeout_ms);
-}
-
 /* ---- starting a command ------------------------------------------------- */
 
 /* After EAGAIN while opening the channel or starting the command: wait, or
@@ -729,8 +702,8 @@ static int fail_timeout(rms_op *op)
  * half sent is recorded for the next step of any command. */
 static int start_again(rms_op *op, rms_wait *w, enum ssh_pend_kind kind, const char *what)
 {
-	struct ssh_op *p = op->priv;
-	struct ssh_conn *c = op->session->priv;
+	struct ssh_op *p = sop(op);
+	struct ssh_conn *c = rms__ps_conn(op->session);
 	if (out_blocked(c)) {
 		int rc = set_pending(op->session, op, kind, p->ch, p->line, 0);
 		if (rc)
@@ -745,9 +718,9 @@ static int start_again(rms_op *op, rms_wait *w, enum ssh_pend_kind kind, const c
 
 static int open_channel(rms_op *op, rms_wait *w)
 {
-	struct ssh_op *p = op->priv;
+	struct ssh_op *p = sop(op);
 	rms_session *s = op->session;
-	struct ssh_conn *c = s->priv;
+	struct ssh_conn *c = rms__ps_conn(s);
 	if (!(p->ch = libssh2_channel_open_session(c->ssh))) {
 		if (libssh2_session_last_errno(c->ssh) != LIBSSH2_ERROR_EAGAIN)
 			return conn_failed(s, "opening an SSH channel");
@@ -760,7 +733,7 @@ static int open_channel(rms_op *op, rms_wait *w)
 /* The exec went through: count it, and get stdin ready. */
 static int exec_done(rms_op *op)
 {
-	struct ssh_op *p = op->priv;
+	struct ssh_op *p = sop(op);
 	rms_session *s = op->session;
 	/* The channel open and the exec request, which carries the command
 	 * line. */
@@ -783,12 +756,15 @@ static int exec_done(rms_op *op)
 		p->stdin_pending = true;
 	}
 	p->phase = OP_RUN;
+	/* The request's time limit applies from here (before, the start
+	 * deadline does). */
+	p->c->started = true;
 	return 0;
 }
 
 static int exec_command(rms_op *op, rms_wait *w)
 {
-	struct ssh_op *p = op->priv;
+	struct ssh_op *p = sop(op);
 	int rc = libssh2_channel_exec(p->ch, p->line);
 	if (rc == LIBSSH2_ERROR_EAGAIN)
 		return start_again(op, w, PEND_EXEC, "starting the command");
@@ -801,7 +777,7 @@ static int exec_command(rms_op *op, rms_wait *w)
  * RMS_EAGAIN (w filled), or the failure. */
 static int start_step(rms_op *op, rms_wait *w)
 {
-	struct ssh_op *p = op->priv;
+	struct ssh_op *p = sop(op);
 	int rc;
 	rms__wait_clear(w);
 	if ((rc = step_pending(op->session, w)))
@@ -813,22 +789,20 @@ static int start_step(rms_op *op, rms_wait *w)
 	return 0;
 }
 
-static int ssh_start(rms_op *op)
+/* Only commands are begun here: the protocol layer runs no CIM over SSH
+ * (cim_commands) and IDENTIFY is not supported. */
+static int sshexec_begin(rms_ps_cmd *cmd)
 {
+	rms_op *op = cmd->op;
 	rms_session *s = op->session;
-	struct ssh_conn *c = s->priv;
-	if (op->req->kind != RMS_OP_RUN) {
-		char what[96];
-		snprintf(what, sizeof what, "the PSSession %s operation over SSH",
-		         rms_op_kind_name(op->req->kind));
-		return rms__not_implemented(RMS_BACKEND_PSSESSION, what);
-	}
+	struct ssh_conn *c = rms__ps_conn(s);
 	struct ssh_op *p = calloc(1, sizeof *p);
 	if (!p)
 		return rms__error_nomem();
-	op->priv = p;
+	cmd->t = p;
+	p->c = cmd;
 	p->phase = OP_OPEN;
-	if (!(p->line = command_line(op->req)))
+	if (!(p->line = command_line(cmd)))
 		return rms__error_nomem();
 	int rc = add_active(c, op);
 	if (rc)
@@ -837,8 +811,8 @@ static int ssh_start(rms_op *op)
 	p->start_limit = s->opts.operation_timeout_ms ? s->opts.operation_timeout_ms
 	                                              : RMS_DEFAULT_OPERATION_TIMEOUT_MS;
 	p->start_deadline = now + p->start_limit;
-	if (op->req->timeout_ms) {
-		p->deadline_ms = now + op->req->timeout_ms;
+	if (cmd->deadline_ms) {
+		p->deadline_ms = cmd->deadline_ms;
 		if (p->deadline_ms < p->start_deadline) {
 			p->start_deadline = p->deadline_ms;
 			p->start_limit = op->req->timeout_ms;
@@ -859,7 +833,7 @@ static int ssh_start(rms_op *op)
 
 static void count_stdin(rms_op *op, size_t n)
 {
-	struct ssh_op *p = op->priv;
+	struct ssh_op *p = sop(op);
 	rms_stats *st = &op->session->stats;
 	p->in_off += n;
 	st->bytes_sent += n;
@@ -872,8 +846,8 @@ static void count_stdin(rms_op *op, size_t n)
  * it), or the error. */
 static int stdin_failed(rms_op *op, const char *what)
 {
-	struct ssh_op *p = op->priv;
-	int e = libssh2_session_last_errno(((struct ssh_conn *)op->session->priv)->ssh);
+	struct ssh_op *p = sop(op);
+	int e = libssh2_session_last_errno(((struct ssh_conn *)rms__ps_conn(op->session))->ssh);
 	if (rms__ssh_channel_error(e) || libssh2_channel_eof(p->ch)) {
 		p->stdin_pending = false;
 		return 0;
@@ -885,13 +859,13 @@ static int stdin_failed(rms_op *op, const char *what)
  * 0, or the cancel the callback asked for. */
 static int refill_stdin(rms_op *op)
 {
-	struct ssh_op *p = op->priv;
+	struct ssh_op *p = sop(op);
 	rms_request *r = op->req;
 	if (p->in_off < p->in_len || !r->stdin_fn || p->stdin_cb_eof)
 		return 0;
 	long got = r->stdin_fn(p->cbbuf, CHUNK, r->stdin_userdata);
 	if (got < 0)
-		return fail_cancelled(op, "the stdin callback aborted");
+		return rms__ps_cmd_cancelled(p->c, "the stdin callback aborted");
 	if (got == 0)
 		p->stdin_cb_eof = true;
 	p->in = p->cbbuf;
@@ -903,8 +877,8 @@ static int refill_stdin(rms_op *op)
 /* Send what stdin can be sent without blocking. 0, or an error. */
 static int pump_stdin(rms_op *op)
 {
-	struct ssh_op *p = op->priv;
-	struct ssh_conn *c = op->session->priv;
+	struct ssh_op *p = sop(op);
+	struct ssh_conn *c = rms__ps_conn(op->session);
 	int rc;
 	p->write_blocked = false;
 	while (p->stdin_pending) {
@@ -947,26 +921,13 @@ static int pump_stdin(rms_op *op)
 
 /* ---- output ------------------------------------------------------------- */
 
-static int check_caps(rms_op *op, uint64_t len)
-{
-	struct ssh_op *p = op->priv;
-	const char *name;
-	uint64_t cap, got;
-	if (!rms__ps_caps_check(&op->session->opts, RMS_PS_DEFAULT_OBJECT_SSH, true, &p->received,
-	                        len, &name, &cap, &got))
-		return 0;
-	stop_command(op);
-	return rms__ps_limit_error(name, cap, got, p->received);
-}
-
 /* Read one piece of output into p->buf: 0 with a chunk (have_chunk set),
  * RMS_EAGAIN when none is there yet, or an error. Both streams at their
  * end: phase OP_CLOSE. */
 static int read_output(rms_op *op)
 {
-	struct ssh_op *p = op->priv;
-	struct ssh_conn *c = op->session->priv;
-	int rc;
+	struct ssh_op *p = sop(op);
+	struct ssh_conn *c = rms__ps_conn(op->session);
 	for (int i = 0; i < 2; i++) {
 		bool err = (i == 0) == p->prefer_err;
 		if (err ? p->err_eof : p->out_eof)
@@ -999,8 +960,6 @@ static int read_output(rms_op *op)
 		p->prefer_err = !err;
 		/* Received is received, whether or not a cap then refuses it. */
 		op->session->stats.bytes_received += (uint64_t)n;
-		if ((rc = check_caps(op, (uint64_t)n)))
-			return rc;
 		p->have_chunk = true;
 		p->chunk_stream = err ? RMS_STREAM_STDERR : RMS_STREAM_STDOUT;
 		p->chunk_len = (size_t)n;
@@ -1011,32 +970,15 @@ static int read_output(rms_op *op)
 	return RMS_EAGAIN;
 }
 
-/* Hand the chunk just read to the request's output callback. */
-static int deliver(rms_op *op)
-{
-	struct ssh_op *p = op->priv;
-	p->have_chunk = false;
-	op->delivered += p->chunk_len;
-	if (op->req->output_fn(p->chunk_stream, p->buf, p->chunk_len, op->req->output_userdata))
-		return fail_cancelled(op, "the output callback asked to stop");
-	return 0;
-}
-
 /* Stdin out and output in, as far as possible without waiting: 0 with a
- * chunk buffered, RMS_EAGAIN (w filled, or the phase moved on to closing),
- * or an error. A request with an output callback gets its chunks here. */
+ * chunk read, RMS_EAGAIN (w filled, or the phase moved on to closing), or
+ * an error. */
 static int run_step(rms_op *op, rms_wait *w)
 {
-	struct ssh_op *p = op->priv;
-	struct ssh_conn *c = op->session->priv;
+	struct ssh_op *p = sop(op);
+	struct ssh_conn *c = rms__ps_conn(op->session);
 	int rc;
-	for (unsigned n = 0; p->phase == OP_RUN; n++) {
-		if (n == CHUNKS_PER_STEP) {
-			/* More may be in libssh2's buffers, which poll() does not
-			 * see: come back at once. */
-			rms__wait_until(w, rms__now_ms());
-			return RMS_EAGAIN;
-		}
+	while (p->phase == OP_RUN) {
 		if ((rc = step_pending(op->session, w)))
 			return rc;
 		if (p->stdin_pending && (rc = pump_stdin(op)))
@@ -1053,10 +995,8 @@ static int run_step(rms_op *op, rms_wait *w)
 		}
 		if (rc && rc != RMS_EAGAIN)
 			return rc;
-		if (p->have_chunk && !op->req->output_fn)
+		if (p->have_chunk)
 			return 0;
-		if (p->have_chunk && (rc = deliver(op)))
-			return rc;
 	}
 	return RMS_EAGAIN;
 }
@@ -1066,9 +1006,9 @@ static int run_step(rms_op *op, rms_wait *w)
  * has ended, RMS_EAGAIN, or an error. */
 static int close_step(rms_op *op, rms_wait *w)
 {
-	struct ssh_op *p = op->priv;
+	struct ssh_op *p = sop(op);
 	rms_session *s = op->session;
-	struct ssh_conn *c = s->priv;
+	struct ssh_conn *c = rms__ps_conn(s);
 	int rc = step_pending(s, w);
 	if (rc)
 		return rc;
@@ -1091,36 +1031,25 @@ static int close_step(rms_op *op, rms_wait *w)
 	char *sig = NULL;
 	size_t siglen = 0;
 	libssh2_channel_get_exit_signal(p->ch, &sig, &siglen, NULL, NULL, NULL, NULL);
-	if (sig && siglen) {
-		/* Killed by a signal: the exit code a POSIX shell reports for it,
-		 * 128 + the signal number (0 for a name not in RFC 4254). */
-		op->exit_code = 128 + signal_number(sig);
-		rms__log(&s->log, RMS_LOG_INFO,
-		         "%s: the command was killed by signal %s (exit code %d)", s->name, sig,
-		         op->exit_code);
-	} else {
-		op->exit_code = libssh2_channel_get_exit_status(p->ch);
-	}
-	op->have_exit_code = true;
+	if (sig && siglen)
+		snprintf(p->signal, sizeof p->signal, "%.*s", (int)siglen, sig);
+	else
+		p->exit_code = libssh2_channel_get_exit_status(p->ch);
 	if (sig)
 		libssh2_free(c->ssh, sig);
+	p->exited = true;
 	p->phase = OP_DONE;
-	op->ended = true;
 	struct rms_error *keep = rms__error_park();
 	free_channel(op, rms__now_ms() + STOP_MS);
 	rms__error_unpark(keep);
 	return 0;
 }
 
-/* One step by phase, after the checks every phase shares. */
+/* One step by phase. */
 static int advance(rms_op *op, rms_wait *w)
 {
-	struct ssh_op *p = op->priv;
+	struct ssh_op *p = sop(op);
 	int rc = 0;
-	if (atomic_load(&op->cancelled))
-		return fail_cancelled(op, "rms_op_cancel");
-	if (p->phase >= OP_RUN && p->deadline_ms && rms__now_ms() >= p->deadline_ms)
-		return fail_timeout(op);
 	if (p->phase <= OP_EXEC && (rc = start_step(op, w)))
 		return rc;
 	if (p->phase == OP_RUN && (rc = run_step(op, w)) != RMS_EAGAIN)
@@ -1132,23 +1061,33 @@ static int advance(rms_op *op, rms_wait *w)
 	return rc;
 }
 
-/* The failure a step returned, again, for the calls after it. */
-static int failed_again(const struct ssh_op *p)
+/* What advance made: the chunk read, or the exit and the end. */
+static void report(struct ssh_op *p, rms_ps_output *out)
 {
-	if (p->failure)
-		rms__error_restore(p->failure);
-	return p->fail_rc;
+	if (p->have_chunk) {
+		p->have_chunk = false;
+		p->piece.stream = p->chunk_stream;
+		p->piece.data = p->buf;
+		p->piece.len = p->chunk_len;
+		out->pieces = &p->piece;
+		out->npieces = 1;
+		return;
+	}
+	out->exited = p->exited;
+	out->exit_code = p->exit_code;
+	out->signal = p->signal[0] ? p->signal : NULL;
+	out->ended = true;
 }
 
-static int ssh_step(rms_op *op, rms_wait *w)
+static int sshexec_step(rms_ps_cmd *cmd, rms_wait *w, rms_ps_output *out)
 {
-	struct ssh_op *p = op->priv;
-	struct ssh_conn *c = op->session->priv;
-	rms__wait_clear(w);
-	if (p->fail_rc)
-		return failed_again(p);
-	if (op->ended || (p->have_chunk && !op->req->output_fn))
+	rms_op *op = cmd->op;
+	struct ssh_op *p = cmd->t;
+	struct ssh_conn *c = rms__ps_conn(op->session);
+	if (p->phase == OP_DONE) {
+		report(p, out);
 		return 0;
+	}
 	uint64_t rx = c->rx_bytes;
 	int rc = advance(op, w);
 	if (c->rx_bytes != rx && c->nactive > 1)
@@ -1159,77 +1098,51 @@ static int ssh_step(rms_op *op, rms_wait *w)
 		rms__wait_until(w, rms__now_ms() + RMS_SSH_SLICE_MS);
 	if (rms__is_failure(rc)) {
 		p->phase = OP_DONE;
-		op->ended = true;
-		p->fail_rc = rc;
-		p->failure = rms_error_dup(rms_error_last());
+		out->lost = !c->connected;
+		return rc;
 	}
+	if (rc == 0)
+		report(p, out);
 	return rc;
 }
 
-static int ssh_next(rms_op *op, rms_instance **out)
+static void sshexec_stop(rms_ps_cmd *cmd, bool interrupt)
 {
-	(void)out;
-	return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
+	(void)interrupt; /* SSH has no ctrl_c: TERM or the channel's close */
+	if (cmd->t)
+		stop_command(cmd->op);
 }
 
-/* Hands out what step read; never waits. out NULL (a caller that predates
- * step, with an output callback): runs the command to its end. */
-static int ssh_next_chunk(rms_op *op, rms_chunk *out)
+static void sshexec_release(rms_ps_cmd *cmd)
 {
-	struct ssh_op *p = op->priv;
-	if (!p)
-		return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
-	if (!out) {
-		int rc = 0;
-		while (!op->ended && !rc) {
-			if ((rc = ssh_step(op, &op->wait)) == RMS_EAGAIN)
-				rc = rms__wait_block(&op->wait);
-		}
-		return rc ? rc : RMS_ITEROVER;
-	}
-	if (p->have_chunk) {
-		p->have_chunk = false;
-		out->stream = p->chunk_stream;
-		out->data = p->buf;
-		out->len = p->chunk_len;
-		return 0;
-	}
-	if (p->fail_rc)
-		return failed_again(p);
-	return op->ended ? RMS_ITEROVER : RMS_EAGAIN;
-}
-
-static void ssh_op_free(rms_op *op)
-{
-	struct ssh_op *p = op->priv;
+	struct ssh_op *p = cmd->t;
 	if (!p)
 		return;
-	struct ssh_conn *c = op->session->priv;
-	if (!op->have_exit_code)
-		stop_command(op);
+	rms_op *op = cmd->op;
+	struct ssh_conn *c = rms__ps_conn(op->session);
 	if (p->ch && c->connected)
 		free_channel(op, rms__now_ms() + STOP_MS);
 	if (c->pend_op == op)
 		c->pend_op = NULL; /* the pending call still goes out, unowned */
 	remove_active(c, op);
-	rms_error_free(p->failure);
 	free(p->line);
 	free(p->cbbuf);
 	free(p);
-	op->priv = NULL;
+	cmd->t = NULL;
 }
 
-const struct rms_backend_ops rms__pssession_ssh_backend = {
-    .id = RMS_BACKEND_PSSESSION,
-    .name = "PSSession",
-    .supports = ssh_supports,
-    .open = ssh_open,
-    .open_step = ssh_open_step,
-    .close = ssh_close,
-    .destroy = ssh_destroy,
-    .start = ssh_start,
-    .step = ssh_step,
-    .next = ssh_next,
-    .next_chunk = ssh_next_chunk,
-    .op_free = ssh_op_free,
+const struct rms_ps_transport rms__ps_sshexec_transport = {
+	.name = "SSH",
+	.default_object_cap = RMS_PS_DEFAULT_OBJECT_SSH,
+	.stop_how = STOP_HOW,
+	.cim_commands = false,
+	.supports = ssh_supports,
+	.open = ssh_open,
+	.open_step = ssh_open_step,
+	.close = ssh_close,
+	.destroy = ssh_destroy,
+	.begin = sshexec_begin,
+	.step = sshexec_step,
+	.stop = sshexec_stop,
+	.release = sshexec_release,
 };
