@@ -1,5 +1,5 @@
 /*
- * The PSSession backend over SSH (psremote/ps_ssh.c for sessions and
+ * The PSSession backend over SSH (psremote/ps_sshexec.c for sessions and
  * commands, psremote/ssh_connect.c for connecting, host keys and
  * authentication) against a real OpenSSH server that the test
  * starts on loopback (tests/support/sshd.c): host key checks (unknown,
