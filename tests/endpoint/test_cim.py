@@ -318,12 +318,17 @@ class MethodTest(CimCase):
         self.assertEqual([c.tag.split('}')[1] for c in out], ['ProcessId', 'ReturnValue'])
         self.assertEqual(out.findtext(p + 'ReturnValue'), '0')
         pid = out.findtext(p + 'ProcessId')
-        for _ in range(50):
+        # The shell creates the file before echo writes into it: wait for
+        # the whole line, not for the file (a loaded machine shows the gap).
+        text = ''
+        for _ in range(200):
             if os.path.exists(marker):
-                break
+                with open(marker) as fh:
+                    text = fh.read()
+                if text.endswith('\n'):
+                    break
             time.sleep(0.05)
-        with open(marker) as fh:
-            self.assertEqual(fh.read(), 'created\n')
+        self.assertEqual(text, 'created\n')
         os.unlink(marker)
         status, root = self.ep.soap(envelope(T + 'Get', WMI + 'Win32_Process', selectors=[('Handle', pid)]))
         self.assertEqual(status, 200)
