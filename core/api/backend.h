@@ -98,6 +98,8 @@ struct rms_session {
 	bool opening;
 	/* Opening failed: the backend cleaned up, so close is not called. */
 	bool open_failed;
+	/* The engine opening it (rms_multi_open), until OPENED. */
+	struct rms_multi *multi;
 	void *priv; /* the backend's */
 };
 
@@ -153,6 +155,7 @@ struct rms_op {
 	 * yet: it is not stepped, so it buffers no more than one page. */
 	bool ready;
 	bool done_posted;
+	size_t poll_at, poll_n; /* its slots in the engine's last poll */
 	rms_wait wait; /* what the last step waits on */
 	void *priv; /* the backend's */
 };
@@ -183,6 +186,9 @@ int rms__session_usable(const rms_session *s);
 /* Take op out of the engine that drives it (if any), with its queued
  * messages; rms_op_free calls it. */
 void rms__multi_forget_op(rms_op *op);
+/* Take a session still opening out of its engine, with its queued
+ * messages; rms_session_close and rms_session_free call it. */
+void rms__multi_forget_session(rms_session *s);
 
 /* Record the last error as the op's own (and tag it with the backend);
  * returns rc. */

@@ -27,6 +27,7 @@ struct opening {
 	rms_session *s;
 	rms_wait wait;
 	bool started;
+	size_t poll_at, poll_n; /* its slots in m->pfds at the last perform */
 };
 
 struct rms_multi {
@@ -118,6 +119,24 @@ static void forget(rms_multi *m, rms_op *op)
 	op->nonblocking = false;
 }
 
+void rms__multi_forget_session(rms_session *s)
+{
+	rms_multi *m = s ? s->multi : NULL;
+	if (!m)
+		return;
+	size_t kept = 0;
+	for (size_t i = 0; i < m->nopen; i++)
+		if (m->open[i].s != s)
+			m->open[kept++] = m->open[i];
+	m->nopen = kept;
+	size_t k = m->head;
+	for (size_t j = m->head; j < m->nmsgs; j++)
+		if (m->msgs[j].session != s)
+			m->msgs[k++] = m->msgs[j];
+	m->nmsgs = k;
+	s->multi = NULL;
+}
+
 void rms__multi_forget_op(rms_op *op)
 {
 	if (op && op->multi)
@@ -148,6 +167,7 @@ void rms_multi_free(rms_multi *m)
 		 * as after a failed open. */
 		s->opening = false;
 		s->open_failed = true;
+		s->multi = NULL;
 		s->state = RMS_STATE_BROKEN;
 		rms__error_set(RMS_E_CANCELLED, RMS_PHASE_CONNECT,
 		               "%s was still opening when its engine was freed", s->name);
@@ -217,25 +237,11 @@ int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backend,
 	/* The first step begins connecting (it does not wait); a backend
 	 * that opens nothing is done here and OPENED is already queued. */
 	if (open_once(m, o) == RMS_EAGAIN)
+	{
 		m->nopen++;
+		o->s->multi = m;
+	}
 	return 0;
-}
-
-/* Whether op may progress now; pfd points to its descriptors' poll
- * results. */
-static bool due(const rms_op *op, const struct pollfd *pfd, uint64_t now)
-{
-	if (atomic_load(&op->cancelled))
-		return true;
-	const rms_wait *w = &op->wait;
-	if (!w->nfds && !w->deadline_ms)
-		return true;
-	if (w->deadline_ms && w->deadline_ms <= now)
-		return true;
-	for (size_t i = 0; i < w->nfds; i++)
-		if (pfd[i].revents)
-			return true;
-	return false;
 }
 
 static bool waiting(const rms_op *op)
@@ -243,32 +249,60 @@ static bool waiting(const rms_op *op)
 	return !op->ended && !op->error && !op->ready;
 }
 
-/* One zero-timeout poll over every waiting op's and opening's descriptors,
- * in table order. */
+static bool cancelled(const rms_op *op)
+{
+	return atomic_load(&op->cancelled) && !op->ended && !op->error;
+}
+
+/* Whether a wait is over: no descriptor nor deadline (never stepped), a
+ * deadline passed, or one of its slots in pfds ready. */
+static bool wait_over(const rms_wait *w, const struct pollfd *pfd, size_t n, uint64_t now)
+{
+	if (!w->nfds && !w->deadline_ms)
+		return true;
+	if (w->deadline_ms && w->deadline_ms <= now)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (pfd[i].revents)
+			return true;
+	return false;
+}
+
+static void lay_out(rms_multi *m, const rms_wait *w, size_t *at, size_t *n, size_t *k)
+{
+	*at = *k;
+	*n = w->nfds;
+	for (size_t j = 0; j < w->nfds; j++, (*k)++) {
+		m->pfds[*k].fd = w->fds[j].fd;
+		m->pfds[*k].events = (short)((w->fds[j].events & RMS_WAIT_IN ? POLLIN : 0) |
+		                             (w->fds[j].events & RMS_WAIT_OUT ? POLLOUT : 0));
+		m->pfds[*k].revents = 0;
+	}
+}
+
+/* One zero-timeout poll over every waiting op's and opening's descriptors.
+ * Each records where its slots are, so what a step does to other ops (end
+ * them, say) cannot shift anyone's results. */
 static int poll_ready(rms_multi *m)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < m->nops; i++)
-		if (waiting(m->ops[i]))
-			n += m->ops[i]->wait.nfds;
+		n += m->ops[i]->wait.nfds;
 	for (size_t i = 0; i < m->nopen; i++)
 		n += m->open[i].wait.nfds;
-	int rc = grow((void **)&m->pfds, &m->cap_pfds, n + 1, sizeof *m->pfds);
+	int rc = grow((void **)&m->pfds, &m->cap_pfds, n + 2, sizeof *m->pfds);
 	if (rc)
 		return rc;
 	size_t k = 0;
-	const rms_wait *w;
-	for (size_t i = 0; i < m->nops + m->nopen; i++) {
-		if (i < m->nops && !waiting(m->ops[i]))
-			continue;
-		w = i < m->nops ? &m->ops[i]->wait : &m->open[i - m->nops].wait;
-		for (size_t j = 0; j < w->nfds; j++, k++) {
-			m->pfds[k].fd = w->fds[j].fd;
-			m->pfds[k].events = (short)((w->fds[j].events & RMS_WAIT_IN ? POLLIN : 0) |
-			                            (w->fds[j].events & RMS_WAIT_OUT ? POLLOUT : 0));
-			m->pfds[k].revents = 0;
-		}
+	for (size_t i = 0; i < m->nops; i++) {
+		rms_op *op = m->ops[i];
+		if (waiting(op))
+			lay_out(m, &op->wait, &op->poll_at, &op->poll_n, &k);
+		else
+			op->poll_at = op->poll_n = 0;
 	}
+	for (size_t i = 0; i < m->nopen; i++)
+		lay_out(m, &m->open[i].wait, &m->open[i].poll_at, &m->open[i].poll_n, &k);
 	while (k && poll(m->pfds, (nfds_t)k, 0) < 0) {
 		if (errno != EINTR) {
 			int e = errno;
@@ -280,20 +314,40 @@ static int poll_ready(rms_multi *m)
 	return 0;
 }
 
-/* Step one op and post what came of it. */
-static int step_op(rms_multi *m, rms_op *op)
+/* A waiting op's wait is over. One added during this perform (no slots
+ * laid out for it) is due only if it has never been stepped. */
+static bool due(const rms_multi *m, const rms_op *op, uint64_t now)
+{
+	if (op->poll_n != op->wait.nfds)
+		return !op->wait.nfds && !op->wait.deadline_ms;
+	return wait_over(&op->wait, &m->pfds[op->poll_at], op->poll_n, now);
+}
+
+/* Step one op and post what came of it (room for the message was made
+ * before: posting cannot fail here). */
+static void step_op(rms_multi *m, rms_op *op)
 {
 	int rc = op->session->ops->step(op, &op->wait);
 	if (rc == RMS_EAGAIN)
-		return 0;
+		return;
 	if (rc < 0) {
 		rms__op_fail(op, rc);
 		op->ended = true;
 	} else if (!op->ended) {
 		op->ready = true;
-		return post(m, RMS_MSG_READY, op, op->session, 0);
+		post(m, RMS_MSG_READY, op, op->session, 0);
 	}
-	return 0;
+}
+
+/* A cancelled op whose items the caller is not reading: it will not be
+ * stepped (it holds a page), so the engine ends it; its op_free releases
+ * what the server holds. */
+static void end_cancelled(rms_op *op)
+{
+	rms__error_set(RMS_E_CANCELLED, RMS_PHASE_NONE, "the %s operation was cancelled",
+	               rms_op_kind_name(op->req->kind));
+	rms__op_fail(op, RMS_E_CANCELLED);
+	op->ended = true;
 }
 
 int rms_multi_perform(rms_multi *m, size_t *running)
@@ -302,47 +356,46 @@ int rms_multi_perform(rms_multi *m, size_t *running)
 		*running = 0;
 	if (!m)
 		return rms__error_field(RMS_E_INVALID_ARG, "multi", "multi is NULL");
-	int rc = poll_ready(m);
-	if (rc)
+	/* Room for every message this perform may post (each op READY or
+	 * DONE, each opening OPENED), so none is lost to a failed allocation. */
+	if (m->head == m->nmsgs)
+		m->head = m->nmsgs = 0;
+	int rc = grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + m->nops + m->nopen + 1,
+	              sizeof *m->msgs);
+	if (rc || (rc = poll_ready(m)))
 		return rc;
 	uint64_t now = rms__now_ms();
-	size_t k = 0;
-	/* Ops first, in the order poll_ready laid out their descriptors; a
-	 * step may change an op's wait, so the offsets are taken before. */
-	for (size_t i = 0; i < m->nops && !rc; i++) {
+	/* The table as it is now: callbacks run from steps may add ops (they
+	 * wait for the next perform) but must not free or remove others. */
+	size_t nops = m->nops;
+	for (size_t i = 0; i < nops && i < m->nops; i++) {
 		rms_op *op = m->ops[i];
-		if (waiting(op)) {
-			const struct pollfd *pfd = &m->pfds[k];
-			k += op->wait.nfds;
-			if (due(op, pfd, now))
-				rc = step_op(m, op);
-		}
-		if ((op->ended || op->error) && !op->done_posted && !rc) {
+		if (cancelled(op) && op->ready)
+			end_cancelled(op);
+		else if (waiting(op) && (cancelled(op) || due(m, op, now)))
+			step_op(m, op);
+		if ((op->ended || op->error) && !op->done_posted) {
 			op->done_posted = true;
-			rc = post(m, RMS_MSG_DONE, op, op->session,
-			          op->error ? rms_error_code(op->error) : 0);
+			post(m, RMS_MSG_DONE, op, op->session, op->error ? rms_error_code(op->error) : 0);
 		}
 	}
-	for (size_t i = 0; i < m->nopen && !rc;) {
+	size_t kept = 0;
+	for (size_t i = 0; i < m->nopen; i++) {
 		struct opening *o = &m->open[i];
-		const struct pollfd *pfd = &m->pfds[k];
-		const rms_wait *w = &o->wait;
-		bool go = (!w->nfds && !w->deadline_ms) || (w->deadline_ms && w->deadline_ms <= now);
-		for (size_t j = 0; j < w->nfds; j++)
-			go = go || pfd[j].revents;
-		k += w->nfds;
+		bool go = wait_over(&o->wait, &m->pfds[o->poll_at], o->poll_n, now);
 		if (go && open_once(m, o) != RMS_EAGAIN) {
-			m->open[i] = m->open[--m->nopen];
-			continue;
+			o->s->multi = NULL;
+			continue; /* done: OPENED posted, dropped from the table */
 		}
-		i++;
+		m->open[kept++] = *o;
 	}
+	m->nopen = kept;
 	if (running) {
 		for (size_t i = 0; i < m->nops; i++)
 			*running += !m->ops[i]->done_posted;
 		*running += m->nopen;
 	}
-	return rc;
+	return 0;
 }
 
 int rms_multi_waitset(rms_multi *m, rms_waitfd *fds, size_t cap, size_t *n, int *timeout_ms)
@@ -357,12 +410,10 @@ int rms_multi_waitset(rms_multi *m, rms_waitfd *fds, size_t cap, size_t *n, int 
 		const rms_wait *w;
 		if (i < m->nops) {
 			rms_op *op = m->ops[i];
-			if ((op->ended || op->error) && !op->done_posted)
+			if (((op->ended || op->error) && !op->done_posted) || cancelled(op))
 				now = true;
 			if (!waiting(op))
 				continue;
-			if (atomic_load(&op->cancelled))
-				now = true;
 			w = &op->wait;
 		} else {
 			w = &m->open[i - m->nops].wait;

@@ -193,6 +193,25 @@ static int op_step(rms_op *op)
 	return rc;
 }
 
+/* op_step for a caller that wants an item: a backend whose step says an
+ * item is ready while its next finds none would spin here for ever; the
+ * second time in a row is a bug in that backend, reported as one. */
+static int op_step_for_item(rms_op *op, int *idle)
+{
+	int rc = op->session->ops->step(op, &op->wait);
+	if (rc == 0 && !op->ended && ++*idle > 1)
+		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE,
+		                      "the %s backend said a %s item was ready and then had none",
+		                      op->session->ops->name, rms_op_kind_name(op->req->kind));
+	if (rc == RMS_EAGAIN) {
+		*idle = 0;
+		op->ready = false;
+		if (!op->nonblocking)
+			return rms__wait_block(&op->wait);
+	}
+	return rc;
+}
+
 /* Single-result kinds (and a run with an output callback) end inside
  * step. */
 static bool ends_in_step(const rms_op *op)
@@ -236,8 +255,9 @@ int rms_op_next(rms_op *op, rms_instance **out)
 		                      rms_op_kind_name(op->req->kind));
 	if (op->finished)
 		return RMS_ITEROVER;
+	int idle = 0;
 	while ((rc = op->session->ops->next(op, out)) == RMS_EAGAIN)
-		if ((rc = op_step(op)) != 0)
+		if ((rc = op_step_for_item(op, &idle)) != 0)
 			break;
 	if (rc == 0)
 		op->delivered++;
@@ -263,8 +283,9 @@ int rms_op_next_chunk(rms_op *op, rms_chunk *out)
 		                      "output goes to the request's output callback; use rms_op_wait");
 	if (op->finished)
 		return RMS_ITEROVER;
+	int idle = 0;
 	while ((rc = op->session->ops->next_chunk(op, out)) == RMS_EAGAIN)
-		if ((rc = op_step(op)) != 0)
+		if ((rc = op_step_for_item(op, &idle)) != 0)
 			break;
 	if (rc == 0)
 		op->delivered += out->len;

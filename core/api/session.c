@@ -185,6 +185,16 @@ int rms_session_close(rms_session *s)
 		                                           "session is NULL");
 	if (s->state == RMS_STATE_CLOSED)
 		return 0;
+	if (s->opening) {
+		/* Abandoned while an engine opens it: nothing is open to close;
+		 * destroy frees what the backend had begun. */
+		rms__multi_forget_session(s);
+		s->opening = false;
+		s->open_failed = true;
+		s->state = RMS_STATE_CLOSED;
+		rms__log(&s->log, RMS_LOG_INFO, "%s: closed while opening", s->name);
+		return 0;
+	}
 	int rc = s->ops->close ? s->ops->close(s) : 0;
 	s->state = RMS_STATE_CLOSED;
 	rms__log(&s->log, RMS_LOG_INFO, "%s: closed", s->name);
@@ -195,6 +205,8 @@ void rms_session_free(rms_session *s)
 {
 	if (!s)
 		return;
+	if (s->opening)
+		rms_session_close(s);
 	if (s->state != RMS_STATE_CLOSED && !s->open_failed) {
 		/* Errors here have nowhere to go but the log; keep the caller's
 		 * last error intact. */

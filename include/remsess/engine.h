@@ -24,7 +24,9 @@
  *
  * Threads: a multi handle, its operations and their sessions are used by
  * one thread at a time; rms_op_cancel and rms_multi_wakeup may be called
- * from any thread.
+ * from any thread. Callbacks (output, stdin, log) run inside
+ * rms_multi_perform: they may cancel operations, never free, remove or
+ * start them nor call into the engine.
  */
 #ifndef REMSESS_ENGINE_H
 #define REMSESS_ENGINE_H
@@ -82,7 +84,8 @@ RMS_EXTERN int rms_multi_new(rms_multi **out);
 /* Stops driving every operation and session it carries and frees the
  * handle. The operations stay the caller's, as ordinary blocking ops (an op
  * in flight goes on when it is next read or waited for; free it to stop
- * it); a session still opening is left Broken, saying so. Accepts NULL. */
+ * it); a session still opening is left Broken, saying so (as when it is
+ * closed while opening). Accepts NULL. */
 RMS_EXTERN void rms_multi_free(rms_multi *m);
 
 /*
@@ -99,9 +102,12 @@ RMS_EXTERN int rms_multi_start(rms_op **out, rms_multi *m, rms_session *s,
  * Create a session and open it through m: the options are checked at once
  * (errors returned here), the connecting, authenticating and shell opening
  * of a PSSession happen in rms_multi_perform, and RMS_MSG_OPENED says how it
- * went. A CIM session opens nothing, so its RMS_MSG_OPENED comes at the
- * first perform. Until then the session's state is RMS_STATE_OPENING and an
- * operation started on it fails with RMS_E_STATE. *out is the caller's.
+ * went. A CIM session opens nothing, so its RMS_MSG_OPENED is queued before
+ * this call returns. Until then the session's state is RMS_STATE_OPENING and
+ * an operation started on it fails with RMS_E_STATE. *out is the caller's:
+ * closing or freeing it while it opens abandons the opening (no message
+ * follows; a WinRM shell whose creation was already answered may stay on
+ * the server until its idle timeout).
  */
 RMS_EXTERN int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backend,
                               const rms_session_options *opts);

@@ -407,6 +407,71 @@ static void test_free_while_carried(void **state)
 	rms_session_free(s);
 }
 
+/* A cancelled op whose items the caller is not reading ends with
+ * RMS_E_CANCELLED (it is not stepped while it holds a page, so the engine
+ * ends it); a session freed while the engine opens it leaves the engine
+ * and sends no message. */
+static void test_cancel_unread_op_and_free_opening_session(void **state)
+{
+	fixture *f = *state;
+	rms_session_options o = rms_endpoint_session_options(f->ep);
+	rms_multi *m;
+	assert_int_equal(rms_multi_new(&m), 0);
+	rms_session *cim, *ps, *gone;
+	assert_int_equal(rms_multi_open(&cim, m, RMS_BACKEND_CIM, &o), 0);
+	assert_int_equal(rms_multi_open(&ps, m, RMS_BACKEND_PSSESSION, &o), 0);
+	assert_int_equal(rms_multi_open(&gone, m, RMS_BACKEND_PSSESSION, &o), 0);
+	assert_int_equal(rms_session_state_get(gone), RMS_STATE_OPENING);
+	rms_session_free(gone);
+	rms_request *req;
+	assert_int_equal(rms_request_new(&req, RMS_OP_ENUMERATE), 0);
+	assert_int_equal(rms_request_set_class(req, "Win32_Service"), 0);
+	rms_op *op = NULL;
+	bool ps_open = false, ready = false;
+	int done = 1;
+	rms_msg msg;
+	for (int i = 0; i < 400 && done == 1; i++) {
+		assert_int_equal(rms_multi_poll(m, 100, NULL), 0);
+		while (rms_multi_info_read(m, &msg) == 0) {
+			if (msg.kind == RMS_MSG_OPENED) {
+				assert_int_equal(msg.result, 0);
+				assert_true(msg.session == cim || msg.session == ps);
+				if (msg.session == cim)
+					assert_int_equal(rms_multi_start(&op, m, cim, req), 0);
+				else
+					ps_open = true;
+			} else if (msg.kind == RMS_MSG_READY) {
+				/* Not read: cancelled instead. */
+				assert_ptr_equal(msg.op, op);
+				ready = true;
+				rms_op_cancel(op);
+			} else {
+				assert_int_equal(msg.kind, RMS_MSG_DONE);
+				done = msg.result;
+			}
+		}
+	}
+	assert_true(ready);
+	assert_int_equal(done, RMS_E_CANCELLED);
+	assert_int_equal(rms_error_code(rms_op_error(op)), RMS_E_CANCELLED);
+	for (int i = 0; i < 100 && !ps_open; i++) {
+		assert_int_equal(rms_multi_poll(m, 100, NULL), 0);
+		while (rms_multi_info_read(m, &msg) == 0) {
+			assert_ptr_equal(msg.session, ps);
+			ps_open = true;
+		}
+	}
+	assert_true(ps_open);
+	size_t running = 99;
+	assert_int_equal(rms_multi_perform(m, &running), 0);
+	assert_int_equal(running, 0);
+	rms_op_free(op);
+	rms_request_free(req);
+	rms_session_free(cim);
+	rms_session_free(ps);
+	rms_multi_free(m);
+}
+
 struct canceller {
 	rms_multi *m;
 	rms_op *op;
@@ -463,6 +528,7 @@ int main(void)
 	    cmocka_unit_test(test_open_failure_is_a_message_and_opening_refuses_ops),
 	    cmocka_unit_test(test_free_while_carried),
 	    cmocka_unit_test(test_cancel_from_another_thread_wakes_the_poll),
+	    cmocka_unit_test(test_cancel_unread_op_and_free_opening_session),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
