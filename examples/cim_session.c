@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 			rms_instance_free(inst);
 		}
 		if (r != RMS_ITEROVER)
-			rc = report("reading results", rms_error_dup(rms_op_error(op)));
+			rc = report("reading results");
 		rms_op_free(op);
 	}
 	rms_session_free(s);
