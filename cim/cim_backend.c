@@ -1006,6 +1006,10 @@ static int cim_step(rms_op *op, rms_wait *w)
 		return c->error ? rms__error_restore(c->error) : c->failed;
 	if (c->ready || op->ended)
 		return 0;
+	/* Driven by an engine, a cancel is seen on every perform and
+	 * rms_multi_wakeup wakes its poll: no timer for it. Decided per step,
+	 * since an op whose engine is freed turns blocking. */
+	rms__wsman_set_cancel_poll(c->w, !op->nonblocking);
 	int rc = advance(op, c, w);
 	return rms__is_failure(rc) ? fail(op, c, rc) : rc;
 }

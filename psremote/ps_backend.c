@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "defaults.h"
 #include "ps_cim.h"
 #include "ps_limits.h"
 #include "ps_transport.h"
@@ -110,6 +111,15 @@ static int op_failed(rms_op *op, int rc)
 	}
 	op->ended = true;
 	return rc;
+}
+
+void rms__ps_op_wake(rms_op *op)
+{
+	/* A deadline of now: the engine lays out its poll from op->wait and
+	 * steps an op whose deadline has passed; the blocking loop waits on
+	 * op->wait too. */
+	if (op && !op->ended)
+		rms__wait_until(&op->wait, rms__now_ms());
 }
 
 int rms__ps_cmd_failed(rms_ps_cmd *c, int rc)
@@ -298,6 +308,23 @@ static int cim_take(rms_op *op, rms_instance **out)
 	}
 }
 
+/* Feed the batch's pieces into the reader until it holds a whole line (the
+ * rest stay for cim_take, so the reader buffers no more than it must).
+ * 0, or the op's failure. */
+static int cim_feed(rms_op *op)
+{
+	struct ps_op *p = op->priv;
+	rms_chunk c;
+	while (!rms__ps_cim_ready(&p->reader) && take_piece(op, &c) == 0) {
+		int rc = rms__ps_cim_feed(&p->reader, c.stream, c.data, c.len);
+		if (rc) {
+			stop(op, false);
+			return op_failed(op, rc);
+		}
+	}
+	return 0;
+}
+
 /* A get's one instance, once the command has ended: 1 with op->result,
  * 0 when more output is needed, or the failure. */
 static int get_result(rms_op *op)
@@ -448,7 +475,13 @@ static int ready(rms_op *op)
 			op->finished = true;
 		break;
 	default:
-		if (have_piece(p) || rms__ps_cim_ready(&p->reader))
+		/* A piece may hold only part of a JSON line: ready only once a
+		 * whole line is in the reader (next then has an instance or a
+		 * line's error), so next never answers RMS_EAGAIN after a step
+		 * said 0. */
+		if ((rc = cim_feed(op)))
+			return rc;
+		if (rms__ps_cim_ready(&p->reader))
 			return 1;
 		break;
 	}
@@ -504,6 +537,9 @@ static void ps_op_free(rms_op *op)
 	if (!p)
 		return;
 	const struct rms_ps_transport *t = tp(op);
+	/* The whole cleanup (stop, then release) within the contract's bound,
+	 * not each call within it. */
+	p->cmd.cleanup_deadline_ms = rms__now_ms() + RMS_CLEANUP_TIMEOUT_MS;
 	/* An unfinished command (cancelled, abandoned or failed) is stopped. */
 	if (op->req->kind != RMS_OP_IDENTIFY)
 		stop(op, true);

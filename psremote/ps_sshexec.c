@@ -467,6 +467,11 @@ static int ssh_close(rms_session *s)
 	if (c) {
 		reap_parked(s);
 		disconnect(s, c);
+		/* Their channels went with libssh2's session: each command's
+		 * next step fails it, so have it stepped now rather than when
+		 * its wait (the closed socket, a deadline) ends. */
+		for (size_t i = 0; i < c->nactive; i++)
+			rms__ps_op_wake(c->active[i]);
 	}
 	return 0;
 }
@@ -526,16 +531,32 @@ static void remove_active(struct ssh_conn *c, rms_op *op)
 		}
 }
 
-/* op's step read from the socket: packets for the other commands may now
- * sit in libssh2's queue with nothing left for poll() to see, so each is
- * made due at once (its wait's deadline, which the engine and the blocking
- * loop both read). */
-static void wake_others(struct ssh_conn *c, rms_op *op)
+/* A call made for op (a step, a stop, a release, a begin) read from the
+ * socket (rx: c->rx_bytes before it): packets for the other commands may
+ * now sit in libssh2's queue with nothing left for poll() to see, so each
+ * is made due at once (rms__ps_op_wake). Every call that may read goes
+ * through here: a command whose EOF and exit status were read while
+ * another was being stopped would otherwise wait on a silent socket, with
+ * no deadline, for ever. */
+static void wake_others(struct ssh_conn *c, rms_op *op, uint64_t rx)
 {
-	uint64_t now = rms__now_ms();
+	if (c->rx_bytes == rx)
+		return;
 	for (size_t i = 0; i < c->nactive; i++)
-		if (c->active[i] != op && !c->active[i]->ended)
-			rms__wait_until(&c->active[i]->wait, now);
+		if (c->active[i] != op)
+			rms__ps_op_wake(c->active[i]);
+}
+
+/* When op's cleanup must be over: STOP_MS from now, and never past the
+ * deadline the protocol layer set for the op's whole cleanup (stop and
+ * release together within RMS_CLEANUP_TIMEOUT_MS). */
+static uint64_t cleanup_deadline(rms_op *op)
+{
+	uint64_t d = rms__now_ms() + STOP_MS;
+	const rms_ps_cmd *cmd = rms__ps_cmd_of(op);
+	if (cmd && cmd->cleanup_deadline_ms && cmd->cleanup_deadline_ms < d)
+		d = cmd->cleanup_deadline_ms;
+	return d;
 }
 
 /* ---- channels ----------------------------------------------------------- */
@@ -639,7 +660,7 @@ static void stop_command(rms_op *op)
 		return;
 	p->stopped = true;
 	struct rms_error *keep = rms__error_park();
-	uint64_t deadline = rms__now_ms() + STOP_MS;
+	uint64_t deadline = cleanup_deadline(op);
 	int rc;
 	/* A half-sent packet (a stdin write blocked on a full socket, say)
 	 * must go out before the signal or the close. */
@@ -818,6 +839,7 @@ static int sshexec_begin(rms_ps_cmd *cmd)
 			p->start_limit = op->req->timeout_ms;
 		}
 	}
+	uint64_t rx = c->rx_bytes;
 	reap_parked(s);
 	/* As far as it goes without waiting; step does the rest. A blocking
 	 * caller's rms_op_start returns with the command running, or its
@@ -826,6 +848,7 @@ static int sshexec_begin(rms_ps_cmd *cmd)
 	while ((rc = start_step(op, &w)) == RMS_EAGAIN && !op->nonblocking)
 		if ((rc = rms__wait_block(&w)))
 			break;
+	wake_others(c, op, rx);
 	return rc == RMS_EAGAIN ? 0 : rc;
 }
 
@@ -1088,10 +1111,23 @@ static int sshexec_step(rms_ps_cmd *cmd, rms_wait *w, rms_ps_output *out)
 		report(p, out);
 		return 0;
 	}
+	if (!c->connected || !c->ssh) {
+		/* The session was closed (libssh2's session freed, and every
+		 * channel with it: p->ch dangles) or lost: nothing of the
+		 * command can be reached any more. */
+		p->ch = NULL;
+		p->phase = OP_DONE;
+		int rc = rms__session_usable(op->session);
+		if (!rc)
+			rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
+			                    "the SSH connection to %s port %u is gone", c->host,
+			                    c->port);
+		out->lost = true;
+		return rc;
+	}
 	uint64_t rx = c->rx_bytes;
 	int rc = advance(op, w);
-	if (c->rx_bytes != rx && c->nactive > 1)
-		wake_others(c, op);
+	wake_others(c, op, rx);
 	if (rc == RMS_EAGAIN && !op->nonblocking)
 		/* The blocking loop waits on this alone: notice a cancel from
 		 * another thread within a slice. */
@@ -1109,8 +1145,12 @@ static int sshexec_step(rms_ps_cmd *cmd, rms_wait *w, rms_ps_output *out)
 static void sshexec_stop(rms_ps_cmd *cmd, bool interrupt)
 {
 	(void)interrupt; /* SSH has no ctrl_c: TERM or the channel's close */
-	if (cmd->t)
-		stop_command(cmd->op);
+	if (!cmd->t)
+		return;
+	struct ssh_conn *c = rms__ps_conn(cmd->op->session);
+	uint64_t rx = c->rx_bytes;
+	stop_command(cmd->op);
+	wake_others(c, cmd->op, rx);
 }
 
 static void sshexec_release(rms_ps_cmd *cmd)
@@ -1120,11 +1160,15 @@ static void sshexec_release(rms_ps_cmd *cmd)
 		return;
 	rms_op *op = cmd->op;
 	struct ssh_conn *c = rms__ps_conn(op->session);
+	uint64_t rx = c->rx_bytes;
 	if (p->ch && c->connected)
-		free_channel(op, rms__now_ms() + STOP_MS);
+		free_channel(op, cleanup_deadline(op));
+	if (!c->connected)
+		p->ch = NULL; /* freed with libssh2's session, or about to be */
 	if (c->pend_op == op)
 		c->pend_op = NULL; /* the pending call still goes out, unowned */
 	remove_active(c, op);
+	wake_others(c, op, rx);
 	free(p->line);
 	free(p->cbbuf);
 	free(p);

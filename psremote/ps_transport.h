@@ -44,6 +44,10 @@ typedef struct rms_ps_cmd {
 	/* Set by the transport once the time limit applies (the command is
 	 * under way; before that its own start deadline rules). */
 	bool started;
+	/* Set by the protocol layer while it frees the op: the command's stop
+	 * and release together end by then (RMS_CLEANUP_TIMEOUT_MS from the
+	 * free). 0: each cleanup call is bounded on its own. */
+	uint64_t cleanup_deadline_ms;
 	void *t; /* the transport's own state */
 } rms_ps_cmd;
 
@@ -126,6 +130,11 @@ void rms__ps_session_lost(rms_session *s);
 /* The protocol command an op carries (for a transport that completed an
  * exchange another op owns). */
 rms_ps_cmd *rms__ps_cmd_of(rms_op *op);
+/* Make op due at once: a transport that moved op's state while serving
+ * another op (completed its exchange, read its packets into a queue poll()
+ * cannot see) calls it, so the engine or the blocking loop steps op now
+ * instead of when its old wait ends. Nothing for an op that has ended. */
+void rms__ps_op_wake(rms_op *op);
 /* Record c's failure (the last error) now, as its step would: for a
  * transport that learned it while stepping another command. Returns rc. */
 int rms__ps_cmd_failed(rms_ps_cmd *c, int rc);

@@ -228,9 +228,10 @@ static int start_exchange(struct winrs_cmd *x, enum exchange ex, const char *act
 
 static int complete(struct winrs_cmd *x, enum exchange ex, int rc, rms_wsman_reply *reply);
 
-/* Advance the exchange in flight: RMS_EAGAIN with *w, or its owner's result
- * once it ended (recorded on the owner, who may not be the caller). */
-static int advance(rms_session *s, rms_wait *w)
+/* Advance the exchange in flight for self (the command being stepped or
+ * cleaned up; NULL: the session): RMS_EAGAIN with *w, or its owner's
+ * result once it ended (recorded on the owner, who may not be self). */
+static int advance(rms_session *s, struct winrs_cmd *self, rms_wait *w)
 {
 	struct ps_session *ps = rms__ps_conn(s);
 	struct winrs_cmd *owner = ps->inflight;
@@ -242,7 +243,13 @@ static int advance(rms_session *s, rms_wait *w)
 	enum exchange ex = owner->ex;
 	ps->inflight = NULL;
 	owner->ex = EX_NONE;
-	return complete(owner, ex, rc, &reply);
+	rc = complete(owner, ex, rc, &reply);
+	/* The owner still waits on the connection's socket, now idle, with
+	 * its exchange's old deadline (up to a Receive's OperationTimeout
+	 * away): have it stepped now, to report the result and go on. */
+	if (owner != self)
+		rms__ps_op_wake(owner->c->op);
+	return rc;
 }
 
 /* Drop the exchange in flight (the connection closes with it); an owner
@@ -256,11 +263,13 @@ static void abandon(rms_session *s, struct winrs_cmd *self)
 	if (!owner)
 		return;
 	owner->ex = EX_NONE;
-	if (owner != self)
+	if (owner != self) {
 		cmd_failed(owner, rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_RECEIVE,
 		                                 "its request was abandoned after %u ms so that "
 		                                 "another operation of %s could clean up",
 		                                 RMS_CLEANUP_TIMEOUT_MS, s->name));
+		rms__ps_op_wake(owner->c->op); /* to report it */
+	}
 }
 
 /* Free the connection for cleanup, blocking at most RMS_CLEANUP_TIMEOUT_MS:
@@ -275,7 +284,7 @@ static void settle(rms_session *s, struct winrs_cmd *self)
 	uint64_t until = rms__now_ms() + RMS_CLEANUP_TIMEOUT_MS;
 	while (ps->inflight) {
 		rms_wait w;
-		if (advance(s, &w) != RMS_EAGAIN)
+		if (advance(s, self, &w) != RMS_EAGAIN)
 			continue;
 		if (rms__now_ms() >= until) {
 			abandon(s, self);
@@ -542,6 +551,16 @@ static void winrs_stop(rms_ps_cmd *c, bool ctrl_c)
 	if (!x || x->stopped || x->phase == PH_IDENTIFY)
 		return;
 	rms_session *s = session_of(x);
+	struct ps_session *ps = rms__ps_conn(s);
+	if (!x->command_id && ps->inflight != x) {
+		/* Only queued (its Command not sent) or its Command failed:
+		 * nothing runs remotely to stop, so nothing to wait for. Settling
+		 * here would block on another command's long-poll Receive, and
+		 * might abandon that healthy exchange. It never sends now. */
+		x->stopped = true;
+		x->phase = PH_ENDED;
+		return;
+	}
 	rms_error *saved = error_save();
 	settle(s, x);
 	/* A command whose Command request failed has no id: nothing to stop.
@@ -887,7 +906,7 @@ static int pump(struct winrs_cmd *x, rms_wait *w)
 	struct ps_session *ps = rms__ps_conn(s);
 	int rc;
 	if (ps->inflight && ps->inflight != x) {
-		if ((rc = advance(s, w)) == RMS_EAGAIN)
+		if ((rc = advance(s, x, w)) == RMS_EAGAIN)
 			return rc;
 		/* Another command's exchange ended; its failure is its own. */
 		if (rc)
@@ -901,7 +920,7 @@ static int pump(struct winrs_cmd *x, rms_wait *w)
 		if ((rc = start_next(x)) || !ps->inflight)
 			return rc;
 	}
-	return advance(s, w);
+	return advance(s, x, w);
 }
 
 /* ---- the transport's command calls ------------------------------------------ */

@@ -99,6 +99,7 @@ struct rms_http {
 	const rms_logger *log;
 	rms_stats *stats;
 	atomic_bool *cancel;
+	bool no_cancel_poll; /* rms__http_set_cancel_poll(h, false) */
 	bool conn_open; /* what this handle contributes to stats->connections_open */
 	struct xfer x;
 	char errbuf[CURL_ERROR_SIZE];
@@ -677,6 +678,12 @@ void rms__http_set_cancel(rms_http *h, atomic_bool *cancel)
 		h->cancel = cancel;
 }
 
+void rms__http_set_cancel_poll(rms_http *h, bool on)
+{
+	if (h)
+		h->no_cancel_poll = !on;
+}
+
 void rms__http_set_max_response(rms_http *h, size_t max_response)
 {
 	if (h)
@@ -1202,7 +1209,7 @@ static void fill_wait(const rms_http *h, rms_wait *w)
 	/* Sockets the wait could not hold are still polled by every step. */
 	if (!all)
 		rms__wait_until(w, now + IDLE_RECHECK_MS);
-	if (h->cancel)
+	if (h->cancel && !h->no_cancel_poll)
 		rms__wait_until(w, now + RMS_CANCEL_CHECK_MS);
 	if (!w->nfds && !w->deadline_ms)
 		rms__wait_until(w, now + IDLE_RECHECK_MS);

@@ -67,6 +67,14 @@ void rms__http_set_max_response(rms_http *h, size_t max_response);
 /* Change (or, with NULL, drop) the cancellation flag for later requests:
  * cleanup that must still go out after a cancel (a Release) drops it. */
 void rms__http_set_cancel(rms_http *h, atomic_bool *cancel);
+/* Whether a step's wait also ends every RMS_CANCEL_CHECK_MS while a cancel
+ * flag is set (on by default): a blocking caller needs it to notice a
+ * cancel from another thread, which cannot wake its poll. An engine-driven
+ * owner turns it off: the engine looks at the flag on every perform and
+ * rms_multi_wakeup wakes its poll, so the timer would only wake thousands
+ * of idle requests twice a second for nothing. Read by every later step,
+ * so the owner may change it between steps. */
+void rms__http_set_cancel_poll(rms_http *h, bool on);
 
 /*
  * POST body[0..len) with Content-Type application/soap+xml;charset=UTF-8,

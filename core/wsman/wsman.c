@@ -420,6 +420,12 @@ void rms__wsman_set_cancel(rms_wsman *w, atomic_bool *cancel)
 	rms__http_set_cancel(w->http, cancel);
 }
 
+void rms__wsman_set_cancel_poll(rms_wsman *w, bool on)
+{
+	if (w)
+		rms__http_set_cancel_poll(w->http, on);
+}
+
 void rms__wsman_set_deadline(rms_wsman *w, uint32_t ms)
 {
 	w->deadline_ms = ms;

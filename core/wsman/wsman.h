@@ -106,6 +106,9 @@ void rms__wsman_close(rms_wsman *w);
 
 /* Change the cancellation flag (NULL: none) for later requests. */
 void rms__wsman_set_cancel(rms_wsman *w, atomic_bool *cancel);
+/* Whether a step's wait also ends every RMS_CANCEL_CHECK_MS for the cancel
+ * flag (rms__http_set_cancel_poll): off for an engine-driven owner. */
+void rms__wsman_set_cancel_poll(rms_wsman *w, bool on);
 /* Cap every later request's HTTP timeout at ms (0: no cap), for an
  * operation's own time limit. */
 void rms__wsman_set_deadline(rms_wsman *w, uint32_t ms);

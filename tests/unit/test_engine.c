@@ -521,6 +521,209 @@ static void test_cancel_from_another_thread_wakes_the_poll(void **state)
 	rms_session_free(s);
 }
 
+/* Poll m until op's DONE (or 20 s); its result, 1 when none came. Other
+ * ops' messages are ignored. */
+static int until_done(rms_multi *m, rms_op *op, double *took)
+{
+	time_t t0 = time(NULL);
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	rms_msg msg;
+	int outcome = 1;
+	while (outcome == 1 && time(NULL) - t0 < 20) {
+		assert_int_equal(rms_multi_poll(m, 60000, NULL), 0);
+		while (rms_multi_info_read(m, &msg) == 0)
+			if (msg.kind == RMS_MSG_DONE && msg.op == op)
+				outcome = msg.result;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	if (took)
+		*took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	return outcome;
+}
+
+/* An SSH command in flight when its session is closed: the close frees
+ * libssh2's session and every channel with it, so the command's next step
+ * and next_chunk must not touch its channel (ASan sees it if they do): the
+ * op ends with RMS_E_STATE, the session's "closed". */
+static void test_ssh_command_after_its_session_closed(void **state)
+{
+	fixture *f = *state;
+	rms_session_options o = rms_sshd_session_options(&f->sshd);
+	rms_request *req = run_req("echo started; sleep 30");
+	for (int round = 0; round < 2; round++) {
+		rms_session *s;
+		assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), 0);
+		rms_multi *m;
+		assert_int_equal(rms_multi_new(&m), 0);
+		rms_op *op;
+		assert_int_equal(rms_multi_start(&op, m, s, req), 0);
+		/* Until its output is in: the channel is open and the command
+		 * runs. */
+		bool ready = false;
+		rms_msg msg;
+		for (int i = 0; i < 200 && !ready; i++) {
+			assert_int_equal(rms_multi_poll(m, 100, NULL), 0);
+			while (rms_multi_info_read(m, &msg) == 0)
+				ready |= msg.kind == RMS_MSG_READY;
+		}
+		assert_true(ready);
+		rms_chunk c;
+		while (rms_op_next_chunk(op, &c) == 0)
+			;
+		assert_int_equal(rms_session_close(s), 0);
+		if (round == 0) {
+			/* The caller asks first. */
+			assert_int_equal(rms_op_next_chunk(op, &c), RMS_E_STATE);
+			assert_non_null(strstr(rms_error_message(rms_error_last()), "closed"));
+		} else {
+			/* The engine steps it first. */
+			double took;
+			assert_int_equal(until_done(m, op, &took), RMS_E_STATE);
+			assert_true(took < 2);
+			assert_int_equal(rms_op_next_chunk(op, &c), RMS_E_STATE);
+		}
+		rms_op_free(op);
+		rms_multi_free(m);
+		rms_session_free(s);
+	}
+	rms_request_free(req);
+}
+
+/* Two commands on one SSH session in an engine, B with no time limit: A is
+ * cancelled and freed while B's output and exit are on their way. A's
+ * stop and release read the socket, and libssh2 queues B's packets where
+ * poll() cannot see them: B must be woken and end with its output and exit
+ * code, not wait on a silent socket for ever. */
+static void test_ssh_command_outlives_another_stopped_on_its_session(void **state)
+{
+	fixture *f = *state;
+	rms_session_options o = rms_sshd_session_options(&f->sshd);
+	rms_session *s;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), 0);
+	rms_request *ra = run_req("echo a; sleep 30");
+	/* B's whole output and exit come while A is being stopped. */
+	rms_request *rb = run_req("sleep 0.5; echo bee; exit 3");
+	for (int round = 0; round < 3; round++) {
+		rms_multi *m;
+		assert_int_equal(rms_multi_new(&m), 0);
+		rms_op *a, *b;
+		assert_int_equal(rms_multi_start(&a, m, s, ra), 0);
+		assert_int_equal(rms_multi_start(&b, m, s, rb), 0);
+		bool a_ready = false;
+		rms_msg msg;
+		result rb_got;
+		memset(&rb_got, 0, sizeof rb_got);
+		int b_done = 1;
+		for (int i = 0; i < 200 && !a_ready; i++) {
+			assert_int_equal(rms_multi_poll(m, 100, NULL), 0);
+			while (rms_multi_info_read(m, &msg) == 0) {
+				if (msg.op == a && msg.kind == RMS_MSG_READY)
+					a_ready = true;
+				if (msg.op == b && msg.kind == RMS_MSG_DONE)
+					b_done = msg.result;
+			}
+		}
+		assert_true(a_ready);
+		/* Until B's output is about to come, then A goes. */
+		nanosleep(&(struct timespec){.tv_nsec = 450000000}, NULL);
+		if (round == 1) {
+			/* Cancelled first, stopped by its step. */
+			rms_op_cancel(a);
+			assert_int_equal(until_done(m, a, NULL), RMS_E_CANCELLED);
+		}
+		/* Its free stops it (round 0) and releases its channel, up to
+		 * seconds of cleanup while B's packets arrive. */
+		if (round == 2)
+			nanosleep(&(struct timespec){.tv_nsec = 300000000}, NULL);
+		rms_op_free(a);
+		time_t t0 = time(NULL);
+		while (b_done == 1 && time(NULL) - t0 < 15) {
+			assert_int_equal(rms_multi_poll(m, 60000, NULL), 0);
+			while (rms_multi_info_read(m, &msg) == 0) {
+				assert_ptr_equal(msg.op, b);
+				if (msg.kind == RMS_MSG_DONE)
+					b_done = msg.result;
+				drain(b, RMS_OP_RUN, &rb_got);
+			}
+		}
+		assert_int_equal(b_done, 0);
+		assert_true(time(NULL) - t0 < 6);
+		assert_int_equal(drain(b, RMS_OP_RUN, &rb_got), RMS_ITEROVER);
+		assert_string_equal(rb_got.out, "bee\n");
+		assert_int_equal(rb_got.exit_code, 3);
+		rms_op_free(b);
+		rms_multi_free(m);
+	}
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
+	rms_request_free(ra);
+	rms_request_free(rb);
+	rms_session_free(s);
+}
+
+/* Two commands on one WinRS session in an engine: one is cancelled while
+ * the other's exchange is in flight on the session's one connection. The
+ * cancel's cleanup finishes that exchange for its owner, whose socket then
+ * stays silent: the owner must be stepped at once, not when its old HTTP
+ * deadline ends, and finish promptly. */
+static void test_winrs_command_finishes_after_another_cancelled(void **state)
+{
+	fixture *f = *state;
+	rms_session_options o = rms_endpoint_session_options(f->ep);
+	rms_session *s;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), 0);
+	rms_request *ra = run_req("echo a; sleep 30");
+	rms_request *rb = run_req("echo bee; exit 4");
+	rms_multi *m;
+	assert_int_equal(rms_multi_new(&m), 0);
+	rms_op *a, *b;
+	assert_int_equal(rms_multi_start(&a, m, s, ra), 0);
+	bool a_ready = false;
+	rms_msg msg;
+	for (int i = 0; i < 200 && !a_ready; i++) {
+		assert_int_equal(rms_multi_poll(m, 100, NULL), 0);
+		while (rms_multi_info_read(m, &msg) == 0)
+			a_ready |= msg.op == a && msg.kind == RMS_MSG_READY;
+	}
+	assert_true(a_ready);
+	rms_chunk c;
+	while (rms_op_next_chunk(a, &c) == 0)
+		;
+	/* A waits in a long-poll Receive; B is queued behind it, then gets
+	 * the connection for its Command while A is cancelled. */
+	assert_int_equal(rms_multi_start(&b, m, s, rb), 0);
+	rms_op_cancel(a);
+	double took;
+	assert_int_equal(until_done(m, a, NULL), RMS_E_CANCELLED);
+	rms_op_free(a);
+	result got;
+	memset(&got, 0, sizeof got);
+	int b_done = 1;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 200 && b_done == 1; i++) {
+		assert_int_equal(rms_multi_poll(m, 60000, NULL), 0);
+		while (rms_multi_info_read(m, &msg) == 0) {
+			assert_ptr_equal(msg.op, b);
+			if (msg.kind == RMS_MSG_DONE)
+				b_done = msg.result;
+			drain(b, RMS_OP_RUN, &got);
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_int_equal(b_done, 0);
+	assert_true(took < 3);
+	assert_int_equal(drain(b, RMS_OP_RUN, &got), RMS_ITEROVER);
+	assert_string_equal(got.out, "bee\n");
+	assert_int_equal(got.exit_code, 4);
+	rms_op_free(b);
+	rms_multi_free(m);
+	rms_request_free(ra);
+	rms_request_free(rb);
+	rms_session_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +732,9 @@ int main(void)
 	    cmocka_unit_test(test_free_while_carried),
 	    cmocka_unit_test(test_cancel_from_another_thread_wakes_the_poll),
 	    cmocka_unit_test(test_cancel_unread_op_and_free_opening_session),
+	    cmocka_unit_test(test_ssh_command_after_its_session_closed),
+	    cmocka_unit_test(test_ssh_command_outlives_another_stopped_on_its_session),
+	    cmocka_unit_test(test_winrs_command_finishes_after_another_cancelled),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1401,6 +1401,48 @@ static void test_cancel_is_seen_by_the_next_step(void **state)
 	stop(d);
 }
 
+/* An engine-driven owner turns the cancel timer off: a waiting request's
+ * wait then has no deadline of RMS_CANCEL_CHECK_MS (only the request's own
+ * 30 s limit), and a cancel is still seen by the next step. */
+static void test_cancel_poll_off_leaves_no_cancel_deadline(void **state)
+{
+	(void)state;
+	rms_httpd_response r[] = {{.mode = RMS_HTTPD_STALL}};
+	rms_httpd *d = start_script(r, 1);
+	atomic_bool cancel;
+	atomic_init(&cancel, false);
+	rms_http *h = client(&(rms_http_config){
+	    .url = rms_httpd_url(d), .cancel = &cancel, .timeout_ms = 30000});
+	rms__http_set_cancel_poll(h, false);
+	assert_int_equal(rms__http_start(h, "<a/>", 4, NULL), 0);
+	step_until_sent(h, d);
+	rms_wait w;
+	rms_http_response resp;
+	assert_int_equal(rms__http_step(h, &w, &resp), RMS_EAGAIN);
+	assert_true(w.nfds > 0);
+	/* curl may ask for a short timer of its own at first; once it has
+	 * settled, the wait holds nothing sooner than the 30 s limit. */
+	bool long_wait = false;
+	for (double t0 = now_s(); !long_wait && now_s() - t0 < 3;) {
+		uint64_t now = rms__now_ms();
+		long_wait = !w.deadline_ms || w.deadline_ms > now + 10000;
+		if (!long_wait) {
+			assert_int_equal(rms__wait_block(&w), 0);
+			assert_int_equal(rms__http_step(h, &w, &resp), RMS_EAGAIN);
+		}
+	}
+	assert_true(long_wait);
+	/* On again (the op's engine was freed): the timer is back. */
+	rms__http_set_cancel_poll(h, true);
+	assert_int_equal(rms__http_step(h, &w, &resp), RMS_EAGAIN);
+	assert_true(w.deadline_ms && w.deadline_ms <= rms__now_ms() + 1000);
+	rms__http_set_cancel_poll(h, false);
+	atomic_store(&cancel, true);
+	assert_error(rms__http_step(h, &w, &resp), RMS_E_CANCELLED, RMS_PHASE_RECEIVE);
+	rms__http_free(h);
+	stop(d);
+}
+
 #define T(test) cmocka_unit_test_teardown(test, stop_leftover_servers)
 
 int main(void)
@@ -1451,6 +1493,7 @@ int main(void)
 	    T(test_abort_mid_request_leaves_the_handle_usable),
 	    T(test_time_limit_fires_through_step),
 	    T(test_cancel_is_seen_by_the_next_step),
+	    T(test_cancel_poll_off_leaves_no_cancel_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

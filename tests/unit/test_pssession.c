@@ -862,6 +862,44 @@ static void test_commands_stepped_in_turns_from_one_thread(void **state)
 	assert_int_equal(stat_settled(ep, "commands_open", 0), 0);
 }
 
+/* A command only queued (its Command not sent: another command's Receive
+ * holds the session's connection) has nothing running remotely: freeing
+ * it returns at once, without waiting out that long-poll Receive, and the
+ * other command is not disturbed. */
+static void test_freeing_a_queued_command_does_not_wait(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_session *s = ps_session(ep);
+	rms_op *first = start_nb(s, "sleep 1.5; echo one");
+	/* Until first's Command is answered and its Receive waits. */
+	for (double t0 = now_s(); now_s() - t0 < 0.5;) {
+		rms_wait w;
+		assert_int_equal(first->session->ops->step(first, &w), RMS_EAGAIN);
+		rms__wait_until(&w, rms__now_ms() + 50);
+		wait_for(&w);
+	}
+	int64_t commands = rms_endpoint_stat(ep, "commands_run");
+	for (int cancel = 0; cancel < 2; cancel++) {
+		rms_op *queued = start_nb(s, "echo two");
+		double t0 = now_s();
+		if (cancel)
+			rms_op_cancel(queued);
+		rms_op_free(queued);
+		assert_true(now_s() - t0 < 0.5);
+	}
+	struct output out;
+	memset(&out, 0, sizeof out);
+	drive_in_turns(&first, &out, 1);
+	assert_string_equal(out.out, "one\n");
+	assert_int_equal(first->exit_code, 0);
+	assert_null(first->error);
+	rms_op_free(first);
+	/* The queued ones never ran. */
+	assert_int_equal(rms_endpoint_stat(ep, "commands_run"), commands);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
+	rms_session_free(s);
+}
+
 /* open begins and returns RMS_EAGAIN; open_step opens the shell. */
 static void test_session_opened_by_hand(void **state)
 {
@@ -944,6 +982,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commands_stepped_in_turns_from_one_thread,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_opened_by_hand, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_freeing_a_queued_command_does_not_wait, setup,
+		                                teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
