@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADERS = ["remsess.h", "common.h", "error.h", "options.h", "session.h", "operation.h",
-           "target.h", "compare.h", "engine.h", "value.h"]
+           "target.h", "compare.h", "engine.h", "fanout.h", "value.h"]
 
 SKIP = re.compile(r'^\s*(#\s*(ifndef|define|endif|include|ifdef|else|if)\b.*(REMSESS_|_H\b|__cplusplus|"|<)|'
                   r'#\s*endif\s*$|extern "C" \{|\}\s*$)')

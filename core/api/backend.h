@@ -205,6 +205,9 @@ char *rms__request_target_namespace(const rms_request *req, const rms_session *s
 
 /* The target's session for b if it has made one, else NULL (makes none). */
 rms_session *rms__target_peek(const rms_target *t, rms_backend b);
+/* The target's copied options for b, NULL when it has none (the fan-out
+ * opens its own sessions from them through the engine). */
+const rms_session_options *rms__target_options(const rms_target *t, rms_backend b);
 
 /* Raise RMS_E_NOT_IMPLEMENTED for something a later milestone builds; the
  * message names what and which backend. */

@@ -149,6 +149,13 @@ static int target_session(rms_session **out, rms_target *t, rms_backend b)
 	return 0;
 }
 
+/* A PSSession made by target_session connects and blocks; the fan-out
+ * opens its own from these through the engine instead. */
+const rms_session_options *rms__target_options(const rms_target *t, rms_backend b)
+{
+	return configured(t, b) ? &t->opts[b] : NULL;
+}
+
 rms_session *rms__target_peek(const rms_target *t, rms_backend b)
 {
 	return configured(t, b) ? t->sessions[b] : NULL;

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "compare.h"
 #include "engine.h"
+#include "fanout.h"
 #include "error.h"
 #include "operation.h"
 #include "options.h"

@@ -1,0 +1,589 @@
+/*
+ * Fan-out (remsess/fanout.h): one request over many targets, on the public
+ * engine.
+ *
+ * Invariants:
+ * - A target is queued, live (its session opening or its op running) or
+ *   finished; only live ones count against the throttle, and `live` lists
+ *   them, so a message from the engine is matched against at most
+ *   `throttle` targets, not all of them.
+ * - Nothing here waits on the network while targets are in flight. A
+ *   finished op is freed at once (it holds nothing on the server); a
+ *   session still opening is abandoned at once (nothing to close); what
+ *   might need a blocking cleanup (an op cut off at its deadline, an open
+ *   PSSession's shell) is kept until rms_fanout_free.
+ * - Every target gets exactly one result, and failures of a target are
+ *   recorded on its result, never raised by the fan-out's own calls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "remsess/fanout.h"
+
+struct rms_fanout_result {
+	size_t index;
+	rms_target *target;
+	rms_backend backend;
+	const char *reason;
+	int status;
+	rms_error *error;
+	rms_instance **items;
+	size_t nitems, cap_items;
+	struct {
+		char *data;
+		size_t len, cap;
+	} out[2]; /* stdout, stderr */
+	bool has_exit_code;
+	int exit_code;
+	uint64_t started, ended; /* ms from the run's start */
+	rms_stats stats;
+};
+
+enum tstate { T_QUEUED, T_OPENING, T_RUNNING, T_DONE };
+
+struct tgt {
+	rms_target *t;
+	rms_backend backend;
+	const char *reason;
+	enum tstate state;
+	rms_session *s;
+	rms_op *op;
+	uint64_t deadline; /* rms__now_ms() clock; 0: none */
+	rms_fanout_result *res;
+};
+
+struct rms_fanout {
+	rms_request *req;
+	rms_fanout_options o;
+	rms_multi *m;
+	struct tgt *tg;
+	size_t n, cap;
+	size_t next_queued; /* targets start in the order they were added */
+	size_t *live;
+	size_t nlive;
+	rms_fanout_result **ready; /* a queue: [head, nready) */
+	size_t head, nready, cap_ready;
+	size_t handed_out;
+	uint64_t t0, run_deadline;
+	/* Ops cut off at a deadline: freeing one may wait for a bounded
+	 * cleanup on a server that stalls, so not while others are in flight. */
+	rms_op **grave;
+	size_t ngrave, cap_grave;
+};
+
+static int grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap * 2 : 16;
+	while (n < need)
+		n *= 2;
+	void *p = realloc(*arr, n * size);
+	if (!p)
+		return rms__error_nomem();
+	*arr = p;
+	*cap = n;
+	return 0;
+}
+
+int rms_fanout_options_init(rms_fanout_options *opts, unsigned version)
+{
+	if (!opts)
+		return rms__error_field(RMS_E_INVALID_ARG, "opts", "opts is NULL");
+	if (version != RMS_FANOUT_OPTIONS_VERSION)
+		return rms__error_field(RMS_E_INVALID_ARG, "version",
+		                        "fan-out options version %u is not known to this build (%u)",
+		                        version, RMS_FANOUT_OPTIONS_VERSION);
+	*opts = (rms_fanout_options)RMS_FANOUT_OPTIONS_INIT;
+	return 0;
+}
+
+int rms_fanout_new(rms_fanout **out, const rms_request *req, const rms_fanout_options *opts)
+{
+	if (!out || !req)
+		return rms__error_field(RMS_E_INVALID_ARG, out ? "request" : "out", "NULL argument");
+	*out = NULL;
+	rms_fanout_options o = RMS_FANOUT_OPTIONS_INIT;
+	if (opts) {
+		if (opts->version != RMS_FANOUT_OPTIONS_VERSION)
+			return rms__error_field(RMS_E_INVALID_ARG, "version",
+			                        "fan-out options version %u is not known to this "
+			                        "build (%u)", opts->version,
+			                        RMS_FANOUT_OPTIONS_VERSION);
+		o = *opts;
+	}
+	if (!o.throttle)
+		o.throttle = RMS_FANOUT_THROTTLE_DEFAULT;
+	rms_fanout *f = calloc(1, sizeof *f);
+	if (!f)
+		return rms__error_nomem();
+	f->o = o;
+	int rc = rms__request_dup(&f->req, req);
+	if (!rc)
+		rc = rms_multi_new(&f->m);
+	if (!rc && !(f->live = calloc(o.throttle, sizeof *f->live)))
+		rc = rms__error_nomem();
+	if (rc) {
+		rms_fanout_free(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+int rms_fanout_add(size_t *index, rms_fanout *f, rms_target *t, rms_backend choice)
+{
+	if (!f || !t)
+		return rms__error_field(RMS_E_INVALID_ARG, f ? "target" : "fanout", "NULL argument");
+	rms_backend pick;
+	const char *why;
+	int rc = rms_target_choose(&pick, &why, t, choice, f->req->kind);
+	if (rc || (rc = grow((void **)&f->tg, &f->cap, f->n + 1, sizeof *f->tg)))
+		return rc;
+	f->tg[f->n] = (struct tgt){.t = t, .backend = pick, .reason = why, .state = T_QUEUED};
+	if (index)
+		*index = f->n;
+	f->n++;
+	return 0;
+}
+
+rms_multi *rms_fanout_multi(rms_fanout *f)
+{
+	return f ? f->m : NULL;
+}
+
+static uint64_t since_start(const rms_fanout *f, uint64_t now)
+{
+	return now >= f->t0 ? now - f->t0 : 0;
+}
+
+static int new_result(struct tgt *g, size_t index)
+{
+	g->res = calloc(1, sizeof *g->res);
+	if (!g->res)
+		return rms__error_nomem();
+	g->res->index = index;
+	g->res->target = g->t;
+	g->res->backend = g->backend;
+	g->res->reason = g->reason;
+	return 0;
+}
+
+/* Collect what the op has ready, without waiting. Returns the iterator's
+ * code: RMS_EAGAIN, RMS_ITEROVER, or the op's failure. */
+static int collect(rms_fanout_result *r, rms_op *op, rms_op_kind kind)
+{
+	int rc;
+	if (kind != RMS_OP_RUN && kind != RMS_OP_ENUMERATE && kind != RMS_OP_QUERY &&
+	    kind != RMS_OP_ASSOCIATORS && kind != RMS_OP_REFERENCES)
+		return RMS_ITEROVER; /* a single result, read from the op when it is done */
+	if (kind == RMS_OP_RUN) {
+		rms_chunk c;
+		while ((rc = rms_op_next_chunk(op, &c)) == 0) {
+			int k = c.stream == RMS_STREAM_STDERR;
+			if (grow((void **)&r->out[k].data, &r->out[k].cap, r->out[k].len + c.len + 1, 1))
+				return RMS_E_NOMEM;
+			memcpy(r->out[k].data + r->out[k].len, c.data, c.len);
+			r->out[k].len += c.len;
+		}
+		if (rc == RMS_ITEROVER && rms_op_exit_code(op, &r->exit_code) == 0)
+			r->has_exit_code = true;
+		return rc;
+	}
+	rms_instance *inst;
+	while ((rc = rms_op_next(op, &inst)) == 0) {
+		if (grow((void **)&r->items, &r->cap_items, r->nitems + 1, sizeof *r->items)) {
+			rms_instance_free(inst);
+			return RMS_E_NOMEM;
+		}
+		r->items[r->nitems++] = inst;
+	}
+	return rc;
+}
+
+static void drop_live(rms_fanout *f, size_t i)
+{
+	for (size_t k = 0; k < f->nlive; k++)
+		if (f->live[k] == i) {
+			f->live[k] = f->live[--f->nlive];
+			return;
+		}
+}
+
+/*
+ * Record the end of target i: status and error (the last error when rc
+ * fails), traffic, and queue the result. Room in `ready` was made when
+ * the target started, so this cannot fail.
+ */
+static void finish(rms_fanout *f, size_t i, int rc, const rms_error *err)
+{
+	struct tgt *g = &f->tg[i];
+	rms_fanout_result *r = g->res;
+	if (g->state == T_DONE)
+		return;
+	r->status = rc;
+	if (rc)
+		r->error = rms_error_dup(err ? err : rms_error_last());
+	r->ended = since_start(f, rms__now_ms());
+	if (g->s) {
+		r->stats.version = RMS_STATS_VERSION;
+		rms_session_stats(g->s, &r->stats);
+	}
+	if (g->state != T_QUEUED)
+		drop_live(f, i);
+	g->state = T_DONE;
+	g->res = NULL;
+	f->ready[f->nready++] = r;
+}
+
+/* After its op is freed (or none was started): a CIM session holds nothing
+ * between operations and a session that never opened has nothing to close,
+ * so they go now; an open PSSession is closed with the fan-out. */
+static void release_session(struct tgt *g)
+{
+	if (g->s && !g->op &&
+	    (g->backend == RMS_BACKEND_CIM || rms_session_state_get(g->s) != RMS_STATE_OPENED)) {
+		rms_session_free(g->s);
+		g->s = NULL;
+	}
+}
+
+/* Failures of targets are raised only to be recorded on their result; the
+ * caller's last error must not change under a call that succeeds. */
+static void fail_target(rms_fanout *f, size_t i, int code, const char *why)
+{
+	struct rms_error *keep = rms__error_park();
+	rms__error_set(code, RMS_PHASE_LIMIT, "%s", why);
+	rms__error_set_backend(f->tg[i].backend);
+	finish(f, i, code, NULL);
+	rms__error_unpark(keep);
+}
+
+/* A failure returned by a call made for target i (not by the run). */
+static void target_failed(rms_fanout *f, size_t i, int rc)
+{
+	struct rms_error *e = rms__error_last_mut();
+	if (e && e->backend == RMS_BACKEND_NONE)
+		e->backend = f->tg[i].backend;
+	finish(f, i, rc, NULL);
+	release_session(&f->tg[i]);
+}
+
+static void start_target(rms_fanout *f, size_t i, uint64_t now)
+{
+	struct tgt *g = &f->tg[i];
+	g->res->started = since_start(f, now);
+	g->state = T_OPENING;
+	f->live[f->nlive++] = i;
+	if (f->o.target_timeout_ms)
+		g->deadline = now + f->o.target_timeout_ms;
+	struct rms_error *keep = rms__error_park();
+	int rc = rms_multi_open(&g->s, f->m, g->backend, rms__target_options(g->t, g->backend));
+	if (rc)
+		target_failed(f, i, rc);
+	rms__error_unpark(keep);
+}
+
+/* Start queued targets while the throttle allows (and the run's deadline
+ * has not passed: then they end unstarted). */
+static int start_more(rms_fanout *f, uint64_t now)
+{
+	bool late = f->run_deadline && now >= f->run_deadline;
+	while (f->next_queued < f->n && (late || f->nlive < f->o.throttle)) {
+		size_t i = f->next_queued;
+		/* Every live target and this one will queue a result: room for
+		 * all of them now, so that finish cannot fail. */
+		if (f->head) {
+			memmove(f->ready, f->ready + f->head, (f->nready - f->head) * sizeof *f->ready);
+			f->nready -= f->head;
+			f->head = 0;
+		}
+		int rc = grow((void **)&f->ready, &f->cap_ready, f->nready + f->nlive + 1,
+		              sizeof *f->ready);
+		if (rc || (rc = new_result(&f->tg[i], i)))
+			return rc;
+		f->next_queued++;
+		if (late)
+			fail_target(f, i, RMS_E_TIMEOUT,
+			            "the fan-out's deadline passed before this target started");
+		else
+			start_target(f, i, now);
+	}
+	return 0;
+}
+
+static size_t find_live(const rms_fanout *f, const rms_session *s)
+{
+	for (size_t k = 0; k < f->nlive; k++)
+		if (f->tg[f->live[k]].s == s)
+			return f->live[k];
+	return SIZE_MAX;
+}
+
+static void op_done(rms_fanout *f, size_t i)
+{
+	struct tgt *g = &f->tg[i];
+	rms_fanout_result *r = g->res;
+	int rc = collect(r, g->op, f->req->kind);
+	const rms_instance *one = rms_op_result(g->op);
+	if (one && r->nitems == 0 &&
+	    !grow((void **)&r->items, &r->cap_items, 1, sizeof *r->items) &&
+	    rms_instance_dup(&r->items[0], one) == 0)
+		r->nitems = 1;
+	if (rc == RMS_ITEROVER || rc == RMS_EAGAIN)
+		rc = 0;
+	const rms_error *err = rms_op_error(g->op);
+	if (!rc && err)
+		rc = rms_error_code(err);
+	finish(f, i, rc, err);
+	/* It has ended: freeing it sends nothing. */
+	rms_op_free(g->op);
+	g->op = NULL;
+	release_session(g);
+}
+
+static void on_msg(rms_fanout *f, const rms_msg *msg)
+{
+	size_t i = find_live(f, msg->session);
+	if (i == SIZE_MAX)
+		return;
+	struct tgt *g = &f->tg[i];
+	struct rms_error *keep = rms__error_park();
+	if (msg->kind == RMS_MSG_OPENED) {
+		int rc = msg->result;
+		if (rc) {
+			finish(f, i, rc, rms_session_broken_reason(g->s));
+			release_session(g);
+		} else if ((rc = rms_multi_start(&g->op, f->m, g->s, f->req)))
+			target_failed(f, i, rc);
+		else
+			g->state = T_RUNNING;
+	} else if (msg->op == g->op) {
+		if (msg->kind == RMS_MSG_DONE)
+			op_done(f, i);
+		else if (collect(g->res, g->op, f->req->kind) == RMS_E_NOMEM)
+			finish(f, i, RMS_E_NOMEM, NULL);
+	}
+	rms__error_unpark(keep);
+}
+
+/* End live targets past their own deadline or the run's. */
+static int expire(rms_fanout *f, uint64_t now)
+{
+	bool run_over = f->run_deadline && now >= f->run_deadline;
+	for (size_t k = f->nlive; k-- > 0;) {
+		size_t i = f->live[k];
+		struct tgt *g = &f->tg[i];
+		if (!run_over && !(g->deadline && now >= g->deadline))
+			continue;
+		if (g->op) {
+			int rc = grow((void **)&f->grave, &f->cap_grave, f->ngrave + 1,
+			              sizeof *f->grave);
+			if (rc)
+				return rc;
+			rms_op_cancel(g->op);
+			rms_multi_remove(f->m, g->op);
+			f->grave[f->ngrave++] = g->op;
+			/* Its session outlives it: freed with the fan-out. */
+		} else if (g->s) {
+			/* Still opening: abandoning it sends nothing. */
+			rms_session_free(g->s);
+			g->s = NULL;
+		}
+		char why[200];
+		snprintf(why, sizeof why, "%s: the target did not finish within %s (%s)",
+		         g->op ? "running" : "opening",
+		         run_over ? "the fan-out's deadline" : "its deadline",
+		         rms_backend_name(g->backend));
+		g->op = NULL;
+		fail_target(f, i, RMS_E_TIMEOUT, why);
+	}
+	return 0;
+}
+
+int rms_fanout_perform(rms_fanout *f, size_t *running)
+{
+	if (running)
+		*running = 0;
+	if (!f)
+		return rms__error_field(RMS_E_INVALID_ARG, "fanout", "fanout is NULL");
+	uint64_t now = rms__now_ms();
+	if (!f->t0) {
+		f->t0 = now;
+		if (f->o.run_timeout_ms)
+			f->run_deadline = now + f->o.run_timeout_ms;
+	}
+	if (f->head == f->nready)
+		f->head = f->nready = 0;
+	int rc = start_more(f, now);
+	/* Twice round: targets started or slots freed by the first round's
+	 * messages get their OPENED (queued at once for CIM) handled now. */
+	for (int round = 0; !rc && round < 2; round++) {
+		if ((rc = rms_multi_perform(f->m, NULL)))
+			break;
+		rms_msg msg;
+		while (rms_multi_info_read(f->m, &msg) == 0)
+			on_msg(f, &msg);
+		now = rms__now_ms();
+		if (!(rc = expire(f, now)))
+			rc = start_more(f, now);
+	}
+	if (running)
+		*running = f->nlive;
+	return rc;
+}
+
+int rms_fanout_waitset(rms_fanout *f, rms_waitfd *fds, size_t cap, size_t *n, int *timeout_ms)
+{
+	if (!f)
+		return rms__error_field(RMS_E_INVALID_ARG, "fanout", "fanout is NULL");
+	int rc = rms_multi_waitset(f->m, fds, cap, n, timeout_ms);
+	if (rc)
+		return rc;
+	if (f->head < f->nready || !f->t0 ||
+	    (f->next_queued < f->n && f->nlive < f->o.throttle)) {
+		*timeout_ms = 0;
+		return 0;
+	}
+	rms_wait w;
+	rms__wait_clear(&w);
+	for (size_t k = 0; k < f->nlive; k++)
+		rms__wait_until(&w, f->tg[f->live[k]].deadline);
+	if (f->nlive || f->next_queued < f->n)
+		rms__wait_until(&w, f->run_deadline);
+	int t = rms__wait_timeout(&w);
+	if (t >= 0 && (*timeout_ms < 0 || t < *timeout_ms))
+		*timeout_ms = t;
+	return 0;
+}
+
+int rms_fanout_poll(rms_fanout *f, int timeout_ms, size_t *running)
+{
+	size_t n;
+	int t;
+	int rc = rms_fanout_waitset(f, NULL, 0, &n, &t);
+	if (rc)
+		return rc;
+	if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
+		t = timeout_ms;
+	/* rms_multi_poll waits on the engine's descriptors (and its wake-up)
+	 * for at most t; with t < 0 and nothing to wait on it returns. */
+	if (t != 0 && (rc = rms_multi_poll(f->m, t, NULL)))
+		return rc;
+	return rms_fanout_perform(f, running);
+}
+
+int rms_fanout_next(rms_fanout_result **out, rms_fanout *f)
+{
+	if (!out || !f)
+		return rms__error_field(RMS_E_INVALID_ARG, out ? "fanout" : "out", "NULL argument");
+	*out = NULL;
+	if (f->head < f->nready) {
+		*out = f->ready[f->head++];
+		f->handed_out++;
+		return 0;
+	}
+	return f->handed_out == f->n ? RMS_ITEROVER : RMS_EAGAIN;
+}
+
+void rms_fanout_free(rms_fanout *f)
+{
+	if (!f)
+		return;
+	struct rms_error *keep = rms__error_park();
+	/* Ops before the sessions they run on. */
+	for (size_t i = 0; i < f->n; i++)
+		rms_op_free(f->tg[i].op);
+	for (size_t i = 0; i < f->ngrave; i++)
+		rms_op_free(f->grave[i]);
+	for (size_t i = 0; i < f->n; i++) {
+		rms_session_free(f->tg[i].s);
+		rms_fanout_result_free(f->tg[i].res);
+	}
+	for (size_t i = f->head; i < f->nready; i++)
+		rms_fanout_result_free(f->ready[i]);
+	rms_multi_free(f->m);
+	rms_request_free(f->req);
+	free(f->tg);
+	free(f->live);
+	free(f->ready);
+	free(f->grave);
+	free(f);
+	rms__error_unpark(keep);
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+void rms_fanout_result_free(rms_fanout_result *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nitems; i++)
+		rms_instance_free(r->items[i]);
+	free(r->items);
+	free(r->out[0].data);
+	free(r->out[1].data);
+	rms_error_free(r->error);
+	free(r);
+}
+
+size_t rms_fanout_result_index(const rms_fanout_result *r) { return r ? r->index : 0; }
+rms_target *rms_fanout_result_target(const rms_fanout_result *r) { return r ? r->target : NULL; }
+rms_backend rms_fanout_result_backend(const rms_fanout_result *r)
+{
+	return r ? r->backend : RMS_BACKEND_NONE;
+}
+const char *rms_fanout_result_reason(const rms_fanout_result *r) { return r ? r->reason : NULL; }
+int rms_fanout_result_status(const rms_fanout_result *r) { return r ? r->status : 0; }
+const rms_error *rms_fanout_result_error(const rms_fanout_result *r)
+{
+	return r ? r->error : NULL;
+}
+size_t rms_fanout_result_instance_count(const rms_fanout_result *r)
+{
+	return r ? r->nitems : 0;
+}
+const rms_instance *rms_fanout_result_instance(const rms_fanout_result *r, size_t i)
+{
+	return r && i < r->nitems ? r->items[i] : NULL;
+}
+
+const void *rms_fanout_result_output(const rms_fanout_result *r, rms_stream stream, size_t *len)
+{
+	if (len)
+		*len = 0;
+	if (!r || (stream != RMS_STREAM_STDOUT && stream != RMS_STREAM_STDERR))
+		return NULL;
+	int k = stream == RMS_STREAM_STDERR;
+	if (len)
+		*len = r->out[k].len;
+	return r->out[k].data ? (const void *)r->out[k].data : (const void *)"";
+}
+
+int rms_fanout_result_exit_code(const rms_fanout_result *r, int *out)
+{
+	if (!r || !out)
+		return rms__error_field(RMS_E_INVALID_ARG, r ? "out" : "result", "NULL argument");
+	if (!r->has_exit_code)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "target %zu has no exit code: its command did not end",
+		                      r->index);
+	*out = r->exit_code;
+	return 0;
+}
+
+uint64_t rms_fanout_result_started_ms(const rms_fanout_result *r) { return r ? r->started : 0; }
+uint64_t rms_fanout_result_ended_ms(const rms_fanout_result *r) { return r ? r->ended : 0; }
+
+int rms_fanout_result_stats(const rms_fanout_result *r, rms_stats *out)
+{
+	if (!r || !out)
+		return rms__error_field(RMS_E_INVALID_ARG, r ? "out" : "result", "NULL argument");
+	if (out->version != RMS_STATS_VERSION)
+		return rms__error_field(RMS_E_INVALID_ARG, "version", "unknown rms_stats version %u",
+		                        out->version);
+	*out = r->stats;
+	return 0;
+}
