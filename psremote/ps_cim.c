@@ -723,11 +723,28 @@ int rms__ps_cim_take(rms_ps_cim_reader *r, rms_instance **out)
 	}
 }
 
+/* The same walk as rms__ps_cim_take without consuming: blank lines (which
+ * take skips) do not count, or a caller told "ready" would get RMS_EAGAIN
+ * (found by tests/fuzz/fuzz_ps_cim_reader). */
 bool rms__ps_cim_ready(const rms_ps_cim_reader *r)
 {
-	size_t from = r->scan > r->start ? r->scan : r->start;
-	return r->out.data && from < r->out.len &&
-	       memchr(r->out.data + from, '\n', r->out.len - from) != NULL;
+	const char *base = r->out.data;
+	size_t s = r->start, from = r->scan > r->start ? r->scan : r->start;
+	while (base && from < r->out.len) {
+		const char *nl = memchr(base + from, '\n', r->out.len - from);
+		if (!nl)
+			return false;
+		size_t end = (size_t)(nl - base);
+		if (r->max_line && end - s > r->max_line)
+			return true; /* take reports the limit */
+		size_t e = end;
+		while (e > s && (base[e - 1] == '\r' || base[e - 1] == ' '))
+			e--;
+		if (e > s)
+			return true;
+		s = from = end + 1;
+	}
+	return false;
 }
 
 int rms__ps_cim_end(rms_ps_cim_reader *r, int exit_code, rms_instance **out)

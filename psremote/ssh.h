@@ -119,4 +119,13 @@ int rms__ssh_connect_begin(rms_session *s, struct ssh_conn *c, uint32_t limit);
 int rms__ssh_connect_step(rms_session *s, struct ssh_conn *c, rms_wait *w);
 void rms__ssh_connect_free(struct ssh_conn *c);
 
+/* What load_known_hosts does with one known_hosts line (line[0..n), n
+ * counting its newline): skip it (blank, comment), not understood
+ * (@cert-authority), a known or a revoked host whose entry starts at
+ * line[*at], or malformed in a way libssh2 must not see (a hashed host name
+ * whose salt or hash is not 20 bytes: libssh2 1.10 leaks on it). Shared
+ * with the known_hosts fuzz target. */
+enum rms_kh_line { RMS_KH_SKIP, RMS_KH_UNSUPPORTED, RMS_KH_KNOWN, RMS_KH_REVOKED, RMS_KH_MALFORMED };
+enum rms_kh_line rms__known_hosts_line(const char *line, size_t n, size_t *at);
+
 #endif

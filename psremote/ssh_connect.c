@@ -172,6 +172,72 @@ static char *known_hosts_name(const struct ssh_conn *c)
 	return name;
 }
 
+/* A |1|salt|hash field: both parts base64 of exactly 20 bytes (HMAC-SHA1),
+ * as OpenSSH writes them. */
+static bool hashed_host_ok(const char *p, size_t n)
+{
+	if (n < 3 || memcmp(p, "|1|", 3) != 0)
+		return false;
+	p += 3;
+	n -= 3;
+	const char *bar = memchr(p, '|', n);
+	if (!bar)
+		return false;
+	const char *part[2] = {p, bar + 1};
+	size_t len[2] = {(size_t)(bar - p), n - (size_t)(bar - p) - 1};
+	for (int k = 0; k < 2; k++) {
+		unsigned char out[32];
+		/* 20 bytes are 27 base64 characters and one '=' of padding
+		 * (OpenSSL would also decode a '=' inside the text). */
+		if (len[k] != 28 || part[k][27] != '=')
+			return false;
+		for (size_t j = 0; j < 27; j++) {
+			char ch = part[k][j];
+			if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+			      (ch >= '0' && ch <= '9') || ch == '+' || ch == '/'))
+				return false;
+		}
+		char in[29];
+		memcpy(in, part[k], 28);
+		in[28] = '\0';
+		if (EVP_DecodeBlock(out, (const unsigned char *)in, 28) != 21)
+			return false;
+	}
+	return true;
+}
+
+enum rms_kh_line rms__known_hosts_line(const char *line, size_t n, size_t *at)
+{
+	size_t i = 0;
+	*at = 0;
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	if (i == n || line[i] == '#' || line[i] == '\n' || line[i] == '\r')
+		return RMS_KH_SKIP;
+	enum rms_kh_line kind = RMS_KH_KNOWN;
+	if (line[i] == '@') {
+		/* Markers: libssh2 would take one for a host name. A revoked
+		 * key goes to its own list; @cert-authority (certificates are
+		 * not supported) is skipped. */
+		size_t m = strcspn(line + i, " \t\n");
+		if (m != 8 || strncmp(line + i, "@revoked", 8) != 0)
+			return RMS_KH_UNSUPPORTED;
+		i += m;
+		while (i < n && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		kind = RMS_KH_REVOKED;
+	}
+	*at = i;
+	if (i < n && line[i] == '|') {
+		size_t m = 0;
+		while (i + m < n && line[i + m] != ' ' && line[i + m] != '\t' && line[i + m] != '\n')
+			m++;
+		if (!hashed_host_ok(line + i, m))
+			return RMS_KH_MALFORMED;
+	}
+	return kind;
+}
+
 /* Read the known_hosts file line by line: a line libssh2 cannot parse
  * (a key type it does not know, @cert-authority) is skipped, not fatal. */
 static int load_known_hosts(rms_session *s, struct ssh_conn *c, struct hostkeys *h)
@@ -206,31 +272,30 @@ static int load_known_hosts(rms_session *s, struct ssh_conn *c, struct hostkeys 
 	size_t cap = 0;
 	ssize_t n;
 	unsigned skipped = 0;
+	unsigned lineno = 0;
 	while ((n = getline(&line, &cap, f)) > 0) {
-		size_t i = 0;
-		while (i < (size_t)n && (line[i] == ' ' || line[i] == '\t'))
-			i++;
-		if (i == (size_t)n || line[i] == '#' || line[i] == '\n')
+		lineno++;
+		size_t at;
+		enum rms_kh_line kind = rms__known_hosts_line(line, (size_t)n, &at);
+		if (kind == RMS_KH_SKIP)
 			continue;
-		LIBSSH2_KNOWNHOSTS *into = h->kh;
-		if (line[i] == '@') {
-			/* Markers: libssh2 would take one for a host name. A
-			 * revoked key goes to its own list; @cert-authority
-			 * (certificates are not supported) is skipped. */
-			size_t m = strcspn(line + i, " \t\n");
-			if (m != 8 || strncmp(line + i, "@revoked", 8) != 0) {
-				skipped++;
-				continue;
-			}
-			i += m;
-			while (i < (size_t)n && (line[i] == ' ' || line[i] == '\t'))
-				i++;
-			into = h->revoked;
+		if (kind == RMS_KH_MALFORMED) {
+			/* libssh2 1.10 leaks what it allocated for such a line. */
+			rms__log(&s->log, RMS_LOG_WARNING,
+			         "%s: %s line %u skipped: a hashed host name whose salt or hash is "
+			         "not 20 bytes of base64",
+			         s->name, h->path, lineno);
+			skipped++;
+			continue;
 		}
-		if (line[i] == '|')
+		if (kind == RMS_KH_UNSUPPORTED) {
+			skipped++;
+			continue;
+		}
+		if (line[at] == '|')
 			h->hashed = true;
-		if (libssh2_knownhost_readline(into, line + i, (size_t)n - i,
-		                               LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
+		if (libssh2_knownhost_readline(kind == RMS_KH_REVOKED ? h->revoked : h->kh, line + at,
+		                               (size_t)n - at, LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
 			skipped++;
 	}
 	free(line);

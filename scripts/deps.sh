@@ -1,13 +1,14 @@
 #!/bin/sh
 # Install the Debian 12 packages remsess needs to build and test, if missing.
-# Usage: scripts/deps.sh [--ci]   (--ci adds the tools CI uses: valgrind)
+# Usage: scripts/deps.sh [--ci]   (--ci adds the tools CI uses: valgrind, and
+# clang-14 with its sanitizer and libFuzzer runtimes for scripts/fuzz.sh)
 set -eu
 
 pkgs="gcc make cmake pkg-config libc6-dev libcurl4-openssl-dev libxml2-dev libssl-dev
 libssh2-1-dev libjansson-dev libcmocka-dev python3 python3-yaml openssl
 openssh-server openssh-client"
 if [ "${1:-}" = "--ci" ]; then
-	pkgs="$pkgs valgrind"
+	pkgs="$pkgs valgrind clang-14 libclang-rt-14-dev"
 fi
 
 missing=""

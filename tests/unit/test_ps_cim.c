@@ -371,6 +371,30 @@ static void test_reader_splits_lines_across_chunks(void **state)
 	rms__ps_cim_reader_free(&r);
 }
 
+/* Found by tests/fuzz/fuzz_ps_cim_reader (corpus/ps_cim_reader/
+ * blank-lines-ready): with only blank lines buffered, ready said a line was
+ * there and take then returned RMS_EAGAIN. */
+static void test_reader_is_not_ready_on_blank_lines(void **state)
+{
+	(void)state;
+	rms_ps_cim_reader r;
+	assert_int_equal(rms__ps_cim_reader_init(&r, 0, "root/cimv2"), 0);
+	rms_instance *inst = NULL;
+	assert_int_equal(rms__ps_cim_feed(&r, RMS_STREAM_STDOUT, "\n\r\n \r\n", 6), 0);
+	assert_false(rms__ps_cim_ready(&r));
+	assert_int_equal(rms__ps_cim_take(&r, &inst), RMS_EAGAIN);
+	assert_false(rms__ps_cim_ready(&r));
+	const char line[] = "\n" LINE2;
+	assert_int_equal(rms__ps_cim_feed(&r, RMS_STREAM_STDOUT, line, sizeof line - 1), 0);
+	assert_false(rms__ps_cim_ready(&r));
+	assert_int_equal(rms__ps_cim_feed(&r, RMS_STREAM_STDOUT, "\r\n", 2), 0);
+	assert_true(rms__ps_cim_ready(&r));
+	assert_int_equal(rms__ps_cim_take(&r, &inst), 0);
+	rms_instance_free(inst);
+	assert_false(rms__ps_cim_ready(&r));
+	rms__ps_cim_reader_free(&r);
+}
+
 static void test_reader_decodes_an_unterminated_last_line(void **state)
 {
 	(void)state;
@@ -870,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_a_failure_that_is_not_a_cim_one_has_no_cim_status),
 		cmocka_unit_test(test_missing_cmdlets_are_told_by_the_marker_not_the_text),
 		cmocka_unit_test(test_reader_splits_lines_across_chunks),
+		cmocka_unit_test(test_reader_is_not_ready_on_blank_lines),
 		cmocka_unit_test(test_reader_decodes_an_unterminated_last_line),
 		cmocka_unit_test(test_reader_caps_one_line_at_the_object_size),
 		cmocka_unit_test(test_reader_caps_every_line_of_a_chunk),

@@ -1,0 +1,36 @@
+/* WinRS answers (core/wsman/wsman_ops.c): the first Body children of an
+ * envelope through rms__decode_receive, rms__decode_shell_id,
+ * rms__decode_command_id and rms__decode_created. */
+#include <libxml/tree.h>
+
+#include "fuzz_common.h"
+#include "wsman_ops.h"
+#include "xml.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	xmlDoc *doc = NULL;
+	if (rms__xml_parse(&doc, (const char *)data, size, NULL, "fuzz WinRS answer") == 0) {
+		const xmlNode *env = xmlDocGetRootElement(doc);
+		const xmlNode *body = rms__xml_child(env, RMS_NS_SOAP, "Body");
+		const xmlNode *first = rms__xml_first(body ? body : env);
+		const xmlNode *second = rms__xml_next(first);
+
+		rms_receive_result res;
+		memset(&res, 0, sizeof res);
+		if (first && rms__decode_receive(&res, first) == 0)
+			rms__receive_result_free(&res);
+		char *id = NULL;
+		if (rms__decode_shell_id(&id, first, second) == 0)
+			free(id);
+		id = NULL;
+		if (first && rms__decode_command_id(&id, first) == 0)
+			free(id);
+		rms_ref *ref = NULL;
+		if (first && rms__decode_created(&ref, first) == 0)
+			rms_ref_free(ref);
+		xmlFreeDoc(doc);
+	}
+	fuzz_done();
+	return 0;
+}
