@@ -91,6 +91,8 @@ typedef enum opt_id {
 	O_KNOWN_HOSTS,
 	O_ACCEPT_NEW_HOST_KEY,
 	O_SSH_AGENT,
+	O_HOSTS,
+	O_THROTTLE,
 	O_JSON,
 	O_VERBOSE,
 	O_VERSION,
@@ -234,6 +236,17 @@ static bool streq_nocase(const char *x, const char *y)
 	return *x == *y;
 }
 
+static bool strncasecmp_ascii(const char *x, const char *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char cx = (x[i] >= 'A' && x[i] <= 'Z') ? (char)(x[i] - 'A' + 'a') : x[i];
+		char cy = (y[i] >= 'A' && y[i] <= 'Z') ? (char)(y[i] - 'A' + 'a') : y[i];
+		if (cx != cy)
+			return false;
+	}
+	return true;
+}
+
 static int parse_transport(cli_args *a, const char *v)
 {
 	if (streq_nocase(v, "wsman"))
@@ -306,13 +319,172 @@ static void store(cli_args *a, const opt_def *d, const char *value)
 
 /* ---- options with their own parsing ------------------------------------ */
 
-/* A -H with "://" is a URL; the last -H wins either way. */
+void cli_args_set_host(cli_args *a, const char *entry)
+{
+	bool url = strstr(entry, "://") != NULL;
+	a->url = url ? entry : NULL;
+	a->host = url ? NULL : entry;
+}
+
+static void hosts_free(cli_args *a)
+{
+	for (size_t i = 0; i < a->host_count; i++)
+		free(a->hosts[i]);
+	free(a->hosts);
+	a->hosts = NULL;
+	a->host_count = 0;
+}
+
+/* Why s (len bytes) is not one fan-out entry, or NULL when it is. A list
+ * entry is checked here, offline, because a typo in one line of a
+ * thousand-host file should stop the run before it starts, not become one
+ * odd connect error among many. A single -H is left to the library as
+ * before. */
+static const char *host_entry_problem(const char *s, size_t len)
+{
+	if (len == 0)
+		return "it is empty";
+	if (s[0] == '-')
+		return "it starts with '-'";
+	const char *sep = NULL;
+	for (size_t i = 0; i + 2 < len; i++)
+		if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/') {
+			sep = s + i;
+			break;
+		}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c == 0x7f)
+			return "it contains a space or a control character";
+		if (c == ',')
+			return "it contains ','";
+		if (!sep && !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		              (c >= '0' && c <= '9') || strchr(".-_:[]%", c)))
+			return "a host name has only letters, digits and . - _ : [ ] %";
+	}
+	if (sep) {
+		size_t scheme = (size_t)(sep - s);
+		bool http = scheme == 4 && strncasecmp_ascii(s, "http", 4);
+		bool https = scheme == 5 && strncasecmp_ascii(s, "https", 5);
+		if (!http && !https)
+			return "a URL starts with http:// or https://";
+		if ((size_t)(sep - s) + 3 == len)
+			return "the URL has no host";
+	}
+	return NULL;
+}
+
+static int hosts_push(cli_args *a, const char *s, size_t len)
+{
+	char **grown = realloc(a->hosts, (a->host_count + 1) * sizeof *grown);
+	if (!grown)
+		return out_of_memory(a);
+	a->hosts = grown;
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return out_of_memory(a);
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	a->hosts[a->host_count++] = copy;
+	return 0;
+}
+
+/* A -H with "://" is a URL; a -H with ',' is a list of hosts or URLs for
+ * the fan-out. The last -H wins either way. */
 static int set_host(cli_args *a, const char *value)
 {
-	bool url = strstr(value, "://") != NULL;
-	a->url = url ? value : NULL;
-	a->host = url ? NULL : value;
+	hosts_free(a);
+	if (!strchr(value, ',')) {
+		cli_args_set_host(a, value);
+		return 0;
+	}
+	a->host = a->url = NULL;
+	for (const char *p = value;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *why = host_entry_problem(p, len);
+		if (why)
+			return usage(a, "-H '%s': entry %zu '%.*s' is not a host or URL: %s", value,
+			             a->host_count + 1, (int)len, p, why);
+		int rc = hosts_push(a, p, len);
+		if (rc)
+			return rc;
+		if (!end)
+			break;
+		p = end + 1;
+	}
 	return 0;
+}
+
+/* --hosts FILE: one host or URL a line; blank lines and comments ('#' at
+ * the start of a line or after a space) are skipped; surrounding spaces and
+ * a CR (a file from Windows) are dropped. */
+static int load_hosts_file(cli_args *a)
+{
+	const char *path = a->hosts_file;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return usage(a, "--hosts %s: cannot read it: %s", path, strerror(errno));
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t got;
+	unsigned long lineno = 0;
+	int rc = 0;
+	while (rc == 0 && (got = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		size_t len = (size_t)got;
+		if (memchr(line, '\0', len)) {
+			rc = usage(a, "--hosts %s line %lu: a NUL byte (is it a text file?)", path,
+			           lineno);
+			break;
+		}
+		for (size_t i = 0; i < len; i++)
+			if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
+				len = i;
+				break;
+			}
+		size_t start = 0;
+		while (start < len && strchr(" \t\r\n\v\f", line[start]))
+			start++;
+		while (len > start && strchr(" \t\r\n\v\f", line[len - 1]))
+			len--;
+		if (len == start)
+			continue;
+		const char *why = host_entry_problem(line + start, len - start);
+		if (why) {
+			int show = len - start > 80 ? 80 : (int)(len - start);
+			rc = usage(a, "--hosts %s line %lu: '%.*s%s' is not a host or URL: %s", path,
+			           lineno, show, line + start, len - start > 80 ? "..." : "", why);
+			break;
+		}
+		rc = hosts_push(a, line + start, len - start);
+	}
+	if (rc == 0 && ferror(f))
+		rc = usage(a, "--hosts %s: cannot read it: %s", path, strerror(errno));
+	free(line);
+	fclose(f);
+	if (rc == 0 && a->host_count == 0)
+		rc = usage(a, "--hosts %s has no hosts (only blank lines or comments)", path);
+	return rc;
+}
+
+static int parse_throttle(cli_args *a, const char *v)
+{
+	unsigned long long n = 0;
+	int rc = parse_uint(v, 1000000000, &n);
+	if (rc == 1)
+		return usage(a, "--throttle '%s' is not a number (expected 1..%u)", v,
+		             CLI_THROTTLE_MAX);
+	if (rc == 2 || n < 1 || n > CLI_THROTTLE_MAX)
+		return usage(a, "--throttle %s is out of range (expected 1..%u)", v,
+		             CLI_THROTTLE_MAX);
+	a->throttle = (unsigned)n;
+	return 0;
+}
+
+bool cli_is_fanout(const cli_args *a)
+{
+	return a->hosts != NULL;
 }
 
 static int set_namespace(cli_args *a, const char *value)
@@ -370,6 +542,8 @@ static int take_stdin(cli_args *a, const opt_def *d, const char *value, cmd_opt_
 static const opt_def options[] = {
 	/* where and how to connect */
 	{"host", 'H', true, O_HOST, .parse = set_host},
+	{"hosts", 0, true, O_HOSTS, FIELD(hosts_file)},
+	{"throttle", 0, true, O_THROTTLE, .parse = parse_throttle},
 	{"port", 0, true, O_PORT, .parse = parse_port},
 	{"https", 0, false, O_HTTPS, FIELD(https)},
 	{"user", 'u', true, O_USER, FIELD(user)},
@@ -576,9 +750,28 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 		return usage(a,
 		             "session needs --backend cim or --backend pssession: a session is one "
 		             "backend (auto chooses per call)");
-	if (cli_command_needs_session(a->command) && !a->host && !a->url)
+	if (cli_command_needs_session(a->command) && !a->host && !a->url && !a->hosts)
 		return usage(a, "%s needs a computer: give -H HOST or -H URL",
 		             cli_command_name(a->command));
+	if (a->hosts) {
+		switch (a->command) {
+		case CLI_CMD_GET:
+		case CLI_CMD_ENUM:
+		case CLI_CMD_QUERY:
+		case CLI_CMD_INVOKE:
+		case CLI_CMD_RUN:
+			break;
+		default:
+			return usage(a,
+			             "%s over many hosts is not supported yet: a fan-out runs get, "
+			             "enum, query, invoke or run (give one -H HOST for %s)",
+			             cli_command_name(a->command), cli_command_name(a->command));
+		}
+		/* One input stream cannot feed many commands. */
+		if (a->run_stdin == CLI_STDIN_ALWAYS)
+			return usage(a, "--stdin cannot be used with many hosts: one input cannot "
+			                "feed several remote commands");
+	}
 	return 0;
 }
 
@@ -746,6 +939,12 @@ int cli_parse(cli_args *a, int argc, char **argv)
 		rc = usage(a, "compare needs a command to compare: get, enum or query");
 	if (rc == 0)
 		rc = check_command_args(a, a->command, pos, npos);
+	if (rc == 0 && a->hosts_file) {
+		if (a->host || a->url || a->hosts)
+			rc = usage(a, "give -H or --hosts, not both");
+		else
+			rc = load_hosts_file(a);
+	}
 	if (rc == 0)
 		rc = check_combinations(a, &use);
 	free(pos);
@@ -777,6 +976,7 @@ void cli_args_free(cli_args *a)
 		return;
 	pairs_free(&a->keys);
 	pairs_free(&a->props);
+	hosts_free(a);
 	if (a->password)
 		wipe(a->password, strlen(a->password));
 	free(a->password);
@@ -891,7 +1091,12 @@ int cli_resolve_password(cli_args *a, cli_password_reader reader, void *userdata
 	}
 	char prompt[300];
 	const char *where = a->host ? a->host : a->url;
-	snprintf(prompt, sizeof prompt, "Password for %s@%s: ", a->user, where ? where : "?");
+	if (a->hosts)
+		snprintf(prompt, sizeof prompt, "Password for %s (all %zu hosts): ", a->user,
+		         a->host_count);
+	else
+		snprintf(prompt, sizeof prompt, "Password for %s@%s: ", a->user,
+		         where ? where : "?");
 	char buf[1024] = "";
 	char err[200] = "";
 	int rc = reader(buf, sizeof buf, prompt, userdata, err, sizeof err);

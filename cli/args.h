@@ -7,7 +7,12 @@
  * call with a replaceable reader so that tests can drive it.
  *
  * Strings in cli_args point into argv (which lives as long as the program)
- * except the password and the KEY=VALUE names, which cli_args_free releases.
+ * except the password, the KEY=VALUE names and the fan-out host list, which
+ * cli_args_free releases.
+ *
+ * One exception to "no I/O": --hosts FILE is read by cli_parse, so that a
+ * bad line is a usage error (naming the file and line) before anything
+ * connects, like every other usage error.
  */
 #ifndef REMSESS_CLI_ARGS_H
 #define REMSESS_CLI_ARGS_H
@@ -103,6 +108,16 @@ typedef struct cli_args {
 	bool json;
 	int verbose;
 
+	/* Fan-out: set when -H holds a comma-separated list or --hosts FILE is
+	 * given (even with one line, so that a split host file always gives the
+	 * same JSON lines). Each entry is a host or a URL, owned. NULL for a
+	 * single -H, which keeps the one-computer path. host and url are then
+	 * NULL. */
+	char **hosts;
+	size_t host_count;
+	const char *hosts_file;
+	unsigned throttle; /* --throttle; 0: RMS_FANOUT_THROTTLE_DEFAULT */
+
 	/* Command arguments. */
 	const char *class_name;
 	const char *method;
@@ -131,6 +146,18 @@ typedef struct cli_args {
  */
 int cli_parse(cli_args *a, int argc, char **argv);
 void cli_args_free(cli_args *a);
+
+/* Whether this run goes through the fan-out (see cli_args.hosts). */
+bool cli_is_fanout(const cli_args *a);
+
+/* The largest --throttle accepted: each target in flight holds descriptors,
+ * and more than this per process is better split across processes
+ * (docs/fanout.md). */
+#define CLI_THROTTLE_MAX 10000
+
+/* Point a's host or url at one fan-out entry (a URL when it has "://"), as
+ * a single -H would. */
+void cli_args_set_host(cli_args *a, const char *entry);
 
 /* Whether the command talks to a computer (and so needs options, a
  * password and a session). */

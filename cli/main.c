@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -111,6 +112,128 @@ static int cmd_remote(const cli_args *a)
 	return status;
 }
 
+/* Targets for the fan-out, one per host, each with the settings a single
+ * -H run would get. A host whose settings the library refuses is reported
+ * at once as that host's result: one bad entry never stops the others. */
+typedef struct fanout_run {
+	rms_target **targets;
+	size_t *host_of; /* fan-out index -> position in a->hosts */
+	size_t done, failed, total;
+	int worst;
+} fanout_run;
+
+static void fanout_note(fanout_run *run, int status)
+{
+	run->done++;
+	if (status)
+		run->failed++;
+	/* "The worst one's": the highest status, so a connect failure (3) or
+	 * a limit (4) outranks a remote failure (1). */
+	if (status > run->worst)
+		run->worst = status;
+}
+
+static int fanout_add_targets(fanout_run *run, const cli_args *a, rms_fanout *f, rms_op_kind kind)
+{
+	for (size_t i = 0; i < a->host_count; i++) {
+		cli_args one = *a;
+		cli_args_set_host(&one, a->hosts[i]);
+		rms_session_options cim, ps;
+		cli_build_options(&cim, &one, RMS_BACKEND_CIM, cli_log_stderr, &verbosity);
+		cli_build_options(&ps, &one, RMS_BACKEND_PSSESSION, cli_log_stderr, &verbosity);
+		rms_target *t = NULL;
+		int rc = rms_target_new(&t, a->transport == RMS_TRANSPORT_SSH ? NULL : &cim, &ps);
+		size_t index = 0;
+		if (rc == 0 && (rc = rms_fanout_add(&index, f, t, a->backend)) == 0) {
+			run->targets[i] = t;
+			run->host_of[index] = i;
+			continue;
+		}
+		if (rc == RMS_E_NOMEM) {
+			rms_target_free(t);
+			return rc;
+		}
+		int st = cli_print_fanout_result(stdout, stderr, a, kind, a->hosts[i], i, NULL, rc,
+		                                 rms_error_last());
+		rms_target_free(t);
+		fanout_note(run, st);
+	}
+	return 0;
+}
+
+/* One request over every host of a->hosts, at most --throttle in flight,
+ * each result printed as its target finishes. */
+static int cmd_fanout(const cli_args *a)
+{
+	rms_request *req = NULL;
+	int rc = cli_build_request(&req, a);
+	if (rc) {
+		rms_request_free(req);
+		return report(a, "request", rc);
+	}
+	rms_op_kind kind = rms_request_kind(req);
+	rms_fanout_options fo = RMS_FANOUT_OPTIONS_INIT;
+	if (a->throttle)
+		fo.throttle = a->throttle;
+	fanout_run run = {.total = a->host_count};
+	run.targets = calloc(a->host_count, sizeof *run.targets);
+	run.host_of = calloc(a->host_count, sizeof *run.host_of);
+	rms_fanout *f = NULL;
+	int status = 0;
+	if (!run.targets || !run.host_of)
+		rc = RMS_E_NOMEM;
+	if (rc == 0)
+		rc = rms_fanout_new(&f, req, &fo);
+	if (rc == 0)
+		rc = fanout_add_targets(&run, a, f, kind);
+	if (rc)
+		status = report(a, "fan-out", rc);
+
+	cli_progress prog;
+	cli_progress_start(&prog, stderr, isatty(STDERR_FILENO) == 1, cli_now_ms());
+	size_t running = 0;
+	while (rc == 0) {
+		rms_fanout_result *r = NULL;
+		rc = rms_fanout_next(&r, f);
+		if (rc == RMS_ITEROVER) {
+			rc = 0;
+			break;
+		}
+		if (rc == RMS_EAGAIN) {
+			/* On a terminal wake now and then to redraw the progress. */
+			rc = rms_fanout_poll(f, prog.tty ? 500 : -1, &running);
+			if (rc == RMS_EAGAIN)
+				rc = 0;
+			cli_fanout_progress(&prog, run.done, run.failed, running, run.total,
+			                    cli_now_ms());
+			continue;
+		}
+		if (rc) {
+			break;
+		}
+		size_t i = run.host_of[rms_fanout_result_index(r)];
+		cli_progress_clear(&prog);
+		int st =
+		    cli_print_fanout_result(stdout, stderr, a, kind, a->hosts[i], i, r, 0, NULL);
+		rms_fanout_result_free(r);
+		/* Each line out as soon as its target is done, for a pipeline
+		 * reading the JSON lines while the run goes on. */
+		fflush(stdout);
+		fanout_note(&run, st);
+		cli_fanout_progress(&prog, run.done, run.failed, running, run.total, cli_now_ms());
+	}
+	cli_progress_end(&prog);
+	if (rc && status == 0)
+		status = report(a, "fan-out", rc);
+	rms_fanout_free(f);
+	for (size_t i = 0; run.targets && i < a->host_count; i++)
+		rms_target_free(run.targets[i]);
+	free(run.targets);
+	free(run.host_of);
+	rms_request_free(req);
+	return status ? status : run.worst;
+}
+
 static int dispatch(cli_args *a)
 {
 	switch (a->command) {
@@ -133,7 +256,9 @@ static int dispatch(cli_args *a)
 	verbosity = a->verbose;
 	if ((rc = rms_global_init()))
 		return report(a, "initialisation", rc);
-	int status = a->command == CLI_CMD_SESSION ? cmd_session(a) : cmd_remote(a);
+	int status = a->command == CLI_CMD_SESSION ? cmd_session(a)
+	             : cli_is_fanout(a)            ? cmd_fanout(a)
+	                                           : cmd_remote(a);
 	rms_global_cleanup();
 	return status;
 }

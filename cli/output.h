@@ -102,6 +102,28 @@ typedef struct cli_utf8_carry {
 char *cli_utf8_clean(cli_utf8_carry *carry, const void *data, size_t len, bool final,
                      size_t *out_len);
 
+/*
+ * One fan-out target's result, as it finishes: with --json one line on
+ * `out` ({"host", "index", "backend", "reason", "status", "exit_status",
+ * "duration_ms", then "error" when it failed, and "instances" or "stdout",
+ * "stderr", "exit_code" for run}); otherwise "HOST: ok, N instances",
+ * "HOST: ok, exit code N" or "HOST: failed NAME (exit status N): <phase>
+ * failed: <message>", with a run's output lines before it, each prefixed
+ * "HOST: " (stderr's on err). r is NULL for a target that failed before it
+ * could run (its settings refused): then status and e describe that.
+ * Returns the target's exit status: cli_exit_code of its failure, else the
+ * run's exit code (1 when outside 0..255), else 0.
+ */
+int cli_print_fanout_result(FILE *out, FILE *err, const cli_args *a, rms_op_kind kind,
+                            const char *host, size_t index, const rms_fanout_result *r,
+                            int status, const rms_error *e);
+
+/* The fan-out's progress line on a terminal: "12/500 done, 3 failed, 32
+ * running", redrawn at most twice a second; nothing when p->tty is false.
+ * Clear it with cli_progress_clear before printing a result. */
+void cli_fanout_progress(cli_progress *p, size_t done, size_t failed, size_t running,
+                         size_t total, uint64_t now_ms);
+
 /* A comparison record. Returns 0 when both sides succeeded with equal
  * results, 1 when they differ or one side failed, and the failure's exit
  * status when both sides failed. */

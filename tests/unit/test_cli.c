@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -1102,7 +1103,8 @@ static void test_help_mentions_every_command_and_no_password_option(void **state
 	static const char *const cmds[] = {
 	    "info",      "session",     "identify",        "get",   "enum", "query",   "invoke",
 	    "create",    "set",         "delete",          "assoc", "run",  "compare", "--json",
-	    "--backend", "--transport", "REMSESS_PASSWORD", "--stdin", "--no-stdin"};
+	    "--backend", "--transport", "REMSESS_PASSWORD", "--stdin", "--no-stdin",
+	    "--hosts",   "--throttle"};
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (!strstr(text, cmds[i]))
 			fail_msg("help lacks '%s'", cmds[i]);
@@ -1149,9 +1151,221 @@ static void test_progress_line_only_on_a_terminal(void **state)
 	free(text);
 }
 
+/* ---- fan-out ------------------------------------------------------------ */
+
+static void test_host_list_is_a_fanout(void **state)
+{
+	(void)state;
+	parsed *p = OK("enum", "X", "-H", "a.example,https://b.example:5986/wsman,10.0.0.3");
+	assert_true(cli_is_fanout(&p->a));
+	assert_int_equal(p->a.host_count, 3);
+	assert_string_equal(p->a.hosts[0], "a.example");
+	assert_string_equal(p->a.hosts[1], "https://b.example:5986/wsman");
+	assert_string_equal(p->a.hosts[2], "10.0.0.3");
+	assert_null(p->a.host);
+	assert_null(p->a.url);
+	assert_int_equal(p->a.throttle, 0); /* the library's default, 32 */
+	/* Each entry becomes host or url as a single -H would. */
+	cli_args one = p->a;
+	cli_args_set_host(&one, p->a.hosts[1]);
+	assert_null(one.host);
+	assert_string_equal(one.url, "https://b.example:5986/wsman");
+	cli_args_set_host(&one, p->a.hosts[2]);
+	assert_string_equal(one.host, "10.0.0.3");
+	assert_null(one.url);
+	done(p);
+
+	/* A single -H keeps the one-computer path; the last -H wins. */
+	p = OK("-H", "a,b", "-H", "c", "enum", "X");
+	assert_false(cli_is_fanout(&p->a));
+	assert_string_equal(p->a.host, "c");
+	done(p);
+	p = OK("-H", "c", "-Ha,b", "get", "X", "K=1", "--throttle", "7");
+	assert_true(cli_is_fanout(&p->a));
+	assert_int_equal(p->a.host_count, 2);
+	assert_int_equal(p->a.throttle, 7);
+	done(p);
+	p = OK("-H", "a,b", "run", "--", "echo", "x,y");
+	assert_true(cli_is_fanout(&p->a));
+	assert_string_equal(p->a.run_command, "echo");
+	done(p);
+
+	BAD("entry 2 '' is not a host or URL: it is empty", "-H", "a,,b", "enum", "X");
+	BAD("entry 2 ' b' is not a host or URL", "-H", "a, b", "enum", "X");
+	BAD("a URL starts with http:// or https://", "-H", "a,ftp://b", "enum", "X");
+	BAD("entry 2 'b/c'", "-H", "a,b/c", "enum", "X");
+	BAD("compare over many hosts is not supported yet", "-H", "a,b", "compare", "enum", "X");
+	BAD("session over many hosts", "-H", "a,b", "session", "--backend", "cim");
+	BAD("delete over many hosts", "-H", "a,b", "delete", "X", "K=1");
+	BAD("--stdin cannot be used with many hosts", "-H", "a,b", "run", "--stdin", "cat");
+}
+
+static void test_throttle_bounds(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "a,b", "enum", "X", "--throttle", "1");
+	assert_int_equal(p->a.throttle, 1);
+	done(p);
+	p = OK("-H", "a,b", "enum", "X", "--throttle=10000");
+	assert_int_equal(p->a.throttle, 10000);
+	done(p);
+	/* Accepted with one host too, so scripts pass it whatever the size. */
+	p = OK("-H", "a", "enum", "X", "--throttle", "5");
+	assert_int_equal(p->a.throttle, 5);
+	done(p);
+	BAD("--throttle 0 is out of range (expected 1..10000)", "-H", "a,b", "enum", "X",
+	    "--throttle", "0");
+	BAD("--throttle 10001 is out of range", "-H", "a,b", "enum", "X", "--throttle", "10001");
+	BAD("--throttle 99999999999999999999 is out of range", "-H", "a,b", "enum", "X",
+	    "--throttle", "99999999999999999999");
+	BAD("--throttle '-3' is not a number", "-H", "a,b", "enum", "X", "--throttle", "-3");
+	BAD("--throttle 'x' is not a number", "-H", "a,b", "enum", "X", "--throttle", "x");
+	BAD("option '--throttle' needs a value", "-H", "a,b", "enum", "X", "--throttle");
+}
+
+/* Writes text to a fresh temporary file; returns its path (caller frees
+ * and unlinks). */
+static char *hosts_file(const char *text)
+{
+	char *path = strdup("/tmp/remsess-test-hosts.XXXXXX");
+	assert_non_null(path);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void test_hosts_file(void **state)
+{
+	(void)state;
+	char *path = hosts_file("# the fleet\n"
+	                        "\n"
+	                        "web1.example\n"
+	                        "   web2.example   # the second\r\n"
+	                        "\t\n"
+	                        "https://db1.example:5986/wsman\r\n"
+	                        "  # indented comment\n"
+	                        "[fe80::1%eth0]"); /* no newline at the end */
+	parsed *p = OK("--hosts", path, "query", "SELECT * FROM Win32_OperatingSystem");
+	assert_true(cli_is_fanout(&p->a));
+	assert_int_equal(p->a.host_count, 4);
+	assert_string_equal(p->a.hosts[0], "web1.example");
+	assert_string_equal(p->a.hosts[1], "web2.example");
+	assert_string_equal(p->a.hosts[2], "https://db1.example:5986/wsman");
+	assert_string_equal(p->a.hosts[3], "[fe80::1%eth0]");
+	done(p);
+	unlink(path);
+	free(path);
+
+	/* One line is still a fan-out: the same JSON lines for every chunk of
+	 * a split host file. */
+	path = hosts_file("only.example\n");
+	p = OK("enum", "X", "--hosts=" "/dev/null", "--hosts", path);
+	assert_true(cli_is_fanout(&p->a));
+	assert_int_equal(p->a.host_count, 1);
+	done(p);
+	BAD("give -H or --hosts, not both", "--hosts", path, "-H", "a", "enum", "X");
+	unlink(path);
+	free(path);
+
+	char needle[200];
+	path = hosts_file("good.example\n# fine\nbad host name\nlater.example\n");
+	snprintf(needle, sizeof needle,
+	         "--hosts %s line 3: 'bad host name' is not a host or URL: it contains a "
+	         "space",
+	         path);
+	BAD(needle, "--hosts", path, "enum", "X");
+	unlink(path);
+	free(path);
+
+	path = hosts_file("a\nb,c\n");
+	snprintf(needle, sizeof needle, "--hosts %s line 2: 'b,c'", path);
+	BAD(needle, "--hosts", path, "enum", "X");
+	unlink(path);
+	free(path);
+
+	path = hosts_file("# nothing here\n\n");
+	snprintf(needle, sizeof needle, "--hosts %s has no hosts", path);
+	BAD(needle, "--hosts", path, "enum", "X");
+	unlink(path);
+	free(path);
+
+	BAD("--hosts /nonexistent/hosts: cannot read it: No such file", "--hosts",
+	    "/nonexistent/hosts", "enum", "X");
+	path = hosts_file("a\nb\n");
+	BAD("compare over many hosts", "--hosts", path, "compare", "enum", "X");
+	unlink(path);
+	free(path);
+}
+
+static void test_fanout_result_lines(void **state)
+{
+	(void)state;
+	/* A target refused before it ran (r NULL): its line and status. */
+	parsed *p = OK("--json", "-H", "a,b", "enum", "X");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int st = cli_print_fanout_result(f, stderr, &p->a, RMS_OP_ENUMERATE, "b", 1, NULL,
+	                                 RMS_E_CONNECT, NULL);
+	fclose(f);
+	assert_int_equal(st, CLI_EXIT_CONNECT);
+	json_t *j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "host")), "b");
+	assert_int_equal(json_integer_value(json_object_get(j, "index")), 1);
+	assert_string_equal(json_string_value(json_object_get(j, "status")), "RMS_E_CONNECT");
+	assert_int_equal(json_integer_value(json_object_get(j, "exit_status")), 3);
+	assert_non_null(json_object_get(json_object_get(j, "error"), "message"));
+	json_decref(j);
+	free(text);
+	done(p);
+
+	p = OK("-H", "a,b", "enum", "X");
+	text = NULL;
+	f = open_memstream(&text, &len);
+	st = cli_print_fanout_result(f, stderr, &p->a, RMS_OP_ENUMERATE, "b", 1, NULL,
+	                             RMS_E_AUTH, NULL);
+	fclose(f);
+	assert_int_equal(st, CLI_EXIT_CONNECT);
+	assert_non_null(strstr(text, "b: failed RMS_E_AUTH (exit status 3): "));
+	free(text);
+	done(p);
+}
+
+static void test_fanout_progress_only_on_a_terminal(void **state)
+{
+	(void)state;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	cli_progress p;
+	cli_progress_start(&p, f, false, 0);
+	cli_fanout_progress(&p, 1, 0, 2, 3, 1000);
+	fflush(f);
+	assert_int_equal(len, 0);
+	cli_progress_start(&p, f, true, 0);
+	cli_fanout_progress(&p, 1, 1, 32, 500, 10);
+	cli_fanout_progress(&p, 2, 1, 32, 500, 20); /* too soon: not redrawn */
+	cli_fanout_progress(&p, 3, 1, 32, 500, 600);
+	cli_progress_end(&p);
+	fclose(f);
+	assert_string_equal(text, "\r\033[K1/500 done, 1 failed, 32 running"
+	                          "\r\033[K3/500 done, 1 failed, 32 running\r\033[K");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_host_list_is_a_fanout),
+		cmocka_unit_test(test_throttle_bounds),
+		cmocka_unit_test(test_hosts_file),
+		cmocka_unit_test(test_fanout_result_lines),
+		cmocka_unit_test(test_fanout_progress_only_on_a_terminal),
 		cmocka_unit_test(test_progress_line_only_on_a_terminal),
 	    cmocka_unit_test(test_every_value_option_in_separate_form),
 	    cmocka_unit_test(test_every_value_option_in_equals_form),
