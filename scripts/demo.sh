@@ -98,6 +98,11 @@ echo; echo "-- side by side: one query on both backends of the target, and the c
 show $ep compare query "SELECT Name, State, StartMode FROM Win32_Service WHERE StartMode = 'Auto'"
 stats
 
+echo; echo "-- many computers from one thread: the same query on three targets at once (two"
+echo "   reach the endpoint, one is down); one line per target as it finishes, exit status"
+echo "   of the worst"
+show -H "http://127.0.0.1:$port/wsman,http://localhost:$port/wsman,http://127.0.0.1:1/wsman" -u demo --allow-unencrypted --throttle 2 query "SELECT Name FROM Win32_Service WHERE Name LIKE 'Win%'"
+
 echo; echo "-- an unreachable computer fails the PSSession right at creation (a CIM session"; echo "   would be created, and fail at its first operation)"
 show -H 127.0.0.1 --port 1 session --backend pssession
 
