@@ -180,6 +180,9 @@ int rms__op_start(rms_op **out, rms_session *s, const rms_request *req, const ch
  * RMS_EAGAIN instead of waiting. */
 int rms__op_start_nb(rms_op **out, rms_session *s, const rms_request *req, const char *reason,
                      bool nonblocking);
+/* RMS_E_INVALID_ARG naming what a request of its kind lacks (a class, a
+ * reference, a command, ...), before anything is sent. */
+int rms__request_check(const rms_request *r);
 /* RMS_E_STATE when the session is closed or broken (saying why). */
 int rms__session_usable(const rms_session *s);
 

@@ -105,6 +105,10 @@ int rms_fanout_new(rms_fanout **out, const rms_request *req, const rms_fanout_op
 	if (!out || !req)
 		return rms__error_field(RMS_E_INVALID_ARG, out ? "request" : "out", "NULL argument");
 	*out = NULL;
+	/* An incomplete request fails here once, not once per target. */
+	int rc = rms__request_check(req);
+	if (rc)
+		return rc;
 	rms_fanout_options o = RMS_FANOUT_OPTIONS_INIT;
 	if (opts) {
 		if (opts->version != RMS_FANOUT_OPTIONS_VERSION)
@@ -120,7 +124,7 @@ int rms_fanout_new(rms_fanout **out, const rms_request *req, const rms_fanout_op
 	if (!f)
 		return rms__error_nomem();
 	f->o = o;
-	int rc = rms__request_dup(&f->req, req);
+	rc = rms__request_dup(&f->req, req);
 	if (!rc)
 		rc = rms_multi_new(&f->m);
 	if (!rc && !(f->live = calloc(o.throttle, sizeof *f->live)))

@@ -25,7 +25,7 @@ int rms__op_fail(rms_op *op, int rc)
 }
 
 /* What each kind needs before it can start. */
-static int check_complete(const rms_request *r)
+int rms__request_check(const rms_request *r)
 {
 	const char *missing = NULL;
 	switch (r->kind) {
@@ -101,7 +101,7 @@ static int op_start(rms_op **out, rms_session *s, const rms_request *req, const 
 		return rms__error_field(RMS_E_INVALID_ARG, "session", "session is NULL");
 	if (!req)
 		return rms__error_field(RMS_E_INVALID_ARG, "request", "request is NULL");
-	if ((rc = check_complete(req)) || (rc = rms__session_usable(s)))
+	if ((rc = rms__request_check(req)) || (rc = rms__session_usable(s)))
 		return rc;
 	if (!s->ops->supports(&s->opts, req->kind)) {
 		/* The other backend as it would run with default settings. */

@@ -350,6 +350,12 @@ static void test_offline_errors(void **state)
 	rms_fanout_free(NULL);
 	rms_fanout_result_free(NULL);
 	rms_request_free(req);
+	/* An incomplete request is refused once, before any target. */
+	assert_int_equal(rms_request_new(&req, RMS_OP_ENUMERATE), 0);
+	assert_int_equal(rms_fanout_new(&fo, req, NULL), RMS_E_INVALID_ARG);
+	assert_null(fo);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "class"));
+	rms_request_free(req);
 	rms_target_free(cim_only);
 }
 
