@@ -419,6 +419,11 @@ static int ps_close(rms_session *s)
 	return s->priv ? ts(s)->close(s) : 0;
 }
 
+static int ps_close_step(rms_session *s, rms_wait *w)
+{
+	return s->priv && ts(s)->close_step ? ts(s)->close_step(s, w) : 0;
+}
+
 static void ps_destroy(rms_session *s)
 {
 	if (!s->priv)
@@ -560,6 +565,7 @@ const struct rms_backend_ops rms__pssession_backend = {
 	.open = ps_open,
 	.open_step = ps_open_step,
 	.close = ps_close,
+	.close_step = ps_close_step,
 	.destroy = ps_destroy,
 	.start = ps_start,
 	.step = ps_step,

@@ -18,8 +18,10 @@
  * LIBSSH2_ERROR_EAGAIN, a step returns RMS_EAGAIN with the socket in the
  * rms_wait, the directions libssh2_session_block_directions() gives, and
  * the deadline in force. Stopping a command (cancel, a cap, its time
- * limit), closing a finished command's channel, and disconnecting are
- * cleanup: they may wait, at most STOP_MS / RMS_CLEANUP_TIMEOUT_MS.
+ * limit) and closing a finished command's channel are cleanup: they may
+ * wait, at most STOP_MS. Closing the session is stepped too (the disconnect
+ * driven on EAGAIN, within RMS_CLEANUP_TIMEOUT_MS); only destroy, for a
+ * session never closed, disconnects blocking.
  *
  * Several commands of one session are channels on one socket, and may be
  * stepped alternately from one thread. A step that reads the socket may
@@ -406,31 +408,12 @@ static int ssh_open_step(rms_session *s, rms_wait *w)
 
 static void reap_parked(rms_session *s);
 
-/* Disconnect politely (bounded by RMS_CLEANUP_TIMEOUT_MS), then free
- * libssh2's session and the socket. */
-static void disconnect(rms_session *s, struct ssh_conn *c)
+/* Free libssh2's session and the socket (after the polite disconnect, or
+ * without it). */
+static void disconnect_free(rms_session *s, struct ssh_conn *c)
 {
 	rms__ssh_connect_free(c);
 	if (c->ssh) {
-		if (c->connected && c->handshaken && s->state == RMS_STATE_OPENED) {
-			uint32_t limit = RMS_CLEANUP_TIMEOUT_MS;
-			uint64_t deadline = rms__now_ms() + limit;
-			struct rms_error *keep = rms__error_park();
-			/* A half-sent packet first; the disconnect only if it got
-			 * out. */
-			bool stuck = false;
-			while (c->pend != PEND_NONE && !stuck)
-				stuck = retry_pending(c) == RMS_EAGAIN &&
-				        rms__ssh_block(c, deadline, limit, RMS_PHASE_SEND,
-				                       "SSH disconnect");
-			while (!stuck &&
-			       libssh2_session_disconnect(c->ssh, "remsess session closed") ==
-			           LIBSSH2_ERROR_EAGAIN)
-				if (rms__ssh_block(c, deadline, limit, RMS_PHASE_SEND,
-				                   "SSH disconnect"))
-					break;
-			rms__error_unpark(keep);
-		}
 		/* With the socket shut down libssh2 sees the connection gone and
 		 * frees channels without waiting for the server's close (a parked
 		 * channel's would never come). The descriptor stays open until
@@ -461,19 +444,91 @@ static void disconnect(rms_session *s, struct ssh_conn *c)
 	c->connected = false;
 }
 
+/* Whether the server is owed an SSH disconnect. */
+static bool polite(const rms_session *s, const struct ssh_conn *c)
+{
+	return c->ssh && c->connected && c->handshaken && s->state == RMS_STATE_OPENED;
+}
+
+/* One try at the disconnect, a half-sent packet first (it must go out
+ * before any other): RMS_EAGAIN when the socket must be waited on, else 0
+ * (sent, or failed: either way nothing more is tried). */
+static int disconnect_try(struct ssh_conn *c)
+{
+	if (c->pend != PEND_NONE && retry_pending(c) == RMS_EAGAIN)
+		return RMS_EAGAIN;
+	if (c->pend != PEND_NONE)
+		return 0;
+	return libssh2_session_disconnect(c->ssh, "remsess session closed") == LIBSSH2_ERROR_EAGAIN
+	               ? RMS_EAGAIN
+	               : 0;
+}
+
+/* Disconnect politely (bounded by RMS_CLEANUP_TIMEOUT_MS, blocking), then
+ * free. For destroy: a close abandoned midway (c->closing) sends nothing
+ * more. */
+static void disconnect(rms_session *s, struct ssh_conn *c)
+{
+	rms__ssh_connect_free(c);
+	if (polite(s, c) && !c->closing) {
+		uint32_t limit = RMS_CLEANUP_TIMEOUT_MS;
+		uint64_t deadline = rms__now_ms() + limit;
+		struct rms_error *keep = rms__error_park();
+		while (disconnect_try(c) == RMS_EAGAIN)
+			if (rms__ssh_block(c, deadline, limit, RMS_PHASE_SEND, "SSH disconnect"))
+				break;
+		rms__error_unpark(keep);
+	}
+	disconnect_free(s, c);
+}
+
+/* The close is over: everything freed. */
+static int close_end(rms_session *s, struct ssh_conn *c)
+{
+	disconnect_free(s, c);
+	/* Their channels went with libssh2's session: each command's next
+	 * step fails it, so have it stepped now rather than when its wait
+	 * (the closed socket, a deadline) ends. */
+	for (size_t i = 0; i < c->nactive; i++)
+		rms__ps_op_wake(c->active[i]);
+	return 0;
+}
+
+/* Begins closing; the disconnect goes out from close_step, driven on
+ * EAGAIN with the socket in the wait, until RMS_CLEANUP_TIMEOUT_MS. */
 static int ssh_close(rms_session *s)
 {
 	struct ssh_conn *c = rms__ps_conn(s);
-	if (c) {
-		reap_parked(s);
-		disconnect(s, c);
-		/* Their channels went with libssh2's session: each command's
-		 * next step fails it, so have it stepped now rather than when
-		 * its wait (the closed socket, a deadline) ends. */
-		for (size_t i = 0; i < c->nactive; i++)
-			rms__ps_op_wake(c->active[i]);
+	if (!c)
+		return 0;
+	reap_parked(s);
+	rms__ssh_connect_free(c);
+	c->closing = true;
+	c->close_until = rms__now_ms() + RMS_CLEANUP_TIMEOUT_MS;
+	return polite(s, c) ? RMS_EAGAIN : close_end(s, c);
+}
+
+static int ssh_close_step(rms_session *s, rms_wait *w)
+{
+	struct ssh_conn *c = rms__ps_conn(s);
+	if (!c)
+		return 0;
+	if (polite(s, c)) {
+		if (rms__now_ms() >= c->close_until) {
+			rms__log(&s->log, RMS_LOG_WARNING,
+			         "%s: the SSH disconnect did not go out within %u ms", s->name,
+			         RMS_CLEANUP_TIMEOUT_MS);
+		} else {
+			struct rms_error *keep = rms__error_park();
+			int rc = disconnect_try(c);
+			rms__error_unpark(keep);
+			if (rc == RMS_EAGAIN) {
+				rms__ssh_wait_fill(c, w, 0, c->close_until);
+				return RMS_EAGAIN;
+			}
+		}
 	}
-	return 0;
+	return close_end(s, c);
 }
 
 static void ssh_destroy(rms_session *s)
@@ -570,6 +625,12 @@ static void free_channel(rms_op *op, uint64_t deadline)
 	struct ssh_conn *c = rms__ps_conn(op->session);
 	if (!p->ch)
 		return;
+	if (c->closing) {
+		/* Freed with libssh2's session; nothing goes out under the
+		 * disconnect. */
+		p->ch = NULL;
+		return;
+	}
 	if (c->connected && !flush_pending(op->session, deadline, STOP_MS, "closing the channel")) {
 		int rc;
 		while ((rc = libssh2_channel_free(p->ch)) == LIBSSH2_ERROR_EAGAIN)
@@ -656,7 +717,7 @@ static void stop_command(rms_op *op)
 	struct ssh_op *p = sop(op);
 	rms_session *s = op->session;
 	struct ssh_conn *c = rms__ps_conn(s);
-	if (!p || !p->ch || p->stopped || p->exited || !c->connected)
+	if (!p || !p->ch || p->stopped || p->exited || !c->connected || c->closing)
 		return;
 	p->stopped = true;
 	struct rms_error *keep = rms__error_park();
@@ -1111,10 +1172,11 @@ static int sshexec_step(rms_ps_cmd *cmd, rms_wait *w, rms_ps_output *out)
 		report(p, out);
 		return 0;
 	}
-	if (!c->connected || !c->ssh) {
+	if (!c->connected || !c->ssh || c->closing) {
 		/* The session was closed (libssh2's session freed, and every
-		 * channel with it: p->ch dangles) or lost: nothing of the
-		 * command can be reached any more. */
+		 * channel with it: p->ch dangles), is closing (the connection is
+		 * the disconnect's; the channel goes with libssh2's session) or
+		 * was lost: nothing of the command can be reached any more. */
 		p->ch = NULL;
 		p->phase = OP_DONE;
 		int rc = rms__session_usable(op->session);
@@ -1122,7 +1184,8 @@ static int sshexec_step(rms_ps_cmd *cmd, rms_wait *w, rms_ps_output *out)
 			rc = rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
 			                    "the SSH connection to %s port %u is gone", c->host,
 			                    c->port);
-		out->lost = true;
+		/* A closing session is not lost: it closes. */
+		out->lost = !c->closing;
 		return rc;
 	}
 	uint64_t rx = c->rx_bytes;
@@ -1184,6 +1247,7 @@ const struct rms_ps_transport rms__ps_sshexec_transport = {
 	.open = ssh_open,
 	.open_step = ssh_open_step,
 	.close = ssh_close,
+	.close_step = ssh_close_step,
 	.destroy = ssh_destroy,
 	.begin = sshexec_begin,
 	.step = sshexec_step,

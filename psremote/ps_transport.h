@@ -72,10 +72,12 @@ struct rms_ps_transport {
 	bool cim_commands;           /* CIM runs as a remote PowerShell command */
 	bool (*supports)(const rms_session_options *o, rms_op_kind kind);
 	/* The connection and the shell, as the backend table's calls of the
-	 * same names (s->priv is the transport's). */
+	 * same names (s->priv is the transport's). close_step may be NULL
+	 * for a transport whose close never returns RMS_EAGAIN. */
 	int (*open)(rms_session *s);
 	int (*open_step)(rms_session *s, rms_wait *w);
 	int (*close)(rms_session *s);
+	int (*close_step)(rms_session *s, rms_wait *w);
 	void (*destroy)(rms_session *s);
 	/* Begin c (c->op's kind is RUN, a CIM kind run as a command, or an
 	 * IDENTIFY the transport answers itself, leaving op->result). Does not

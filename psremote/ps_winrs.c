@@ -8,9 +8,10 @@
  * Broken are the protocol layer's (ps_backend.c, ps_transport.h).
  *
  * Engine contract (core/api/backend.h): opening and every command are state
- * machines over rms__wsman_start / rms__wsman_step; nothing waits except
- * the cleanup after a cancel or failure (Signal, shell Delete), which is
- * bounded by RMS_CLEANUP_TIMEOUT_MS.
+ * machines over rms__wsman_start / rms__wsman_step, and so is closing (the
+ * exchange in flight settled, then the shell Delete); nothing waits except
+ * the cleanup after a cancel or failure (Signal), which is bounded by
+ * RMS_CLEANUP_TIMEOUT_MS.
  *
  * One exchange at a time: the session's connection carries one WS-Man
  * exchange, owned by ps_session.inflight. Stepping any command of the
@@ -73,6 +74,12 @@ struct ps_session {
 	/* The command that owns the exchange in flight on w (NULL: none, or
 	 * the session's own while it opens or cleans up). */
 	struct winrs_cmd *inflight;
+	/* Closing (from winrs_close on, for good): commands send nothing
+	 * more; the exchange in flight is settled until close_until, then
+	 * the Delete runs (deleting) on the connection. */
+	bool closing;
+	bool deleting;
+	uint64_t close_until;
 };
 
 struct winrs_cmd {
@@ -490,18 +497,9 @@ static int winrs_open_step(rms_session *s, rms_wait *w)
 	}
 }
 
-static int winrs_close(rms_session *s)
+/* The shell is deleted (or given up): the connection goes. */
+static int close_done(rms_session *s, struct ps_session *ps)
 {
-	struct ps_session *ps = rms__ps_conn(s);
-	if (!ps || !ps->w)
-		return 0;
-	rms_error *saved = error_save();
-	settle(s, NULL);
-	if (ps->shell_id && !ps->shell_gone &&
-	    cleanup_send(s, RMS_ACTION_DELETE, NULL, false) != 0)
-		rms__log(&s->log, RMS_LOG_WARNING, "%s: deleting shell %s failed: %s", s->name,
-		         ps->shell_id, rms_error_message(rms_error_last()));
-	error_put_back(saved);
 	if (ps->shell_id && s->stats.shells_open)
 		s->stats.shells_open--;
 	free(ps->shell_id);
@@ -510,14 +508,110 @@ static int winrs_close(rms_session *s)
 	return 0;
 }
 
+/* The close's machine: settle the exchange in flight (whoever owns it, as
+ * settle does, within close_until, abandoned after), then the Delete, whose
+ * HTTP timeout is capped at RMS_CLEANUP_TIMEOUT_MS. A failed Delete is
+ * logged, not returned: the session is closed either way. */
+static int close_advance(rms_session *s, struct ps_session *ps, rms_wait *w)
+{
+	while (ps->inflight) {
+		struct winrs_cmd *owner = ps->inflight;
+		if (owner->c->op->ended) {
+			/* Its op has ended (an engine's close failed it): nobody
+			 * waits for the answer, so it is dropped, not waited for
+			 * (a long-poll Receive could take seconds). */
+			rms__wsman_abort(ps->w);
+			ps->inflight = NULL;
+			owner->ex = EX_NONE;
+			break;
+		}
+		rms__wait_clear(w);
+		if (advance(s, NULL, w) != RMS_EAGAIN)
+			continue;
+		if (rms__now_ms() >= ps->close_until) {
+			abandon(s, NULL);
+			break;
+		}
+		rms__wait_until(w, ps->close_until);
+		return RMS_EAGAIN;
+	}
+	int rc;
+	if (!ps->deleting) {
+		if (!ps->shell_id || ps->shell_gone)
+			return close_done(s, ps);
+		rms_wsman_request req = shell_request(ps, RMS_ACTION_DELETE, NULL, 0, NULL, 0);
+		rms__wsman_set_deadline(ps->w, RMS_CLEANUP_TIMEOUT_MS);
+		rc = rms__wsman_start(ps->w, &req);
+		rms__wsman_set_deadline(ps->w, 0);
+		if (rc) {
+			check_broken(s, rc, false);
+			goto failed;
+		}
+		ps->deleting = true;
+	}
+	rms_wsman_reply reply;
+	memset(&reply, 0, sizeof reply);
+	rms__wait_clear(w);
+	rc = rms__wsman_step(ps->w, w, &reply);
+	if (rc == RMS_EAGAIN)
+		return rc;
+	ps->deleting = false;
+	if (rc) {
+		check_broken(s, rc, false);
+		goto failed;
+	}
+	rms__wsman_reply_free(&reply);
+	return close_done(s, ps);
+failed:
+	rms__log(&s->log, RMS_LOG_WARNING, "%s: deleting shell %s failed: %s", s->name,
+	         ps->shell_id, rms_error_message(rms_error_last()));
+	return close_done(s, ps);
+}
+
+/* Begins closing: nothing is sent here (the first step does). */
+static int winrs_close(rms_session *s)
+{
+	struct ps_session *ps = rms__ps_conn(s);
+	if (!ps || !ps->w)
+		return 0;
+	ps->closing = true;
+	ps->close_until = rms__now_ms() + RMS_CLEANUP_TIMEOUT_MS;
+	rms_error *saved = error_save();
+	/* An exchange nobody owns (a cleanup's, cut off) cannot be finished. */
+	if (!ps->inflight && rms__wsman_busy(ps->w))
+		abandon(s, NULL);
+	int rc = ps->inflight || (ps->shell_id && !ps->shell_gone) ? RMS_EAGAIN
+	                                                           : close_done(s, ps);
+	error_put_back(saved);
+	return rc;
+}
+
+static int winrs_close_step(rms_session *s, rms_wait *w)
+{
+	struct ps_session *ps = rms__ps_conn(s);
+	if (!ps || !ps->w)
+		return 0;
+	rms_error *saved = error_save();
+	int rc = close_advance(s, ps, w);
+	error_put_back(saved);
+	return rc;
+}
+
 static void winrs_destroy(rms_session *s)
 {
 	struct ps_session *ps = rms__ps_conn(s);
 	if (!ps)
 		return;
-	/* A session whose open failed after creating the shell. */
-	if (ps->shell_id && ps->w)
-		winrs_close(s);
+	/* A session whose open failed after creating the shell: closed here,
+	 * blocking (bounded). A close abandoned midway (ps->closing) sends
+	 * nothing more: freeing the client drops its exchange. */
+	if (ps->shell_id && ps->w && !ps->closing) {
+		rms_wait w;
+		rms__wait_clear(&w);
+		int rc = winrs_close(s);
+		while (rc == RMS_EAGAIN && rms__wait_block(&w) == 0)
+			rc = winrs_close_step(s, &w);
+	}
 	rms__wsman_free(ps->w);
 	rms_ref_free(ps->selectors);
 	free(ps->shell_id);
@@ -552,6 +646,13 @@ static void winrs_stop(rms_ps_cmd *c, bool ctrl_c)
 		return;
 	rms_session *s = session_of(x);
 	struct ps_session *ps = rms__ps_conn(s);
+	if (ps->closing) {
+		/* The shell is being deleted, which ends its commands; the
+		 * connection is the close's. */
+		x->stopped = true;
+		x->phase = PH_ENDED;
+		return;
+	}
 	if (!x->command_id && ps->inflight != x) {
 		/* Only queued (its Command not sent) or its Command failed:
 		 * nothing runs remotely to stop, so nothing to wait for. Settling
@@ -915,7 +1016,8 @@ static int pump(struct winrs_cmd *x, rms_wait *w)
 	if (x->fail_rc)
 		return x->fail_rc;
 	if (!ps->inflight) {
-		if (s->state != RMS_STATE_OPENED)
+		/* Closing: the connection carries the Delete now. */
+		if (s->state != RMS_STATE_OPENED || ps->closing)
 			return cmd_failed(x, rms__session_usable(s));
 		if ((rc = start_next(x)) || !ps->inflight)
 			return rc;
@@ -985,7 +1087,12 @@ static void winrs_release(rms_ps_cmd *c)
 	 * since the session's connection must not point at freed state. */
 	if (ps && ps->inflight == x) {
 		rms_error *saved = error_save();
-		settle(session_of(x), x);
+		/* While the session closes, waiting here would block the caller
+		 * of an engine: dropped instead (the close goes on without it). */
+		if (ps->closing)
+			abandon(session_of(x), x);
+		else
+			settle(session_of(x), x);
 		error_put_back(saved);
 	}
 	drop_rr(x);
@@ -1005,6 +1112,7 @@ const struct rms_ps_transport rms__ps_winrs_transport = {
 	.open = winrs_open,
 	.open_step = winrs_open_step,
 	.close = winrs_close,
+	.close_step = winrs_close_step,
 	.destroy = winrs_destroy,
 	.begin = winrs_begin,
 	.step = winrs_step,

@@ -81,6 +81,10 @@ struct ssh_conn {
 	 * session. */
 	LIBSSH2_CHANNEL **parked;
 	size_t nparked, capparked;
+	/* Closing (ps_sshexec.c's close, for good): commands send nothing
+	 * more; the disconnect is tried until close_until. */
+	bool closing;
+	uint64_t close_until;
 };
 
 /* libssh2 error numbers that mean the connection itself is gone, and those

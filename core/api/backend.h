@@ -43,8 +43,20 @@ struct rms_backend_ops {
 	 * open, RMS_EAGAIN with *w filled, <0 when opening failed. May be NULL
 	 * for a backend whose open never returns RMS_EAGAIN. */
 	int (*open_step)(rms_session *s, rms_wait *w);
-	/* Release remote state (delete the shell); the session stays. */
+	/* Release remote state (delete the shell); the session stays. 0:
+	 * closed already; RMS_EAGAIN: begun, call close_step until it returns
+	 * 0 or a failure (the session is Closed either way: a failure only
+	 * says the remote side may keep what it held). Called once, on an
+	 * Opened or Broken session; ops of the session that have not ended
+	 * then fail at their next step. */
 	int (*close)(rms_session *s);
+	/* Advance a close that returned RMS_EAGAIN: 0 when done, RMS_EAGAIN
+	 * with *w filled, <0 when it failed. The whole close stays within
+	 * RMS_CLEANUP_TIMEOUT_MS per exchange, as a blocking close did. May be
+	 * NULL for a backend whose close never returns RMS_EAGAIN. destroy
+	 * may come in the middle (a close abandoned): it then sends nothing
+	 * more and frees what the close began. */
+	int (*close_step)(rms_session *s, rms_wait *w);
 	/* Free backend-private state (s->priv). Always called once. */
 	void (*destroy)(rms_session *s);
 	/* Start op->req on op->session: check what can be checked offline and
@@ -98,7 +110,10 @@ struct rms_session {
 	bool opening;
 	/* Opening failed: the backend cleaned up, so close is not called. */
 	bool open_failed;
-	/* The engine opening it (rms_multi_open), until OPENED. */
+	/* Closing through rms__session_close_step (refuses new ops). */
+	bool closing;
+	/* The engine opening it (rms_multi_open) until OPENED, or closing it
+	 * (rms_multi_close) until CLOSED. */
 	struct rms_multi *multi;
 	void *priv; /* the backend's */
 };
@@ -172,6 +187,10 @@ int rms__request_dup(rms_request **out, const rms_request *req);
  * rms_session_free only frees it. */
 int rms__session_prepare(rms_session **out, rms_backend backend, const rms_session_options *opts);
 int rms__session_open_step(rms_session *s, rms_wait *w);
+/* Closing in steps, for the engine and rms_session_close: the first call
+ * begins (the backend's close), later ones go on (its close_step). 0 or
+ * the failure when done, the session then Closed; RMS_EAGAIN with *w. */
+int rms__session_close_step(rms_session *s, rms_wait *w);
 
 /* Start a request on a session; reason says why this session ran it. */
 int rms__op_start(rms_op **out, rms_session *s, const rms_request *req, const char *reason);
@@ -189,8 +208,9 @@ int rms__session_usable(const rms_session *s);
 /* Take op out of the engine that drives it (if any), with its queued
  * messages; rms_op_free calls it. */
 void rms__multi_forget_op(rms_op *op);
-/* Take a session still opening out of its engine, with its queued
- * messages; rms_session_close and rms_session_free call it. */
+/* Take a session its engine is opening or closing out of that engine,
+ * with its queued messages; rms_session_close and rms_session_free call
+ * it. */
 void rms__multi_forget_session(rms_session *s);
 
 /* Record the last error as the op's own (and tag it with the backend);

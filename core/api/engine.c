@@ -11,7 +11,9 @@
  *   of every op, so a perform costs one system call plus the steps that can
  *   move, not a system call per op.
  * - A message names an op that is still alive: rms_op_free takes the op out
- *   of its multi and drops its queued messages.
+ *   of its multi and drops its queued messages; likewise a session, which
+ *   rms_session_close and rms_session_free take out while it opens or
+ *   closes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,10 +25,13 @@
 #include "backend.h"
 #include "remsess/engine.h"
 
+/* A session being opened, or closed (closing: its close is stepped, and
+ * CLOSED, not OPENED, says when it is done). */
 struct opening {
 	rms_session *s;
 	rms_wait wait;
 	bool started;
+	bool closing;
 	size_t poll_at, poll_n; /* its slots in m->pfds at the last perform */
 };
 
@@ -129,9 +134,10 @@ void rms__multi_forget_session(rms_session *s)
 		if (m->open[i].s != s)
 			m->open[kept++] = m->open[i];
 	m->nopen = kept;
+	/* Its own OPENED or CLOSED; an op's messages go with the op. */
 	size_t k = m->head;
 	for (size_t j = m->head; j < m->nmsgs; j++)
-		if (m->msgs[j].session != s)
+		if (m->msgs[j].session != s || m->msgs[j].op)
 			m->msgs[k++] = m->msgs[j];
 	m->nmsgs = k;
 	s->multi = NULL;
@@ -158,17 +164,27 @@ void rms_multi_free(rms_multi *m)
 	/* The ops stay the caller's, as ordinary blocking ops from now on. */
 	while (m->nops)
 		forget(m, m->ops[m->nops - 1]);
+	/* Sessions with a message unread point here no more. */
+	for (size_t j = m->head; j < m->nmsgs; j++)
+		if (m->msgs[j].session && m->msgs[j].session->multi == m)
+			m->msgs[j].session->multi = NULL;
 	/* The reasons below are raised as errors; the caller's last error
 	 * must survive a free. */
 	rms_error *keep = m->nopen ? rms_error_dup(rms_error_last()) : NULL;
+	bool raised = false;
 	for (size_t i = 0; i < m->nopen; i++) {
 		rms_session *s = m->open[i].s;
+		s->multi = NULL;
+		/* A half-closed one stays closing: rms_session_close finishes the
+		 * close blocking, rms_session_free abandons it. */
+		if (m->open[i].closing)
+			continue;
 		/* A half-open session: the backend's destroy frees what it began,
 		 * as after a failed open. */
 		s->opening = false;
 		s->open_failed = true;
-		s->multi = NULL;
 		s->state = RMS_STATE_BROKEN;
+		raised = true;
 		rms__error_set(RMS_E_CANCELLED, RMS_PHASE_CONNECT,
 		               "%s was still opening when its engine was freed", s->name);
 		rms_error_free(s->broken_reason);
@@ -177,7 +193,7 @@ void rms_multi_free(rms_multi *m)
 	if (keep) {
 		rms__error_restore(keep);
 		rms_error_free(keep);
-	} else if (m->nopen) {
+	} else if (raised) {
 		rms_error_clear();
 	}
 	close(m->wake[0]);
@@ -210,11 +226,13 @@ int rms_multi_start(rms_op **out, rms_multi *m, rms_session *s, const rms_reques
 
 static int open_once(rms_multi *m, struct opening *o)
 {
-	int rc = rms__session_open_step(o->s, &o->wait);
+	int rc = o->closing ? rms__session_close_step(o->s, &o->wait)
+	                    : rms__session_open_step(o->s, &o->wait);
 	o->started = true;
 	if (rc == RMS_EAGAIN)
 		return rc;
-	return post(m, RMS_MSG_OPENED, NULL, o->s, rc) ? RMS_E_NOMEM : 0;
+	return post(m, o->closing ? RMS_MSG_CLOSED : RMS_MSG_OPENED, NULL, o->s, rc) ? RMS_E_NOMEM
+	                                                                              : 0;
 }
 
 int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backend,
@@ -237,10 +255,66 @@ int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backend,
 	/* The first step begins connecting (it does not wait); a backend
 	 * that opens nothing is done here and OPENED is already queued. */
 	if (open_once(m, o) == RMS_EAGAIN)
-	{
 		m->nopen++;
-		o->s->multi = m;
+	/* Until its OPENED is read, so that a free drops the message. */
+	o->s->multi = m;
+	return 0;
+}
+
+int rms_multi_close(rms_multi *m, rms_session *s)
+{
+	if (!m || !s)
+		return rms__error_field(RMS_E_INVALID_ARG, m ? "session" : "multi",
+		                        "NULL argument");
+	if (s->opening || s->closing)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "%s is still %s: close it with rms_session_close, or after "
+		                      "its message", s->name, s->opening ? "opening" : "closing");
+	size_t nfail = 0;
+	for (size_t i = 0; i < m->nops; i++)
+		nfail += m->ops[i]->session == s && !m->ops[i]->done_posted;
+	if (m->head == m->nmsgs)
+		m->head = m->nmsgs = 0;
+	int rc = grow((void **)&m->open, &m->cap_open, m->nopen + 1, sizeof *m->open);
+	if (!rc)
+		rc = grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + nfail + 1, sizeof *m->msgs);
+	if (rc)
+		return rc;
+	struct opening *o = &m->open[m->nopen];
+	memset(o, 0, sizeof *o);
+	o->s = s;
+	o->closing = true;
+	if (s->state == RMS_STATE_CLOSED) {
+		post(m, RMS_MSG_CLOSED, NULL, s, 0);
+		s->multi = m;
+		return 0;
 	}
+	/* Its ops this engine carries end now, with their DONE before the
+	 * CLOSED, as a blocking close leaves them (failing with RMS_E_STATE
+	 * at their next step). The caller's last error is kept: this call
+	 * succeeds. */
+	struct rms_error *keep = rms__error_park();
+	for (size_t i = 0; i < m->nops; i++) {
+		rms_op *op = m->ops[i];
+		if (op->session != s || op->done_posted)
+			continue;
+		if (!op->ended && !op->error) {
+			rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+			               "%s was closed before the %s operation ended", s->name,
+			               rms_op_kind_name(op->req->kind));
+			rms__op_fail(op, RMS_E_STATE);
+			op->ended = true;
+		}
+		op->done_posted = true;
+		post(m, RMS_MSG_DONE, op, s, op->error ? rms_error_code(op->error) : 0);
+	}
+	/* The first step begins (the backend's close does not wait); one that
+	 * holds nothing remote (CIM) is done here and CLOSED is queued. */
+	if (open_once(m, o) == RMS_EAGAIN)
+		m->nopen++;
+	/* Until its CLOSED is read, so that a free drops the message. */
+	s->multi = m;
+	rms__error_unpark(keep);
 	return 0;
 }
 
@@ -383,10 +457,8 @@ int rms_multi_perform(rms_multi *m, size_t *running)
 	for (size_t i = 0; i < m->nopen; i++) {
 		struct opening *o = &m->open[i];
 		bool go = wait_over(&o->wait, &m->pfds[o->poll_at], o->poll_n, now);
-		if (go && open_once(m, o) != RMS_EAGAIN) {
-			o->s->multi = NULL;
-			continue; /* done: OPENED posted, dropped from the table */
-		}
+		if (go && open_once(m, o) != RMS_EAGAIN)
+			continue; /* done: OPENED or CLOSED posted, dropped from the table */
 		m->open[kept++] = *o;
 	}
 	m->nopen = kept;
@@ -480,5 +552,16 @@ int rms_multi_info_read(rms_multi *m, rms_msg *out)
 	if (m->head == m->nmsgs)
 		return RMS_ITEROVER;
 	*out = m->msgs[m->head++];
+	/* Its last message read, a session done opening or closing is no
+	 * longer m's (a free then has nothing to drop here). */
+	rms_session *s = out->session;
+	if ((out->kind == RMS_MSG_OPENED || out->kind == RMS_MSG_CLOSED) && s->multi == m &&
+	    !s->opening && !s->closing) {
+		bool more = false;
+		for (size_t j = m->head; j < m->nmsgs && !more; j++)
+			more = m->msgs[j].session == s;
+		if (!more)
+			s->multi = NULL;
+	}
 	return 0;
 }

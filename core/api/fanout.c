@@ -9,9 +9,14 @@
  *   `throttle` targets, not all of them.
  * - Nothing here waits on the network while targets are in flight. A
  *   finished op is freed at once (it holds nothing on the server); a
- *   session still opening is abandoned at once (nothing to close); what
- *   might need a blocking cleanup (an op cut off at its deadline, an open
- *   PSSession's shell) is kept until rms_fanout_free.
+ *   session still opening is abandoned at once (nothing to close); an open
+ *   PSSession is closed through the engine (rms_multi_close) as soon as its
+ *   target's result is complete, since a host allows a user few shells (30
+ *   by default on Windows), and freed on its CLOSED; an op cut off at its
+ *   deadline, which might need a blocking cleanup, is kept until
+ *   rms_fanout_free (and so is its session, closed or not, since the op
+ *   must not outlive it). rms_fanout_free finishes closes still in flight,
+ *   blocking for a bounded time, as closing them all there did.
  * - Every target gets exactly one result, and failures of a target are
  *   recorded on its result, never raised by the fan-out's own calls.
  */
@@ -52,6 +57,8 @@ struct tgt {
 	rms_op *op;
 	uint64_t deadline; /* rms__now_ms() clock; 0: none */
 	rms_fanout_result *res;
+	bool closing; /* s is being closed by the engine (in `closing`) */
+	bool graved;  /* its op is in `grave`: s is freed with the fan-out */
 };
 
 struct rms_fanout {
@@ -71,6 +78,10 @@ struct rms_fanout {
 	 * cleanup on a server that stalls, so not while others are in flight. */
 	rms_op **grave;
 	size_t ngrave, cap_grave;
+	/* Targets whose session the engine is closing: a CLOSED is matched
+	 * against these only. */
+	size_t *closing;
+	size_t nclosing, cap_closing;
 };
 
 static int grow(void **arr, size_t *cap, size_t need, size_t size)
@@ -242,15 +253,48 @@ static void finish(rms_fanout *f, size_t i, int rc, const rms_error *err)
 	f->ready[f->nready++] = r;
 }
 
-/* After its op is freed (or none was started): a CIM session holds nothing
- * between operations and a session that never opened has nothing to close,
- * so they go now; an open PSSession is closed with the fan-out. */
-static void release_session(struct tgt *g)
+/* After its op is freed or cut off (or none was started): a CIM session
+ * holds nothing between operations and a session that never opened has
+ * nothing to close, so they go now; an open PSSession is closed through the
+ * engine now, and freed on its CLOSED (on_closed). */
+static void release_session(rms_fanout *f, size_t i)
 {
-	if (g->s && !g->op &&
-	    (g->backend == RMS_BACKEND_CIM || rms_session_state_get(g->s) != RMS_STATE_OPENED)) {
-		rms_session_free(g->s);
-		g->s = NULL;
+	struct tgt *g = &f->tg[i];
+	if (!g->s || g->op || g->closing)
+		return;
+	if (g->backend == RMS_BACKEND_CIM || rms_session_state_get(g->s) != RMS_STATE_OPENED) {
+		if (!g->graved) {
+			rms_session_free(g->s);
+			g->s = NULL;
+		}
+		return;
+	}
+	/* If this fails (no memory) the session is closed with the fan-out. */
+	struct rms_error *keep = rms__error_park();
+	if (!grow((void **)&f->closing, &f->cap_closing, f->nclosing + 1, sizeof *f->closing) &&
+	    !rms_multi_close(f->m, g->s)) {
+		g->closing = true;
+		f->closing[f->nclosing++] = i;
+	}
+	rms__error_unpark(keep);
+}
+
+/* The engine has closed a session: free it (unless an op cut off at its
+ * deadline still needs it). Whether the close succeeded changes nothing:
+ * the target's result is complete. */
+static void on_closed(rms_fanout *f, const rms_session *s)
+{
+	for (size_t k = 0; k < f->nclosing; k++) {
+		struct tgt *g = &f->tg[f->closing[k]];
+		if (g->s != s)
+			continue;
+		f->closing[k] = f->closing[--f->nclosing];
+		g->closing = false;
+		if (!g->graved) {
+			rms_session_free(g->s);
+			g->s = NULL;
+		}
+		return;
 	}
 }
 
@@ -272,7 +316,7 @@ static void target_failed(rms_fanout *f, size_t i, int rc)
 	if (e && e->backend == RMS_BACKEND_NONE)
 		e->backend = f->tg[i].backend;
 	finish(f, i, rc, NULL);
-	release_session(&f->tg[i]);
+	release_session(f, i);
 }
 
 static void start_target(rms_fanout *f, size_t i, uint64_t now)
@@ -345,11 +389,15 @@ static void op_done(rms_fanout *f, size_t i)
 	/* It has ended: freeing it sends nothing. */
 	rms_op_free(g->op);
 	g->op = NULL;
-	release_session(g);
+	release_session(f, i);
 }
 
 static void on_msg(rms_fanout *f, const rms_msg *msg)
 {
+	if (msg->kind == RMS_MSG_CLOSED) {
+		on_closed(f, msg->session);
+		return;
+	}
 	size_t i = find_live(f, msg->session);
 	if (i == SIZE_MAX)
 		return;
@@ -359,7 +407,7 @@ static void on_msg(rms_fanout *f, const rms_msg *msg)
 		int rc = msg->result;
 		if (rc) {
 			finish(f, i, rc, rms_session_broken_reason(g->s));
-			release_session(g);
+			release_session(f, i);
 		} else if ((rc = rms_multi_start(&g->op, f->m, g->s, f->req)))
 			target_failed(f, i, rc);
 		else
@@ -390,7 +438,9 @@ static int expire(rms_fanout *f, uint64_t now)
 			rms_op_cancel(g->op);
 			rms_multi_remove(f->m, g->op);
 			f->grave[f->ngrave++] = g->op;
-			/* Its session outlives it: freed with the fan-out. */
+			/* Its session outlives it: closed below, freed with the
+			 * fan-out. */
+			g->graved = true;
 		} else if (g->s) {
 			/* Still opening: abandoning it sends nothing. */
 			rms_session_free(g->s);
@@ -403,6 +453,7 @@ static int expire(rms_fanout *f, uint64_t now)
 		         rms_backend_name(g->backend));
 		g->op = NULL;
 		fail_target(f, i, RMS_E_TIMEOUT, why);
+		release_session(f, i);
 	}
 	return 0;
 }
@@ -503,6 +554,11 @@ void rms_fanout_free(rms_fanout *f)
 	for (size_t i = 0; i < f->ngrave; i++)
 		rms_op_free(f->grave[i]);
 	for (size_t i = 0; i < f->n; i++) {
+		/* A close the engine began is finished here (bounded), not
+		 * abandoned: a shell left behind counts against the host's
+		 * quota until its idle timeout. */
+		if (f->tg[i].closing)
+			rms_session_close(f->tg[i].s);
 		rms_session_free(f->tg[i].s);
 		rms_fanout_result_free(f->tg[i].res);
 	}
@@ -514,6 +570,7 @@ void rms_fanout_free(rms_fanout *f)
 	free(f->live);
 	free(f->ready);
 	free(f->grave);
+	free(f->closing);
 	free(f);
 	rms__error_unpark(keep);
 }

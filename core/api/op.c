@@ -81,6 +81,8 @@ int rms__session_usable(const rms_session *s)
 		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
 		                      "%s is still opening: start operations on it after its "
 		                      "RMS_MSG_OPENED", s->name);
+	if (s->closing)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s is closing", s->name);
 	if (s->state == RMS_STATE_CLOSED)
 		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s is closed", s->name);
 	if (s->state == RMS_STATE_BROKEN)

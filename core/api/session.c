@@ -178,6 +178,24 @@ int rms_session_new(rms_session **out, rms_backend backend, const rms_session_op
 	return rc;
 }
 
+int rms__session_close_step(rms_session *s, rms_wait *w)
+{
+	rms__wait_clear(w);
+	int rc;
+	if (!s->closing) {
+		s->closing = true;
+		rc = s->ops->close ? s->ops->close(s) : 0;
+	} else {
+		rc = s->ops->close_step ? s->ops->close_step(s, w) : 0;
+	}
+	if (rc == RMS_EAGAIN)
+		return rc;
+	s->closing = false;
+	s->state = RMS_STATE_CLOSED;
+	rms__log(&s->log, RMS_LOG_INFO, "%s: closed", s->name);
+	return rc;
+}
+
 int rms_session_close(rms_session *s)
 {
 	if (!s)
@@ -195,9 +213,19 @@ int rms_session_close(rms_session *s)
 		rms__log(&s->log, RMS_LOG_INFO, "%s: closed while opening", s->name);
 		return 0;
 	}
-	int rc = s->ops->close ? s->ops->close(s) : 0;
-	s->state = RMS_STATE_CLOSED;
-	rms__log(&s->log, RMS_LOG_INFO, "%s: closed", s->name);
+	/* A close an engine began goes on here, blocking, without it. */
+	rms__multi_forget_session(s);
+	rms_wait w;
+	int rc;
+	while ((rc = rms__session_close_step(s, &w)) == RMS_EAGAIN) {
+		if ((rc = rms__wait_block(&w))) {
+			/* No way to wait: give the close up (destroy frees what it
+			 * began, sending nothing more). */
+			s->closing = false;
+			s->state = RMS_STATE_CLOSED;
+			break;
+		}
+	}
 	return rc;
 }
 
@@ -207,7 +235,12 @@ void rms_session_free(rms_session *s)
 		return;
 	if (s->opening)
 		rms_session_close(s);
-	if (s->state != RMS_STATE_CLOSED && !s->open_failed) {
+	if (s->closing) {
+		/* Freed while an engine closes it: the close is abandoned, and
+		 * the backend's destroy sends nothing more (no blocking wait in
+		 * a free the engine's caller made). */
+		rms__multi_forget_session(s);
+	} else if (s->state != RMS_STATE_CLOSED && !s->open_failed) {
 		/* Errors here have nowhere to go but the log; keep the caller's
 		 * last error intact. */
 		struct rms_error *keep = rms__error_park();
@@ -216,6 +249,8 @@ void rms_session_free(rms_session *s)
 			         rms_error_message(rms_error_last()));
 		rms__error_unpark(keep);
 	}
+	/* An OPENED or CLOSED not read yet names it no more. */
+	rms__multi_forget_session(s);
 	session_destroy(s);
 }
 

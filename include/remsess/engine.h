@@ -69,13 +69,18 @@ typedef enum rms_msg_kind {
 	/* A session started with rms_multi_open has finished opening: result
 	 * 0 (it is Opened) or the failure code (it is Broken; details:
 	 * rms_session_broken_reason). */
-	RMS_MSG_OPENED = 3
+	RMS_MSG_OPENED = 3,
+	/* A session given to rms_multi_close is closed (RMS_STATE_CLOSED):
+	 * result 0, or the failure code of the close (the remote side may keep
+	 * what the session held, such as a WinRM shell until its idle
+	 * timeout). */
+	RMS_MSG_CLOSED = 4
 } rms_msg_kind;
 
 typedef struct rms_msg {
 	rms_msg_kind kind;
 	rms_op *op;           /* READY, DONE */
-	rms_session *session; /* OPENED; for READY and DONE the op's session */
+	rms_session *session; /* OPENED, CLOSED; for READY and DONE the op's session */
 	int result;
 } rms_msg;
 
@@ -85,7 +90,9 @@ RMS_EXTERN int rms_multi_new(rms_multi **out);
  * handle. The operations stay the caller's, as ordinary blocking ops (an op
  * in flight goes on when it is next read or waited for; free it to stop
  * it); a session still opening is left Broken, saying so (as when it is
- * closed while opening). Accepts NULL. */
+ * closed while opening); a session still closing stays so (rms_session_close
+ * finishes its close, blocking; rms_session_free abandons it). Accepts
+ * NULL. */
 RMS_EXTERN void rms_multi_free(rms_multi *m);
 
 /*
@@ -113,6 +120,22 @@ RMS_EXTERN int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backe
                               const rms_session_options *opts);
 
 /*
+ * Close session s through m: returns at once, the close (a PSSession's shell
+ * Delete over WinRM, its SSH disconnect) goes on in rms_multi_perform, and
+ * RMS_MSG_CLOSED says when it is done; a session that holds nothing remote
+ * (CIM, or one already closed) has its CLOSED queued before this call
+ * returns. The operations of s this engine carries that have not ended fail
+ * at once with RMS_E_STATE (their RMS_MSG_DONE comes before the CLOSED), as a
+ * blocking close leaves them; from this call on s refuses new operations
+ * (RMS_E_STATE, closing). RMS_E_STATE for a session still opening or already
+ * closing. rms_session_close on s finishes the close blocking;
+ * rms_session_free abandons it (no message follows, nothing more is sent: a
+ * WinRM shell whose Delete was not answered may stay on the server until its
+ * idle timeout). s stays the caller's.
+ */
+RMS_EXTERN int rms_multi_close(rms_multi *m, rms_session *s);
+
+/*
  * What to wait on before the next rms_multi_perform: up to cap descriptors
  * into fds, how many there are in *n (when *n > cap, call again with room
  * for *n), and the longest the caller may wait in *timeout_ms (-1: no
@@ -125,8 +148,8 @@ RMS_EXTERN int rms_multi_waitset(rms_multi *m, rms_waitfd *fds, size_t cap, size
 /*
  * Advance every operation and session that can move (a descriptor ready, a
  * deadline passed, its items consumed, a cancel) and queue messages.
- * Never blocks. *running (may be NULL): how many operations and openings
- * have not ended yet.
+ * Never blocks. *running (may be NULL): how many operations, openings and
+ * closings have not ended yet.
  */
 RMS_EXTERN int rms_multi_perform(rms_multi *m, size_t *running);
 

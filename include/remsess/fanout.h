@@ -27,9 +27,11 @@
  * rms_fanout_poll.
  *
  * Sessions: the fan-out makes its own sessions from each target's settings
- * (it never uses the sessions the target made for itself) and closes them
- * when it is freed; a PSSession stays open until then. Freeing the fan-out
- * at any point stops what is in flight and frees everything it made.
+ * (it never uses the sessions the target made for itself) and closes each
+ * as soon as its target's result is complete: a PSSession's shell is
+ * deleted through the engine while the other targets go on (a host allows
+ * a user few shells, 30 by default). Freeing the fan-out at any point stops
+ * what is in flight and frees everything it made.
  *
  * Threads: a fan-out and the targets it runs on are used by one thread at a
  * time. The library creates no thread.
@@ -119,8 +121,9 @@ RMS_EXTERN rms_multi *rms_fanout_multi(rms_fanout *f);
 
 /*
  * Stops the run and frees the fan-out: targets in flight are cancelled,
- * operations freed, sessions it opened closed (a PSSession deletes its
- * shell: this may block for a bounded cleanup per open shell). Results
+ * operations freed, sessions it opened closed (a PSSession whose shell is
+ * still open, or whose Delete is still under way, is closed here: this may
+ * block for a bounded cleanup per such shell). Results
  * already handed out stay the caller's. Accepts NULL.
  */
 RMS_EXTERN void rms_fanout_free(rms_fanout *f);

@@ -724,6 +724,127 @@ static void test_winrs_command_finishes_after_another_cancelled(void **state)
 	rms_session_free(s);
 }
 
+/* Poll m until s's CLOSED: its result (1 if none came in 20 s). The DONE of
+ * op (may be NULL) must come before it; its result goes to *done. */
+static int until_closed(rms_multi *m, rms_session *s, rms_op *op, int *done)
+{
+	time_t t0 = time(NULL);
+	rms_msg msg;
+	int closed = 1;
+	while (closed == 1 && time(NULL) - t0 < 20) {
+		assert_int_equal(rms_multi_poll(m, 1000, NULL), 0);
+		while (rms_multi_info_read(m, &msg) == 0) {
+			if (msg.kind == RMS_MSG_DONE && op && msg.op == op) {
+				assert_int_equal(closed, 1);
+				*done = msg.result;
+			}
+			if (msg.kind == RMS_MSG_CLOSED && msg.session == s)
+				closed = msg.result;
+		}
+	}
+	return closed;
+}
+
+/* A session closed through the engine, with a command in flight: the close
+ * begins and returns (no CLOSED queued, WinRS's Delete waiting on a
+ * descriptor after one perform), the command ends with RMS_E_STATE before
+ * CLOSED, new ops are refused as "closing", CLOSED comes with 0, the shell
+ * is gone on the endpoint (WinRS) and the connection closed (SSH). Then a
+ * session freed while its close is in flight: no message, nothing leaks. */
+static void close_through_engine(fixture *f, bool ssh)
+{
+	rms_session_options o = ssh ? rms_sshd_session_options(&f->sshd)
+	                            : rms_endpoint_session_options(f->ep);
+	rms_request *req = run_req("echo started; sleep 30");
+	rms_session *s;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), 0);
+	int64_t shells = ssh ? 0 : rms_endpoint_stat(f->ep, "shells_open");
+	assert_true(ssh || shells >= 1);
+	rms_multi *m;
+	assert_int_equal(rms_multi_new(&m), 0);
+	rms_op *op;
+	assert_int_equal(rms_multi_start(&op, m, s, req), 0);
+	bool ready = false;
+	rms_msg msg;
+	for (int i = 0; i < 200 && !ready; i++) {
+		assert_int_equal(rms_multi_poll(m, 100, NULL), 0);
+		while (rms_multi_info_read(m, &msg) == 0)
+			ready |= msg.kind == RMS_MSG_READY && msg.op == op;
+	}
+	assert_true(ready);
+
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(rms_multi_close(m, s), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	/* Begun, not waited for: no network round trip in the call. */
+	assert_true((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < 200);
+	bool closed_now = false;
+	int done = 1;
+	while (rms_multi_info_read(m, &msg) == 0) {
+		closed_now |= msg.kind == RMS_MSG_CLOSED;
+		if (msg.kind == RMS_MSG_DONE && msg.op == op)
+			done = msg.result;
+	}
+	assert_false(closed_now);
+	/* The op in flight ended with RMS_E_STATE, its DONE already queued. */
+	assert_int_equal(done, RMS_E_STATE);
+	rms_chunk c;
+	assert_int_equal(rms_op_next_chunk(op, &c), RMS_E_STATE);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
+	/* New operations are refused at once. */
+	rms_op *late = NULL;
+	assert_int_equal(rms_multi_start(&late, m, s, req), RMS_E_STATE);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "closing"));
+	assert_null(late);
+	if (!ssh) {
+		/* The first step sends the Delete and waits on its socket. */
+		size_t running, n;
+		int t;
+		assert_int_equal(rms_multi_perform(m, &running), 0);
+		assert_int_equal(rms_multi_info_read(m, &msg), RMS_ITEROVER);
+		assert_int_equal(running, 1);
+		assert_int_equal(rms_multi_waitset(m, NULL, 0, &n, &t), 0);
+		assert_true(n >= 1);
+	}
+	done = 1;
+	assert_int_equal(until_closed(m, s, NULL, &done), 0);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_CLOSED);
+	rms_stats st = { .version = RMS_STATS_VERSION };
+	assert_int_equal(rms_session_stats(s, &st), 0);
+	assert_int_equal(st.connections_open, 0);
+	if (!ssh) {
+		assert_int_equal(st.shells_open, 0);
+		assert_int_equal(rms_endpoint_stat(f->ep, "shells_open"), shells - 1);
+	}
+	rms_op_free(op);
+	rms_session_free(s);
+
+	/* Freed while its close is in flight: the close is abandoned. */
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), 0);
+	assert_int_equal(rms_multi_close(m, s), 0);
+	size_t running;
+	assert_int_equal(rms_multi_perform(m, &running), 0);
+	rms_session_free(s);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(rms_multi_perform(m, &running), 0);
+		assert_int_equal(running, 0);
+		assert_int_equal(rms_multi_info_read(m, &msg), RMS_ITEROVER);
+	}
+	rms_multi_free(m);
+	rms_request_free(req);
+}
+
+static void test_winrs_session_closed_through_the_engine(void **state)
+{
+	close_through_engine(*state, false);
+}
+
+static void test_ssh_session_closed_through_the_engine(void **state)
+{
+	close_through_engine(*state, true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +856,8 @@ int main(void)
 	    cmocka_unit_test(test_ssh_command_after_its_session_closed),
 	    cmocka_unit_test(test_ssh_command_outlives_another_stopped_on_its_session),
 	    cmocka_unit_test(test_winrs_command_finishes_after_another_cancelled),
+	    cmocka_unit_test(test_winrs_session_closed_through_the_engine),
+	    cmocka_unit_test(test_ssh_session_closed_through_the_engine),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
