@@ -48,21 +48,6 @@ struct rms_multi {
 	int wake[2];
 };
 
-static int grow(void **arr, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 16;
-	while (n < need)
-		n *= 2;
-	void *p = realloc(*arr, n * size);
-	if (!p)
-		return rms__error_nomem();
-	*arr = p;
-	*cap = n;
-	return 0;
-}
-
 int rms_multi_new(rms_multi **out)
 {
 	if (!out)
@@ -102,7 +87,7 @@ static int post(rms_multi *m, rms_msg_kind kind, rms_op *op, rms_session *s, int
 {
 	if (m->head == m->nmsgs)
 		m->head = m->nmsgs = 0;
-	int rc = grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + 1, sizeof *m->msgs);
+	int rc = rms__array_grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + 1, sizeof *m->msgs);
 	if (rc)
 		return rc;
 	m->msgs[m->nmsgs++] = (rms_msg){.kind = kind, .op = op, .session = s, .result = result};
@@ -211,7 +196,7 @@ int rms_multi_start(rms_op **out, rms_multi *m, rms_session *s, const rms_reques
 		return rms__error_field(RMS_E_INVALID_ARG, out ? "multi" : "out",
 		                                           "NULL argument");
 	*out = NULL;
-	int rc = grow((void **)&m->ops, &m->cap_ops, m->nops + 1, sizeof *m->ops);
+	int rc = rms__array_grow((void **)&m->ops, &m->cap_ops, m->nops + 1, sizeof *m->ops);
 	if (!rc)
 		rc = rms__op_start_nb(out, s, req, "the caller's session", true);
 	if (rc)
@@ -242,9 +227,9 @@ int rms_multi_open(rms_session **out, rms_multi *m, rms_backend backend,
 		return rms__error_field(RMS_E_INVALID_ARG, out ? "multi" : "out",
 		                                           "NULL argument");
 	*out = NULL;
-	int rc = grow((void **)&m->open, &m->cap_open, m->nopen + 1, sizeof *m->open);
+	int rc = rms__array_grow((void **)&m->open, &m->cap_open, m->nopen + 1, sizeof *m->open);
 	if (!rc)
-		rc = grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + 1, sizeof *m->msgs);
+		rc = rms__array_grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + 1, sizeof *m->msgs);
 	if (!rc)
 		rc = rms__session_prepare(out, backend, opts);
 	if (rc)
@@ -275,9 +260,9 @@ int rms_multi_close(rms_multi *m, rms_session *s)
 		nfail += m->ops[i]->session == s && !m->ops[i]->done_posted;
 	if (m->head == m->nmsgs)
 		m->head = m->nmsgs = 0;
-	int rc = grow((void **)&m->open, &m->cap_open, m->nopen + 1, sizeof *m->open);
+	int rc = rms__array_grow((void **)&m->open, &m->cap_open, m->nopen + 1, sizeof *m->open);
 	if (!rc)
-		rc = grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + nfail + 1, sizeof *m->msgs);
+		rc = rms__array_grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + nfail + 1, sizeof *m->msgs);
 	if (rc)
 		return rc;
 	struct opening *o = &m->open[m->nopen];
@@ -364,7 +349,7 @@ static int poll_ready(rms_multi *m)
 		n += m->ops[i]->wait.nfds;
 	for (size_t i = 0; i < m->nopen; i++)
 		n += m->open[i].wait.nfds;
-	int rc = grow((void **)&m->pfds, &m->cap_pfds, n + 2, sizeof *m->pfds);
+	int rc = rms__array_grow((void **)&m->pfds, &m->cap_pfds, n + 2, sizeof *m->pfds);
 	if (rc)
 		return rc;
 	size_t k = 0;
@@ -434,7 +419,7 @@ int rms_multi_perform(rms_multi *m, size_t *running)
 	 * DONE, each opening OPENED), so none is lost to a failed allocation. */
 	if (m->head == m->nmsgs)
 		m->head = m->nmsgs = 0;
-	int rc = grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + m->nops + m->nopen + 1,
+	int rc = rms__array_grow((void **)&m->msgs, &m->cap_msgs, m->nmsgs + m->nops + m->nopen + 1,
 	              sizeof *m->msgs);
 	if (rc || (rc = poll_ready(m)))
 		return rc;
@@ -512,7 +497,7 @@ int rms_multi_poll(rms_multi *m, int timeout_ms, size_t *running)
 	int rc = rms_multi_waitset(m, NULL, 0, &n, &t);
 	if (rc)
 		return rc;
-	if ((rc = grow((void **)&m->pfds, &m->cap_pfds, n + 2, sizeof *m->pfds)))
+	if ((rc = rms__array_grow((void **)&m->pfds, &m->cap_pfds, n + 2, sizeof *m->pfds)))
 		return rc;
 	rms_waitfd *fds = calloc(n + 1, sizeof *fds);
 	if (!fds)

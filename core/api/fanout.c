@@ -84,21 +84,6 @@ struct rms_fanout {
 	size_t nclosing, cap_closing;
 };
 
-static int grow(void **arr, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 16;
-	while (n < need)
-		n *= 2;
-	void *p = realloc(*arr, n * size);
-	if (!p)
-		return rms__error_nomem();
-	*arr = p;
-	*cap = n;
-	return 0;
-}
-
 int rms_fanout_options_init(rms_fanout_options *opts, unsigned version)
 {
 	if (!opts)
@@ -155,7 +140,7 @@ int rms_fanout_add(size_t *index, rms_fanout *f, rms_target *t, rms_backend choi
 	rms_backend pick;
 	const char *why;
 	int rc = rms_target_choose(&pick, &why, t, choice, f->req->kind);
-	if (rc || (rc = grow((void **)&f->tg, &f->cap, f->n + 1, sizeof *f->tg)))
+	if (rc || (rc = rms__array_grow((void **)&f->tg, &f->cap, f->n + 1, sizeof *f->tg)))
 		return rc;
 	f->tg[f->n] = (struct tgt){.t = t, .backend = pick, .reason = why, .state = T_QUEUED};
 	if (index)
@@ -198,7 +183,7 @@ static int collect(rms_fanout_result *r, rms_op *op, rms_op_kind kind)
 		rms_chunk c;
 		while ((rc = rms_op_next_chunk(op, &c)) == 0) {
 			int k = c.stream == RMS_STREAM_STDERR;
-			if (grow((void **)&r->out[k].data, &r->out[k].cap, r->out[k].len + c.len + 1, 1))
+			if (rms__array_grow((void **)&r->out[k].data, &r->out[k].cap, r->out[k].len + c.len + 1, 1))
 				return RMS_E_NOMEM;
 			memcpy(r->out[k].data + r->out[k].len, c.data, c.len);
 			r->out[k].len += c.len;
@@ -209,7 +194,7 @@ static int collect(rms_fanout_result *r, rms_op *op, rms_op_kind kind)
 	}
 	rms_instance *inst;
 	while ((rc = rms_op_next(op, &inst)) == 0) {
-		if (grow((void **)&r->items, &r->cap_items, r->nitems + 1, sizeof *r->items)) {
+		if (rms__array_grow((void **)&r->items, &r->cap_items, r->nitems + 1, sizeof *r->items)) {
 			rms_instance_free(inst);
 			return RMS_E_NOMEM;
 		}
@@ -271,7 +256,7 @@ static void release_session(rms_fanout *f, size_t i)
 	}
 	/* If this fails (no memory) the session is closed with the fan-out. */
 	struct rms_error *keep = rms__error_park();
-	if (!grow((void **)&f->closing, &f->cap_closing, f->nclosing + 1, sizeof *f->closing) &&
+	if (!rms__array_grow((void **)&f->closing, &f->cap_closing, f->nclosing + 1, sizeof *f->closing) &&
 	    !rms_multi_close(f->m, g->s)) {
 		g->closing = true;
 		f->closing[f->nclosing++] = i;
@@ -348,7 +333,7 @@ static int start_more(rms_fanout *f, uint64_t now)
 			f->nready -= f->head;
 			f->head = 0;
 		}
-		int rc = grow((void **)&f->ready, &f->cap_ready, f->nready + f->nlive + 1,
+		int rc = rms__array_grow((void **)&f->ready, &f->cap_ready, f->nready + f->nlive + 1,
 		              sizeof *f->ready);
 		if (rc || (rc = new_result(&f->tg[i], i)))
 			return rc;
@@ -377,7 +362,7 @@ static void op_done(rms_fanout *f, size_t i)
 	int rc = collect(r, g->op, f->req->kind);
 	const rms_instance *one = rms_op_result(g->op);
 	if (one && r->nitems == 0 &&
-	    !grow((void **)&r->items, &r->cap_items, 1, sizeof *r->items) &&
+	    !rms__array_grow((void **)&r->items, &r->cap_items, 1, sizeof *r->items) &&
 	    rms_instance_dup(&r->items[0], one) == 0)
 		r->nitems = 1;
 	if (rc == RMS_ITEROVER || rc == RMS_EAGAIN)
@@ -431,7 +416,7 @@ static int expire(rms_fanout *f, uint64_t now)
 		if (!run_over && !(g->deadline && now >= g->deadline))
 			continue;
 		if (g->op) {
-			int rc = grow((void **)&f->grave, &f->cap_grave, f->ngrave + 1,
+			int rc = rms__array_grow((void **)&f->grave, &f->cap_grave, f->ngrave + 1,
 			              sizeof *f->grave);
 			if (rc)
 				return rc;

@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include <openssl/rand.h>
 
+#include "error_internal.h"
 #include "remsess/error.h"
 
 char *rms__strdup(const char *s)
@@ -330,5 +332,25 @@ int rms__guid(char out[37])
 	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 	         r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
 	         r[13], r[14], r[15]);
+	return 0;
+}
+
+int rms__array_grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 16;
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			return rms__error_nomem();
+		n *= 2;
+	}
+	if (size && n > SIZE_MAX / size)
+		return rms__error_nomem();
+	void *p = realloc(*arr, n * size);
+	if (!p)
+		return rms__error_nomem();
+	*arr = p;
+	*cap = n;
 	return 0;
 }

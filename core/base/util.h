@@ -73,6 +73,10 @@ static inline void rms__free_const(const void *p)
 /* A monotonic clock in milliseconds, for deadlines. */
 uint64_t rms__now_ms(void);
 
+/* Make room for need elements of size bytes in *arr, which holds *cap:
+ * doubling, at least 16. 0, or RMS_E_NOMEM (raised) with *arr unchanged. */
+int rms__array_grow(void **arr, size_t *cap, size_t need, size_t size);
+
 /* A random (version 4) GUID in canonical lower-case form into out[37]. */
 int rms__guid(char out[37]);
 
