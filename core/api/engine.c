@@ -44,6 +44,8 @@ struct rms_multi {
 	size_t head, nmsgs, cap_msgs;
 	struct pollfd *pfds; /* scratch for perform and poll */
 	size_t cap_pfds;
+	rms_waitfd *wfds; /* scratch for poll's waitset */
+	size_t cap_wfds;
 	/* rms_multi_wakeup's pipe (read end, write end); -1 until made. */
 	int wake[2];
 };
@@ -187,6 +189,7 @@ void rms_multi_free(rms_multi *m)
 	free(m->open);
 	free(m->msgs);
 	free(m->pfds);
+	free(m->wfds);
 	free(m);
 }
 
@@ -499,9 +502,10 @@ int rms_multi_poll(rms_multi *m, int timeout_ms, size_t *running)
 		return rc;
 	if ((rc = rms__array_grow((void **)&m->pfds, &m->cap_pfds, n + 2, sizeof *m->pfds)))
 		return rc;
-	rms_waitfd *fds = calloc(n + 1, sizeof *fds);
-	if (!fds)
-		return rms__error_nomem();
+	/* Kept between calls: a poll loop allocates nothing once warm. */
+	if ((rc = rms__array_grow((void **)&m->wfds, &m->cap_wfds, n + 1, sizeof *m->wfds)))
+		return rc;
+	rms_waitfd *fds = m->wfds;
 	if (!(rc = rms_multi_waitset(m, fds, n, &n, &t))) {
 		for (size_t i = 0; i < n; i++) {
 			m->pfds[i].fd = fds[i].fd;
@@ -526,7 +530,6 @@ int rms_multi_poll(rms_multi *m, int timeout_ms, size_t *running)
 		while (read(m->wake[0], drain, sizeof drain) > 0)
 			;
 	}
-	free(fds);
 	return rc ? rc : rms_multi_perform(m, running);
 }
 

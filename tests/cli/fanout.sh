@@ -7,56 +7,8 @@
 # Prints PASS/FAIL per check and "N passed, M failed"; exits 1 on any failure.
 set -u
 
-if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-	echo "usage: sh fanout.sh /path/to/remsess" >&2
-	exit 2
-fi
-BIN=$1
-EP_RUN=$(dirname "$0")/../endpoint/run
-if [ ! -x /usr/bin/python3 ] || [ ! -x "$EP_RUN" ]; then
-	echo "SKIP: no /usr/bin/python3 or $EP_RUN"
-	exit 0
-fi
-
-tmp=${TMPDIR:-/tmp}/remsess-fanout.$$
-OUT=$tmp.out
-ERR=$tmp.err
-EP_PIDS=""
-cleanup() {
-	for p in $EP_PIDS; do kill "$p" 2>/dev/null; done
-	rm -f "$OUT" "$ERR" "$tmp".ep* "$tmp.hosts"
-}
-trap cleanup EXIT INT TERM
-
-passed=0
-failed=0
-
-pass() {
-	passed=$((passed + 1))
-	echo "PASS $1"
-}
-
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL $1: $2"
-	echo "     stdout: $(head -c 600 "$OUT")"
-	echo "     stderr: $(head -c 400 "$ERR")"
-}
-
-# start_endpoint NAME: starts one, sets PORT.
-start_endpoint() {
-	"$EP_RUN" --port 0 --auth basic --user admin --password 'cli-Pa55' >"$tmp.ep$1" 2>&1 &
-	EP_PIDS="$EP_PIDS $!"
-	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-		grep -q listening "$tmp.ep$1" 2>/dev/null && break
-		sleep 0.25
-	done
-	PORT=$(sed -n 's|^listening http://127.0.0.1:\([0-9]*\)/wsman$|\1|p' "$tmp.ep$1")
-	if [ -z "$PORT" ]; then
-		echo "FAIL could not start the endpoint: $(cat "$tmp.ep$1")"
-		exit 1
-	fi
-}
+NAME=fanout
+. "$(dirname "$0")/lib.sh"
 
 # json_check PYTHON-EXPR: evaluates the expression over `lines` (the JSON
 # lines of stdout, parsed) and `by` (them by host); passes when true.
@@ -160,5 +112,4 @@ else
 fi
 
 unset REMSESS_PASSWORD
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

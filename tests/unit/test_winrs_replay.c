@@ -1,6 +1,7 @@
 /*
  * Replay of recorded WinRS conversations with Windows: a real PSSession
- * (WinRM transport, plain http to 127.0.0.1, Basic) is driven against the
+ * (the WinRS transport, psremote/ps_winrs.c, plain http to 127.0.0.1,
+ * Basic) is driven against the
  * loopback server of tests/support/httpd.c, which answers each request with
  * the next response of a recording. The test then checks that
  *
