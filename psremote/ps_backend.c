@@ -37,6 +37,7 @@
 #include "defaults.h"
 #include "ps_cim.h"
 #include "ps_limits.h"
+#include "ps_psrp.h"
 #include "ps_transport.h"
 
 /* Batches one step gives to an output callback before it lets other ops
@@ -391,7 +392,16 @@ static int prepare_cim(rms_op *op)
 
 static bool ps_supports(const rms_session_options *o, rms_op_kind kind)
 {
+	if (rms__psrp_wanted(o))
+		return rms__psrp_supports(o, kind);
 	return transport_for(o)->supports(o, kind);
+}
+
+/* A session speaking PowerShell remoting (ps_psrp.c) rather than the
+ * command shell. */
+static bool psrp(const rms_session *s)
+{
+	return rms__psrp_wanted(&s->opts);
 }
 
 int rms__ps_open_with(rms_session *s, const struct rms_ps_transport *t)
@@ -406,26 +416,38 @@ int rms__ps_open_with(rms_session *s, const struct rms_ps_transport *t)
 
 static int ps_open(rms_session *s)
 {
+	if (psrp(s))
+		return rms__psrp_open(s);
 	return rms__ps_open_with(s, transport_for(&s->opts));
 }
 
 static int ps_open_step(rms_session *s, rms_wait *w)
 {
+	if (psrp(s))
+		return rms__psrp_open_step(s, w);
 	return ts(s)->open_step(s, w);
 }
 
 static int ps_close(rms_session *s)
 {
+	if (psrp(s))
+		return rms__psrp_close(s);
 	return s->priv ? ts(s)->close(s) : 0;
 }
 
 static int ps_close_step(rms_session *s, rms_wait *w)
 {
+	if (psrp(s))
+		return rms__psrp_close_step(s, w);
 	return s->priv && ts(s)->close_step ? ts(s)->close_step(s, w) : 0;
 }
 
 static void ps_destroy(rms_session *s)
 {
+	if (psrp(s)) {
+		rms__psrp_destroy(s);
+		return;
+	}
 	if (!s->priv)
 		return;
 	ts(s)->destroy(s);
@@ -435,6 +457,8 @@ static void ps_destroy(rms_session *s)
 
 static int ps_start(rms_op *op)
 {
+	if (psrp(op->session))
+		return rms__psrp_start(op);
 	struct ps_op *p = calloc(1, sizeof *p);
 	if (!p)
 		return rms__error_nomem();
@@ -497,6 +521,8 @@ static int ready(rms_op *op)
 
 static int ps_step(rms_op *op, rms_wait *w)
 {
+	if (psrp(op->session))
+		return rms__psrp_step(op, w);
 	rms__wait_clear(w);
 	for (unsigned n = 0;; n++) {
 		int rc = ready(op);
@@ -515,6 +541,8 @@ static int ps_step(rms_op *op, rms_wait *w)
 
 static int ps_next(rms_op *op, rms_instance **out)
 {
+	if (psrp(op->session))
+		return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
 	struct ps_op *p = op->priv;
 	if (!p || !p->cim)
 		return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
@@ -523,6 +551,8 @@ static int ps_next(rms_op *op, rms_instance **out)
 
 static int ps_next_chunk(rms_op *op, rms_chunk *out)
 {
+	if (psrp(op->session))
+		return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
 	struct ps_op *p = op->priv;
 	if (!p || p->cim || op->req->kind != RMS_OP_RUN)
 		return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
@@ -536,8 +566,21 @@ static int ps_next_chunk(rms_op *op, rms_chunk *out)
 	return op->ended ? RMS_ITEROVER : RMS_EAGAIN;
 }
 
+static int ps_next_object(rms_op *op, rms_ps_stream *stream, rms_value **out)
+{
+	if (!psrp(op->session))
+		return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		                      "a PowerShell pipeline needs a PSSession that speaks PowerShell "
+		                      "remoting (options pssession_v2.protocol)");
+	return rms__psrp_next_object(op, stream, out);
+}
+
 static void ps_op_free(rms_op *op)
 {
+	if (psrp(op->session)) {
+		rms__psrp_op_free(op);
+		return;
+	}
 	struct ps_op *p = op->priv;
 	if (!p)
 		return;
@@ -571,5 +614,6 @@ const struct rms_backend_ops rms__pssession_backend = {
 	.step = ps_step,
 	.next = ps_next,
 	.next_chunk = ps_next_chunk,
+	.next_object = ps_next_object,
 	.op_free = ps_op_free,
 };

@@ -11,6 +11,22 @@ if [ "${1:-}" = "--ci" ]; then
 	pkgs="$pkgs valgrind clang-14 libclang-rt-14-dev"
 fi
 
+# Real PowerShell 7.6 for the PowerShell remoting tests (the SSH
+# `powershell` subsystem): the .NET global tool, user-wide, when the .NET
+# SDK is there (version 7.7.0 of the tool does not install on .NET 10).
+# Without it those tests say they are skipped (in CI they fail).
+install_pwsh() {
+	if [ -n "${RMS_PWSH:-}" ] && [ -x "$RMS_PWSH" ]; then return 0; fi
+	if [ -x "$HOME/.dotnet/tools/pwsh" ] || command -v pwsh >/dev/null 2>&1; then return 0; fi
+	if ! command -v dotnet >/dev/null 2>&1; then
+		echo "remsess: no .NET SDK, so no PowerShell 7.6: the PowerShell remoting tests will be skipped" >&2
+		return 0
+	fi
+	echo "remsess: installing PowerShell 7.6.10 (dotnet tool install --global PowerShell)"
+	dotnet tool install --global PowerShell --version 7.6.10 >/dev/null
+}
+install_pwsh
+
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

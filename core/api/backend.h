@@ -79,6 +79,9 @@ struct rms_backend_ops {
 	 * op's failure. With step set these never block. */
 	int (*next)(rms_op *op, rms_instance **out);
 	int (*next_chunk)(rms_op *op, rms_chunk *out);
+	/* The same for a PowerShell pipeline's objects; NULL for a backend
+	 * that runs none. */
+	int (*next_object)(rms_op *op, rms_ps_stream *stream, rms_value **out);
 	/* Release server-side state of an unfinished op and free op->priv.
 	 * May block for a bounded cleanup (RMS_CLEANUP_TIMEOUT_MS). */
 	void (*op_free)(rms_op *op);
@@ -118,6 +121,20 @@ struct rms_session {
 	void *priv; /* the backend's */
 };
 
+/* One command of a PowerShell pipeline request (RMS_OP_POWERSHELL). */
+struct rms_ps_param {
+	char *name;       /* NULL: positional */
+	rms_value *value; /* NULL: a switch */
+};
+
+struct rms_ps_command {
+	char *text;
+	bool is_script;
+	bool merge_errors;
+	struct rms_ps_param *params;
+	size_t nparams, cap;
+};
+
 struct rms_request {
 	rms_op_kind kind;
 	char *cim_namespace;
@@ -142,6 +159,12 @@ struct rms_request {
 	rms_output_fn output_fn;
 	void *output_userdata;
 	uint32_t timeout_ms;
+	/* RMS_OP_POWERSHELL: the commands (one script, or a chain), and the
+	 * input objects. */
+	struct rms_ps_command *ps_cmds;
+	size_t ps_ncmds, ps_cap;
+	rms_value **ps_input;
+	size_t ps_ninput, ps_input_cap;
 };
 
 struct rms_op {
@@ -156,6 +179,7 @@ struct rms_op {
 	rms_instance *result;
 	rms_ref *created;
 	rms_cim_class *cls;
+	rms_value *error_record; /* a failed pipeline's ErrorRecord */
 	bool have_exit_code;
 	int exit_code;
 	/* Set by the backend when nothing more will come from the remote side

@@ -66,6 +66,11 @@ int rms__request_check(const rms_request *r)
 		if (!r->command)
 			missing = "command (rms_request_set_command)";
 		break;
+	case RMS_OP_POWERSHELL:
+		if (!r->ps_ncmds)
+			missing = "a script or a command (rms_request_set_script or "
+			          "rms_request_add_command)";
+		break;
 	case RMS_OP_IDENTIFY:
 		break;
 	}
@@ -218,7 +223,8 @@ static int op_step_for_item(rms_op *op, int *idle)
  * step. */
 static bool ends_in_step(const rms_op *op)
 {
-	return !streams(op->req->kind) && (op->req->kind != RMS_OP_RUN || op->req->output_fn);
+	return !streams(op->req->kind) && op->req->kind != RMS_OP_POWERSHELL &&
+	       (op->req->kind != RMS_OP_RUN || op->req->output_fn);
 }
 
 /* What a blocking start has always done before returning: a single-result
@@ -229,7 +235,7 @@ static bool ends_in_step(const rms_op *op)
  * a bad class; the PSSession sends the command), as it always has. */
 static int finish_start(rms_op *op)
 {
-	if (!ends_in_step(op) || op->req->kind == RMS_OP_RUN)
+	if (!ends_in_step(op) || op->req->kind == RMS_OP_RUN || op->req->kind == RMS_OP_POWERSHELL)
 		return 0;
 	int rc = 0;
 	while (!op->ended && rc == 0)
@@ -296,6 +302,37 @@ int rms_op_next_chunk(rms_op *op, rms_chunk *out)
 	return rms__op_fail(op, rc);
 }
 
+int rms_op_next_object(rms_op *op, rms_ps_stream *stream, rms_value **out)
+{
+	int rc = op_ready(op);
+	if (rc)
+		return rc;
+	if (!out || !stream)
+		return rms__error_field(RMS_E_INVALID_ARG, out ? "stream" : "out", "NULL argument");
+	*out = NULL;
+	*stream = RMS_PS_OUTPUT;
+	if (op->req->kind != RMS_OP_POWERSHELL || !op->session->ops->next_object)
+		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_NONE,
+		                      "a %s operation has no PowerShell objects",
+		                      rms_op_kind_name(op->req->kind));
+	if (op->finished)
+		return RMS_ITEROVER;
+	int idle = 0;
+	while ((rc = op->session->ops->next_object(op, stream, out)) == RMS_EAGAIN)
+		if ((rc = op_step_for_item(op, &idle)) != 0)
+			break;
+	if (rc == 0)
+		op->delivered++;
+	else if (rc == RMS_ITEROVER)
+		op->finished = true;
+	return rms__op_fail(op, rc);
+}
+
+const rms_value *rms_op_error_record(const rms_op *op)
+{
+	return op ? op->error_record : NULL;
+}
+
 int rms_op_wait(rms_op *op)
 {
 	int rc = op_ready(op);
@@ -313,6 +350,13 @@ int rms_op_wait(rms_op *op)
 		if (rc == 0 && op->req->kind == RMS_OP_RUN)
 			op->finished = true;
 		return rms__op_fail(op, rc);
+	}
+	if (op->req->kind == RMS_OP_POWERSHELL && !op->finished) {
+		rms_ps_stream st;
+		rms_value *v;
+		while ((rc = rms_op_next_object(op, &st, &v)) == 0)
+			rms_value_free(v);
+		return rc == RMS_ITEROVER ? 0 : rc;
 	}
 	if (op->req->kind == RMS_OP_RUN && !op->finished) {
 		rms_chunk c;
@@ -363,6 +407,7 @@ void rms_op_free(rms_op *op)
 	rms_request_free(op->req);
 	rms_error_free(op->error);
 	rms_instance_free(op->result);
+	rms_value_free(op->error_record);
 	rms_ref_free(op->created);
 	rms_cim_class_free(op->cls);
 	free(op);

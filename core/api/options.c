@@ -12,6 +12,7 @@
  * no check and no copy reads past the end of what the caller has.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,33 @@ int rms_auth_parse(rms_auth *out, const char *name)
 	                        name);
 }
 
+static const char *const protocol_names[] = {
+	[RMS_PS_PROTOCOL_SHELL] = "shell",
+	[RMS_PS_PROTOCOL_POWERSHELL] = "powershell",
+};
+
+const char *rms_ps_protocol_name(rms_ps_protocol protocol)
+{
+	if ((unsigned)protocol < sizeof protocol_names / sizeof protocol_names[0])
+		return protocol_names[protocol];
+	return NULL;
+}
+
+int rms_ps_protocol_parse(rms_ps_protocol *out, const char *name)
+{
+	if (!out || !name)
+		return rms__error_field(RMS_E_INVALID_ARG, "protocol", "no PSSession protocol given");
+	for (unsigned i = 0; i < sizeof protocol_names / sizeof protocol_names[0]; i++) {
+		if (rms__streq_nocase(name, protocol_names[i])) {
+			*out = (rms_ps_protocol)i;
+			return 0;
+		}
+	}
+	return rms__error_field(RMS_E_INVALID_ARG, "protocol",
+	                        "unknown PSSession protocol '%s' (expected shell or powershell)",
+	                        name);
+}
+
 /* ---- versions ---------------------------------------------------------- */
 
 /* Bytes of the caller's struct each version holds. The struct only grows
@@ -66,7 +94,8 @@ int rms_auth_parse(rms_auth *out, const char *name)
  * first version_size[v] bytes of ours. When version 2 arrives, [1] becomes
  * offsetof(rms_session_options, <the first field of version 2>). */
 static const size_t version_size[] = {
-	[1] = sizeof(rms_session_options),
+	[1] = offsetof(rms_session_options, pssession_v2),
+	[2] = sizeof(rms_session_options),
 };
 
 _Static_assert(sizeof version_size / sizeof version_size[0] == RMS_SESSION_OPTIONS_VERSION + 1,
@@ -389,6 +418,22 @@ static int check_backend_parts(const rms_session_options *o)
 	if (shell && strncmp(shell, "http://", 7) != 0 && strncmp(shell, "https://", 8) != 0)
 		return rms__error_field(RMS_E_OPTIONS, "pssession.shell_uri",
 		                        "shell resource '%s' is not a URI", shell);
+	if ((unsigned)o->pssession_v2.protocol > RMS_PS_PROTOCOL_POWERSHELL)
+		return rms__error_field(RMS_E_OPTIONS, "pssession_v2.protocol",
+		                        "unknown PSSession protocol %d (expected shell or powershell)",
+		                        (int)o->pssession_v2.protocol);
+	if (o->pssession_v2.max_runspaces && o->pssession_v2.min_runspaces > o->pssession_v2.max_runspaces)
+		return rms__error_field(RMS_E_OPTIONS, "pssession_v2.min_runspaces",
+		                        "min_runspaces %u is more than max_runspaces %u",
+		                        o->pssession_v2.min_runspaces, o->pssession_v2.max_runspaces);
+	if (o->pssession_v2.max_runspaces > RMS_MAX_RUNSPACES)
+		return rms__error_field(RMS_E_OPTIONS, "pssession_v2.max_runspaces",
+		                        "max_runspaces %u is more than %u",
+		                        o->pssession_v2.max_runspaces, RMS_MAX_RUNSPACES);
+	const char *sub = o->pssession_v2.ssh_subsystem;
+	if (sub && (!*sub || rms__has_space_or_control(sub)))
+		return rms__error_field(RMS_E_OPTIONS, "pssession_v2.ssh_subsystem",
+		                        "SSH subsystem name '%s' is empty or contains white space", sub);
 	if (o->ssh.identity_file &&
 	    (rc = check_readable_file("ssh.identity_file", o->ssh.identity_file, "SSH key")))
 		return rc;
@@ -460,7 +505,8 @@ static void secret_free(const char *secret)
 #define STRING_FIELDS(X)                                                                           \
 	X(url) X(host) X(path) X(user) X(client_cert) X(client_key) X(ca_file) X(ca_path)          \
 	X(proxy) X(locale) X(data_locale) X(cim.cim_namespace) X(pssession.shell_uri)              \
-	X(pssession.working_directory) X(ssh.identity_file) X(ssh.known_hosts)
+	X(pssession.working_directory) X(ssh.identity_file) X(ssh.known_hosts)                    \
+	X(pssession_v2.ssh_subsystem)
 
 void rms__options_free(rms_session_options *o)
 {
@@ -513,12 +559,18 @@ static bool fill_defaults(rms_session_options *o)
 	if (o->pssession.max_received_object_size == RMS_LIMIT_DEFAULT)
 		o->pssession.max_received_object_size = wsman ? RMS_DEFAULT_MAX_RECEIVED_OBJECT_WINRM
 		                                              : RMS_DEFAULT_MAX_RECEIVED_OBJECT_SSH;
+	if (!o->pssession_v2.min_runspaces)
+		o->pssession_v2.min_runspaces = 1;
+	if (!o->pssession_v2.max_runspaces)
+		o->pssession_v2.max_runspaces =
+		        o->pssession_v2.min_runspaces > 1 ? o->pssession_v2.min_runspaces : 1;
 	if (wsman && !o->pssession.codepage)
 		o->pssession.codepage = RMS_CODEPAGE_UTF8;
 	return fill_string(&o->locale, RMS_DEFAULT_LOCALE) &&
 	       fill_string(&o->data_locale, o->locale) &&
 	       fill_string(&o->cim.cim_namespace, RMS_DEFAULT_NAMESPACE) &&
-	       (!wsman || fill_string(&o->pssession.shell_uri, RMS_URI_SHELL_CMD));
+	       (!wsman || fill_string(&o->pssession.shell_uri, RMS_URI_SHELL_CMD)) &&
+	       fill_string(&o->pssession_v2.ssh_subsystem, RMS_DEFAULT_SSH_SUBSYSTEM);
 }
 
 int rms__options_copy_sized(rms_session_options *dst, const void *src, size_t size)

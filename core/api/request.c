@@ -16,6 +16,7 @@ static const char *const kind_names[] = {
 	[RMS_OP_MODIFY] = "modify",         [RMS_OP_DELETE] = "delete",
 	[RMS_OP_ASSOCIATORS] = "associators", [RMS_OP_REFERENCES] = "references",
 	[RMS_OP_GET_CLASS] = "get class",   [RMS_OP_RUN] = "run",
+	[RMS_OP_POWERSHELL] = "powershell",
 };
 
 const char *rms_op_kind_name(rms_op_kind kind)
@@ -27,7 +28,7 @@ const char *rms_op_kind_name(rms_op_kind kind)
 
 #define K(kind) (1u << (kind))
 /* Which kinds each field applies to. */
-#define FOR_NAMESPACE (~(K(RMS_OP_IDENTIFY) | K(RMS_OP_RUN)))
+#define FOR_NAMESPACE (~(K(RMS_OP_IDENTIFY) | K(RMS_OP_RUN) | K(RMS_OP_POWERSHELL)))
 #define FOR_CLASS (K(RMS_OP_ENUMERATE) | K(RMS_OP_GET_CLASS) | K(RMS_OP_CREATE) | K(RMS_OP_INVOKE))
 #define FOR_REF                                                                                    \
 	(K(RMS_OP_GET) | K(RMS_OP_MODIFY) | K(RMS_OP_DELETE) | K(RMS_OP_INVOKE) |                    \
@@ -37,6 +38,7 @@ const char *rms_op_kind_name(rms_op_kind kind)
 #define FOR_INPUT (K(RMS_OP_INVOKE) | K(RMS_OP_CREATE) | K(RMS_OP_MODIFY))
 #define FOR_ASSOC (K(RMS_OP_ASSOCIATORS) | K(RMS_OP_REFERENCES))
 #define FOR_COMMAND K(RMS_OP_RUN)
+#define FOR_PIPELINE K(RMS_OP_POWERSHELL)
 
 static int check(const rms_request *req, unsigned kinds, const char *field)
 {
@@ -72,7 +74,7 @@ int rms_request_new(rms_request **out, rms_op_kind kind)
 	if (!out)
 		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
 	*out = NULL;
-	if ((unsigned)kind > RMS_OP_RUN)
+	if ((unsigned)kind > RMS_OP_POWERSHELL)
 		return rms__error_field(RMS_E_INVALID_ARG, "kind", "unknown operation kind %d",
 		                        (int)kind);
 	rms_request *r = calloc(1, sizeof *r);
@@ -92,10 +94,30 @@ static void free_argv(rms_request *r)
 	r->argc = 0;
 }
 
+static void free_ps_commands(rms_request *r)
+{
+	for (size_t i = 0; i < r->ps_ncmds; i++) {
+		struct rms_ps_command *c = &r->ps_cmds[i];
+		for (size_t j = 0; j < c->nparams; j++) {
+			free(c->params[j].name);
+			rms_value_free(c->params[j].value);
+		}
+		free(c->params);
+		free(c->text);
+	}
+	free(r->ps_cmds);
+	r->ps_cmds = NULL;
+	r->ps_ncmds = r->ps_cap = 0;
+}
+
 void rms_request_free(rms_request *r)
 {
 	if (!r)
 		return;
+	free_ps_commands(r);
+	for (size_t i = 0; i < r->ps_ninput; i++)
+		rms_value_free(r->ps_input[i]);
+	free(r->ps_input);
 	free(r->cim_namespace);
 	free(r->class_name);
 	rms_ref_free(r->ref);
@@ -286,6 +308,125 @@ int rms_request_set_timeout(rms_request *req, uint32_t timeout_ms)
 	return 0;
 }
 
+/* ---- PowerShell pipelines ------------------------------------------------- */
+
+/* Append a command (the text checked as UTF-8 without NUL, not empty). */
+static int add_ps_command(rms_request *req, const char *field, const char *text, bool is_script)
+{
+	int rc = check(req, FOR_PIPELINE, field);
+	if (rc || (rc = rms__check_text(field, text, false)))
+		return rc;
+	if (!*text)
+		return rms__error_field(RMS_E_INVALID_ARG, field, "the %s is empty", field);
+	if ((rc = rms__array_grow((void **)&req->ps_cmds, &req->ps_cap, req->ps_ncmds + 1,
+	                          sizeof *req->ps_cmds)))
+		return rc;
+	struct rms_ps_command *c = &req->ps_cmds[req->ps_ncmds];
+	memset(c, 0, sizeof *c);
+	if (!(c->text = strdup(text)))
+		return rms__error_nomem();
+	c->is_script = is_script;
+	req->ps_ncmds++;
+	return 0;
+}
+
+int rms_request_set_script(rms_request *req, const char *script)
+{
+	int rc = check(req, FOR_PIPELINE, "script");
+	if (rc)
+		return rc;
+	if ((rc = rms__check_text("script", script, false)))
+		return rc;
+	free_ps_commands(req);
+	return add_ps_command(req, "script", script, true);
+}
+
+int rms_request_add_command(rms_request *req, const char *command)
+{
+	int rc = check(req, FOR_PIPELINE, "command");
+	if (rc)
+		return rc;
+	if (req->ps_ncmds == 1 && req->ps_cmds[0].is_script)
+		free_ps_commands(req);
+	return add_ps_command(req, "command", command, false);
+}
+
+int rms_request_add_parameter(rms_request *req, const char *name, const rms_value *value)
+{
+	int rc = check(req, FOR_PIPELINE, "parameter");
+	if (rc)
+		return rc;
+	if (!req->ps_ncmds)
+		return rms__error_field(RMS_E_STATE, "parameter",
+		                        "a parameter needs a command or a script first "
+		                        "(rms_request_add_command or rms_request_set_script)");
+	if (name && (rc = rms__check_text("parameter", name, false)))
+		return rc;
+	if (name && (!*name || name[0] == '-'))
+		return rms__error_field(RMS_E_INVALID_ARG, "parameter",
+		                        "parameter name '%s' is empty or starts with '-' (give the "
+		                        "name alone: \"Path\", not \"-Path\")",
+		                        name);
+	if (!name && !value)
+		return rms__error_field(RMS_E_INVALID_ARG, "parameter",
+		                        "a positional argument needs a value");
+	struct rms_ps_command *c = &req->ps_cmds[req->ps_ncmds - 1];
+	if ((rc = rms__array_grow((void **)&c->params, &c->cap, c->nparams + 1, sizeof *c->params)))
+		return rc;
+	struct rms_ps_param p = { NULL, NULL };
+	if ((name && !(p.name = strdup(name))) || (value && rms_value_dup(&p.value, value))) {
+		free(p.name);
+		return rms__error_nomem();
+	}
+	c->params[c->nparams++] = p;
+	return 0;
+}
+
+int rms_request_merge_errors(rms_request *req)
+{
+	int rc = check(req, FOR_PIPELINE, "merge_errors");
+	if (rc)
+		return rc;
+	if (!req->ps_ncmds)
+		return rms__error_field(RMS_E_STATE, "merge_errors",
+		                        "merging errors needs a command or a script first");
+	req->ps_cmds[req->ps_ncmds - 1].merge_errors = true;
+	return 0;
+}
+
+int rms_request_add_input(rms_request *req, const rms_value *value)
+{
+	int rc = check(req, FOR_PIPELINE, "input");
+	if (rc)
+		return rc;
+	if (!value)
+		return rms__error_field(RMS_E_INVALID_ARG, "input", "input value is NULL");
+	if ((rc = rms__array_grow((void **)&req->ps_input, &req->ps_input_cap, req->ps_ninput + 1,
+	                          sizeof *req->ps_input)))
+		return rc;
+	if ((rc = rms_value_dup(&req->ps_input[req->ps_ninput], value)))
+		return rc;
+	req->ps_ninput++;
+	return 0;
+}
+
+static bool dup_ps(rms_request *r, const rms_request *src)
+{
+	for (size_t i = 0; i < src->ps_ncmds; i++) {
+		const struct rms_ps_command *c = &src->ps_cmds[i];
+		if (add_ps_command(r, "command", c->text, c->is_script))
+			return false;
+		r->ps_cmds[i].merge_errors = c->merge_errors;
+		for (size_t j = 0; j < c->nparams; j++)
+			if (rms_request_add_parameter(r, c->params[j].name, c->params[j].value))
+				return false;
+	}
+	for (size_t i = 0; i < src->ps_ninput; i++)
+		if (rms_request_add_input(r, src->ps_input[i]))
+			return false;
+	return true;
+}
+
 int rms__request_dup(rms_request **out, const rms_request *src)
 {
 	rms_request *r;
@@ -313,6 +454,8 @@ int rms__request_dup(rms_request **out, const rms_request *src)
 		                             (const char *const *)src->argv) == 0;
 	if (ok && src->stdin_data)
 		ok = rms_request_set_stdin(r, src->stdin_data, src->stdin_len) == 0;
+	if (ok)
+		ok = dup_ps(r, src);
 	if (!ok) {
 		rms_request_free(r);
 		return rms__error_nomem();
@@ -353,4 +496,51 @@ char *rms__request_namespace(const rms_request *req, const rms_session *s)
 		if (*p == '\\')
 			*p = '/';
 	return r;
+}
+
+/* ---- PowerShell streams and records ----------------------------------------- */
+
+const char *rms_ps_stream_name(rms_ps_stream stream)
+{
+	static const char *const names[] = { "output",  "error",       "warning", "verbose",
+		                             "debug",   "information", "progress" };
+	if ((unsigned)stream < sizeof names / sizeof names[0])
+		return names[stream];
+	return NULL;
+}
+
+/* A property's text: a string's, or an object's ToString. */
+static const char *text_of(const rms_value *v)
+{
+	const rms_psobject *o = NULL;
+	const char *s = NULL;
+	if (!v || rms_value_is_null(v))
+		return NULL;
+	if (rms_value_get_object(v, &o) == 0 && o)
+		return rms_psobject_to_string(o);
+	return rms_value_get_text(v, &s) == 0 ? s : NULL;
+}
+
+const char *rms_ps_record_message(const rms_value *record)
+{
+	const rms_psobject *o = NULL;
+	if (!record || rms_value_get_object(record, &o) != 0 || !o)
+		return NULL;
+	/* Warning, verbose and debug records; information records; an
+	 * error's details; then the record's own ToString (an ErrorRecord's
+	 * is its message); a progress record has none and says its
+	 * activity. */
+	static const char *const names[] = { "InformationalRecord_Message", "MessageData",
+		                             "ErrorDetails_Message" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const char *s = text_of(rms_psobject_get(o, names[i]));
+		if (s)
+			return s;
+	}
+	const char *s = rms_psobject_to_string(o);
+	if (s)
+		return s;
+	if ((s = text_of(rms_psobject_get(o, "Message"))))
+		return s;
+	return text_of(rms_psobject_get(o, "Activity"));
 }

@@ -81,7 +81,7 @@ int rms_target_choose(rms_backend *out, const char **reason, const rms_target *t
 {
 	if (!out || !t)
 		return rms__error_field(RMS_E_INVALID_ARG, t ? "out" : "target", "NULL argument");
-	if ((unsigned)kind > RMS_OP_RUN)
+	if ((unsigned)kind > RMS_OP_POWERSHELL)
 		return rms__error_field(RMS_E_INVALID_ARG, "kind", "unknown operation kind %d",
 		                        (int)kind);
 	const char *why;
@@ -97,12 +97,14 @@ int rms_target_choose(rms_backend *out, const char **reason, const rms_target *t
 			rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
 			               "the %s backend cannot %s%s", name_of(pick),
 			               rms_op_kind_name(kind),
-			               kind == RMS_OP_RUN ? "; the PSSession backend can" : "");
+			               kind == RMS_OP_RUN || kind == RMS_OP_POWERSHELL
+			                       ? "; the PSSession backend can"
+			                       : "");
 			rms__error_set_backend(pick);
 			return RMS_E_UNSUPPORTED;
 		}
 	} else if (choice == RMS_BACKEND_AUTO) {
-		if (kind == RMS_OP_RUN) {
+		if (kind == RMS_OP_RUN || kind == RMS_OP_POWERSHELL) {
 			pick = RMS_BACKEND_PSSESSION;
 			why = "auto: commands run on the remote computer through the PSSession";
 		} else {

@@ -51,6 +51,12 @@
 #define RMS_DEFAULT_MAX_RECEIVED_OBJECT_WINRM 209715200ull /* 200 MB */
 #define RMS_DEFAULT_MAX_RECEIVED_OBJECT_SSH 10485760ull    /* 10 MB */
 
+/* PowerShell remoting: the most runspaces a pool may be asked for (a
+ * bound on what the caller can make the server start), and the SSH
+ * subsystem it runs in by default (PowerShell's own default name). */
+#define RMS_MAX_RUNSPACES 1024u
+#define RMS_DEFAULT_SSH_SUBSYSTEM "powershell"
+
 /* ---- names ---------------------------------------------------------------- */
 
 /* The CIM namespace of a call that names none, and of a session's options

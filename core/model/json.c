@@ -17,6 +17,7 @@
 static int value_json(json_t **out, const rms_value *v);
 static int ref_json(json_t **out, const rms_ref *ref);
 static int instance_json(json_t **out, const rms_instance *inst);
+static int psobject_json(json_t **out, const rms_psobject *o);
 
 /* jansson returns NULL only when it cannot allocate (the inputs are checked
  * UTF-8), so a NULL from it is out of memory. */
@@ -132,6 +133,110 @@ static int datetime_json(json_t **out, const rms_datetime *dt)
 	return ok_or_nomem(*out = json_string(text));
 }
 
+/* A number as ConvertTo-Json writes a decimal, as far as a double carries it:
+ * an integer when there is no fraction, else a real; text with more than 15
+ * significant digits (what a double keeps exactly) stays a string. */
+static int decimal_json(json_t **out, const char *text)
+{
+	size_t significant = 0, int_digits = 0;
+	bool leading = true, frac = false;
+	for (const char *p = text; *p; p++) {
+		if (*p == '.') {
+			frac = true;
+		} else if (*p >= '0' && *p <= '9') {
+			leading = leading && *p == '0';
+			significant += !leading;
+			int_digits += !frac;
+		}
+	}
+	if (significant > 15)
+		return ok_or_nomem(*out = json_string(text));
+	if (!frac && int_digits <= 18) {
+		long long n = strtoll(text, NULL, 10);
+		return ok_or_nomem(*out = json_integer((json_int_t)n));
+	}
+	double d;
+	int rc = rms__real_parse(&d, text, false);
+	if (rc)
+		return rc;
+	return ok_or_nomem(*out = json_real(d));
+}
+
+static int bytes_json(json_t **out, const unsigned char *data, size_t len)
+{
+	json_t *a = json_array();
+	int rc = ok_or_nomem(a);
+	for (size_t i = 0; i < len && rc == 0; i++)
+		if (json_array_append_new(a, json_integer(data[i])))
+			rc = rms__error_nomem();
+	if (rc) {
+		json_decref(a);
+		return rc;
+	}
+	*out = a;
+	return 0;
+}
+
+/* What ConvertTo-Json makes of the deserialized object: a dictionary an
+ * object (keys in their one-line text form; keys whose texts coincide keep
+ * the last value), a list an array, an object with properties an object of
+ * them, else the wrapped value, else the ToString text, else {}. */
+static int psobject_json(json_t **out, const rms_psobject *o)
+{
+	*out = NULL;
+	int rc = 0;
+	if (o->kind == RMS_PS_COLLECTION_DICTIONARY ||
+	    (o->kind == RMS_PS_COLLECTION_NONE && o->nprops)) {
+		bool dict = o->kind == RMS_PS_COLLECTION_DICTIONARY;
+		size_t n = dict ? o->nitems : o->nprops;
+		json_t *obj = json_object();
+		rms_buf key;
+		rms__buf_init(&key);
+		rc = ok_or_nomem(obj);
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			const char *name = dict ? NULL : o->props[i].name;
+			if (dict) {
+				key.len = 0;
+				rc = rms__value_text_append(&key, o->items[i].key, false);
+				name = key.data ? key.data : "";
+			}
+			json_t *val = NULL;
+			if (rc == 0)
+				rc = value_json(&val, dict ? o->items[i].value : o->props[i].value);
+			if (rc == 0)
+				rc = put(obj, name, val);
+		}
+		rms__buf_free(&key);
+		if (rc) {
+			json_decref(obj);
+			return rc;
+		}
+		*out = obj;
+		return 0;
+	}
+	if (o->kind != RMS_PS_COLLECTION_NONE) {
+		json_t *a = json_array();
+		rc = ok_or_nomem(a);
+		for (size_t i = 0; i < o->nitems && rc == 0; i++) {
+			json_t *e;
+			rc = value_json(&e, o->items[i].value);
+			if (rc == 0 && json_array_append_new(a, e))
+				rc = rms__error_nomem();
+		}
+		if (rc) {
+			json_decref(a);
+			return rc;
+		}
+		*out = a;
+		return 0;
+	}
+	if (o->base)
+		return value_json(out, o->base);
+	if (o->to_string)
+		return ok_or_nomem(*out = json_string(o->to_string));
+	return ok_or_nomem(*out = json_object());
+}
+
 static int value_json(json_t **out, const rms_value *v)
 {
 	*out = NULL;
@@ -179,6 +284,19 @@ static int value_json(json_t **out, const rms_value *v)
 	case RMS_TYPE_STRING: return ok_or_nomem(*out = json_string(v->u.s));
 	case RMS_TYPE_REFERENCE: return ref_json(out, v->u.ref);
 	case RMS_TYPE_INSTANCE: return instance_json(out, v->u.inst);
+	case RMS_TYPE_DECIMAL: return decimal_json(out, v->u.s);
+	case RMS_TYPE_GUID:
+	case RMS_TYPE_VERSION:
+	case RMS_TYPE_URI:
+	case RMS_TYPE_XML:
+	case RMS_TYPE_SCRIPTBLOCK: return ok_or_nomem(*out = json_string(v->u.s));
+	case RMS_TYPE_TIMESPAN: {
+		char ts[RMS_TIMESPAN_TEXT_MAX];
+		rms__timespan_format_c(ts, v->u.i);
+		return ok_or_nomem(*out = json_string(ts));
+	}
+	case RMS_TYPE_BYTES: return bytes_json(out, v->u.bytes.data, v->u.bytes.len);
+	case RMS_TYPE_OBJECT: return psobject_json(out, v->u.obj);
 	default:
 		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE, "value of bad type %d",
 		                      (int)v->type);
@@ -201,6 +319,12 @@ json_t *rms__ref_json(const rms_ref *ref)
 {
 	json_t *j = NULL;
 	return ref && ref_json(&j, ref) == 0 ? j : NULL;
+}
+
+json_t *rms__psobject_json(const rms_psobject *obj)
+{
+	json_t *j = NULL;
+	return obj && psobject_json(&j, obj) == 0 ? j : NULL;
 }
 
 /* Significant digits a real needs for jansson's "%.*g" to print it so that

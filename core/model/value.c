@@ -62,16 +62,23 @@ static const char *const array_names[16] = {
 	"datetime[]", "string[]", "ref[]",   "instance[]",
 };
 
-/* Every number 0..0x1F is a type: 16 scalars, each with or without the array bit. */
+static const char *const ps_names[9] = {
+	"decimal", "guid", "timespan", "version", "uri", "xml", "scriptblock", "bytes", "object",
+};
+
+/* Every number 0..0x1F is a type: 16 scalars, each with or without the array
+ * bit; 0x20..0x28 are the PowerShell types, which have no array form. */
 static bool type_valid(rms_type t)
 {
-	return ((unsigned)t & ~0x1Fu) == 0;
+	return ((unsigned)t & ~0x1Fu) == 0 || RMS_TYPE_IS_POWERSHELL(t);
 }
 
 const char *rms_type_name(rms_type type)
 {
 	if (!type_valid(type))
 		return NULL;
+	if (RMS_TYPE_IS_POWERSHELL(type))
+		return ps_names[(unsigned)type - 0x20u];
 	unsigned s = (unsigned)RMS_TYPE_SCALAR(type);
 	return RMS_TYPE_IS_ARRAY(type) ? array_names[s] : scalar_names[s];
 }
@@ -102,9 +109,16 @@ int rms_type_parse(rms_type *out, const char *name)
 			return 0;
 		}
 	}
+	for (unsigned i = 0; i < 9; i++) {
+		if (rms__streq_nocase(name, ps_names[i])) {
+			*out = (rms_type)(0x20u + i);
+			return 0;
+		}
+	}
 	return rms__error_set(RMS_E_PARSE, RMS_PHASE_NONE,
-	                      "unknown CIM type \"%.64s\" (expected a DSP0004 name such as "
-	                      "\"uint32\", \"string\" or \"datetime[]\")",
+	                      "unknown type \"%.64s\" (expected a DSP0004 name such as "
+	                      "\"uint32\", \"string\" or \"datetime[]\", or a PowerShell type "
+	                      "such as \"decimal\" or \"object\", which have no array form)",
 	                      name);
 }
 
@@ -120,6 +134,21 @@ static size_t utf8_bad_offset(const char *s, size_t len)
 			return (size_t)(at - s);
 	}
 	return len;
+}
+
+/* Copy at most 64 bytes of s for an error message, not cutting a UTF-8
+ * sequence, with "..." when shortened. */
+static const char *clip(char out[72], const char *s)
+{
+	size_t n = strlen(s);
+	if (n <= 64)
+		return s;
+	n = 64;
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	memcpy(out, s, n);
+	memcpy(out + n, "...", 4);
+	return out;
 }
 
 static int value_new(rms_value **out, rms_type type)
@@ -357,6 +386,245 @@ int rms_value_new_instance(rms_value **out, const rms_instance *v)
 	return 0;
 }
 
+/* ---- PowerShell values ------------------------------------------------------- */
+
+/*
+ * Shape checks of the text types: NULL when text fits, else the reason. The
+ * caller reports it with the clipped text, as RMS_E_INVALID_ARG from a
+ * constructor or RMS_E_PARSE from rms_value_from_text.
+ */
+static const char *decimal_problem(const char *s)
+{
+	const char *p = s;
+	if (*p == '-')
+		p++;
+	if (*p < '0' || *p > '9')
+		return "expected [-]digits[.digits]";
+	size_t significant = 0;
+	bool leading = true;
+	for (bool frac = false;; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (*p != '0')
+				leading = false;
+			if (!leading)
+				significant++;
+		} else if (*p == '.' && !frac && p[1] >= '0' && p[1] <= '9') {
+			frac = true;
+		} else if (*p == '\0') {
+			break;
+		} else {
+			return "expected [-]digits[.digits] (no exponent, spaces or grouping)";
+		}
+	}
+	if (significant > 29)
+		return "more than 29 significant digits (System.Decimal holds 28 to 29)";
+	return NULL;
+}
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static const char *guid_problem(const char *s)
+{
+	size_t n = strlen(s);
+	if (n != 36)
+		return "expected 36 characters, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-' : !is_hex(s[i]))
+			return "expected hex digits in the form "
+			       "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	}
+	return NULL;
+}
+
+static const char *version_problem(const char *s)
+{
+	int parts = 0;
+	const char *p = s;
+	for (;;) {
+		if (*p < '0' || *p > '9')
+			return "expected major.minor[.build[.revision]], each a number "
+			       "0..2147483647";
+		uint64_t n = 0;
+		while (*p >= '0' && *p <= '9') {
+			n = n * 10 + (uint64_t)(*p++ - '0');
+			if (n > 2147483647u)
+				return "a component is larger than 2147483647";
+		}
+		parts++;
+		if (*p == '\0')
+			break;
+		if (*p != '.' || parts == 4)
+			return parts == 4 ? "more than four components"
+			                  : "expected major.minor[.build[.revision]], each a "
+			                    "number 0..2147483647";
+		p++;
+	}
+	return parts < 2 ? "expected at least major.minor" : NULL;
+}
+
+static const char *text_problem(rms_type type, const char *s)
+{
+	size_t len = strlen(s), bad = utf8_bad_offset(s, len);
+	if (bad < len)
+		return "not valid UTF-8";
+	switch (type) {
+	case RMS_TYPE_DECIMAL: return decimal_problem(s);
+	case RMS_TYPE_GUID: return guid_problem(s);
+	case RMS_TYPE_VERSION: return version_problem(s);
+	default: return NULL;
+	}
+}
+
+static int text_invalid(int code, rms_type type, const char *s, const char *why)
+{
+	char cl[72];
+	if (strcmp(why, "not valid UTF-8") == 0)
+		return code == RMS_E_INVALID_ARG
+		               ? rms__error_field(code, "text", "%s text is not valid UTF-8",
+		                                  rms_type_name(type))
+		               : rms__error_set(code, RMS_PHASE_NONE,
+		                                "%s text is not valid UTF-8", rms_type_name(type));
+	if (code == RMS_E_INVALID_ARG)
+		return rms__error_field(code, "text", "\"%s\" is not a valid %s: %s", clip(cl, s),
+		                        rms_type_name(type), why);
+	return rms__error_set(code, RMS_PHASE_NONE, "\"%s\" is not a valid %s: %s", clip(cl, s),
+	                      rms_type_name(type), why);
+}
+
+int rms__value_new_text_take(rms_value **out, rms_type type, char *owned_text)
+{
+	*out = NULL;
+	if (!RMS_TYPE_IS_TEXT(type)) {
+		free(owned_text);
+		return rms__error_field(RMS_E_INVALID_ARG, "type", "%s is not a text type",
+		                        rms_type_name(type) ? rms_type_name(type) : "(bad type)");
+	}
+	if (!owned_text)
+		return rms__error_field(RMS_E_INVALID_ARG, "text", "%s text is NULL (a null %s is "
+		                        "rms_value_new_null)",
+		                        rms_type_name(type), rms_type_name(type));
+	const char *why = text_problem(type, owned_text);
+	if (why) {
+		int rc = text_invalid(RMS_E_INVALID_ARG, type, owned_text, why);
+		free(owned_text);
+		return rc;
+	}
+	if (type == RMS_TYPE_GUID)
+		for (char *p = owned_text; *p; p++)
+			if (*p >= 'A' && *p <= 'F')
+				*p = (char)(*p - 'A' + 'a');
+	int rc = value_new(out, type);
+	if (rc) {
+		free(owned_text);
+		return rc;
+	}
+	(*out)->u.s = owned_text;
+	return 0;
+}
+
+static int new_text(rms_value **out, rms_type type, const char *text)
+{
+	CHECK_OUT(out);
+	if (!text)
+		return rms__error_field(RMS_E_INVALID_ARG, "text",
+		                        "%s text is NULL (a null %s is rms_value_new_null(%s))",
+		                        rms_type_name(type), rms_type_name(type),
+		                        rms_type_name(type));
+	/* Checked before copying, so a refusal costs no allocation. */
+	const char *why = text_problem(type, text);
+	if (why)
+		return text_invalid(RMS_E_INVALID_ARG, type, text, why);
+	char *copy = strdup(text);
+	if (!copy)
+		return rms__error_nomem();
+	return rms__value_new_text_take(out, type, copy);
+}
+
+int rms_value_new_decimal(rms_value **out, const char *text)
+{
+	return new_text(out, RMS_TYPE_DECIMAL, text);
+}
+
+int rms_value_new_guid(rms_value **out, const char *text)
+{
+	return new_text(out, RMS_TYPE_GUID, text);
+}
+
+int rms_value_new_version(rms_value **out, const char *text)
+{
+	return new_text(out, RMS_TYPE_VERSION, text);
+}
+
+int rms_value_new_uri(rms_value **out, const char *text)
+{
+	return new_text(out, RMS_TYPE_URI, text);
+}
+
+int rms_value_new_xml(rms_value **out, const char *text)
+{
+	return new_text(out, RMS_TYPE_XML, text);
+}
+
+int rms_value_new_scriptblock(rms_value **out, const char *text)
+{
+	return new_text(out, RMS_TYPE_SCRIPTBLOCK, text);
+}
+
+int rms_value_new_timespan(rms_value **out, int64_t ticks)
+{
+	CHECK_OUT(out);
+	return new_signed(out, RMS_TYPE_TIMESPAN, ticks);
+}
+
+int rms__value_new_bytes_take(rms_value **out, unsigned char *data, size_t len)
+{
+	int rc = value_new(out, RMS_TYPE_BYTES);
+	if (rc) {
+		free(data);
+		return rc;
+	}
+	if (len == 0) {
+		free(data);
+		data = NULL;
+	}
+	(*out)->u.bytes.data = data;
+	(*out)->u.bytes.len = len;
+	return 0;
+}
+
+int rms_value_new_bytes(rms_value **out, const void *data, size_t len)
+{
+	CHECK_OUT(out);
+	if (!data && len)
+		return rms__error_field(RMS_E_INVALID_ARG, "data",
+		                        "bytes: data is NULL with length %zu", len);
+	unsigned char *copy = NULL;
+	if (len) {
+		copy = malloc(len);
+		if (!copy)
+			return rms__error_nomem();
+		memcpy(copy, data, len);
+	}
+	return rms__value_new_bytes_take(out, copy, len);
+}
+
+int rms_value_new_object(rms_value **out, rms_psobject *obj)
+{
+	CHECK_OUT(out);
+	if (!obj)
+		return rms__error_field(RMS_E_INVALID_ARG, "obj",
+		                        "object is NULL (PowerShell's $null is rms_value_new_null("
+		                        "RMS_TYPE_OBJECT))");
+	int rc = value_new(out, RMS_TYPE_OBJECT);
+	if (rc == 0)
+		(*out)->u.obj = obj;
+	return rc;
+}
+
 /* element_type may be given with or without the array bit ("uint32" or "uint32[]"). */
 int rms_value_new_array(rms_value **out, rms_type element_type)
 {
@@ -364,6 +632,11 @@ int rms_value_new_array(rms_value **out, rms_type element_type)
 	if (!type_valid(element_type))
 		return rms__error_field(RMS_E_INVALID_ARG, "element_type",
 		                        "%d is not a CIM type number", (int)element_type);
+	if (RMS_TYPE_IS_POWERSHELL(element_type))
+		return rms__error_field(RMS_E_INVALID_ARG, "element_type",
+		                        "%s has no array form (a PowerShell array is an object "
+		                        "holding a list: rms_psobject)",
+		                        rms_type_name(element_type));
 	return value_new(out, (rms_type)(RMS_TYPE_SCALAR(element_type) | RMS_TYPE_ARRAY));
 }
 
@@ -406,21 +679,6 @@ int rms_value_array_append(rms_value *array, rms_value *element)
 }
 
 /* ---- from text --------------------------------------------------------------- */
-
-/* Copy at most 64 bytes of s for an error message, not cutting a UTF-8
- * sequence, with "..." when shortened. */
-static const char *clip(char out[72], const char *s)
-{
-	size_t n = strlen(s);
-	if (n <= 64)
-		return s;
-	n = 64;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	memcpy(out, s, n);
-	memcpy(out + n, "...", 4);
-	return out;
-}
 
 struct int_limits {
 	bool is_signed;
@@ -634,10 +892,17 @@ int rms_value_from_text(rms_value **out, rms_type type, const char *text)
 	if (!type_valid(type))
 		return rms__error_field(RMS_E_INVALID_ARG, "type", "%d is not a CIM type number",
 		                        (int)type);
-	if (RMS_TYPE_IS_ARRAY(type) || type == RMS_TYPE_REFERENCE || type == RMS_TYPE_INSTANCE)
+	if (RMS_TYPE_IS_ARRAY(type) || type == RMS_TYPE_REFERENCE ||
+	    type == RMS_TYPE_INSTANCE || type == RMS_TYPE_OBJECT)
 		return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
 		                      "%s values have no text form to parse from",
 		                      rms_type_name(type));
+	if (RMS_TYPE_IS_TEXT(type) && type != RMS_TYPE_STRING) {
+		const char *why = text_problem(type, text);
+		if (why)
+			return text_invalid(RMS_E_PARSE, type, text, why);
+		return new_text(out, type, text);
+	}
 	switch (type) {
 	case RMS_TYPE_BOOLEAN:
 		if (rms__streq_nocase(text, "true") || rms__streq_nocase(text, "false"))
@@ -651,6 +916,17 @@ int rms_value_from_text(rms_value **out, rms_type type, const char *text)
 	case RMS_TYPE_CHAR16: return parse_char16(out, text);
 	case RMS_TYPE_DATETIME: return parse_datetime(out, text);
 	case RMS_TYPE_STRING: return rms_value_new_string(out, text);
+	case RMS_TYPE_TIMESPAN: {
+		int64_t ticks;
+		int rc = rms__timespan_parse_c(&ticks, text);
+		return rc ? rc : rms_value_new_timespan(out, ticks);
+	}
+	case RMS_TYPE_BYTES: {
+		unsigned char *data;
+		size_t len;
+		int rc = rms__base64_decode(&data, &len, text, strlen(text));
+		return rc ? rc : rms__value_new_bytes_take(out, data, len);
+	}
 	default: return parse_integer(out, type, text);
 	}
 }
@@ -666,12 +942,16 @@ void rms_value_free(rms_value *v)
 			for (size_t i = 0; i < v->u.arr.len; i++)
 				rms_value_free(v->u.arr.items[i]);
 			free(v->u.arr.items);
-		} else if (v->type == RMS_TYPE_STRING) {
+		} else if (RMS_TYPE_IS_TEXT(v->type)) {
 			free(v->u.s);
 		} else if (v->type == RMS_TYPE_REFERENCE) {
 			rms_ref_free(v->u.ref);
 		} else if (v->type == RMS_TYPE_INSTANCE) {
 			rms_instance_free(v->u.inst);
+		} else if (v->type == RMS_TYPE_BYTES) {
+			free(v->u.bytes.data);
+		} else if (v->type == RMS_TYPE_OBJECT) {
+			rms_psobject_free(v->u.obj);
 		}
 	}
 	free(v);
@@ -702,10 +982,29 @@ int rms_value_dup(rms_value **out, const rms_value *v)
 		*out = a;
 		return 0;
 	}
+	if (RMS_TYPE_IS_TEXT(v->type)) {
+		/* Checked when made: copied as it is. */
+		char *copy = strdup(v->u.s);
+		if (!copy)
+			return rms__error_nomem();
+		int rc = value_new(out, v->type);
+		if (rc)
+			free(copy);
+		else
+			(*out)->u.s = copy;
+		return rc;
+	}
 	switch (v->type) {
-	case RMS_TYPE_STRING: return rms_value_new_string(out, v->u.s);
 	case RMS_TYPE_REFERENCE: return rms_value_new_reference(out, v->u.ref);
 	case RMS_TYPE_INSTANCE: return rms_value_new_instance(out, v->u.inst);
+	case RMS_TYPE_BYTES: return rms_value_new_bytes(out, v->u.bytes.data, v->u.bytes.len);
+	case RMS_TYPE_OBJECT: {
+		rms_psobject *o;
+		int rc = rms_psobject_dup(&o, v->u.obj);
+		if (rc == 0 && (rc = rms_value_new_object(out, o)) != 0)
+			rms_psobject_free(o);
+		return rc;
+	}
 	default: break;
 	}
 	/* Everything else is plain data. */
@@ -767,6 +1066,38 @@ GETTER(rms_value_get_char16, uint16_t, RMS_TYPE_CHAR16, v->u.c16)
 GETTER(rms_value_get_string, const char *, RMS_TYPE_STRING, v->u.s)
 GETTER(rms_value_get_reference, const rms_ref *, RMS_TYPE_REFERENCE, v->u.ref)
 GETTER(rms_value_get_instance, const rms_instance *, RMS_TYPE_INSTANCE, v->u.inst)
+
+GETTER(rms_value_get_timespan, int64_t, RMS_TYPE_TIMESPAN, v->u.i)
+GETTER(rms_value_get_object, const rms_psobject *, RMS_TYPE_OBJECT, v->u.obj)
+
+int rms_value_get_text(const rms_value *v, const char **out)
+{
+	if (!v || !out)
+		return rms__error_field(RMS_E_INVALID_ARG, v ? "out" : "v",
+		                        "reading a text value: %s is NULL", v ? "out" : "value");
+	if (!RMS_TYPE_IS_TEXT(v->type))
+		return rms__error_set(RMS_E_TYPE, RMS_PHASE_NONE,
+		                      "value is %s, not a text type (string, decimal, guid, "
+		                      "version, uri, xml or scriptblock)",
+		                      rms_type_name(v->type));
+	if (v->is_null)
+		return rms__error_set(RMS_E_NOT_FOUND, RMS_PHASE_NONE, "value is a null %s",
+		                      rms_type_name(v->type));
+	*out = v->u.s;
+	return 0;
+}
+
+int rms_value_get_bytes(const rms_value *v, const void **data, size_t *len)
+{
+	int rc = check_get(v, data, RMS_TYPE_BYTES);
+	if (rc == 0 && !len)
+		rc = rms__error_field(RMS_E_INVALID_ARG, "len", "reading bytes: len is NULL");
+	if (rc == 0) {
+		*data = v->u.bytes.data;
+		*len = v->u.bytes.len;
+	}
+	return rc;
+}
 
 int rms_value_get_datetime(const rms_value *v, rms_datetime *out)
 {
@@ -883,6 +1214,18 @@ bool rms_value_equal(const rms_value *a, const rms_value *b)
 	case RMS_TYPE_STRING: return strcmp(a->u.s, b->u.s) == 0;
 	case RMS_TYPE_REFERENCE: return rms_ref_equal(a->u.ref, b->u.ref);
 	case RMS_TYPE_INSTANCE: return rms_instance_equal(a->u.inst, b->u.inst);
+	case RMS_TYPE_DECIMAL:
+	case RMS_TYPE_GUID:
+	case RMS_TYPE_VERSION:
+	case RMS_TYPE_URI:
+	case RMS_TYPE_XML:
+	case RMS_TYPE_SCRIPTBLOCK: return strcmp(a->u.s, b->u.s) == 0;
+	case RMS_TYPE_TIMESPAN: return a->u.i == b->u.i;
+	case RMS_TYPE_BYTES:
+		return a->u.bytes.len == b->u.bytes.len &&
+		       (a->u.bytes.len == 0 ||
+		        memcmp(a->u.bytes.data, b->u.bytes.data, a->u.bytes.len) == 0);
+	case RMS_TYPE_OBJECT: return rms_psobject_equal(a->u.obj, b->u.obj);
 	default: return false;
 	}
 }
@@ -1020,6 +1363,22 @@ int rms__value_text_append(rms_buf *b, const rms_value *v, bool nested)
 		              : (rms__buf_puts(b, v->u.s) ? rms__error_nomem() : 0);
 	case RMS_TYPE_REFERENCE: return rms__ref_text_append(b, v->u.ref);
 	case RMS_TYPE_INSTANCE: return rms__instance_text_append(b, v->u.inst);
+	case RMS_TYPE_DECIMAL:
+	case RMS_TYPE_GUID:
+	case RMS_TYPE_VERSION:
+	case RMS_TYPE_URI:
+	case RMS_TYPE_XML:
+	case RMS_TYPE_SCRIPTBLOCK:
+		return nested ? rms__text_quote_append(b, v->u.s)
+		              : (rms__buf_puts(b, v->u.s) ? rms__error_nomem() : 0);
+	case RMS_TYPE_TIMESPAN: {
+		char ts[RMS_TIMESPAN_TEXT_MAX];
+		rms__timespan_format_c(ts, v->u.i);
+		rc = rms__buf_puts(b, ts);
+		break;
+	}
+	case RMS_TYPE_BYTES: rc = rms__base64_append(b, v->u.bytes.data, v->u.bytes.len); break;
+	case RMS_TYPE_OBJECT: return rms__psobject_text_append(b, v->u.obj);
 	default: return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE, "value of bad type %d",
 		                       (int)v->type);
 	}
@@ -1040,4 +1399,284 @@ int rms_value_to_text(char **out, const rms_value *v)
 	}
 	*out = rms__buf_take(&b);
 	return *out ? 0 : rms__error_nomem();
+}
+
+/* ---- base64 ------------------------------------------------------------------------ */
+
+static const char b64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int rms__base64_append(rms_buf *b, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	char quad[4];
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t n = (uint32_t)p[i] << 16;
+		if (i + 1 < len)
+			n |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < len)
+			n |= p[i + 2];
+		quad[0] = b64_alphabet[(n >> 18) & 63];
+		quad[1] = b64_alphabet[(n >> 12) & 63];
+		quad[2] = i + 1 < len ? b64_alphabet[(n >> 6) & 63] : '=';
+		quad[3] = i + 2 < len ? b64_alphabet[n & 63] : '=';
+		rms__buf_append(b, quad, 4);
+	}
+	/* An empty byte string still makes the buffer hold "". */
+	return rms__buf_append(b, "", 0) || b->failed ? rms__error_nomem() : 0;
+}
+
+static int b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int rms__base64_decode(unsigned char **out, size_t *len, const char *text, size_t text_len)
+{
+	*out = NULL;
+	*len = 0;
+	unsigned char *buf = malloc(text_len / 4 * 3 + 3);
+	if (!buf)
+		return rms__error_nomem();
+	size_t n = 0, nchars = 0, pad = 0;
+	uint32_t acc = 0;
+	for (size_t i = 0; i < text_len; i++) {
+		char c = text[i];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		int d = c == '=' ? 0 : b64_value(c);
+		/* '=' only ends the text: at most two, in the last quad's last places. */
+		if (d < 0 || (c == '=' && nchars % 4 < 2) || (c != '=' && pad)) {
+			free(buf);
+			if (d < 0)
+				return rms__error_set(RMS_E_PARSE, RMS_PHASE_NONE,
+				                      "not valid base64: unexpected byte 0x%02X at "
+				                      "offset %zu",
+				                      (unsigned)(unsigned char)c, i);
+			return rms__error_set(RMS_E_PARSE, RMS_PHASE_NONE,
+			                      "not valid base64: misplaced '=' padding near offset "
+			                      "%zu",
+			                      i);
+		}
+		pad += c == '=';
+		acc = acc << 6 | (uint32_t)d;
+		if (++nchars % 4 == 0) {
+			buf[n++] = (unsigned char)(acc >> 16);
+			buf[n++] = (unsigned char)(acc >> 8);
+			buf[n++] = (unsigned char)acc;
+			acc = 0;
+		}
+	}
+	if (nchars % 4) {
+		free(buf);
+		return rms__error_set(RMS_E_PARSE, RMS_PHASE_NONE,
+		                      "not valid base64: %zu characters, not a multiple of 4",
+		                      nchars);
+	}
+	n -= pad;
+	if (n == 0) {
+		free(buf);
+		buf = NULL;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* ---- TimeSpan texts ------------------------------------------------------------------- */
+
+#define TICKS_PER_SECOND 10000000ULL
+#define TICKS_PER_DAY (86400ULL * TICKS_PER_SECOND)
+
+void rms__timespan_format_c(char buf[RMS_TIMESPAN_TEXT_MAX], int64_t ticks)
+{
+	/* The magnitude of INT64_MIN does not fit int64: work unsigned. */
+	uint64_t mag = ticks < 0 ? (uint64_t)0 - (uint64_t)ticks : (uint64_t)ticks;
+	uint64_t days = mag / TICKS_PER_DAY, rem = mag % TICKS_PER_DAY;
+	unsigned h = (unsigned)(rem / (3600 * TICKS_PER_SECOND));
+	unsigned m = (unsigned)(rem / (60 * TICKS_PER_SECOND) % 60);
+	unsigned sec = (unsigned)(rem / TICKS_PER_SECOND % 60);
+	unsigned frac = (unsigned)(rem % TICKS_PER_SECOND);
+	int n = snprintf(buf, RMS_TIMESPAN_TEXT_MAX, "%s", ticks < 0 ? "-" : "");
+	if (days)
+		n += snprintf(buf + n, RMS_TIMESPAN_TEXT_MAX - (size_t)n, "%" PRIu64 ".", days);
+	n += snprintf(buf + n, RMS_TIMESPAN_TEXT_MAX - (size_t)n, "%02u:%02u:%02u", h, m, sec);
+	if (frac)
+		snprintf(buf + n, RMS_TIMESPAN_TEXT_MAX - (size_t)n, ".%07u", frac);
+}
+
+/* ticks = sign * (days, hours, minutes, seconds, frac) with overflow checked
+ * against int64 (the negative side reaches one tick further). */
+static int timespan_total(int64_t *out, bool neg, uint64_t days, uint64_t hours,
+                          uint64_t minutes, uint64_t seconds, uint64_t frac, const char *text)
+{
+	uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	uint64_t parts[4] = { days, hours, minutes, seconds };
+	uint64_t unit[4] = { TICKS_PER_DAY, 3600 * TICKS_PER_SECOND, 60 * TICKS_PER_SECOND,
+		             TICKS_PER_SECOND };
+	uint64_t total = frac;
+	bool over = total > limit;
+	for (int i = 0; i < 4 && !over; i++) {
+		if (parts[i] > (limit - total) / unit[i])
+			over = true;
+		else
+			total += parts[i] * unit[i];
+	}
+	if (over) {
+		char cl[72];
+		return rms__error_set(RMS_E_RANGE, RMS_PHASE_NONE,
+		                      "timespan \"%s\" is out of range (about +-10675199 days, "
+		                      "int64 ticks of 100 ns)",
+		                      clip(cl, text));
+	}
+	*out = neg ? (int64_t)(0 - total) : (int64_t)total;
+	return 0;
+}
+
+/* Digits at *p into *n, at most max_digits of them (0: any); false if none.
+ * A number too large saturates at UINT64_MAX, for the range check to report. */
+static bool read_uint(const char **p, uint64_t *n, int max_digits)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	int k = 0;
+	while (*s >= '0' && *s <= '9' && (max_digits == 0 || k < max_digits)) {
+		unsigned d = (unsigned)(*s - '0');
+		v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
+		s++, k++;
+	}
+	if (k == 0)
+		return false;
+	*p = s;
+	*n = v;
+	return true;
+}
+
+/* A fraction of a second ("5" is 5000000 ticks); digits past 7 are dropped
+ * when keep_extra, refused otherwise. Returns the count read, -1 if bad. */
+static int read_fraction(const char **p, uint64_t *ticks, bool keep_extra)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	int k = 0;
+	while (*s >= '0' && *s <= '9') {
+		if (k < 7)
+			v = v * 10 + (uint64_t)(*s - '0');
+		else if (!keep_extra)
+			return -1;
+		s++, k++;
+	}
+	for (int i = k; i < 7; i++)
+		v *= 10;
+	*p = s;
+	*ticks = v;
+	return k;
+}
+
+int rms__timespan_parse_c(int64_t *ticks, const char *text)
+{
+	char cl[72];
+	const char *p = text;
+	bool neg = *p == '-';
+	if (neg)
+		p++;
+	uint64_t days = 0, h, m, sec, frac = 0;
+	/* A leading number followed by '.' is days; by ':' it is hours. */
+	const char *q = p;
+	uint64_t first;
+	bool ok = read_uint(&q, &first, 0);
+	if (ok && *q == '.') {
+		days = first;
+		p = q + 1;
+	}
+	const char *hs = p;
+	ok = ok && read_uint(&p, &h, 2) && p - hs >= 1 && *p == ':';
+	if (ok) {
+		p++;
+		const char *ms = p;
+		ok = read_uint(&p, &m, 2) && p - ms == 2 && *p == ':';
+	}
+	if (ok) {
+		p++;
+		const char *ss = p;
+		ok = read_uint(&p, &sec, 2) && p - ss == 2;
+	}
+	if (ok && *p == '.') {
+		p++;
+		int k = read_fraction(&p, &frac, false);
+		ok = k >= 1;
+	}
+	if (!ok || *p != '\0')
+		return rms__error_set(RMS_E_PARSE, RMS_PHASE_NONE,
+		                      "\"%s\" is not a valid timespan: expected "
+		                      "[-][d.]hh:mm:ss[.fffffff]",
+		                      clip(cl, text));
+	if (h > 23 || m > 59 || sec > 59)
+		return rms__error_set(RMS_E_RANGE, RMS_PHASE_NONE,
+		                      "\"%s\" is not a valid timespan: hours 0..23, minutes and "
+		                      "seconds 0..59",
+		                      clip(cl, text));
+	return timespan_total(ticks, neg, days, h, m, sec, frac, text);
+}
+
+int rms__timespan_parse_xs(int64_t *ticks, const char *text)
+{
+	char cl[72];
+	const char *p = text;
+	bool neg = *p == '-';
+	if (neg)
+		p++;
+	uint64_t part[4] = { 0, 0, 0, 0 }, frac = 0; /* D, H, M, S */
+	bool ok = *p++ == 'P', any = false, time = false;
+	int next = 0; /* components come in order D, H, M, S */
+	while (ok && *p) {
+		if (*p == 'T' && !time) {
+			time = true;
+			p++;
+			ok = *p != '\0';
+			next = 1;
+			continue;
+		}
+		uint64_t n;
+		if (!read_uint(&p, &n, 0)) {
+			ok = false;
+			break;
+		}
+		if (time && *p == '.') {
+			p++;
+			ok = read_fraction(&p, &frac, true) >= 1 && *p == 'S';
+		}
+		int which = !time ? (*p == 'D' ? 0 : *p == 'Y' || *p == 'M' ? -2 : -1)
+		                  : (*p == 'H' ? 1 : *p == 'M' ? 2 : *p == 'S' ? 3 : -1);
+		if (which == -2) {
+			return rms__error_set(RMS_E_RANGE, RMS_PHASE_NONE,
+			                      "timespan \"%s\" has years or months, which have no "
+			                      "fixed length",
+			                      clip(cl, text));
+		}
+		if (!ok || which < next) {
+			ok = false;
+			break;
+		}
+		part[which] = n;
+		next = which + 1;
+		any = true;
+		p++;
+	}
+	if (!ok || !any)
+		return rms__error_set(RMS_E_PARSE, RMS_PHASE_NONE,
+		                      "\"%s\" is not a valid xs:duration timespan: expected "
+		                      "[-]P[nD][T[nH][nM][n[.f]S]]",
+		                      clip(cl, text));
+	return timespan_total(ticks, neg, part[0], part[1], part[2], part[3], frac, text);
 }

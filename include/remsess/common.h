@@ -59,6 +59,7 @@ typedef struct rms_op rms_op;
 typedef struct rms_instance rms_instance;
 typedef struct rms_value rms_value;
 typedef struct rms_ref rms_ref;
+typedef struct rms_psobject rms_psobject;
 typedef struct rms_cim_class rms_cim_class;
 typedef struct rms_comparison rms_comparison;
 typedef struct rms_error rms_error;

@@ -47,7 +47,9 @@ typedef enum rms_op_kind {
 	RMS_OP_ASSOCIATORS,   /* instances associated with one (stream) */
 	RMS_OP_REFERENCES,    /* association instances that refer to one (stream) */
 	RMS_OP_GET_CLASS,     /* the class schema */
-	RMS_OP_RUN            /* a command on the remote computer (PSSession) */
+	RMS_OP_RUN,           /* a command on the remote computer (PSSession) */
+	RMS_OP_POWERSHELL     /* a PowerShell pipeline (a PSSession speaking PowerShell
+	                         remoting): typed objects and PowerShell's streams */
 } rms_op_kind;
 
 /* "identify", "get", "enumerate", ... */
@@ -61,6 +63,27 @@ typedef enum rms_stream {
 	RMS_STREAM_STDOUT = 1,
 	RMS_STREAM_STDERR = 2
 } rms_stream;
+
+/* The streams of a PowerShell pipeline (RMS_OP_POWERSHELL). */
+typedef enum rms_ps_stream {
+	RMS_PS_OUTPUT = 0,      /* the pipeline's output objects */
+	RMS_PS_ERROR = 1,       /* ErrorRecord objects (Write-Error, non-terminating errors) */
+	RMS_PS_WARNING = 2,     /* WarningRecord */
+	RMS_PS_VERBOSE = 3,     /* VerboseRecord */
+	RMS_PS_DEBUG = 4,       /* DebugRecord */
+	RMS_PS_INFORMATION = 5, /* InformationRecord (Write-Information, Write-Host) */
+	RMS_PS_PROGRESS = 6     /* ProgressRecord */
+} rms_ps_stream;
+
+/* "output", "error", "warning", "verbose", "debug", "information",
+ * "progress"; NULL for another number. */
+RMS_EXTERN const char *rms_ps_stream_name(rms_ps_stream stream);
+
+/* The message of a record of any stream but output: an error's or a
+ * warning's text, an information record's message data, a progress
+ * record's activity and status. Borrowed from the record; NULL when it
+ * has none. */
+RMS_EXTERN const char *rms_ps_record_message(const rms_value *record);
 
 /* Supplies stdin: fill up to `size` bytes of buf and return how many, 0 at
  * end of input, or a negative number to abort the command. */
@@ -102,6 +125,27 @@ RMS_EXTERN int rms_request_set_stdin(rms_request *req, const void *data, size_t 
 RMS_EXTERN int rms_request_set_stdin_fn(rms_request *req, rms_stdin_fn fn, void *userdata);
 /* For run: deliver output to a callback instead of rms_op_next_chunk(). */
 RMS_EXTERN int rms_request_set_output_fn(rms_request *req, rms_output_fn fn, void *userdata);
+/*
+ * For powershell: what the pipeline runs. Either one script
+ * (rms_request_set_script: any PowerShell text, as Invoke-Command
+ * -ScriptBlock runs it), or commands chained with '|'
+ * (rms_request_add_command), each with its parameters. Setting a script
+ * replaces the commands and adding a command replaces a script.
+ */
+RMS_EXTERN int rms_request_set_script(rms_request *req, const char *script);
+RMS_EXTERN int rms_request_add_command(rms_request *req, const char *command);
+/* A parameter of the last command added (RMS_E_STATE when there is none;
+ * a script takes positional arguments too): named, or positional when
+ * name is NULL; a named parameter with a NULL value is a switch (-Force).
+ * The value is copied. */
+RMS_EXTERN int rms_request_add_parameter(rms_request *req, const char *name,
+                                         const rms_value *value);
+/* The last command's (or the script's) errors go to its output, as 2>&1. */
+RMS_EXTERN int rms_request_merge_errors(rms_request *req);
+/* Input objects for the pipeline ($input), copied, in order. Without any
+ * the pipeline runs with no input. */
+RMS_EXTERN int rms_request_add_input(rms_request *req, const rms_value *value);
+
 /* A time limit for the whole operation in milliseconds (0: none). */
 RMS_EXTERN int rms_request_set_timeout(rms_request *req, uint32_t timeout_ms);
 
@@ -130,6 +174,20 @@ typedef struct rms_chunk {
 /* Next output chunk of a run: 0, RMS_ITEROVER when the command has ended
  * (then rms_op_exit_code is known), or an error. */
 RMS_EXTERN int rms_op_next_chunk(rms_op *op, rms_chunk *out);
+
+/*
+ * Next object of a PowerShell pipeline, from whichever stream it came on,
+ * in the order the remote computer wrote them: 0 with *stream and *out
+ * (owned by the caller), RMS_ITEROVER when the pipeline completed, or an
+ * error: RMS_E_FAULT when the pipeline failed (a terminating error: the
+ * error's message is the remote error's, and rms_op_error_record gives the
+ * ErrorRecord), RMS_E_CANCELLED when it was stopped, a limit, a broken
+ * session. Non-terminating errors are RMS_PS_ERROR records and do not end
+ * the pipeline.
+ */
+RMS_EXTERN int rms_op_next_object(rms_op *op, rms_ps_stream *stream, rms_value **out);
+/* The ErrorRecord a failed pipeline ended with (borrowed), or NULL. */
+RMS_EXTERN const rms_value *rms_op_error_record(const rms_op *op);
 
 /* Run the operation to its end (a callback-driven run, or draining a stream
  * whose items are not wanted). */

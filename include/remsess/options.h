@@ -82,7 +82,25 @@ typedef void (*rms_log_fn)(rms_log_level level, const char *message, void *userd
 #define RMS_LIMIT_DEFAULT 0u           /* PowerShell's default, see below */
 #define RMS_LIMIT_UNLIMITED UINT64_MAX
 
-#define RMS_SESSION_OPTIONS_VERSION 1
+/* What a PSSession speaks to the remote computer. */
+typedef enum rms_ps_protocol {
+	/* A command shell: cmd.exe over WinRS, the login shell over an SSH
+	 * exec channel. Commands return text. The default (as before options
+	 * version 2). */
+	RMS_PS_PROTOCOL_SHELL = 0,
+	/* PowerShell remoting (MS-PSRP): a runspace pool on the remote
+	 * computer; pipelines return typed objects and PowerShell's streams.
+	 * Over SSH: the `powershell` subsystem (pwsh -sshs). Over WinRM: not
+	 * built yet (RMS_E_NOT_IMPLEMENTED). */
+	RMS_PS_PROTOCOL_POWERSHELL = 1
+} rms_ps_protocol;
+
+/* "shell", "powershell"; parse is case-insensitive, RMS_E_INVALID_ARG for
+ * another name. */
+RMS_EXTERN const char *rms_ps_protocol_name(rms_ps_protocol protocol);
+RMS_EXTERN int rms_ps_protocol_parse(rms_ps_protocol *out, const char *name);
+
+#define RMS_SESSION_OPTIONS_VERSION 2
 
 typedef struct rms_session_options {
 	unsigned version; /* RMS_SESSION_OPTIONS_VERSION; 0 is refused */
@@ -195,6 +213,18 @@ typedef struct rms_session_options {
 		bool accept_new_host_key;
 		bool use_agent;              /* try ssh-agent identities */
 	} ssh;
+
+	/* Version 2. */
+	struct {
+		rms_ps_protocol protocol; /* RMS_PS_PROTOCOL_SHELL (0) by default */
+		/* PowerShell remoting: runspaces the pool opens at least and at
+		 * most, so up to max_runspaces pipelines run at once; 0: 1. */
+		uint32_t min_runspaces;
+		uint32_t max_runspaces;
+		/* The SSH subsystem PowerShell remoting runs in; NULL:
+		 * "powershell" (sshd_config: Subsystem powershell /path/pwsh -sshs). */
+		const char *ssh_subsystem;
+	} pssession_v2;
 
 	/* Fields of later versions go here, and only here (see "Versions"). */
 } rms_session_options;

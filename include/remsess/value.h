@@ -39,15 +39,32 @@ typedef enum rms_type {
 	RMS_TYPE_STRING = 13,
 	RMS_TYPE_REFERENCE = 14, /* an endpoint reference (rms_ref) */
 	RMS_TYPE_INSTANCE = 15,  /* an embedded instance */
-	RMS_TYPE_ARRAY = 0x10
+	RMS_TYPE_ARRAY = 0x10,
+	/* PowerShell types: what a PowerShell pipeline returns (CLIXML) that
+	 * CIM has no type for. They have no array form (RMS_TYPE_ARRAY is not
+	 * or'ed into them): PowerShell's arrays and collections are objects
+	 * holding a list (rms_psobject). */
+	RMS_TYPE_DECIMAL = 0x20,     /* System.Decimal, kept as its exact text: "-12.50" */
+	RMS_TYPE_GUID = 0x21,        /* System.Guid, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (lower case) */
+	RMS_TYPE_TIMESPAN = 0x22,    /* System.TimeSpan: signed, in ticks of 100 ns */
+	RMS_TYPE_VERSION = 0x23,     /* System.Version, "major.minor[.build[.revision]]" */
+	RMS_TYPE_URI = 0x24,         /* System.Uri, its text */
+	RMS_TYPE_XML = 0x25,         /* System.Xml.XmlDocument, its XML text */
+	RMS_TYPE_SCRIPTBLOCK = 0x26, /* System.Management.Automation.ScriptBlock, its text */
+	RMS_TYPE_BYTES = 0x27,       /* System.Byte[]: a byte string */
+	RMS_TYPE_OBJECT = 0x28       /* a PowerShell object (rms_psobject); its null is
+	                                PowerShell's $null (<Nil/>), which has no type */
 } rms_type;
+
+#define RMS_TYPE_IS_POWERSHELL(t) ((unsigned)(t) >= 0x20u && (unsigned)(t) <= 0x28u)
 
 #define RMS_TYPE_SCALAR(t) ((rms_type)((t) & ~RMS_TYPE_ARRAY))
 #define RMS_TYPE_IS_ARRAY(t) (((t) & RMS_TYPE_ARRAY) != 0)
 
 /* CIM type names as DSP0004 spells them: "boolean", "uint8", ... "datetime",
- * "string", "ref", "instance"; arrays get "[]" appended ("uint32[]").
- * NULL for a number that is not a type. */
+ * "string", "ref", "instance"; arrays get "[]" appended ("uint32[]"). The
+ * PowerShell types: "decimal", "guid", "timespan", "version", "uri", "xml",
+ * "scriptblock", "bytes", "object". NULL for a number that is not a type. */
 RMS_EXTERN const char *rms_type_name(rms_type type);
 /* The inverse; returns 0 or RMS_E_PARSE. */
 RMS_EXTERN int rms_type_parse(rms_type *out, const char *name);
@@ -202,6 +219,26 @@ RMS_EXTERN int rms_value_new_datetime(rms_value **out, const rms_datetime *v);
 /* Copies the reference / instance. */
 RMS_EXTERN int rms_value_new_reference(rms_value **out, const rms_ref *v);
 RMS_EXTERN int rms_value_new_instance(rms_value **out, const rms_instance *v);
+/*
+ * PowerShell values. The text ones are checked and kept as text:
+ * decimal "[-]digits[.digits]" (at most 29 significant digits, as
+ * System.Decimal holds), a GUID in its 36-character form (any case; kept
+ * lower case), a version "major.minor[.build[.revision]]" of numbers
+ * 0..2147483647; a URI, an XML document and a script block are any valid
+ * UTF-8 text. Bytes may be empty. RMS_E_INVALID_ARG with the reason for
+ * text of the wrong shape.
+ */
+RMS_EXTERN int rms_value_new_decimal(rms_value **out, const char *text);
+RMS_EXTERN int rms_value_new_guid(rms_value **out, const char *text);
+RMS_EXTERN int rms_value_new_timespan(rms_value **out, int64_t ticks);
+RMS_EXTERN int rms_value_new_version(rms_value **out, const char *text);
+RMS_EXTERN int rms_value_new_uri(rms_value **out, const char *text);
+RMS_EXTERN int rms_value_new_xml(rms_value **out, const char *text);
+RMS_EXTERN int rms_value_new_scriptblock(rms_value **out, const char *text);
+RMS_EXTERN int rms_value_new_bytes(rms_value **out, const void *data, size_t len);
+/* Takes ownership of obj on success (on failure the caller keeps it). */
+RMS_EXTERN int rms_value_new_object(rms_value **out, rms_psobject *obj);
+
 /* An empty (not null) array of the given scalar type. */
 RMS_EXTERN int rms_value_new_array(rms_value **out, rms_type element_type);
 /* Appends an element, taking ownership of it on success (on failure the
@@ -218,6 +255,11 @@ RMS_EXTERN int rms_value_array_append(rms_value *array, rms_value *element);
  * (the empty text is U+0000); datetime in the DMTF form or an xs form;
  * strings as they are. No surrounding spaces. Arrays, references and
  * instances have no text form to parse from (RMS_E_UNSUPPORTED).
+ * PowerShell types: decimal, GUID, version, URI, XML and script block as
+ * their constructors take them (RMS_E_PARSE for the wrong shape); timespan
+ * in .NET's constant form "[-][d.]hh:mm:ss[.fffffff]" (1 to 7 fraction
+ * digits; RMS_E_RANGE beyond int64 ticks); bytes as base64 (whitespace
+ * ignored). Objects have none (RMS_E_UNSUPPORTED).
  */
 RMS_EXTERN int rms_value_from_text(rms_value **out, rms_type type, const char *text);
 
@@ -246,6 +288,13 @@ RMS_EXTERN int rms_value_get_datetime(const rms_value *v, rms_datetime *out);
 RMS_EXTERN int rms_value_get_string(const rms_value *v, const char **out);
 RMS_EXTERN int rms_value_get_reference(const rms_value *v, const rms_ref **out);
 RMS_EXTERN int rms_value_get_instance(const rms_value *v, const rms_instance **out);
+/* The text of a string, decimal, GUID, version, URI, XML or script-block
+ * value (borrowed). */
+RMS_EXTERN int rms_value_get_text(const rms_value *v, const char **out);
+RMS_EXTERN int rms_value_get_timespan(const rms_value *v, int64_t *ticks);
+/* Borrowed bytes (data may be NULL when len is 0). */
+RMS_EXTERN int rms_value_get_bytes(const rms_value *v, const void **data, size_t *len);
+RMS_EXTERN int rms_value_get_object(const rms_value *v, const rms_psobject **out);
 /* Any integer type, converted when it fits (RMS_E_RANGE otherwise). */
 RMS_EXTERN int rms_value_as_int64(const rms_value *v, int64_t *out);
 RMS_EXTERN int rms_value_as_uint64(const rms_value *v, uint64_t *out);
@@ -259,6 +308,10 @@ RMS_EXTERN const rms_value *rms_value_array_at(const rms_value *v, size_t i);
  * bitwise-equal after normalising -0/+0 (NaN equals NaN), strings by bytes,
  * datetimes with rms_datetime_equal, references with rms_ref_equal,
  * instances with rms_instance_equal, arrays element by element in order.
+ * PowerShell types: decimal, GUID, version, URI, XML and script-block texts
+ * exactly (a GUID is kept lower case, so any case given matches; "1.5" and
+ * "1.50" differ), timespans by ticks, bytes by content, objects with
+ * rms_psobject_equal; $null equals only $null.
  */
 RMS_EXTERN bool rms_value_equal(const rms_value *a, const rms_value *b);
 
@@ -271,6 +324,14 @@ RMS_EXTERN bool rms_value_equal(const rms_value *a, const rms_value *b);
  * and char16 inside quoted, with \" and \\ escaped), references as
  * "namespace:Class.Key=\"v\",..." (the WMI object-path form; no "namespace:"
  * when unknown), instances as "instance of Class { Name = value; ... }".
+ * PowerShell types: decimal, GUID, version, URI, XML and script block as
+ * their text (quoted inside arrays and objects, like strings); a timespan
+ * in .NET's constant form "[-][d.]hh:mm:ss[.fffffff]" (the fraction only
+ * when nonzero); bytes in base64; an object as its ToString text when it
+ * has one, else a list as "{a, b}", a dictionary as "@{k=v; k2=v2}", an
+ * object with properties as "@{Name=value; Other=value}" (PowerShell's look
+ * of a PSCustomObject; keys and values unquoted), else its base value's
+ * text, else "". A null object ($null) prints "(null)" like other nulls.
  */
 RMS_EXTERN int rms_value_to_text(char **out, const rms_value *v);
 
@@ -282,8 +343,107 @@ RMS_EXTERN int rms_value_to_text(char **out, const rms_value *v);
  * (the DMTF string when there are wildcards or the UTC offset is beyond
  * xs:dateTime's +-14:00); references -> {"class", "namespace",
  * "selectors": {...}}; instances -> see rms_instance_to_json; arrays -> arrays.
+ *
+ * PowerShell types, as `ConvertTo-Json -Depth 10 -Compress` prints the same
+ * deserialized value: decimal -> a number (an integer without a fraction;
+ * a string when it has more than 15 significant digits, which a double
+ * does not keep); guid, version ("1.2.3"), uri, xml, scriptblock ->
+ * strings; timespan -> its constant-form string "1.02:03:04.5000000";
+ * bytes -> an array of numbers 0..255; an object: a dictionary -> an object
+ * (keys in their one-line text form), a list kind -> an array, an object
+ * with properties -> an object of them (adapted and extended, in order),
+ * else its base value's JSON, else its ToString as a string, else {};
+ * $null -> null.
  */
 RMS_EXTERN int rms_value_to_json(char **out, const rms_value *v);
+
+/* ---- PowerShell objects ------------------------------------------------ */
+
+/*
+ * A PowerShell object as a pipeline returns it (a deserialized PSObject,
+ * CLIXML <Obj>): its type names, its ToString text, the value it wraps
+ * (an enum's number, a string with notes added), a collection (a list, or
+ * a dictionary's entries) and its properties, adapted (the .NET object's
+ * own, CLIXML <Props>) and extended (note properties and the like, <MS>).
+ * Every part is optional. Values inside may be objects again; a null
+ * element of a list is a null value of type RMS_TYPE_OBJECT ($null).
+ */
+typedef enum rms_ps_collection {
+	RMS_PS_COLLECTION_NONE = 0,
+	RMS_PS_COLLECTION_LIST = 1,       /* an array or a list (<LST>) */
+	RMS_PS_COLLECTION_ENUMERABLE = 2, /* any other enumerable (<IE>) */
+	RMS_PS_COLLECTION_STACK = 3,      /* <STK>, top first */
+	RMS_PS_COLLECTION_QUEUE = 4,      /* <QUE>, head first */
+	RMS_PS_COLLECTION_DICTIONARY = 5  /* key/value entries (<DCT>) */
+} rms_ps_collection;
+
+/* Property flags of an object's properties. */
+enum {
+	RMS_PS_PROP_ADAPTED = 1 << 1, /* the object's own property (<Props>) */
+	RMS_PS_PROP_EXTENDED = 1 << 2 /* an added member, a note property (<MS>) */
+};
+
+RMS_EXTERN int rms_psobject_new(rms_psobject **out);
+RMS_EXTERN void rms_psobject_free(rms_psobject *obj);
+RMS_EXTERN int rms_psobject_dup(rms_psobject **out, const rms_psobject *obj);
+
+/* Type names, most derived first ("Deserialized.System.IO.FileInfo", ...,
+ * "Deserialized.System.Object", as a pipeline's objects carry them). */
+RMS_EXTERN int rms_psobject_add_type_name(rms_psobject *obj, const char *name);
+RMS_EXTERN size_t rms_psobject_type_name_count(const rms_psobject *obj);
+/* NULL past the end. */
+RMS_EXTERN const char *rms_psobject_type_name_at(const rms_psobject *obj, size_t i);
+
+/* The object's ToString() text as the remote computer computed it, or NULL. */
+RMS_EXTERN int rms_psobject_set_to_string(rms_psobject *obj, const char *text);
+RMS_EXTERN const char *rms_psobject_to_string(const rms_psobject *obj);
+
+/* The wrapped value (taken on success), or NULL for none. */
+RMS_EXTERN int rms_psobject_set_base(rms_psobject *obj, rms_value *value);
+RMS_EXTERN const rms_value *rms_psobject_base(const rms_psobject *obj);
+
+/* The collection's kind; set once, before the first item (RMS_E_STATE
+ * after). */
+RMS_EXTERN int rms_psobject_set_collection(rms_psobject *obj, rms_ps_collection kind);
+RMS_EXTERN rms_ps_collection rms_psobject_collection(const rms_psobject *obj);
+/* Append an item to a list kind, or an entry to a dictionary, taking the
+ * values on success (RMS_E_TYPE when the kind does not match). A
+ * dictionary's keys are not null and unique (rms_value_equal): a key
+ * given twice is RMS_E_INVALID_ARG. */
+RMS_EXTERN int rms_psobject_append(rms_psobject *obj, rms_value *item);
+RMS_EXTERN int rms_psobject_append_entry(rms_psobject *obj, rms_value *key, rms_value *value);
+/* Items or entries, in order; *key is NULL for a list's item. Out-parameters
+ * may be NULL; RMS_E_NOT_FOUND past the end. */
+RMS_EXTERN size_t rms_psobject_length(const rms_psobject *obj);
+RMS_EXTERN int rms_psobject_item_at(const rms_psobject *obj, size_t i, const rms_value **key,
+                                    const rms_value **value);
+
+/* Properties, adapted and extended, in the order first set; names are
+ * matched case-insensitively (as PowerShell does) and setting an existing
+ * name replaces its value and flags in place. Takes the value on success. */
+RMS_EXTERN int rms_psobject_set(rms_psobject *obj, const char *name, rms_value *value,
+                                unsigned flags);
+RMS_EXTERN size_t rms_psobject_count(const rms_psobject *obj);
+RMS_EXTERN int rms_psobject_at(const rms_psobject *obj, size_t i, const char **name,
+                               const rms_value **value, unsigned *flags);
+RMS_EXTERN const rms_value *rms_psobject_get(const rms_psobject *obj, const char *name);
+
+/* Same type names (in order), ToString, base, collection kind and items (a
+ * list's in order; a dictionary's as a set of entries) and properties (any
+ * order, names case-insensitive, flags ignored). */
+RMS_EXTERN bool rms_psobject_equal(const rms_psobject *a, const rms_psobject *b);
+
+/*
+ * Readable multi-line text, roughly as PowerShell's default formatting shows
+ * the value (caller frees with rms_free): a dictionary object as a table
+ * ("Name", "Value" headers, a "----" / "-----" row, one row per entry, the
+ * Name column as wide as the longest key); a list object one item per line;
+ * an object with properties one "Name : value" line per property, names
+ * padded to the longest (as Format-List); anything else its one-line text
+ * (rms_value_to_text). Values are in their one-line text form; every line
+ * ends in '\n', and an empty display is "".
+ */
+RMS_EXTERN int rms_value_to_display(char **out, const rms_value *v);
 
 /* ---- instances --------------------------------------------------------- */
 
