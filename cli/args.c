@@ -34,7 +34,7 @@ static const struct {
 	{"identify", CLI_CMD_IDENTIFY}, {"get", CLI_CMD_GET},         {"enum", CLI_CMD_ENUM},
 	{"query", CLI_CMD_QUERY},       {"invoke", CLI_CMD_INVOKE},   {"create", CLI_CMD_CREATE},
 	{"set", CLI_CMD_SET},           {"delete", CLI_CMD_DELETE},   {"assoc", CLI_CMD_ASSOC},
-	{"run", CLI_CMD_RUN},           {"compare", CLI_CMD_COMPARE},
+	{"run", CLI_CMD_RUN},           {"compare", CLI_CMD_COMPARE}, {"ps", CLI_CMD_PS},
 };
 
 const char *cli_command_name(cli_command cmd)
@@ -106,7 +106,12 @@ typedef enum opt_id {
 	O_RESULT_ROLE,
 	O_REFERENCES,
 	O_STDIN,
-	O_NO_STDIN
+	O_NO_STDIN,
+	O_PARAM,
+	O_PS_COMMAND,
+	O_FILE,
+	O_SUBSYSTEM,
+	O_PROGRESS
 } opt_id;
 
 /* ---- parsing helpers --------------------------------------------------- */
@@ -288,6 +293,7 @@ typedef struct cmd_opt_use {
 	bool arg, prop;
 	const struct opt_def *assoc;     /* the first assoc option seen */
 	const struct opt_def *stdin_opt; /* --stdin or --no-stdin, when given */
+	const struct opt_def *ps_opt;    /* the first ps option seen */
 } cmd_opt_use;
 
 /* What an option does, the first of these that is set: parse its value
@@ -535,6 +541,40 @@ static int take_stdin(cli_args *a, const opt_def *d, const char *value, cmd_opt_
 	return 0;
 }
 
+/* --param NAME=VALUE, or NAME alone: a switch (-Force). */
+static int take_param(cli_args *a, const opt_def *d, const char *value, cmd_opt_use *use)
+{
+	if (!use->ps_opt)
+		use->ps_opt = d;
+	if (!*value)
+		return usage(a, "--param is empty (expected NAME=VALUE, or NAME for a switch)");
+	if (value[0] == '-')
+		return usage(a,
+		             "--param '%s': give the parameter's name without '-' (Name=VALUE, "
+		             "not -Name=VALUE)",
+		             value);
+	if (strchr(value, '='))
+		return add_pair(a, &a->props, value, "--param", "NAME=VALUE");
+	char *name = strdup(value);
+	if (!name)
+		return out_of_memory(a);
+	a->props.items[a->props.count].name = name;
+	a->props.items[a->props.count].value = NULL;
+	a->props.count++;
+	return 0;
+}
+
+/* --command, --file, --subsystem (not empty) and --progress. */
+static int take_ps(cli_args *a, const opt_def *d, const char *value, cmd_opt_use *use)
+{
+	if (!use->ps_opt)
+		use->ps_opt = d;
+	if (d->has_value && !*value)
+		return usage(a, "--%s is empty", d->name);
+	store(a, d, value);
+	return 0;
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 #define FIELD(member) .field = offsetof(cli_args, member)
@@ -579,6 +619,11 @@ static const opt_def options[] = {
 	{"references", 0, false, O_REFERENCES, .command = take_assoc, FIELD(references)},
 	{"stdin", 0, false, O_STDIN, .command = take_stdin},
 	{"no-stdin", 0, false, O_NO_STDIN, .command = take_stdin},
+	{"param", 0, true, O_PARAM, .command = take_param},
+	{"command", 0, true, O_PS_COMMAND, .command = take_ps, FIELD(ps_command)},
+	{"file", 'f', true, O_FILE, .command = take_ps, FIELD(ps_file)},
+	{"subsystem", 0, true, O_SUBSYSTEM, .command = take_ps, FIELD(ps_subsystem)},
+	{"progress", 0, false, O_PROGRESS, .command = take_ps, FIELD(ps_progress)},
 };
 
 #undef FIELD
@@ -716,6 +761,30 @@ static int check_command_args(cli_args *a, cli_command cmd, const char *const *p
 	case CLI_CMD_COMPARE:
 		/* The compared command's arguments; compare itself has none. */
 		return check_command_args(a, a->compared, pos, npos);
+	case CLI_CMD_PS: {
+		const char *given[3];
+		size_t n = 0;
+		if (npos)
+			given[n++] = "a SCRIPT";
+		if (a->ps_file)
+			given[n++] = "--file";
+		if (a->ps_command)
+			given[n++] = "--command";
+		if (n == 0)
+			return usage(a, "ps needs a SCRIPT, --file FILE or --command NAME");
+		if (n > 1)
+			return usage(a, "ps runs one of a SCRIPT, --file or --command: give %s or %s, "
+			                "not both",
+			             given[0], given[1]);
+		if (npos > 1)
+			return usage(a, "ps takes the SCRIPT as one argument: quote it (unexpected '%s')",
+			             pos[1]);
+		if (npos && !*pos[0])
+			return usage(a, "ps: the SCRIPT is empty");
+		if (npos)
+			a->ps_script = pos[0];
+		return 0;
+	}
 	}
 	return 0;
 }
@@ -731,6 +800,8 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 		return usage(a, "--%s is only for the assoc command", use->assoc->name);
 	if (use->stdin_opt && a->command != CLI_CMD_RUN)
 		return usage(a, "--%s is only for the run command", use->stdin_opt->name);
+	if (use->ps_opt && a->command != CLI_CMD_PS)
+		return usage(a, "--%s is only for the ps command", use->ps_opt->name);
 	if (c == CLI_CMD_SET && !use->prop)
 		return usage(a, "set needs at least one --prop NAME=VALUE to change");
 	if (a->transport == RMS_TRANSPORT_SSH && a->backend == RMS_BACKEND_CIM)
@@ -746,6 +817,8 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 		if (ssh_only)
 			return usage(a, "%s applies to --transport ssh only", ssh_only);
 	}
+	if (a->command == CLI_CMD_PS && a->backend == RMS_BACKEND_CIM)
+		return usage(a, "ps runs PowerShell on the PSSession backend, not with --backend cim");
 	if (a->command == CLI_CMD_SESSION && a->backend == RMS_BACKEND_AUTO)
 		return usage(a,
 		             "session needs --backend cim or --backend pssession: a session is one "
@@ -951,6 +1024,63 @@ int cli_parse(cli_args *a, int argc, char **argv)
 	return rc;
 }
 
+int cli_read_script(cli_args *a, FILE *in)
+{
+	if (a->command != CLI_CMD_PS || !a->ps_file)
+		return 0;
+	const char *path = a->ps_file;
+	bool from_stdin = strcmp(path, "-") == 0;
+	FILE *f = from_stdin ? in : fopen(path, "rb");
+	if (!f)
+		return usage(a, "--file %s: cannot read it: %s", path, strerror(errno));
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc = 0;
+	for (;;) {
+		if (cap - len < 4096) {
+			size_t grown = cap ? cap * 2 : 8192;
+			char *p = realloc(buf, grown);
+			if (!p) {
+				rc = out_of_memory(a);
+				break;
+			}
+			buf = p;
+			cap = grown;
+		}
+		/* One byte kept for the terminating NUL. */
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (rc == 0 && ferror(f))
+		rc = usage(a, "--file %s: cannot read it: %s", path, strerror(errno));
+	if (!from_stdin)
+		fclose(f);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	buf[len] = '\0';
+	const unsigned char *u = (const unsigned char *)buf;
+	size_t skip = 0;
+	if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF)))
+		rc = usage(a, "--file %s is UTF-16 text: save it as UTF-8", path);
+	else if (memchr(buf, '\0', len))
+		rc = usage(a, "--file %s has a NUL byte (is it a text file?)", path);
+	else if (len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF)
+		skip = 3; /* the BOM Windows editors write */
+	if (rc == 0 && len == skip)
+		rc = usage(a, "--file %s is empty", path);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	a->ps_script_owned = buf;
+	a->ps_script = buf + skip;
+	return 0;
+}
+
 static void wipe(void *mem, size_t n)
 {
 	/* volatile so the compiler cannot drop the stores before free(). */
@@ -977,6 +1107,8 @@ void cli_args_free(cli_args *a)
 	pairs_free(&a->keys);
 	pairs_free(&a->props);
 	hosts_free(a);
+	free(a->ps_script_owned);
+	a->ps_script_owned = NULL;
 	if (a->password)
 		wipe(a->password, strlen(a->password));
 	free(a->password);
@@ -1145,6 +1277,10 @@ void cli_build_options(rms_session_options *o, const cli_args *a, rms_backend ba
 	               : a->verbose == 2 ? RMS_LOG_DEBUG
 	                                 : RMS_LOG_TRACE;
 	o->cim.cim_namespace = a->cim_namespace;
+	if (a->command == CLI_CMD_PS && backend == RMS_BACKEND_PSSESSION) {
+		o->pssession_v2.protocol = RMS_PS_PROTOCOL_POWERSHELL;
+		o->pssession_v2.ssh_subsystem = a->ps_subsystem;
+	}
 	if (o->transport == RMS_TRANSPORT_SSH) {
 		o->ssh.identity_file = a->identity_file;
 		o->ssh.known_hosts = a->known_hosts;
@@ -1187,6 +1323,24 @@ static int make_instance(rms_instance **out, const cli_args *a)
 	return 0;
 }
 
+/* The script or the command, then the --param pairs, in order: strings,
+ * or switches (no value). PowerShell converts a string to the
+ * parameter's type, as it does for text typed at its prompt. */
+static int add_ps_pipeline(rms_request *req, const cli_args *a)
+{
+	int rc = a->ps_command ? rms_request_add_command(req, a->ps_command)
+	                       : rms_request_set_script(req, a->ps_script ? a->ps_script : "");
+	for (size_t i = 0; rc == 0 && i < a->props.count; i++) {
+		rms_value *v = NULL;
+		const cli_pair *p = &a->props.items[i];
+		if (p->value && (rc = rms_value_new_string(&v, p->value)))
+			break;
+		rc = rms_request_add_parameter(req, p->name, v);
+		rms_value_free(v);
+	}
+	return rc;
+}
+
 static rms_op_kind kind_of(const cli_args *a, cli_command c)
 {
 	switch (c) {
@@ -1208,6 +1362,8 @@ static rms_op_kind kind_of(const cli_args *a, cli_command c)
 		return a->references ? RMS_OP_REFERENCES : RMS_OP_ASSOCIATORS;
 	case CLI_CMD_RUN:
 		return RMS_OP_RUN;
+	case CLI_CMD_PS:
+		return RMS_OP_POWERSHELL;
 	default:
 		return RMS_OP_IDENTIFY;
 	}
@@ -1218,7 +1374,7 @@ static int fill_request(rms_request *req, const cli_args *a, cli_command c)
 	rms_ref *ref = NULL;
 	rms_instance *input = NULL;
 	int rc = 0;
-	if (c != CLI_CMD_IDENTIFY && c != CLI_CMD_RUN)
+	if (c != CLI_CMD_IDENTIFY && c != CLI_CMD_RUN && c != CLI_CMD_PS)
 		rc = rms_request_set_namespace(req, a->cim_namespace);
 	switch (c) {
 	case CLI_CMD_ENUM:
@@ -1259,6 +1415,9 @@ static int fill_request(rms_request *req, const cli_args *a, cli_command c)
 		break;
 	case CLI_CMD_RUN:
 		rc = rms_request_set_command(req, a->run_command, a->run_argc, a->run_argv);
+		break;
+	case CLI_CMD_PS:
+		rc = add_ps_pipeline(req, a);
 		break;
 	default:
 		break;

@@ -7,8 +7,8 @@
  * call with a replaceable reader so that tests can drive it.
  *
  * Strings in cli_args point into argv (which lives as long as the program)
- * except the password, the KEY=VALUE names and the fan-out host list, which
- * cli_args_free releases.
+ * except the password, the KEY=VALUE names, the fan-out host list and a
+ * script read from a file, which cli_args_free releases.
  *
  * One exception to "no I/O": --hosts FILE is read by cli_parse, so that a
  * bad line is a usage error (naming the file and line) before anything
@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "remsess/remsess.h"
 
@@ -48,7 +49,8 @@ typedef enum cli_command {
 	CLI_CMD_DELETE,
 	CLI_CMD_ASSOC,
 	CLI_CMD_RUN,
-	CLI_CMD_COMPARE
+	CLI_CMD_COMPARE,
+	CLI_CMD_PS
 } cli_command;
 
 /* The command's name as typed ("enum"), or NULL. */
@@ -56,7 +58,7 @@ const char *cli_command_name(cli_command cmd);
 
 /* NAME=VALUE: everything after the first '=' is the value, taken
  * literally (quotes are not special). The name is owned, the value points
- * into argv. */
+ * into argv. ps's --param NAME without '=' is a switch: value NULL. */
 typedef struct cli_pair {
 	char *name;
 	const char *value;
@@ -123,7 +125,8 @@ typedef struct cli_args {
 	const char *method;
 	const char *query;
 	cli_pairs keys;  /* KEY=VALUE selectors (get, set, delete, invoke, assoc) */
-	cli_pairs props; /* create's PROP=VALUE, set's --prop, invoke's --arg */
+	cli_pairs props; /* create's PROP=VALUE, set's --prop, invoke's --arg,
+	                    ps's --param */
 	const char *assoc_class;
 	const char *result_class;
 	const char *role;
@@ -133,6 +136,16 @@ typedef struct cli_args {
 	const char *const *run_argv; /* the arguments after run_command */
 	size_t run_argc;
 	cli_stdin run_stdin; /* --stdin / --no-stdin */
+
+	/* ps runs exactly one of: the SCRIPT argument, the script in --file
+	 * (read by cli_read_script into ps_script_owned; ps_script then
+	 * points there), or --command with its --param pairs (in props). */
+	const char *ps_script;
+	const char *ps_file; /* "-": stdin */
+	char *ps_script_owned;
+	const char *ps_command;
+	const char *ps_subsystem; /* --subsystem; NULL: the library's "powershell" */
+	bool ps_progress;         /* --progress: print progress records */
 
 	/* Why parsing failed: one line, without the "remsess: " prefix. */
 	char error[CLI_ERROR_MAX];
@@ -146,6 +159,16 @@ typedef struct cli_args {
  */
 int cli_parse(cli_args *a, int argc, char **argv);
 void cli_args_free(cli_args *a);
+
+/*
+ * ps --file: read the script from a->ps_file (from `in` for "-") into
+ * a->ps_script. Nothing to do for other commands or without --file. A
+ * UTF-8 byte-order mark is dropped. Returns 0, CLI_EXIT_USAGE with
+ * a->error (the file cannot be read, is empty, has a NUL byte or is
+ * UTF-16) or CLI_EXIT_REMOTE on out of memory. Kept out of cli_parse so
+ * that parsing never reads stdin; main calls it right after.
+ */
+int cli_read_script(cli_args *a, FILE *in);
 
 /* Whether this run goes through the fan-out (see cli_args.hosts). */
 bool cli_is_fanout(const cli_args *a);

@@ -35,13 +35,15 @@ static int cmd_session(const cli_args *a)
 }
 
 /* A target with both backends configured; over SSH only the PSSession
- * exists, since the CIM backend speaks WS-Man only. */
+ * exists, since the CIM backend speaks WS-Man only, and ps needs only the
+ * PSSession (speaking PowerShell remoting). */
 static int new_target(rms_target **t, const cli_args *a)
 {
 	rms_session_options cim, ps;
 	cli_build_options(&cim, a, RMS_BACKEND_CIM, cli_log_stderr, &verbosity);
 	cli_build_options(&ps, a, RMS_BACKEND_PSSESSION, cli_log_stderr, &verbosity);
-	int rc = rms_target_new(t, a->transport == RMS_TRANSPORT_SSH ? NULL : &cim, &ps);
+	bool no_cim = a->transport == RMS_TRANSPORT_SSH || a->command == CLI_CMD_PS;
+	int rc = rms_target_new(t, no_cim ? NULL : &cim, &ps);
 	return rc ? report(a, "session", rc) : 0;
 }
 
@@ -267,6 +269,8 @@ int main(int argc, char **argv)
 {
 	cli_args a;
 	int status = cli_parse(&a, argc, argv);
+	if (status == 0)
+		status = cli_read_script(&a, stdin);
 	if (status)
 		cli_print_usage_error(stderr, a.error);
 	else

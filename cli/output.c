@@ -85,8 +85,15 @@ void cli_print_help(FILE *out)
 	      "                                input; --no-stdin: never)\n"
 	      "  compare get|enum|query ARGS...\n"
 	      "                                run on both backends and compare\n"
-	      "\n"
-	      "Connection options:\n"
+	      "  ps SCRIPT | -f FILE | --command NAME [--param NAME=VALUE...]\n"
+	      "                                run PowerShell on the computer (PowerShell\n"
+	      "                                remoting over SSH: --transport ssh); output\n"
+	      "                                objects on stdout, the other streams on\n"
+	      "                                stderr as \"WARNING: ...\"\n"
+	      "\n",
+	      out);
+	/* In pieces: one literal would pass the 4095 bytes C99 promises. */
+	fputs("Connection options:\n"
 	      "  -H, --host HOST|URL       the computer: a name, an address, or a URL\n"
 	      "                            (containing \"://\", e.g. https://h:5986/wsman)\n"
 	      "                            A comma-separated list runs get, enum, query,\n"
@@ -119,8 +126,15 @@ void cli_print_help(FILE *out)
 	      "      --ssh-agent           try ssh-agent identities\n"
 	      "\n",
 	      out);
-	/* Two pieces: one literal would pass the 4095 bytes C99 promises. */
-	fputs("Output options:\n"
+	fputs("ps options:\n"
+	      "  -f, --file FILE           the script from FILE (\"-\": stdin), UTF-8\n"
+	      "      --command NAME        run one command instead of a script\n"
+	      "      --param NAME=VALUE    a parameter of the command or script, as a string;\n"
+	      "                            --param NAME alone is a switch (-NAME); repeatable\n"
+	      "      --subsystem NAME      the SSH subsystem (default powershell)\n"
+	      "      --progress            print progress records too (\"PROGRESS: ...\")\n"
+	      "\n"
+	      "Output options:\n"
 	      "      --json                JSON lines on stdout\n"
 	      "  -v, --verbose             log to stderr; repeat for more (-vv, -vvv)\n"
 	      "  -h, --help                this help\n"
@@ -132,8 +146,9 @@ void cli_print_help(FILE *out)
 	      "Exit status: 0 success; 1 the remote side reported an error; 2 usage error,\n"
 	      "invalid option, or not implemented in this build; 3 connection, TLS or\n"
 	      "authentication failure; 4 a size or time limit was exceeded; run exits with\n"
-	      "the remote command's status. Over many hosts: 0 when every host succeeded,\n"
-	      "else the highest status of one host.\n",
+	      "the remote command's status; ps exits 0 when the pipeline completed (even\n"
+	      "after non-terminating errors), 1 when it failed. Over many hosts: 0 when\n"
+	      "every host succeeded, else the highest status of one host.\n",
 	      out);
 }
 
@@ -733,6 +748,218 @@ static int print_created(FILE *out, FILE *err, const cli_args *a, const rms_ref 
 	return CLI_EXIT_OK;
 }
 
+/* ---- PowerShell pipelines ---------------------------------------------- */
+
+void cli_ps_out_init(cli_ps_out *p, FILE *out, FILE *err, bool json, bool progress)
+{
+	*p = (cli_ps_out){ .out = out, .err = err, .json = json, .progress = progress };
+}
+
+static int ps_output_text(cli_ps_out *p, const rms_value *v)
+{
+	if (rms_value_is_null(v))
+		return 0;
+	char *text = NULL;
+	int rc = rms_value_to_display(&text, v);
+	if (rc)
+		return rc;
+	size_t len = strlen(text);
+	bool object = rms_value_type(v) == RMS_TYPE_OBJECT;
+	/* An empty object (@{}) shows nothing; an empty string is a line. */
+	if (len == 0 && object) {
+		rms_free(text);
+		return 0;
+	}
+	const char *nl = memchr(text, '\n', len);
+	bool block = object && nl && (size_t)(nl - text) + 1 < len;
+	if (p->printed && (block || p->last_block))
+		fputc('\n', p->out);
+	fputs(text, p->out);
+	if (len == 0 || text[len - 1] != '\n')
+		fputc('\n', p->out);
+	rms_free(text);
+	p->printed = true;
+	p->last_block = block;
+	return 0;
+}
+
+/* A property's text: a string's (or another text type's), or an object's
+ * ToString. NULL when it has neither. */
+static const char *ps_prop_text(const rms_psobject *o, const char *name)
+{
+	const rms_value *v = rms_psobject_get(o, name);
+	const rms_psobject *inner = NULL;
+	const char *s = NULL;
+	if (!v || rms_value_is_null(v))
+		return NULL;
+	if (rms_value_get_object(v, &inner) == 0)
+		return rms_psobject_to_string(inner);
+	return rms_value_get_text(v, &s) == 0 ? s : NULL;
+}
+
+static bool ps_prop_int(const rms_psobject *o, const char *name, int64_t *out)
+{
+	const rms_value *v = rms_psobject_get(o, name);
+	const rms_psobject *inner = NULL;
+	if (v && rms_value_get_object(v, &inner) == 0 && inner)
+		v = rms_psobject_base(inner);
+	return v && rms_value_as_int64(v, out) == 0;
+}
+
+/* "Activity: status (42%)", from a ProgressRecord's properties. */
+static void print_progress(FILE *err, const rms_value *v)
+{
+	const rms_psobject *o = NULL;
+	const char *activity = NULL;
+	if (rms_value_get_object(v, &o) == 0 && o)
+		activity = ps_prop_text(o, "Activity");
+	if (!activity) {
+		const char *msg = rms_ps_record_message(v);
+		fprintf(err, "PROGRESS: %s\n", msg ? msg : "");
+		return;
+	}
+	/* ProgressRecordType: Processing (0) or Completed (1), as an enum
+	 * object (ToString and base) or its name. */
+	const char *type = ps_prop_text(o, "Type");
+	int64_t t = 0;
+	bool completed = (type && strcmp(type, "Completed") == 0) ||
+	                 (!type && ps_prop_int(o, "Type", &t) && t == 1);
+	const char *status = ps_prop_text(o, "StatusDescription");
+	int64_t pct = -1;
+	fprintf(err, "PROGRESS: %s", activity);
+	if (completed)
+		fputs(": completed", err);
+	else if (status && *status)
+		fprintf(err, ": %s", status);
+	if (!completed && ps_prop_int(o, "PercentComplete", &pct) && pct >= 0)
+		fprintf(err, " (%" PRId64 "%%)", pct);
+	fputc('\n', err);
+}
+
+/* Every line of the message with the prefix; a trailing newline and the CR
+ * of a CRLF are dropped. */
+static void print_record_lines(FILE *err, const char *label, const char *msg)
+{
+	size_t len = strlen(msg);
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+		len--;
+	size_t start = 0;
+	do {
+		const char *nl = memchr(msg + start, '\n', len - start);
+		size_t end = nl ? (size_t)(nl - msg) : len;
+		size_t cut = end > start && msg[end - 1] == '\r' ? end - 1 : end;
+		fprintf(err, "%s: %.*s\n", label, (int)(cut - start), msg + start);
+		start = end + 1;
+	} while (start < len);
+}
+
+static int ps_record_json(cli_ps_out *p, rms_ps_stream stream, const rms_value *v,
+                          bool terminating)
+{
+	char *text = NULL;
+	int rc = rms_value_to_json(&text, v);
+	if (rc)
+		return rc;
+	json_t *record = json_from_library(text);
+	json_t *o = json_object();
+	if (!record || !o) {
+		json_decref(record);
+		json_decref(o);
+		return RMS_E_NOMEM;
+	}
+	int failed = 0;
+	jset(o, "stream", json_string(rms_ps_stream_name(stream)), &failed);
+	jset(o, "message", json_str_or_null(rms_ps_record_message(v)), &failed);
+	jset(o, "record", record, &failed);
+	if (terminating)
+		jset(o, "terminating", json_true(), &failed);
+	if (failed) {
+		json_decref(o);
+		return RMS_E_NOMEM;
+	}
+	return print_json(p->err, o) ? RMS_E_NOMEM : 0;
+}
+
+static int ps_record_text(cli_ps_out *p, rms_ps_stream stream, const rms_value *v)
+{
+	if (stream == RMS_PS_PROGRESS) {
+		print_progress(p->err, v);
+		return 0;
+	}
+	char label[16];
+	const char *name = rms_ps_stream_name(stream);
+	size_t i = 0;
+	for (; name && name[i] && i + 1 < sizeof label; i++)
+		label[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' : name[i]);
+	label[i] = '\0';
+	const char *msg = rms_ps_record_message(v);
+	if (msg) {
+		print_record_lines(p->err, label, msg);
+		return 0;
+	}
+	/* No message: the record as text, so it is not lost. */
+	char *text = NULL;
+	int rc = rms_value_to_text(&text, v);
+	if (rc)
+		return rc;
+	print_record_lines(p->err, label, text);
+	rms_free(text);
+	return 0;
+}
+
+int cli_print_ps_object(cli_ps_out *p, rms_ps_stream stream, const rms_value *v)
+{
+	int rc = 0;
+	if (stream == RMS_PS_OUTPUT) {
+		if (!p->json)
+			return ps_output_text(p, v);
+		char *text = NULL;
+		if ((rc = rms_value_to_json(&text, v)))
+			return rc;
+		fprintf(p->out, "%s\n", text);
+		rms_free(text);
+		return 0;
+	}
+	if (stream == RMS_PS_PROGRESS && !p->progress)
+		return 0;
+	/* What was printed on out comes first where both are one terminal. */
+	fflush(p->out);
+	rc = p->json ? ps_record_json(p, stream, v, false) : ps_record_text(p, stream, v);
+	fflush(p->err);
+	return rc;
+}
+
+int cli_print_ps_end(cli_ps_out *p, int rc, const rms_error *e, const rms_value *record)
+{
+	if (rc == RMS_ITEROVER || rc == 0)
+		return CLI_EXIT_OK;
+	fflush(p->out);
+	if (p->json && record)
+		(void)ps_record_json(p, RMS_PS_ERROR, record, true);
+	return cli_report_error(p->out, p->err, p->json, rms_op_kind_name(RMS_OP_POWERSHELL), rc,
+	                        e);
+}
+
+static int print_ps(FILE *out, FILE *err, const cli_args *a, rms_op *op)
+{
+	cli_ps_out p;
+	cli_ps_out_init(&p, out, err, a->json, a->ps_progress);
+	rms_ps_stream stream;
+	rms_value *v = NULL;
+	int rc;
+	while ((rc = rms_op_next_object(op, &stream, &v)) == 0) {
+		int prc = cli_print_ps_object(&p, stream, v);
+		rms_value_free(v);
+		v = NULL;
+		if (prc)
+			return cli_report_error(out, err, a->json, "output", prc, rms_error_last());
+		/* Each object out as it comes: a pipeline may run for long. */
+		fflush(out);
+	}
+	const rms_error *e = rms_op_error(op);
+	return cli_print_ps_end(&p, rc, e ? e : rms_error_last(), rms_op_error_record(op));
+}
+
 uint64_t cli_now_ms(void)
 {
 	struct timespec ts;
@@ -804,6 +1031,8 @@ int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_o
 	}
 	case RMS_OP_RUN:
 		return print_run(out, err, a, op);
+	case RMS_OP_POWERSHELL:
+		return print_ps(out, err, a, op);
 	case RMS_OP_CREATE:
 		return print_created(out, err, a, rms_op_created(op));
 	case RMS_OP_DELETE:

@@ -124,6 +124,45 @@ int cli_print_fanout_result(FILE *out, FILE *err, const cli_args *a, rms_op_kind
 void cli_fanout_progress(cli_progress *p, size_t done, size_t failed, size_t running,
                          size_t total, uint64_t now_ms);
 
+/*
+ * A PowerShell pipeline's objects (ps), as they arrive.
+ *
+ * Output objects go to `out`: without json, rms_value_to_display (a
+ * scalar as its text, an object as a list of "Name : value" lines or a
+ * table), with a blank line before and after an object that takes several
+ * lines; $null prints nothing, as at a PowerShell prompt. With json, one
+ * rms_value_to_json line each ($null: null).
+ *
+ * Records of the other streams go to `err`, each line of the message
+ * prefixed with the stream in upper case: "ERROR: ", "WARNING: ",
+ * "VERBOSE: ", "DEBUG: ", "INFORMATION: " (Write-Host's text too, so that
+ * the streams stay apart), and with progress only, "PROGRESS: Activity:
+ * status (42%)" ("Activity: completed" for the last record of an
+ * activity). With json, one line each: {"stream":"warning","message":
+ * "...","record":{...}} (message null when the record has none).
+ */
+typedef struct cli_ps_out {
+	FILE *out, *err;
+	bool json;
+	bool progress;   /* print progress records (--progress) */
+	bool printed;    /* an output object has been printed */
+	bool last_block; /* and it took several lines */
+} cli_ps_out;
+
+void cli_ps_out_init(cli_ps_out *p, FILE *out, FILE *err, bool json, bool progress);
+/* One object from rms_op_next_object. Returns 0 or an RMS_E_* code (the
+ * value could not be turned into text or JSON). */
+int cli_print_ps_object(cli_ps_out *p, rms_ps_stream stream, const rms_value *v);
+/*
+ * The end of a pipeline: rc is rms_op_next_object's last result, e and
+ * record the op's error and ErrorRecord (rms_op_error_record). Returns the
+ * exit status: 0 when the pipeline completed (RMS_ITEROVER), even after
+ * non-terminating errors; otherwise the failure is reported as by
+ * cli_report_error (a failed pipeline, RMS_E_FAULT: 1), after, with json,
+ * the ErrorRecord as a record line on err with "terminating":true.
+ */
+int cli_print_ps_end(cli_ps_out *p, int rc, const rms_error *e, const rms_value *record);
+
 /* A comparison record. Returns 0 when both sides succeeded with equal
  * results, 1 when they differ or one side failed, and the failure's exit
  * status when both sides failed. */

@@ -40,6 +40,8 @@
 #define READS_PER_PUMP 64
 /* Bytes written per libssh2 call. */
 #define WRITE_MAX 32768
+/* How long a server that ended its output has to send its exit status. */
+#define EXIT_GRACE_MS 1000
 /* How much of the server's stderr is kept, for messages. */
 #define STDERR_KEEP 600
 
@@ -76,6 +78,7 @@ struct psrp_conn {
 	char err[STDERR_KEEP + 1];
 	size_t err_len;
 	uint64_t deadline; /* of the open's pool phase, or the close */
+	uint64_t eof_until; /* the server ended its output: wait for its exit until then */
 	rms_op **ops;      /* ops with a pipeline, woken when another op read for them */
 	size_t nops, opcap;
 	char buf[16384];
@@ -158,16 +161,35 @@ static int ssh_failed(rms_session *s, const char *what)
 	return lost(s, rms__ssh_error(&c->ssh, code, RMS_PHASE_RECEIVE, what));
 }
 
+static void keep_stderr(struct psrp_conn *c, const char *data, size_t n);
+
 /* The server closed the channel: PowerShell exited. */
 static int server_gone(rms_session *s)
 {
 	struct psrp_conn *c = pc(s);
-	char note[STDERR_KEEP + 32];
-	int status = c->ch ? libssh2_channel_get_exit_status(c->ch) : 0;
+	char note[STDERR_KEEP + 32], how[64] = "";
+	char *sig = NULL;
+	/* What it wrote last on stderr may still be queued in libssh2. */
+	ssize_t n;
+	while (c->ch && (n = libssh2_channel_read_stderr(c->ch, c->buf, sizeof c->buf)) > 0)
+		keep_stderr(c, c->buf, (size_t)n);
+	if (c->ch && libssh2_channel_get_exit_signal(c->ch, &sig, NULL, NULL, NULL, NULL, NULL) == 0 &&
+	    sig)
+		snprintf(how, sizeof how, " (killed by signal %s)", sig);
+	else if (c->ch && libssh2_channel_wait_closed(c->ch) == 0) {
+		int st = libssh2_channel_get_exit_status(c->ch);
+		/* 126 and 127: how a POSIX shell says the program would not run. */
+		snprintf(how, sizeof how, " (exit status %d%s)", st,
+		         st == 127   ? ": the subsystem's program was not found"
+		         : st == 126 ? ": the subsystem's program could not be run"
+		                     : "");
+	}
+	if (sig)
+		libssh2_free(c->ssh.ssh, sig);
 	return lost(s, rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_RECEIVE,
 	                              "the PowerShell server (SSH subsystem '%s' on %s) ended "
-	                              "the session (exit status %d)%s",
-	                              subsystem(s), c->ssh.host, status,
+	                              "the session%s%s",
+	                              subsystem(s), c->ssh.host, how,
 	                              stderr_note(c, note, sizeof note)));
 }
 
@@ -458,8 +480,18 @@ static int read_in(rms_session *s, bool *moved)
 		if (rc)
 			return lost(s, rc);
 	}
-	if (libssh2_channel_eof(c->ch) && c->phase != PH_CLOSING)
+	if (libssh2_channel_eof(c->ch) && c->phase != PH_CLOSING) {
+		/* The exit status and the last of stderr follow the EOF: wait
+		 * a moment for the channel's close, so the message can say how
+		 * the server ended. */
+		uint64_t now = rms__now_ms();
+		if (!c->eof_until)
+			c->eof_until = now + EXIT_GRACE_MS;
+		int wc = libssh2_channel_wait_closed(c->ch);
+		if (wc == LIBSSH2_ERROR_EAGAIN && now < c->eof_until)
+			return 0;
 		return server_gone(s);
+	}
 	return 0;
 }
 
@@ -502,6 +534,8 @@ static int pump(rms_session *s, rms_wait *w, uint64_t deadline)
 	}
 	if (moved)
 		return 0;
+	if (c->eof_until && (!deadline || c->eof_until < deadline))
+		deadline = c->eof_until;
 	rms__ssh_wait_fill(&c->ssh, w, c->out_pos < c->out.len ? RMS_WAIT_OUT : 0, deadline);
 	return RMS_EAGAIN;
 }

@@ -310,11 +310,22 @@ int rms_request_set_timeout(rms_request *req, uint32_t timeout_ms)
 
 /* ---- PowerShell pipelines ------------------------------------------------- */
 
+/* PowerShell text: valid UTF-8, any characters but NUL (a script has
+ * lines, tabs and carriage returns). */
+static int check_ps_text(const char *field, const char *text)
+{
+	if (!text)
+		return rms__error_field(RMS_E_INVALID_ARG, field, "the %s is NULL", field);
+	if (!rms__utf8_valid(text, strlen(text)))
+		return rms__error_field(RMS_E_INVALID_ARG, field, "the %s is not valid UTF-8", field);
+	return 0;
+}
+
 /* Append a command (the text checked as UTF-8 without NUL, not empty). */
 static int add_ps_command(rms_request *req, const char *field, const char *text, bool is_script)
 {
 	int rc = check(req, FOR_PIPELINE, field);
-	if (rc || (rc = rms__check_text(field, text, false)))
+	if (rc || (rc = check_ps_text(field, text)))
 		return rc;
 	if (!*text)
 		return rms__error_field(RMS_E_INVALID_ARG, field, "the %s is empty", field);
@@ -335,7 +346,7 @@ int rms_request_set_script(rms_request *req, const char *script)
 	int rc = check(req, FOR_PIPELINE, "script");
 	if (rc)
 		return rc;
-	if ((rc = rms__check_text("script", script, false)))
+	if ((rc = check_ps_text("script", script)))
 		return rc;
 	free_ps_commands(req);
 	return add_ps_command(req, "script", script, true);

@@ -179,12 +179,15 @@ static int bytes_json(json_t **out, const unsigned char *data, size_t len)
 
 /* What ConvertTo-Json makes of the deserialized object: a dictionary an
  * object (keys in their one-line text form; keys whose texts coincide keep
- * the last value), a list an array, an object with properties an object of
- * them, else the wrapped value, else the ToString text, else {}. */
+ * the last value), a list an array, a wrapped value that value (Get-Date's
+ * DateTime with its DisplayHint note is the date), an object with
+ * properties an object of them, else the ToString text, else {}. */
 static int psobject_json(json_t **out, const rms_psobject *o)
 {
 	*out = NULL;
 	int rc = 0;
+	if (o->kind == RMS_PS_COLLECTION_NONE && o->base)
+		return value_json(out, o->base);
 	if (o->kind == RMS_PS_COLLECTION_DICTIONARY ||
 	    (o->kind == RMS_PS_COLLECTION_NONE && o->nprops)) {
 		bool dict = o->kind == RMS_PS_COLLECTION_DICTIONARY;

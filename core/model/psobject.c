@@ -805,7 +805,7 @@ static int display_append(rms_buf *b, const rms_value *v)
 	           o->kind != RMS_PS_COLLECTION_DICTIONARY) {
 		for (size_t i = 0; i < o->nitems && rc == 0; i++)
 			rc = display_row(b, &val, "", 0, "", o->items[i].value);
-	} else if (o && o->kind == RMS_PS_COLLECTION_NONE && o->nprops) {
+	} else if (o && o->kind == RMS_PS_COLLECTION_NONE && o->nprops && !o->base) {
 		size_t width = 0;
 		for (size_t i = 0; i < o->nprops; i++)
 			if (utf8_width(o->props[i].name) > width)
@@ -814,10 +814,13 @@ static int display_append(rms_buf *b, const rms_value *v)
 			rc =
 			    display_row(b, &val, o->props[i].name, width, " : ", o->props[i].value);
 	} else if (!o || o->kind == RMS_PS_COLLECTION_NONE) {
+		/* A wrapped value shows as that value (Get-Date's DateTime with
+		 * its DisplayHint note). */
+		const rms_value *shown = o && o->base && !o->to_string ? o->base : v;
 		val.len = 0;
-		rc = rms__value_text_append(&val, v, false);
+		rc = rms__value_text_append(&val, shown, false);
 		if (rc == 0 && val.len)
-			rc = display_row(b, &val, "", 0, "", v);
+			rc = display_row(b, &val, "", 0, "", shown);
 	}
 	rms__buf_free(&val);
 	rms__buf_free(&key);

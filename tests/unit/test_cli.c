@@ -1104,7 +1104,8 @@ static void test_help_mentions_every_command_and_no_password_option(void **state
 	    "info",      "session",     "identify",        "get",   "enum", "query",   "invoke",
 	    "create",    "set",         "delete",          "assoc", "run",  "compare", "--json",
 	    "--backend", "--transport", "REMSESS_PASSWORD", "--stdin", "--no-stdin",
-	    "--hosts",   "--throttle"};
+	    "--hosts",   "--throttle", "ps SCRIPT", "--file", "--command", "--param",
+	    "--subsystem", "--progress"};
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (!strstr(text, cmds[i]))
 			fail_msg("help lacks '%s'", cmds[i]);
@@ -1358,6 +1359,636 @@ static void test_fanout_progress_only_on_a_terminal(void **state)
 	free(text);
 }
 
+/* ---- ps ---------------------------------------------------------------- */
+
+static void test_ps_takes_a_script_a_file_or_a_command(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "h", "--transport", "ssh", "ps", "1..3; 'x'");
+	cli_args *a = &p->a;
+	assert_int_equal(a->command, CLI_CMD_PS);
+	assert_string_equal(cli_command_name(a->command), "ps");
+	assert_string_equal(a->ps_script, "1..3; 'x'");
+	assert_null(a->ps_file);
+	assert_null(a->ps_command);
+	assert_null(a->ps_subsystem);
+	assert_false(a->ps_progress);
+	assert_int_equal(a->props.count, 0);
+	done(p);
+
+	/* Options after the script, in both forms. */
+	p = OK("-H", "h", "ps", "Get-Date", "--json", "--progress", "--subsystem", "pwsh7");
+	assert_string_equal(p->a.ps_script, "Get-Date");
+	assert_true(p->a.json);
+	assert_true(p->a.ps_progress);
+	assert_string_equal(p->a.ps_subsystem, "pwsh7");
+	done(p);
+	p = OK("-H", "h", "ps", "--subsystem=pwsh7", "1");
+	assert_string_equal(p->a.ps_subsystem, "pwsh7");
+	done(p);
+
+	p = OK("-H", "h", "ps", "-f", "s.ps1");
+	assert_string_equal(p->a.ps_file, "s.ps1");
+	assert_null(p->a.ps_script); /* until cli_read_script */
+	done(p);
+	p = OK("-H", "h", "ps", "--file=s.ps1");
+	assert_string_equal(p->a.ps_file, "s.ps1");
+	done(p);
+	p = OK("-H", "h", "ps", "-fs.ps1");
+	assert_string_equal(p->a.ps_file, "s.ps1");
+	done(p);
+	p = OK("-H", "h", "ps", "--file", "-");
+	assert_string_equal(p->a.ps_file, "-");
+	done(p);
+
+	/* A command with parameters: everything after the first '=' is the
+	 * value; a name alone is a switch. */
+	p = OK("-H", "h", "ps", "--command", "Get-ChildItem", "--param", "Path=/tmp/a=b",
+	       "--param=Force", "--param", "Filter=");
+	assert_string_equal(p->a.ps_command, "Get-ChildItem");
+	assert_null(p->a.ps_script);
+	assert_int_equal(p->a.props.count, 3);
+	assert_string_equal(p->a.props.items[0].name, "Path");
+	assert_string_equal(p->a.props.items[0].value, "/tmp/a=b");
+	assert_string_equal(p->a.props.items[1].name, "Force");
+	assert_null(p->a.props.items[1].value);
+	assert_string_equal(p->a.props.items[2].name, "Filter");
+	assert_string_equal(p->a.props.items[2].value, "");
+	done(p);
+
+	/* A script's own parameters (param($Name)) take --param too. */
+	p = OK("-H", "h", "ps", "param($Name) \"hi $Name\"", "--param", "Name=you");
+	assert_int_equal(p->a.props.count, 1);
+	done(p);
+
+	/* A script that starts with '-' comes after "--". */
+	p = OK("-H", "h", "ps", "--", "-not $true");
+	assert_string_equal(p->a.ps_script, "-not $true");
+	done(p);
+}
+
+static void test_ps_usage_errors(void **state)
+{
+	(void)state;
+	BAD("ps needs a SCRIPT, --file FILE or --command NAME", "-H", "h", "ps");
+	BAD("ps needs a SCRIPT, --file FILE or --command NAME", "-H", "h", "ps", "--param", "A=1");
+	BAD("ps runs one of a SCRIPT, --file or --command: give a SCRIPT or --file, not both", "-H",
+	    "h", "ps", "1", "-f", "s.ps1");
+	BAD("give a SCRIPT or --command, not both", "-H", "h", "ps", "1", "--command", "Get-Date");
+	BAD("give --file or --command, not both", "-H", "h", "ps", "-f", "s.ps1", "--command",
+	    "Get-Date");
+	BAD("ps takes the SCRIPT as one argument: quote it (unexpected 'b')", "-H", "h", "ps", "a",
+	    "b");
+	BAD("ps: the SCRIPT is empty", "-H", "h", "ps", "");
+	BAD("--file is empty", "-H", "h", "ps", "--file=");
+	BAD("--command is empty", "-H", "h", "ps", "--command", "");
+	BAD("--subsystem is empty", "-H", "h", "ps", "1", "--subsystem=");
+	BAD("option '--file' needs a value", "-H", "h", "ps", "--file");
+	BAD("option '-f' (--file) needs a value", "-H", "h", "ps", "-f");
+	BAD("option '--progress' takes no value", "-H", "h", "ps", "1", "--progress=yes");
+	BAD("--param is empty (expected NAME=VALUE, or NAME for a switch)", "-H", "h", "ps", "1",
+	    "--param", "");
+	BAD("--param '-Path=x': give the parameter's name without '-' (Name=VALUE, not "
+	    "-Name=VALUE)",
+	    "-H", "h", "ps", "--command", "Get-Item", "--param", "-Path=x");
+	BAD("--param '=x' is not NAME=VALUE: the name before '=' is empty", "-H", "h", "ps", "1",
+	    "--param", "=x");
+	BAD("--param is only for the ps command", "-H", "h", "enum", "X", "--param", "A=1");
+	BAD("--command is only for the ps command", "-H", "h", "get", "X", "--command", "Y");
+	BAD("--file is only for the ps command", "-H", "h", "-f", "x", "run", "ls");
+	BAD("--subsystem is only for the ps command", "-H", "h", "--transport", "ssh",
+	    "--subsystem", "powershell", "run", "ls");
+	BAD("--progress is only for the ps command", "-H", "h", "--progress", "enum", "X");
+	BAD("ps runs PowerShell on the PSSession backend, not with --backend cim", "-H", "h",
+	    "--backend", "cim", "ps", "1");
+	BAD("ps needs a computer: give -H HOST or -H URL", "ps", "1");
+	BAD("ps over many hosts is not supported yet", "-H", "a,b", "--transport", "ssh", "ps",
+	    "1");
+	BAD("compare takes get, enum or query, not 'ps'", "-H", "h", "compare", "ps", "1");
+}
+
+/* A file with `content` (len bytes); its path, to unlink and free. */
+static char *script_file(const char *content, size_t len)
+{
+	char *path = strdup("/tmp/remsess_test_ps_XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+/* cli_read_script on `ps -f PATH`: its status, and the error or script. */
+static int read_script(const char *path, FILE *in, char *msg, size_t msgsize)
+{
+	parsed *p = OK("-H", "h", "ps", "-f", path);
+	int rc = cli_read_script(&p->a, in);
+	if (rc)
+		snprintf(msg, msgsize, "%s", p->a.error);
+	else
+		snprintf(msg, msgsize, "%s", p->a.ps_script);
+	done(p);
+	return rc;
+}
+
+static void test_ps_script_from_a_file(void **state)
+{
+	(void)state;
+	char msg[600];
+	/* The text as it is, and what the request gets. */
+	char *path = script_file("Get-Date\n'two'\n", 15);
+	parsed *p = OK("-H", "h", "ps", "--file", path);
+	assert_int_equal(cli_read_script(&p->a, stdin), 0);
+	assert_string_equal(p->a.ps_script, "Get-Date\n'two'\n");
+	done(p);
+	unlink(path);
+	free(path);
+	path = script_file("Get-Date", 8);
+	p = OK("-H", "h", "ps", "--file", path);
+	assert_int_equal(cli_read_script(&p->a, stdin), 0);
+	rms_request *r = request_for(p);
+	assert_int_equal(r->ps_ncmds, 1);
+	assert_true(r->ps_cmds[0].is_script);
+	assert_string_equal(r->ps_cmds[0].text, "Get-Date");
+	rms_request_free(r);
+	done(p);
+	unlink(path);
+	free(path);
+
+	/* A UTF-8 byte-order mark is dropped. */
+	path = script_file("\xEF\xBB\xBF" "1+1", 6);
+	assert_int_equal(read_script(path, stdin, msg, sizeof msg), 0);
+	assert_string_equal(msg, "1+1");
+	unlink(path);
+	free(path);
+
+	/* Larger than one read. */
+	size_t big = 100000;
+	char *text = malloc(big + 1);
+	memset(text, '#', big);
+	text[big] = '\0';
+	path = script_file(text, big);
+	p = OK("-H", "h", "ps", "-f", path);
+	assert_int_equal(cli_read_script(&p->a, stdin), 0);
+	assert_int_equal(strlen(p->a.ps_script), big);
+	done(p);
+	unlink(path);
+	free(path);
+	free(text);
+
+	/* "-": the stream given (stdin in main). */
+	char in_text[] = "$PSVersionTable";
+	FILE *in = fmemopen(in_text, strlen(in_text), "r");
+	assert_int_equal(read_script("-", in, msg, sizeof msg), 0);
+	fclose(in);
+	assert_string_equal(msg, "$PSVersionTable");
+
+	/* What cannot be a script is a usage error naming the file. */
+	path = script_file("", 0);
+	assert_int_equal(read_script(path, stdin, msg, sizeof msg), CLI_EXIT_USAGE);
+	assert_non_null(strstr(msg, " is empty"));
+	assert_non_null(strstr(msg, path));
+	unlink(path);
+	free(path);
+	path = script_file("\xEF\xBB\xBF", 3);
+	assert_int_equal(read_script(path, stdin, msg, sizeof msg), CLI_EXIT_USAGE);
+	assert_non_null(strstr(msg, " is empty"));
+	unlink(path);
+	free(path);
+	path = script_file("1\0002", 3);
+	assert_int_equal(read_script(path, stdin, msg, sizeof msg), CLI_EXIT_USAGE);
+	assert_non_null(strstr(msg, "has a NUL byte (is it a text file?)"));
+	unlink(path);
+	free(path);
+	path = script_file("\xFF\xFE" "1\0", 4);
+	assert_int_equal(read_script(path, stdin, msg, sizeof msg), CLI_EXIT_USAGE);
+	assert_non_null(strstr(msg, "is UTF-16 text: save it as UTF-8"));
+	unlink(path);
+	free(path);
+	assert_int_equal(read_script("/nonexistent/s.ps1", stdin, msg, sizeof msg),
+	                 CLI_EXIT_USAGE);
+	assert_string_equal(msg, "--file /nonexistent/s.ps1: cannot read it: No such file or "
+	                         "directory");
+
+	/* Nothing to read for a script argument or another command. */
+	p = OK("-H", "h", "ps", "1");
+	assert_int_equal(cli_read_script(&p->a, NULL), 0);
+	assert_string_equal(p->a.ps_script, "1");
+	done(p);
+	p = OK("-H", "h", "enum", "X");
+	assert_int_equal(cli_read_script(&p->a, NULL), 0);
+	done(p);
+}
+
+static void test_ps_options_and_request(void **state)
+{
+	(void)state;
+	parsed *p = OK("-H", "h", "--transport", "ssh", "-i", "key", "ps", "1", "--subsystem",
+	               "pwsh7");
+	rms_session_options o;
+	cli_build_options(&o, &p->a, RMS_BACKEND_PSSESSION, NULL, NULL);
+	assert_int_equal(o.pssession_v2.protocol, RMS_PS_PROTOCOL_POWERSHELL);
+	assert_string_equal(o.pssession_v2.ssh_subsystem, "pwsh7");
+	assert_int_equal(o.transport, RMS_TRANSPORT_SSH);
+	assert_string_equal(o.ssh.identity_file, "key");
+	rms_request *r = request_for(p);
+	assert_int_equal(rms_request_kind(r), RMS_OP_POWERSHELL);
+	assert_null(r->cim_namespace);
+	assert_int_equal(r->ps_ncmds, 1);
+	assert_true(r->ps_cmds[0].is_script);
+	assert_string_equal(r->ps_cmds[0].text, "1");
+	assert_int_equal(r->ps_cmds[0].nparams, 0);
+	rms_request_free(r);
+	done(p);
+
+	/* Without --subsystem the library's default; over WinRM the options
+	 * are the same (the library says it cannot do that yet). */
+	p = OK("-H", "h", "ps", "1");
+	cli_build_options(&o, &p->a, RMS_BACKEND_PSSESSION, NULL, NULL);
+	assert_int_equal(o.pssession_v2.protocol, RMS_PS_PROTOCOL_POWERSHELL);
+	assert_null(o.pssession_v2.ssh_subsystem);
+	assert_int_equal(o.transport, RMS_TRANSPORT_WSMAN);
+	done(p);
+
+	/* run keeps the command shell. */
+	p = OK("-H", "h", "run", "ls");
+	cli_build_options(&o, &p->a, RMS_BACKEND_PSSESSION, NULL, NULL);
+	assert_int_equal(o.pssession_v2.protocol, RMS_PS_PROTOCOL_SHELL);
+	done(p);
+
+	/* A command: string parameters and a switch, in order. */
+	p = OK("-H", "h", "ps", "--command", "Get-ChildItem", "--param", "Path=/tmp",
+	       "--param", "Force", "--param", "Depth=2");
+	r = request_for(p);
+	assert_int_equal(r->ps_ncmds, 1);
+	const struct rms_ps_command *c = &r->ps_cmds[0];
+	assert_false(c->is_script);
+	assert_string_equal(c->text, "Get-ChildItem");
+	assert_int_equal(c->nparams, 3);
+	const char *s = NULL;
+	assert_string_equal(c->params[0].name, "Path");
+	assert_int_equal(rms_value_get_string(c->params[0].value, &s), 0);
+	assert_string_equal(s, "/tmp");
+	assert_string_equal(c->params[1].name, "Force");
+	assert_null(c->params[1].value);
+	assert_string_equal(c->params[2].name, "Depth");
+	assert_int_equal(rms_value_get_string(c->params[2].value, &s), 0);
+	assert_string_equal(s, "2");
+	rms_request_free(r);
+	done(p);
+}
+
+/* Captures what a cli_ps_out prints. */
+typedef struct ps_capture {
+	char *out, *err;
+	size_t olen, elen;
+	FILE *fo, *fe;
+	cli_ps_out p;
+} ps_capture;
+
+static void ps_capture_start(ps_capture *c, bool json, bool progress)
+{
+	memset(c, 0, sizeof *c);
+	c->fo = open_memstream(&c->out, &c->olen);
+	c->fe = open_memstream(&c->err, &c->elen);
+	assert_non_null(c->fo);
+	assert_non_null(c->fe);
+	cli_ps_out_init(&c->p, c->fo, c->fe, json, progress);
+}
+
+static void ps_capture_end(ps_capture *c)
+{
+	fclose(c->fo);
+	fclose(c->fe);
+}
+
+static void ps_capture_free(ps_capture *c)
+{
+	free(c->out);
+	free(c->err);
+}
+
+/* Print v (taken) on stream. */
+static void ps_put(ps_capture *c, rms_ps_stream stream, rms_value *v)
+{
+	assert_non_null(v);
+	assert_int_equal(cli_print_ps_object(&c->p, stream, v), 0);
+	rms_value_free(v);
+}
+
+static rms_value *v_str(const char *s)
+{
+	rms_value *v = NULL;
+	assert_int_equal(rms_value_new_string(&v, s), 0);
+	return v;
+}
+
+static rms_value *v_int(int32_t n)
+{
+	rms_value *v = NULL;
+	assert_int_equal(rms_value_new_sint32(&v, n), 0);
+	return v;
+}
+
+static rms_value *v_obj(rms_psobject *o)
+{
+	rms_value *v = NULL;
+	assert_int_equal(rms_value_new_object(&v, o), 0);
+	return v;
+}
+
+static rms_psobject *new_obj(const char *type_name)
+{
+	rms_psobject *o = NULL;
+	assert_int_equal(rms_psobject_new(&o), 0);
+	if (type_name)
+		assert_int_equal(rms_psobject_add_type_name(o, type_name), 0);
+	return o;
+}
+
+static void obj_set(rms_psobject *o, const char *name, rms_value *v)
+{
+	assert_int_equal(rms_psobject_set(o, name, v, RMS_PS_PROP_EXTENDED), 0);
+}
+
+/* @{a=1; bb=2} as a pipeline returns it. */
+static rms_value *v_hashtable(void)
+{
+	rms_psobject *o = new_obj("System.Collections.Hashtable");
+	assert_int_equal(rms_psobject_set_collection(o, RMS_PS_COLLECTION_DICTIONARY), 0);
+	assert_int_equal(rms_psobject_append_entry(o, v_str("a"), v_int(1)), 0);
+	assert_int_equal(rms_psobject_append_entry(o, v_str("bb"), v_int(2)), 0);
+	return v_obj(o);
+}
+
+/* [pscustomobject]@{Name='svc'; Status='Running'} */
+static rms_value *v_custom(void)
+{
+	rms_psobject *o = new_obj("System.Management.Automation.PSCustomObject");
+	obj_set(o, "Name", v_str("svc"));
+	obj_set(o, "Status", v_str("Running"));
+	return v_obj(o);
+}
+
+/* A warning, verbose or debug record: its message in
+ * InformationalRecord_Message, as PowerShell serializes them. */
+static rms_value *v_informational(const char *type, const char *msg)
+{
+	rms_psobject *o = new_obj(type);
+	obj_set(o, "InformationalRecord_Message", v_str(msg));
+	return v_obj(o);
+}
+
+static rms_value *v_error_record(const char *msg)
+{
+	rms_psobject *o = new_obj("System.Management.Automation.ErrorRecord");
+	assert_int_equal(rms_psobject_set_to_string(o, msg), 0);
+	obj_set(o, "FullyQualifiedErrorId", v_str("Microsoft.PowerShell.Commands.WriteErrorException"));
+	return v_obj(o);
+}
+
+/* Write-Host's record: MessageData a HostInformationMessage. */
+static rms_value *v_information(const char *msg)
+{
+	rms_psobject *data = new_obj("System.Management.Automation.HostInformationMessage");
+	assert_int_equal(rms_psobject_set_to_string(data, msg), 0);
+	obj_set(data, "Message", v_str(msg));
+	rms_psobject *o = new_obj("System.Management.Automation.InformationRecord");
+	obj_set(o, "MessageData", v_obj(data));
+	return v_obj(o);
+}
+
+/* A ProgressRecord; Type an enum object (ToString and base) as PSRP
+ * sends it. */
+static rms_value *v_progress(const char *activity, const char *status, int pct, bool completed)
+{
+	rms_psobject *type = new_obj("System.Management.Automation.ProgressRecordType");
+	assert_int_equal(rms_psobject_set_to_string(type, completed ? "Completed" : "Processing"),
+	                 0);
+	assert_int_equal(rms_psobject_set_base(type, v_int(completed ? 1 : 0)), 0);
+	rms_psobject *o = new_obj(NULL);
+	obj_set(o, "Activity", v_str(activity));
+	obj_set(o, "ActivityId", v_int(0));
+	obj_set(o, "StatusDescription", v_str(status));
+	obj_set(o, "PercentComplete", v_int(pct));
+	obj_set(o, "SecondsRemaining", v_int(-1));
+	obj_set(o, "Type", v_obj(type));
+	return v_obj(o);
+}
+
+static void test_ps_output_objects_as_text(void **state)
+{
+	(void)state;
+	ps_capture c;
+	ps_capture_start(&c, false, false);
+	ps_put(&c, RMS_PS_OUTPUT, v_int(1));
+	ps_put(&c, RMS_PS_OUTPUT, v_int(2));
+	ps_put(&c, RMS_PS_OUTPUT, v_str("x"));
+	ps_put(&c, RMS_PS_OUTPUT, v_hashtable());
+	ps_put(&c, RMS_PS_OUTPUT, v_custom());
+	ps_put(&c, RMS_PS_OUTPUT, v_str("after"));
+	rms_value *null = NULL;
+	assert_int_equal(rms_value_new_null(&null, RMS_TYPE_OBJECT), 0);
+	ps_put(&c, RMS_PS_OUTPUT, null); /* $null: nothing, as at a prompt */
+	ps_put(&c, RMS_PS_OUTPUT, v_str("")); /* an empty string: an empty line */
+	ps_put(&c, RMS_PS_OUTPUT, v_obj(new_obj(NULL))); /* an empty object: nothing */
+	ps_put(&c, RMS_PS_OUTPUT, v_str("two\nlines"));
+	ps_capture_end(&c);
+	/* A blank line around each object that takes several lines. */
+	assert_string_equal(c.out, "1\n"
+	                           "2\n"
+	                           "x\n"
+	                           "\n"
+	                           "Name Value\n"
+	                           "---- -----\n"
+	                           "a    1\n"
+	                           "bb   2\n"
+	                           "\n"
+	                           "Name   : svc\n"
+	                           "Status : Running\n"
+	                           "\n"
+	                           "after\n"
+	                           "\n"
+	                           "two\n"
+	                           "lines\n");
+	assert_string_equal(c.err, "");
+	ps_capture_free(&c);
+}
+
+static void test_ps_output_objects_as_json_lines(void **state)
+{
+	(void)state;
+	ps_capture c;
+	ps_capture_start(&c, true, false);
+	ps_put(&c, RMS_PS_OUTPUT, v_int(1));
+	ps_put(&c, RMS_PS_OUTPUT, v_str("x"));
+	ps_put(&c, RMS_PS_OUTPUT, v_hashtable());
+	ps_put(&c, RMS_PS_OUTPUT, v_custom());
+	rms_value *null = NULL;
+	assert_int_equal(rms_value_new_null(&null, RMS_TYPE_OBJECT), 0);
+	ps_put(&c, RMS_PS_OUTPUT, null);
+	ps_capture_end(&c);
+	assert_string_equal(c.out, "1\n"
+	                           "\"x\"\n"
+	                           "{\"a\":1,\"bb\":2}\n"
+	                           "{\"Name\":\"svc\",\"Status\":\"Running\"}\n"
+	                           "null\n");
+	assert_string_equal(c.err, "");
+	ps_capture_free(&c);
+}
+
+static void test_ps_records_go_to_stderr_with_their_stream(void **state)
+{
+	(void)state;
+	ps_capture c;
+	ps_capture_start(&c, false, false);
+	ps_put(&c, RMS_PS_WARNING,
+	       v_informational("System.Management.Automation.WarningRecord", "w1"));
+	ps_put(&c, RMS_PS_OUTPUT, v_int(5));
+	ps_put(&c, RMS_PS_ERROR, v_error_record("e1"));
+	ps_put(&c, RMS_PS_VERBOSE,
+	       v_informational("System.Management.Automation.VerboseRecord", "v1\r\nv2\n"));
+	ps_put(&c, RMS_PS_DEBUG, v_informational("System.Management.Automation.DebugRecord", "d1"));
+	ps_put(&c, RMS_PS_INFORMATION, v_information("from Write-Host"));
+	/* Progress is left out unless asked for (--progress). */
+	ps_put(&c, RMS_PS_PROGRESS, v_progress("Copying", "3 of 10", 30, false));
+	/* A record without a message still shows. */
+	rms_psobject *bare = new_obj(NULL);
+	obj_set(bare, "Something", v_str("else"));
+	ps_put(&c, RMS_PS_WARNING, v_obj(bare));
+	ps_capture_end(&c);
+	assert_string_equal(c.out, "5\n");
+	assert_string_equal(c.err, "WARNING: w1\n"
+	                           "ERROR: e1\n"
+	                           "VERBOSE: v1\n"
+	                           "VERBOSE: v2\n"
+	                           "DEBUG: d1\n"
+	                           "INFORMATION: from Write-Host\n"
+	                           "WARNING: @{Something=else}\n");
+	ps_capture_free(&c);
+
+	ps_capture_start(&c, false, true);
+	ps_put(&c, RMS_PS_PROGRESS, v_progress("Copying", "3 of 10", 30, false));
+	ps_put(&c, RMS_PS_PROGRESS, v_progress("Copying", "", -1, false));
+	ps_put(&c, RMS_PS_PROGRESS, v_progress("Copying", "done", 100, true));
+	ps_capture_end(&c);
+	assert_string_equal(c.out, "");
+	assert_string_equal(c.err, "PROGRESS: Copying: 3 of 10 (30%)\n"
+	                           "PROGRESS: Copying\n"
+	                           "PROGRESS: Copying: completed\n");
+	ps_capture_free(&c);
+}
+
+static void test_ps_records_as_json_lines(void **state)
+{
+	(void)state;
+	ps_capture c;
+	ps_capture_start(&c, true, false);
+	ps_put(&c, RMS_PS_WARNING,
+	       v_informational("System.Management.Automation.WarningRecord", "w1"));
+	ps_put(&c, RMS_PS_PROGRESS, v_progress("Copying", "3 of 10", 30, false)); /* left out */
+	rms_psobject *bare = new_obj(NULL);
+	obj_set(bare, "Something", v_str("else"));
+	ps_put(&c, RMS_PS_DEBUG, v_obj(bare));
+	ps_capture_end(&c);
+	assert_string_equal(c.out, "");
+	assert_string_equal(c.err,
+	                    "{\"stream\":\"warning\",\"message\":\"w1\",\"record\":"
+	                    "{\"InformationalRecord_Message\":\"w1\"}}\n"
+	                    "{\"stream\":\"debug\",\"message\":null,\"record\":"
+	                    "{\"Something\":\"else\"}}\n");
+	ps_capture_free(&c);
+
+	ps_capture_start(&c, true, true);
+	ps_put(&c, RMS_PS_PROGRESS, v_progress("Copying", "3 of 10", 30, false));
+	ps_capture_end(&c);
+	json_t *j = json_loads(c.err, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "stream")), "progress");
+	assert_string_equal(json_string_value(json_object_get(j, "message")), "Copying");
+	json_t *rec = json_object_get(j, "record");
+	assert_int_equal(json_integer_value(json_object_get(rec, "PercentComplete")), 30);
+	assert_string_equal(json_string_value(json_object_get(rec, "StatusDescription")),
+	                    "3 of 10");
+	json_decref(j);
+	ps_capture_free(&c);
+}
+
+static void test_ps_end_gives_the_exit_status(void **state)
+{
+	(void)state;
+	/* Completed, also after non-terminating errors: 0, nothing more. */
+	ps_capture c;
+	ps_capture_start(&c, false, false);
+	ps_put(&c, RMS_PS_ERROR, v_error_record("e1"));
+	assert_int_equal(cli_print_ps_end(&c.p, RMS_ITEROVER, NULL, NULL), CLI_EXIT_OK);
+	ps_capture_end(&c);
+	assert_string_equal(c.out, "");
+	assert_string_equal(c.err, "ERROR: e1\n");
+	ps_capture_free(&c);
+
+	/* Failed (a terminating error): 1, the message as for any remote
+	 * failure. */
+	rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE, "boom");
+	rms_value *record = v_error_record("boom");
+	ps_capture_start(&c, false, false);
+	assert_int_equal(cli_print_ps_end(&c.p, RMS_E_FAULT, rms_error_last(), record),
+	                 CLI_EXIT_REMOTE);
+	ps_capture_end(&c);
+	assert_string_equal(c.out, "");
+	assert_string_equal(c.err, "remsess: remote failed: boom\n");
+	ps_capture_free(&c);
+
+	/* With --json: the ErrorRecord on stderr, marked terminating, and the
+	 * error object on stdout. */
+	rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE, "boom");
+	ps_capture_start(&c, true, false);
+	assert_int_equal(cli_print_ps_end(&c.p, RMS_E_FAULT, rms_error_last(), record),
+	                 CLI_EXIT_REMOTE);
+	ps_capture_end(&c);
+	char *nl = strchr(c.err, '\n');
+	assert_non_null(nl);
+	*nl = '\0';
+	assert_string_equal(c.err, "{\"stream\":\"error\",\"message\":\"boom\",\"record\":"
+	                           "{\"FullyQualifiedErrorId\":"
+	                           "\"Microsoft.PowerShell.Commands.WriteErrorException\"},"
+	                           "\"terminating\":true}");
+	assert_string_equal(nl + 1, "remsess: remote failed: boom\n");
+	json_t *j = json_loads(c.out, 0, NULL);
+	assert_non_null(j);
+	json_t *e = json_object_get(j, "error");
+	assert_string_equal(json_string_value(json_object_get(e, "name")), "RMS_E_FAULT");
+	assert_string_equal(json_string_value(json_object_get(e, "message")), "boom");
+	assert_int_equal(json_integer_value(json_object_get(e, "exit_status")), 1);
+	json_decref(j);
+	ps_capture_free(&c);
+	rms_value_free(record);
+
+	/* Stopped, a lost connection, PowerShell remoting over WinRM, a limit. */
+	static const struct {
+		int rc;
+		int status;
+		const char *err;
+	} ends[] = {
+	    {RMS_E_CANCELLED, CLI_EXIT_REMOTE, "remsess: powershell failed: the pipeline was stopped\n"},
+	    {RMS_E_CONNECTION_LOST, CLI_EXIT_CONNECT, "remsess: powershell failed: gone\n"},
+	    {RMS_E_NOT_IMPLEMENTED, CLI_EXIT_USAGE,
+	     "remsess: not implemented in this build: PowerShell remoting over WinRM\n"},
+	    {RMS_E_LIMIT, CLI_EXIT_LIMIT, "remsess: powershell failed: too big\n"},
+	};
+	static const char *const msgs[] = {"the pipeline was stopped", "gone",
+	                                   "PowerShell remoting over WinRM", "too big"};
+	for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+		rms__error_set(ends[i].rc, RMS_PHASE_NONE, "%s", msgs[i]);
+		ps_capture_start(&c, false, false);
+		assert_int_equal(cli_print_ps_end(&c.p, ends[i].rc, rms_error_last(), NULL),
+		                 ends[i].status);
+		ps_capture_end(&c);
+		assert_string_equal(c.err, ends[i].err);
+		ps_capture_free(&c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1400,6 +2031,15 @@ int main(void)
 	    cmocka_unit_test(test_session_shows_properties_and_no_connection),
 	    cmocka_unit_test(test_utf8_cleaning_of_command_output),
 	    cmocka_unit_test(test_help_mentions_every_command_and_no_password_option),
+	    cmocka_unit_test(test_ps_takes_a_script_a_file_or_a_command),
+	    cmocka_unit_test(test_ps_usage_errors),
+	    cmocka_unit_test(test_ps_script_from_a_file),
+	    cmocka_unit_test(test_ps_options_and_request),
+	    cmocka_unit_test(test_ps_output_objects_as_text),
+	    cmocka_unit_test(test_ps_output_objects_as_json_lines),
+	    cmocka_unit_test(test_ps_records_go_to_stderr_with_their_stream),
+	    cmocka_unit_test(test_ps_records_as_json_lines),
+	    cmocka_unit_test(test_ps_end_gives_the_exit_status),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,7 +45,10 @@ static int group_setup(void **state)
 		return 0;
 	}
 	char extra[1400];
-	snprintf(extra, sizeof extra, "%s\nMaxSessions 50\nMaxStartups 50", sub);
+	/* A second subsystem whose program does not exist: sshd accepts the
+	 * request, then the program cannot start. */
+	snprintf(extra, sizeof extra,
+	         "%s\nSubsystem broken /nonexistent/pwsh -sshs\nMaxSessions 50\nMaxStartups 50", sub);
 	if (rms_sshd_start(&sshd, extra) != 0)
 		fail_msg("could not start the test sshd");
 	have_pwsh = true;
@@ -233,6 +236,22 @@ static void test_missing_subsystem_fails_at_creation(void **state)
 	assert_non_null(strstr(m, "no-such-subsystem"));
 }
 
+static void test_server_that_cannot_start_fails_at_creation(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	rms_session_options o = ps_opts();
+	o.pssession_v2.ssh_subsystem = "broken";
+	rms_session *s = NULL;
+	int rc = rms_session_new(&s, RMS_BACKEND_PSSESSION, &o);
+	assert_int_not_equal(rc, 0);
+	assert_null(s);
+	const char *m = rms_error_message(rms_error_last());
+	/* sshd keeps a subsystem's stderr to itself: the exit status tells. */
+	if (!strstr(m, "'broken'") || !strstr(m, "exit status 127") || !strstr(m, "not found"))
+		fail_msg("unexpected message: %s", m);
+}
+
 static void test_wrong_key_fails_at_creation(void **state)
 {
 	(void)state;
@@ -290,6 +309,12 @@ static void test_objects_equal_what_pwsh_says(void **state)
 	compare_with_local(s, ",@(1, @(2, 3), 'x')");
 	compare_with_local(s, "[guid]'0f8fad5b-d9cb-469f-a165-70867728950e', [uri]'http://x/y'");
 	compare_with_local(s, "\"line1`nline2`ttab _x000A_ \"");
+	/* Get-Date's DateTime carries a DisplayHint note: still the date. */
+	compare_with_local(s, "Get-Date -Date '2021-05-06T07:08:09.1234567'; "
+	                      "[datetime]::new(2020, 1, 2, 3, 4, 5, [DateTimeKind]::Utc)");
+	/* (A TimeSpan is its "c" text in remsess's JSON, not ConvertTo-Json's
+	 * object of fields; test_types checks its ticks.) */
+	compare_with_local(s, "[pscustomobject]@{ When = [datetime]'2020-02-03'; D = [decimal]'2.5' }");
 	rms_session_free(s);
 }
 
@@ -675,6 +700,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_and_range),
 		cmocka_unit_test(test_missing_subsystem_fails_at_creation),
+		cmocka_unit_test(test_server_that_cannot_start_fails_at_creation),
 		cmocka_unit_test(test_wrong_key_fails_at_creation),
 		cmocka_unit_test(test_objects_equal_what_pwsh_says),
 		cmocka_unit_test(test_types),
