@@ -27,8 +27,10 @@
  * Where PowerShell silently keeps the last of two (two <TN>, two <ToString>,
  * two base values, two collections in one <Obj>) this reader refuses the
  * object instead: no PowerShell writes that, and guessing would hide a
- * broken peer. A <Ref> to an object still being decoded (PowerShell writes
- * one for a hashtable that holds itself) is an error: values are trees.
+ * broken peer. A <Ref> to an object still being decoded is real PowerShell
+ * output (a hashtable holding itself; Get-PSDrive serialized 3 deep; a
+ * PSDrive in Windows PowerShell's Get-Item output through its provider's
+ * Drives): values are trees, so it becomes a stub (cycle_stub).
  *
  * A <Ref> is a deep copy of the object it names, so the copies are counted:
  * every <Obj> remembers its weight (values built inside it, Ref copies
@@ -101,11 +103,12 @@ static bool is_value_tag(ctag t)
 	return t >= T_S && t <= T_REF;
 }
 
-/* Values that may stand as an object's base (PowerShell's "known types";
- * not <PR>, which is an object here and so cannot be a base). */
-static bool is_primitive_tag(ctag t)
+/* What may stand as an object's base value: PowerShell's known types, and
+ * an <Obj> (Windows PowerShell writes a PSObject wrapping another object so:
+ * the note properties outside, the wrapped object's own inside). */
+static bool is_base_tag(ctag t)
 {
-	return t >= T_S && t <= T_SS;
+	return (t >= T_S && t <= T_PR) || t == T_OBJ;
 }
 
 static bool is_list_tag(ctag t)
@@ -410,6 +413,7 @@ static void smap_free(smap *m)
 
 typedef struct ref_entry {
 	rms_value *value; /* borrowed from the tree being built; NULL while open */
+	const rms_psobject *open; /* the object being built while open */
 	size_t weight;
 	unsigned long owner; /* serial of the <Obj> that holds the id */
 } ref_entry;
@@ -841,7 +845,7 @@ static int decode_decimal(const dec *d, const xmlNode *n, const char *text, size
 			                "is out of System.Decimal's range "
 			                "(+-79228162514264337593543950335 as a 96-bit mantissa)");
 	}
-	char *s = malloc(1 + ni + 1 + nf + 1);
+	char *s = malloc(1 + (ni ? ni : 1) + 1 + nf + 1); /* "-" int "." frac NUL */
 	if (!s)
 		return rms__error_nomem();
 	size_t k = 0;
@@ -1316,12 +1320,26 @@ static int decode_primitive(dec *d, const xmlNode *n, ctag t, rms_value **out)
 		rc = rms__value_new_bytes_take(out, data, dlen);
 		break;
 	}
-	case T_SS:
-		rc = fail(d, n,
-		          "a SecureString cannot be decoded: it is encrypted with a session key, "
-		          "which remsess does not exchange (PSRP 2.4 deprecates the exchange; see "
-		          "docs/pssession.md)");
+	case T_SS: {
+		/* Encrypted with a session key remsess does not exchange (PSRP
+		 * 2.4 deprecates the exchange; docs/pssession.md): the secret
+		 * stays unread, and the value is an opaque SecureString object
+		 * (type names and ToString as PowerShell shows one), so the
+		 * object holding it (a PSCredential) is not lost. */
+		rms_psobject *o = NULL;
+		rc = rms_psobject_new(&o);
+		if (!rc)
+			rc = rms_psobject_add_type_name(o, "System.Security.SecureString");
+		if (!rc)
+			rc = rms_psobject_add_type_name(o, "System.Object");
+		if (!rc)
+			rc = rms_psobject_set_to_string(o, "System.Security.SecureString");
+		if (!rc)
+			rc = rms_value_new_object(out, o);
+		if (rc)
+			rms_psobject_free(o);
 		break;
+	}
 	default: rc = unknown_tag(d, n, NULL); break;
 	}
 	rms__buf_free(&tmp);
@@ -1341,28 +1359,59 @@ static int grave_push(dec *d, rms_value *v)
 	return 0;
 }
 
+/*
+ * A Ref to an object still being decoded: PowerShell writes one when an
+ * object holds itself (a hashtable in itself; a PSDrive through its
+ * provider's Drives). Values are trees, so the cycle is cut with a stub:
+ * the object's type names and ToString so far, as PowerShell itself writes
+ * an object it has no depth left for.
+ */
+static int cycle_stub(dec *d, const xmlNode *n, const rms_psobject *open, rms_value **out)
+{
+	size_t ntn = rms_psobject_type_name_count(open);
+	int rc = budget(d, n, 1 + ntn);
+	if (rc)
+		return rc;
+	rms_psobject *o = NULL;
+	if ((rc = rms_psobject_new(&o)))
+		return rc;
+	for (size_t i = 0; i < ntn && rc == 0; i++) {
+		char *copy = strdup(rms_psobject_type_name_at(open, i));
+		rc = copy ? rms__psobject_add_type_name_take(o, copy) : rms__error_nomem();
+	}
+	const char *ts = rms_psobject_to_string(open);
+	if (rc == 0 && ts) {
+		char *copy = strdup(ts);
+		rc = copy ? rms__psobject_set_to_string_take(o, copy) : rms__error_nomem();
+	}
+	if (rc == 0)
+		rc = rms_value_new_object(out, o);
+	if (rc)
+		rms_psobject_free(o);
+	return rc;
+}
+
 static int decode_ref(dec *d, const xmlNode *n, rms_value **out)
 {
 	xmlChar *owned;
 	const char *id = attr(n, "RefId", &owned);
 	int rc = 0;
 	size_t idx;
+	char cl[80];
+	clip(cl, id ? id : "", id ? strlen(id) : 0);
 	if (!id) {
 		rc = fail(d, n, "has no RefId attribute");
 	} else if (!smap_get(&d->ref_ids, id, &idx)) {
-		rc = fail(d, n, "RefId \"%s\" names no earlier <Obj>", id);
+		rc = fail(d, n, "RefId \"%s\" names no earlier <Obj>", cl);
 	} else if (!d->refs[idx].value) {
-		rc = fail(d, n,
-		          "RefId \"%s\" names an <Obj> that is still being decoded (a cycle); "
-		          "remsess values cannot hold cycles",
-		          id);
+		rc = cycle_stub(d, n, d->refs[idx].open, out);
 	} else {
 		size_t w = d->refs[idx].weight;
 		if (w > d->max_values - d->built) {
 			rc = fail(d, n,
 			          "copying RefId \"%s\" (weight %zu) would build more than the limit "
 			          "of %zu values (max_values): a reference bomb?",
-			          id, w, d->max_values);
+			          cl, w, d->max_values);
 			rms__error_set_limit("max_values", d->max_values, (uint64_t)d->built + w);
 		} else {
 			d->built += w;
@@ -1451,12 +1500,15 @@ static int decode_tnref(dec *d, const xmlNode *n, rms_psobject *o)
 {
 	xmlChar *owned;
 	const char *id = attr(n, "RefId", &owned);
-	size_t idx;
+	size_t idx = 0;
 	int rc = 0;
 	if (!id)
 		rc = fail(d, n, "has no RefId attribute");
-	else if (!smap_get(&d->tn_ids, id, &idx))
-		rc = fail(d, n, "RefId \"%s\" names no earlier <TN>", id);
+	else if (!smap_get(&d->tn_ids, id, &idx)) {
+		char cl[80];
+		clip(cl, id, strlen(id));
+		rc = fail(d, n, "RefId \"%s\" names no earlier <TN>", cl);
+	}
 	xmlFree(owned);
 	if (rc)
 		return rc;
@@ -1692,12 +1744,15 @@ static int decode_props(dec *d, const xmlNode *n, unsigned depth, rms_psobject *
 
 static int decode_obj(dec *d, const xmlNode *n, unsigned depth, rms_value **out)
 {
+	rms_psobject *o = NULL;
+	int rc = rms_psobject_new(&o);
+	if (rc)
+		return rc;
 	xmlChar *owned;
 	const char *id = attr(n, "RefId", &owned);
 	unsigned long serial = ++d->serial;
 	size_t w0 = d->weight - 1; /* the budget() of this <Obj> counted one */
 	size_t idx = 0;
-	int rc = 0;
 	if (id) {
 		if (!smap_get(&d->ref_ids, id, &idx)) {
 			idx = d->nrefs;
@@ -1709,18 +1764,13 @@ static int decode_obj(dec *d, const xmlNode *n, unsigned depth, rms_value **out)
 				d->nrefs++;
 		}
 		if (rc == 0)
-			d->refs[idx] = (ref_entry){NULL, 0, serial};
+			d->refs[idx] = (ref_entry){NULL, o, 0, serial};
 	}
 	xmlFree(owned);
-	if (rc)
-		return rc;
-
-	rms_psobject *o = NULL;
 	prop_slot *slots = NULL;
 	size_t nslots = 0, next_slot = 0;
-	if ((rc = rms_psobject_new(&o)))
-		return rc;
-	rc = check_no_text(d, n);
+	if (rc == 0)
+		rc = check_no_text(d, n);
 	if (rc == 0)
 		rc = collect_props(d, n, &slots, &nslots);
 	const xmlNode *seen_tn = NULL, *seen_str = NULL, *seen_base = NULL, *seen_coll = NULL;
@@ -1736,7 +1786,7 @@ static int decode_obj(dec *d, const xmlNode *n, unsigned depth, rms_value **out)
 			seen = &seen_tn, part = "type-name list (<TN> or <TNRef>)";
 		else if (t == T_TOSTRING)
 			seen = &seen_str, part = "<ToString>";
-		else if (is_primitive_tag(t))
+		else if (is_base_tag(t))
 			seen = &seen_base, part = "base value";
 		else if (is_list_tag(t) || t == T_DCT)
 			seen = &seen_coll, part = "collection";
@@ -1774,7 +1824,7 @@ static int decode_obj(dec *d, const xmlNode *n, unsigned depth, rms_value **out)
 		case T_QUE: rc = decode_list(d, c, depth + 1, o, t); break;
 		case T_DCT: rc = decode_dct(d, c, depth + 1, o); break;
 		default:
-			if (is_primitive_tag(t)) {
+			if (is_base_tag(t)) {
 				rms_value *base = NULL;
 				rc = decode_value(d, c, depth + 1, &base);
 				if (rc == 0)
@@ -1789,6 +1839,7 @@ static int decode_obj(dec *d, const xmlNode *n, unsigned depth, rms_value **out)
 	free(slots);
 	if (rc == 0 && (rc = rms_value_new_object(out, o)) == 0 && id && d->refs[idx].owner == serial) {
 		d->refs[idx].value = *out;
+		d->refs[idx].open = NULL;
 		d->refs[idx].weight = d->weight - w0;
 	}
 	if (rc)
@@ -1797,7 +1848,7 @@ static int decode_obj(dec *d, const xmlNode *n, unsigned depth, rms_value **out)
 }
 
 /* <PR>: a ProgressRecord, PowerShell's one known type with tags of its own. */
-static int decode_pr(dec *d, const xmlNode *n, unsigned depth, rms_value **out)
+static int decode_pr(dec *d, const xmlNode *n, rms_value **out)
 {
 	static const struct {
 		const char *tag;
@@ -1864,7 +1915,6 @@ static int decode_pr(dec *d, const xmlNode *n, unsigned depth, rms_value **out)
 			rc = fail_model(d, c, rc);
 		}
 	}
-	(void)depth;
 	if (rc == 0)
 		rc = rms_value_new_object(out, o);
 	if (rc)
@@ -1890,7 +1940,7 @@ static int decode_value(dec *d, const xmlNode *n, unsigned depth, rms_value **ou
 	case T_NIL: return rms_value_new_null(out, RMS_TYPE_OBJECT);
 	case T_OBJ: return decode_obj(d, n, depth, out);
 	case T_REF: return decode_ref(d, n, out);
-	case T_PR: return decode_pr(d, n, depth, out);
+	case T_PR: return decode_pr(d, n, out);
 	default: return decode_primitive(d, n, t, out);
 	}
 }
@@ -2201,16 +2251,10 @@ static int write_psobject(rms_clixml_writer *w, const rms_psobject *o, const cha
 	if (rc == 0 && ts)
 		rc = simple(w, "ToString", NULL, ts, strlen(ts), true);
 	const rms_value *base = rms_psobject_base(o);
-	if (rc == 0 && base && !rms_value_is_null(base)) {
-		rms_type bt = rms_value_type(base);
-		if (bt == RMS_TYPE_OBJECT || bt == RMS_TYPE_INSTANCE ||
-		    (RMS_TYPE_IS_ARRAY(bt) && bt != (RMS_TYPE_UINT8 | RMS_TYPE_ARRAY)))
-			rc = wfail("an object's base value is a %s; CLIXML holds only a primitive "
-			           "value there",
-			           rms_type_name(bt));
-		else
-			rc = write_value(w, base, NULL);
-	}
+	/* A null base is no base (<Nil> cannot stand inside <Obj>); an object
+	 * base is a nested <Obj>, as Windows PowerShell writes one. */
+	if (rc == 0 && base && !rms_value_is_null(base))
+		rc = write_value(w, base, NULL);
 	rms_ps_collection kind = rms_psobject_collection(o);
 	if (rc == 0 && kind != RMS_PS_COLLECTION_NONE) {
 		static const char *const tags[] = {"", "LST", "IE", "STK", "QUE", "DCT"};

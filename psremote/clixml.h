@@ -8,19 +8,26 @@
  *   Sg -> real32, By/SB/U16/I16/U32/I32/U64/I64 -> the integer types,
  *   G -> guid, TS -> timespan, URI -> uri, Version -> version, XD -> xml,
  *   SBK -> scriptblock, BA -> bytes, Nil -> null object, Obj -> object
- *   (TN/TNRef type names, ToString, a primitive base, Props/MS properties,
- *   LST/IE/STK/QUE/DCT collections), Ref -> a copy of the object it names.
+ *   (TN/TNRef type names, ToString, a base value (a primitive, or an Obj
+ *   as Windows PowerShell writes a wrapped object), Props/MS properties,
+ *   LST/IE/STK/QUE/DCT collections), Ref -> a copy of the object it names,
+ *   or, for an object still being decoded (a cycle: real PowerShell output
+ *   has them, e.g. a hashtable holding itself, Get-PSDrive 3 levels deep),
+ *   a stub of it: its type names and ToString only.
  * Strings lose their `_xHHHH_` escapes (UTF-16 code units; surrogate
  * pairs joined; a lone surrogate is an error). SS (SecureString) is
- * refused: no session key is exchanged (protocol 2.4 deprecates the
- * exchange), see docs/pssession.md.
+ * encrypted with a session key remsess does not exchange (protocol 2.4
+ * deprecates the exchange; docs/pssession.md): it becomes an opaque
+ * object (type System.Security.SecureString, no content), so the object
+ * holding it is kept.
  *
  * Every failure is RMS_E_PROTOCOL, phase DECODE, naming the element and
  * what is wrong: malformed XML, an unknown tag, a number out of range, a
- * Ref or TNRef to nothing or to an object still open (a cycle), nesting
- * deeper than the limit, a reference bomb (copies through Ref beyond
- * max_values values in all). The XML is parsed with core/wsman/xml.h's
- * safe settings (no DTD, no entities, no network).
+ * Ref or TNRef to nothing, nesting deeper than the limit, a reference bomb
+ * (copies through Ref beyond max_values values in all), a lone surrogate
+ * or U+0000 escaped in text (PowerShell's strings hold them, UTF-8 text
+ * cannot). The XML is parsed with core/wsman/xml.h's safe settings (no
+ * DTD, no entities, no network).
  */
 #ifndef RMS_PSREMOTE_CLIXML_H
 #define RMS_PSREMOTE_CLIXML_H

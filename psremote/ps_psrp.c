@@ -453,17 +453,7 @@ static int read_in(rms_session *s, bool *moved)
 {
 	struct psrp_conn *c = pc(s);
 	for (unsigned i = 0; i < READS_PER_PUMP; i++) {
-		ssize_t n = libssh2_channel_read_stderr(c->ch, c->buf, sizeof c->buf);
-		if (n > 0) {
-			keep_stderr(c, c->buf, (size_t)n);
-			*moved = true;
-			continue;
-		}
-		if (n == LIBSSH2_ERROR_EAGAIN && out_blocked(c)) {
-			c->pend = P_ADJUST;
-			return 0;
-		}
-		n = libssh2_channel_read(c->ch, c->buf, sizeof c->buf);
+		ssize_t n = libssh2_channel_read(c->ch, c->buf, sizeof c->buf);
 		if (n == LIBSSH2_ERROR_EAGAIN) {
 			if (out_blocked(c))
 				c->pend = P_ADJUST;
@@ -479,6 +469,17 @@ static int read_in(rms_session *s, bool *moved)
 			rc = take_lines(s);
 		if (rc)
 			return lost(s, rc);
+	}
+	/* stderr only when libssh2 already holds some: asking for it otherwise
+	 * is one more read of the socket that finds nothing. */
+	while (c->pend == P_NONE && libssh2_poll_channel_read(c->ch, 1)) {
+		ssize_t n = libssh2_channel_read_stderr(c->ch, c->buf, sizeof c->buf);
+		if (n == LIBSSH2_ERROR_EAGAIN && out_blocked(c))
+			c->pend = P_ADJUST;
+		if (n <= 0)
+			break;
+		keep_stderr(c, c->buf, (size_t)n);
+		*moved = true;
 	}
 	if (libssh2_channel_eof(c->ch) && c->phase != PH_CLOSING) {
 		/* The exit status and the last of stderr follow the EOF: wait

@@ -11,7 +11,17 @@ rms=${RMS_BUILD_DIR:-build}/remsess
 ep_out=$(mktemp)
 tests/endpoint/run --port 0 --auth basic --user demo --password demo-Pa55 >"$ep_out" 2>&1 &
 ep_pid=$!
-trap 'kill $ep_pid 2>/dev/null; rm -f "$ep_out"' EXIT INT TERM
+ps_dir="" # the demo's private sshd (PowerShell part), when started
+cleanup() {
+	kill "$ep_pid" 2>/dev/null || :
+	rm -f "$ep_out"
+	if [ -n "$ps_dir" ]; then
+		if [ -s "$ps_dir/sshd.pid" ]; then kill "$(cat "$ps_dir/sshd.pid")" 2>/dev/null || :; fi
+		rm -rf "$ps_dir"
+	fi
+}
+trap 'cleanup' EXIT
+trap 'exit 130' INT TERM
 i=0
 until grep -q listening "$ep_out" 2>/dev/null; do
 	i=$((i + 1))
@@ -24,8 +34,27 @@ REMSESS_PASSWORD=demo-Pa55
 export REMSESS_PASSWORD
 ep="-H 127.0.0.1 --port $port -u demo --allow-unencrypted"
 
+# An argument as a shell would need it typed: quoted when it has spaces,
+# quotes or other special characters.
+quote() {
+	case $1 in
+	*[!A-Za-z0-9_./:=,@%+-]* | '') ;;
+	*) printf '%s' "$1"; return ;;
+	esac
+	case $1 in
+	*\'*) ;;
+	*) printf "'%s'" "$1"; return ;;
+	esac
+	case $1 in
+	*[\"\$\`\\!]*) printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
+	*) printf '"%s"' "$1" ;;
+	esac
+}
+
 show() {
-	printf '\n$ remsess %s\n' "$*"
+	printf '\n$ remsess'
+	for arg in "$@"; do printf ' %s' "$(quote "$arg")"; done
+	printf '\n'
 	set +e
 	# shellcheck disable=SC2086
 	"$rms" "$@"
@@ -110,6 +139,54 @@ echo; echo "-- options are validated offline, each error names what is wrong"
 show -H server1.example --port 70000 enum Win32_Service
 show -H server1.example -u admin enum Win32_Service
 show -H server1.example --password hunter2 enum Win32_Service
+
+echo; echo "-- PowerShell remoting over SSH: a PSSession to a real PowerShell 7.6, running as the"
+echo "   SSH server's powershell subsystem; a pipeline returns typed objects"
+pwsh=""
+if [ -n "${RMS_PWSH:-}" ] && [ -x "$RMS_PWSH" ]; then
+	pwsh=$RMS_PWSH
+elif [ -x "$HOME/.dotnet/tools/pwsh" ]; then
+	pwsh=$HOME/.dotnet/tools/pwsh
+elif command -v pwsh >/dev/null 2>&1; then
+	pwsh=$(command -v pwsh)
+fi
+if [ -z "$pwsh" ]; then
+	echo "   the PowerShell part is skipped: PowerShell 7.6 (pwsh) is not installed;"
+	echo "   scripts/deps.sh installs it when the .NET SDK is there (RMS_PWSH names another)"
+elif [ "$(id -u)" -ne 0 ]; then
+	echo "   the PowerShell part is skipped: the demo's private sshd must run as root to"
+	echo "   log a user in, and this demo runs as $(id -un)"
+else
+	ps_dir=$(mktemp -d /tmp/remsess-demo.XXXXXX)
+	ps_port=$(sh scripts/demo-sshd.sh "$ps_dir" "$pwsh")
+	echo "   a private sshd listens on 127.0.0.1:$ps_port (Subsystem powershell $pwsh -sshs),"
+	echo "   with generated host and user keys; remsess checks the host key against the"
+	echo "   known_hosts file given"
+	ps_ssh="--transport ssh -H 127.0.0.1 --port $ps_port -u $(id -un) -i $ps_dir/id_ed25519 --known-hosts $ps_dir/known_hosts"
+
+	echo; echo "-- the PSSession is eager: creating it connects, checks the host key, authenticates,"
+	echo "   starts the subsystem and opens a runspace pool, before the pipeline runs (-v shows"
+	echo "   each step); one without that subsystem fails right there, exit 3"
+	# shellcheck disable=SC2086
+	show $ps_ssh -v ps '1..3'
+	# shellcheck disable=SC2086
+	show $ps_ssh ps --subsystem nosuch '1..3'
+
+	echo; echo "-- typed objects: with --json each output object is one JSON line, its numbers,"
+	echo "   dates and lists kept"
+	# shellcheck disable=SC2086
+	show $ps_ssh ps --json 'Get-Item /etc/hostname | Select-Object Name, Length, LastWriteTime'
+	# shellcheck disable=SC2086
+	show $ps_ssh ps --json '[pscustomobject]@{ Name = "disk"; SizeGB = [decimal]12.5; When = [datetime]"2026-12-07"; Tags = @("a","b") }'
+
+	echo; echo "-- the other streams go to stderr, each record with its stream's prefix; a"
+	echo "   non-terminating error does not stop the pipeline (exit 0), a terminating one"
+	echo "   fails it (exit 1)"
+	# shellcheck disable=SC2086
+	show $ps_ssh ps 'Write-Warning "low disk"; Write-Error "oops"; "still running"'
+	# shellcheck disable=SC2086
+	show $ps_ssh ps 'throw "boom"'
+fi
 
 echo
 echo "Run the test suite with: sh scripts/check.sh"

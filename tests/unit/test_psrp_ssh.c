@@ -695,6 +695,74 @@ static void test_killed_server_breaks_session(void **state)
 	rms_session_free(s);
 }
 
+/* Three PSRP sessions opened and three pipelines run through one engine
+ * from this thread: the pipelines overlap (each sleeps 600 ms; together
+ * they take well under the 1.8 s one after another would). */
+static void test_engine_drives_psrp_sessions(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	enum { N = 3 };
+	rms_multi *m;
+	assert_int_equal(rms_multi_new(&m), 0);
+	rms_session_options o = ps_opts();
+	rms_session *s[N];
+	for (int i = 0; i < N; i++)
+		assert_int_equal(rms_multi_open(&s[i], m, RMS_BACKEND_PSSESSION, &o), 0);
+	int opened = 0, done = 0, values = 0;
+	rms_op *op[N] = { 0 };
+	rms_request *req;
+	assert_int_equal(rms_request_new(&req, RMS_OP_POWERSHELL), 0);
+	assert_int_equal(rms_request_set_script(req, "Start-Sleep -Milliseconds 600; 'slept'"), 0);
+	struct timespec t0 = { 0 }, t1;
+	while (done < N) {
+		size_t running = 0;
+		assert_int_equal(rms_multi_perform(m, &running), 0);
+		rms_msg msg;
+		while (rms_multi_info_read(m, &msg) == 0) {
+			if (msg.kind == RMS_MSG_OPENED) {
+				if (msg.result)
+					fail_msg("open failed: %s",
+					         rms_error_message(rms_session_broken_reason(msg.session)));
+				if (++opened == N) {
+					clock_gettime(CLOCK_MONOTONIC, &t0);
+					for (int i = 0; i < N; i++)
+						assert_int_equal(rms_multi_start(&op[i], m, s[i], req), 0);
+				}
+			} else if (msg.kind == RMS_MSG_READY || msg.kind == RMS_MSG_DONE) {
+				rms_ps_stream st;
+				rms_value *v;
+				int rc;
+				while ((rc = rms_op_next_object(msg.op, &st, &v)) == 0) {
+					const char *t = NULL;
+					assert_int_equal(rms_value_get_string(v, &t), 0);
+					assert_string_equal(t, "slept");
+					values++;
+					rms_value_free(v);
+				}
+				assert_true(rc == RMS_EAGAIN || rc == RMS_ITEROVER);
+				if (msg.kind == RMS_MSG_DONE) {
+					assert_int_equal(msg.result, 0);
+					done++;
+				}
+			}
+		}
+		if (done < N)
+			assert_true(rms_multi_poll(m, 5000, NULL) >= 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_int_equal(values, N);
+	if (took > 1.5)
+		fail_msg("three 600 ms pipelines took %.2f s through the engine", took);
+	for (int i = 0; i < N; i++) {
+		rms_op_free(op[i]);
+		rms_session_free(s[i]);
+	}
+	rms_request_free(req);
+	rms_multi_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -713,6 +781,7 @@ int main(void)
 		cmocka_unit_test(test_two_pipelines_at_once),
 		cmocka_unit_test(test_big_string_and_caps),
 		cmocka_unit_test(test_killed_server_breaks_session),
+		cmocka_unit_test(test_engine_drives_psrp_sessions),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
