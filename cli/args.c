@@ -87,6 +87,7 @@ typedef enum opt_id {
 	O_NAMESPACE,
 	O_BACKEND,
 	O_TRANSPORT,
+	O_PROTOCOL,
 	O_IDENTITY,
 	O_KNOWN_HOSTS,
 	O_ACCEPT_NEW_HOST_KEY,
@@ -260,6 +261,16 @@ static int parse_transport(cli_args *a, const char *v)
 		a->transport = RMS_TRANSPORT_SSH;
 	else
 		return usage(a, "--transport '%s' is not one of wsman, ssh", v);
+	return 0;
+}
+
+static int parse_protocol(cli_args *a, const char *v)
+{
+	if (rms_ps_protocol_parse(&a->ps_protocol, v) != 0) {
+		rms_error_clear();
+		return usage(a, "--protocol '%s' is not one of shell, powershell", v);
+	}
+	a->ps_protocol_set = true;
 	return 0;
 }
 
@@ -599,6 +610,7 @@ static const opt_def options[] = {
 	{"namespace", 'n', true, O_NAMESPACE, .parse = set_namespace},
 	{"backend", 0, true, O_BACKEND, .parse = parse_backend},
 	{"transport", 0, true, O_TRANSPORT, .parse = parse_transport},
+	{"protocol", 0, true, O_PROTOCOL, .parse = parse_protocol},
 	/* SSH */
 	{"identity", 'i', true, O_IDENTITY, FIELD(identity_file)},
 	{"known-hosts", 0, true, O_KNOWN_HOSTS, FIELD(known_hosts)},
@@ -819,6 +831,11 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 	}
 	if (a->command == CLI_CMD_PS && a->backend == RMS_BACKEND_CIM)
 		return usage(a, "ps runs PowerShell on the PSSession backend, not with --backend cim");
+	if (a->command == CLI_CMD_PS && a->ps_protocol_set &&
+	    a->ps_protocol != RMS_PS_PROTOCOL_POWERSHELL)
+		return usage(a, "ps speaks PowerShell remoting: --protocol shell does not apply");
+	if (a->ps_protocol_set && a->backend == RMS_BACKEND_CIM)
+		return usage(a, "--protocol is the PSSession's: it does not apply to --backend cim");
 	if (a->command == CLI_CMD_SESSION && a->backend == RMS_BACKEND_AUTO)
 		return usage(a,
 		             "session needs --backend cim or --backend pssession: a session is one "
@@ -1280,6 +1297,8 @@ void cli_build_options(rms_session_options *o, const cli_args *a, rms_backend ba
 	if (a->command == CLI_CMD_PS && backend == RMS_BACKEND_PSSESSION) {
 		o->pssession_v2.protocol = RMS_PS_PROTOCOL_POWERSHELL;
 		o->pssession_v2.ssh_subsystem = a->ps_subsystem;
+	} else if (a->ps_protocol_set && backend == RMS_BACKEND_PSSESSION) {
+		o->pssession_v2.protocol = a->ps_protocol;
 	}
 	if (o->transport == RMS_TRANSPORT_SSH) {
 		o->ssh.identity_file = a->identity_file;

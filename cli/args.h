@@ -103,6 +103,8 @@ typedef struct cli_args {
 	const char *cim_namespace;  /* never NULL after a successful parse */
 	rms_backend backend;        /* RMS_BACKEND_AUTO unless --backend */
 	rms_transport transport;
+	rms_ps_protocol ps_protocol; /* --protocol (ps implies powershell) */
+	bool ps_protocol_set;
 	const char *identity_file;
 	const char *known_hosts;
 	bool accept_new_host_key;

@@ -120,6 +120,8 @@ void cli_print_help(FILE *out)
 	      "      --backend B           cim, pssession or auto (default auto: CIM\n"
 	      "                            operations go to CIM, run goes to the PSSession)\n"
 	      "      --transport T         wsman (default) or ssh (PSSession only)\n"
+	      "      --protocol P          what a PSSession speaks: shell (default) or\n"
+	      "                            powershell (PowerShell remoting; ps implies it)\n"
 	      "  -i, --identity FILE       SSH private key\n"
 	      "      --known-hosts FILE    SSH known hosts (default ~/.ssh/known_hosts)\n"
 	      "      --accept-new-host-key record an SSH host key seen for the first time\n"
@@ -413,6 +415,7 @@ static const char *option_for_field(const char *field)
 	    {"operation_timeout_ms", "--timeout"},
 	    {"max_envelope_size", "--max-envelope-kb"},
 	    {"transport", "--transport"},
+	    {"pssession_v2.protocol", "--protocol"},
 	    {"cim.cim_namespace", "--namespace"},
 	    {"ssh.identity_file", "--identity"},
 	    {"ssh.known_hosts", "--known-hosts"},

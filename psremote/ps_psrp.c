@@ -61,6 +61,7 @@ struct oop_queue {
 	struct oop_item *items;
 	size_t head, n, cap;
 	bool waiting; /* a Data or Command is out and not acknowledged */
+	bool started; /* its first line (a pipeline's Command) has gone out */
 };
 
 struct psrp_conn {
@@ -75,6 +76,10 @@ struct psrp_conn {
 	size_t out_pos;
 	struct oop_queue *qs;
 	size_t nqs, qcap;
+	/* Pipelines stopped before their Command went out: nothing of them is
+	 * sent, their close included. */
+	rms_guid *dropped;
+	size_t ndropped, dropcap;
 	char err[STDERR_KEEP + 1];
 	size_t err_len;
 	uint64_t deadline; /* of the open's pool phase, or the close */
@@ -91,6 +96,9 @@ struct psrp_op {
 	bool gave_end;
 	int fail_rc;
 	rms_error *fail;
+	/* The session was lost while this op still had events to hand out:
+	 * they go out first, then this error. */
+	rms_error *lost;
 };
 
 static struct psrp_conn *pc(const rms_session *s)
@@ -145,8 +153,11 @@ static int lost(rms_session *s, int rc)
 	if (c->pool)
 		rms__psrp_pool_lost(c->pool, e ? rms_error_message(e) : "the connection was lost");
 	rms__error_unpark(keep);
-	if (c->phase == PH_OPEN)
+	if (c->phase == PH_OPEN) {
 		rms__ps_session_lost(s);
+		if (s->stats.shells_open)
+			s->stats.shells_open--;
+	}
 	c->phase = PH_GONE;
 	for (size_t i = 0; i < c->nops; i++)
 		rms__ps_op_wake(c->ops[i]);
@@ -277,6 +288,36 @@ static int route_sends(struct psrp_conn *c)
 			rms__psrp_send_clear(&snd);
 			return rms__error_nomem();
 		}
+		bool was_dropped = false;
+		for (size_t i = 0; i < c->ndropped; i++)
+			if (rms__guid_equal(&c->dropped[i], &snd.guid)) {
+				was_dropped = true;
+				if (snd.kind == RMS_PSRP_SEND_CLOSE_PIPELINE)
+					c->dropped[i] = c->dropped[--c->ndropped];
+				break;
+			}
+		if (was_dropped) {
+			/* Nothing of this pipeline reached the server. */
+			rms__psrp_send_clear(&snd);
+			if (q->head >= q->n)
+				queue_drop(c, q);
+			continue;
+		}
+		if (snd.kind == RMS_PSRP_SEND_STOP && !q->started && q->n > q->head) {
+			/* Stopped before its Command went out: drop it whole rather
+			 * than let the server start it after a Signal it would not
+			 * know yet. */
+			rms_guid g = snd.guid;
+			rms__psrp_send_clear(&snd);
+			queue_drop(c, q);
+			if (rms__array_grow((void **)&c->dropped, &c->dropcap, c->ndropped + 1,
+			                    sizeof *c->dropped))
+				return RMS_E_NOMEM;
+			c->dropped[c->ndropped++] = g;
+			rms__psrp_pipeline_dropped(c->pool, &g,
+			                           "the pipeline was stopped before it started");
+			continue;
+		}
 		switch (snd.kind) {
 		case RMS_PSRP_SEND_DATA:
 			rc = push_data(q, &snd.guid, snd.prompt_response, snd.data.data, snd.data.len);
@@ -312,6 +353,7 @@ static int release_lines(struct psrp_conn *c)
 				return rms__error_nomem();
 			rms__buf_free(&it->line);
 			q->waiting = it->needs_ack;
+			q->started = true;
 			q->head++;
 		}
 	}
@@ -414,8 +456,11 @@ static int write_out(rms_session *s, bool *moved)
 		if (n > WRITE_MAX)
 			n = WRITE_MAX;
 		ssize_t rc = libssh2_channel_write(c->ch, c->out.data + c->out_pos, n);
-		if (rc == LIBSSH2_ERROR_EAGAIN) {
-			if (out_blocked(c)) {
+		if (rc == LIBSSH2_ERROR_EAGAIN || rc == 0) {
+			/* Blocked outbound: the packet is half sent and must be
+			 * finished first. Otherwise the server's window is full:
+			 * its adjust comes in with the next read. */
+			if (rc && out_blocked(c)) {
 				c->pend = P_WRITE;
 				c->pend_len = n;
 			}
@@ -527,6 +572,14 @@ static int pump(rms_session *s, rms_wait *w, uint64_t deadline)
 		return rc;
 	if (c->pend == P_NONE && (rc = read_in(s, &moved)))
 		return rc;
+	rms_psrp_pool_state ps = rms__psrp_pool_state(c->pool);
+	if (c->phase == PH_OPEN && (ps == RMS_PSRP_POOL_BROKEN || ps == RMS_PSRP_POOL_CLOSED))
+		return lost(s, rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_REMOTE,
+		                              "the runspace pool on %s is %s: %s", c->ssh.host,
+		                              rms__psrp_pool_state_name(ps),
+		                              rms__psrp_pool_reason(c->pool)
+		                                      ? rms__psrp_pool_reason(c->pool)
+		                                      : "the server closed it"));
 	if (c->ssh.rx_bytes != rx) {
 		/* Packets for other pipelines may now be queued where poll()
 		 * cannot see them. */
@@ -537,7 +590,9 @@ static int pump(rms_session *s, rms_wait *w, uint64_t deadline)
 		return 0;
 	if (c->eof_until && (!deadline || c->eof_until < deadline))
 		deadline = c->eof_until;
-	rms__ssh_wait_fill(&c->ssh, w, c->out_pos < c->out.len ? RMS_WAIT_OUT : 0, deadline);
+	/* Writable only matters when libssh2 is blocked on sending; bytes
+	 * waiting for the server's window wait for a read. */
+	rms__ssh_wait_fill(&c->ssh, w, 0, deadline);
 	return RMS_EAGAIN;
 }
 
@@ -590,6 +645,7 @@ int rms__psrp_open(rms_session *s)
 	rc = rms__ssh_connect_begin(s, &c->ssh, s->opts.connect_timeout_ms);
 	if (rc == 0) {
 		c->phase = PH_CHANNEL;
+		c->deadline = rms__now_ms() + s->opts.connect_timeout_ms;
 		return RMS_EAGAIN;
 	}
 	return rc;
@@ -612,12 +668,18 @@ int rms__psrp_open_step(rms_session *s, rms_wait *w)
 			if ((rc = rms__ssh_connect_step(s, &c->ssh, w)))
 				return rc;
 			c->phase = PH_CHANNEL;
+			c->deadline = rms__now_ms() + s->opts.connect_timeout_ms;
 			break;
 		case PH_CHANNEL:
+			if (rms__now_ms() >= c->deadline)
+				return open_failed(s, rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_CONNECT,
+				                                     "the SSH server did not open a channel "
+				                                     "within %u ms",
+				                                     s->opts.connect_timeout_ms));
 			c->ch = libssh2_channel_open_session(c->ssh.ssh);
 			if (!c->ch) {
 				if (libssh2_session_last_errno(c->ssh.ssh) == LIBSSH2_ERROR_EAGAIN) {
-					rms__ssh_wait_fill(&c->ssh, w, 0, 0);
+					rms__ssh_wait_fill(&c->ssh, w, 0, c->deadline);
 					return RMS_EAGAIN;
 				}
 				return open_failed(s, rms__ssh_error(&c->ssh, RMS_E_SSH, RMS_PHASE_REMOTE,
@@ -626,9 +688,16 @@ int rms__psrp_open_step(rms_session *s, rms_wait *w)
 			c->phase = PH_SUBSYSTEM;
 			break;
 		case PH_SUBSYSTEM:
+			if (rms__now_ms() >= c->deadline)
+				return open_failed(s, rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_CONNECT,
+				                                     "the SSH server did not answer the "
+				                                     "request for the subsystem '%s' within "
+				                                     "%u ms",
+				                                     subsystem(s),
+				                                     s->opts.connect_timeout_ms));
 			rc = libssh2_channel_subsystem(c->ch, subsystem(s));
 			if (rc == LIBSSH2_ERROR_EAGAIN) {
-				rms__ssh_wait_fill(&c->ssh, w, 0, 0);
+				rms__ssh_wait_fill(&c->ssh, w, 0, c->deadline);
 				return RMS_EAGAIN;
 			}
 			if (rc) {
@@ -736,7 +805,10 @@ int rms__psrp_close(rms_session *s)
 	}
 	int rc = rms__psrp_pool_close(c->pool);
 	if (rc) {
+		if (s->stats.shells_open)
+			s->stats.shells_open--;
 		disconnect(s, c, true);
+		c->phase = PH_GONE;
 		return rc;
 	}
 	c->phase = PH_CLOSING;
@@ -786,6 +858,7 @@ void rms__psrp_destroy(rms_session *s)
 	while (c->nqs)
 		queue_drop(c, &c->qs[0]);
 	free(c->qs);
+	free(c->dropped);
 	free(c->ops);
 	free(c->ssh.host);
 	free(c);
@@ -869,7 +942,6 @@ int rms__psrp_start(rms_op *op)
 	if (rc)
 		return rc;
 	c->ops[c->nops++] = op;
-	s->stats.operations++;
 	if (r->timeout_ms)
 		p->deadline = rms__now_ms() + r->timeout_ms;
 	return 0;
@@ -887,6 +959,25 @@ static int check_cap(rms_op *op)
 	p->we_stopped = false;
 	return op_failed(op, rms__ps_limit_error("MaximumReceivedDataSizePerCommand", cap, got,
 	                                         op->delivered));
+}
+
+/* The per-command cap of every pipeline of the session, as data arrives
+ * (one op's pump reads for all of them): another op over it is stopped and
+ * failed, and woken to say so. Returns op's own failure, or 0. */
+static int check_caps(rms_op *op)
+{
+	struct psrp_conn *c = pc(op->session);
+	for (size_t i = 0; i < c->nops; i++) {
+		rms_op *o = c->ops[i];
+		struct psrp_op *q = pop_(o);
+		if (o == op || q->fail_rc || !q->pl)
+			continue;
+		struct rms_error *keep = rms__error_park();
+		if (check_cap(o))
+			rms__ps_op_wake(o);
+		rms__error_unpark(keep);
+	}
+	return check_cap(op);
 }
 
 int rms__psrp_step(rms_op *op, rms_wait *w)
@@ -918,9 +1009,16 @@ int rms__psrp_step(rms_op *op, rms_wait *w)
 		int rc = pump(op->session, w, p->deadline);
 		if (rc == RMS_EAGAIN)
 			return rc;
+		if (rc && rms__psrp_pipeline_has_event(p->pl)) {
+			/* What arrived before the loss is handed out first; the
+			 * pipeline's end then carries the loss. */
+			if (!p->lost)
+				p->lost = rms_error_dup(rms_error_last());
+			return 0;
+		}
 		if (rc)
 			return op_failed(op, rc);
-		if ((rc = check_cap(op)))
+		if ((rc = check_caps(op)))
 			return rc;
 	}
 }
@@ -950,7 +1048,9 @@ int rms__psrp_next_object(rms_op *op, rms_ps_stream *stream, rms_value **out)
 	rms_value_free(op->error_record);
 	op->error_record = ev.value;
 	ev.value = NULL;
-	if (ev.state == RMS_PSRP_PIPELINE_STOPPED && p->we_stopped)
+	if (p->lost && ev.state == RMS_PSRP_PIPELINE_FAILED)
+		rc = rms__error_restore(p->lost);
+	else if (ev.state == RMS_PSRP_PIPELINE_STOPPED && p->we_stopped)
 		rc = rms__error_set(RMS_E_CANCELLED, RMS_PHASE_REMOTE, "the pipeline was stopped");
 	else
 		rc = rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE, "the pipeline %s: %s",
@@ -984,6 +1084,7 @@ void rms__psrp_op_free(rms_op *op)
 		rms__error_unpark(keep);
 	}
 	rms_error_free(p->fail);
+	rms_error_free(p->lost);
 	free(p);
 	op->priv = NULL;
 }

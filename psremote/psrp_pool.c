@@ -338,6 +338,9 @@ int rms__psrp_pool_new(rms_psrp_pool **out, const rms_psrp_pool_config *cfg)
 }
 
 static void pipeline_detach(rms_psrp_pipeline *pl);
+static rms_psrp_pipeline *find_pipeline(rms_psrp_pool *p, const rms_guid *id);
+static int pipeline_end(rms_psrp_pipeline *pl, rms_psrp_pipeline_state st, rms_value *record,
+                        const char *message);
 
 void rms__psrp_pool_free(rms_psrp_pool *p)
 {
@@ -412,8 +415,20 @@ int rms__psrp_pool_close(rms_psrp_pool *p)
 {
 	if (p->state == RMS_PSRP_POOL_CLOSED || p->state == RMS_PSRP_POOL_BROKEN)
 		return 0;
+	/* Pipelines still open are stopped and closed first: the server
+	 * acknowledges the pool's close only when every command is closed. */
+	for (size_t i = 0; i < p->npls; i++) {
+		rms_psrp_pipeline *pl = p->pls[i];
+		if (!pl->done && rms__psrp_pipeline_stop(pl))
+			return rms__error_nomem();
+		if (!pl->close_queued) {
+			if (!push_send(p, RMS_PSRP_SEND_CLOSE_PIPELINE, &pl->id))
+				return rms__error_nomem();
+			pl->close_queued = true;
+		}
+	}
 	if (!push_send(p, RMS_PSRP_SEND_CLOSE_POOL, &zero_guid))
-		return RMS_E_NOMEM;
+		return rms__error_nomem();
 	p->state = RMS_PSRP_POOL_CLOSING;
 	return 0;
 }
@@ -430,6 +445,15 @@ static void set_reason(rms_psrp_pool *p, const char *reason)
 	if (p->reason)
 		return;
 	p->reason = strdup(reason ? reason : "the runspace pool broke");
+}
+
+void rms__psrp_pipeline_dropped(rms_psrp_pool *p, const rms_guid *id, const char *why)
+{
+	rms_psrp_pipeline *pl = find_pipeline(p, id);
+	if (pl) {
+		pipeline_end(pl, RMS_PSRP_PIPELINE_STOPPED, NULL, why);
+		pl->close_queued = true; /* nothing of it reached the server */
+	}
 }
 
 void rms__psrp_pool_lost(rms_psrp_pool *p, const char *reason)
@@ -651,7 +675,7 @@ static int host_call(rms_psrp_pool *p, const rms_guid *pid, const rms_value *cal
 	mk_set(&m, er, "TargetObject", mk_nil(&m));
 	mk_set(&m, er, "FullyQualifiedErrorId", mk_str(&m, "HostFunctionNotImplemented"));
 	mk_set(&m, er, "InvocationInfo", mk_nil(&m));
-	mk_set(&m, er, "ErrorCategory_Category", mk_i32(&m, 28)); /* NotImplemented */
+	mk_set(&m, er, "ErrorCategory_Category", mk_i32(&m, 11)); /* NotImplemented */
 	mk_set(&m, er, "ErrorCategory_Activity", mk_str(&m, method ? method : ""));
 	mk_set(&m, er, "ErrorCategory_Reason", mk_str(&m, "PSInvalidOperationException"));
 	mk_set(&m, er, "ErrorCategory_TargetName", mk_str(&m, ""));
@@ -712,7 +736,16 @@ static int pipeline_message(rms_psrp_pool *p, const rms_psrp_message *msg)
 			why = "the pipeline failed (the server gave no reason)";
 		if (st == RMS_PSRP_PIPELINE_STOPPED && !why)
 			why = "the pipeline was stopped";
-		return pipeline_end(pl, (rms_psrp_pipeline_state)st, rec, why);
+		rc = pipeline_end(pl, (rms_psrp_pipeline_state)st, rec, why);
+		/* Done with on the server too, as PowerShell's client closes a
+		 * pipeline when its end arrives (the server's pool close waits
+		 * for every command to be closed). */
+		if (!rc && !pl->close_queued) {
+			if (!push_send(p, RMS_PSRP_SEND_CLOSE_PIPELINE, &pl->id))
+				return rms__error_nomem();
+			pl->close_queued = true;
+		}
+		return rc;
 	}
 	case RMS_PSRP_PIPELINE_HOST_CALL: {
 		rms_value *v = NULL;

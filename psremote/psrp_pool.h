@@ -92,6 +92,11 @@ void rms__psrp_pool_closed(rms_psrp_pool *p);
  * Broken with this reason; every pipeline fails with it. */
 void rms__psrp_pool_lost(rms_psrp_pool *p, const char *reason);
 
+/* The transport dropped pipeline id before anything of it reached the
+ * server (it was stopped before its Command went out): it ends as Stopped
+ * with why, and no close is sent for it. */
+void rms__psrp_pipeline_dropped(rms_psrp_pool *p, const rms_guid *id, const char *why);
+
 /* Ask for max_runspaces (SET_MAX_RUNSPACES with a call id); the answer
  * comes as rms__psrp_pool_runspaces_answer. */
 int rms__psrp_pool_set_max_runspaces(rms_psrp_pool *p, int n);

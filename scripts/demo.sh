@@ -165,10 +165,12 @@ else
 	ps_ssh="--transport ssh -H 127.0.0.1 --port $ps_port -u $(id -un) -i $ps_dir/id_ed25519 --known-hosts $ps_dir/known_hosts"
 
 	echo; echo "-- the PSSession is eager: creating it connects, checks the host key, authenticates,"
-	echo "   starts the subsystem and opens a runspace pool, before the pipeline runs (-v shows"
+	echo "   starts the subsystem and opens a runspace pool, before anything runs (-v shows"
 	echo "   each step); one without that subsystem fails right there, exit 3"
 	# shellcheck disable=SC2086
-	show $ps_ssh -v ps '1..3'
+	show $ps_ssh --protocol powershell -v session --backend pssession
+	# shellcheck disable=SC2086
+	show $ps_ssh ps '1..3'
 	# shellcheck disable=SC2086
 	show $ps_ssh ps --subsystem nosuch '1..3'
 

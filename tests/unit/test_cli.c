@@ -161,6 +161,34 @@ static void test_ssh_options_in_both_forms(void **state)
 	done(p);
 }
 
+static void test_protocol_option(void **state)
+{
+	(void)state;
+	parsed *p = OK("--transport", "ssh", "--protocol", "PowerShell", "-H", "h", "session",
+	               "--backend", "pssession");
+	assert_true(p->a.ps_protocol_set);
+	assert_int_equal(p->a.ps_protocol, RMS_PS_PROTOCOL_POWERSHELL);
+	rms_session_options o;
+	cli_build_options(&o, &p->a, RMS_BACKEND_PSSESSION, NULL, NULL);
+	assert_int_equal(o.pssession_v2.protocol, RMS_PS_PROTOCOL_POWERSHELL);
+	done(p);
+	p = OK("--protocol=shell", "-H", "h", "run", "ls");
+	cli_build_options(&o, &p->a, RMS_BACKEND_PSSESSION, NULL, NULL);
+	assert_int_equal(o.pssession_v2.protocol, RMS_PS_PROTOCOL_SHELL);
+	done(p);
+	/* Without it, the command shell, as before. */
+	p = OK("-H", "h", "run", "ls");
+	cli_build_options(&o, &p->a, RMS_BACKEND_PSSESSION, NULL, NULL);
+	assert_int_equal(o.pssession_v2.protocol, RMS_PS_PROTOCOL_SHELL);
+	done(p);
+	BAD("--protocol 'psrp' is not one of shell, powershell", "--protocol", "psrp", "-H", "h",
+	    "run", "ls");
+	BAD("ps speaks PowerShell remoting: --protocol shell does not apply", "--protocol",
+	    "shell", "--transport", "ssh", "-H", "h", "ps", "1");
+	BAD("--protocol is the PSSession's", "--protocol", "powershell", "--backend", "cim", "-H",
+	    "h", "enum", "X");
+}
+
 static void test_short_options_attached_and_separate(void **state)
 {
 	(void)state;
@@ -2001,6 +2029,7 @@ int main(void)
 	    cmocka_unit_test(test_every_value_option_in_separate_form),
 	    cmocka_unit_test(test_every_value_option_in_equals_form),
 	    cmocka_unit_test(test_ssh_options_in_both_forms),
+	    cmocka_unit_test(test_protocol_option),
 	    cmocka_unit_test(test_short_options_attached_and_separate),
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_host_with_scheme_is_a_url),

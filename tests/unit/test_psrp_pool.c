@@ -167,7 +167,11 @@ static void unpack_sent(const rms_psrp_send *snd, struct sent *out)
 		assert_int_equal(msg.destination, RMS_PSRP_DEST_SERVER);
 		assert_true(out->n < 16);
 		out->type[out->n] = msg.type;
-		out->xml[out->n] = strndup(msg.data, msg.len);
+		/* msg.data is not NUL-terminated: copy exactly its bytes. */
+		out->xml[out->n] = malloc(msg.len + 1);
+		assert_non_null(out->xml[out->n]);
+		memcpy(out->xml[out->n], msg.data, msg.len);
+		out->xml[out->n][msg.len] = '\0';
 		out->n++;
 		free(m);
 	}
@@ -395,7 +399,14 @@ static void test_recorded_streams(void **state)
 	struct msgs ms = server_messages("02-b-streams");
 	replay(p, &ms, "5390f4cb-4409-4723-b716-1bfabf05b2b5", rms__psrp_pipeline_id(pl));
 	msgs_free(&ms);
-	/* Host calls with call id -100 need no answer: nothing to send. */
+	/* Host calls with call id -100 need no answer: the one send is the
+	 * pipeline's close, queued when its end arrived (as PowerShell's
+	 * client closes a finished pipeline). */
+	rms_psrp_send snd;
+	assert_int_equal(rms__psrp_pool_take(p, &snd), 0);
+	assert_int_equal(snd.kind, RMS_PSRP_SEND_CLOSE_PIPELINE);
+	assert_true(rms__guid_equal(&snd.guid, rms__psrp_pipeline_id(pl)));
+	rms__psrp_send_clear(&snd);
 	assert_false(rms__psrp_pool_has_sends(p));
 	const rms_ps_stream want[] = { RMS_PS_OUTPUT,  RMS_PS_ERROR,       RMS_PS_WARNING,
 		                       RMS_PS_VERBOSE, RMS_PS_DEBUG,       RMS_PS_INFORMATION,
@@ -679,6 +690,33 @@ static void test_input_messages(void **state)
 	rms__psrp_pool_free(p);
 }
 
+/* Closing the pool stops and closes the pipelines still open first: the
+ * server acknowledges the pool's close only when every command is closed. */
+static void test_pool_close_closes_pipelines_first(void **state)
+{
+	(void)state;
+	rms_psrp_pool *p = opened_pool(UINT64_MAX);
+	rms_psrp_pipeline *pl = script_pipeline(p, "Start-Sleep 30", false);
+	drop_sends(p);
+	assert_int_equal(rms__psrp_pool_close(p), 0);
+	assert_int_equal(rms__psrp_pool_state(p), RMS_PSRP_POOL_CLOSING);
+	const rms_psrp_send_kind want[] = { RMS_PSRP_SEND_STOP, RMS_PSRP_SEND_CLOSE_PIPELINE,
+		                            RMS_PSRP_SEND_CLOSE_POOL };
+	for (size_t i = 0; i < 3; i++) {
+		rms_psrp_send snd;
+		assert_int_equal(rms__psrp_pool_take(p, &snd), 0);
+		assert_int_equal(snd.kind, want[i]);
+		rms__psrp_send_clear(&snd);
+	}
+	assert_false(rms__psrp_pool_has_sends(p));
+	/* Freeing the pipeline afterwards sends nothing more. */
+	rms__psrp_pipeline_free(pl);
+	assert_false(rms__psrp_pool_has_sends(p));
+	rms__psrp_pool_closed(p);
+	assert_int_equal(rms__psrp_pool_state(p), RMS_PSRP_POOL_CLOSED);
+	rms__psrp_pool_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -695,6 +733,7 @@ int main(void)
 		cmocka_unit_test(test_pool_broken_by_server),
 		cmocka_unit_test(test_set_max_runspaces),
 		cmocka_unit_test(test_input_messages),
+		cmocka_unit_test(test_pool_close_closes_pipelines_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -447,6 +447,42 @@ static void test_failed_pipeline(void **state)
 	rms_session_free(s);
 }
 
+/* Nothing a remote script runs can wait for a person: the session has no
+ * interactive host, so Read-Host and a credential prompt fail at once. */
+static void test_prompts_fail_instead_of_hanging(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	rms_session_options o = ps_opts();
+	rms_session *s = open_ps(&o);
+	rms_request *req;
+	assert_int_equal(rms_request_new(&req, RMS_OP_POWERSHELL), 0);
+	assert_int_equal(rms_request_set_script(req, "$n = Read-Host 'name'; 'got ' + $n"), 0);
+	assert_int_equal(rms_request_set_timeout(req, 20000), 0);
+	rms_op *op;
+	assert_int_equal(rms_op_start(&op, s, req), 0);
+	struct result r;
+	drain(op, &r);
+	/* Not our time limit: the pipeline ended by itself, failing, or
+	 * going on after an error record. */
+	assert_int_not_equal(r.rc, RMS_E_TIMEOUT);
+	bool errored = r.rc == RMS_E_FAULT;
+	for (size_t i = 0; i < r.n; i++)
+		errored = errored || r.items[i].stream == RMS_PS_ERROR;
+	assert_true(errored);
+	result_free(&r);
+	rms_op_free(op);
+	rms_request_free(req);
+	run_script(s, "Get-Credential -UserName bob -Message 'pw?'", &r);
+	assert_int_not_equal(r.rc, RMS_E_TIMEOUT);
+	result_free(&r);
+	/* The pool is still usable. */
+	run_script(s, "'after prompts'", &r);
+	assert_int_equal(r.rc, RMS_ITEROVER);
+	result_free(&r);
+	rms_session_free(s);
+}
+
 static void test_merge_errors(void **state)
 {
 	(void)state;
@@ -695,6 +731,108 @@ static void test_killed_server_breaks_session(void **state)
 	rms_session_free(s);
 }
 
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Closing the session while an op is not freed yet: every pipeline is
+ * closed first, so the server acknowledges the pool's close at once (it
+ * waits for every command to be closed). */
+static void test_close_before_freeing_ops_is_prompt(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	rms_session_options o = ps_opts();
+	rms_session *s = open_ps(&o);
+	rms_request *done_req, *running_req;
+	assert_int_equal(rms_request_new(&done_req, RMS_OP_POWERSHELL), 0);
+	assert_int_equal(rms_request_set_script(done_req, "'finished'"), 0);
+	assert_int_equal(rms_request_new(&running_req, RMS_OP_POWERSHELL), 0);
+	assert_int_equal(rms_request_set_script(running_req, "'one'; Start-Sleep -Seconds 30"), 0);
+	rms_op *a, *b;
+	assert_int_equal(rms_op_start(&a, s, done_req), 0);
+	struct result r;
+	drain(a, &r);
+	assert_int_equal(r.rc, RMS_ITEROVER);
+	result_free(&r);
+	assert_int_equal(rms_op_start(&b, s, running_req), 0);
+	rms_ps_stream st;
+	rms_value *v;
+	assert_int_equal(rms_op_next_object(b, &st, &v), 0);
+	rms_value_free(v);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rms_session_close(s), 0);
+	double took = seconds_since(&t0);
+	if (took > 2.0)
+		fail_msg("closing took %.2f s: the pool's close was not acknowledged", took);
+	rms_op_free(a);
+	rms_op_free(b);
+	rms_request_free(done_req);
+	rms_request_free(running_req);
+	rms_session_free(s);
+}
+
+/* A pipeline cancelled (or freed) before it was ever stepped is not sent
+ * at all: the pool goes on, and closes promptly. */
+static void test_cancel_before_start_sends_nothing(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	rms_session_options o = ps_opts();
+	rms_session *s = open_ps(&o);
+	rms_request *req;
+	assert_int_equal(rms_request_new(&req, RMS_OP_POWERSHELL), 0);
+	assert_int_equal(rms_request_set_script(req, "Start-Sleep -Seconds 30"), 0);
+	rms_op *op;
+	assert_int_equal(rms_op_start(&op, s, req), 0);
+	rms_op_cancel(op);
+	rms_ps_stream st;
+	rms_value *v;
+	assert_int_equal(rms_op_next_object(op, &st, &v), RMS_E_CANCELLED);
+	rms_op_free(op);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
+	rms_op_free(op); /* freed unstepped */
+	rms_request_free(req);
+	struct result r;
+	run_script(s, "'still fine'", &r);
+	assert_int_equal(r.rc, RMS_ITEROVER);
+	assert_int_equal(r.n, 1);
+	result_free(&r);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rms_session_close(s), 0);
+	assert_true(seconds_since(&t0) < 2.0);
+	rms_session_free(s);
+}
+
+/* Output that arrived before the server went away is handed out, then the
+ * loss. */
+static void test_output_before_server_exit_is_kept(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	rms_session_options o = ps_opts();
+	rms_session *s = open_ps(&o);
+	struct result r;
+	run_script(s, "'last words'; [Environment]::Exit(3)", &r);
+	assert_true(r.rc < 0 && r.rc != RMS_ITEROVER);
+	assert_int_equal(r.n, 1);
+	const char *t = NULL;
+	assert_int_equal(rms_value_get_string(r.items[0].v, &t), 0);
+	assert_string_equal(t, "last words");
+	assert_non_null(strstr(r.msg, "ended the session"));
+	result_free(&r);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_BROKEN);
+	rms_stats stats = { .version = RMS_STATS_VERSION };
+	assert_int_equal(rms_session_stats(s, &stats), 0);
+	assert_int_equal(stats.shells_open, 0);
+	rms_session_free(s);
+}
+
 /* Three PSRP sessions opened and three pipelines run through one engine
  * from this thread: the pipelines overlap (each sleeps 600 ms; together
  * they take well under the 1.8 s one after another would). */
@@ -774,6 +912,7 @@ int main(void)
 		cmocka_unit_test(test_types),
 		cmocka_unit_test(test_streams),
 		cmocka_unit_test(test_failed_pipeline),
+		cmocka_unit_test(test_prompts_fail_instead_of_hanging),
 		cmocka_unit_test(test_merge_errors),
 		cmocka_unit_test(test_command_with_parameters),
 		cmocka_unit_test(test_input_objects),
@@ -781,6 +920,9 @@ int main(void)
 		cmocka_unit_test(test_two_pipelines_at_once),
 		cmocka_unit_test(test_big_string_and_caps),
 		cmocka_unit_test(test_killed_server_breaks_session),
+		cmocka_unit_test(test_close_before_freeing_ops_is_prompt),
+		cmocka_unit_test(test_cancel_before_start_sends_nothing),
+		cmocka_unit_test(test_output_before_server_exit_is_kept),
 		cmocka_unit_test(test_engine_drives_psrp_sessions),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
