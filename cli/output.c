@@ -206,7 +206,7 @@ static json_t *json_from_library(char *text)
 {
 	if (!text)
 		return NULL;
-	json_t *j = json_loads(text, 0, NULL);
+	json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
 	rms_free(text);
 	return j;
 }
@@ -1164,7 +1164,42 @@ static int fanout_json(FILE *out, const char *host, size_t index, rms_op_kind ki
 	}
 	if (status)
 		jset(o, "error", error_object(status, e), &failed);
-	if (r && kind == RMS_OP_RUN) {
+	if (r && kind == RMS_OP_POWERSHELL) {
+		/* Every object of every stream, in order, with its stream. */
+		json_t *arr = json_array();
+		size_t n = rms_fanout_result_object_count(r);
+		for (size_t i = 0; arr && !failed && i < n; i++) {
+			rms_ps_stream st;
+			const rms_value *v = rms_fanout_result_object(r, i, &st);
+			char *text = NULL;
+			if (rms_value_to_json(&text, v) != 0) {
+				failed = 1;
+				break;
+			}
+			json_t *item = json_object(), *val = json_from_library(text);
+			if (!item || !val) {
+				json_decref(item);
+				json_decref(val);
+				failed = 1;
+				break;
+			}
+			jset(item, "stream", json_string(rms_ps_stream_name(st)), &failed);
+			if (st != RMS_PS_OUTPUT)
+				jset(item, "message", json_str_or_null(rms_ps_record_message(v)), &failed);
+			jset(item, "value", val, &failed);
+			if (json_array_append_new(arr, item) != 0)
+				failed = 1;
+		}
+		jset(o, "objects", arr, &failed);
+		const rms_value *rec = rms_fanout_result_error_record(r);
+		char *text = NULL;
+		if (rec && !failed) {
+			if (rms_value_to_json(&text, rec) != 0)
+				failed = 1;
+			else
+				jset(o, "error_record", json_from_library(text), &failed);
+		}
+	} else if (r && kind == RMS_OP_RUN) {
 		jset(o, "stdout", output_json(r, RMS_STREAM_STDOUT), &failed);
 		jset(o, "stderr", output_json(r, RMS_STREAM_STDERR), &failed);
 		int code;
@@ -1209,6 +1244,48 @@ static void print_prefixed(FILE *f, const char *host, const char *data, size_t l
 	}
 }
 
+/* A pipeline's objects from one of many hosts, each line prefixed with the
+ * host: output on out as `ps` shows it, records on err with their stream
+ * (progress only with --progress). */
+static void print_ps_prefixed(FILE *out, FILE *err, const cli_args *a, const char *host,
+                              const rms_fanout_result *r)
+{
+	size_t n = rms_fanout_result_object_count(r);
+	for (size_t i = 0; i < n; i++) {
+		rms_ps_stream st;
+		const rms_value *v = rms_fanout_result_object(r, i, &st);
+		if (st == RMS_PS_PROGRESS && !a->ps_progress)
+			continue;
+		char *text = NULL;
+		if (st == RMS_PS_OUTPUT) {
+			if (rms_value_is_null(v) || rms_value_to_display(&text, v) != 0)
+				continue;
+			size_t len = strlen(text);
+			while (len && text[len - 1] == '\n')
+				len--;
+			print_prefixed(out, host, text, len);
+			rms_free(text);
+			continue;
+		}
+		const char *name = rms_ps_stream_name(st);
+		const char *msg = rms_ps_record_message(v);
+		if (!msg && rms_value_to_text(&text, v) == 0)
+			msg = text;
+		char *line = NULL;
+		size_t cap = strlen(name) + strlen(msg ? msg : "") + 4;
+		if ((line = malloc(cap)) != NULL) {
+			size_t k = 0;
+			for (; name[k]; k++)
+				line[k] = (char)(name[k] >= 'a' && name[k] <= 'z' ? name[k] - 'a' + 'A'
+				                                                    : name[k]);
+			snprintf(line + k, cap - k, ": %s", msg ? msg : "");
+			print_prefixed(err, host, line, strlen(line));
+			free(line);
+		}
+		rms_free(text);
+	}
+}
+
 int cli_print_fanout_result(FILE *out, FILE *err, const cli_args *a, rms_op_kind kind,
                             const char *host, size_t index, const rms_fanout_result *r,
                             int status, const rms_error *e)
@@ -1229,6 +1306,8 @@ int cli_print_fanout_result(FILE *out, FILE *err, const cli_args *a, rms_op_kind
 		}
 		return exit_status;
 	}
+	if (r && kind == RMS_OP_POWERSHELL)
+		print_ps_prefixed(out, err, a, host, r);
 	if (r && kind == RMS_OP_RUN) {
 		size_t len = 0;
 		const char *d = rms_fanout_result_output(r, RMS_STREAM_STDOUT, &len);
@@ -1246,6 +1325,14 @@ int cli_print_fanout_result(FILE *out, FILE *err, const cli_args *a, rms_op_kind
 		        e ? rms_error_message(e) : rms_error_code_message(status));
 	} else if (kind == RMS_OP_RUN) {
 		fprintf(out, "%s: ok, exit code %d\n", host, code);
+	} else if (kind == RMS_OP_POWERSHELL) {
+		size_t n = 0, total = rms_fanout_result_object_count(r);
+		for (size_t i = 0; i < total; i++) {
+			rms_ps_stream st;
+			rms_fanout_result_object(r, i, &st);
+			n += st == RMS_PS_OUTPUT;
+		}
+		fprintf(out, "%s: ok, %zu object%s\n", host, n, n == 1 ? "" : "s");
 	} else if (kind_streams(kind)) {
 		size_t n = rms_fanout_result_instance_count(r);
 		fprintf(out, "%s: ok, %zu instance%s\n", host, n, n == 1 ? "" : "s");

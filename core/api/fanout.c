@@ -42,6 +42,14 @@ struct rms_fanout_result {
 	} out[2]; /* stdout, stderr */
 	bool has_exit_code;
 	int exit_code;
+	/* powershell: every object, with its stream, and the ErrorRecord a
+	 * failed pipeline ended with. */
+	struct fan_obj {
+		rms_ps_stream stream;
+		rms_value *v;
+	} *objs;
+	size_t nobjs, cap_objs;
+	rms_value *error_record;
 	uint64_t started, ended; /* ms from the run's start */
 	rms_stats stats;
 };
@@ -177,8 +185,27 @@ static int collect(rms_fanout_result *r, rms_op *op, rms_op_kind kind)
 {
 	int rc;
 	if (kind != RMS_OP_RUN && kind != RMS_OP_ENUMERATE && kind != RMS_OP_QUERY &&
-	    kind != RMS_OP_ASSOCIATORS && kind != RMS_OP_REFERENCES)
+	    kind != RMS_OP_ASSOCIATORS && kind != RMS_OP_REFERENCES && kind != RMS_OP_POWERSHELL)
 		return RMS_ITEROVER; /* a single result, read from the op when it is done */
+	if (kind == RMS_OP_POWERSHELL) {
+		rms_ps_stream st;
+		rms_value *v;
+		while ((rc = rms_op_next_object(op, &st, &v)) == 0) {
+			if (rms__array_grow((void **)&r->objs, &r->cap_objs, r->nobjs + 1,
+			                    sizeof *r->objs)) {
+				rms_value_free(v);
+				return RMS_E_NOMEM;
+			}
+			r->objs[r->nobjs].stream = st;
+			r->objs[r->nobjs].v = v;
+			r->nobjs++;
+		}
+		const rms_value *rec = rms_op_error_record(op);
+		if (rc != RMS_EAGAIN && rec && !r->error_record &&
+		    rms_value_dup(&r->error_record, rec))
+			return RMS_E_NOMEM;
+		return rc;
+	}
 	if (kind == RMS_OP_RUN) {
 		rms_chunk c;
 		while ((rc = rms_op_next_chunk(op, &c)) == 0) {
@@ -569,6 +596,10 @@ void rms_fanout_result_free(rms_fanout_result *r)
 	for (size_t i = 0; i < r->nitems; i++)
 		rms_instance_free(r->items[i]);
 	free(r->items);
+	for (size_t i = 0; i < r->nobjs; i++)
+		rms_value_free(r->objs[i].v);
+	free(r->objs);
+	rms_value_free(r->error_record);
 	free(r->out[0].data);
 	free(r->out[1].data);
 	rms_error_free(r->error);
@@ -594,6 +625,26 @@ size_t rms_fanout_result_instance_count(const rms_fanout_result *r)
 const rms_instance *rms_fanout_result_instance(const rms_fanout_result *r, size_t i)
 {
 	return r && i < r->nitems ? r->items[i] : NULL;
+}
+
+size_t rms_fanout_result_object_count(const rms_fanout_result *r)
+{
+	return r ? r->nobjs : 0;
+}
+
+const rms_value *rms_fanout_result_object(const rms_fanout_result *r, size_t i,
+                                          rms_ps_stream *stream)
+{
+	if (!r || i >= r->nobjs)
+		return NULL;
+	if (stream)
+		*stream = r->objs[i].stream;
+	return r->objs[i].v;
+}
+
+const rms_value *rms_fanout_result_error_record(const rms_fanout_result *r)
+{
+	return r ? r->error_record : NULL;
 }
 
 const void *rms_fanout_result_output(const rms_fanout_result *r, rms_stream stream, size_t *len)

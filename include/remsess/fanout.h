@@ -147,6 +147,14 @@ RMS_EXTERN const rms_error *rms_fanout_result_error(const rms_fanout_result *r);
 RMS_EXTERN size_t rms_fanout_result_instance_count(const rms_fanout_result *r);
 RMS_EXTERN const rms_instance *rms_fanout_result_instance(const rms_fanout_result *r,
                                                           size_t i);
+/* powershell: every object the pipeline gave, on any stream, in the order
+ * it gave them (*stream, may be NULL, gets the stream; NULL past the end),
+ * and the ErrorRecord a failed pipeline ended with (NULL otherwise). What
+ * came before a failure is kept. */
+RMS_EXTERN size_t rms_fanout_result_object_count(const rms_fanout_result *r);
+RMS_EXTERN const rms_value *rms_fanout_result_object(const rms_fanout_result *r, size_t i,
+                                                     rms_ps_stream *stream);
+RMS_EXTERN const rms_value *rms_fanout_result_error_record(const rms_fanout_result *r);
 /* run: what the command wrote (not NUL-terminated; *len may be NULL; empty
  * when the request sends output to a callback) and its exit code
  * (RMS_E_STATE when the command did not end). */

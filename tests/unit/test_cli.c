@@ -1490,8 +1490,10 @@ static void test_ps_usage_errors(void **state)
 	BAD("ps runs PowerShell on the PSSession backend, not with --backend cim", "-H", "h",
 	    "--backend", "cim", "ps", "1");
 	BAD("ps needs a computer: give -H HOST or -H URL", "ps", "1");
-	BAD("ps over many hosts is not supported yet", "-H", "a,b", "--transport", "ssh", "ps",
-	    "1");
+	/* ps runs over many hosts (a fan-out). */
+	parsed *many = OK("-H", "a,b", "--transport", "ssh", "ps", "1");
+	assert_int_equal(many->a.host_count, 2);
+	done(many);
 	BAD("compare takes get, enum or query, not 'ps'", "-H", "h", "compare", "ps", "1");
 }
 

@@ -306,6 +306,31 @@ static void test_multi_line_script_from_a_file(void **state)
 	assert_string_equal(r.out, "21\nhere\n");
 }
 
+/* One pipeline over several hosts: a JSON line per host, with every object
+ * and its stream; a host that fails (here: its name is not in known_hosts)
+ * fails alone, and the exit status is the worst host's. */
+static void test_fanout_over_hosts(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	static cli_result r;
+	RUN(&r, "-H", "127.0.0.1,localhost", "ps", "--json", "Write-Warning 'w1'; 7");
+	expect_status(&r, 3);
+	char *ok = strstr(r.out, "\"host\":\"127.0.0.1\"");
+	char *bad = strstr(r.out, "\"host\":\"localhost\"");
+	if (!ok || !bad)
+		fail_msg("stdout: %s\nstderr: %s", r.out, r.err);
+	assert_non_null(strstr(r.out, "\"objects\":[{\"stream\":\"warning\",\"message\":\"w1\""));
+	assert_non_null(strstr(r.out, "{\"stream\":\"output\",\"value\":7}"));
+	assert_non_null(strstr(r.out, "RMS_E_HOST_KEY"));
+	/* Text: lines prefixed with their host. */
+	RUN(&r, "-H", "127.0.0.1,127.0.0.1", "ps", "Write-Warning 'w2'; 'line'");
+	expect_status(&r, 0);
+	assert_non_null(strstr(r.out, "127.0.0.1: line\n"));
+	assert_non_null(strstr(r.out, "127.0.0.1: ok, 1 object\n"));
+	assert_non_null(strstr(r.err, "127.0.0.1: WARNING: w2\n"));
+}
+
 static void test_over_winrm_not_implemented(void **state)
 {
 	(void)state;
@@ -331,6 +356,7 @@ int main(void)
 	    cmocka_unit_test(test_command_with_parameters),
 	    cmocka_unit_test(test_script_from_stdin_and_subsystem),
 	    cmocka_unit_test(test_multi_line_script_from_a_file),
+	    cmocka_unit_test(test_fanout_over_hosts),
 	    cmocka_unit_test(test_over_winrm_not_implemented),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

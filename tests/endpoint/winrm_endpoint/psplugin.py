@@ -1,0 +1,298 @@
+"""The PowerShell plugin: WinRS shells on http://schemas.microsoft.com/powershell/<name>
+backed by real pwsh, as Windows hands them to wsmprovhost.exe.
+
+Each shell is one `pwsh -sshs -NoLogo -NoProfile` child over pipes, which speaks PSRP in the
+OutOfProc framing (facts.md 3.7, fixtures/pwsh-7.6.10-ssh). This module bridges:
+
+  Create (creationXml)        -> <Data PSGuid=0> with the creationXml bytes
+  Send stdin / pr [CommandId] -> <Data Stream='Default'|'PromptResponse' PSGuid=PID|0>
+  Command (Arguments)         -> <Command PSGuid=PID>, wait CommandAck, <Data PSGuid=PID>
+  Signal powershell crtl_c    -> <Signal PSGuid=PID>, wait SignalAck
+  Signal terminate            -> <Close PSGuid=PID>, wait CloseAck
+  Delete                      -> <Close PSGuid=0>, wait CloseAck, end pwsh
+  Receive [CommandId]         <- pwsh's <Data PSGuid=PID|0>, re-cut to fit the envelope
+
+Client Data lines are flow-controlled as the OutOfProc client does it: one line per PSGuid in
+flight until pwsh's DataAck. The plugin reads pwsh's PSRP only to learn when a pipeline ends
+(PIPELINE_STATE Stopped/Completed/Failed: CommandState Done, as Windows reports it) and when
+it waits for a host response (PIPELINE_HOST_CALL: CommandState Pending, as Windows does).
+"""
+
+import base64
+import collections
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+
+from . import faults, psrp
+from .soap import NS, esc, format_interval, format_seconds_ms
+
+PREFIX = 'http://schemas.microsoft.com/powershell/'
+STATE = 'http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/'
+COALESCE_S = 0.05
+ACK_TIMEOUT_S = 30.0            # CommandAck / CloseAck
+SIGNAL_TIMEOUT_S = 60.0         # the PowerShell client's own limit for a SignalAck
+EXIT_WAIT_S = 5.0
+STREAM_OVERHEAD = 100           # <rsp:Stream Name="stdout" CommandId="GUID"></rsp:Stream>
+DONE_XML = ('<rsp:CommandState CommandId="%s" State="%sDone"><rsp:ExitCode>0</rsp:ExitCode>'
+            '</rsp:CommandState>')
+
+_DATA = re.compile(r"^<Data Stream='(\w+)' PSGuid='([0-9A-Fa-f-]+)'>([^<]*)</Data>\s*$")
+_ACK = re.compile(r"^<(\w+) PSGuid='([0-9A-Fa-f-]+)' ?/>\s*$")
+
+
+def find_pwsh(explicit=None):
+    """The pwsh to run: --pwsh, $RMS_PWSH, ~/.dotnet/tools/pwsh, pwsh on PATH; or None."""
+    import shutil
+    for cand in (explicit, os.environ.get('RMS_PWSH'), os.path.expanduser('~/.dotnet/tools/pwsh')):
+        if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return shutil.which('pwsh')
+
+
+def configuration_of(resource_uri):
+    return resource_uri[len(PREFIX):] if resource_uri.lower().startswith(PREFIX) else None
+
+
+class Pipeline:
+    """A PSRP pipeline = a WinRS command of a PowerShell shell."""
+
+    def __init__(self, command_id):
+        self.id = command_id
+        self.guid = command_id.lower()
+        self.finished = False         # its PIPELINE_STATE (terminal) has been queued
+        self.done_delivered = False
+
+    def kill(self):
+        pass                          # pwsh goes with its shell
+
+
+class PsShell:
+    """Mixed into winrs.Shell: the pwsh process and the OutOfProc bridge."""
+
+    def start_pwsh(self, pwsh, cwd, stats):
+        self.stats = stats
+        self.cond = threading.Condition()
+        self.out = {psrp.ZERO_GUID: collections.deque()}    # guid -> deque[(Fragment, Message|None)]
+        self.reasm = {}
+        self.refrag = {}
+        self.inflight = {}
+        self.pending_in = {}
+        self.acks = collections.Counter()                   # (kind, guid) -> count
+        self.dead = False
+        self.closing = False
+        self.stderr_tail = b''
+        self.writes = queue.Queue()
+        env = dict(os.environ)
+        env.update({'POWERSHELL_TELEMETRY_OPTOUT': '1', 'POWERSHELL_UPDATECHECK': 'Off',
+                    'DOTNET_CLI_TELEMETRY_OPTOUT': '1', 'COMPUTERNAME': 'REMSESS-TEST',
+                    'USERNAME': self.owner})
+        self.proc = subprocess.Popen([pwsh, '-sshs', '-NoLogo', '-NoProfile'], cwd=cwd, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+        stats.add('pwsh_started')
+        stats.add('pwsh_running')
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        threading.Thread(target=self._write, daemon=True).start()
+
+    # ---- threads -------------------------------------------------------------------------
+
+    def _write(self):
+        while True:
+            line = self.writes.get()
+            if line is None:
+                break
+            try:
+                self.proc.stdin.write(line.encode('utf-8'))
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                break
+        try:
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def _read_stderr(self):
+        for chunk in iter(lambda: self.proc.stderr.read1(4096), b''):
+            self.stderr_tail = (self.stderr_tail + chunk)[-4096:]
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode('utf-8', 'replace')
+            m = _DATA.match(line)
+            if m:
+                self._on_data(m.group(2).lower(), m.group(3))
+                continue
+            m = _ACK.match(line)
+            if m:
+                kind, guid = m.group(1), m.group(2).lower()
+                with self.cond:
+                    if kind == 'DataAck':
+                        self.inflight[guid] = False
+                        self._pump(guid)
+                    else:
+                        self.acks[(kind, guid)] += 1
+                    self.cond.notify_all()
+            # Anything else (__NamedPipeError__ lines) is pwsh reporting its own trouble.
+        code = self.proc.wait()
+        with self.cond:
+            self.dead = True
+            self.cond.notify_all()
+        self.stats.add('pwsh_running', -1)
+        if not self.closing:
+            self.stats.add('pwsh_died')
+        self.writes.put(None)
+        self.exit_code = code
+
+    def _on_data(self, guid, b64):
+        try:
+            frags = psrp.split_fragments(base64.b64decode(b64))
+        except ValueError:
+            return
+        with self.cond:
+            q = self.out.get(guid)
+            if q is None:
+                return                # a pipeline already terminated by the client
+            reasm = self.reasm.setdefault(guid, psrp.Reassembler())
+            for frag in frags:
+                msg = reasm.feed(frag)
+                q.append((frag, msg))
+                if msg is not None and msg.type == psrp.PIPELINE_STATE:
+                    if msg.i32('PipelineState') in psrp.PIPELINE_FINISHED:
+                        cmd = self.commands.get(guid.upper())
+                        if cmd is not None:
+                            cmd.finished = True
+            self.cond.notify_all()
+
+    # ---- towards pwsh (self.cond held) -----------------------------------------------------
+
+    def _pump(self, guid):
+        pending = self.pending_in.get(guid)
+        if pending and not self.inflight.get(guid):
+            self.inflight[guid] = True
+            self.writes.put(pending.popleft())
+
+    def queue_data(self, guid, data, stream='Default'):
+        line = "<Data Stream='%s' PSGuid='%s'>%s</Data>\n" % (
+            stream, guid, base64.b64encode(data).decode('ascii'))
+        with self.cond:
+            self.pending_in.setdefault(guid, collections.deque()).append(line)
+            self._pump(guid)
+        self.stats.add('stdin_bytes', len(data))
+
+    def send_control(self, kind, guid, ack, timeout):
+        """Writes <kind PSGuid=guid />, waits for <ack PSGuid=guid />; False on timeout/death."""
+        self.writes.put("<%s PSGuid='%s' />\n" % (kind, guid))
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.acks[(ack, guid)] == 0:
+                left = deadline - time.monotonic()
+                if self.dead or left <= 0:
+                    return False
+                self.cond.wait(left)
+            self.acks[(ack, guid)] -= 1
+            return True
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def add_pipeline(self, pipeline):
+        with self.cond:
+            self.out[pipeline.guid] = collections.deque()
+            self.commands[pipeline.id] = pipeline
+
+    def drop_pipeline(self, pipeline):
+        with self.cond:
+            self.commands.pop(pipeline.id, None)
+            self.out.pop(pipeline.guid, None)
+            self.reasm.pop(pipeline.guid, None)
+            self.refrag.pop(pipeline.guid, None)
+            self.pending_in.pop(pipeline.guid, None)
+
+    def close(self):
+        """Delete: close the pool, let pwsh exit, make sure it did."""
+        self.closing = True
+        if not self.dead:
+            self.send_control('Close', psrp.ZERO_GUID, 'CloseAck', ACK_TIMEOUT_S / 3)
+        self.writes.put(None)
+        try:
+            self.proc.wait(EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            self.kill_all()
+            self.proc.wait()
+
+    def kill_all(self):
+        """Idle expiry and endpoint shutdown: no goodbyes."""
+        self.closing = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    # ---- towards the client ----------------------------------------------------------------
+
+    def take(self, guid, room, command_id=None):
+        """Stream elements for queued output of guid within room bytes (self.cond held).
+
+        Returns (parts, last whole message delivered or None). A fragment larger than what is
+        left is cut in two (psrp.Refragmenter), so every answer carries whole PSRP fragments.
+        """
+        q = self.out.get(guid)
+        refrag = self.refrag.setdefault(guid, psrp.Refragmenter())
+        attr = ' CommandId="%s"' % command_id if command_id else ''
+        parts = []
+        used = 0
+        last = None
+        while q:
+            frag, msg = q[0]
+            budget = (room - used - STREAM_OVERHEAD) // 4 * 3 - psrp.FRAGMENT_HEADER
+            if budget < 1 or (parts and budget < len(frag.blob) and budget < 1024):
+                break
+            piece, rest = refrag.take(frag, budget)
+            if rest is None:
+                q.popleft()
+                if msg is not None:
+                    last = msg
+            else:
+                q[0] = (rest, msg)
+            text = '<rsp:Stream Name="stdout"%s>%s</rsp:Stream>' % (
+                attr, base64.b64encode(piece.pack()).decode('ascii'))
+            parts.append(text)
+            used += len(text)
+            self.stats.add('stdout_bytes', len(piece.blob))
+            if rest is not None:
+                break
+        return parts, last
+
+    def xml(self, details=False):
+        now = time.monotonic()
+        return ('<rsp:Shell xmlns:rsp="%s"><rsp:ShellId>%s</rsp:ShellId><rsp:ResourceUri>%s</rsp:ResourceUri>'
+                '<rsp:Owner>%s</rsp:Owner><rsp:ClientIP>%s</rsp:ClientIP><rsp:ProcessId>%d</rsp:ProcessId>'
+                '<rsp:IdleTimeOut>%s</rsp:IdleTimeOut><rsp:InputStreams>%s</rsp:InputStreams>'
+                '<rsp:OutputStreams>%s</rsp:OutputStreams><rsp:MaxIdleTimeOut>PT2147483.647S</rsp:MaxIdleTimeOut>'
+                '<rsp:Locale>en-US</rsp:Locale><rsp:DataLocale>en-US</rsp:DataLocale>'
+                '<rsp:CompressionMode>NoCompression</rsp:CompressionMode><rsp:ProfileLoaded>Yes</rsp:ProfileLoaded>'
+                '<rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>Block</rsp:BufferMode>'
+                '<rsp:State>Connected</rsp:State><rsp:ShellRunTime>%s</rsp:ShellRunTime>'
+                '<rsp:ShellInactivity>%s</rsp:ShellInactivity>%s</rsp:Shell>'
+                % (NS['rsp'], self.id, esc(self.resource_uri), esc(self.owner), esc(self.client_ip),
+                   self.proc.pid, format_seconds_ms(self.idle_timeout),
+                   esc(' '.join(self.input_streams or ['stdin', 'pr'])),
+                   esc(' '.join(self.output_streams or ['stdout'])),
+                   format_interval(now - self.created), format_interval(now - self.last_used),
+                   '<rsp:MemoryUsed>%dMB</rsp:MemoryUsed><rsp:ChildProcesses>0</rsp:ChildProcesses>'
+                   % self.memory_mb() if details else ''))
+
+    def memory_mb(self):
+        try:
+            with open('/proc/%d/status' % self.proc.pid) as fh:
+                for line in fh:
+                    if line.startswith('VmRSS:'):
+                        return int(line.split()[1]) // 1024
+        except (OSError, ValueError):
+            pass
+        return 0
