@@ -812,8 +812,14 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 		return usage(a, "--%s is only for the assoc command", use->assoc->name);
 	if (use->stdin_opt && a->command != CLI_CMD_RUN)
 		return usage(a, "--%s is only for the run command", use->stdin_opt->name);
-	if (use->ps_opt && a->command != CLI_CMD_PS)
-		return usage(a, "--%s is only for the ps command", use->ps_opt->name);
+	/* --subsystem also names where any PSSession speaking PowerShell
+	 * (--protocol powershell) runs; the others are ps's alone. */
+	bool subsystem_only = use->ps_opt && strcmp(use->ps_opt->name, "subsystem") == 0 &&
+	                      !a->ps_command && !a->ps_file && !a->ps_progress;
+	if (use->ps_opt && a->command != CLI_CMD_PS &&
+	    !(subsystem_only && a->ps_protocol_set && a->ps_protocol == RMS_PS_PROTOCOL_POWERSHELL))
+		return usage(a, "--%s is only for the ps command%s", use->ps_opt->name,
+		             subsystem_only ? " or with --protocol powershell" : "");
 	if (c == CLI_CMD_SET && !use->prop)
 		return usage(a, "set needs at least one --prop NAME=VALUE to change");
 	if (a->transport == RMS_TRANSPORT_SSH && a->backend == RMS_BACKEND_CIM)
@@ -1300,6 +1306,7 @@ void cli_build_options(rms_session_options *o, const cli_args *a, rms_backend ba
 		o->pssession_v2.ssh_subsystem = a->ps_subsystem;
 	} else if (a->ps_protocol_set && backend == RMS_BACKEND_PSSESSION) {
 		o->pssession_v2.protocol = a->ps_protocol;
+		o->pssession_v2.ssh_subsystem = a->ps_subsystem;
 	}
 	if (o->transport == RMS_TRANSPORT_SSH) {
 		o->ssh.identity_file = a->identity_file;

@@ -361,6 +361,10 @@ int cli_print_session(FILE *out, const rms_session *s, bool json)
 		jset(o, "ComputerName", json_str_or_null(rms_session_computer_name(s)), &failed);
 		jset(o, "Protocol", json_str_or_null(rms_session_protocol(s)), &failed);
 		jset(o, "Backend", json_str_or_null(backend), &failed);
+		if (rms_session_backend(s) == RMS_BACKEND_PSSESSION)
+			jset(o, "Speaks",
+			     json_str_or_null(rms_ps_protocol_name(rms_session_ps_protocol(s))),
+			     &failed);
 		jset(o, "State", json_str_or_null(state), &failed);
 		jset(o, "Endpoint", json_str_or_null(rms_session_endpoint(s)), &failed);
 		jset(o, "traffic", traffic, &failed);
@@ -376,6 +380,9 @@ int cli_print_session(FILE *out, const rms_session *s, bool json)
 	fprintf(out, "ComputerName : %s\n", rms_session_computer_name(s));
 	fprintf(out, "Protocol     : %s\n", rms_session_protocol(s));
 	fprintf(out, "Backend      : %s\n", backend);
+	if (rms_session_backend(s) == RMS_BACKEND_PSSESSION)
+		fprintf(out, "Speaks       : %s\n",
+		        rms_ps_protocol_name(rms_session_ps_protocol(s)));
 	fprintf(out, "State        : %s\n", state);
 	fprintf(out, "Endpoint     : %s\n", rms_session_endpoint(s));
 	fputs("\n", out);

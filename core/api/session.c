@@ -283,6 +283,11 @@ const char *rms_session_protocol(const rms_session *s)
 	return s->opts.transport == RMS_TRANSPORT_SSH ? "SSH" : "WSMAN";
 }
 
+rms_ps_protocol rms_session_ps_protocol(const rms_session *s)
+{
+	return s ? s->opts.pssession_v2.protocol : RMS_PS_PROTOCOL_SHELL;
+}
+
 int rms_session_set_name(rms_session *s, const char *name)
 {
 	if (!s || !name || !*name)

@@ -80,6 +80,10 @@ RMS_EXTERN const char *rms_session_instance_id(const rms_session *s);
 RMS_EXTERN const char *rms_session_computer_name(const rms_session *s);
 /* "WSMAN" or "SSH". */
 RMS_EXTERN const char *rms_session_protocol(const rms_session *s);
+/* What a PSSession speaks: RMS_PS_PROTOCOL_POWERSHELL (a runspace pool,
+ * PowerShell remoting) or RMS_PS_PROTOCOL_SHELL (a command shell); a CIM
+ * session says RMS_PS_PROTOCOL_SHELL and has neither. */
+RMS_EXTERN rms_ps_protocol rms_session_ps_protocol(const rms_session *s);
 /* The endpoint URL ("http://host:5985/wsman", "ssh://user@host:22"). */
 RMS_EXTERN const char *rms_session_endpoint(const rms_session *s);
 /* Why the session is Broken; NULL otherwise. */

@@ -331,6 +331,24 @@ static void test_fanout_over_hosts(void **state)
 	assert_non_null(strstr(r.err, "127.0.0.1: WARNING: w2\n"));
 }
 
+/* session --protocol powershell opens a runspace pool at once (New-PSSession)
+ * and says what it speaks. */
+static void test_session_speaking_powershell(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	static cli_result r;
+	RUN(&r, "--protocol", "powershell", "session", "--backend", "pssession");
+	expect_status(&r, 0);
+	assert_non_null(strstr(r.out, "Speaks       : powershell\n"));
+	assert_non_null(strstr(r.out, "State        : Opened\n"));
+	/* A subsystem the server lacks fails at creation. */
+	RUN(&r, "--protocol", "powershell", "session", "--backend", "pssession", "--subsystem",
+	    "nosuch");
+	expect_status(&r, 3);
+	assert_non_null(strstr(r.err, "'nosuch'"));
+}
+
 static void test_over_winrm_not_implemented(void **state)
 {
 	(void)state;
@@ -357,6 +375,7 @@ int main(void)
 	    cmocka_unit_test(test_script_from_stdin_and_subsystem),
 	    cmocka_unit_test(test_multi_line_script_from_a_file),
 	    cmocka_unit_test(test_fanout_over_hosts),
+	    cmocka_unit_test(test_session_speaking_powershell),
 	    cmocka_unit_test(test_over_winrm_not_implemented),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
