@@ -112,12 +112,12 @@ class HttpTest(EndpointCase):
         status, root = self.ep.soap(envelope(T + 'Get', 'http://example.com/not/a/resource'))
         self.assertFault(status, root, 'a:DestinationUnreachable', 2150858770)
 
-    def test_powershell_resource_is_not_available(self):
-        status, root = self.ep.soap(envelope(T + 'Create', 'http://schemas.microsoft.com/powershell/Microsoft.PowerShell',
+    def test_unregistered_powershell_configuration_is_not_available(self):
+        status, root = self.ep.soap(envelope(T + 'Create', 'http://schemas.microsoft.com/powershell/NoSuch.Config',
                                              '<rsp:Shell/>'))
         self.assertFault(status, root, 'a:DestinationUnreachable', 2150858770)
         text = root.findtext('.//f:Message', namespaces=NS)
-        self.assertIn('Microsoft.PowerShell session configuration', text)
+        self.assertIn('NoSuch.Config session configuration', text)
 
     def test_missing_message_id_is_invalid_header(self):
         body = envelope(T + 'Get', WMI + 'Win32_OperatingSystem').replace(

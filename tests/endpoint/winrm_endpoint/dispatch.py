@@ -129,9 +129,12 @@ class App:
         if not uri:
             raise faults.invalid_header('the wsman:ResourceURI header is missing.')
         if uri.lower().startswith(POWERSHELL_PREFIX):
-            # The PowerShell endpoint is not implemented (a later issue): Windows' answer for a
-            # configuration that is not registered.
-            raise faults.no_session_configuration(uri[len(POWERSHELL_PREFIX):])
+            # Windows' answer for a configuration that is not registered; without pwsh (or with
+            # --no-shell / --no-powershell) no configuration is.
+            plugin = self.winrs.powershell if self.winrs is not None else None
+            if plugin is None or not plugin.serves(uri):
+                raise faults.no_session_configuration(uri[len(POWERSHELL_PREFIX):])
+            return self.winrs.handle(call)
         if kind == 'shell':
             if self.winrs is None:
                 raise faults.resource_not_in_catalog(uri)

@@ -17,7 +17,8 @@ from .stats import Stats
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog='tests/endpoint/run',
-        description='WinRM-compatible test endpoint (WS-Man CIM + WinRS cmd shell) on 127.0.0.1.',
+        description='WinRM-compatible test endpoint (WS-Man CIM, WinRS cmd shell, PowerShell '
+                    'plugin with real pwsh) on 127.0.0.1.',
         epilog='fault scenarios: ' + '; '.join('%s: %s' % kv for kv in sorted(SCENARIOS.items())))
     ap.add_argument('--port', type=int, default=0, help='TCP port (0 = pick a free one)')
     ap.add_argument('--path', default='/wsman', help='URL path (default /wsman)')
@@ -36,6 +37,14 @@ def parse_args(argv):
                          'for a user who is not an administrator')
     ap.add_argument('--no-shell', action='store_true',
                     help='no WinRS / PowerShell endpoint (CIM only)')
+    ap.add_argument('--pwsh', metavar='PATH',
+                    help='pwsh for the PowerShell plugin (default: $RMS_PWSH, ~/.dotnet/tools/pwsh, '
+                         'pwsh on PATH; none found = no PowerShell endpoint)')
+    ap.add_argument('--no-powershell', action='store_true',
+                    help='no PowerShell endpoint even if pwsh is installed')
+    ap.add_argument('--ps-configuration', action='append', dest='ps_configurations', metavar='NAME',
+                    help='a session configuration served by the PowerShell plugin '
+                         '(repeatable; default Microsoft.PowerShell)')
     ap.add_argument('--latency', type=int, default=0, metavar='MS', help='delay before each answer')
     ap.add_argument('--fault', metavar='SCENARIO[:AFTER[:COUNT]]', help='fault injection')
     ap.add_argument('--enum-timeout', type=float, default=240.0,

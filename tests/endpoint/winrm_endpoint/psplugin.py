@@ -99,6 +99,7 @@ class PsShell:
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
         threading.Thread(target=self._write, daemon=True).start()
+        threading.Thread(target=self._wait, daemon=True).start()
 
     # ---- threads -------------------------------------------------------------------------
 
@@ -115,6 +116,15 @@ class PsShell:
         try:
             self.proc.stdin.close()
         except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def _wait(self):
+        # ~/.dotnet/tools/pwsh is a launcher running `dotnet pwsh.dll` as its child: when the
+        # launcher ends, whatever is left of the group goes too, so stdout reaches EOF.
+        self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
 
     def _read_stderr(self):
@@ -296,3 +306,219 @@ class PsShell:
         except (OSError, ValueError):
             pass
         return 0
+
+
+def plugin_failed():
+    # What Windows answers once wsmprovhost.exe has gone (WSManFault Code 1726, RPC_S_CALL_FAILED,
+    # as clients quote it); the s:Subcode is not in any recording.
+    text = ('The WSMan provider host process did not return a proper response.  A provider in '
+            'the host process may have behaved improperly. ')
+    return faults.WsmanFault('s:Receiver', 'w:InternalError', text,
+                             faults.wsman_fault_detail(1726, esc(text)))
+
+
+def unknown_shell():
+    # pypsrp test_psrp_is_alive_invalid_selectors.yml: a Get on a PowerShell shell that is gone.
+    inner = faults.wsman_fault_detail(faults.UNEXPECTED_SELECTORS, esc(faults.INVALID_SELECTORS_TEXT))
+    msg = faults.provider_fault('Shell provider', r'%systemroot%\system32\WsmSvc.dll', inner)
+    return faults.WsmanFault('s:Sender', 'w:InvalidSelectors', faults.INVALID_SELECTORS_TEXT,
+                             faults.fault_detail_uri('UnexpectedSelectors')
+                             + faults.wsman_fault_detail(faults.UNEXPECTED_SELECTORS, msg))
+
+
+class Plugin:
+    """The WinRS operations on PowerShell shells; winrs.WinRS owns the shell table."""
+
+    def __init__(self, winrs, pwsh, configurations):
+        self.winrs = winrs
+        self.pwsh = pwsh
+        self.configurations = {c.lower() for c in configurations}
+
+    def serves(self, resource_uri):
+        name = configuration_of(resource_uri or '')
+        return name is not None and name.lower() in self.configurations
+
+    def handle(self, call):
+        from .soap import A_SHELL, A_TRANSFER
+        req = call.req
+        action = req.action
+        if action == A_TRANSFER + 'Create':
+            return self.create(call)
+        shell = self.find_shell(req)
+        if action == A_TRANSFER + 'Get':
+            return A_TRANSFER + 'GetResponse', shell.xml(details=True), 'shell'
+        if action == A_TRANSFER + 'Delete':
+            return self.winrs.delete(call)
+        if action == A_SHELL + 'Command':
+            return self.command(call, shell)
+        if action == A_SHELL + 'Send':
+            return self.send(call, shell)
+        if action == A_SHELL + 'Receive':
+            return self.receive(call, shell)
+        if action == A_SHELL + 'Signal':
+            return self.signal(call, shell)
+        raise faults.action_not_supported(action)
+
+    def find_shell(self, req):
+        try:
+            shell = self.winrs.find_shell(req)
+        except faults.WsmanFault:
+            raise unknown_shell()
+        if not isinstance(shell, PsShell):
+            raise unknown_shell()
+        return shell
+
+    # ---- operations ------------------------------------------------------------------------
+
+    def create(self, call):
+        from .soap import A_TRANSFER, q, selector_set
+        req = call.req
+        body = req.body.find(q('rsp', 'Shell'))
+        if body is None:
+            raise faults.schema_validation('The Create body must be an rsp:Shell element. ')
+        creation = body.find('{http://schemas.microsoft.com/powershell}creationXml')
+        try:
+            data = base64.b64decode((creation.text or '').strip(), validate=True) if creation is not None else b''
+        except ValueError:
+            raise faults.invalid_representation('The creationXml is not valid base64. ')
+        shell = self.winrs.new_shell(call, body, powershell=True)
+        try:
+            shell.start_pwsh(self.pwsh, self.winrs.cfg.workdir, self.winrs.stats)
+        except OSError as exc:
+            self.winrs.forget_shell(shell)
+            raise faults.shell_internal_error(faults.FILE_NOT_FOUND, '%s ' % exc.strerror)
+        if data:
+            shell.queue_data(psrp.ZERO_GUID, data)
+        address = req.to or call.ctx['base_url']
+        created = ('<x:ResourceCreated><a:Address>%s</a:Address><a:ReferenceParameters>'
+                   '<w:ResourceURI>%s</w:ResourceURI>%s</a:ReferenceParameters></x:ResourceCreated>'
+                   % (esc(address), esc(req.resource_uri), selector_set([('ShellId', shell.id)])))
+        return A_TRANSFER + 'CreateResponse', created + shell.xml(), 'shell'
+
+    def command(self, call, shell):
+        from .soap import A_SHELL, new_uuid, q
+        req = call.req
+        body = req.body.find(q('rsp', 'CommandLine'))
+        if body is None:
+            raise faults.schema_validation('The Command body must be an rsp:CommandLine element. ')
+        try:
+            data = b''.join(base64.b64decode((a.text or '').strip(), validate=True)
+                            for a in body.findall(q('rsp', 'Arguments')))
+        except ValueError:
+            raise faults.invalid_representation('The Arguments are not valid base64. ')
+        if shell.dead:
+            raise plugin_failed()
+        running = sum(1 for c in shell.commands.values() if not c.finished)
+        if running >= self.winrs.cfg.max_commands:
+            raise faults.command_quota(self.winrs.cfg.max_commands)
+        pipeline = Pipeline((body.get('CommandId') or new_uuid()).upper())
+        shell.add_pipeline(pipeline)
+        if not shell.send_control('Command', pipeline.guid, 'CommandAck', ACK_TIMEOUT_S):
+            shell.drop_pipeline(pipeline)
+            raise plugin_failed()
+        if data:
+            shell.queue_data(pipeline.guid, data)
+        self.winrs.stats.add('commands_run')
+        self.winrs.stats.add('ps_pipelines')
+        return (A_SHELL + 'CommandResponse',
+                '<rsp:CommandResponse><rsp:CommandId>%s</rsp:CommandId></rsp:CommandResponse>' % pipeline.id,
+                'shell')
+
+    def send(self, call, shell):
+        from .soap import A_SHELL, q
+        body = call.req.body.find(q('rsp', 'Send'))
+        if body is None:
+            raise faults.schema_validation('The Send body must be an rsp:Send element. ')
+        if shell.dead:
+            raise plugin_failed()
+        for stream in body.findall(q('rsp', 'Stream')):
+            name = (stream.get('Name') or '').lower()
+            if name not in ('stdin', 'pr'):
+                raise faults.invalid_parameter('The stream %s is not an input stream of this shell. '
+                                               % stream.get('Name'))
+            cid = stream.get('CommandId')
+            guid = self.winrs.find_command(shell, cid).guid if cid else psrp.ZERO_GUID
+            try:
+                data = base64.b64decode((stream.text or '').strip(), validate=True)
+            except ValueError:
+                raise faults.invalid_representation('The stream data is not valid base64. ')
+            if data:
+                shell.queue_data(guid, data, 'PromptResponse' if name == 'pr' else 'Default')
+        return A_SHELL + 'SendResponse', '<rsp:SendResponse/>', 'shell'
+
+    def signal(self, call, shell):
+        from .soap import A_SHELL, q
+        body = call.req.body.find(q('rsp', 'Signal'))
+        if body is None:
+            raise faults.schema_validation('The Signal body must be an rsp:Signal element. ')
+        code_el = body.find(q('rsp', 'Code'))
+        code = (code_el.text or '').strip() if code_el is not None else ''
+        name = code.rsplit('/', 1)[-1].lower()
+        pipeline = self.winrs.find_command(shell, body.get('CommandId'))
+        self.winrs.stats.add('signals')
+        if name == 'terminate':
+            if not shell.dead and not pipeline.done_delivered:
+                shell.send_control('Close', pipeline.guid, 'CloseAck', ACK_TIMEOUT_S / 3)
+            elif not shell.dead:
+                shell.writes.put("<Close PSGuid='%s' />\n" % pipeline.guid)
+            shell.drop_pipeline(pipeline)
+        elif name in ('crtl_c', 'ctrl_c'):
+            if shell.dead:
+                raise plugin_failed()
+            shell.send_control('Signal', pipeline.guid, 'SignalAck', min(SIGNAL_TIMEOUT_S, call.timeout))
+        else:
+            raise faults.invalid_parameter('The signal code %s is not supported. ' % code)
+        return A_SHELL + 'SignalResponse', '<rsp:SignalResponse/>', 'shell'
+
+    def receive(self, call, shell):
+        from .soap import A_SHELL, envelope, q
+        req = call.req
+        body = req.body.find(q('rsp', 'Receive'))
+        desired = body.find(q('rsp', 'DesiredStream')) if body is not None else None
+        if desired is None:
+            raise faults.schema_validation('The Receive body must hold rsp:DesiredStream. ')
+        cid = desired.get('CommandId')
+        pipeline = self.winrs.find_command(shell, cid) if cid else None
+        guid = pipeline.guid if pipeline else psrp.ZERO_GUID
+        skeleton = envelope(A_SHELL + 'ReceiveResponse', req.message_id,
+                            '<rsp:ReceiveResponse>%s</rsp:ReceiveResponse>'
+                            % (DONE_XML % (pipeline.id, STATE) if pipeline else ''), 'receive')
+        room = call.limit - len(skeleton.encode())
+        deadline = time.monotonic() + call.timeout
+        with self.winrs.lock:
+            shell.receiving += 1
+        try:
+            with shell.cond:
+                def ready():
+                    return (shell.out.get(guid) or shell.dead
+                            or (pipeline is not None and pipeline.finished))
+                while not ready():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise faults.timed_out()
+                    shell.cond.wait(left)
+                # Let a burst (output + PIPELINE_STATE) go out in one answer, as from Windows.
+                end = min(deadline, time.monotonic() + COALESCE_S)
+                while not (pipeline is not None and pipeline.finished) and not shell.dead \
+                        and time.monotonic() < end:
+                    shell.cond.wait(end - time.monotonic())
+                if pipeline is not None and pipeline.id not in shell.commands:
+                    raise faults.unknown_command()
+                parts, last = shell.take(guid, room, pipeline.id if pipeline else None)
+                left_over = bool(shell.out.get(guid))
+                if not parts and shell.dead and not (pipeline is not None and pipeline.finished):
+                    raise plugin_failed()
+        finally:
+            with self.winrs.lock:
+                shell.receiving -= 1
+                shell.last_used = time.monotonic()
+        if pipeline is not None:
+            if pipeline.finished and not left_over:
+                parts.append(DONE_XML % (pipeline.id, STATE))
+                pipeline.done_delivered = True
+            elif (not left_over and last is not None and last.type == psrp.PIPELINE_HOST_CALL
+                  and last.i64('ci') != -100):
+                parts.append('<rsp:CommandState CommandId="%s" State="%sPending"></rsp:CommandState>'
+                             % (pipeline.id, STATE))
+        return (A_SHELL + 'ReceiveResponse', '<rsp:ReceiveResponse>%s</rsp:ReceiveResponse>' % ''.join(parts),
+                'receive')

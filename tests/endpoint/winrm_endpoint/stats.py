@@ -15,10 +15,12 @@ class Stats:
         self.reset()
 
     def reset(self):
+        # Levels (connections_open, pwsh_running) keep their value across a reset.
         with getattr(self, '_lock', threading.Lock()):
             # connections_open is a level, not a count: it survives a reset, so a
             # connection that closes after the reset does not take it below zero.
             still_open = self.c['connections_open'] if hasattr(self, 'c') else 0
+            pwsh_running = self.c['pwsh_running'] if hasattr(self, 'c') else 0
             self.started = time.time()
             self.c = {
                 'tcp_connections_accepted': 0,
@@ -58,6 +60,10 @@ class Stats:
                 'items_sent': 0,
                 'invokes': 0,
                 'processes_created': 0,
+                'ps_pipelines': 0,
+                'pwsh_started': 0,
+                'pwsh_running': pwsh_running,
+                'pwsh_died': 0,
             }
 
     def add(self, key, n=1):

@@ -24,7 +24,7 @@ import subprocess
 import threading
 import time
 
-from . import faults, pscim
+from . import faults, psplugin, pscim
 from .soap import A_SHELL, A_TRANSFER, A_ENUM, NS, envelope, esc, esc_attr, format_interval, \
     format_seconds_ms, new_uuid, parse_duration, q, selector_set
 
@@ -144,6 +144,13 @@ class Shell:
         self.commands = {}
         self.receiving = 0
 
+    def kill_all(self):
+        for cmd in list(self.commands.values()):
+            cmd.kill()
+
+    def close(self):
+        self.kill_all()
+
     def xml(self, details=False):
         env = ''
         if self.env_order:
@@ -167,6 +174,10 @@ class Shell:
                    format_interval(now - self.last_used)))
 
 
+class PowerShellShell(psplugin.PsShell, Shell):
+    """A shell on http://schemas.microsoft.com/powershell/<name>, backed by pwsh."""
+
+
 class WinRS:
     def __init__(self, cfg, stats):
         self.cfg = cfg
@@ -174,6 +185,9 @@ class WinRS:
         self.cim = None               # the CimService, for PowerShell CIM scripts (pscim.py)
         self.lock = threading.Lock()
         self.shells = {}
+        pwsh = None if getattr(cfg, 'no_powershell', False) else psplugin.find_pwsh(getattr(cfg, 'pwsh', None))
+        self.powershell = psplugin.Plugin(self, pwsh, getattr(cfg, 'ps_configurations', None)
+                                          or ['Microsoft.PowerShell']) if pwsh else None
         self._stop = threading.Event()
         threading.Thread(target=self._expire_loop, daemon=True).start()
 
@@ -203,9 +217,9 @@ class WinRS:
                 self.stats.add('shells_open', -1)
                 self._kill_shell(shell)
 
-    def _kill_shell(self, shell):
-        for cmd in list(shell.commands.values()):
-            cmd.kill()
+    @staticmethod
+    def _kill_shell(shell):
+        shell.kill_all()
 
     # ---- dispatch ----------------------------------------------------------------------
 
@@ -227,6 +241,8 @@ class WinRS:
             if action == A_TRANSFER + 'Delete':
                 return self.delete(call)
             raise faults.action_not_supported(action)
+        if self.powershell is not None and self.powershell.serves(uri):
+            return self.powershell.handle(call)
         if uri != CMD_URI:
             raise faults.resource_not_in_catalog(uri)
         if action == A_TRANSFER + 'Create':
@@ -267,6 +283,16 @@ class WinRS:
         body = req.body.find(q('rsp', 'Shell'))
         if body is None:
             raise faults.schema_validation('The Create body must be an rsp:Shell element. ')
+        shell = self.new_shell(call, body)
+        address = req.to or call.ctx['base_url']
+        created = ('<x:ResourceCreated><a:Address>%s</a:Address><a:ReferenceParameters>'
+                   '<w:ResourceURI>%s</w:ResourceURI>%s</a:ReferenceParameters></x:ResourceCreated>'
+                   % (esc(address), CMD_URI, selector_set([('ShellId', shell.id)])))
+        return A_TRANSFER + 'CreateResponse', created + shell.xml(), 'shell'
+
+    def new_shell(self, call, body, powershell=False):
+        """Checks the rsp:Shell body and the quota, registers and counts a new shell."""
+        req = call.req
 
         def child(name):
             el = body.find(q('rsp', name))
@@ -294,28 +320,31 @@ class WinRS:
                 raise faults.invalid_options('The WinRS code page %s is not valid. '
                                              % req.options['WINRS_CODEPAGE'])
         user = call.ctx['user']
+        cls = PowerShellShell if powershell else Shell
         with self.lock:
             mine = sum(1 for s in self.shells.values() if s.owner == user)
             if mine >= self.cfg.max_shells_per_user:
                 raise faults.shell_quota(self.cfg.max_shells_per_user)
             shell_id = (body.get('ShellId') or new_uuid()).upper()
-            shell = Shell(shell_id, user, call.ctx['client_ip'], dict(env_order), child('WorkingDirectory'),
-                          codepage, req.option_true('WINRS_NOPROFILE'), idle, inputs, outputs, env_order,
-                          req.resource_uri)
+            shell = cls(shell_id, user, call.ctx['client_ip'], dict(env_order), child('WorkingDirectory'),
+                        codepage, req.option_true('WINRS_NOPROFILE'), idle, inputs, outputs, env_order,
+                        req.resource_uri)
             self.shells[shell_id] = shell
         self.stats.add('shells_created')
         self.stats.add('shells_open')
-        address = req.to or call.ctx['base_url']
-        created = ('<x:ResourceCreated><a:Address>%s</a:Address><a:ReferenceParameters>'
-                   '<w:ResourceURI>%s</w:ResourceURI>%s</a:ReferenceParameters></x:ResourceCreated>'
-                   % (esc(address), CMD_URI, selector_set([('ShellId', shell_id)])))
-        return A_TRANSFER + 'CreateResponse', created + shell.xml(), 'shell'
+        return shell
+
+    def forget_shell(self, shell):
+        with self.lock:
+            if self.shells.get(shell.id) is shell:
+                del self.shells[shell.id]
+                self.stats.add('shells_open', -1)
 
     def delete(self, call):
         shell = self.find_shell(call.req)
         with self.lock:
             self.shells.pop(shell.id, None)
-        self._kill_shell(shell)
+        shell.close()
         self.stats.add('shells_deleted')
         self.stats.add('shells_open', -1)
         return A_TRANSFER + 'DeleteResponse', '', 'delete'
