@@ -87,7 +87,8 @@ void cli_print_help(FILE *out)
 	      "                                run on both backends and compare\n"
 	      "  ps SCRIPT | -f FILE | --command NAME [--param NAME=VALUE...]\n"
 	      "                                run PowerShell on the computer (PowerShell\n"
-	      "                                remoting over SSH: --transport ssh); output\n"
+	      "                                remoting over WinRM, or over SSH with\n"
+	      "                                --transport ssh); output\n"
 	      "                                objects on stdout, the other streams on\n"
 	      "                                stderr as \"WARNING: ...\"\n"
 	      "\n",

@@ -34,6 +34,7 @@
 #include "ps_transport.h"
 #include "psrp_oop.h"
 #include "psrp_pool.h"
+#include "psrp_winrm.h"
 #include "ssh.h"
 
 /* Reads per pump before other work gets a turn. */
@@ -71,6 +72,9 @@ struct psrp_conn {
 	enum pend pend;
 	size_t pend_len;
 	rms_psrp_pool *pool;
+	/* Over WinRM the pool rides WinRS instead (psrp_winrm.c), and the SSH
+	 * fields below are unused. */
+	struct psrp_winrm *wr;
 	rms_oop_lines lines;
 	rms_buf out; /* bytes on their way to the channel */
 	size_t out_pos;
@@ -115,7 +119,8 @@ bool rms__psrp_wanted(const rms_session_options *o)
 
 bool rms__psrp_supports(const rms_session_options *o, rms_op_kind kind)
 {
-	return o->transport == RMS_TRANSPORT_SSH && kind == RMS_OP_POWERSHELL;
+	(void)o;
+	return kind == RMS_OP_POWERSHELL;
 }
 
 static const char *subsystem(const rms_session *s)
@@ -546,7 +551,37 @@ static int read_in(rms_session *s, bool *moved)
  * something moved (events may be queued), RMS_EAGAIN with *w when nothing
  * could, or the session's failure (it is then lost).
  */
+static int ssh_pump(rms_session *s, rms_wait *w, uint64_t deadline);
+
 static int pump(rms_session *s, rms_wait *w, uint64_t deadline)
+{
+	struct psrp_conn *c = pc(s);
+	if (!c->wr)
+		return ssh_pump(s, w, deadline);
+	if (c->phase == PH_GONE)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s is broken: %s", s->name,
+		                      c->pool && rms__psrp_pool_reason(c->pool)
+		                              ? rms__psrp_pool_reason(c->pool)
+		                              : "the connection was lost");
+	rms__wait_clear(w);
+	int rc = rms__psrp_winrm_pump(c->wr, s, c->pool, w, deadline);
+	if (rc && rc != RMS_EAGAIN)
+		return lost(s, rc);
+	rms_psrp_pool_state ps = rms__psrp_pool_state(c->pool);
+	if (c->phase == PH_OPEN && (ps == RMS_PSRP_POOL_BROKEN || ps == RMS_PSRP_POOL_CLOSED))
+		return lost(s, rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_REMOTE,
+		                              "the runspace pool on %s is %s: %s", s->computer_name,
+		                              rms__psrp_pool_state_name(ps),
+		                              rms__psrp_pool_reason(c->pool)
+		                                      ? rms__psrp_pool_reason(c->pool)
+		                                      : "the server closed it"));
+	if (rc == 0)
+		for (size_t i = 0; i < c->nops; i++)
+			rms__ps_op_wake(c->ops[i]);
+	return rc;
+}
+
+static int ssh_pump(rms_session *s, rms_wait *w, uint64_t deadline)
 {
 	struct psrp_conn *c = pc(s);
 	bool moved = false;
@@ -606,12 +641,41 @@ static void init_libssh2(void)
 	init_rc = libssh2_init(0);
 }
 
+/* Over WinRM: nothing to connect first (the Create carries the pool's
+ * opening), so straight to the pool. */
+static int winrm_open(rms_session *s, struct psrp_conn *c)
+{
+	size_t frag = 0;
+	int rc = rms__psrp_winrm_new(&c->wr, s, &frag);
+	if (rc)
+		return rc;
+	rms_psrp_pool_config cfg = {
+		.min_runspaces = (int)s->opts.pssession_v2.min_runspaces,
+		.max_runspaces = (int)s->opts.pssession_v2.max_runspaces,
+		.max_fragment = frag,
+		.max_object = rms__ps_object_cap(&s->opts, RMS_DEFAULT_MAX_RECEIVED_OBJECT_WINRM),
+	};
+	if (cfg.max_object == RMS_LIMIT_UNLIMITED)
+		cfg.max_object = UINT64_MAX;
+	if ((rc = rms__psrp_pool_new(&c->pool, &cfg)) || (rc = rms__psrp_pool_open(c->pool)))
+		return rc;
+	c->deadline = rms__now_ms() + s->opts.operation_timeout_ms;
+	c->phase = PH_POOL;
+	return RMS_EAGAIN;
+}
+
 int rms__psrp_open(rms_session *s)
 {
-	if (s->opts.transport != RMS_TRANSPORT_SSH)
-		return rms__not_implemented(RMS_BACKEND_PSSESSION,
-		                            "PowerShell remoting over WinRM (the PSSession speaks it "
-		                            "over SSH so far; over WinRM use the command shell)");
+	if (s->opts.transport != RMS_TRANSPORT_SSH) {
+		struct psrp_conn *c = calloc(1, sizeof *c);
+		if (!c)
+			return rms__error_nomem();
+		s->priv = c;
+		c->ssh.fd = -1;
+		rms__oop_lines_init(&c->lines, (size_t)4 << 20);
+		rms__buf_init(&c->out);
+		return winrm_open(s, c);
+	}
 	pthread_once(&init_once, init_libssh2);
 	if (init_rc)
 		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE,
@@ -720,13 +784,23 @@ int rms__psrp_open_step(rms_session *s, rms_wait *w)
 				c->phase = PH_OPEN;
 				s->stats.shells_opened++;
 				s->stats.shells_open++;
-				rms__log(&s->log, RMS_LOG_INFO,
-				         "%s: runspace pool open on %s (SSH subsystem '%s', "
-				         "protocol %s)",
-				         s->name, c->ssh.host, subsystem(s),
-				         rms__psrp_pool_server_protocol(c->pool)
-				                 ? rms__psrp_pool_server_protocol(c->pool)
-				                 : "?");
+				if (c->wr)
+					rms__log(&s->log, RMS_LOG_INFO,
+					         "%s: runspace pool open on %s (WinRM shell %s, "
+					         "protocol %s)",
+					         s->name, s->computer_name,
+					         rms__psrp_winrm_shell_id(c->wr),
+					         rms__psrp_pool_server_protocol(c->pool)
+					                 ? rms__psrp_pool_server_protocol(c->pool)
+					                 : "?");
+				else
+					rms__log(&s->log, RMS_LOG_INFO,
+					         "%s: runspace pool open on %s (SSH subsystem '%s', "
+					         "protocol %s)",
+					         s->name, c->ssh.host, subsystem(s),
+					         rms__psrp_pool_server_protocol(c->pool)
+					                 ? rms__psrp_pool_server_protocol(c->pool)
+					                 : "?");
 				return 0;
 			}
 			if (st == RMS_PSRP_POOL_BROKEN || st == RMS_PSRP_POOL_CLOSED)
@@ -738,8 +812,9 @@ int rms__psrp_open_step(rms_session *s, rms_wait *w)
 			if (rms__now_ms() >= c->deadline)
 				return open_failed(s, rms__error_set(
 				        RMS_E_TIMEOUT, RMS_PHASE_RECEIVE,
-				        "the runspace pool did not open within %u ms (SSH subsystem '%s')",
-				        s->opts.operation_timeout_ms, subsystem(s)));
+				        "the runspace pool did not open within %u ms (%s)",
+				        s->opts.operation_timeout_ms,
+				        c->wr ? "WinRM" : "SSH subsystem"));
 			rc = pump(s, w, c->deadline);
 			if (rc == RMS_EAGAIN)
 				return rc;
@@ -851,6 +926,7 @@ void rms__psrp_destroy(rms_session *s)
 	struct psrp_conn *c = pc(s);
 	if (!c)
 		return;
+	rms__psrp_winrm_free(c->wr);
 	disconnect(s, c, c->phase == PH_OPEN);
 	rms__psrp_pool_free(c->pool);
 	rms__oop_lines_free(&c->lines);

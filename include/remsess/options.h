@@ -90,8 +90,10 @@ typedef enum rms_ps_protocol {
 	RMS_PS_PROTOCOL_SHELL = 0,
 	/* PowerShell remoting (MS-PSRP): a runspace pool on the remote
 	 * computer; pipelines return typed objects and PowerShell's streams.
-	 * Over SSH: the `powershell` subsystem (pwsh -sshs). Over WinRM: not
-	 * built yet (RMS_E_NOT_IMPLEMENTED). */
+	 * Over SSH: the `powershell` subsystem (pwsh -sshs). Over WinRM: a
+	 * PowerShell shell (pssession.shell_uri naming a configuration
+	 * http://schemas.microsoft.com/powershell/NAME, default
+	 * Microsoft.PowerShell). */
 	RMS_PS_PROTOCOL_POWERSHELL = 1
 } rms_ps_protocol;
 

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "endpoint.h"
 #include "pwsh.h"
 #include "sshd.h"
 
@@ -349,18 +350,30 @@ static void test_session_speaking_powershell(void **state)
 	assert_non_null(strstr(r.err, "'nosuch'"));
 }
 
-static void test_over_winrm_not_implemented(void **state)
+/* ps over WinRM: the test endpoint's PowerShell plugin serves real pwsh
+ * in a WinRS shell, as Windows hands one to wsmprovhost. */
+static void test_over_winrm(void **state)
 {
 	(void)state;
 	NEED_PWSH();
+	rms_endpoint_proc *ep = rms_endpoint_spawn(NULL);
+	assert_non_null(ep);
+	char port[16];
+	snprintf(port, sizeof port, "%u", ep->port);
+	setenv("REMSESS_PASSWORD", RMS_ENDPOINT_PASSWORD, 1);
 	static cli_result r;
-	/* PowerShell remoting over WinRM is not built yet: exit 2 and the
-	 * library's message, before anything connects. */
-	run_cli(&r, false, NULL, "-H", "127.0.0.1", "--port", "9", "ps", "1", (const char *)NULL);
-	expect_status(&r, 2);
-	assert_string_equal(r.out, "");
-	if (!strstr(r.err, "not implemented") || !strstr(r.err, "WinRM"))
-		fail_msg("stderr: %s", r.err);
+	run_cli(&r, false, NULL, "-H", "127.0.0.1", "--port", port, "-u", RMS_ENDPOINT_USER,
+	        "--allow-unencrypted", "ps", "--json", "Write-Warning 'ww'; 1..2",
+	        (const char *)NULL);
+	expect_status(&r, 0);
+	assert_string_equal(r.out, "1\n2\n");
+	assert_non_null(strstr(r.err, "\"warning\""));
+	run_cli(&r, false, NULL, "-H", "127.0.0.1", "--port", port, "-u", RMS_ENDPOINT_USER,
+	        "--allow-unencrypted", "ps", "throw 'winrm boom'", (const char *)NULL);
+	expect_status(&r, 1);
+	assert_non_null(strstr(r.err, "winrm boom"));
+	unsetenv("REMSESS_PASSWORD");
+	rms_endpoint_kill(ep);
 }
 
 int main(void)
@@ -376,7 +389,7 @@ int main(void)
 	    cmocka_unit_test(test_multi_line_script_from_a_file),
 	    cmocka_unit_test(test_fanout_over_hosts),
 	    cmocka_unit_test(test_session_speaking_powershell),
-	    cmocka_unit_test(test_over_winrm_not_implemented),
+	    cmocka_unit_test(test_over_winrm),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,552 @@
+/*
+ * PowerShell remoting over WinRS (psrp_winrm.h): the pool's sends as
+ * WS-Management exchanges, one in flight at a time, and Receives when
+ * nothing is to be sent.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "defaults.h"
+#include "fault.h"
+#include "psrp_winrm.h"
+#include "value_internal.h"
+#include "wsman.h"
+#include "wsman_ops.h"
+
+#define PS_URI_PREFIX "http://schemas.microsoft.com/powershell/"
+#define PS_DEFAULT_URI PS_URI_PREFIX "Microsoft.PowerShell"
+#define PS_SIGNAL_STOP "http://schemas.microsoft.com/powershell/signal/crtl_c"
+#define PS_NS "http://schemas.microsoft.com/powershell"
+/* Room in an envelope for everything but the base64 of the fragments
+ * (pypsrp's formula: 2048 bytes of headers and markup). */
+#define ENVELOPE_OVERHEAD 2048u
+/* OperationTimeout of a Receive: with several streams to read, short, so
+ * each gets its turn; with one, longer. */
+#define RECEIVE_SHARED_MS 500u
+#define RECEIVE_ALONE_MS 5000u
+
+enum act_kind { A_SEND, A_COMMAND, A_STOP, A_TERMINATE, A_DELETE };
+
+struct action {
+	enum act_kind kind;
+	rms_guid guid; /* zero: the pool */
+	bool prompt;
+	rms_buf data;
+};
+
+/* A stream to Receive from: the pool (zero guid) or a pipeline. */
+struct stream {
+	rms_guid guid;
+	bool done; /* CommandState Done, or closed */
+};
+
+enum exchange { X_NONE, X_CREATE, X_ACTION, X_RECEIVE };
+
+struct psrp_winrm {
+	rms_wsman *w;
+	char *uri;
+	char shell_id[37];
+	rms_ref *selectors;
+	bool created;
+	bool deleted;
+	rms_buf creation; /* the pool's first fragments, for the Create */
+	struct action *acts;
+	size_t head, nacts, cap;
+	struct stream *streams;
+	size_t nstreams, scap, next; /* next: round robin */
+	size_t room; /* bytes of fragments per Send or Command */
+	enum exchange ex;
+	struct action cur;  /* the action in flight */
+	rms_guid receiving; /* the stream of the Receive in flight */
+};
+
+static void guid_upper(const rms_guid *g, char out[37])
+{
+	rms__guid_format(g, out);
+	for (char *p = out; *p; p++)
+		if (*p >= 'a' && *p <= 'f')
+			*p = (char)(*p - 'a' + 'A');
+}
+
+int rms__psrp_winrm_new(struct psrp_winrm **out, rms_session *s, size_t *max_fragment)
+{
+	*out = NULL;
+	struct psrp_winrm *x = calloc(1, sizeof *x);
+	if (!x)
+		return rms__error_nomem();
+	rms__buf_init(&x->creation);
+	const char *uri = s->opts.pssession.shell_uri;
+	if (!uri || strncmp(uri, PS_URI_PREFIX, strlen(PS_URI_PREFIX)) != 0)
+		uri = PS_DEFAULT_URI;
+	int rc = (x->uri = strdup(uri)) ? 0 : rms__error_nomem();
+	if (!rc)
+		rc = rms__wsman_new(&x->w, &s->opts, &s->stats, &s->log, NULL);
+	if (rc) {
+		rms__psrp_winrm_free(x);
+		return rc;
+	}
+	uint32_t env = s->opts.max_envelope_size ? s->opts.max_envelope_size
+	                                         : RMS_DEFAULT_MAX_ENVELOPE;
+	rms__wsman_set_max_envelope(x->w, env);
+	x->room = (env - ENVELOPE_OVERHEAD) / 4 * 3;
+	*max_fragment = x->room;
+	*out = x;
+	return 0;
+}
+
+static void action_clear(struct action *a)
+{
+	rms__buf_free(&a->data);
+	memset(a, 0, sizeof *a);
+}
+
+void rms__psrp_winrm_free(struct psrp_winrm *x)
+{
+	if (!x)
+		return;
+	rms__wsman_free(x->w);
+	free(x->uri);
+	rms_ref_free(x->selectors);
+	rms__buf_free(&x->creation);
+	for (size_t i = x->head; i < x->nacts; i++)
+		action_clear(&x->acts[i]);
+	free(x->acts);
+	action_clear(&x->cur);
+	free(x->streams);
+	free(x);
+}
+
+const char *rms__psrp_winrm_shell_id(const struct psrp_winrm *x)
+{
+	return x->shell_id;
+}
+
+/* ---- queues -------------------------------------------------------------- */
+
+static struct action *push_action(struct psrp_winrm *x, enum act_kind kind, const rms_guid *g)
+{
+	if (x->head && x->head == x->nacts)
+		x->head = x->nacts = 0;
+	if (rms__array_grow((void **)&x->acts, &x->cap, x->nacts + 1, sizeof *x->acts))
+		return NULL;
+	struct action *a = &x->acts[x->nacts++];
+	memset(a, 0, sizeof *a);
+	a->kind = kind;
+	a->guid = *g;
+	rms__buf_init(&a->data);
+	return a;
+}
+
+static struct stream *find_stream(struct psrp_winrm *x, const rms_guid *g)
+{
+	for (size_t i = 0; i < x->nstreams; i++)
+		if (rms__guid_equal(&x->streams[i].guid, g))
+			return &x->streams[i];
+	return NULL;
+}
+
+static int add_stream(struct psrp_winrm *x, const rms_guid *g)
+{
+	if (find_stream(x, g))
+		return 0;
+	if (rms__array_grow((void **)&x->streams, &x->scap, x->nstreams + 1, sizeof *x->streams))
+		return RMS_E_NOMEM;
+	x->streams[x->nstreams].guid = *g;
+	x->streams[x->nstreams].done = false;
+	x->nstreams++;
+	return 0;
+}
+
+/* The pool's sends, as actions (the pool's data before the shell exists
+ * goes into its Create). */
+static int route(struct psrp_winrm *x, rms_psrp_pool *pool)
+{
+	rms_psrp_send snd;
+	while (rms__psrp_pool_take(pool, &snd) == 0) {
+		int rc = 0;
+		struct action *a = NULL;
+		bool pool_stream = rms__guid_is_zero(&snd.guid);
+		switch (snd.kind) {
+		case RMS_PSRP_SEND_DATA:
+			if (pool_stream && !x->created && !snd.prompt_response) {
+				rc = rms__buf_append(&x->creation, snd.data.data, snd.data.len);
+				break;
+			}
+			if (!(a = push_action(x, A_SEND, &snd.guid)))
+				rc = RMS_E_NOMEM;
+			else {
+				a->prompt = snd.prompt_response;
+				a->data = snd.data;
+				rms__buf_init(&snd.data);
+			}
+			break;
+		case RMS_PSRP_SEND_CREATE:
+			if (!(a = push_action(x, A_COMMAND, &snd.guid)))
+				rc = RMS_E_NOMEM;
+			else {
+				a->data = snd.data;
+				rms__buf_init(&snd.data);
+			}
+			break;
+		case RMS_PSRP_SEND_STOP:
+			rc = push_action(x, A_STOP, &snd.guid) ? 0 : RMS_E_NOMEM;
+			break;
+		case RMS_PSRP_SEND_CLOSE_PIPELINE: {
+			struct stream *st = find_stream(x, &snd.guid);
+			if (st)
+				st->done = true;
+			rc = push_action(x, A_TERMINATE, &snd.guid) ? 0 : RMS_E_NOMEM;
+			break;
+		}
+		case RMS_PSRP_SEND_CLOSE_POOL:
+			rc = push_action(x, A_DELETE, &snd.guid) ? 0 : RMS_E_NOMEM;
+			break;
+		}
+		rms__psrp_send_clear(&snd);
+		if (rc)
+			return rms__error_nomem();
+	}
+	return 0;
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+static rms_wsman_request shell_req(const struct psrp_winrm *x, const char *action,
+                                   const char *body, uint32_t timeout_ms)
+{
+	rms_wsman_request req = { .action = action,
+		                  .resource_uri = x->uri,
+		                  .selectors = x->selectors,
+		                  .timeout_ms = timeout_ms,
+		                  .extra_xmlns = RMS_XMLNS_RSP,
+		                  .body = body };
+	return req;
+}
+
+static int start_create(struct psrp_winrm *x, rms_psrp_pool *pool)
+{
+	char id[37];
+	guid_upper(rms__psrp_pool_id(pool), id);
+	rms_buf b;
+	rms__buf_init(&b);
+	rms__buf_printf(&b, "<rsp:Shell ShellId=\"%s\"><rsp:InputStreams>stdin pr</rsp:InputStreams>"
+	                    "<rsp:OutputStreams>stdout</rsp:OutputStreams>"
+	                    "<creationXml xmlns=\"" PS_NS "\">",
+	                id);
+	rms__base64_append(&b, x->creation.data, x->creation.len);
+	rms__buf_puts(&b, "</creationXml></rsp:Shell>");
+	if (b.failed) {
+		rms__buf_free(&b);
+		return rms__error_nomem();
+	}
+	static const rms_wsman_option opts[] = {
+		{ "protocolversion", "2.3", NULL, true },
+	};
+	rms_wsman_request req = { .action = RMS_ACTION_CREATE,
+		                  .resource_uri = x->uri,
+		                  .options = opts,
+		                  .noptions = 1,
+		                  .options_must_understand = true,
+		                  .extra_xmlns = RMS_XMLNS_RSP,
+		                  .body = b.data };
+	int rc = rms__wsman_start(x->w, &req);
+	rms__buf_free(&b);
+	if (!rc)
+		x->ex = X_CREATE;
+	return rc;
+}
+
+/* What of a's data did not fit (from byte n on) goes in a Send of its own,
+ * next in line, before anything queued after a. */
+static int push_rest(struct psrp_winrm *x, const struct action *a, size_t n)
+{
+	struct action *rest = push_action(x, A_SEND, &a->guid);
+	if (!rest || rms__buf_append(&rest->data, a->data.data + n, a->data.len - n))
+		return rms__error_nomem();
+	rest->prompt = a->prompt;
+	if (x->nacts - x->head > 1) {
+		struct action tmp = x->acts[x->nacts - 1];
+		memmove(&x->acts[x->head + 1], &x->acts[x->head],
+		        (x->nacts - 1 - x->head) * sizeof *x->acts);
+		x->acts[x->head] = tmp;
+	}
+	return 0;
+}
+
+/* Begin the next action (cur owns it while in flight). */
+static int start_action(struct psrp_winrm *x)
+{
+	x->cur = x->acts[x->head];
+	memset(&x->acts[x->head], 0, sizeof x->acts[x->head]);
+	x->head++;
+	struct action *a = &x->cur;
+	char cid[37];
+	guid_upper(&a->guid, cid);
+	bool pool = rms__guid_is_zero(&a->guid);
+	rms_buf b;
+	rms__buf_init(&b);
+	const char *verb = RMS_ACTION_SEND;
+	int rc = 0;
+	switch (a->kind) {
+	case A_SEND: {
+		/* At most one envelope's worth: the rest goes in the next Send. */
+		size_t n = rms__psrp_fragments_prefix(a->data.data, a->data.len, x->room);
+		if (!n)
+			return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
+			                      "a PSRP fragment is larger than a Send can carry");
+		rc = rms__body_send(&b, pool ? NULL : cid, a->prompt ? "pr" : "stdin", a->data.data,
+		                    n, false);
+		if (!rc && n < a->data.len)
+			rc = push_rest(x, a, n);
+		break;
+	}
+	case A_COMMAND: {
+		verb = RMS_ACTION_COMMAND;
+		size_t n = rms__psrp_fragments_prefix(a->data.data, a->data.len, x->room);
+		rms__buf_printf(&b, "<rsp:CommandLine CommandId=\"%s\"><rsp:Command> </rsp:Command>"
+		                    "<rsp:Arguments>",
+		                cid);
+		rms__base64_append(&b, a->data.data, n);
+		rms__buf_puts(&b, "</rsp:Arguments></rsp:CommandLine>");
+		if (n < a->data.len)
+			rc = push_rest(x, a, n);
+		break;
+	}
+	case A_STOP:
+		verb = RMS_ACTION_SIGNAL;
+		rc = rms__body_signal(&b, cid, PS_SIGNAL_STOP);
+		break;
+	case A_TERMINATE:
+		verb = RMS_ACTION_SIGNAL;
+		rc = rms__body_signal(&b, cid, RMS_SIGNAL_TERMINATE);
+		break;
+	case A_DELETE:
+		verb = RMS_ACTION_DELETE;
+		break;
+	}
+	if (!rc && b.failed)
+		rc = rms__error_nomem();
+	if (!rc) {
+		rms_wsman_request req = shell_req(x, verb, b.data, 0);
+		rc = rms__wsman_start(x->w, &req);
+	}
+	rms__buf_free(&b);
+	if (!rc)
+		x->ex = X_ACTION;
+	return rc;
+}
+
+/* The next stream to Receive from, round robin; NULL when none. */
+static const struct stream *next_stream(struct psrp_winrm *x, size_t *active)
+{
+	*active = 0;
+	for (size_t i = 0; i < x->nstreams; i++)
+		*active += !x->streams[i].done;
+	for (size_t k = 0; k < x->nstreams; k++) {
+		size_t i = (x->next + k) % x->nstreams;
+		if (!x->streams[i].done) {
+			x->next = i + 1;
+			return &x->streams[i];
+		}
+	}
+	return NULL;
+}
+
+static int start_receive(struct psrp_winrm *x, const struct stream *st, size_t active)
+{
+	char cid[37];
+	guid_upper(&st->guid, cid);
+	rms_buf b;
+	rms__buf_init(&b);
+	int rc = rms__body_receive(&b, rms__guid_is_zero(&st->guid) ? NULL : cid, "stdout");
+	if (!rc) {
+		rms_wsman_request req = shell_req(x, RMS_ACTION_RECEIVE, b.data,
+		                                  active > 1 ? RECEIVE_SHARED_MS : RECEIVE_ALONE_MS);
+		rc = rms__wsman_start(x->w, &req);
+	}
+	rms__buf_free(&b);
+	if (!rc) {
+		x->ex = X_RECEIVE;
+		x->receiving = st->guid;
+	}
+	return rc;
+}
+
+/* ---- answers --------------------------------------------------------------- */
+
+static int first_element(rms_wsman_reply *reply, xmlNode **out, const char *what)
+{
+	int rc = rms__soap_reader_next(reply->reader, out);
+	if (rc == RMS_ITEROVER)
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE, "the %s answer is empty",
+		                      what);
+	return rc;
+}
+
+static int created(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool,
+                   rms_wsman_reply *reply)
+{
+	xmlNode *el;
+	char *id = NULL;
+	/* Windows answers x:ResourceCreated, then rsp:Shell with the ShellId
+	 * (the one asked for: the pool's id). */
+	int rc = first_element(reply, &el, "PowerShell shell Create");
+	while (!rc && !rms__xml_is(el, RMS_NS_SHELL, "Shell"))
+		rc = rms__soap_reader_next(reply->reader, &el);
+	if (!rc)
+		rc = rms__decode_shell_id(&id, el, NULL);
+	if (rc == RMS_ITEROVER) {
+		char want[37];
+		guid_upper(rms__psrp_pool_id(pool), want);
+		rc = (id = strdup(want)) ? 0 : rms__error_nomem();
+	}
+	if (!rc && strlen(id) >= sizeof x->shell_id)
+		rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                    "the server's ShellId '%.60s' is not a GUID", id);
+	if (!rc) {
+		snprintf(x->shell_id, sizeof x->shell_id, "%s", id);
+		if (!(rc = rms_ref_new(&x->selectors, NULL, NULL)))
+			rc = rms_ref_add_selector(x->selectors, "ShellId", x->shell_id);
+	}
+	free(id);
+	if (rc)
+		return rc;
+	x->created = true;
+	static const rms_guid zero;
+	if ((rc = add_stream(x, &zero)))
+		return rms__error_nomem();
+	rms__log(&s->log, RMS_LOG_INFO, "%s: PowerShell shell %s created", s->name, x->shell_id);
+	return 0;
+}
+
+static int received(struct psrp_winrm *x, rms_psrp_pool *pool, rms_wsman_reply *reply)
+{
+	xmlNode *el;
+	rms_receive_result rr;
+	memset(&rr, 0, sizeof rr);
+	int rc = first_element(reply, &el, "Receive");
+	if (!rc)
+		rc = rms__decode_receive(&rr, el);
+	for (size_t i = 0; !rc && i < rr.nchunks; i++)
+		if (rr.chunks[i].len)
+			rc = rms__psrp_pool_feed(pool, rr.chunks[i].data, rr.chunks[i].len);
+	if (!rc && rr.done) {
+		struct stream *st = find_stream(x, &x->receiving);
+		if (st)
+			st->done = true;
+	}
+	rms__receive_result_free(&rr);
+	return rc;
+}
+
+static int action_done(struct psrp_winrm *x, rms_psrp_pool *pool)
+{
+	struct action *a = &x->cur;
+	int rc = 0;
+	switch (a->kind) {
+	case A_COMMAND:
+		rc = add_stream(x, &a->guid) ? rms__error_nomem() : 0;
+		break;
+	case A_DELETE:
+		x->deleted = true;
+		rms__psrp_pool_closed(pool);
+		break;
+	default:
+		break;
+	}
+	action_clear(a);
+	return rc;
+}
+
+/* The exchange in flight ended with rc and reply. */
+static int complete(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool, int rc,
+                    rms_wsman_reply *reply)
+{
+	enum exchange ex = x->ex;
+	x->ex = X_NONE;
+	if (ex == X_RECEIVE && rc == RMS_E_TIMEOUT && rms__fault_is_timed_out(rms_error_last())) {
+		rms_error_clear(); /* nothing yet */
+		return 0;
+	}
+	if (ex == X_ACTION && rc && x->cur.kind == A_TERMINATE) {
+		/* The pipeline is done with either way. */
+		rms__log(&s->log, RMS_LOG_WARNING, "%s: closing a pipeline failed: %s", s->name,
+		         rms_error_message(rms_error_last()));
+		rms_error_clear();
+		rc = 0;
+	}
+	if (rc) {
+		if (ex == X_ACTION)
+			action_clear(&x->cur);
+		return rc;
+	}
+	switch (ex) {
+	case X_CREATE:
+		rc = created(x, s, pool, reply);
+		break;
+	case X_RECEIVE:
+		rc = received(x, pool, reply);
+		break;
+	case X_ACTION:
+		rc = action_done(x, pool);
+		break;
+	case X_NONE:
+		break;
+	}
+	rms__wsman_reply_free(reply);
+	return rc;
+}
+
+int rms__psrp_winrm_pump(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool, rms_wait *w,
+                         uint64_t deadline)
+{
+	int rc = route(x, pool);
+	if (rc)
+		return rc;
+	for (unsigned rounds = 0; rounds < 8; rounds++) {
+		if (x->ex != X_NONE) {
+			rms_wsman_reply reply;
+			memset(&reply, 0, sizeof reply);
+			rc = rms__wsman_step(x->w, w, &reply);
+			if (rc == RMS_EAGAIN) {
+				if (deadline && (!w->deadline_ms || deadline < w->deadline_ms))
+					rms__wait_until(w, deadline);
+				return rounds ? 0 : RMS_EAGAIN;
+			}
+			if ((rc = complete(x, s, pool, rc, &reply)))
+				return rc;
+			if ((rc = route(x, pool)))
+				return rc;
+			continue;
+		}
+		if (x->deleted)
+			return rounds ? 0 : RMS_EAGAIN;
+		if (!x->created) {
+			if (!x->creation.len)
+				return rounds ? 0 : RMS_EAGAIN;
+			rc = start_create(x, pool);
+		} else if (x->head < x->nacts) {
+			rc = start_action(x);
+		} else {
+			/* The pool's own stream only while it opens. */
+			static const rms_guid zero;
+			struct stream *ps = find_stream(x, &zero);
+			if (ps && rms__psrp_pool_state(pool) != RMS_PSRP_POOL_OPENING)
+				ps->done = true;
+			size_t active;
+			const struct stream *st = next_stream(x, &active);
+			if (!st) {
+				/* Nothing to send or read: whoever waits, waits for its
+				 * own deadline (a caller's next request starts here). */
+				rms__wait_clear(w);
+				rms__wait_until(w, deadline ? deadline : rms__now_ms() + RECEIVE_ALONE_MS);
+				return rounds ? 0 : RMS_EAGAIN;
+			}
+			rc = start_receive(x, st, active);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
