@@ -117,6 +117,19 @@ show $ep session --backend pssession
 show $ep run -- 'echo hello from the remote shell; uname -s; exit 3'
 stats
 
+echo; echo "-- New-PSSession over WinRM: a PSSession speaking PowerShell remoting opens a runspace"
+echo "   pool in a PowerShell shell at creation (the endpoint hands each such shell to a real"
+echo "   pwsh 7.6, as Windows hands it to wsmprovhost.exe); a pipeline returns typed objects"
+if grep -q "pwsh" "$ep_out" 2>/dev/null || [ -x "${RMS_PWSH:-/nonexistent}" ] || [ -x "$HOME/.dotnet/tools/pwsh" ] || command -v pwsh >/dev/null 2>&1; then
+	# shellcheck disable=SC2086
+	show $ep --protocol powershell session --backend pssession
+	# shellcheck disable=SC2086
+	show $ep ps --json '[pscustomobject]@{ Name = "WinRM"; Status = "Running"; Since = [datetime]"2026-12-01T08:00:00Z"; Pid = 1234 }; Write-Warning "a warning, on stderr"'
+	stats
+else
+	echo "   (skipped: no pwsh here; scripts/deps.sh installs it when the .NET SDK is present)"
+fi
+
 echo; echo "-- the same kind of query through the PSSession: it runs on the remote computer as a"
 echo "   Get-CimInstance command (the target needs PowerShell), only its output comes back"
 # shellcheck disable=SC2086
