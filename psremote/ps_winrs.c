@@ -40,6 +40,7 @@
 #include "fault.h"
 #include "ps_limits.h"
 #include "ps_transport.h"
+#include "winrm_setup.h"
 #include "wsman.h"
 #include "wsman_ops.h"
 
@@ -183,14 +184,6 @@ static int cmd_failed(struct winrs_cmd *x, int rc)
 	return rms__ps_cmd_failed(x->c, rc);
 }
 
-static int first_element(rms_wsman_reply *reply, xmlNode **out, const char *what)
-{
-	int rc = rms__soap_reader_next(reply->reader, out);
-	if (rc == RMS_ITEROVER)
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE, "the %s answer is empty",
-		                      what);
-	return rc;
-}
 
 /* ---- the connection: one exchange at a time ------------------------------ */
 
@@ -352,7 +345,7 @@ static int start_create(rms_session *s, struct ps_session *ps)
 static int created(rms_session *s, struct ps_session *ps, rms_wsman_reply *reply)
 {
 	xmlNode *el;
-	int rc = first_element(reply, &el, "shell Create");
+	int rc = rms__winrm_first_element(reply, &el, "shell Create");
 	if (!rc) {
 		/* The ShellId is in rsp:Shell or in x:ResourceCreated, whichever
 		 * comes first; each element is only valid until the next read. */
@@ -373,77 +366,18 @@ static int created(rms_session *s, struct ps_session *ps, rms_wsman_reply *reply
 	return 0;
 }
 
-/*
- * The answer to the winrm/config Get: the server's MaxEnvelopeSizekb in
- * *kb. Windows answers it to administrators only (others get
- * w:AccessDenied); any failure other than a lost connection leaves *kb at
- * 0 and the caller falls back to the protocol version's default, as
- * PowerShell does.
- */
-static int config_read(rms_session *s, int rc, rms_wsman_reply *reply, uint32_t *kb)
-{
-	*kb = 0;
-	if (rc) {
-		if (rc == RMS_E_CONNECTION_LOST || rc == RMS_E_CONNECT || rc == RMS_E_TLS ||
-		    rc == RMS_E_AUTH || rc == RMS_E_CANCELLED ||
-		    (rc == RMS_E_TIMEOUT && !rms__fault_is_timed_out(rms_error_last())))
-			return rc;
-		rms__log(&s->log, RMS_LOG_DEBUG, "%s: winrm/config not readable (%s)", s->name,
-		         rms_error_message(rms_error_last()));
-		rms_error_clear();
-		return 0;
-	}
-	xmlNode *cfg;
-	if (first_element(reply, &cfg, "Config") == 0) {
-		xmlNode *el = rms__xml_child(cfg, RMS_NS_CONFIG, "MaxEnvelopeSizekb");
-		char *text = el ? rms__xml_text(el) : NULL;
-		char *end = NULL;
-		unsigned long v = text ? strtoul(text, &end, 10) : 0;
-		/* Windows accepts 32 and up; more than 4 GB is no envelope size. */
-		if (text && end != text && *end == '\0' && v >= 32 && v <= 4194303)
-			*kb = (uint32_t)v;
-		else
-			rms__log(&s->log, RMS_LOG_WARNING,
-			         "%s: winrm/config has no usable MaxEnvelopeSizekb ('%.32s')",
-			         s->name, text ? text : "");
-		free(text);
-	} else {
-		rms_error_clear();
-	}
-	rms__wsman_reply_free(reply);
-	return 0;
-}
-
 /* The MaxEnvelopeSize: the real value from winrm/config where the user may
  * read it (administrators); else by the protocol stack, as PowerShell
- * does. */
+ * does (winrm_setup.c). */
 static void set_envelope(rms_session *s, struct ps_session *ps, uint32_t kb)
 {
-	const char *version = ps->version;
-	uint32_t env = kb ? kb * 1024u
-	                  : (version && strstr(version, "Stack: 2.0")) ? RMS_WINRM2_MAX_ENVELOPE
-	                                                               : RMS_DEFAULT_MAX_ENVELOPE;
-	rms__wsman_set_max_envelope(ps->w, env);
-	rms__log(&s->log, RMS_LOG_DEBUG, "%s: server %s: MaxEnvelopeSize %u (%s)", s->name,
-	         version ? version : "(no version)", env,
-	         kb ? "winrm/config" : "protocol version default");
+	rms__wsman_set_max_envelope(ps->w, rms__winrm_envelope(s, ps->version, kb));
 }
 
 /* Identify's answer: the ProductVersion, for the envelope default. */
 static int identified(struct ps_session *ps, rms_wsman_reply *reply)
 {
-	rms_instance *id = NULL;
-	int rc = rms__wsman_identify_decode(ps->w, reply, &id);
-	rms__wsman_reply_free(reply);
-	if (rc)
-		return rc;
-	const char *version = NULL;
-	const rms_value *v = rms_instance_get(id, "ProductVersion");
-	if (v && rms_value_get_string(v, &version) == 0 && version &&
-	    !(ps->version = rms__strdup(version)))
-		rc = rms__error_nomem();
-	rms_instance_free(id);
-	return rc;
+	return rms__winrm_identified(ps->w, reply, &ps->version);
 }
 
 /* After Identify: read winrm/config unless the options fix the size. */
@@ -489,7 +423,7 @@ static int winrs_open_step(rms_session *s, rms_wait *w)
 			continue;
 		}
 		uint32_t kb;
-		if ((rc = config_read(s, rc, &reply, &kb)))
+		if ((rc = rms__winrm_config_read(s, rc, &reply, &kb)))
 			return rc;
 		set_envelope(s, ps, kb);
 		if ((rc = start_create(s, ps)))
@@ -914,7 +848,7 @@ static int received(struct winrs_cmd *x, int rc, rms_wsman_reply *reply)
 		return cmd_failed(x, check_broken(session_of(x), rc, true));
 	xmlNode *el;
 	drop_rr(x);
-	if (!(rc = first_element(reply, &el, "Receive")))
+	if (!(rc = rms__winrm_first_element(reply, &el, "Receive")))
 		rc = rms__decode_receive(&x->rr, el);
 	rms__wsman_reply_free(reply);
 	if (rc) {
@@ -932,7 +866,7 @@ static int command_sent(struct winrs_cmd *x, int rc, rms_wsman_reply *reply)
 	xmlNode *el;
 	if (rc)
 		return cmd_failed(x, check_broken(s, rc, false));
-	if (!(rc = first_element(reply, &el, "Command")))
+	if (!(rc = rms__winrm_first_element(reply, &el, "Command")))
 		rc = rms__decode_command_id(&x->command_id, el);
 	rms__wsman_reply_free(reply);
 	if (rc)

@@ -377,6 +377,12 @@ const char *rms__psrp_pool_state_name(rms_psrp_pool_state st)
 	return "unknown";
 }
 
+void rms__psrp_pool_set_max_fragment(rms_psrp_pool *p, size_t max_fragment)
+{
+	p->cfg.max_fragment = max_fragment;
+	p->frag.max_fragment = max_fragment;
+}
+
 int rms__psrp_pool_open(rms_psrp_pool *p)
 {
 	if (p->open_queued)

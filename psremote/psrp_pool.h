@@ -82,6 +82,10 @@ const char *rms__psrp_pool_reason(const rms_psrp_pool *p);
 const char *rms__psrp_pool_server_protocol(const rms_psrp_pool *p);
 const rms_value *rms__psrp_pool_private_data(const rms_psrp_pool *p);
 
+/* Change the size messages queued from now on are cut to (a transport
+ * that learnt its envelope size after the pool was made). */
+void rms__psrp_pool_set_max_fragment(rms_psrp_pool *p, size_t max_fragment);
+
 /* Queue SESSION_CAPABILITY and INIT_RUNSPACEPOOL (once). */
 int rms__psrp_pool_open(rms_psrp_pool *p);
 /* Queue the pool's close (pipelines still running are abandoned). */

@@ -12,6 +12,7 @@
 #include "psrp_winrm.h"
 #include "value_internal.h"
 #include "wsman.h"
+#include "winrm_setup.h"
 #include "wsman_ops.h"
 
 #define PS_URI_PREFIX "http://schemas.microsoft.com/powershell/"
@@ -41,10 +42,16 @@ struct stream {
 	bool done; /* CommandState Done, or closed */
 };
 
-enum exchange { X_NONE, X_CREATE, X_ACTION, X_RECEIVE };
+enum exchange { X_NONE, X_IDENTIFY, X_CONFIG, X_CREATE, X_ACTION, X_RECEIVE };
+
+/* Before the shell: Identify (the server's stack, and the login checked),
+ * then winrm/config for MaxEnvelopeSize unless the options set one. */
+enum setup { S_IDENTIFY, S_CONFIG, S_READY };
 
 struct psrp_winrm {
 	rms_wsman *w;
+	enum setup setup;
+	char *version; /* Identify's ProductVersion */
 	char *uri;
 	char shell_id[37];
 	rms_ref *selectors;
@@ -95,6 +102,32 @@ int rms__psrp_winrm_new(struct psrp_winrm **out, rms_session *s, size_t *max_fra
 	return 0;
 }
 
+/* Identify's answer, then the configuration's: the envelope size, and the
+ * pool's fragments cut to fit it. */
+static int setup_done(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool,
+                      enum exchange ex, int rc, rms_wsman_reply *reply)
+{
+	if (ex == X_IDENTIFY) {
+		if (rc || (rc = rms__winrm_identified(x->w, reply, &x->version)))
+			return rc;
+		if (!s->opts.max_envelope_size) {
+			x->setup = S_CONFIG;
+			return 0;
+		}
+		x->setup = S_READY;
+		return 0;
+	}
+	uint32_t kb = 0;
+	if ((rc = rms__winrm_config_read(s, rc, reply, &kb)))
+		return rc;
+	uint32_t env = rms__winrm_envelope(s, x->version, kb);
+	rms__wsman_set_max_envelope(x->w, env);
+	x->room = (env - ENVELOPE_OVERHEAD) / 4 * 3;
+	rms__psrp_pool_set_max_fragment(pool, x->room);
+	x->setup = S_READY;
+	return 0;
+}
+
 static void action_clear(struct action *a)
 {
 	rms__buf_free(&a->data);
@@ -106,6 +139,7 @@ void rms__psrp_winrm_free(struct psrp_winrm *x)
 	if (!x)
 		return;
 	rms__wsman_free(x->w);
+	free(x->version);
 	free(x->uri);
 	rms_ref_free(x->selectors);
 	rms__buf_free(&x->creation);
@@ -375,14 +409,6 @@ static int start_receive(struct psrp_winrm *x, const struct stream *st, size_t a
 
 /* ---- answers --------------------------------------------------------------- */
 
-static int first_element(rms_wsman_reply *reply, xmlNode **out, const char *what)
-{
-	int rc = rms__soap_reader_next(reply->reader, out);
-	if (rc == RMS_ITEROVER)
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE, "the %s answer is empty",
-		                      what);
-	return rc;
-}
 
 static int created(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool,
                    rms_wsman_reply *reply)
@@ -391,7 +417,7 @@ static int created(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool,
 	char *id = NULL;
 	/* Windows answers x:ResourceCreated, then rsp:Shell with the ShellId
 	 * (the one asked for: the pool's id). */
-	int rc = first_element(reply, &el, "PowerShell shell Create");
+	int rc = rms__winrm_first_element(reply, &el, "PowerShell shell Create");
 	while (!rc && !rms__xml_is(el, RMS_NS_SHELL, "Shell"))
 		rc = rms__soap_reader_next(reply->reader, &el);
 	if (!rc)
@@ -425,7 +451,7 @@ static int received(struct psrp_winrm *x, rms_psrp_pool *pool, rms_wsman_reply *
 	xmlNode *el;
 	rms_receive_result rr;
 	memset(&rr, 0, sizeof rr);
-	int rc = first_element(reply, &el, "Receive");
+	int rc = rms__winrm_first_element(reply, &el, "Receive");
 	if (!rc)
 		rc = rms__decode_receive(&rr, el);
 	for (size_t i = 0; !rc && i < rr.nchunks; i++)
@@ -465,6 +491,8 @@ static int complete(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool, i
 {
 	enum exchange ex = x->ex;
 	x->ex = X_NONE;
+	if (ex == X_IDENTIFY || ex == X_CONFIG)
+		return setup_done(x, s, pool, ex, rc, reply); /* it frees the reply */
 	if (ex == X_RECEIVE && rc == RMS_E_TIMEOUT && rms__fault_is_timed_out(rms_error_last())) {
 		rms_error_clear(); /* nothing yet */
 		return 0;
@@ -491,6 +519,8 @@ static int complete(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool, i
 	case X_ACTION:
 		rc = action_done(x, pool);
 		break;
+	case X_IDENTIFY:
+	case X_CONFIG:
 	case X_NONE:
 		break;
 	}
@@ -522,7 +552,15 @@ int rms__psrp_winrm_pump(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *po
 		}
 		if (x->deleted)
 			return rounds ? 0 : RMS_EAGAIN;
-		if (!x->created) {
+		if (x->setup == S_IDENTIFY) {
+			if (!(rc = rms__wsman_identify_start(x->w, false)))
+				x->ex = X_IDENTIFY;
+		} else if (x->setup == S_CONFIG) {
+			rms_wsman_request req = { .action = RMS_ACTION_GET,
+				                  .resource_uri = RMS_URI_CONFIG };
+			if (!(rc = rms__wsman_start(x->w, &req)))
+				x->ex = X_CONFIG;
+		} else if (!x->created) {
 			if (!x->creation.len)
 				return rounds ? 0 : RMS_EAGAIN;
 			rc = start_create(x, pool);

@@ -243,6 +243,22 @@ static void test_unknown_configuration_fails_at_creation(void **state)
 	assert_int_equal(rms_error_wsman_code(rms_error_last()), 2150858770u);
 }
 
+/* A wrong password fails the session at creation, in the authenticate
+ * phase, before any shell exists. */
+static void test_wrong_password_fails_at_creation(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	rms_endpoint_reset(ep);
+	rms_session_options o = ps_opts();
+	o.password = "not-the-password";
+	rms_session *s = NULL;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), RMS_E_AUTH);
+	assert_null(s);
+	assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_AUTHENTICATE);
+	assert_int_equal(rms_endpoint_stat(ep, "shells_created"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_input_and_big_output_in_small_envelopes),
 		cmocka_unit_test(test_stop_over_winrm),
 		cmocka_unit_test(test_unknown_configuration_fails_at_creation),
+		cmocka_unit_test(test_wrong_password_fails_at_creation),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,33 @@
+/*
+ * Internal: what opening a PSSession over WinRM learns before its shell
+ * (winrm_setup.c), for both protocols over WinRM.
+ */
+#ifndef RMS_PSREMOTE_WINRM_SETUP_H
+#define RMS_PSREMOTE_WINRM_SETUP_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "wsman.h"
+
+/* The first element of an answer's Body; RMS_E_PROTOCOL ("the WHAT answer
+ * is empty") when there is none. */
+int rms__winrm_first_element(rms_wsman_reply *reply, xmlNode **out, const char *what);
+
+/*
+ * The answer to the winrm/config Get (rc and reply are rms__wsman_step's;
+ * the reply is freed): the server's MaxEnvelopeSizekb in *kb. Windows
+ * answers it to administrators only (others get w:AccessDenied); any
+ * failure other than a lost connection, a refused login or a cancel leaves
+ * *kb at 0 and returns 0, and the caller falls back to the protocol
+ * version's default, as PowerShell does.
+ */
+int rms__winrm_config_read(rms_session *s, int rc, rms_wsman_reply *reply, uint32_t *kb);
+/* The MaxEnvelopeSize to keep to: winrm/config's (kb), else 153,600 for a
+ * WinRM 2.0 stack (Identify's "Stack: 2.0"), else 512,000. Logged. */
+uint32_t rms__winrm_envelope(rms_session *s, const char *version, uint32_t kb);
+/* Identify's answer (freed): *version gets its ProductVersion (caller
+ * frees; NULL when absent). */
+int rms__winrm_identified(rms_wsman *w, rms_wsman_reply *reply, char **version);
+
+#endif
