@@ -598,6 +598,48 @@ static void test_older_struct_is_read_only_to_its_end(void **state)
 	rms__options_free(&c);
 }
 
+/* Version 2's PSSession fields: checked, and zero means what version 1
+ * did (the command shell, one runspace, the `powershell` subsystem). */
+static void test_version_2_pssession_fields(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.pssession_v2.protocol = (rms_ps_protocol)7;
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "pssession_v2.protocol", "unknown");
+	o.pssession_v2.protocol = RMS_PS_PROTOCOL_POWERSHELL;
+	o.pssession_v2.min_runspaces = 3;
+	o.pssession_v2.max_runspaces = 2;
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "pssession_v2.min_runspaces",
+	           "more than max_runspaces");
+	o.pssession_v2.min_runspaces = 0;
+	o.pssession_v2.max_runspaces = 5000;
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "pssession_v2.max_runspaces",
+	           "more than");
+	o.pssession_v2.max_runspaces = 4;
+	o.pssession_v2.ssh_subsystem = "power shell";
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "pssession_v2.ssh_subsystem",
+	           "white space");
+	o.pssession_v2.ssh_subsystem = NULL;
+	expect_ok(&o, RMS_BACKEND_PSSESSION);
+	rms_session_options c;
+	assert_int_equal(rms__options_copy(&c, &o), 0);
+	assert_int_equal(c.pssession_v2.min_runspaces, 1);
+	assert_int_equal(c.pssession_v2.max_runspaces, 4);
+	assert_string_equal(c.pssession_v2.ssh_subsystem, "powershell");
+	rms__options_free(&c);
+	/* A version 1 struct: the command shell, as before version 2. */
+	rms_session_options full = base();
+	assert_int_equal(rms__options_copy_sized(&c, &full, OLD_SIZE), 0);
+	assert_int_equal(c.pssession_v2.protocol, RMS_PS_PROTOCOL_SHELL);
+	assert_int_equal(c.pssession_v2.max_runspaces, 1);
+	rms__options_free(&c);
+	rms_ps_protocol p;
+	assert_int_equal(rms_ps_protocol_parse(&p, "PowerShell"), 0);
+	assert_int_equal(p, RMS_PS_PROTOCOL_POWERSHELL);
+	assert_int_equal(rms_ps_protocol_parse(&p, "psrp"), RMS_E_INVALID_ARG);
+	assert_string_equal(rms_ps_protocol_name(RMS_PS_PROTOCOL_SHELL), "shell");
+}
+
 /* A field the older struct does hold is still checked. */
 static void test_older_struct_fields_are_still_validated(void **state)
 {
@@ -617,6 +659,7 @@ static void test_older_struct_fields_are_still_validated(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_version_2_pssession_fields),
 		cmocka_unit_test(test_init_gives_zero_defaults_and_checks_version),
 		cmocka_unit_test(test_minimal_host_is_valid_for_both_backends),
 		cmocka_unit_test(test_wrong_version_is_refused),
