@@ -129,16 +129,6 @@ static bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static void trim(const char **p, size_t *len)
 {
@@ -175,7 +165,7 @@ static int escape_at(const char *p, const char *end)
 		return -1;
 	int v = 0;
 	for (int i = 2; i < 6; i++) {
-		int h = hex_value(p[i]);
+		int h = rms__hex_value(p[i]);
 		if (h < 0)
 			return -1;
 		v = v * 16 + h;
@@ -878,7 +868,7 @@ static int decode_guid(const dec *d, const xmlNode *n, const char *text, size_t 
 		bool dash_pos = l == 36 && (i == 8 || i == 13 || i == 18 || i == 23);
 		if (dash_pos)
 			ok = p[i] == '-';
-		else if (hex_value(p[i]) >= 0)
+		else if (rms__hex_value(p[i]) >= 0)
 			hex[nh++] = p[i];
 		else
 			ok = false;

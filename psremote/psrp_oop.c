@@ -29,24 +29,6 @@ void rms__oop_packet_clear(rms_oop_packet *p)
 
 /* ---- base64 ------------------------------------------------------------------ */
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Strict RFC 4648: no white space, length a multiple of 4, padding only at
  * the end, unused bits zero (as .NET's Convert.ToBase64String writes it).
  * 0, 1 for malformed text, or RMS_E_NOMEM (raised). */
@@ -70,7 +52,7 @@ static int b64_decode(unsigned char **out, size_t *out_len, const char *s, size_
 		int v[4];
 		for (int k = 0; k < 4; k++) {
 			bool padded = last && k >= 4 - (int)pad;
-			v[k] = padded ? 0 : b64_value((unsigned char)s[i + (size_t)k]);
+			v[k] = padded ? 0 : rms__b64_value(s[i + (size_t)k]);
 			if (v[k] < 0)
 				goto bad;
 		}
@@ -98,29 +80,6 @@ bad:
 	return 1;
 }
 
-static int b64_append(rms_buf *out, const unsigned char *p, size_t n)
-{
-	char chunk[4096];
-	size_t c = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t w = (uint32_t)p[i] << 16;
-		size_t k = n - i;
-		if (k > 1)
-			w |= (uint32_t)p[i + 1] << 8;
-		if (k > 2)
-			w |= p[i + 2];
-		chunk[c++] = b64_alphabet[w >> 18 & 63];
-		chunk[c++] = b64_alphabet[w >> 12 & 63];
-		chunk[c++] = k > 1 ? b64_alphabet[w >> 6 & 63] : '=';
-		chunk[c++] = k > 2 ? b64_alphabet[w & 63] : '=';
-		if (c == sizeof chunk) {
-			if (rms__buf_append(out, chunk, c))
-				return RMS_E_NOMEM;
-			c = 0;
-		}
-	}
-	return rms__buf_append(out, chunk, c) ? RMS_E_NOMEM : 0;
-}
 
 /* ---- parsing -------------------------------------------------------------------- */
 
@@ -286,7 +245,7 @@ int rms__oop_write_data(rms_buf *out, const rms_guid *guid, bool prompt_response
 	size_t start = out->len;
 	if (rms__buf_puts(out, prompt_response ? "<Data Stream='PromptResponse' PSGuid='"
 	                                       : "<Data Stream='Default' PSGuid='") ||
-	    rms__buf_puts(out, g) || rms__buf_puts(out, "'>") || b64_append(out, data, len) ||
+	    rms__buf_puts(out, g) || rms__buf_puts(out, "'>") || rms__base64_append(out, data, len) ||
 	    rms__buf_puts(out, "</Data>\n")) {
 		if (!out->failed && out->data) {
 			out->len = start;

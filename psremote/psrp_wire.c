@@ -162,16 +162,6 @@ void rms__guid_format(const rms_guid *g, char out[37])
 	out[o] = '\0';
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* text[0..len) for an error message: at most max bytes, anything but
  * printable ASCII as \xNN, "..." when clipped. */
@@ -209,7 +199,7 @@ int rms__guid_parse(rms_guid *out, const char *text, size_t len, const char *wha
 			}
 			t++;
 		}
-		int hi = hex_value(text[t]), lo = hex_value(text[t + 1]);
+		int hi = rms__hex_value(text[t]), lo = rms__hex_value(text[t + 1]);
 		if (hi < 0 || lo < 0) {
 			ok = false;
 			break;

@@ -354,3 +354,106 @@ int rms__array_grow(void **arr, size_t *cap, size_t need, size_t size)
 	*cap = n;
 	return 0;
 }
+
+/* ---- base64 ------------------------------------------------------------------------ */
+
+static const char b64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int rms__base64_append(rms_buf *b, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	char quad[4];
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t n = (uint32_t)p[i] << 16;
+		if (i + 1 < len)
+			n |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < len)
+			n |= p[i + 2];
+		quad[0] = b64_alphabet[(n >> 18) & 63];
+		quad[1] = b64_alphabet[(n >> 12) & 63];
+		quad[2] = i + 1 < len ? b64_alphabet[(n >> 6) & 63] : '=';
+		quad[3] = i + 2 < len ? b64_alphabet[n & 63] : '=';
+		rms__buf_append(b, quad, 4);
+	}
+	/* An empty byte string still makes the buffer hold "". */
+	return rms__buf_append(b, "", 0) || b->failed ? rms__error_nomem() : 0;
+}
+
+int rms__b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int rms__base64_decode(unsigned char **out, size_t *len, const char *text, size_t text_len)
+{
+	*out = NULL;
+	*len = 0;
+	unsigned char *buf = malloc(text_len / 4 * 3 + 3);
+	if (!buf)
+		return rms__error_nomem();
+	size_t n = 0, nchars = 0, pad = 0;
+	uint32_t acc = 0;
+	for (size_t i = 0; i < text_len; i++) {
+		char c = text[i];
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		int d = c == '=' ? 0 : rms__b64_value(c);
+		/* '=' only ends the text: at most two, in the last quad's last places. */
+		if (d < 0 || (c == '=' && nchars % 4 < 2) || (c != '=' && pad)) {
+			free(buf);
+			if (d < 0)
+				return rms__error_set(RMS_E_PARSE, RMS_PHASE_NONE,
+				                      "not valid base64: unexpected byte 0x%02X at "
+				                      "offset %zu",
+				                      (unsigned)(unsigned char)c, i);
+			return rms__error_set(RMS_E_PARSE, RMS_PHASE_NONE,
+			                      "not valid base64: misplaced '=' padding near offset "
+			                      "%zu",
+			                      i);
+		}
+		pad += c == '=';
+		acc = acc << 6 | (uint32_t)d;
+		if (++nchars % 4 == 0) {
+			buf[n++] = (unsigned char)(acc >> 16);
+			buf[n++] = (unsigned char)(acc >> 8);
+			buf[n++] = (unsigned char)acc;
+			acc = 0;
+		}
+	}
+	if (nchars % 4) {
+		free(buf);
+		return rms__error_set(RMS_E_PARSE, RMS_PHASE_NONE,
+		                      "not valid base64: %zu characters, not a multiple of 4",
+		                      nchars);
+	}
+	n -= pad;
+	if (n == 0) {
+		free(buf);
+		buf = NULL;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int rms__hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

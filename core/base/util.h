@@ -77,6 +77,18 @@ uint64_t rms__now_ms(void);
  * doubling, at least 16. 0, or RMS_E_NOMEM (raised) with *arr unchanged. */
 int rms__array_grow(void **arr, size_t *cap, size_t need, size_t size);
 
+/* Base64, RFC 4648 alphabet with '=' padding. append writes data's text
+ * (an empty data still leaves the buffer holding ""); decode reads text,
+ * skipping XML white space, into *out (malloc'd; NULL when empty):
+ * RMS_E_PARSE (raised, naming the offset) for a character outside the
+ * alphabet, misplaced padding, or a length not a multiple of 4. value:
+ * a character's 6 bits, or -1. */
+int rms__base64_append(rms_buf *b, const void *data, size_t len);
+int rms__base64_decode(unsigned char **out, size_t *len, const char *text, size_t text_len);
+int rms__b64_value(char c);
+/* A hex digit's value (either case), or -1. */
+int rms__hex_value(char c);
+
 /* A random (version 4) GUID in canonical lower-case form into out[37]. */
 int rms__guid(char out[37]);
 

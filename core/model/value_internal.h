@@ -123,8 +123,6 @@ int rms__value_new_bytes_take(rms_value **out, unsigned char *data, size_t len);
  * (space, tab, CR, LF) anywhere and refuses anything else outside the
  * alphabet, and bad padding: RMS_E_PARSE. *out is malloc'd (NULL when
  * *len is 0). */
-int rms__base64_append(rms_buf *b, const void *data, size_t len);
-int rms__base64_decode(unsigned char **out, size_t *len, const char *text, size_t text_len);
 
 /*
  * TimeSpan texts. The constant ("c") form is "[-][d.]hh:mm:ss[.fffffff]"

@@ -1380,7 +1380,9 @@ static void test_reference_bomb_fails_fast(void **state)
 	double dt = now_s() - t0;
 	assert_int_equal(rms_error_limit_value(rms_error_last()), 1000000);
 	print_message("reference bomb refused after %.3f s\n", dt);
-	if (timing_meaningful() && dt > 1.0) {
+	/* Refused long before the 2^60 copies a bomb asks for: a bound only
+	 * a decoder that builds them would miss, wide for a loaded machine. */
+	if (timing_meaningful() && dt > 10.0) {
 		rms__buf_free(&b);
 		fail_msg("the reference bomb took %.2f s to refuse", dt);
 	}
@@ -1478,11 +1480,14 @@ static void test_large_documents_decode_in_linear_time(void **state)
 	print_message("2 MiB string %.3f s, 100,000-item list %.3f s (encode %.3f s), "
 	              "100,000 entries + properties %.3f s\n",
 	              t_str, t_list, t_enc, t_dict);
+	/* Bounds that only a decoder worse than linear misses (quadratic in
+	 * 100,000 items is tens of seconds), wide enough for a loaded
+	 * machine: the speed itself is bench/'s to measure, not a test's. */
 	if (timing_meaningful()) {
-		assert_true(t_str < 0.5);
-		assert_true(t_list < 0.5);
-		assert_true(t_enc < 0.5);
-		assert_true(t_dict < 1.0);
+		assert_true(t_str < 5.0);
+		assert_true(t_list < 5.0);
+		assert_true(t_enc < 5.0);
+		assert_true(t_dict < 10.0);
 	}
 }
 
