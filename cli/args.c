@@ -112,6 +112,7 @@ typedef enum opt_id {
 	O_PS_COMMAND,
 	O_FILE,
 	O_SUBSYSTEM,
+	O_CONFIGURATION,
 	O_PROGRESS
 } opt_id;
 
@@ -261,6 +262,22 @@ static int parse_transport(cli_args *a, const char *v)
 		a->transport = RMS_TRANSPORT_SSH;
 	else
 		return usage(a, "--transport '%s' is not one of wsman, ssh", v);
+	return 0;
+}
+
+/* --configuration NAME: a PowerShell session configuration over WinRM
+ * (JEA endpoints have their own). */
+static int parse_configuration(cli_args *a, const char *v)
+{
+	if (!*v || strpbrk(v, "/ \t\r\n?#%\"<>"))
+		return usage(a, "--configuration '%s' is not a session configuration name (e.g. "
+		                "Microsoft.PowerShell)",
+		             v);
+	free(a->ps_configuration_uri);
+	size_t n = strlen("http://schemas.microsoft.com/powershell/") + strlen(v) + 1;
+	if (!(a->ps_configuration_uri = malloc(n)))
+		return out_of_memory(a);
+	snprintf(a->ps_configuration_uri, n, "http://schemas.microsoft.com/powershell/%s", v);
 	return 0;
 }
 
@@ -611,6 +628,7 @@ static const opt_def options[] = {
 	{"backend", 0, true, O_BACKEND, .parse = parse_backend},
 	{"transport", 0, true, O_TRANSPORT, .parse = parse_transport},
 	{"protocol", 0, true, O_PROTOCOL, .parse = parse_protocol},
+	{"configuration", 0, true, O_CONFIGURATION, .parse = parse_configuration},
 	/* SSH */
 	{"identity", 'i', true, O_IDENTITY, FIELD(identity_file)},
 	{"known-hosts", 0, true, O_KNOWN_HOSTS, FIELD(known_hosts)},
@@ -822,6 +840,14 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 		             subsystem_only ? " or with --protocol powershell" : "");
 	if (c == CLI_CMD_SET && !use->prop)
 		return usage(a, "set needs at least one --prop NAME=VALUE to change");
+	if (a->ps_configuration_uri &&
+	    !(a->command == CLI_CMD_PS ||
+	      (a->ps_protocol_set && a->ps_protocol == RMS_PS_PROTOCOL_POWERSHELL)))
+		return usage(a, "--configuration names a PowerShell session configuration: it "
+		                "applies to ps and --protocol powershell");
+	if (a->ps_configuration_uri && a->transport == RMS_TRANSPORT_SSH)
+		return usage(a, "--configuration applies over WinRM; over SSH the subsystem "
+		                "(--subsystem) picks what runs");
 	if (a->transport == RMS_TRANSPORT_SSH && a->backend == RMS_BACKEND_CIM)
 		return usage(a,
 		             "--transport ssh needs --backend pssession or auto: the CIM backend "
@@ -1133,6 +1159,8 @@ void cli_args_free(cli_args *a)
 	hosts_free(a);
 	free(a->ps_script_owned);
 	a->ps_script_owned = NULL;
+	free(a->ps_configuration_uri);
+	a->ps_configuration_uri = NULL;
 	if (a->password)
 		wipe(a->password, strlen(a->password));
 	free(a->password);
@@ -1308,6 +1336,8 @@ void cli_build_options(rms_session_options *o, const cli_args *a, rms_backend ba
 		o->pssession_v2.protocol = a->ps_protocol;
 		o->pssession_v2.ssh_subsystem = a->ps_subsystem;
 	}
+	if (a->ps_configuration_uri && backend == RMS_BACKEND_PSSESSION)
+		o->pssession.shell_uri = a->ps_configuration_uri;
 	if (o->transport == RMS_TRANSPORT_SSH) {
 		o->ssh.identity_file = a->identity_file;
 		o->ssh.known_hosts = a->known_hosts;

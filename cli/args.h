@@ -147,6 +147,10 @@ typedef struct cli_args {
 	char *ps_script_owned;
 	const char *ps_command;
 	const char *ps_subsystem; /* --subsystem; NULL: the library's "powershell" */
+	/* --configuration NAME: the shell resource
+	 * http://schemas.microsoft.com/powershell/NAME (owned); NULL: the
+	 * library's Microsoft.PowerShell. */
+	char *ps_configuration_uri;
 	bool ps_progress;         /* --progress: print progress records */
 
 	/* Why parsing failed: one line, without the "remsess: " prefix. */

@@ -123,6 +123,8 @@ void cli_print_help(FILE *out)
 	      "      --transport T         wsman (default) or ssh (PSSession only)\n"
 	      "      --protocol P          what a PSSession speaks: shell (default) or\n"
 	      "                            powershell (PowerShell remoting; ps implies it)\n"
+	      "      --configuration NAME  PowerShell session configuration over WinRM\n"
+	      "                            (default Microsoft.PowerShell)\n"
 	      "  -i, --identity FILE       SSH private key\n"
 	      "      --known-hosts FILE    SSH known hosts (default ~/.ssh/known_hosts)\n"
 	      "      --accept-new-host-key record an SSH host key seen for the first time\n"
@@ -424,6 +426,7 @@ static const char *option_for_field(const char *field)
 	    {"max_envelope_size", "--max-envelope-kb"},
 	    {"transport", "--transport"},
 	    {"pssession_v2.protocol", "--protocol"},
+	    {"pssession.shell_uri", "--configuration"},
 	    {"cim.cim_namespace", "--namespace"},
 	    {"ssh.identity_file", "--identity"},
 	    {"ssh.known_hosts", "--known-hosts"},

@@ -187,6 +187,17 @@ static void test_protocol_option(void **state)
 	    "shell", "--transport", "ssh", "-H", "h", "ps", "1");
 	BAD("--protocol is the PSSession's", "--protocol", "powershell", "--backend", "cim", "-H",
 	    "h", "enum", "X");
+	/* --configuration: a PowerShell configuration over WinRM. */
+	p = OK("--configuration", "JEARole", "-H", "h", "ps", "1");
+	cli_build_options(&o, &p->a, RMS_BACKEND_PSSESSION, NULL, NULL);
+	assert_string_equal(o.pssession.shell_uri, "http://schemas.microsoft.com/powershell/JEARole");
+	done(p);
+	BAD("--configuration 'a/b' is not a session configuration name", "--configuration", "a/b",
+	    "-H", "h", "ps", "1");
+	BAD("--configuration names a PowerShell session configuration", "--configuration", "X",
+	    "-H", "h", "run", "ls");
+	BAD("--configuration applies over WinRM", "--configuration", "X", "--transport", "ssh",
+	    "-H", "h", "ps", "1");
 }
 
 static void test_short_options_attached_and_separate(void **state)

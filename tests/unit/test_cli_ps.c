@@ -372,6 +372,13 @@ static void test_over_winrm(void **state)
 	        "--allow-unencrypted", "ps", "throw 'winrm boom'", (const char *)NULL);
 	expect_status(&r, 1);
 	assert_non_null(strstr(r.err, "winrm boom"));
+	/* A configuration the server does not have: Windows' fault, at creation. */
+	run_cli(&r, false, NULL, "-H", "127.0.0.1", "--port", port, "-u", RMS_ENDPOINT_USER,
+	        "--allow-unencrypted", "--configuration", "NoSuchRole", "ps", "1",
+	        (const char *)NULL);
+	assert_int_not_equal(r.status, 0);
+	if (!strstr(r.err, "NoSuchRole"))
+		fail_msg("stderr: %s", r.err);
 	unsetenv("REMSESS_PASSWORD");
 	rms_endpoint_kill(ep);
 }
