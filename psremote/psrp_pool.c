@@ -462,6 +462,13 @@ void rms__psrp_pipeline_dropped(rms_psrp_pool *p, const rms_guid *id, const char
 	}
 }
 
+void rms__psrp_pipeline_ended_by_carrier(rms_psrp_pool *p, const rms_guid *id, const char *why)
+{
+	rms_psrp_pipeline *pl = find_pipeline(p, id);
+	if (pl && !pl->done)
+		pipeline_end(pl, RMS_PSRP_PIPELINE_FAILED, NULL, why);
+}
+
 void rms__psrp_pool_lost(rms_psrp_pool *p, const char *reason)
 {
 	if (p->state == RMS_PSRP_POOL_CLOSED)

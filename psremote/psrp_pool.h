@@ -101,6 +101,11 @@ void rms__psrp_pool_lost(rms_psrp_pool *p, const char *reason);
  * with why, and no close is sent for it. */
 void rms__psrp_pipeline_dropped(rms_psrp_pool *p, const rms_guid *id, const char *why);
 
+/* The carrier says pipeline id ended without its final state (WinRS
+ * CommandState Done before PIPELINE_STATE): Failed with why, if it has not
+ * ended already. */
+void rms__psrp_pipeline_ended_by_carrier(rms_psrp_pool *p, const rms_guid *id, const char *why);
+
 /* Ask for max_runspaces (SET_MAX_RUNSPACES with a call id); the answer
  * comes as rms__psrp_pool_runspaces_answer. */
 int rms__psrp_pool_set_max_runspaces(rms_psrp_pool *p, int n);

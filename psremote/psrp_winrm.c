@@ -17,7 +17,10 @@
 
 #define PS_URI_PREFIX "http://schemas.microsoft.com/powershell/"
 #define PS_DEFAULT_URI PS_URI_PREFIX "Microsoft.PowerShell"
-#define PS_SIGNAL_STOP "http://schemas.microsoft.com/powershell/signal/crtl_c"
+/* The stop signal's code, exactly as PowerShell's client, pypsrp and
+ * psrpcore send it: relative, and spelt crtl_c; the server compares it
+ * as a string and takes any other code for a close. */
+#define PS_SIGNAL_STOP "powershell/signal/crtl_c"
 #define PS_NS "http://schemas.microsoft.com/powershell"
 /* Room in an envelope for everything but the base64 of the fragments
  * (pypsrp's formula: 2048 bytes of headers and markup). */
@@ -25,7 +28,9 @@
 /* OperationTimeout of a Receive: with several streams to read, short, so
  * each gets its turn; with one, longer. */
 #define RECEIVE_SHARED_MS 500u
-#define RECEIVE_ALONE_MS 5000u
+/* Also how long a stop, a close or the next command may wait behind an
+ * idle Receive (one exchange is in flight at a time). */
+#define RECEIVE_ALONE_MS 1000u
 
 enum act_kind { A_SEND, A_COMMAND, A_STOP, A_TERMINATE, A_DELETE };
 
@@ -62,6 +67,8 @@ struct psrp_winrm {
 	size_t head, nacts, cap;
 	struct stream *streams;
 	size_t nstreams, scap, next; /* next: round robin */
+	rms_guid *dropped; /* pipelines dropped unsent, until their close comes */
+	size_t ndropped, dcap;
 	size_t room; /* bytes of fragments per Send or Command */
 	enum exchange ex;
 	struct action cur;  /* the action in flight */
@@ -148,6 +155,7 @@ void rms__psrp_winrm_free(struct psrp_winrm *x)
 	free(x->acts);
 	action_clear(&x->cur);
 	free(x->streams);
+	free(x->dropped);
 	free(x);
 }
 
@@ -192,6 +200,42 @@ static int add_stream(struct psrp_winrm *x, const rms_guid *g)
 	return 0;
 }
 
+/* A pipeline whose Command has not gone out yet is stopped or closed: none
+ * of it is sent (its Command, Sends, stop or close), and the pool ends it.
+ * Returns whether it was such a pipeline. */
+static bool drop_unsent(struct psrp_winrm *x, rms_psrp_pool *pool, const rms_guid *g)
+{
+	bool unsent = false;
+	for (size_t i = x->head; i < x->nacts; i++)
+		if (x->acts[i].kind == A_COMMAND && rms__guid_equal(&x->acts[i].guid, g))
+			unsent = true;
+	if (!unsent)
+		return false;
+	size_t keep = x->head;
+	for (size_t i = x->head; i < x->nacts; i++) {
+		if (rms__guid_equal(&x->acts[i].guid, g))
+			action_clear(&x->acts[i]);
+		else
+			x->acts[keep++] = x->acts[i];
+	}
+	x->nacts = keep;
+	if (!rms__array_grow((void **)&x->dropped, &x->dcap, x->ndropped + 1, sizeof *x->dropped))
+		x->dropped[x->ndropped++] = *g;
+	rms__psrp_pipeline_dropped(pool, g, "the pipeline was stopped before it started");
+	return true;
+}
+
+/* Whether g's pipeline was dropped unsent (its close then sends nothing). */
+static bool was_dropped(struct psrp_winrm *x, const rms_guid *g)
+{
+	for (size_t i = 0; i < x->ndropped; i++)
+		if (rms__guid_equal(&x->dropped[i], g)) {
+			x->dropped[i] = x->dropped[--x->ndropped];
+			return true;
+		}
+	return false;
+}
+
 /* The pool's sends, as actions (the pool's data before the shell exists
  * goes into its Create). */
 static int route(struct psrp_winrm *x, rms_psrp_pool *pool)
@@ -224,9 +268,13 @@ static int route(struct psrp_winrm *x, rms_psrp_pool *pool)
 			}
 			break;
 		case RMS_PSRP_SEND_STOP:
+			if (drop_unsent(x, pool, &snd.guid))
+				break;
 			rc = push_action(x, A_STOP, &snd.guid) ? 0 : RMS_E_NOMEM;
 			break;
 		case RMS_PSRP_SEND_CLOSE_PIPELINE: {
+			if (drop_unsent(x, pool, &snd.guid) || was_dropped(x, &snd.guid))
+				break;
 			struct stream *st = find_stream(x, &snd.guid);
 			if (st)
 				st->done = true;
@@ -306,6 +354,26 @@ static int push_rest(struct psrp_winrm *x, const struct action *a, size_t n)
 		x->acts[x->head] = tmp;
 	}
 	return 0;
+}
+
+/* A finished pipeline's terminate can wait: move the first action that is
+ * neither a terminate nor the Delete to the head, so the next command's
+ * result comes after its own Command and Receive, not also behind the
+ * previous one's close. Actions of one pipeline keep their order (a
+ * pipeline's own terminate comes after its Sends). */
+static void prefer_work(struct psrp_winrm *x)
+{
+	size_t i = x->head;
+	while (i < x->nacts && (x->acts[i].kind == A_TERMINATE || x->acts[i].kind == A_DELETE))
+		i++;
+	if (i == x->head || i == x->nacts)
+		return;
+	for (size_t k = x->head; k < i; k++)
+		if (x->acts[k].kind == A_DELETE || rms__guid_equal(&x->acts[k].guid, &x->acts[i].guid))
+			return;
+	struct action tmp = x->acts[i];
+	memmove(&x->acts[x->head + 1], &x->acts[x->head], (i - x->head) * sizeof *x->acts);
+	x->acts[x->head] = tmp;
 }
 
 /* Begin the next action (cur owns it while in flight). */
@@ -461,6 +529,13 @@ static int received(struct psrp_winrm *x, rms_psrp_pool *pool, rms_wsman_reply *
 		struct stream *st = find_stream(x, &x->receiving);
 		if (st)
 			st->done = true;
+		/* Done must follow the pipeline's final state; if it did not
+		 * come, the pipeline would wait for nothing. */
+		if (!rms__guid_is_zero(&x->receiving))
+			rms__psrp_pipeline_ended_by_carrier(
+			        pool, &x->receiving,
+			        "the server ended the command (CommandState Done) without the "
+			        "pipeline's final state");
 	}
 	rms__receive_result_free(&rr);
 	return rc;
@@ -474,6 +549,15 @@ static int action_done(struct psrp_winrm *x, rms_psrp_pool *pool)
 	case A_COMMAND:
 		rc = add_stream(x, &a->guid) ? rms__error_nomem() : 0;
 		break;
+	case A_TERMINATE: {
+		/* The command is gone on the server: never Receive on it again
+		 * (its Command may have been answered after its close was
+		 * queued). */
+		struct stream *st = find_stream(x, &a->guid);
+		if (st)
+			st->done = true;
+		break;
+	}
 	case A_DELETE:
 		x->deleted = true;
 		rms__psrp_pool_closed(pool);
@@ -565,6 +649,7 @@ int rms__psrp_winrm_pump(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *po
 				return rounds ? 0 : RMS_EAGAIN;
 			rc = start_create(x, pool);
 		} else if (x->head < x->nacts) {
+			prefer_work(x);
 			rc = start_action(x);
 		} else {
 			/* The pool's own stream only while it opens. */

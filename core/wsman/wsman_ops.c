@@ -433,9 +433,13 @@ int rms__body_send(rms_buf *b, const char *command_id, const char *stream, const
 {
 	rms__buf_puts(b, "<rsp:Send><rsp:Stream Name=\"");
 	put_esc(b, stream);
-	rms__buf_puts(b, "\" CommandId=\"");
-	put_esc(b, command_id);
-	rms__buf_printf(b, "\"%s>", end ? " End=\"true\"" : "");
+	rms__buf_puts(b, "\"");
+	if (command_id) { /* none: the shell's own stream (PowerShell's pool) */
+		rms__buf_puts(b, " CommandId=\"");
+		put_esc(b, command_id);
+		rms__buf_puts(b, "\"");
+	}
+	rms__buf_printf(b, "%s>", end ? " End=\"true\"" : "");
 	if (len) {
 		if (len > (SIZE_MAX / 4) * 3 - 3)
 			return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_SEND, "input too large");

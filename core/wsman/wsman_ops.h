@@ -118,7 +118,8 @@ int rms__decode_shell_id(char **out, const xmlNode *body_first, const xmlNode *b
 int rms__body_command(rms_buf *b, const char *command, size_t argc, const char *const *argv);
 int rms__decode_command_id(char **out, const xmlNode *command_response);
 
-/* rsp:Send with data[0..len) base64-encoded on the stream (End when end). */
+/* rsp:Send with data[0..len) base64-encoded on the stream (End when end);
+ * command_id NULL: the shell's own stream (no CommandId). */
 int rms__body_send(rms_buf *b, const char *command_id, const char *stream, const void *data,
                    size_t len, bool end);
 /* Bytes of data that fit in a Send envelope given the space left for the

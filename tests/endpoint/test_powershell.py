@@ -284,7 +284,8 @@ class PowerShellTest(PsCase):
         status, root = self.receive(shell_id, cid, timeout='PT1S')
         self.assertEqual(fault_info(root)[1:3], ('w:TimedOut', '2150858793'))
         started = time.monotonic()
-        status, root = self.call(SH + 'Signal', '<rsp:Signal CommandId="%s"><rsp:Code>http://schemas.microsoft.com/'
+        # The code exactly as PowerShell's client sends it (relative, crtl_c).
+        status, root = self.call(SH + 'Signal', '<rsp:Signal CommandId="%s"><rsp:Code>'
                                  'powershell/signal/crtl_c</rsp:Code></rsp:Signal>' % cid, [('ShellId', shell_id)])
         self.assertEqual(status, 200, fault_info(root))
         msgs = self.run_to_done(client, shell_id, cid)

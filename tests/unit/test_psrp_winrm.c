@@ -243,6 +243,54 @@ static void test_unknown_configuration_fails_at_creation(void **state)
 	assert_int_equal(rms_error_wsman_code(rms_error_last()), 2150858770u);
 }
 
+/* An op freed right after it started: its pipeline is dropped unsent (no
+ * Receive on a command about to be terminated), and the pool goes on. A
+ * time limit stops a pipeline; closing with one running deletes the shell
+ * (pwsh gone). */
+static void test_free_early_time_limit_and_close_while_running(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	rms_endpoint_reset(ep);
+	rms_session_options o = ps_opts();
+	rms_session *s = open_ps(&o);
+	rms_request *req;
+	assert_int_equal(rms_request_new(&req, RMS_OP_POWERSHELL), 0);
+	assert_int_equal(rms_request_set_script(req, "Start-Sleep -Seconds 3; 1"), 0);
+	rms_op *op;
+	assert_int_equal(rms_op_start(&op, s, req), 0);
+	rms_op_free(op);
+	struct result r;
+	run_script(s, "1..3", &r);
+	if (r.rc != RMS_ITEROVER)
+		fail_msg("after an early free: %s", r.msg);
+	assert_int_equal(r.n, 3);
+	result_free(&r);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
+	/* A time limit stops the pipeline; the next one runs. */
+	assert_int_equal(rms_request_set_script(req, "Start-Sleep -Seconds 60"), 0);
+	assert_int_equal(rms_request_set_timeout(req, 1000), 0);
+	run(s, req, &r);
+	assert_int_equal(r.rc, RMS_E_TIMEOUT);
+	result_free(&r);
+	run_script(s, "'next'", &r);
+	assert_int_equal(r.rc, RMS_ITEROVER);
+	result_free(&r);
+	/* Closing while a pipeline runs: the shell is deleted all the same. */
+	assert_int_equal(rms_request_set_script(req, "'a'; Start-Sleep -Seconds 60"), 0);
+	assert_int_equal(rms_request_set_timeout(req, 0), 0);
+	assert_int_equal(rms_op_start(&op, s, req), 0);
+	rms_ps_stream st;
+	rms_value *v;
+	assert_int_equal(rms_op_next_object(op, &st, &v), 0);
+	rms_value_free(v);
+	assert_int_equal(rms_session_close(s), 0);
+	assert_int_equal(rms_endpoint_stat(ep, "pwsh_running"), 0);
+	rms_op_free(op);
+	rms_request_free(req);
+	rms_session_free(s);
+}
+
 /* A wrong password fails the session at creation, in the authenticate
  * phase, before any shell exists. */
 static void test_wrong_password_fails_at_creation(void **state)
@@ -267,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_stop_over_winrm),
 		cmocka_unit_test(test_unknown_configuration_fails_at_creation),
 		cmocka_unit_test(test_wrong_password_fails_at_creation),
+		cmocka_unit_test(test_free_early_time_limit_and_close_while_running),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

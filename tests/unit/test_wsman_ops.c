@@ -159,6 +159,12 @@ static void test_send_body_matches_recording_and_encodes_base64(void **state)
 		assert_non_null(strstr(b.data, needle));
 		rms__buf_free(&b);
 	}
+	/* The shell's own stream (a PowerShell pool's data, a host answer on
+	 * pr): no CommandId at all. */
+	rms__buf_init(&b);
+	assert_int_equal(rms__body_send(&b, NULL, "pr", "abc", 3, false), 0);
+	assert_string_equal(b.data, "<rsp:Send><rsp:Stream Name=\"pr\">YWJj</rsp:Stream></rsp:Send>");
+	rms__buf_free(&b);
 }
 
 static void test_enumerate_body_with_selector_filter_matches_recording(void **state)

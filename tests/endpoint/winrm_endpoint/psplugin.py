@@ -456,13 +456,20 @@ class Plugin:
         name = code.rsplit('/', 1)[-1].lower()
         pipeline = self.winrs.find_command(shell, body.get('CommandId'))
         self.winrs.stats.add('signals')
+        # The PowerShell plugin compares the stop code as a string with
+        # 'powershell/signal/crtl_c' (sic), exactly as PowerShell's client,
+        # pypsrp and psrpcore send it; any other code closes the command.
+        if code == 'powershell/signal/crtl_c':
+            name = 'crtl_c'
+        elif name in ('crtl_c', 'ctrl_c'):
+            name = 'terminate'
         if name == 'terminate':
             if not shell.dead and not pipeline.done_delivered:
                 shell.send_control('Close', pipeline.guid, 'CloseAck', ACK_TIMEOUT_S / 3)
             elif not shell.dead:
                 shell.writes.put("<Close PSGuid='%s' />\n" % pipeline.guid)
             shell.drop_pipeline(pipeline)
-        elif name in ('crtl_c', 'ctrl_c'):
+        elif name == 'crtl_c':
             if shell.dead:
                 raise plugin_failed()
             shell.send_control('Signal', pipeline.guid, 'SignalAck', min(SIGNAL_TIMEOUT_S, call.timeout))
