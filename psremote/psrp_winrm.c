@@ -67,6 +67,7 @@ struct psrp_winrm {
 	size_t head, nacts, cap;
 	struct stream *streams;
 	size_t nstreams, scap, next; /* next: round robin */
+	bool last_action;  /* the last exchange started was an action, not a Receive */
 	rms_guid *dropped; /* pipelines dropped unsent, until their close comes */
 	size_t ndropped, dcap;
 	size_t room; /* bytes of fragments per Send or Command */
@@ -354,6 +355,27 @@ static int push_rest(struct psrp_winrm *x, const struct action *a, size_t n)
 		x->acts[x->head] = tmp;
 	}
 	return 0;
+}
+
+/* Whether every queued action is cleanup (a finished pipeline's terminate,
+ * the Delete): such actions alternate with Receives while a pipeline is
+ * being read, so a command's output does not wait behind the previous
+ * command's release, and the release is not put off for long. */
+static bool only_cleanup(const struct psrp_winrm *x)
+{
+	for (size_t i = x->head; i < x->nacts; i++)
+		if (x->acts[i].kind != A_TERMINATE)
+			return false;
+	return true;
+}
+
+static bool has_active(const struct psrp_winrm *x)
+{
+	static const rms_guid zero;
+	for (size_t i = 0; i < x->nstreams; i++)
+		if (!x->streams[i].done && !rms__guid_equal(&x->streams[i].guid, &zero))
+			return true;
+	return false;
 }
 
 /* A finished pipeline's terminate can wait: move the first action that is
@@ -648,9 +670,10 @@ int rms__psrp_winrm_pump(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *po
 			if (!x->creation.len)
 				return rounds ? 0 : RMS_EAGAIN;
 			rc = start_create(x, pool);
-		} else if (x->head < x->nacts) {
+		} else if (x->head < x->nacts && !(only_cleanup(x) && x->last_action && has_active(x))) {
 			prefer_work(x);
 			rc = start_action(x);
+			x->last_action = true;
 		} else {
 			/* The pool's own stream only while it opens. */
 			static const rms_guid zero;
@@ -659,14 +682,20 @@ int rms__psrp_winrm_pump(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *po
 				ps->done = true;
 			size_t active;
 			const struct stream *st = next_stream(x, &active);
-			if (!st) {
+			x->last_action = false;
+			if (!st && x->head < x->nacts) {
+				/* Only cleanup left and nothing to read: send it. */
+				rc = start_action(x);
+				x->last_action = true;
+			} else if (!st) {
 				/* Nothing to send or read: whoever waits, waits for its
 				 * own deadline (a caller's next request starts here). */
 				rms__wait_clear(w);
 				rms__wait_until(w, deadline ? deadline : rms__now_ms() + RECEIVE_ALONE_MS);
 				return rounds ? 0 : RMS_EAGAIN;
+			} else {
+				rc = start_receive(x, st, active);
 			}
-			rc = start_receive(x, st, active);
 		}
 		if (rc)
 			return rc;
