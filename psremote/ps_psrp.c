@@ -547,26 +547,36 @@ static int read_in(rms_session *s, bool *moved)
 }
 
 /*
- * Move what can move: the pool's sends out, the server's data in. 0 when
- * something moved (events may be queued), RMS_EAGAIN with *w when nothing
- * could, or the session's failure (it is then lost).
+ * Over SSH: the pool's sends out as OutOfProc lines, the server's data in.
+ * 0 when something moved (events may be queued), RMS_EAGAIN with *w when
+ * nothing could, or the session's failure (it is then lost).
  */
 static int ssh_pump(rms_session *s, rms_wait *w, uint64_t deadline);
 
+/* Move what can move over the session's carrier (SSH channel, or WinRS):
+ * 0 when something moved, RMS_EAGAIN with *w, or the session's failure
+ * (it is then lost). A pool the server broke or closed loses the session
+ * either way. */
 static int pump(rms_session *s, rms_wait *w, uint64_t deadline)
 {
 	struct psrp_conn *c = pc(s);
-	if (!c->wr)
-		return ssh_pump(s, w, deadline);
 	if (c->phase == PH_GONE)
 		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s is broken: %s", s->name,
 		                      c->pool && rms__psrp_pool_reason(c->pool)
 		                              ? rms__psrp_pool_reason(c->pool)
 		                              : "the connection was lost");
-	rms__wait_clear(w);
-	int rc = rms__psrp_winrm_pump(c->wr, s, c->pool, w, deadline);
-	if (rc && rc != RMS_EAGAIN)
-		return lost(s, rc);
+	int rc;
+	if (c->wr) {
+		rms__wait_clear(w);
+		rc = rms__psrp_winrm_pump(c->wr, s, c->pool, w, deadline);
+		if (rc && rc != RMS_EAGAIN)
+			return lost(s, rc);
+		if (rc == 0) /* what came may be for any op's pipeline */
+			for (size_t i = 0; i < c->nops; i++)
+				rms__ps_op_wake(c->ops[i]);
+	} else if ((rc = ssh_pump(s, w, deadline)) && rc != RMS_EAGAIN) {
+		return rc;
+	}
 	rms_psrp_pool_state ps = rms__psrp_pool_state(c->pool);
 	if (c->phase == PH_OPEN && (ps == RMS_PSRP_POOL_BROKEN || ps == RMS_PSRP_POOL_CLOSED))
 		return lost(s, rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_REMOTE,
@@ -575,9 +585,6 @@ static int pump(rms_session *s, rms_wait *w, uint64_t deadline)
 		                              rms__psrp_pool_reason(c->pool)
 		                                      ? rms__psrp_pool_reason(c->pool)
 		                                      : "the server closed it"));
-	if (rc == 0)
-		for (size_t i = 0; i < c->nops; i++)
-			rms__ps_op_wake(c->ops[i]);
 	return rc;
 }
 
@@ -586,11 +593,6 @@ static int ssh_pump(rms_session *s, rms_wait *w, uint64_t deadline)
 	struct psrp_conn *c = pc(s);
 	bool moved = false;
 	int rc;
-	if (c->phase == PH_GONE)
-		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s is broken: %s", s->name,
-		                      c->pool && rms__psrp_pool_reason(c->pool)
-		                              ? rms__psrp_pool_reason(c->pool)
-		                              : "the connection was lost");
 	if (c->pend != P_NONE) {
 		if ((rc = finish_pending(s)) == RMS_EAGAIN) {
 			rms__ssh_wait_fill(&c->ssh, w, RMS_WAIT_OUT, deadline);
@@ -607,14 +609,6 @@ static int ssh_pump(rms_session *s, rms_wait *w, uint64_t deadline)
 		return rc;
 	if (c->pend == P_NONE && (rc = read_in(s, &moved)))
 		return rc;
-	rms_psrp_pool_state ps = rms__psrp_pool_state(c->pool);
-	if (c->phase == PH_OPEN && (ps == RMS_PSRP_POOL_BROKEN || ps == RMS_PSRP_POOL_CLOSED))
-		return lost(s, rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_REMOTE,
-		                              "the runspace pool on %s is %s: %s", c->ssh.host,
-		                              rms__psrp_pool_state_name(ps),
-		                              rms__psrp_pool_reason(c->pool)
-		                                      ? rms__psrp_pool_reason(c->pool)
-		                                      : "the server closed it"));
 	if (c->ssh.rx_bytes != rx) {
 		/* Packets for other pipelines may now be queued where poll()
 		 * cannot see them. */
@@ -641,6 +635,23 @@ static void init_libssh2(void)
 	init_rc = libssh2_init(0);
 }
 
+/* The session's pool: its runspaces, the carrier's fragment size, and
+ * MaximumReceivedObjectSize (the carrier's default unless the options set
+ * one). */
+static int new_pool(rms_session *s, struct psrp_conn *c, size_t max_fragment,
+                    uint64_t default_object_cap)
+{
+	rms_psrp_pool_config cfg = {
+		.min_runspaces = (int)s->opts.pssession_v2.min_runspaces,
+		.max_runspaces = (int)s->opts.pssession_v2.max_runspaces,
+		.max_fragment = max_fragment,
+		.max_object = rms__ps_object_cap(&s->opts, default_object_cap),
+	};
+	if (cfg.max_object == RMS_LIMIT_UNLIMITED)
+		cfg.max_object = UINT64_MAX;
+	return rms__psrp_pool_new(&c->pool, &cfg);
+}
+
 /* Over WinRM: nothing to connect first (the Create carries the pool's
  * opening), so straight to the pool. */
 static int winrm_open(rms_session *s, struct psrp_conn *c)
@@ -649,15 +660,8 @@ static int winrm_open(rms_session *s, struct psrp_conn *c)
 	int rc = rms__psrp_winrm_new(&c->wr, s, &frag);
 	if (rc)
 		return rc;
-	rms_psrp_pool_config cfg = {
-		.min_runspaces = (int)s->opts.pssession_v2.min_runspaces,
-		.max_runspaces = (int)s->opts.pssession_v2.max_runspaces,
-		.max_fragment = frag,
-		.max_object = rms__ps_object_cap(&s->opts, RMS_DEFAULT_MAX_RECEIVED_OBJECT_WINRM),
-	};
-	if (cfg.max_object == RMS_LIMIT_UNLIMITED)
-		cfg.max_object = UINT64_MAX;
-	if ((rc = rms__psrp_pool_new(&c->pool, &cfg)) || (rc = rms__psrp_pool_open(c->pool)))
+	if ((rc = new_pool(s, c, frag, RMS_DEFAULT_MAX_RECEIVED_OBJECT_WINRM)) ||
+	    (rc = rms__psrp_pool_open(c->pool)))
 		return rc;
 	c->deadline = rms__now_ms() + s->opts.operation_timeout_ms;
 	c->phase = PH_POOL;
@@ -688,15 +692,7 @@ int rms__psrp_open(rms_session *s)
 	c->ssh.password = s->opts.password;
 	rms__oop_lines_init(&c->lines, (size_t)4 << 20);
 	rms__buf_init(&c->out);
-	rms_psrp_pool_config cfg = {
-		.min_runspaces = (int)s->opts.pssession_v2.min_runspaces,
-		.max_runspaces = (int)s->opts.pssession_v2.max_runspaces,
-		.max_fragment = RMS_PSRP_OOP_FRAGMENT_MAX,
-		.max_object = rms__ps_object_cap(&s->opts, RMS_DEFAULT_MAX_RECEIVED_OBJECT_SSH),
-	};
-	if (cfg.max_object == RMS_LIMIT_UNLIMITED)
-		cfg.max_object = UINT64_MAX;
-	int rc = rms__psrp_pool_new(&c->pool, &cfg);
+	int rc = new_pool(s, c, RMS_PSRP_OOP_FRAGMENT_MAX, RMS_DEFAULT_MAX_RECEIVED_OBJECT_SSH);
 	if (rc)
 		return rc;
 	rms_endpoint ep;

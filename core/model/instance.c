@@ -108,21 +108,9 @@ int rms_instance_set_ref(rms_instance *inst, const rms_ref *ref)
 
 /* FNV-1a over the ASCII-lower-cased name. Decoding an instance looks up
  * every property it adds, so lookups must not cost a string compare each. */
-static uint32_t name_hash(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		h = (h ^ c) * 16777619u;
-	}
-	return h;
-}
-
 static struct rms_property *find_property(const rms_instance *inst, const char *name)
 {
-	uint32_t h = name_hash(name);
+	uint32_t h = rms__name_hash(name);
 	for (size_t i = 0; i < inst->count; i++)
 		if (inst->props[i].hash == h && rms__streq_nocase(inst->props[i].name, name))
 			return &inst->props[i];
@@ -170,7 +158,7 @@ int rms__instance_append(rms_instance *inst, const char *name, rms_value *value)
 	char *n = strdup(name);
 	if (!n)
 		return rms__error_nomem();
-	inst->props[inst->count++] = (struct rms_property){ n, value, 0, name_hash(n) };
+	inst->props[inst->count++] = (struct rms_property){ n, value, 0, rms__name_hash(n) };
 	return 0;
 }
 

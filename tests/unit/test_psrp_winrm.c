@@ -1,5 +1,6 @@
 /*
- * PowerShell remoting over WinRM (psremote/psrp_winrm.c under ps_psrp.c)
+ * PowerShell remoting over WinRM (psremote/psrp_winrm.c under ps_psrp.c,
+ * opening through psremote/winrm_setup.c: Identify and winrm/config)
  * against the test endpoint's PowerShell plugin, which serves each
  * PowerShell shell with a real pwsh 7.6.10 (tests/endpoint, docs/testing.md):
  * the pool opened in a WinRS shell at session creation, pipelines as

@@ -1,6 +1,7 @@
 /*
  * The PSSession backend over WinRM (psremote/ps_backend.c, the shared
- * command machinery, over psremote/ps_winrs.c, the WinRS transport) against
+ * command machinery, over psremote/ps_winrs.c, the WinRS transport, which
+ * opens through psremote/winrm_setup.c: Identify, winrm/config) against
  * the test endpoint (tests/endpoint/run), which runs WinRS cmd shells as real /bin/sh
  * processes: eager creation and its failures by phase, one connection and
  * one shell for many commands, output streaming, stdin split under a small
