@@ -113,7 +113,13 @@ typedef enum opt_id {
 	O_FILE,
 	O_SUBSYSTEM,
 	O_CONFIGURATION,
-	O_PROGRESS
+	O_PROGRESS,
+	O_ENCRYPTION,
+	O_SPN_SERVICE,
+	O_SPN_HOST,
+	O_DELEGATE,
+	O_KEYTAB,
+	O_NO_CHANNEL_BINDING
 } opt_id;
 
 /* ---- parsing helpers --------------------------------------------------- */
@@ -229,6 +235,15 @@ static int parse_auth(cli_args *a, const char *v)
 		             "certificate, none",
 		             v);
 	a->auth = au;
+	return 0;
+}
+
+static int parse_encryption(cli_args *a, const char *v)
+{
+	rms_encryption e;
+	if (rms_encryption_parse(&e, v) != 0)
+		return usage(a, "--encryption '%s' is not one of auto, always, never", v);
+	a->encryption = e;
 	return 0;
 }
 
@@ -621,6 +636,12 @@ static const opt_def options[] = {
 	{"cacert", 0, true, O_CACERT, FIELD(cacert)},
 	{"insecure", 0, false, O_INSECURE, FIELD(insecure)},
 	{"allow-unencrypted", 0, false, O_ALLOW_UNENCRYPTED, FIELD(allow_unencrypted)},
+	{"encryption", 0, true, O_ENCRYPTION, .parse = parse_encryption},
+	{"spn-service", 0, true, O_SPN_SERVICE, FIELD(spn_service)},
+	{"spn-host", 0, true, O_SPN_HOST, FIELD(spn_host)},
+	{"delegate", 0, false, O_DELEGATE, FIELD(delegate)},
+	{"keytab", 0, true, O_KEYTAB, FIELD(keytab)},
+	{"no-channel-binding", 0, false, O_NO_CHANNEL_BINDING, FIELD(no_channel_binding)},
 	{"proxy", 0, true, O_PROXY, FIELD(proxy)},
 	{"timeout", 0, true, O_TIMEOUT, .parse = parse_timeout},
 	{"max-envelope-kb", 0, true, O_MAX_ENVELOPE, .parse = parse_envelope_kb},
@@ -1259,6 +1280,8 @@ static bool uses_password(const cli_args *a)
 		return false;
 	if (a->auth == RMS_AUTH_CERTIFICATE || a->auth == RMS_AUTH_NONE)
 		return false;
+	if (a->keytab && (a->auth == RMS_AUTH_KERBEROS || a->auth == RMS_AUTH_NEGOTIATE))
+		return false;
 	if (a->transport == RMS_TRANSPORT_SSH && (a->identity_file || a->ssh_agent))
 		return false;
 	return true;
@@ -1319,6 +1342,12 @@ void cli_build_options(rms_session_options *o, const cli_args *a, rms_backend ba
 	o->ca_file = a->cacert;
 	o->tls_insecure = a->insecure;
 	o->allow_unencrypted = a->allow_unencrypted;
+	o->auth_v3.encryption = a->encryption;
+	o->auth_v3.spn_service = a->spn_service;
+	o->auth_v3.spn_host = a->spn_host;
+	o->auth_v3.delegate = a->delegate;
+	o->auth_v3.keytab = a->keytab;
+	o->auth_v3.no_channel_binding = a->no_channel_binding;
 	o->proxy = a->proxy;
 	o->operation_timeout_ms = a->timeout_ms;
 	o->max_envelope_size = a->max_envelope_size;

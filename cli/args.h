@@ -97,6 +97,13 @@ typedef struct cli_args {
 	const char *cacert;
 	bool insecure;
 	bool allow_unencrypted;
+	/* NTLM, Negotiate, Kerberos (docs/auth.md) */
+	rms_encryption encryption; /* --encryption; auto by default */
+	const char *spn_service;   /* --spn-service */
+	const char *spn_host;      /* --spn-host */
+	bool delegate;             /* --delegate */
+	const char *keytab;        /* --keytab */
+	bool no_channel_binding;   /* --no-channel-binding */
 	const char *proxy;
 	uint32_t timeout_ms;        /* 0: the library's default */
 	uint32_t max_envelope_size; /* bytes; 0: the library's default */

@@ -60,6 +60,35 @@ int rms_auth_parse(rms_auth *out, const char *name)
 	                        name);
 }
 
+static const char *const encryption_names[] = {
+	[RMS_ENCRYPTION_AUTO] = "auto",
+	[RMS_ENCRYPTION_ALWAYS] = "always",
+	[RMS_ENCRYPTION_NEVER] = "never",
+};
+
+const char *rms_encryption_name(rms_encryption e)
+{
+	if ((unsigned)e < sizeof encryption_names / sizeof encryption_names[0])
+		return encryption_names[e];
+	return NULL;
+}
+
+int rms_encryption_parse(rms_encryption *out, const char *name)
+{
+	if (!out || !name)
+		return rms__error_field(RMS_E_INVALID_ARG, "auth_v3.encryption",
+		                        "no encryption mode given");
+	for (unsigned i = 0; i < sizeof encryption_names / sizeof encryption_names[0]; i++) {
+		if (rms__streq_nocase(name, encryption_names[i])) {
+			*out = (rms_encryption)i;
+			return 0;
+		}
+	}
+	return rms__error_field(RMS_E_INVALID_ARG, "auth_v3.encryption",
+	                        "unknown encryption mode '%s' (expected auto, always or never)",
+	                        name);
+}
+
 static const char *const protocol_names[] = {
 	[RMS_PS_PROTOCOL_SHELL] = "shell",
 	[RMS_PS_PROTOCOL_POWERSHELL] = "powershell",
@@ -95,7 +124,8 @@ int rms_ps_protocol_parse(rms_ps_protocol *out, const char *name)
  * offsetof(rms_session_options, <the first field of version 2>). */
 static const size_t version_size[] = {
 	[1] = offsetof(rms_session_options, pssession_v2),
-	[2] = sizeof(rms_session_options),
+	[2] = offsetof(rms_session_options, auth_v3),
+	[3] = sizeof(rms_session_options),
 };
 
 _Static_assert(sizeof version_size / sizeof version_size[0] == RMS_SESSION_OPTIONS_VERSION + 1,
@@ -296,23 +326,55 @@ static int check_basic_auth(const rms_session_options *o, bool https)
 	return 0;
 }
 
-/* NTLM, Negotiate and Kerberos: GSSAPI mechanisms. */
+/* NTLM, Negotiate and Kerberos: GSSAPI mechanisms, with message
+ * encryption over http. Kerberos and Negotiate may use the credential
+ * cache or a keytab instead of a password. */
 static int check_gss_auth(const rms_session_options *o, bool https)
 {
-	if (!https)
-		return rms__error_field(RMS_E_OPTIONS, "auth",
-		                        "%s over plain HTTP needs WinRM message encryption, which "
-		                        "this build does not have yet; use https so that nothing is "
-		                        "sent unencrypted",
-		                        rms_auth_name(o->auth));
-	if (o->auth != RMS_AUTH_KERBEROS && !o->user)
-		return rms__error_field(RMS_E_OPTIONS, "user", "%s authentication needs a user name",
-		                        rms_auth_name(o->auth));
+	if (o->auth == RMS_AUTH_NTLM && !o->user)
+		return rms__error_field(RMS_E_OPTIONS, "user", "ntlm authentication needs a user name");
+	if (o->auth == RMS_AUTH_NTLM && !o->password)
+		return rms__error_field(RMS_E_OPTIONS, "password",
+		                        "ntlm authentication needs the password of user '%s'",
+		                        o->user);
+	if (o->auth == RMS_AUTH_NTLM && o->auth_v3.keytab)
+		return rms__error_field(RMS_E_OPTIONS, "auth_v3.keytab",
+		                        "a keytab holds Kerberos keys; ntlm cannot use it");
+	if (!https && o->auth_v3.encryption == RMS_ENCRYPTION_NEVER && !o->allow_unencrypted)
+		return rms__error_field(RMS_E_OPTIONS, "auth_v3.encryption",
+		                        "encryption never over plain HTTP would send every message "
+		                        "readable by anyone on the path; use https or encryption "
+		                        "auto, or set allow_unencrypted to accept that");
 	return 0;
 }
 
 static int check_wsman_auth(const rms_session_options *o, bool https)
 {
+	if ((unsigned)o->auth_v3.encryption > RMS_ENCRYPTION_NEVER)
+		return rms__error_field(RMS_E_OPTIONS, "auth_v3.encryption",
+		                        "unknown encryption mode %d (expected auto, always or never)",
+		                        (int)o->auth_v3.encryption);
+	bool gss = o->auth == RMS_AUTH_NTLM || o->auth == RMS_AUTH_NEGOTIATE ||
+	           o->auth == RMS_AUTH_KERBEROS;
+	if (o->auth_v3.encryption == RMS_ENCRYPTION_ALWAYS && !gss)
+		return rms__error_field(RMS_E_OPTIONS, "auth_v3.encryption",
+		                        "message encryption needs an ntlm, negotiate or kerberos "
+		                        "login (auth is %s)",
+		                        rms_auth_name(o->auth) ? rms_auth_name(o->auth) : "unknown");
+	const char *spn[] = {o->auth_v3.spn_service, o->auth_v3.spn_host};
+	const char *spn_field[] = {"auth_v3.spn_service", "auth_v3.spn_host"};
+	for (int i = 0; i < 2; i++)
+		if (spn[i] && (!*spn[i] || rms__has_space_or_control(spn[i]) || strchr(spn[i], '@') ||
+		               strchr(spn[i], '/')))
+			return rms__error_field(RMS_E_OPTIONS, spn_field[i],
+			                        "'%s' is empty or has white space, '@' or '/' (the "
+			                        "service principal is SERVICE/HOST; give each part "
+			                        "alone)",
+			                        spn[i]);
+	int rc;
+	if (o->auth_v3.keytab &&
+	    (rc = check_readable_file("auth_v3.keytab", o->auth_v3.keytab, "keytab")))
+		return rc;
 	switch (o->auth) {
 	case RMS_AUTH_DEFAULT:
 	case RMS_AUTH_BASIC:
@@ -506,7 +568,7 @@ static void secret_free(const char *secret)
 	X(url) X(host) X(path) X(user) X(client_cert) X(client_key) X(ca_file) X(ca_path)          \
 	X(proxy) X(locale) X(data_locale) X(cim.cim_namespace) X(pssession.shell_uri)              \
 	X(pssession.working_directory) X(ssh.identity_file) X(ssh.known_hosts)                    \
-	X(pssession_v2.ssh_subsystem)
+	X(pssession_v2.ssh_subsystem) X(auth_v3.spn_service) X(auth_v3.spn_host) X(auth_v3.keytab)
 
 void rms__options_free(rms_session_options *o)
 {

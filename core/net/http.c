@@ -27,6 +27,7 @@
 
 #include <curl/curl.h>
 #include <inttypes.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
 #include <pthread.h>
@@ -37,7 +38,10 @@
 
 #include "defaults.h"
 #include "error_internal.h"
+#include "gss.h"
+#include "http_gss.h"
 #include "remsess/version.h"
+#include "winrm_enc.h"
 
 #define FIRST_BODY_ALLOC ((size_t)16 << 10)
 
@@ -54,6 +58,20 @@
  * (the server maps the TLS client certificate to an account). */
 #define CERT_AUTH_HEADER                                                                           \
 	"Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
+
+#define SOAP_CONTENT_TYPE "application/soap+xml;charset=UTF-8"
+#define SOAP_CONTENT_TYPE_HEADER "Content-Type: " SOAP_CONTENT_TYPE
+
+/* The WWW-Authenticate values one response may bring, at most. */
+#define MAX_CHALLENGES ((size_t)64 << 10)
+
+/* The exchanges of one request with a GSSAPI login (see http.h). */
+enum stage {
+	STAGE_DIRECT,  /* no login of ours: the request is the one exchange */
+	STAGE_PROBE,   /* an empty POST to see the server's certificate */
+	STAGE_LEG,     /* an empty POST carrying a login token */
+	STAGE_REQUEST, /* the body, sealed when encrypting */
+};
 
 /* State of one request (rms__http_start to its end), reset before each. */
 struct xfer {
@@ -100,6 +118,7 @@ struct rms_http {
 	rms_stats *stats;
 	atomic_bool *cancel;
 	bool no_cancel_poll; /* rms__http_set_cancel_poll(h, false) */
+	bool https;
 	bool conn_open; /* what this handle contributes to stats->connections_open */
 	struct xfer x;
 	char errbuf[CURL_ERROR_SIZE];
@@ -122,6 +141,31 @@ struct rms_http {
 	size_t nsocks;
 	bool socks_overflow;
 	uint64_t timer_at;
+
+	/* NTLM, Negotiate, Kerberos: our own login (NULL otherwise). */
+	rms_gss *gss;
+	bool encrypt;
+	bool channel_binding;
+	const char *scheme;       /* "Negotiate" or "Kerberos" */
+	rms_enc_protocol enc_protocol;
+	uint8_t cbt[RMS_CBT_MAX]; /* the binding, once the certificate was seen */
+	size_t cbt_len;
+	/* The socket the established login belongs to: when curl closes it,
+	 * the login is gone with it. CURL_SOCKET_BAD: none. */
+	curl_socket_t auth_sock;
+	curl_socket_t last_sock;  /* the kept socket after the last exchange */
+	rms_buf challenges;       /* WWW-Authenticate values of this response */
+	bool challenges_over;
+	/* The request in flight over its exchanges. */
+	enum stage stage;
+	const char *req_body;
+	size_t req_len;
+	char *req_extra;
+	bool relogged;            /* logged in again during this request */
+	unsigned legs;
+	rms_buf wire;             /* the sealed body */
+	rms_buf token;
+	char *auth_line;          /* "Authorization: <scheme> <token>" */
 };
 
 /*
@@ -221,6 +265,25 @@ static bool body_reserve(rms_buf *b, size_t extra, size_t limit, curl_off_t anno
 	return true;
 }
 
+/* The channel binding of the server's certificate, read while the TLS
+ * connection is up (curl hands out its SSL object only then). */
+static void note_certificate(rms_http *h)
+{
+	struct curl_tlssessioninfo *info = NULL;
+	if (curl_easy_getinfo(h->curl, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info ||
+	    info->backend != CURLSSLBACKEND_OPENSSL || !info->internals)
+		return;
+	X509 *cert = SSL_get1_peer_certificate((SSL *)info->internals);
+	if (!cert)
+		return;
+	unsigned char *der = NULL;
+	int n = i2d_X509(cert, &der);
+	if (n > 0)
+		h->cbt_len = rms__cbt_from_der(der, (size_t)n, h->cbt);
+	OPENSSL_free(der);
+	X509_free(cert);
+}
+
 static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 {
 	rms_http *h = ud;
@@ -232,6 +295,12 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 		if (code >= 200) {
 			/* A new final response: whatever an earlier one (an
 			 * auth challenge) left is not part of the answer. */
+			if (h->gss) {
+				h->challenges.len = 0;
+				h->challenges_over = false;
+				if (h->https && h->channel_binding && !h->cbt_len)
+					note_certificate(h);
+			}
 			x->responses++;
 			x->received = 0;
 			x->announced = -1;
@@ -240,6 +309,19 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 				x->reply.data[0] = '\0';
 			}
 		}
+	} else if (h->gss && header_is(line, len, "www-authenticate")) {
+		size_t i = 17;
+		while (i < len && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		size_t end = len;
+		while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' ||
+		                   line[end - 1] == ' '))
+			end--;
+		if (h->challenges.len + (end - i) + 1 > MAX_CHALLENGES)
+			h->challenges_over = true;
+		else if (rms__buf_append(&h->challenges, line + i, end - i) ||
+		         rms__buf_append(&h->challenges, "\n", 1))
+			x->nomem = true;
 	} else if (header_is(line, len, "content-length")) {
 		char tmp[32];
 		size_t n = len - 15 < sizeof tmp - 1 ? len - 15 : sizeof tmp - 1;
@@ -308,7 +390,15 @@ static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_por
  * TLS handshake that timed out from a TCP connect that did. */
 static int on_close(void *ud, curl_socket_t s)
 {
-	struct xfer *x = ud;
+	rms_http *h = ud;
+	struct xfer *x = &h->x;
+	if (s == h->auth_sock) {
+		h->auth_sock = CURL_SOCKET_BAD;
+		if (h->gss)
+			rms__log(h->log, RMS_LOG_DEBUG,
+			         "the connection of the %s login to %s closed; the next request "
+			         "logs in again", h->scheme, h->shown_url);
+	}
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof peer;
 	if (!x->connected && getpeername(s, (struct sockaddr *)&peer, &len) == 0)
@@ -481,7 +571,7 @@ static int setup_handle(rms_http *h)
 	SET(CURLOPT_PREREQFUNCTION, on_prereq);
 	SET(CURLOPT_PREREQDATA, &h->x);
 	SET(CURLOPT_CLOSESOCKETFUNCTION, on_close);
-	SET(CURLOPT_CLOSESOCKETDATA, &h->x);
+	SET(CURLOPT_CLOSESOCKETDATA, h);
 
 	/* Without a configured proxy, none at all: an http_proxy variable in
 	 * the environment must not divert (or leak) the traffic. */
@@ -508,21 +598,12 @@ static int setup_handle(rms_http *h)
 	case RMS_AUTH_BASIC:
 		authbits = (long)CURLAUTH_BASIC;
 		break;
-	case RMS_AUTH_NTLM:
-		authbits = (long)CURLAUTH_NTLM;
-		break;
-	case RMS_AUTH_NEGOTIATE:
-	case RMS_AUTH_KERBEROS:
-		authbits = (long)CURLAUTH_NEGOTIATE;
-		break;
-	default:
+	default: /* NTLM, Negotiate, Kerberos: our own login (gss.c) */
 		break;
 	}
 	if (authbits) {
 		/* With Basic as the only method curl sends the credentials on
-		 * the first request. curl tries HTTP authentication only when
-		 * a user name is set, even an empty one (Negotiate with the
-		 * ticket cache). */
+		 * the first request. */
 		SET(CURLOPT_HTTPAUTH, authbits);
 		SET(CURLOPT_USERNAME, h->user ? h->user : "");
 		SET(CURLOPT_PASSWORD, h->password ? h->password : "");
@@ -548,6 +629,59 @@ static char *shown_url(const char *url)
 	if (!at)
 		return rms__strdup(url);
 	return rms__asprintf("%.*s%s", (int)(auth - url), url, at + 1);
+}
+
+/* The host part of an http(s) URL (IPv6 without its brackets), for the
+ * service principal; NULL when it has none. */
+static char *url_host(const char *url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *out = NULL;
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+		size_t n = strlen(host);
+		if (n > 2 && host[0] == '[' && host[n - 1] == ']')
+			out = rms__asprintf("%.*s", (int)(n - 2), host + 1);
+		else
+			out = rms__strdup(host);
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return out;
+}
+
+static bool is_gss_auth(rms_auth a)
+{
+	return a == RMS_AUTH_NTLM || a == RMS_AUTH_NEGOTIATE || a == RMS_AUTH_KERBEROS;
+}
+
+/* The login of NTLM, Negotiate and Kerberos (gss.c). */
+static int setup_gss(rms_http *h, const rms_http_config *cfg)
+{
+	char *host = cfg->spn_host ? NULL : url_host(h->url);
+	if (!cfg->spn_host && !host)
+		return rms__error_field(RMS_E_INVALID_ARG, "url",
+		                        "no host name in %s for the service principal",
+		                        h->shown_url);
+	rms_gss_config g = {
+	    .auth = h->auth,
+	    .user = cfg->user,
+	    .password = cfg->password,
+	    .keytab = cfg->keytab,
+	    .spn_service = cfg->spn_service,
+	    .spn_host = cfg->spn_host ? cfg->spn_host : host,
+	    .delegate = cfg->delegate,
+	    .log = cfg->log,
+	};
+	int rc = rms__gss_new(&h->gss, &g);
+	free(host);
+	if (rc)
+		return rc;
+	h->encrypt = cfg->encrypt;
+	h->channel_binding = h->https && !cfg->no_channel_binding;
+	h->scheme = rms__gss_scheme(h->gss);
+	h->enc_protocol = strcmp(h->scheme, "Kerberos") == 0 ? RMS_ENC_KERBEROS : RMS_ENC_SPNEGO;
+	return 0;
 }
 
 static void wipe_free(char *s)
@@ -615,6 +749,19 @@ int rms__http_new(rms_http **out, const rms_http_config *cfg)
 	h->log = cfg->log;
 	h->stats = cfg->stats;
 	h->cancel = cfg->cancel;
+	h->https = strncmp(h->url, "https://", 8) == 0;
+	h->auth_sock = CURL_SOCKET_BAD;
+	h->last_sock = CURL_SOCKET_BAD;
+	rms__buf_init(&h->challenges);
+	rms__buf_init(&h->wire);
+	rms__buf_init(&h->token);
+	if (is_gss_auth(h->auth)) {
+		int rc = setup_gss(h, cfg);
+		if (rc) {
+			rms__http_free(h);
+			return rc;
+		}
+	}
 	if (h->tls_insecure && strncmp(h->url, "https://", 8) == 0)
 		rms__log(h->log, RMS_LOG_WARNING,
 		         "TLS certificate and host name verification is OFF for %s (tls_insecure): "
@@ -663,6 +810,12 @@ void rms__http_free(rms_http *h)
 	free(h->ca_path);
 	wipe_free(h->proxy); /* may hold proxy credentials */
 	free(h->shown_proxy);
+	rms__gss_free(h->gss);
+	rms__buf_free(&h->challenges);
+	rms__buf_free(&h->wire);
+	rms__buf_free(&h->token);
+	free(h->req_extra);
+	free(h->auth_line);
 	free(h);
 }
 
@@ -702,13 +855,16 @@ void rms__http_response_free(rms_http_response *resp)
 
 /* ---- one request ------------------------------------------------------- */
 
-static struct curl_slist *build_headers(const rms_http *h, const char *extra)
+static struct curl_slist *build_headers(const rms_http *h, const char *content_type,
+                                        const char *authorization, const char *extra)
 {
 	const char *lines[] = {
-	    "Content-Type: application/soap+xml;charset=UTF-8",
+	    content_type,
 	    "Accept-Encoding: identity",
 	    "Expect:", /* no 100-continue round trip */
-	    h->auth == RMS_AUTH_CERTIFICATE ? CERT_AUTH_HEADER : NULL,
+	    h->auth == RMS_AUTH_CERTIFICATE ? CERT_AUTH_HEADER : authorization,
+	    /* NTLM and Negotiate logins belong to the connection. */
+	    h->gss ? "Connection: Keep-Alive" : NULL,
 	    extra,
 	};
 	struct curl_slist *list = NULL;
@@ -738,6 +894,7 @@ static void count_traffic(rms_http *h, CURLcode cc)
 	bool open = cc == CURLE_OK &&
 	            curl_easy_getinfo(h->curl, CURLINFO_ACTIVESOCKET, &sock) == CURLE_OK &&
 	            sock != CURL_SOCKET_BAD;
+	h->last_sock = open ? sock : CURL_SOCKET_BAD;
 	set_open(h, open);
 	if (connects > 0)
 		rms__log(h->log, RMS_LOG_DEBUG, "opened a connection to %s", h->shown_url);
@@ -1080,27 +1237,259 @@ static int check_start(const rms_http *h, const char *body, size_t len, const ch
 	return 0;
 }
 
+/* Put one exchange on the multi: body[0..len) with the given header
+ * lines. Its time limit is what is left of the request's. */
+static int begin_exchange(rms_http *h, const char *body, size_t len, const char *content_type,
+                          const char *authorization, const char *extra)
+{
+	if (!(h->headers = build_headers(h, content_type, authorization, extra)))
+		return rms__error_nomem();
+	h->x = (struct xfer){.body = body, .len = len, .announced = -1};
+	rms__buf_init(&h->x.reply);
+	h->errbuf[0] = '\0';
+	h->challenges.len = 0;
+	h->challenges_over = false;
+	long timeout = (long)h->timeout_ms;
+	if (h->deadline_ms) {
+		uint64_t now = rms__now_ms();
+		timeout = h->deadline_ms > now + 1 ? (long)(h->deadline_ms - now - 1) : 1;
+	}
+	CURLcode cc = curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	if (cc == CURLE_OK)
+		cc = curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, timeout);
+	CURLMcode mc = cc == CURLE_OK ? curl_multi_add_handle(h->multi, h->curl) : CURLM_OK;
+	if (cc != CURLE_OK || mc != CURLM_OK)
+		return start_failed(h, cc, mc);
+	return 0;
+}
+
+/* ---- the GSSAPI login and message encryption ------------------------------ */
+
+/* The request's body, sealed when encrypting. */
+static int send_request(rms_http *h)
+{
+	h->stage = STAGE_REQUEST;
+	if (!h->encrypt)
+		return begin_exchange(h, h->req_body, h->req_len, SOAP_CONTENT_TYPE_HEADER, NULL,
+		                      h->req_extra);
+	int rc = rms__seal_body(h->gss, h->enc_protocol, h->req_body, h->req_len, &h->wire);
+	if (rc)
+		return rc;
+	return begin_exchange(h, h->wire.data, h->wire.len,
+	                      rms__enc_content_type_header(h->enc_protocol), NULL, h->req_extra);
+}
+
+/* An empty POST carrying the login's next token (in h->token). */
+static int send_leg(rms_http *h)
+{
+	free(h->auth_line);
+	rms_buf line;
+	rms__buf_init(&line);
+	if (rms__buf_printf(&line, "Authorization: %s ", h->scheme) ||
+	    rms__base64_append(&line, h->token.data, h->token.len) ||
+	    !(h->auth_line = rms__buf_take(&line))) {
+		rms__buf_free(&line);
+		h->auth_line = NULL;
+		return rms__error_nomem();
+	}
+	h->stage = STAGE_LEG;
+	h->legs++;
+	return begin_exchange(h, "", 0, SOAP_CONTENT_TYPE_HEADER, h->auth_line, NULL);
+}
+
+/* A new login on the connection the next exchange uses. Over https with
+ * channel binding, the server's certificate must be known first. */
+static int start_login(rms_http *h)
+{
+	h->auth_sock = CURL_SOCKET_BAD;
+	if (h->channel_binding && !h->cbt_len) {
+		h->stage = STAGE_PROBE;
+		return begin_exchange(h, "", 0, SOAP_CONTENT_TYPE_HEADER, NULL, NULL);
+	}
+	int rc = rms__gss_begin(h->gss, h->cbt_len ? h->cbt : NULL, h->cbt_len);
+	bool done = false;
+	h->token.len = 0;
+	if (!rc)
+		rc = rms__gss_step(h->gss, NULL, 0, &h->token, &done);
+	if (rc)
+		return rc;
+	return send_leg(h);
+}
+
+/* The server refused the login (a 401 without a token to go on with). */
+static int login_refused(rms_http *h)
+{
+	char offered[128];
+	rms__auth_offered(h->challenges.data, offered, sizeof offered);
+	bool ours = false;
+	rms_buf tmp;
+	rms__buf_init(&tmp);
+	rms__auth_challenge(h->challenges.data, h->scheme, &ours, &tmp);
+	rms__buf_free(&tmp);
+	const char *user = h->user ? h->user : "the default principal";
+	if (!ours && h->challenges.len)
+		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+		               "%s does not accept the %s scheme of a %s login (it offers: %s)",
+		               h->shown_url, h->scheme, rms_auth_name(h->auth), offered);
+	else if (h->auth == RMS_AUTH_NTLM || !rms__gss_is_kerberos(h->gss))
+		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+		               "%s refused the %s login of '%s' (HTTP 401): wrong user name, domain "
+		               "or password, or the account may not log on to it",
+		               h->shown_url, rms_auth_name(h->auth), user);
+	else
+		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+		               "%s refused the Kerberos ticket of '%s' for %s (HTTP 401): the "
+		               "server's key for that service principal may differ from the "
+		               "KDC's, or the account may not log on to it",
+		               h->shown_url, user, rms__gss_spn(h->gss));
+	rms__error_set_http_status(401);
+	return RMS_E_AUTH;
+}
+
+/* The answer to a login leg: the next leg, or the login done and the
+ * request's body next. */
+static int after_leg(rms_http *h, long status)
+{
+	bool offered = false;
+	int rc = rms__auth_challenge(h->challenges.data, h->scheme, &offered, &h->token);
+	if (rc)
+		return rc;
+	bool done = rms__gss_established(h->gss);
+	if (status == 401) {
+		if (!h->token.len || done)
+			return login_refused(h);
+		rms_buf in = h->token;
+		rms__buf_init(&h->token);
+		rc = rms__gss_step(h->gss, (const uint8_t *)in.data, in.len, &h->token, &done);
+		rms__buf_free(&in);
+		if (rc)
+			return rc;
+		if (!h->token.len)
+			return rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+			                      "the %s login to %s had nothing to answer the "
+			                      "server's challenge with",
+			                      rms_auth_name(h->auth), h->shown_url);
+		return send_leg(h);
+	}
+	/* Accepted. Kerberos proves the server with this last token. */
+	if (!done) {
+		if (!h->token.len)
+			return rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+			                      "%s accepted the %s login (HTTP %ld) without proving "
+			                      "its own identity (no final token for mutual "
+			                      "authentication)",
+			                      h->shown_url, rms_auth_name(h->auth), status);
+		rms_buf in = h->token;
+		rms__buf_init(&h->token);
+		rc = rms__gss_step(h->gss, (const uint8_t *)in.data, in.len, &h->token, &done);
+		rms__buf_free(&in);
+		if (rc)
+			return rc;
+		if (!done)
+			return rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+			                      "%s accepted the %s login before it was complete",
+			                      h->shown_url, rms_auth_name(h->auth));
+	}
+	if (h->last_sock == CURL_SOCKET_BAD)
+		return rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE,
+		                      "%s closed the connection right after the %s login, which "
+		                      "belongs to that connection",
+		                      h->shown_url, rms_auth_name(h->auth));
+	h->auth_sock = h->last_sock;
+	rms__log(h->log, RMS_LOG_DEBUG, "logged in to %s with %s (%s) in %u leg%s%s",
+	         h->shown_url, rms_auth_name(h->auth),
+	         rms__gss_is_kerberos(h->gss) ? "Kerberos" : "NTLM", h->legs,
+	         h->legs == 1 ? "" : "s", h->encrypt ? ", messages encrypted" : "");
+	return send_request(h);
+}
+
+/* The answer to the body: unsealed into resp, or a login again when the
+ * server no longer knew ours. *next says another exchange began. */
+static int after_request(rms_http *h, long status, rms_http_response *resp, bool *next)
+{
+	if (status == 401) {
+		if (!h->relogged) {
+			/* The connection was a new one (curl replaced a kept one
+			 * the server had closed), or the server dropped the
+			 * login: once more, from the start. */
+			h->relogged = true;
+			rms__log(h->log, RMS_LOG_DEBUG,
+			         "%s answered 401 to a request on a logged-in connection; logging "
+			         "in again", h->shown_url);
+			rms__http_response_free(resp);
+			*next = true;
+			return start_login(h);
+		}
+		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+		               "%s refused the request after the %s login of '%s' succeeded "
+		               "(HTTP 401): %s",
+		               h->shown_url, rms_auth_name(h->auth),
+		               h->user ? h->user : "the default principal",
+		               h->encrypt ? "the account may not use WinRM (on Windows: "
+		                            "Administrators or Remote Management Users)"
+		                          : "it requires encrypted messages (AllowUnencrypted is "
+		                            "false): use encryption auto or always");
+		rms__error_set_http_status(401);
+		return RMS_E_AUTH;
+	}
+	bool sealed = rms__enc_is_encrypted(resp->content_type);
+	if (!sealed) {
+		if (h->encrypt && resp->body.len && status != 401)
+			return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			                      "%s answered in plaintext (HTTP %ld, Content-Type %s) "
+			                      "although messages are encrypted: refused",
+			                      h->shown_url, status,
+			                      resp->content_type ? resp->content_type : "none");
+		return 0;
+	}
+	rms_buf plain;
+	rms__buf_init(&plain);
+	int rc = rms__unseal_body(h->gss, resp->content_type, resp->body.data, resp->body.len,
+	                          &plain);
+	if (!rc && !plain.data && rms__buf_append(&plain, "", 0))
+		rc = rms__error_nomem();
+	char *ctype = rc ? NULL : rms__strdup(SOAP_CONTENT_TYPE);
+	if (!rc && !ctype)
+		rc = rms__error_nomem();
+	if (rc) {
+		rms__buf_free(&plain);
+		return rc;
+	}
+	rms__buf_free(&resp->body);
+	free(resp->content_type);
+	resp->body = plain;
+	resp->content_type = ctype;
+	return 0;
+}
+
 int rms__http_start(rms_http *h, const char *body, size_t len, const char *extra_header)
 {
 	int rc = check_start(h, body, len, extra_header);
 	if (rc || (!h->curl && (rc = setup_handle(h))))
 		return rc;
-	if (!(h->headers = build_headers(h, extra_header)))
+	h->deadline_ms = 0;
+	h->req_body = body ? body : "";
+	h->req_len = len;
+	free(h->req_extra);
+	h->req_extra = NULL;
+	if (extra_header && !(h->req_extra = rms__strdup(extra_header)))
 		return rms__error_nomem();
-	h->x = (struct xfer){.body = body, .len = len, .announced = -1};
-	rms__buf_init(&h->x.reply);
-	h->errbuf[0] = '\0';
-	CURLcode cc = curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	if (cc == CURLE_OK)
-		cc = curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
-	CURLMcode mc = cc == CURLE_OK ? curl_multi_add_handle(h->multi, h->curl) : CURLM_OK;
-	if (cc != CURLE_OK || mc != CURLM_OK)
-		return start_failed(h, cc, mc);
+	h->relogged = false;
+	h->legs = 0;
+	if (!h->gss) {
+		h->stage = STAGE_DIRECT;
+		rc = begin_exchange(h, h->req_body, len, SOAP_CONTENT_TYPE_HEADER, NULL, h->req_extra);
+	} else if (rms__gss_established(h->gss) && h->auth_sock != CURL_SOCKET_BAD) {
+		rc = send_request(h);
+	} else {
+		rc = start_login(h);
+	}
+	if (rc)
+		return rc;
 	h->busy = true;
 	h->stepped = false;
-	h->deadline_ms = 0;
 	return 0;
 }
 
@@ -1233,15 +1622,71 @@ static int take_response(rms_http *h, rms_http_response *resp)
 	return 0;
 }
 
-/* curl ended the transfer with cc. */
-static int finish(rms_http *h, CURLcode cc, rms_http_response *resp)
+/* What a finished exchange of a request with our login leads to: the
+ * request's answer in resp (0, *next false), another exchange begun (0,
+ * *next true), or an error. */
+static int gss_after(rms_http *h, rms_http_response *resp, bool *next)
 {
+	long status = resp->status;
+	if (h->challenges_over)
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_AUTHENTICATE,
+		                      "%s sent more than %zu bytes of WWW-Authenticate headers",
+		                      h->shown_url, MAX_CHALLENGES);
+	switch (h->stage) {
+	case STAGE_PROBE:
+		rms__http_response_free(resp);
+		if (!h->cbt_len)
+			return rms__error_set(RMS_E_TLS, RMS_PHASE_AUTHENTICATE,
+			                      "could not read the certificate of %s for channel "
+			                      "binding (turn channel binding off if the server does "
+			                      "not need it)",
+			                      h->shown_url);
+		*next = true;
+		return start_login(h);
+	case STAGE_LEG:
+		rms__http_response_free(resp);
+		*next = true;
+		return after_leg(h, status);
+	case STAGE_REQUEST:
+		return after_request(h, status, resp, next);
+	case STAGE_DIRECT:
+		break;
+	}
+	return 0;
+}
+
+/* curl ended the transfer with cc. *next: another exchange of the same
+ * request began (our login's). */
+static int finish(rms_http *h, CURLcode cc, rms_http_response *resp, bool *next)
+{
+	*next = false;
+	uint64_t deadline = h->deadline_ms;
 	count_traffic(h, cc);
 	detach(h);
-	if (cc == CURLE_OK)
-		return take_response(h, resp);
-	int rc = transfer_error(h, cc);
-	rms__buf_free(&h->x.reply);
+	if (cc != CURLE_OK) {
+		int rc = transfer_error(h, cc);
+		rms__buf_free(&h->x.reply);
+		return rc;
+	}
+	int rc = take_response(h, resp);
+	if (rc || !h->gss)
+		return rc;
+	/* Busy, and on the same clock, until the request's last exchange
+	 * ends. */
+	h->busy = true;
+	h->deadline_ms = deadline;
+	rc = gss_after(h, resp, next);
+	if (rc || !*next) {
+		h->busy = false;
+		h->deadline_ms = 0;
+		if (rc) {
+			rms__http_response_free(resp);
+			/* A broken login or seal leaves nothing on this
+			 * connection worth keeping. */
+			if (!rms__gss_established(h->gss) || h->stage == STAGE_REQUEST)
+				rms__http_close(h);
+		}
+	}
 	return rc;
 }
 
@@ -1271,8 +1716,14 @@ int rms__http_step(rms_http *h, rms_wait *w, rms_http_response *resp)
 		h->deadline_ms = h->timeout_ms ? rms__now_ms() + h->timeout_ms + 1 : 0;
 	}
 	CURLcode cc;
-	if (transfer_done(h, &cc))
-		return finish(h, cc, resp);
+	while (transfer_done(h, &cc)) {
+		bool next = false;
+		int rc = finish(h, cc, resp, &next);
+		if (rc || !next)
+			return rc;
+		/* The next exchange of our login: set it going now. */
+		drive(h);
+	}
 	if (h->socks_overflow) {
 		int rc =
 		    rms__error_set(RMS_E_INTERNAL, RMS_PHASE_CONNECT,

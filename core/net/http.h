@@ -43,6 +43,17 @@ typedef struct rms_http_config {
 	const rms_logger *log;   /* may be NULL */
 	rms_stats *stats;        /* counters to update; may be NULL */
 	atomic_bool *cancel;     /* checked while a request runs; may be NULL */
+
+	/* NTLM, Negotiate and Kerberos: remsess's own login through GSSAPI
+	 * (gss.c), one per TCP connection, kept for its life. */
+	bool encrypt;            /* seal every body (WinRM message encryption,
+	                            MS-WSMV 2.2.9.1); the caller resolved "auto" */
+	bool no_channel_binding; /* over https: do not bind the login to the
+	                            server's certificate */
+	const char *spn_service; /* NULL: "HTTP" */
+	const char *spn_host;    /* NULL: the URL's host */
+	const char *keytab;      /* client keytab; NULL: none */
+	bool delegate;           /* forwardable ticket for a second hop */
 } rms_http_config;
 
 typedef struct rms_http_response {
@@ -90,6 +101,21 @@ void rms__http_set_cancel_poll(rms_http *h, bool on);
  * result), RMS_E_TIMEOUT (connect or receive), RMS_E_CONNECTION_LOST
  * (send/receive: closed mid-request or mid-body, nothing/partial received),
  * RMS_E_LIMIT (receive: the response exceeded max_response), RMS_E_CANCELLED.
+ *
+ * With NTLM, Negotiate or Kerberos, one request may take several exchanges
+ * on the connection: when the connection has no login yet (the first
+ * request, or the server or a drop closed the one that had), empty POSTs
+ * carry the login's tokens ("Authorization: Negotiate ..." / "Kerberos
+ * ...") until the server accepts, checking its last token (mutual
+ * authentication); over https with channel binding, one empty POST without
+ * credentials comes first to see the server's certificate. Then the body
+ * goes out, sealed when cfg->encrypt (multipart/encrypted), and a sealed
+ * answer is unsealed: *resp then holds the plaintext and
+ * "application/soap+xml;charset=UTF-8". A 401 to the body logs in again
+ * once (the connection was new). More errors: RMS_E_AUTH (authenticate:
+ * the login failed, with GSSAPI's reason in words; the server refused the
+ * login, or refused the request after it), RMS_E_PROTOCOL (decode: an
+ * answer that does not unseal or was plaintext where encryption was on).
  */
 int rms__http_post(rms_http *h, const char *body, size_t len, const char *extra_header,
                    rms_http_response *resp);

@@ -131,6 +131,14 @@ int rms__wsman_new(rms_wsman **out, const rms_session_options *o, rms_stats *sta
 		.log = log,
 		.stats = stats,
 		.cancel = cancel,
+		.encrypt = o->auth_v3.encryption == RMS_ENCRYPTION_ALWAYS ||
+		           (o->auth_v3.encryption == RMS_ENCRYPTION_AUTO &&
+		            strncmp(w->url, "https://", 8) != 0),
+		.no_channel_binding = o->auth_v3.no_channel_binding,
+		.spn_service = o->auth_v3.spn_service,
+		.spn_host = o->auth_v3.spn_host,
+		.keytab = o->auth_v3.keytab,
+		.delegate = o->auth_v3.delegate,
 	};
 	if ((rc = new_uuid(w->session_id)) || (rc = rms__http_new(&w->http, &w->http_cfg))) {
 		rms__wsman_free(w);

@@ -66,6 +66,20 @@ typedef enum rms_auth {
 RMS_EXTERN const char *rms_auth_name(rms_auth auth);
 RMS_EXTERN int rms_auth_parse(rms_auth *out, const char *name);
 
+/* WinRM message encryption (MS-WSMV 2.2.9.1) with an NTLM, Negotiate or
+ * Kerberos login: every body sealed with the login's security context, as
+ * a default Windows host (AllowUnencrypted=false) requires over http. */
+typedef enum rms_encryption {
+	RMS_ENCRYPTION_AUTO = 0, /* on over http, off over https (TLS protects it) */
+	RMS_ENCRYPTION_ALWAYS,   /* over https too */
+	RMS_ENCRYPTION_NEVER     /* over http only with allow_unencrypted */
+} rms_encryption;
+
+/* "auto", "always", "never"; parse is case-insensitive, RMS_E_INVALID_ARG
+ * for another name. */
+RMS_EXTERN const char *rms_encryption_name(rms_encryption e);
+RMS_EXTERN int rms_encryption_parse(rms_encryption *out, const char *name);
+
 typedef enum rms_log_level {
 	RMS_LOG_ERROR = 0,
 	RMS_LOG_WARNING = 1,
@@ -102,7 +116,7 @@ typedef enum rms_ps_protocol {
 RMS_EXTERN const char *rms_ps_protocol_name(rms_ps_protocol protocol);
 RMS_EXTERN int rms_ps_protocol_parse(rms_ps_protocol *out, const char *name);
 
-#define RMS_SESSION_OPTIONS_VERSION 2
+#define RMS_SESSION_OPTIONS_VERSION 3
 
 typedef struct rms_session_options {
 	unsigned version; /* RMS_SESSION_OPTIONS_VERSION; 0 is refused */
@@ -228,6 +242,30 @@ typedef struct rms_session_options {
 		const char *ssh_subsystem;
 	} pssession_v2;
 
+	/* Version 3: the NTLM, Negotiate and Kerberos logins over WinRM
+	 * (docs/auth.md). */
+	struct {
+		rms_encryption encryption; /* RMS_ENCRYPTION_AUTO by default */
+		/* The service principal is spn_service@spn_host ("HTTP/host" in
+		 * Kerberos' spelling). NULL service: "HTTP", as Windows' WinRM
+		 * client asks for; NULL host: the endpoint's host name as given
+		 * (an IP address or a DNS alias is rarely a registered name). */
+		const char *spn_service;
+		const char *spn_host;
+		/* Ask for a forwardable Kerberos ticket, so the remote side can
+		 * reach a second computer as the user (CredSSP-free double hop;
+		 * the account and the server must be trusted for delegation). */
+		bool delegate;
+		/* Kerberos: log in with the keys of this keytab (user names the
+		 * principal, or its first one) instead of a password or the
+		 * credential cache (KRB5CCNAME, used when neither is given). */
+		const char *keytab;
+		/* Over https, the login is bound to the server's certificate
+		 * (RFC 5929 tls-server-end-point), as hardened hosts require
+		 * (CbtHardeningLevel Strict). Set this to leave it out. */
+		bool no_channel_binding;
+	} auth_v3;
+
 	/* Fields of later versions go here, and only here (see "Versions"). */
 } rms_session_options;
 
@@ -247,9 +285,10 @@ RMS_EXTERN int rms_session_options_init(rms_session_options *opts, unsigned vers
  * XOR host; URL syntax and scheme; port 1..65535; path; transport against
  * backend (SSH is PSSession-only); an empty user; a password without a
  * user; auth against credentials (certificate needs https and a client
- * certificate; Basic over plain http needs allow_unencrypted; NTLM,
- * Negotiate and Kerberos over plain http are refused until message
- * encryption is built, rather than sent unencrypted); client certificate,
+ * certificate; Basic over plain http needs allow_unencrypted; NTLM needs
+ * a user; NTLM, Negotiate and Kerberos over plain http need message
+ * encryption, or allow_unencrypted for encryption never; encryption
+ * always needs one of them); client certificate, keytab,
  * key and CA files exist and are readable; max_envelope_size >= 8192.
  */
 RMS_EXTERN int rms_session_options_validate(const rms_session_options *opts, rms_backend backend);

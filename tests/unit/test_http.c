@@ -482,71 +482,6 @@ static void test_basic_401_is_returned_not_retried(void **state)
 	stop(d);
 }
 
-/* NTLM takes two requests on one connection: the negotiate message (curl
- * sends it without the body), a 401 with the server's challenge, then the
- * authenticate message with the body. The server side is canned: a minimal
- * type-2 challenge (no target name or info). */
-static void ntlm_handler(const rms_httpd_request *req, rms_httpd_response *resp, void *userdata)
-{
-	(void)userdata;
-	const char *auth = strstr(req->headers, "Authorization: NTLM ");
-	/* The message type is the 9th byte: base64 "TlRMTVNTUAAB" is type 1. */
-	if (auth && strncmp(auth + 20, "TlRMTVNTUAAB", 12) == 0) {
-		resp->status = 401;
-		resp->content_type = "";
-		resp->headers =
-		    "WWW-Authenticate: NTLM "
-		    "TlRMTVNTUAACAAAAAAAAADAAAAABggAAAQIDBAUGBwgAAAAAAAAAAAAAAAAwAAAA\r\n";
-	} else if (auth && strncmp(auth + 20, "TlRMTVNTUAAD", 12) == 0) {
-		resp->body = "<authenticated/>";
-	} else {
-		resp->status = 401;
-		resp->content_type = "";
-		resp->headers = "WWW-Authenticate: NTLM\r\n";
-	}
-}
-
-static void test_ntlm_handshake_is_counted_as_two_round_trips(void **state)
-{
-	(void)state;
-	rms_httpd_options o = {.handler = ntlm_handler};
-	rms_httpd *d = start(&o);
-	rms_stats st = {.version = RMS_STATS_VERSION};
-	struct lines l = {.n = 0};
-	rms_logger lg = {.fn = collect, .userdata = &l, .level = RMS_LOG_TRACE};
-	rms_http *h = client(&(rms_http_config){.url = rms_httpd_url(d),
-	                                        .auth = RMS_AUTH_NTLM,
-	                                        .user = "DOM\\alice",
-	                                        .password = "S3cr3t-pass",
-	                                        .stats = &st,
-	                                        .log = &lg});
-	rms_http_response resp;
-	post_ok(h, "<body/>", &resp);
-	assert_int_equal(resp.status, 200);
-	assert_string_equal(resp.body.data, "<authenticated/>");
-	rms__http_response_free(&resp);
-	size_t n;
-	char *got = rms_httpd_last_body(d, &n);
-	assert_string_equal(got, "<body/>");
-	free(got);
-	assert_int_equal(rms_httpd_requests(d), 2);
-	assert_int_equal(rms_httpd_connections(d), 1);
-	assert_int_equal(st.requests, 2);
-	assert_int_equal(st.round_trips, 2);
-	assert_int_equal(st.connections_opened, 1);
-	assert_int_equal(st.bytes_received, 16);
-	/* The negotiate request went without the body. */
-	assert_int_equal(st.bytes_sent, 7);
-	assert_int_equal(st.largest_request, 7);
-	rms__http_free(h);
-	assert_true(lines_contain(&l, "Authorization: NTLM [redacted]"));
-	for (size_t i = 0; i < l.n; i++)
-		if (strstr(l.v[i], "S3cr3t-pass") || strstr(l.v[i], "TlRMTVNTUAAD"))
-			fail_msg("credential in log line: %s", l.v[i]);
-	lines_free(&l);
-	stop(d);
-}
-
 static void test_password_never_reaches_the_log(void **state)
 {
 	(void)state;
@@ -1462,7 +1397,6 @@ int main(void)
 	    T(test_basic_credentials_go_on_the_first_request),
 	    T(test_basic_401_is_returned_not_retried),
 	    T(test_password_never_reaches_the_log),
-	    T(test_ntlm_handshake_is_counted_as_two_round_trips),
 	    T(test_connection_refused_is_a_connect_error),
 	    T(test_messages_leave_url_credentials_out),
 	    T(test_unresolvable_name_is_a_resolve_error),

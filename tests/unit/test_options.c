@@ -255,18 +255,74 @@ static void test_unknown_mechanism(void **state)
 	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth", "42");
 }
 
-static void test_ntlm_over_http_is_refused_not_sent_in_clear(void **state)
+/* NTLM, Negotiate and Kerberos over plain http seal every message (WinRM
+ * message encryption), as a default Windows host requires; sending them
+ * unencrypted over http is an explicit choice. */
+static void test_gss_auth_over_http_is_encrypted_or_refused(void **state)
 {
 	(void)state;
 	rms_session_options o = base();
 	o.user = "admin";
 	o.password = "pw";
 	o.auth = RMS_AUTH_NTLM;
-	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth", "encryption");
+	expect_ok(&o, RMS_BACKEND_CIM); /* encryption auto: on over http */
+	o.auth_v3.encryption = RMS_ENCRYPTION_NEVER;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth_v3.encryption", "allow_unencrypted");
 	o.auth = RMS_AUTH_NEGOTIATE;
-	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "auth", "https");
-	o.scheme = RMS_SCHEME_HTTPS;
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "auth_v3.encryption", "readable");
+	o.allow_unencrypted = true;
+	expect_ok(&o, RMS_BACKEND_PSSESSION);
+	o.allow_unencrypted = false;
+	o.scheme = RMS_SCHEME_HTTPS; /* TLS protects it */
 	expect_ok(&o, RMS_BACKEND_CIM);
+	o.auth_v3.encryption = RMS_ENCRYPTION_ALWAYS;
+	expect_ok(&o, RMS_BACKEND_CIM);
+	o.auth = RMS_AUTH_BASIC;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth_v3.encryption", "ntlm, negotiate");
+	o.auth_v3.encryption = (rms_encryption)7;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth_v3.encryption", "unknown");
+}
+
+static void test_gss_credentials_and_spn(void **state)
+{
+	(void)state;
+	rms_session_options o = base();
+	o.auth = RMS_AUTH_NTLM;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "user", "ntlm");
+	o.user = "DOM\\alice";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "password", "alice");
+	o.password = "pw";
+	o.auth_v3.keytab = "/etc/hostname";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth_v3.keytab", "Kerberos");
+	/* Kerberos and Negotiate: the credential cache when no user. */
+	o.auth = RMS_AUTH_KERBEROS;
+	o.user = NULL;
+	o.password = NULL;
+	o.auth_v3.keytab = NULL;
+	expect_ok(&o, RMS_BACKEND_CIM);
+	o.auth_v3.keytab = "/nonexistent/remsess.keytab";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth_v3.keytab", "remsess.keytab");
+	o.auth_v3.keytab = NULL;
+	o.auth_v3.spn_host = "HTTP/server";
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth_v3.spn_host", "SERVICE/HOST");
+	o.auth_v3.spn_host = "server.corp.example";
+	o.auth_v3.spn_service = "";
+	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "auth_v3.spn_service", "empty");
+	o.auth_v3.spn_service = "WSMAN";
+	expect_ok(&o, RMS_BACKEND_PSSESSION);
+}
+
+static void test_encryption_names(void **state)
+{
+	(void)state;
+	rms_encryption e = RMS_ENCRYPTION_NEVER;
+	assert_int_equal(rms_encryption_parse(&e, "ALWAYS"), 0);
+	assert_int_equal(e, RMS_ENCRYPTION_ALWAYS);
+	assert_int_equal(rms_encryption_parse(&e, "Auto"), 0);
+	assert_int_equal(e, RMS_ENCRYPTION_AUTO);
+	assert_int_equal(rms_encryption_parse(&e, "sometimes"), RMS_E_INVALID_ARG);
+	assert_string_equal(rms_encryption_name(RMS_ENCRYPTION_NEVER), "never");
+	assert_null(rms_encryption_name((rms_encryption)9));
 }
 
 static void test_certificate_auth_needs_https_and_readable_files(void **state)
@@ -672,7 +728,9 @@ int main(void)
 		cmocka_unit_test(test_bad_path),
 		cmocka_unit_test(test_credentials),
 		cmocka_unit_test(test_unknown_mechanism),
-		cmocka_unit_test(test_ntlm_over_http_is_refused_not_sent_in_clear),
+		cmocka_unit_test(test_gss_auth_over_http_is_encrypted_or_refused),
+		cmocka_unit_test(test_gss_credentials_and_spn),
+		cmocka_unit_test(test_encryption_names),
 		cmocka_unit_test(test_certificate_auth_needs_https_and_readable_files),
 		cmocka_unit_test(test_ca_file_and_directory),
 		cmocka_unit_test(test_envelope_size_floor),
