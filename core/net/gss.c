@@ -138,19 +138,20 @@ static const char *advice(const rms_gss *g, OM_uint32 major, OM_uint32 minor, ch
 static int gss_fail(const rms_gss *g, int code, rms_phase phase, const char *during,
                     OM_uint32 major, OM_uint32 minor, gss_OID mech)
 {
-	rms_buf b;
+	rms_buf b, m;
 	rms__buf_init(&b);
-	display_status(&b, major, GSS_C_GSS_CODE, GSS_C_NO_OID);
-	if (minor) {
-		rms_buf m;
-		rms__buf_init(&m);
+	rms__buf_init(&m);
+	if (minor)
 		display_status(&m, minor, GSS_C_MECH_CODE, mech);
-		if (m.len) {
+	/* GSS_S_FAILURE's own text only says to look at the minor code. */
+	if (!m.len || GSS_ROUTINE_ERROR(major) != GSS_S_FAILURE)
+		display_status(&b, major, GSS_C_GSS_CODE, GSS_C_NO_OID);
+	if (m.len) {
+		if (b.len)
 			rms__buf_append(&b, ": ", 2);
-			rms__buf_append(&b, m.data, m.len);
-		}
-		rms__buf_free(&m);
+		rms__buf_append(&b, m.data, m.len);
 	}
+	rms__buf_free(&m);
 	char tmp[512];
 	const char *why = advice(g, major, minor, tmp, sizeof tmp);
 	int rc = rms__error_set(code, phase, "%s %s failed%s%s (GSSAPI: %s)", rms_auth_name(g->auth),
@@ -276,7 +277,7 @@ static int acquire(rms_gss *g)
 	gss_OID_set mechs = GSS_C_NO_OID_SET;
 	gss_name_t name = GSS_C_NO_NAME;
 	int rc = mech_set(g, &mechs);
-	if (!rc && g->user && (g->password || g->keytab))
+	if (!rc && g->user)
 		rc = import_user(g, &name);
 	if (rc) {
 		gss_release_oid_set(&minor, &mechs);
@@ -299,15 +300,17 @@ static int acquire(rms_gss *g)
 		major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, mechs, GSS_C_INITIATE,
 		                              &store, &g->cred, NULL, NULL);
 	} else {
-		how = "login with the default credentials";
-		major = gss_acquire_cred(&minor, GSS_C_NO_NAME, GSS_C_INDEFINITE, mechs,
-		                         GSS_C_INITIATE, &g->cred, NULL, NULL);
+		/* The credential cache (KRB5CCNAME): its principal, or the
+		 * user's when one is named. */
+		how = "login with the credential cache";
+		major = gss_acquire_cred(&minor, name, GSS_C_INDEFINITE, mechs, GSS_C_INITIATE,
+		                         &g->cred, NULL, NULL);
 	}
-	gss_release_oid_set(&minor, &mechs);
-	if (name != GSS_C_NO_NAME) {
-		OM_uint32 m2;
+	/* minor is the failure's: released things report elsewhere. */
+	OM_uint32 m2;
+	gss_release_oid_set(&m2, &mechs);
+	if (name != GSS_C_NO_NAME)
 		gss_release_name(&m2, &name);
-	}
 	if (major != GSS_S_COMPLETE) {
 		g->cred = GSS_C_NO_CREDENTIAL;
 		return gss_fail(g, RMS_E_AUTH, RMS_PHASE_AUTHENTICATE, how, major, minor,

@@ -441,6 +441,51 @@ static void test_stepped_login(void **state)
 	rms__http_free(h);
 }
 
+struct lines {
+	char *v[2048];
+	size_t n;
+};
+
+static void collect(rms_log_level level, const char *message, void *userdata)
+{
+	(void)level;
+	struct lines *l = userdata;
+	if (l->n < sizeof l->v / sizeof l->v[0])
+		l->v[l->n++] = strdup(message);
+}
+
+/* At TRACE, curl's header lines go through the logger: the Authorization
+ * and WWW-Authenticate values are redacted, and neither the password nor
+ * a token appears anywhere. */
+static void test_tokens_and_password_never_logged(void **state)
+{
+	fixture *f = *state;
+	struct lines l = {.n = 0};
+	rms_logger lg = {.fn = collect, .userdata = &l, .level = RMS_LOG_TRACE};
+	rms_http *h = NULL;
+	rms_http_config c = {.url = rms_httpd_url(f->d),
+	                     .auth = RMS_AUTH_NTLM,
+	                     .user = USER,
+	                     .password = PASSWORD,
+	                     .encrypt = true,
+	                     .log = &lg};
+	assert_int_equal(rms__http_new(&h, &c), 0);
+	rms_http_response resp;
+	post_ok(h, "<logged/>", &resp);
+	rms__http_response_free(&resp);
+	rms__http_free(h);
+	bool saw_auth = false;
+	for (size_t i = 0; i < l.n; i++) {
+		if (strstr(l.v[i], "Authorization: Negotiate [redacted]"))
+			saw_auth = true;
+		/* "TlRMTVNTUA" is base64 of "NTLMSSP": any token. */
+		if (strstr(l.v[i], PASSWORD) || strstr(l.v[i], "TlRMTVNTUA"))
+			fail_msg("a credential in log line: %s", l.v[i]);
+		free(l.v[i]);
+	}
+	assert_true(saw_auth);
+}
+
 /* ---- pure helpers -------------------------------------------------------- */
 
 static void test_challenges_are_read_by_scheme(void **state)
@@ -491,6 +536,7 @@ int main(void)
 	    T(test_tampered_answer_fails_its_check),
 	    T(test_unencrypted_body_and_its_refusal),
 	    T(test_stepped_login),
+	    T(test_tokens_and_password_never_logged),
 	    cmocka_unit_test(test_challenges_are_read_by_scheme),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,5 @@
 """The HTTP(S) side: threaded HTTP/1.1 keep-alive server on 127.0.0.1, Basic auth,
+Negotiate / Kerberos / NTLM with WinRM message encryption (gssauth.py, --auth negotiate),
 the MaxEnvelopeSize request limit (413), Content-Type check, latency, fault injection
 at the transport level, GET /stats and the /control endpoints.
 
@@ -66,8 +67,9 @@ class EndpointServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, cfg, app, stats, injector, ssl_context=None):
+    def __init__(self, address, cfg, app, stats, injector, ssl_context=None, auth_config=None):
         self.cfg = cfg
+        self.auth_config = auth_config   # gssauth.AuthConfig with --auth negotiate
         self.app = app
         self.stats = stats
         self.injector = injector
@@ -100,6 +102,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         self.kind = None
+        self.gss = None
+        if self.server.auth_config is not None:
+            from .gssauth import ConnectionAuth
+            self.gss = ConnectionAuth(self.server.auth_config)
         if self.server.ssl_context is not None:
             self.request.settimeout(10)
             try:
@@ -144,9 +150,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.kind = 'control'
                 self.server.stats.add('control_connections')
 
-    def _read_body(self):
+    def _read_body(self, limit=None):
         """Returns (body bytes or None if over the limit, length)."""
-        limit = self.server.cfg.max_envelope_kb * 1024
+        if limit is None:
+            limit = self.server.cfg.max_envelope_kb * 1024
         if self.headers.get('Transfer-Encoding', '').lower() == 'chunked':
             chunks = []
             total = 0
@@ -225,9 +232,46 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _send_401(self):
-        self.server.stats.add('auth_failures')
+    def _send_401(self, count=True):
+        if count:
+            self.server.stats.add('auth_failures')
+        if self.gss is not None:
+            from .gssauth import CHALLENGES
+            self._send(401, b'', content_type=None, headers=CHALLENGES)
+            return
         self._send(401, b'', content_type=None, headers=[('WWW-Authenticate', 'Basic realm="WSMAN"')])
+
+    def _negotiate(self, identify_unauth):
+        """--auth negotiate: the Authorization header of this request, if any. Returns
+        (proceed, extra response headers); when proceed is False the answer is sent."""
+        from .gssauth import AuthError
+        stats = self.server.stats
+        gss = self.gss
+        header = self.headers.get('Authorization')
+        if header is None:
+            if gss.complete or identify_unauth:
+                return True, []
+            # The first request of a handshake: not a failure, just the challenge.
+            stats.add('auth_challenges')
+            self._send_401(count=False)
+            return False, []
+        stats.add('auth_legs')
+        try:
+            res = gss.step(header)
+        except AuthError as exc:
+            if self.server.cfg.verbose:
+                self.log_message('authentication failed: %s', exc)
+            self._send_401()
+            return False, []
+        token = base64.b64encode(res.token).decode() if res.token else None
+        if not res.complete:
+            self._send(401, b'', content_type=None,
+                       headers=[('WWW-Authenticate', '%s %s' % (res.scheme, token))])
+            return False, []
+        stats.add('auth_handshakes')
+        stats.count_in('auth_by_mech', gss.mech)
+        stats.maximum('handshakes_per_connection_max', gss.handshakes)
+        return True, ([('WWW-Authenticate', '%s %s' % (res.scheme, token))] if token else [])
 
     # ---- verbs -----------------------------------------------------------------------
 
@@ -258,14 +302,32 @@ class Handler(BaseHTTPRequestHandler):
         self._classify(path.lower() == self.server.cfg.path)
         server = self.server
         stats = server.stats
-        body, length = self._read_body()
+        limit = server.cfg.max_envelope_kb * 1024
+        if self.gss is not None:
+            from .gssauth import ENCRYPTION_OVERHEAD
+            body, length = self._read_body(limit + ENCRYPTION_OVERHEAD)
+        else:
+            body, length = self._read_body()
         stats.add('bytes_in', length)
         stats.maximum('largest_request_body', length)
         if path.lower() != server.cfg.path:
             self._send(404, b'', content_type=None)
             return
         identify_unauth = self.headers.get('WSMANIDENTIFY', '').strip().lower() == 'unauthenticated'
-        if not self._auth_ok(identify_unauth):
+        auth_headers = []
+        encrypt = None
+        if self.gss is not None:
+            proceed, auth_headers = self._negotiate(identify_unauth)
+            if not proceed:
+                return
+            body, encrypt = self._decrypt(body, identify_unauth, limit)
+            if body is False:
+                return
+            if body == b'' and self.gss.complete:
+                # The last leg of a handshake (or any empty POST once authenticated).
+                self._send(200, b'', content_type=None, headers=auth_headers)
+                return
+        elif not self._auth_ok(identify_unauth):
             self._send_401()
             return
         if body is None:
@@ -273,7 +335,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(413, b'', content_type=None)
             return
         ctype = self.headers.get('Content-Type', '').replace(' ', '').lower()
-        if not ctype.startswith('application/soap+xml'):
+        if encrypt is None and not ctype.startswith('application/soap+xml'):
             self._send(415, b'', content_type=None)
             return
         scenario = server.injector.for_request()
@@ -281,10 +343,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         if server.cfg.latency_ms:
             time.sleep(server.cfg.latency_ms / 1000.0)
+        if self.gss is not None and self.gss.complete:
+            user = self.gss.user
+        else:
+            user = server.cfg.user if server.cfg.auth == 'basic' else 'anonymous'
         ctx = {
             'client_ip': self.client_address[0],
-            'user': server.cfg.user if server.cfg.auth == 'basic' else 'anonymous',
-            'identify_unauth': identify_unauth and server.cfg.auth == 'basic',
+            'user': user,
+            'identify_unauth': identify_unauth and server.cfg.auth in ('basic', 'negotiate'),
             'base_url': '%s://%s%s' % ('https' if server.ssl_context else 'http',
                                        self.headers.get('Host') or '127.0.0.1', server.cfg.path),
         }
@@ -296,7 +362,38 @@ class Handler(BaseHTTPRequestHandler):
             stats.count_in('faults_by_subcode', result.fault_subcode)
         if result.limit and len(result.body) > result.limit:
             stats.add('responses_over_limit')
-        self._respond(result, scenario)
+        self._respond(result, scenario, auth_headers, encrypt)
+
+    def _decrypt(self, body, identify_unauth, limit):
+        """--auth negotiate: (plaintext body, protocol to encrypt the answer with or None).
+        body is False when the answer was sent (400 / 401 / 413)."""
+        from .gssauth import UnwrapError, is_encrypted_content_type
+        stats = self.server.stats
+        ctype = self.headers.get('Content-Type', '')
+        if body is not None and is_encrypted_content_type(ctype):
+            try:
+                plain, protocol = self.gss.unwrap(body, ctype)
+            except UnwrapError as exc:
+                if self.server.cfg.verbose:
+                    self.log_message('cannot decrypt the request: %s', exc)
+                stats.add('unwrap_failures')
+                self._send(400, b'', content_type=None)
+                return False, None
+            stats.add('encrypted_requests')
+            if len(plain) > limit:
+                stats.add('envelopes_over_limit')
+                self._send(413, b'', content_type=None)
+                return False, None
+            return plain, protocol
+        if body is not None and len(body) > limit:
+            return None, None
+        if (body and self.gss.complete and not identify_unauth and self.server.ssl_context is None
+                and not self.server.cfg.allow_unencrypted):
+            # AllowUnencrypted=false: an authenticated plaintext envelope over http.
+            stats.add('plaintext_refused')
+            self._send_401(count=False)
+            return False, None
+        return body, None
 
     def _inject_early(self, scenario):
         """Scenarios that replace the answer entirely. True if the request is done."""
@@ -327,18 +424,27 @@ class Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def _respond(self, result, scenario):
+    def _respond(self, result, scenario, headers=(), encrypt=None):
         body = result.body
         if scenario == 'truncated-xml':
-            self._send(result.status, body[:len(body) // 2])
+            body = body[:len(body) // 2]
+        enc = None
+        if encrypt and body:
+            # The answer goes back sealed with the request's protocol string.
+            body, enc = self.gss.wrap(body, encrypt)
+            self.server.stats.add('encrypted_responses')
+        if scenario == 'truncated-xml':
+            self._send(result.status, body, content_type=enc or SOAP_CT, headers=headers)
         elif scenario == 'slow-drip':
-            self._send(result.status, body, drip=True)
+            self._send(result.status, body, content_type=enc or SOAP_CT, headers=headers, drip=True)
         elif scenario == 'wrong-content-type':
-            self._send(result.status, body, content_type='text/html')
+            self._send(result.status, body, content_type='text/html', headers=headers)
         elif scenario == 'drop-mid-body':
-            self._send(result.status, body, cut=len(body) // 2)
+            self._send(result.status, body, content_type=enc or SOAP_CT, headers=headers,
+                       cut=len(body) // 2)
         else:
-            self._send(result.status, body, content_type=SOAP_CT if body else None)
+            self._send(result.status, body, content_type=enc or (SOAP_CT if body else None),
+                       headers=headers)
 
     def _control(self, path):
         length = int(self.headers.get('Content-Length') or 0)

@@ -25,7 +25,22 @@ def parse_args(argv):
     ap.add_argument('--tls', action='store_true', help='HTTPS with a self-signed certificate')
     ap.add_argument('--cert', help='PEM certificate for --tls (default: generated)')
     ap.add_argument('--key', help='PEM private key for --tls')
-    ap.add_argument('--auth', choices=('none', 'basic'), default='none')
+    ap.add_argument('--auth', choices=('none', 'basic', 'negotiate'), default='none',
+                    help='negotiate: Negotiate (SPNEGO or raw NTLM / krb5 tokens) and Kerberos '
+                         'logins through GSSAPI, with WinRM message encryption, like a default '
+                         'Windows host; KRB5_CONFIG comes from the environment')
+    ap.add_argument('--keytab', metavar='PATH',
+                    help='--auth negotiate: keytab with the HTTP/<host> key (sets KRB5_KTNAME)')
+    ap.add_argument('--ntlm-user-file', metavar='PATH',
+                    help='--auth negotiate: gss-ntlmssp user file, DOMAIN:USER:PASSWORD lines '
+                         '(sets NTLM_USER_FILE)')
+    ap.add_argument('--allow-unencrypted', action='store_true',
+                    help='--auth negotiate: accept plaintext envelopes from authenticated clients '
+                         'over http (AllowUnencrypted=true); default: 401')
+    ap.add_argument('--cbt', choices=('none', 'relaxed', 'strict'), default='relaxed',
+                    help='--auth negotiate with --tls: channel binding (CbtHardeningLevel); '
+                         'relaxed checks bindings a client sends, strict also refuses clients '
+                         'that send none')
     ap.add_argument('--user', default='vagrant')
     ap.add_argument('--password', default='vagrant')
     ap.add_argument('--max-envelope-kb', type=int, default=500,
@@ -70,6 +85,11 @@ def parse_args(argv):
         ap.error('--instances must be >= 0')
     if bool(cfg.cert) != bool(cfg.key):
         ap.error('--cert and --key go together')
+    if cfg.auth != 'negotiate' and (cfg.keytab or cfg.ntlm_user_file):
+        ap.error('--keytab and --ntlm-user-file go with --auth negotiate')
+    for path in (cfg.keytab, cfg.ntlm_user_file):
+        if path and not os.path.isfile(path):
+            ap.error('%s: no such file' % path)
     cfg.fault_spec = None
     if cfg.fault:
         try:
@@ -96,6 +116,14 @@ def main(argv):
 
     tmpdir = tempfile.mkdtemp(prefix='remsess-endpoint-')
     cfg.workdir = tmpdir
+    if cfg.auth == 'negotiate':
+        # Read by MIT krb5 and gss-ntlmssp when the acceptor runs; the replay cache goes
+        # into our own directory rather than /var/tmp.
+        if cfg.keytab:
+            os.environ['KRB5_KTNAME'] = os.path.abspath(cfg.keytab)
+        if cfg.ntlm_user_file:
+            os.environ['NTLM_USER_FILE'] = os.path.abspath(cfg.ntlm_user_file)
+        os.environ.setdefault('KRB5RCACHEDIR', tmpdir)
     stats = Stats()
     injector = Injector()
     if cfg.fault_spec:
@@ -107,7 +135,19 @@ def main(argv):
         ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ssl_context.load_cert_chain(cert, key)
         cfg.cert_path = cert
-    server = EndpointServer(('127.0.0.1', cfg.port), cfg, app, stats, injector, ssl_context)
+    auth_config = None
+    if cfg.auth == 'negotiate':
+        from .gssauth import AuthConfig
+        cert_der = None
+        if cfg.tls:
+            with open(cfg.cert_path) as f:
+                pem = f.read()
+            end = '-----END CERTIFICATE-----'
+            first = pem[pem.index('-----BEGIN CERTIFICATE-----'):pem.index(end) + len(end)]
+            cert_der = ssl.PEM_cert_to_DER_cert(first)
+        auth_config = AuthConfig(cfg.cbt, cert_der)
+    server = EndpointServer(('127.0.0.1', cfg.port), cfg, app, stats, injector, ssl_context,
+                            auth_config)
     port = server.server_address[1]
     scheme = 'https' if cfg.tls else 'http'
     sys.stdout.write('listening %s://127.0.0.1:%d%s\n' % (scheme, port, cfg.path))

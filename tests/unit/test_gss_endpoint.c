@@ -1,0 +1,365 @@
+/*
+ * Kerberos, NTLM and Negotiate logins with WinRM message encryption, end to
+ * end: both backends against the test endpoint in the shape of a default
+ * Windows host (it offers Negotiate and Kerberos, accepts them through
+ * python3-gssapi, refuses unencrypted bodies over http), with a real MIT
+ * Kerberos KDC of the suite's own on loopback (tests/endpoint/kdc: realm
+ * REMSESS.TEST, service principal HTTP/localhost) and gss-ntlmssp for NTLM.
+ * The session reaches the endpoint as "localhost", the name its service
+ * principal is registered under; "127.0.0.1" is the name that is not.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "endpoint.h"
+#include "kdc.h"
+#include "remsess/remsess.h"
+
+#define KRB_USER RMS_ENDPOINT_USER "@REMSESS.TEST"
+#define NTLM_USER "REMSESS\\" RMS_ENDPOINT_USER
+
+static rms_kdc kdc;
+static rms_endpoint_proc *ep;
+static char url[160]; /* http://localhost:PORT/wsman */
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (rms_kdc_start(&kdc) != 0)
+		return -1;
+	if (!(ep = rms_endpoint_spawn(rms_kdc_endpoint_args(&kdc))))
+		return -1;
+	snprintf(url, sizeof url, "http://localhost:%u/wsman", ep->port);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	rms_endpoint_kill(ep);
+	rms_kdc_stop(&kdc);
+	return 0;
+}
+
+static rms_session_options opts(rms_auth auth, const char *user, const char *password)
+{
+	rms_session_options o = rms_endpoint_session_options(ep);
+	o.url = url;
+	o.auth = auth;
+	o.user = user;
+	o.password = password;
+	o.allow_unencrypted = false; /* nothing goes in the clear */
+	return o;
+}
+
+static rms_session *session(rms_backend b, const rms_session_options *o)
+{
+	rms_session *s = NULL;
+	if (rms_session_new(&s, b, o))
+		fail_msg("session: %s", rms_error_message(rms_error_last()));
+	return s;
+}
+
+static uint64_t drain(rms_op *op)
+{
+	uint64_t n = 0;
+	rms_instance *inst;
+	int rc;
+	while ((rc = rms_op_next(op, &inst)) == 0) {
+		rms_instance_free(inst);
+		n++;
+	}
+	if (rc != RMS_ITEROVER)
+		fail_msg("enumeration failed after %llu: %s", (unsigned long long)n,
+		         rms_error_message(rms_op_error(op)));
+	return n;
+}
+
+static void enumerate_services(rms_session *s)
+{
+	rms_op *op = NULL;
+	if (rms_enumerate(&op, s, NULL, "Win32_Service"))
+		fail_msg("enumerate: %s", rms_error_message(rms_error_last()));
+	assert_true(drain(op) > 20);
+	rms_op_free(op);
+}
+
+static void run_echo(rms_session *s, const char *word)
+{
+	rms_request *req = NULL;
+	const char *argv[] = {"/c", "echo", word};
+	assert_int_equal(rms_request_new(&req, RMS_OP_RUN), 0);
+	assert_int_equal(rms_request_set_command(req, "cmd", 3, argv), 0);
+	rms_op *op = NULL;
+	if (rms_op_start(&op, s, req))
+		fail_msg("run: %s", rms_error_message(rms_error_last()));
+	rms_chunk c;
+	char out[256] = "";
+	size_t len = 0;
+	int rc;
+	while ((rc = rms_op_next_chunk(op, &c)) == 0)
+		if (c.stream == RMS_STREAM_STDOUT && len + c.len < sizeof out) {
+			memcpy(out + len, c.data, c.len);
+			len += c.len;
+		}
+	if (rc != RMS_ITEROVER)
+		fail_msg("run failed: %s", rms_error_message(rms_op_error(op)));
+	assert_non_null(strstr(out, word));
+	rms_op_free(op);
+	rms_request_free(req);
+}
+
+/* A PSSession validates eagerly: the login fails at creation. */
+static void expect_session_fails(rms_backend b, const rms_session_options *o, int code,
+                                 const char *needle)
+{
+	rms_session *s = NULL;
+	int rc = rms_session_new(&s, b, o);
+	const rms_error *e = rms_error_last();
+	if (rc != code || !strstr(rms_error_message(e), needle))
+		fail_msg("got %s: '%s'; wanted %s with '%s'", rms_error_code_name(rc),
+		         rms_error_message(e), rms_error_code_name(code), needle);
+	assert_int_equal(rms_error_phase(e), RMS_PHASE_AUTHENTICATE);
+	rms_session_free(s);
+}
+
+/* ---- the logins ---------------------------------------------------------- */
+
+/* Kerberos with a password (no kinit): the CIM backend logs in once per
+ * operation, each on a connection of its own, every body sealed. */
+static void test_kerberos_cim_logs_in_per_operation(void **state)
+{
+	(void)state;
+	rms_endpoint_reset(ep);
+	rms_session_options o = opts(RMS_AUTH_KERBEROS, KRB_USER, RMS_ENDPOINT_PASSWORD);
+	rms_session *s = session(RMS_BACKEND_CIM, &o);
+	for (int i = 0; i < 3; i++)
+		enumerate_services(s);
+	rms_session_free(s);
+	assert_int_equal(rms_endpoint_stat(ep, "auth_handshakes"), 3);
+	assert_int_equal(rms_endpoint_stat(ep, "auth_by_mech.kerberos"), 3);
+	assert_true(rms_endpoint_stat(ep, "encrypted_requests") >= 3);
+	assert_int_equal(rms_endpoint_stat(ep, "plaintext_refused"), 0);
+	assert_int_equal(rms_endpoint_stat(ep, "unwrap_failures"), 0);
+}
+
+/* NTLM (raw NTLMSSP in the Negotiate scheme): a PSSession logs in once for
+ * its life, whatever it runs. */
+static void test_ntlm_pssession_logs_in_once(void **state)
+{
+	(void)state;
+	rms_endpoint_reset(ep);
+	rms_session_options o = opts(RMS_AUTH_NTLM, NTLM_USER, RMS_ENDPOINT_PASSWORD);
+	rms_session *s = session(RMS_BACKEND_PSSESSION, &o);
+	char word[16];
+	for (int i = 0; i < 10; i++) {
+		snprintf(word, sizeof word, "word%d", i);
+		run_echo(s, word);
+	}
+	assert_int_equal(rms_session_close(s), 0);
+	rms_session_free(s);
+	assert_int_equal(rms_endpoint_stat(ep, "auth_handshakes"), 1);
+	assert_int_equal(rms_endpoint_stat(ep, "auth_by_mech.ntlm"), 1);
+	assert_int_equal(rms_endpoint_stat(ep, "handshakes_per_connection_max"), 1);
+	assert_int_equal(rms_endpoint_stat(ep, "plaintext_refused"), 0);
+	assert_true(rms_endpoint_stat(ep, "encrypted_requests") >= 20);
+}
+
+/* Negotiate (SPNEGO) settles on Kerberos when the KDC knows the service. */
+static void test_negotiate_settles_on_kerberos(void **state)
+{
+	(void)state;
+	rms_endpoint_reset(ep);
+	rms_session_options o = opts(RMS_AUTH_NEGOTIATE, KRB_USER, RMS_ENDPOINT_PASSWORD);
+	rms_session *s = session(RMS_BACKEND_PSSESSION, &o);
+	run_echo(s, "spnego");
+	rms_session_free(s);
+	assert_int_equal(rms_endpoint_stat(ep, "auth_by_mech.kerberos"), 1);
+}
+
+/* Runs a shell command with the KDC's database configuration too (kadmin);
+ * 0 when it exited 0. */
+static int krb_command(const char *cmd)
+{
+	char full[4096];
+	int n = snprintf(full, sizeof full, "KRB5_KDC_PROFILE='%s/kdc.conf' %s >/dev/null 2>&1",
+	                 kdc.dir, cmd);
+	assert_true(n > 0 && (size_t)n < sizeof full);
+	return system(full);
+}
+
+/* Kerberos without a password: the tickets of `kinit` in the cache that
+ * KRB5CCNAME names, no user given. */
+static void test_kerberos_with_the_credential_cache(void **state)
+{
+	(void)state;
+	char cc[700];
+	snprintf(cc, sizeof cc, "FILE:%s/cc-test", kdc.dir);
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "echo '%s' | KRB5CCNAME='%s' kinit " KRB_USER,
+	         RMS_ENDPOINT_PASSWORD, cc);
+	assert_int_equal(krb_command(cmd), 0);
+	const char *was = getenv("KRB5CCNAME");
+	char *saved = was ? strdup(was) : NULL;
+	setenv("KRB5CCNAME", cc, 1);
+	rms_endpoint_reset(ep);
+	rms_session_options o = opts(RMS_AUTH_KERBEROS, NULL, NULL);
+	rms_session *s = session(RMS_BACKEND_PSSESSION, &o);
+	run_echo(s, "ccache");
+	rms_session_free(s);
+	if (saved)
+		setenv("KRB5CCNAME", saved, 1);
+	else
+		unsetenv("KRB5CCNAME");
+	free(saved);
+	assert_int_equal(rms_endpoint_stat(ep, "auth_by_mech.kerberos"), 1);
+	/* Without a cache (the test's empty memory cache), the error says so. */
+	expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "no Kerberos ticket");
+}
+
+/* Kerberos with a keytab's keys (a service account), no password. */
+static void test_kerberos_with_a_keytab(void **state)
+{
+	(void)state;
+	char kt[700];
+	snprintf(kt, sizeof kt, "%s/client.keytab", kdc.dir);
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "kadmin.local -q 'ktadd -k %s -norandkey " KRB_USER "'", kt);
+	assert_int_equal(krb_command(cmd), 0);
+	rms_endpoint_reset(ep);
+	rms_session_options o = opts(RMS_AUTH_KERBEROS, KRB_USER, NULL);
+	o.auth_v3.keytab = kt;
+	rms_session *s = session(RMS_BACKEND_PSSESSION, &o);
+	run_echo(s, "keytab");
+	rms_session_free(s);
+	assert_int_equal(rms_endpoint_stat(ep, "auth_by_mech.kerberos"), 1);
+}
+
+/* ---- what goes wrong, in words ------------------------------------------- */
+
+static void test_kerberos_wrong_password(void **state)
+{
+	(void)state;
+	rms_session_options o = opts(RMS_AUTH_KERBEROS, KRB_USER, "not-the-password");
+	expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "wrong password");
+}
+
+static void test_kerberos_unknown_user(void **state)
+{
+	(void)state;
+	rms_session_options o = opts(RMS_AUTH_KERBEROS, "nobody@REMSESS.TEST", "x");
+	expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "does not know the user");
+}
+
+/* The classic trap: the host given as an IP address, under which no
+ * service principal is registered. The error names the one tried, and
+ * spn_host fixes it. */
+static void test_spn_of_an_ip_address(void **state)
+{
+	(void)state;
+	rms_session_options o = opts(RMS_AUTH_KERBEROS, KRB_USER, RMS_ENDPOINT_PASSWORD);
+	o.url = ep->url; /* http://127.0.0.1:PORT/wsman */
+	expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "HTTP/127.0.0.1");
+	o.auth_v3.spn_host = "localhost";
+	rms_session *s = session(RMS_BACKEND_PSSESSION, &o);
+	run_echo(s, "spn");
+	rms_session_free(s);
+}
+
+static void test_ntlm_wrong_password(void **state)
+{
+	(void)state;
+	rms_session_options o = opts(RMS_AUTH_NTLM, NTLM_USER, "not-the-password");
+	expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "refused the ntlm login");
+	assert_int_equal(rms_error_http_status(rms_error_last()), 401);
+}
+
+/* A host that refuses unencrypted bodies (AllowUnencrypted=false) over
+ * http, reached with encryption turned off: a clear error, not a hang. */
+static void test_unencrypted_is_refused_by_the_host(void **state)
+{
+	(void)state;
+	rms_session_options o = opts(RMS_AUTH_NTLM, NTLM_USER, RMS_ENDPOINT_PASSWORD);
+	o.auth_v3.encryption = RMS_ENCRYPTION_NEVER;
+	o.allow_unencrypted = true;
+	expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "AllowUnencrypted");
+}
+
+/* ---- the newcomer's commands ----------------------------------------------- */
+
+/* Runs the built tool with REMSESS_PASSWORD set; its exit status, stdout
+ * and stderr (together) in out. */
+static int tool(char *out, size_t size, const char *const *args)
+{
+	char cmd[2048];
+	size_t n = (size_t)snprintf(cmd, sizeof cmd, "REMSESS_PASSWORD='%s' '%s'",
+	                            RMS_ENDPOINT_PASSWORD, RMS_CLI_PATH);
+	for (size_t i = 0; args[i] && n < sizeof cmd; i++)
+		n += (size_t)snprintf(cmd + n, sizeof cmd - n, " '%s'", args[i]);
+	snprintf(cmd + n, n < sizeof cmd ? sizeof cmd - n : 0, " 2>&1");
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t got = fread(out, 1, size - 1, p);
+	out[got] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* `remsess -H host -u user@REALM --auth kerberos identify` and `--auth
+ * ntlm`, over plain http against a host that refuses unencrypted bodies. */
+static void test_cli_identify_kerberos_and_ntlm(void **state)
+{
+	(void)state;
+	rms_endpoint_reset(ep);
+	char port[16], out[8192];
+	snprintf(port, sizeof port, "%u", ep->port);
+	const char *krb[] = {"-H", "localhost", "--port", port, "-u", KRB_USER, "--auth",
+	                     "kerberos", "identify", NULL};
+	int rc = tool(out, sizeof out, krb);
+	if (rc != 0)
+		fail_msg("kerberos identify exited %d: %s", rc, out);
+	assert_non_null(strstr(out, "ProtocolVersion"));
+	const char *ntlm[] = {"-H", "localhost", "--port", port, "-u", NTLM_USER, "--auth",
+	                      "ntlm", "identify", NULL};
+	rc = tool(out, sizeof out, ntlm);
+	if (rc != 0)
+		fail_msg("ntlm identify exited %d: %s", rc, out);
+	assert_non_null(strstr(out, "ProductVendor"));
+	assert_int_equal(rms_endpoint_stat(ep, "auth_handshakes"), 2);
+	assert_int_equal(rms_endpoint_stat(ep, "plaintext_refused"), 0);
+	assert_int_equal(rms_endpoint_stat(ep, "encrypted_requests"), 2);
+	/* The host as an IP address, under which no service principal is
+	 * registered: exit 3 (connection or authentication), the SPN named. */
+	const char *bad[] = {"-H", "127.0.0.1", "--port", port, "-u", KRB_USER, "--auth",
+	                     "kerberos", "identify", NULL};
+	rc = tool(out, sizeof out, bad);
+	assert_int_equal(rc, 3);
+	assert_non_null(strstr(out, "HTTP/127.0.0.1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_kerberos_cim_logs_in_per_operation),
+	    cmocka_unit_test(test_ntlm_pssession_logs_in_once),
+	    cmocka_unit_test(test_negotiate_settles_on_kerberos),
+	    cmocka_unit_test(test_kerberos_with_the_credential_cache),
+	    cmocka_unit_test(test_kerberos_with_a_keytab),
+	    cmocka_unit_test(test_kerberos_wrong_password),
+	    cmocka_unit_test(test_kerberos_unknown_user),
+	    cmocka_unit_test(test_spn_of_an_ip_address),
+	    cmocka_unit_test(test_ntlm_wrong_password),
+	    cmocka_unit_test(test_unencrypted_is_refused_by_the_host),
+	    cmocka_unit_test(test_cli_identify_kerberos_and_ntlm),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
