@@ -1329,6 +1329,12 @@ static int login_refused(rms_http *h)
 	rms__auth_challenge(h->challenges.data, h->scheme, &ours, &tmp);
 	rms__buf_free(&tmp);
 	const char *user = h->user ? h->user : "the default principal";
+	/* Over https the binding to the certificate may be what it refused. */
+	const char *cbt = !h->https          ? ""
+	                  : h->channel_binding ? "; or its certificate is not the one the "
+	                                         "login was bound to (a TLS-inspecting proxy?)"
+	                                       : "; or it requires channel binding "
+	                                         "(CbtHardeningLevel Strict), which is off";
 	if (!ours && h->challenges.len)
 		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
 		               "%s does not accept the %s scheme of a %s login (it offers: %s)",
@@ -1336,14 +1342,14 @@ static int login_refused(rms_http *h)
 	else if (h->auth == RMS_AUTH_NTLM || !rms__gss_is_kerberos(h->gss))
 		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
 		               "%s refused the %s login of '%s' (HTTP 401): wrong user name, domain "
-		               "or password, or the account may not log on to it",
-		               h->shown_url, rms_auth_name(h->auth), user);
+		               "or password, or the account may not log on to it%s",
+		               h->shown_url, rms_auth_name(h->auth), user, cbt);
 	else
 		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
 		               "%s refused the Kerberos ticket of '%s' for %s (HTTP 401): the "
 		               "server's key for that service principal may differ from the "
-		               "KDC's, or the account may not log on to it",
-		               h->shown_url, user, rms__gss_spn(h->gss));
+		               "KDC's, or the account may not log on to it%s",
+		               h->shown_url, user, rms__gss_spn(h->gss), cbt);
 	rms__error_set_http_status(401);
 	return RMS_E_AUTH;
 }

@@ -62,15 +62,18 @@ int rms_endpoint_start(rms_endpoint_proc *ep, const char *const *argv)
 	/* The endpoint keeps writing nothing more to stdout; closing our end
 	 * is fine (it never writes after the first line). */
 	fclose(f);
-	const char *p = strstr(line, "http://127.0.0.1:");
-	if (!p || sscanf(p, "http://127.0.0.1:%u/", &ep->port) != 1) {
+	/* "listening http://127.0.0.1:PORT/wsman", or https with --tls. */
+	const char *p = strstr(line, "://127.0.0.1:");
+	bool tls = p && p - line >= 5 && strncmp(p - 5, "https", 5) == 0;
+	if (!p || sscanf(p, "://127.0.0.1:%u/", &ep->port) != 1) {
 		fprintf(stderr, "unexpected first line from the endpoint: %s", line);
 		kill(pid, SIGTERM);
 		waitpid(pid, NULL, 0);
 		return -1;
 	}
 	ep->pid = pid;
-	snprintf(ep->url, sizeof ep->url, "http://127.0.0.1:%u/wsman", ep->port);
+	snprintf(ep->url, sizeof ep->url, "%s://127.0.0.1:%u/wsman", tls ? "https" : "http",
+	         ep->port);
 	return 0;
 }
 
@@ -106,11 +109,16 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *ud)
 static int request(const rms_endpoint_proc *ep, const char *path, bool post, struct sink *out)
 {
 	char url[160];
-	snprintf(url, sizeof url, "http://127.0.0.1:%u%s", ep->port, path);
+	bool tls = strncmp(ep->url, "https:", 6) == 0;
+	snprintf(url, sizeof url, "%s://127.0.0.1:%u%s", tls ? "https" : "http", ep->port, path);
 	CURL *c = curl_easy_init();
 	if (!c)
 		return -1;
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (tls) { /* the endpoint's own self-signed certificate, on loopback */
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
 	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);

@@ -294,6 +294,47 @@ static void test_unencrypted_is_refused_by_the_host(void **state)
 	expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "AllowUnencrypted");
 }
 
+/* ---- channel binding over https ------------------------------------------- */
+
+/* A hardened host (CbtHardeningLevel Strict: the endpoint's --cbt strict)
+ * over https: the login bound to its certificate passes, for Kerberos and
+ * NTLM; the same login without the binding is refused. Nothing is sealed
+ * (encryption auto is off over https). */
+static void test_channel_binding_over_https(void **state)
+{
+	(void)state;
+	const char *const *kdc_args = rms_kdc_endpoint_args(&kdc);
+	const char *args[16];
+	size_t n = 0;
+	for (; kdc_args[n] && n < 10; n++)
+		args[n] = kdc_args[n];
+	args[n++] = "--tls";
+	args[n++] = "--cbt";
+	args[n++] = "strict";
+	args[n] = NULL;
+	rms_endpoint_proc *tls = rms_endpoint_spawn(args);
+	assert_non_null(tls);
+	char tls_url[160];
+	snprintf(tls_url, sizeof tls_url, "https://localhost:%u/wsman", tls->port);
+	struct {
+		rms_auth auth;
+		const char *user;
+	} logins[] = {{RMS_AUTH_KERBEROS, KRB_USER}, {RMS_AUTH_NTLM, NTLM_USER}};
+	for (size_t i = 0; i < 2; i++) {
+		rms_session_options o = opts(logins[i].auth, logins[i].user, RMS_ENDPOINT_PASSWORD);
+		o.url = tls_url;
+		o.tls_insecure = true; /* its certificate is self-signed; loopback */
+		rms_session *s = session(RMS_BACKEND_PSSESSION, &o);
+		run_echo(s, "bound");
+		rms_session_free(s);
+		o.auth_v3.no_channel_binding = true;
+		expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "requires channel binding");
+	}
+	assert_int_equal(rms_endpoint_stat(tls, "auth_handshakes"), 2);
+	assert_int_equal(rms_endpoint_stat(tls, "encrypted_requests"), 0);
+	rms_endpoint_kill(tls);
+}
+
 /* ---- the newcomer's commands ----------------------------------------------- */
 
 /* Runs the built tool with REMSESS_PASSWORD set; its exit status, stdout
@@ -360,6 +401,7 @@ int main(void)
 	    cmocka_unit_test(test_ntlm_wrong_password),
 	    cmocka_unit_test(test_unencrypted_is_refused_by_the_host),
 	    cmocka_unit_test(test_cli_identify_kerberos_and_ntlm),
+	    cmocka_unit_test(test_channel_binding_over_https),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

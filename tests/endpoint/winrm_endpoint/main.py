@@ -150,10 +150,20 @@ def main(argv):
                             auth_config)
     port = server.server_address[1]
     scheme = 'https' if cfg.tls else 'http'
-    sys.stdout.write('listening %s://127.0.0.1:%d%s\n' % (scheme, port, cfg.path))
+    # One write: a launcher may read the first line and close its end (a
+    # second write would then die of a broken pipe).
+    banner = 'listening %s://127.0.0.1:%d%s\n' % (scheme, port, cfg.path)
     if cfg.tls:
-        sys.stdout.write('certificate %s\n' % cfg.cert_path)
-    sys.stdout.flush()
+        banner += 'certificate %s\n' % cfg.cert_path
+    try:
+        sys.stdout.write(banner)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    # Nothing more goes to stdout; whatever would is dropped, not fatal.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
     def stop(signum, frame):
         server.stopping.set()
