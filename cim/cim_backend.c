@@ -137,7 +137,7 @@ static bool cim_supports(const rms_session_options *o, rms_op_kind kind)
 
 static int client(rms_wsman **out, rms_session *s, atomic_bool *cancel)
 {
-	return rms__wsman_new(out, &s->opts, &s->stats, &s->log, cancel);
+	return rms__wsman_new(out, &s->opts, &s->stats, &s->log, cancel, s->gss_cred);
 }
 
 static struct cim_session *session_priv(rms_session *s)

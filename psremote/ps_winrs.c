@@ -398,7 +398,7 @@ static int winrs_open(rms_session *s)
 	rms__ps_set_conn(s, ps);
 	ps->shell_uri = s->opts.pssession.shell_uri ? s->opts.pssession.shell_uri
 	                                            : RMS_URI_SHELL_CMD;
-	int rc = rms__wsman_new(&ps->w, &s->opts, &s->stats, &s->log, NULL);
+	int rc = rms__wsman_new(&ps->w, &s->opts, &s->stats, &s->log, NULL, s->gss_cred);
 	if (rc)
 		return rc;
 	ps->open = OPEN_IDENTIFY;

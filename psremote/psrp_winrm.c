@@ -96,7 +96,7 @@ int rms__psrp_winrm_new(struct psrp_winrm **out, rms_session *s, size_t *max_fra
 		uri = PS_DEFAULT_URI;
 	int rc = (x->uri = strdup(uri)) ? 0 : rms__error_nomem();
 	if (!rc)
-		rc = rms__wsman_new(&x->w, &s->opts, &s->stats, &s->log, NULL);
+		rc = rms__wsman_new(&x->w, &s->opts, &s->stats, &s->log, NULL, s->gss_cred);
 	if (rc) {
 		rms__psrp_winrm_free(x);
 		return rc;

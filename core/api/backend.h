@@ -118,6 +118,9 @@ struct rms_session {
 	/* The engine opening it (rms_multi_open) until OPENED, or closing it
 	 * (rms_multi_close) until CLOSED. */
 	struct rms_multi *multi;
+	/* NTLM, Negotiate, Kerberos over WinRM: the credentials every login of
+	 * the session uses, acquired by the first (core/net/gss.h). */
+	struct rms_gss_cred *gss_cred;
 	void *priv; /* the backend's */
 };
 

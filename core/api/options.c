@@ -361,6 +361,16 @@ static int check_wsman_auth(const rms_session_options *o, bool https)
 		                        "message encryption needs an ntlm, negotiate or kerberos "
 		                        "login (auth is %s)",
 		                        rms_auth_name(o->auth) ? rms_auth_name(o->auth) : "unknown");
+	if (!gss && (o->auth_v3.keytab || o->auth_v3.spn_service || o->auth_v3.spn_host ||
+	             o->auth_v3.delegate))
+		return rms__error_field(RMS_E_OPTIONS,
+		                        o->auth_v3.keytab         ? "auth_v3.keytab"
+		                        : o->auth_v3.spn_service  ? "auth_v3.spn_service"
+		                        : o->auth_v3.spn_host     ? "auth_v3.spn_host"
+		                                                  : "auth_v3.delegate",
+		                        "keytabs, service principals and delegation belong to a "
+		                        "kerberos, negotiate or ntlm login (auth is %s)",
+		                        rms_auth_name(o->auth) ? rms_auth_name(o->auth) : "unknown");
 	const char *spn[] = {o->auth_v3.spn_service, o->auth_v3.spn_host};
 	const char *spn_field[] = {"auth_v3.spn_service", "auth_v3.spn_host"};
 	for (int i = 0; i < 2; i++)

@@ -4,6 +4,7 @@
 
 #include "backend.h"
 #include "address.h"
+#include "gss.h"
 
 /* Session ids count from 1 within the process, as PowerShell's do. */
 static atomic_uint_fast32_t next_session_id = 1;
@@ -43,6 +44,7 @@ static void session_destroy(rms_session *s)
 	if (s->ops && s->ops->destroy)
 		s->ops->destroy(s);
 	rms__options_free(&s->opts);
+	rms__gss_cred_unref(s->gss_cred);
 	free(s->name);
 	free(s->computer_name);
 	free(s->endpoint);
@@ -83,6 +85,13 @@ static int session_prepare(rms_session **out, rms_backend backend,
 	size_t hl = strlen(h);
 	s->computer_name = (h[0] == '[' && hl > 2) ? rms__strndup(h + 1, hl - 2) : strdup(h);
 	rms__endpoint_free(&ep);
+	rms_auth a = s->opts.auth;
+	if (s->opts.transport == RMS_TRANSPORT_WSMAN &&
+	    (a == RMS_AUTH_NTLM || a == RMS_AUTH_NEGOTIATE || a == RMS_AUTH_KERBEROS) &&
+	    !(s->gss_cred = rms__gss_cred_new())) {
+		session_destroy(s);
+		return rms__error_nomem();
+	}
 	if (!s->name || !s->endpoint || !s->computer_name) {
 		session_destroy(s);
 		return rms__error_nomem();

@@ -7,9 +7,11 @@
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
 #include <krb5/krb5.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error_internal.h"
 
@@ -17,6 +19,53 @@
 static gss_OID_desc krb5_oid = {9, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"};
 static gss_OID_desc spnego_oid = {6, (void *)"\x2b\x06\x01\x05\x05\x02"};
 static gss_OID_desc ntlm_oid = {10, (void *)"\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a"};
+
+struct rms_gss_cred {
+	atomic_uint refs;
+	gss_cred_id_t cred; /* GSS_C_NO_CREDENTIAL until acquired */
+	bool have;
+	char ccache[96];    /* the memory cache a keytab login fills; "" none */
+};
+
+rms_gss_cred *rms__gss_cred_new(void)
+{
+	rms_gss_cred *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	c->cred = GSS_C_NO_CREDENTIAL;
+	return c;
+}
+
+rms_gss_cred *rms__gss_cred_ref(rms_gss_cred *c)
+{
+	if (c)
+		atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+/* A memory cache lives until it is destroyed, whoever resolves its name. */
+static void destroy_ccache(const char *name)
+{
+	krb5_context k = NULL;
+	krb5_ccache cc = NULL;
+	if (!*name || krb5_init_context(&k))
+		return;
+	if (!krb5_cc_resolve(k, name, &cc))
+		krb5_cc_destroy(k, cc);
+	krb5_free_context(k);
+}
+
+void rms__gss_cred_unref(rms_gss_cred *c)
+{
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	OM_uint32 minor;
+	if (c->cred != GSS_C_NO_CREDENTIAL)
+		gss_release_cred(&minor, &c->cred);
+	destroy_ccache(c->ccache);
+	free(c);
+}
 
 struct rms_gss {
 	rms_auth auth;
@@ -28,9 +77,7 @@ struct rms_gss {
 	bool delegate;
 	const rms_logger *log;
 
-	gss_cred_id_t cred; /* acquired once, kept */
-	bool have_cred;
-	char ccache[64]; /* the memory cache a keytab login fills */
+	rms_gss_cred *cred; /* the session's, or the handle's own */
 	gss_name_t target;
 	gss_ctx_id_t ctx;
 	gss_channel_bindings_t cbt;
@@ -198,11 +245,11 @@ int rms__gss_new(rms_gss **out, const rms_gss_config *cfg)
 		*strchr(g->spn_shown, '@') = '/';
 	g->delegate = cfg->delegate;
 	g->log = cfg->log;
-	g->cred = GSS_C_NO_CREDENTIAL;
+	g->cred = cfg->cred ? rms__gss_cred_ref(cfg->cred) : rms__gss_cred_new();
 	g->target = GSS_C_NO_NAME;
 	g->ctx = GSS_C_NO_CONTEXT;
 	if ((cfg->user && !g->user) || (cfg->password && !g->password) ||
-	    (cfg->keytab && !g->keytab) || !g->spn || !g->spn_shown) {
+	    (cfg->keytab && !g->keytab) || !g->spn || !g->spn_shown || !g->cred) {
 		rms__gss_free(g);
 		return rms__error_nomem();
 	}
@@ -231,8 +278,7 @@ void rms__gss_free(rms_gss *g)
 		return;
 	OM_uint32 minor;
 	drop_context(g);
-	if (g->cred != GSS_C_NO_CREDENTIAL)
-		gss_release_cred(&minor, &g->cred);
+	rms__gss_cred_unref(g->cred);
 	if (g->target != GSS_C_NO_NAME)
 		gss_release_name(&minor, &g->target);
 	free(g->user);
@@ -269,9 +315,13 @@ static int import_user(rms_gss *g, gss_name_t *name)
 	return 0;
 }
 
+/* Unique within the process (a freed handle's address may come back). */
+static atomic_uint ccache_serial;
+
 static int acquire(rms_gss *g)
 {
-	if (g->have_cred)
+	rms_gss_cred *c = g->cred;
+	if (c->have)
 		return 0;
 	OM_uint32 minor, major;
 	gss_OID_set mechs = GSS_C_NO_OID_SET;
@@ -288,23 +338,24 @@ static int acquire(rms_gss *g)
 		how = "login with the password";
 		gss_buffer_desc pw = {strlen(g->password), g->password};
 		major = gss_acquire_cred_with_password(&minor, name, &pw, GSS_C_INDEFINITE, mechs,
-		                                       GSS_C_INITIATE, &g->cred, NULL, NULL);
+		                                       GSS_C_INITIATE, &c->cred, NULL, NULL);
 	} else if (g->keytab) {
 		how = "login with the keytab";
 		/* The tickets go to a memory cache of this handle's own, never
 		 * to the user's. */
-		snprintf(g->ccache, sizeof g->ccache, "MEMORY:remsess-%p", (void *)g);
+		snprintf(c->ccache, sizeof c->ccache, "MEMORY:remsess-%ld-%u", (long)getpid(),
+		         atomic_fetch_add(&ccache_serial, 1));
 		gss_key_value_element_desc kv[] = {{"client_keytab", g->keytab},
-		                                   {"ccache", g->ccache}};
+		                                   {"ccache", c->ccache}};
 		gss_key_value_set_desc store = {2, kv};
 		major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, mechs, GSS_C_INITIATE,
-		                              &store, &g->cred, NULL, NULL);
+		                              &store, &c->cred, NULL, NULL);
 	} else {
 		/* The credential cache (KRB5CCNAME): its principal, or the
 		 * user's when one is named. */
 		how = "login with the credential cache";
 		major = gss_acquire_cred(&minor, name, GSS_C_INDEFINITE, mechs, GSS_C_INITIATE,
-		                         &g->cred, NULL, NULL);
+		                         &c->cred, NULL, NULL);
 	}
 	/* minor is the failure's: released things report elsewhere. */
 	OM_uint32 m2;
@@ -312,11 +363,13 @@ static int acquire(rms_gss *g)
 	if (name != GSS_C_NO_NAME)
 		gss_release_name(&m2, &name);
 	if (major != GSS_S_COMPLETE) {
-		g->cred = GSS_C_NO_CREDENTIAL;
+		c->cred = GSS_C_NO_CREDENTIAL;
+		destroy_ccache(c->ccache);
+		c->ccache[0] = '\0';
 		return gss_fail(g, RMS_E_AUTH, RMS_PHASE_AUTHENTICATE, how, major, minor,
 		                mech_oid(g->auth));
 	}
-	g->have_cred = true;
+	c->have = true;
 	rms__log(g->log, RMS_LOG_DEBUG, "%s credentials acquired (%s)", rms_auth_name(g->auth),
 	         how);
 	return 0;
@@ -369,7 +422,7 @@ int rms__gss_step(rms_gss *g, const uint8_t *in, size_t in_len, rms_buf *out, bo
 	gss_buffer_desc input = {in_len, (void *)(uintptr_t)in};
 	gss_buffer_desc output = GSS_C_EMPTY_BUFFER;
 	gss_OID actual = GSS_C_NO_OID;
-	major = gss_init_sec_context(&minor, g->cred, &g->ctx, g->target, mech_oid(g->auth), req, 0,
+	major = gss_init_sec_context(&minor, g->cred->cred, &g->ctx, g->target, mech_oid(g->auth), req, 0,
 	                             g->cbt ? g->cbt : GSS_C_NO_CHANNEL_BINDINGS,
 	                             in ? &input : GSS_C_NO_BUFFER, &actual, &output, &ret_flags,
 	                             NULL);
@@ -383,8 +436,8 @@ int rms__gss_step(rms_gss *g, const uint8_t *in, size_t in_len, rms_buf *out, bo
 		return rc;
 	}
 	int rc = 0;
-	if (output.length)
-		rc = rms__buf_append(out, output.value, output.length);
+	if (output.length && rms__buf_append(out, output.value, output.length))
+		rc = rms__error_nomem();
 	OM_uint32 m2;
 	gss_release_buffer(&m2, &output);
 	if (rc)
@@ -496,6 +549,7 @@ int rms__gss_wrap(rms_gss *g, const uint8_t *plain, size_t len, rms_buf *header,
 {
 	header->len = 0;
 	sealed->len = 0;
+	header->failed = sealed->failed = false;
 	if (!g || !g->established)
 		return rms__error_set(RMS_E_STATE, RMS_PHASE_SEND,
 		                      "no established login to seal a message with");
@@ -503,15 +557,75 @@ int rms__gss_wrap(rms_gss *g, const uint8_t *plain, size_t len, rms_buf *header,
 	                   : wrap_ntlm(g, plain, len, header, sealed, length);
 }
 
+static int unwrap_failed(const rms_gss *g, OM_uint32 major, OM_uint32 minor)
+{
+	rms_buf m;
+	rms__buf_init(&m);
+	display_status(&m, major, GSS_C_GSS_CODE, GSS_C_NO_OID);
+	if (minor)
+		display_status(&m, minor, GSS_C_MECH_CODE, g->kerberos ? &krb5_oid : &ntlm_oid);
+	int rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+	                        "an encrypted answer failed to unseal with the %s login (%s): it "
+	                        "was damaged, replayed or sealed for another connection",
+	                        g->kerberos ? "Kerberos" : "NTLM", m.len ? m.data : "no detail");
+	rms__buf_free(&m);
+	return rc;
+}
+
+static bool out_of_order(OM_uint32 major)
+{
+	return GSS_ERROR(major) || (GSS_SUPPLEMENTARY_INFO(major) &
+	                            (GSS_S_DUPLICATE_TOKEN | GSS_S_OLD_TOKEN | GSS_S_UNSEQ_TOKEN |
+	                             GSS_S_GAP_TOKEN));
+}
+
+/* Kerberos: the header and the data as the IOV layout they were sealed in
+ * (Windows' RC4 tokens do not fit the one-token form). */
+static int unwrap_kerberos(rms_gss *g, const uint8_t *header, size_t header_len,
+                           const uint8_t *sealed, size_t sealed_len, rms_buf *plain)
+{
+	rms_buf hdr;
+	rms__buf_init(&hdr);
+	if (rms__buf_append(&hdr, header, header_len) || rms__buf_append(plain, sealed, sealed_len)) {
+		rms__buf_free(&hdr);
+		return rms__error_nomem();
+	}
+	gss_iov_buffer_desc iov[2];
+	iov[0].type = GSS_IOV_BUFFER_TYPE_HEADER;
+	iov[0].buffer.length = header_len;
+	iov[0].buffer.value = hdr.data;
+	iov[1].type = GSS_IOV_BUFFER_TYPE_DATA;
+	iov[1].buffer.length = sealed_len;
+	iov[1].buffer.value = plain->data; /* unsealed in place */
+	OM_uint32 minor;
+	int conf = 0;
+	OM_uint32 major = gss_unwrap_iov(&minor, g->ctx, &conf, NULL, iov, 2);
+	rms__buf_free(&hdr);
+	if (out_of_order(major)) {
+		plain->len = 0;
+		return unwrap_failed(g, major, minor);
+	}
+	if (!conf) {
+		plain->len = 0;
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                      "an answer that had to be encrypted was only signed");
+	}
+	plain->len = iov[1].buffer.length;
+	plain->data[plain->len] = '\0';
+	return 0;
+}
+
 int rms__gss_unwrap(rms_gss *g, const uint8_t *header, size_t header_len, const uint8_t *sealed,
                     size_t sealed_len, rms_buf *plain)
 {
 	plain->len = 0;
+	plain->failed = false;
 	if (!g || !g->established)
 		return rms__error_set(RMS_E_STATE, RMS_PHASE_DECODE,
 		                      "no established login to unseal a message with");
-	/* header||sealed is one whole wrap token for both mechanisms (a
-	 * Kerberos header from gss_wrap_iov carries its rotation count). */
+	if (g->kerberos)
+		return unwrap_kerberos(g, header, header_len, sealed, sealed_len, plain);
+	/* NTLM: the signature and then the sealed data are one wrap token. */
 	rms_buf token;
 	rms__buf_init(&token);
 	if (rms__buf_append(&token, header, header_len) ||
@@ -526,24 +640,14 @@ int rms__gss_unwrap(rms_gss *g, const uint8_t *header, size_t header_len, const 
 	major = gss_unwrap(&minor, g->ctx, &in, &out, &conf, NULL);
 	rms__buf_free(&token);
 	int rc = 0;
-	if (GSS_ERROR(major) || GSS_SUPPLEMENTARY_INFO(major) & (GSS_S_DUPLICATE_TOKEN |
-	                                                         GSS_S_OLD_TOKEN |
-	                                                         GSS_S_UNSEQ_TOKEN |
-	                                                         GSS_S_GAP_TOKEN)) {
-		rms_buf m;
-		rms__buf_init(&m);
-		display_status(&m, major, GSS_C_GSS_CODE, GSS_C_NO_OID);
-		rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                    "an encrypted answer failed to unseal with the %s login (%s): it "
-		                    "was damaged, replayed or sealed for another connection",
-		                    g->kerberos ? "Kerberos" : "NTLM", m.len ? m.data : "no detail");
-		rms__buf_free(&m);
-	} else if (!conf) {
+	if (out_of_order(major))
+		rc = unwrap_failed(g, major, minor);
+	else if (!conf)
 		rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 		                    "an answer that had to be encrypted was only signed");
-	} else if (rms__buf_append(plain, out.value, out.length)) {
+	else if (rms__buf_append(plain, out.value, out.length))
 		rc = rms__error_nomem();
-	}
-	gss_release_buffer(&minor, &out);
+	OM_uint32 m2;
+	gss_release_buffer(&m2, &out);
 	return rc;
 }

@@ -6,10 +6,10 @@
  * out: the HTTP handshake around it is http.c's), and seals and unseals
  * message bodies for WinRM's message encryption (MS-WSMV 2.2.9.1).
  *
- * The credentials are acquired once per handle and kept: a new connection
- * (after a drop, or each CIM operation) starts a new context with them, and
- * Kerberos service tickets stay in the credential's cache, so only the
- * first login talks to the KDC.
+ * The credentials are acquired once per session (rms_gss_cred) and kept: a
+ * new connection (after a drop, or each CIM operation) starts a new context
+ * with them, and Kerberos service tickets stay in the credential's cache,
+ * so only the first login talks to the KDC.
  *
  * I/O: GSSAPI has no non-blocking interface. Acquiring Kerberos credentials
  * with a password (the AS exchange) and the first context for a service
@@ -29,6 +29,22 @@
 
 typedef struct rms_gss rms_gss;
 
+/*
+ * The credentials of a session, shared by every login it makes: the CIM
+ * backend logs in on each operation's connection, and must not pay (nor
+ * make the KDC pay) a new password login each time. Reference-counted;
+ * filled by the first login that acquires them. A session owns one and
+ * hands it to each HTTP handle it makes (rms_http_config.cred).
+ */
+typedef struct rms_gss_cred rms_gss_cred;
+/* A new, empty holder with one reference; NULL when out of memory. */
+rms_gss_cred *rms__gss_cred_new(void);
+/* Another reference to c (NULL stays NULL). */
+rms_gss_cred *rms__gss_cred_ref(rms_gss_cred *c);
+/* Drop a reference; the last one releases the credentials and destroys the
+ * memory ticket cache a keytab login filled. Accepts NULL. */
+void rms__gss_cred_unref(rms_gss_cred *c);
+
 typedef struct rms_gss_config {
 	rms_auth auth;           /* RMS_AUTH_NTLM, _NEGOTIATE or _KERBEROS */
 	const char *user;        /* NULL: the default credentials (the cache in
@@ -39,6 +55,8 @@ typedef struct rms_gss_config {
 	const char *spn_host;    /* the host part of the service principal */
 	bool delegate;           /* ask for a forwardable ticket (second hop) */
 	const rms_logger *log;   /* may be NULL */
+	rms_gss_cred *cred;      /* the session's shared credentials; NULL: the
+	                            handle's own (borrowed: a reference is taken) */
 } rms_gss_config;
 
 /* Copies what it needs; acquires nothing yet. RMS_E_OPTIONS for an auth

@@ -87,6 +87,7 @@ struct xfer {
 	unsigned attempts;     /* requests curl started on a connection */
 	unsigned responses;    /* final (non-1xx) status lines seen */
 	bool connected;        /* a connection was up and a request about to go out */
+	bool new_connection;   /* curl made a socket for a new connection */
 	bool tcp_connected;    /* a socket curl closed had connected (see on_close) */
 	bool over_limit;
 	bool cancelled;
@@ -156,6 +157,11 @@ struct rms_http {
 	curl_socket_t last_sock;  /* the kept socket after the last exchange */
 	rms_buf challenges;       /* WWW-Authenticate values of this response */
 	bool challenges_over;
+	curl_socket_t leg_sock;   /* the connection the login's legs went on */
+	bool cbt_changed;         /* the connection's certificate is not cbt's */
+	bool cbt_rebound;         /* this request bound the login anew once */
+	bool drop_after;          /* close the connection once the answer is taken */
+	bool conn_changed;        /* the body was about to go to a new connection */
 	/* The request in flight over its exchanges. */
 	enum stage stage;
 	const char *req_body;
@@ -265,23 +271,40 @@ static bool body_reserve(rms_buf *b, size_t extra, size_t limit, curl_off_t anno
 	return true;
 }
 
-/* The channel binding of the server's certificate, read while the TLS
- * connection is up (curl hands out its SSL object only then). */
-static void note_certificate(rms_http *h)
+/* Empty a scratch buffer for reuse: its text too (the readers of
+ * challenges read a C string) and any earlier allocation failure. */
+static void buf_reset(rms_buf *b)
+{
+	b->len = 0;
+	b->failed = false;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+/* The channel binding of the certificate of the connection curl is on,
+ * read while the TLS connection is up (curl hands out its SSL object only
+ * then); 0 when there is none to read. */
+static size_t connection_cbt(rms_http *h, uint8_t *out)
 {
 	struct curl_tlssessioninfo *info = NULL;
 	if (curl_easy_getinfo(h->curl, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info ||
 	    info->backend != CURLSSLBACKEND_OPENSSL || !info->internals)
-		return;
+		return 0;
 	X509 *cert = SSL_get1_peer_certificate((SSL *)info->internals);
 	if (!cert)
-		return;
+		return 0;
 	unsigned char *der = NULL;
 	int n = i2d_X509(cert, &der);
-	if (n > 0)
-		h->cbt_len = rms__cbt_from_der(der, (size_t)n, h->cbt);
+	size_t len = n > 0 ? rms__cbt_from_der(der, (size_t)n, out) : 0;
 	OPENSSL_free(der);
 	X509_free(cert);
+	return len;
+}
+
+/* The binding for the first login, from the probe's answer. */
+static void note_certificate(rms_http *h)
+{
+	h->cbt_len = connection_cbt(h, h->cbt);
 }
 
 static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
@@ -296,7 +319,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 			/* A new final response: whatever an earlier one (an
 			 * auth challenge) left is not part of the answer. */
 			if (h->gss) {
-				h->challenges.len = 0;
+				buf_reset(&h->challenges);
 				h->challenges_over = false;
 				if (h->https && h->channel_binding && !h->cbt_len)
 					note_certificate(h);
@@ -380,10 +403,43 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
 {
 	(void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
-	struct xfer *x = ud;
+	rms_http *h = ud;
+	struct xfer *x = &h->x;
 	x->connected = true;
 	x->attempts++;
+	/* A login token bound to one certificate goes to no connection with
+	 * another (a renewed certificate, another server behind the name, or
+	 * someone in the middle when verification is off): this request stops
+	 * before a byte is sent, and the login binds anew. */
+	if (h->gss && h->stage == STAGE_LEG && h->channel_binding && h->cbt_len) {
+		uint8_t now[RMS_CBT_MAX];
+		size_t n = connection_cbt(h, now);
+		if (n != h->cbt_len || memcmp(now, h->cbt, n) != 0) {
+			h->cbt_changed = true;
+			x->attempts--;
+			return CURL_PREREQFUNC_ABORT;
+		}
+	}
+	/* The body goes only to the connection the login authenticated: when
+	 * curl had to open a new one (the server closed the kept one), the
+	 * request stops before a byte is sent and the login is made on it
+	 * first. */
+	if (h->gss && h->stage == STAGE_REQUEST && x->new_connection) {
+		h->conn_changed = true;
+		x->attempts--;
+		return CURL_PREREQFUNC_ABORT;
+	}
 	return CURL_PREREQFUNC_OK;
+}
+
+/* curl made a socket for a new connection (not a reused one). */
+static int on_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+	(void)fd;
+	rms_http *h = ud;
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		h->x.new_connection = true;
+	return CURL_SOCKOPT_OK;
 }
 
 /* curl closes its sockets through this. A socket that had connected tells a
@@ -569,7 +625,9 @@ static int setup_handle(rms_http *h)
 	SET(CURLOPT_XFERINFOFUNCTION, on_progress);
 	SET(CURLOPT_XFERINFODATA, h);
 	SET(CURLOPT_PREREQFUNCTION, on_prereq);
-	SET(CURLOPT_PREREQDATA, &h->x);
+	SET(CURLOPT_PREREQDATA, h);
+	SET(CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+	SET(CURLOPT_SOCKOPTDATA, h);
 	SET(CURLOPT_CLOSESOCKETFUNCTION, on_close);
 	SET(CURLOPT_CLOSESOCKETDATA, h);
 
@@ -672,6 +730,7 @@ static int setup_gss(rms_http *h, const rms_http_config *cfg)
 	    .spn_host = cfg->spn_host ? cfg->spn_host : host,
 	    .delegate = cfg->delegate,
 	    .log = cfg->log,
+	    .cred = cfg->cred,
 	};
 	int rc = rms__gss_new(&h->gss, &g);
 	free(host);
@@ -1247,7 +1306,7 @@ static int begin_exchange(rms_http *h, const char *body, size_t len, const char 
 	h->x = (struct xfer){.body = body, .len = len, .announced = -1};
 	rms__buf_init(&h->x.reply);
 	h->errbuf[0] = '\0';
-	h->challenges.len = 0;
+	buf_reset(&h->challenges);
 	h->challenges_over = false;
 	long timeout = (long)h->timeout_ms;
 	if (h->deadline_ms) {
@@ -1300,17 +1359,21 @@ static int send_leg(rms_http *h)
 }
 
 /* A new login on the connection the next exchange uses. Over https with
- * channel binding, the server's certificate must be known first. */
+ * channel binding, the server's certificate must be known first. A login
+ * made for this request is its one: a 401 to the body afterwards is not
+ * answered by logging in yet again. */
 static int start_login(rms_http *h)
 {
 	h->auth_sock = CURL_SOCKET_BAD;
+	h->leg_sock = CURL_SOCKET_BAD;
+	h->relogged = true;
 	if (h->channel_binding && !h->cbt_len) {
 		h->stage = STAGE_PROBE;
 		return begin_exchange(h, "", 0, SOAP_CONTENT_TYPE_HEADER, NULL, NULL);
 	}
 	int rc = rms__gss_begin(h->gss, h->cbt_len ? h->cbt : NULL, h->cbt_len);
 	bool done = false;
-	h->token.len = 0;
+	buf_reset(&h->token);
 	if (!rc)
 		rc = rms__gss_step(h->gss, NULL, 0, &h->token, &done);
 	if (rc)
@@ -1339,19 +1402,47 @@ static int login_refused(rms_http *h)
 		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
 		               "%s does not accept the %s scheme of a %s login (it offers: %s)",
 		               h->shown_url, h->scheme, rms_auth_name(h->auth), offered);
-	else if (h->auth == RMS_AUTH_NTLM || !rms__gss_is_kerberos(h->gss))
-		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
-		               "%s refused the %s login of '%s' (HTTP 401): wrong user name, domain "
-		               "or password, or the account may not log on to it%s",
-		               h->shown_url, rms_auth_name(h->auth), user, cbt);
-	else
+	else if (h->auth == RMS_AUTH_KERBEROS)
+		/* The KDC took the password: what the server refused is the
+		 * ticket. */
 		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
 		               "%s refused the Kerberos ticket of '%s' for %s (HTTP 401): the "
 		               "server's key for that service principal may differ from the "
 		               "KDC's, or the account may not log on to it%s",
 		               h->shown_url, user, rms__gss_spn(h->gss), cbt);
+	else
+		rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+		               "%s refused the %s login of '%s' (HTTP 401): wrong user name, domain "
+		               "or password, or the account may not log on to it%s",
+		               h->shown_url, rms_auth_name(h->auth), user, cbt);
 	rms__error_set_http_status(401);
 	return RMS_E_AUTH;
+}
+
+/* A login answered with neither a challenge nor an acceptance. */
+static int login_answer_error(rms_http *h, long status, const char *what)
+{
+	rms__error_set(RMS_E_HTTP, RMS_PHASE_AUTHENTICATE,
+	               "%s answered %s with HTTP %ld, neither a challenge (401) nor an "
+	               "acceptance (2xx)",
+	               h->shown_url, what, status);
+	rms__error_set_http_status((int)status);
+	return RMS_E_HTTP;
+}
+
+/* The legs of one login go on one connection: it is the connection that
+ * the login authenticates. */
+static int check_leg_connection(rms_http *h)
+{
+	if (h->last_sock != CURL_SOCKET_BAD &&
+	    (h->leg_sock == CURL_SOCKET_BAD || h->leg_sock == h->last_sock)) {
+		h->leg_sock = h->last_sock;
+		return 0;
+	}
+	return rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_AUTHENTICATE,
+	                      "%s closed the connection in the middle of the %s login, which "
+	                      "belongs to one connection",
+	                      h->shown_url, rms_auth_name(h->auth));
 }
 
 /* The answer to a login leg: the next leg, or the login done and the
@@ -1366,6 +1457,8 @@ static int after_leg(rms_http *h, long status)
 	if (status == 401) {
 		if (!h->token.len || done)
 			return login_refused(h);
+		if ((rc = check_leg_connection(h)))
+			return rc;
 		rms_buf in = h->token;
 		rms__buf_init(&h->token);
 		rc = rms__gss_step(h->gss, (const uint8_t *)in.data, in.len, &h->token, &done);
@@ -1379,6 +1472,8 @@ static int after_leg(rms_http *h, long status)
 			                      rms_auth_name(h->auth), h->shown_url);
 		return send_leg(h);
 	}
+	if (status < 200 || status > 299)
+		return login_answer_error(h, status, "a login");
 	/* Accepted. Kerberos proves the server with this last token. */
 	if (!done) {
 		if (!h->token.len)
@@ -1403,6 +1498,8 @@ static int after_leg(rms_http *h, long status)
 		                      "%s closed the connection right after the %s login, which "
 		                      "belongs to that connection",
 		                      h->shown_url, rms_auth_name(h->auth));
+	if ((rc = check_leg_connection(h)))
+		return rc;
 	h->auth_sock = h->last_sock;
 	rms__log(h->log, RMS_LOG_DEBUG, "logged in to %s with %s (%s) in %u leg%s%s",
 	         h->shown_url, rms_auth_name(h->auth),
@@ -1417,10 +1514,10 @@ static int after_request(rms_http *h, long status, rms_http_response *resp, bool
 {
 	if (status == 401) {
 		if (!h->relogged) {
-			/* The connection was a new one (curl replaced a kept one
-			 * the server had closed), or the server dropped the
-			 * login: once more, from the start. */
-			h->relogged = true;
+			/* The connection was logged in by an earlier request, and
+			 * it is a new one now (curl replaced a kept one the
+			 * server had closed), or the server dropped the login:
+			 * once more, from the start. */
 			rms__log(h->log, RMS_LOG_DEBUG,
 			         "%s answered 401 to a request on a logged-in connection; logging "
 			         "in again", h->shown_url);
@@ -1442,12 +1539,20 @@ static int after_request(rms_http *h, long status, rms_http_response *resp, bool
 	}
 	bool sealed = rms__enc_is_encrypted(resp->content_type);
 	if (!sealed) {
-		if (h->encrypt && resp->body.len && status != 401)
-			return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-			                      "%s answered in plaintext (HTTP %ld, Content-Type %s) "
-			                      "although messages are encrypted: refused",
-			                      h->shown_url, status,
-			                      resp->content_type ? resp->content_type : "none");
+		if (h->encrypt && resp->body.len) {
+			rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			               "%s answered in plaintext (HTTP %ld, Content-Type %s) although "
+			               "messages are encrypted: refused",
+			               h->shown_url, status,
+			               resp->content_type ? resp->content_type : "none");
+			rms__error_set_http_status((int)status);
+			return RMS_E_PROTOCOL;
+		}
+		/* An empty plaintext refusal (a 413 from the HTTP stack that never
+		 * read the sealed body): the two sides' sealing may now be out of
+		 * step, so this connection's login is not used again. */
+		if (h->encrypt && (status < 200 || status > 299))
+			h->drop_after = true;
 		return 0;
 	}
 	rms_buf plain;
@@ -1483,6 +1588,10 @@ int rms__http_start(rms_http *h, const char *body, size_t len, const char *extra
 	if (extra_header && !(h->req_extra = rms__strdup(extra_header)))
 		return rms__error_nomem();
 	h->relogged = false;
+	h->cbt_rebound = false;
+	h->cbt_changed = false;
+	h->conn_changed = false;
+	h->drop_after = false;
 	h->legs = 0;
 	if (!h->gss) {
 		h->stage = STAGE_DIRECT;
@@ -1641,6 +1750,8 @@ static int gss_after(rms_http *h, rms_http_response *resp, bool *next)
 	switch (h->stage) {
 	case STAGE_PROBE:
 		rms__http_response_free(resp);
+		if (status != 401 && (status < 200 || status > 299))
+			return login_answer_error(h, status, "an empty request before the login");
 		if (!h->cbt_len)
 			return rms__error_set(RMS_E_TLS, RMS_PHASE_AUTHENTICATE,
 			                      "could not read the certificate of %s for channel "
@@ -1669,12 +1780,62 @@ static int finish(rms_http *h, CURLcode cc, rms_http_response *resp, bool *next)
 	uint64_t deadline = h->deadline_ms;
 	count_traffic(h, cc);
 	detach(h);
-	if (cc != CURLE_OK) {
-		int rc = transfer_error(h, cc);
+	bool rebind = h->cbt_changed && !h->cbt_rebound;
+	bool relogin = h->conn_changed && !h->relogged;
+	if (cc != CURLE_OK && h->gss && (rebind || relogin)) {
+		/* Nothing was sent on this connection. Its certificate is not
+		 * the one the login was bound to: bind to the one it has (a
+		 * probe, then the login), once per request. Or the body was
+		 * about to go to a new connection: log in on it first. */
 		rms__buf_free(&h->x.reply);
+		if (rebind) {
+			h->cbt_rebound = true;
+			h->cbt_len = 0;
+			rms__log(h->log, RMS_LOG_INFO,
+			         "the certificate of %s changed since the login was bound to it; "
+			         "binding the login to the new one",
+			         h->shown_url);
+		} else {
+			rms__log(h->log, RMS_LOG_DEBUG,
+			         "the connection to %s was closed after the login; logging in on "
+			         "the new one before the request goes out",
+			         h->shown_url);
+		}
+		h->cbt_changed = h->conn_changed = false;
+		rms__http_close(h);
+		h->busy = true;
+		h->deadline_ms = deadline;
+		int rc = setup_handle(h);
+		if (!rc)
+			rc = start_login(h);
+		if (rc) {
+			h->busy = false;
+			h->deadline_ms = 0;
+			return rc;
+		}
+		*next = true;
+		return 0;
+	}
+	if (cc != CURLE_OK) {
+		int rc = h->cbt_changed
+		             ? rms__error_set(RMS_E_TLS, RMS_PHASE_AUTHENTICATE,
+		                              "the certificate of %s changed again during the "
+		                              "login: refusing to send a login bound to another",
+		                              h->shown_url)
+		         : h->conn_changed
+		             ? rms__error_set(RMS_E_CONNECTION_LOST, RMS_PHASE_SEND,
+		                              "%s closed the connection again right after the "
+		                              "login: the request was not sent",
+		                              h->shown_url)
+		             : transfer_error(h, cc);
+		rms__buf_free(&h->x.reply);
+		if (h->gss && h->stage == STAGE_REQUEST)
+			rms__http_close(h);
 		return rc;
 	}
 	int rc = take_response(h, resp);
+	if (rc && h->gss && h->stage == STAGE_REQUEST)
+		rms__http_close(h);
 	if (rc || !h->gss)
 		return rc;
 	/* Busy, and on the same clock, until the request's last exchange
@@ -1685,6 +1846,8 @@ static int finish(rms_http *h, CURLcode cc, rms_http_response *resp, bool *next)
 	if (rc || !*next) {
 		h->busy = false;
 		h->deadline_ms = 0;
+		if (!rc && h->drop_after)
+			rms__http_close(h);
 		if (rc) {
 			rms__http_response_free(resp);
 			/* A broken login or seal leaves nothing on this

@@ -54,6 +54,8 @@ typedef struct rms_http_config {
 	const char *spn_host;    /* NULL: the URL's host */
 	const char *keytab;      /* client keytab; NULL: none */
 	bool delegate;           /* forwardable ticket for a second hop */
+	struct rms_gss_cred *cred; /* the session's shared credentials (gss.h);
+	                              NULL: the handle's own */
 } rms_http_config;
 
 typedef struct rms_http_response {

@@ -16,16 +16,100 @@
 
 static bool is_space(char c)
 {
-	return c == ' ' || c == '\t';
+	return c == ' ' || c == '\t' || c == '\r';
 }
 
-/* The scheme of one challenge line and where its parameters start. */
-static size_t scheme_len(const char *line, size_t len)
+/*
+ * The challenges of the header values, one value per line, each value
+ * possibly several challenges joined with commas (a proxy may fold
+ * "Negotiate tok, Basic realm=\"x\"" into one header). Calls fn with each
+ * challenge's scheme and the text after it (a token or auth-params), or
+ * stops at the first non-zero return. A piece whose first word has '=' in
+ * it is a parameter of the challenge before it, not a scheme.
+ */
+typedef int (*challenge_fn)(const char *scheme, size_t scheme_len, const char *rest,
+                            size_t rest_len, void *ud);
+
+static int each_challenge(const char *challenges, challenge_fn fn, void *ud)
 {
-	size_t n = 0;
-	while (n < len && !is_space(line[n]) && line[n] != ',')
-		n++;
-	return n;
+	for (const char *p = challenges ? challenges : ""; *p;) {
+		const char *nl = strchr(p, '\n');
+		const char *end = nl ? nl : p + strlen(p);
+		const char *c = p;
+		while (c < end) {
+			/* One piece: up to a comma outside quotes. */
+			const char *q = c;
+			bool quoted = false;
+			while (q < end && (quoted || *q != ',')) {
+				if (*q == '"')
+					quoted = !quoted;
+				else if (*q == '\\' && quoted && q + 1 < end)
+					q++;
+				q++;
+			}
+			const char *w = c;
+			while (w < q && is_space(*w))
+				w++;
+			const char *we = w;
+			while (we < q && !is_space(*we))
+				we++;
+			if (we > w && !memchr(w, '=', (size_t)(we - w))) {
+				const char *r = we;
+				while (r < q && is_space(*r))
+					r++;
+				const char *re = q;
+				while (re > r && is_space(re[-1]))
+					re--;
+				int rc = fn(w, (size_t)(we - w), r, (size_t)(re - r), ud);
+				if (rc)
+					return rc;
+			}
+			c = q < end ? q + 1 : end;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+/* RFC 7235's token68: base64-ish characters, '=' only at the end. A
+ * token that is not base64 is still one, and refused when decoded. */
+static bool is_token68(const char *t, size_t len)
+{
+	size_t i = 0;
+	while (i < len && t[i] != '=' && t[i] != '"' && !is_space(t[i]))
+		i++;
+	while (i < len && t[i] == '=')
+		i++;
+	return i == len;
+}
+
+struct find {
+	const char *scheme;
+	bool *offered;
+	rms_buf *token;
+};
+
+static int find_scheme(const char *scheme, size_t scheme_len, const char *rest, size_t rest_len,
+                       void *ud)
+{
+	struct find *f = ud;
+	if (scheme_len != strlen(f->scheme) || strncasecmp(scheme, f->scheme, scheme_len) != 0)
+		return 0;
+	*f->offered = true;
+	/* A bare scheme offers it; with a token, that token is the answer
+	 * (only the first counts); auth-params (realm="x") carry none. */
+	if (rest_len && is_token68(rest, rest_len)) {
+		unsigned char *raw = NULL;
+		size_t raw_len = 0;
+		if (rms__base64_decode(&raw, &raw_len, rest, rest_len))
+			return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_AUTHENTICATE,
+			                      "the server's %s token (WWW-Authenticate) is not base64",
+			                      f->scheme);
+		int rc = raw_len && rms__buf_append(f->token, raw, raw_len) ? rms__error_nomem() : 0;
+		free(raw);
+		return rc ? rc : 1; /* found: stop */
+	}
+	return 0; /* auth-params (realm="x"): no token */
 }
 
 int rms__auth_challenge(const char *challenges, const char *scheme, bool *offered,
@@ -33,56 +117,40 @@ int rms__auth_challenge(const char *challenges, const char *scheme, bool *offere
 {
 	*offered = false;
 	token->len = 0;
+	token->failed = false;
 	if (token->data)
 		token->data[0] = '\0';
-	size_t want = strlen(scheme);
-	for (const char *p = challenges ? challenges : ""; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		size_t n = scheme_len(p, len);
-		if (n == want && strncasecmp(p, scheme, n) == 0) {
-			*offered = true;
-			size_t i = n;
-			while (i < len && is_space(p[i]))
-				i++;
-			size_t end = len;
-			while (end > i && (is_space(p[end - 1]) || p[end - 1] == '\r'))
-				end--;
-			if (end > i) {
-				unsigned char *raw = NULL;
-				size_t raw_len = 0;
-				if (rms__base64_decode(&raw, &raw_len, p + i, end - i))
-					return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_AUTHENTICATE,
-					                      "the server's %s token (WWW-Authenticate) "
-					                      "is not base64",
-					                      scheme);
-				int rc = rms__buf_append(token, raw, raw_len);
-				free(raw);
-				return rc;
-			}
-		}
-		p = nl ? nl + 1 : p + len;
+	struct find f = {scheme, offered, token};
+	int rc = each_challenge(challenges, find_scheme, &f);
+	return rc > 0 ? 0 : rc;
+}
+
+struct offered {
+	char *buf;
+	size_t size, used;
+};
+
+static int list_scheme(const char *scheme, size_t scheme_len, const char *rest, size_t rest_len,
+                       void *ud)
+{
+	(void)rest, (void)rest_len;
+	struct offered *o = ud;
+	int w = snprintf(o->buf + o->used, o->size - o->used, "%s%.*s", o->used ? ", " : "",
+	                 (int)scheme_len, scheme);
+	if (w < 0 || (size_t)w >= o->size - o->used) {
+		o->buf[o->used] = '\0';
+		return 1;
 	}
+	o->used += (size_t)w;
 	return 0;
 }
 
 void rms__auth_offered(const char *challenges, char *buf, size_t size)
 {
-	size_t used = 0;
+	struct offered o = {buf, size, 0};
 	buf[0] = '\0';
-	for (const char *p = challenges ? challenges : ""; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		size_t n = scheme_len(p, len);
-		if (n) {
-			int w = snprintf(buf + used, size - used, "%s%.*s", used ? ", " : "", (int)n, p);
-			if (w < 0 || (size_t)w >= size - used)
-				break;
-			used += (size_t)w;
-		}
-		p = nl ? nl + 1 : p + len;
-	}
-	if (!used)
+	each_challenge(challenges, list_scheme, &o);
+	if (!o.used)
 		snprintf(buf, size, "none");
 }
 

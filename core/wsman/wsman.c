@@ -83,7 +83,7 @@ static rms_auth effective_auth(const rms_session_options *o)
 }
 
 int rms__wsman_new(rms_wsman **out, const rms_session_options *o, rms_stats *stats,
-                   const rms_logger *log, atomic_bool *cancel)
+                   const rms_logger *log, atomic_bool *cancel, struct rms_gss_cred *cred)
 {
 	*out = NULL;
 	rms_wsman *w = calloc(1, sizeof *w);
@@ -139,6 +139,7 @@ int rms__wsman_new(rms_wsman **out, const rms_session_options *o, rms_stats *sta
 		.spn_host = o->auth_v3.spn_host,
 		.keytab = o->auth_v3.keytab,
 		.delegate = o->auth_v3.delegate,
+		.cred = cred,
 	};
 	if ((rc = new_uuid(w->session_id)) || (rc = rms__http_new(&w->http, &w->http_cfg))) {
 		rms__wsman_free(w);
@@ -650,7 +651,9 @@ int rms__wsman_identify_start(rms_wsman *w, bool unauthenticated)
 		return refuse_busy();
 	rms_http *http = w->http;
 	int rc;
-	if (unauthenticated && w->http_cfg.user) {
+	rms_auth a = w->http_cfg.auth;
+	bool gss = a == RMS_AUTH_NTLM || a == RMS_AUTH_NEGOTIATE || a == RMS_AUTH_KERBEROS;
+	if (unauthenticated && (w->http_cfg.user || gss)) {
 		/* No credentials at all on this request: a handle of its own,
 		 * which lives as long as the exchange. */
 		rms_http_config cfg = w->http_cfg;

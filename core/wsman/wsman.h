@@ -96,10 +96,12 @@ typedef struct rms_wsman_reply {
 /*
  * A client for one endpoint. stats, log and cancel are borrowed (the
  * session's) and must outlive the client. The password is borrowed too (it
- * lives in the session's locked copy of the options). Opens nothing.
+ * lives in the session's locked copy of the options). cred: the session's
+ * shared NTLM/Negotiate/Kerberos credentials (a reference is taken), NULL
+ * for none. Opens nothing.
  */
 int rms__wsman_new(rms_wsman **out, const rms_session_options *opts, rms_stats *stats,
-                   const rms_logger *log, atomic_bool *cancel);
+                   const rms_logger *log, atomic_bool *cancel, struct rms_gss_cred *cred);
 void rms__wsman_free(rms_wsman *w);
 /* Drop the connection (the CIM backend does after every operation). */
 void rms__wsman_close(rms_wsman *w);

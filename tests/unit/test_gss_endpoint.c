@@ -335,6 +335,65 @@ static void test_channel_binding_over_https(void **state)
 	rms_endpoint_kill(tls);
 }
 
+/* The server's certificate changes under a session (renewed, or another
+ * server behind the name): the login bound to the old one is never sent
+ * to the new connection; the session binds to the new certificate. A
+ * PSSession keeps its binding: when its server comes back (here, a new
+ * endpoint on the same port, with a certificate of its own) the next
+ * request logs in on the new connection before its body goes out, bound
+ * anew; the login succeeds and the request reaches the server (which no
+ * longer knows the shell: a fault, not an authentication failure). */
+static rms_endpoint_proc *tls_endpoint(const char *port)
+{
+	const char *const *kdc_args = rms_kdc_endpoint_args(&kdc);
+	const char *args[16];
+	size_t n = 0;
+	for (; kdc_args[n] && n < 10; n++)
+		args[n] = kdc_args[n];
+	args[n++] = "--tls";
+	args[n++] = "--cbt";
+	args[n++] = "strict";
+	if (port) {
+		args[n++] = "--port";
+		args[n++] = port;
+	}
+	args[n] = NULL;
+	return rms_endpoint_spawn(args);
+}
+
+static void test_changed_certificate_is_bound_anew(void **state)
+{
+	(void)state;
+	rms_endpoint_proc *first = tls_endpoint(NULL);
+	assert_non_null(first);
+	char port[16], tls_url[160];
+	snprintf(port, sizeof port, "%u", first->port);
+	snprintf(tls_url, sizeof tls_url, "https://localhost:%u/wsman", first->port);
+	rms_session_options o = opts(RMS_AUTH_KERBEROS, KRB_USER, RMS_ENDPOINT_PASSWORD);
+	o.url = tls_url;
+	o.tls_insecure = true;
+	rms_session *s = session(RMS_BACKEND_PSSESSION, &o);
+	run_echo(s, "first");
+	assert_int_equal(rms_endpoint_stat(first, "auth_handshakes"), 1);
+	rms_endpoint_kill(first);
+	rms_endpoint_proc *second = tls_endpoint(port);
+	assert_non_null(second);
+	int code = -1;
+	const char *argv[] = {"/c", "echo", "second"};
+	int rc = rms_run(&code, s, "cmd", 3, argv, NULL, NULL);
+	const rms_error *e = rms_error_last();
+	if (rc != RMS_E_FAULT)
+		fail_msg("wanted the server's fault for the unknown shell, got %s: %s",
+		         rms_error_code_name(rc), rms_error_message(e));
+	assert_int_equal(rms_endpoint_stat(second, "auth_handshakes"), 1);
+	assert_int_equal(rms_endpoint_stat(second, "auth_failures"), 0);
+	/* Its one challenge answered the probe for the certificate: the
+	 * request's body never went to the new connection before the login. */
+	assert_int_equal(rms_endpoint_stat(second, "auth_challenges"), 1);
+	rms_session_free(s);
+	rms_endpoint_kill(second);
+}
+
 /* ---- the newcomer's commands ----------------------------------------------- */
 
 /* Runs the built tool with REMSESS_PASSWORD set; its exit status, stdout
@@ -402,6 +461,7 @@ int main(void)
 	    cmocka_unit_test(test_unencrypted_is_refused_by_the_host),
 	    cmocka_unit_test(test_cli_identify_kerberos_and_ntlm),
 	    cmocka_unit_test(test_channel_binding_over_https),
+	    cmocka_unit_test(test_changed_certificate_is_bound_anew),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

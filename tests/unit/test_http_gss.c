@@ -511,6 +511,21 @@ static void test_challenges_are_read_by_scheme(void **state)
 	assert_string_equal(buf, "Basic, negotiate, Kerberos");
 	rms__auth_offered("", buf, sizeof buf);
 	assert_string_equal(buf, "none");
+	/* Challenges a proxy folded into one header, with a quoted comma. */
+	const char *folded = "Basic realm=\"a, b\", charset=\"UTF-8\", Negotiate TlRMTVNTUAAC, "
+	                     "Kerberos\n";
+	assert_int_equal(rms__auth_challenge(folded, "Negotiate", &offered, &tok), 0);
+	assert_true(offered);
+	assert_int_equal(tok.len, 9);
+	assert_int_equal(rms__auth_challenge(folded, "Basic", &offered, &tok), 0);
+	assert_true(offered);
+	assert_int_equal(tok.len, 0); /* auth-params, no token */
+	rms__auth_offered(folded, buf, sizeof buf);
+	assert_string_equal(buf, "Basic, Negotiate, Kerberos");
+	/* A stale token from an earlier response is never read. */
+	assert_int_equal(rms__auth_challenge("Kerberos\n", "Negotiate", &offered, &tok), 0);
+	assert_false(offered);
+	assert_int_equal(tok.len, 0);
 	rms__buf_free(&tok);
 }
 

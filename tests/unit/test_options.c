@@ -310,6 +310,15 @@ static void test_gss_credentials_and_spn(void **state)
 	expect_bad(&o, RMS_BACKEND_PSSESSION, RMS_E_OPTIONS, "auth_v3.spn_service", "empty");
 	o.auth_v3.spn_service = "WSMAN";
 	expect_ok(&o, RMS_BACKEND_PSSESSION);
+	/* They mean nothing to another login: refused, not ignored. */
+	o.auth = RMS_AUTH_BASIC;
+	o.user = "admin";
+	o.password = "pw";
+	o.scheme = RMS_SCHEME_HTTPS;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth_v3.spn_service", "auth is basic");
+	o.auth_v3.spn_service = o.auth_v3.spn_host = NULL;
+	o.auth_v3.delegate = true;
+	expect_bad(&o, RMS_BACKEND_CIM, RMS_E_OPTIONS, "auth_v3.delegate", "kerberos");
 }
 
 static void test_encryption_names(void **state)

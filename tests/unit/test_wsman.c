@@ -173,7 +173,7 @@ static rms_wsman *client(uint32_t max_envelope, uint32_t timeout_ms)
 	o.max_envelope_size = max_envelope;
 	o.operation_timeout_ms = timeout_ms;
 	rms_wsman *w;
-	assert_int_equal(rms__wsman_new(&w, &o, NULL, NULL, NULL), 0);
+	assert_int_equal(rms__wsman_new(&w, &o, NULL, NULL, NULL, NULL), 0);
 	return w;
 }
 
@@ -395,7 +395,7 @@ static rms_wsman *loop_client(rms_httpd *d, rms_stats *st, const rms_logger *lg)
 {
 	rms_session_options o = loop_opts(d);
 	rms_wsman *w;
-	assert_int_equal(rms__wsman_new(&w, &o, st, lg, NULL), 0);
+	assert_int_equal(rms__wsman_new(&w, &o, st, lg, NULL, NULL), 0);
 	return w;
 }
 
@@ -547,7 +547,7 @@ static void test_oversized_request_is_not_sent(void **state)
 	rms_session_options o = loop_opts(d);
 	o.max_envelope_size = 8192;
 	rms_wsman *w;
-	assert_int_equal(rms__wsman_new(&w, &o, NULL, NULL, NULL), 0);
+	assert_int_equal(rms__wsman_new(&w, &o, NULL, NULL, NULL, NULL), 0);
 	char *big = malloc(10000);
 	memset(big, 'x', 9999);
 	big[9999] = '\0';
@@ -828,7 +828,7 @@ static void test_oversized_request_fails_at_start_with_nothing_sent(void **state
 	rms_session_options o = loop_opts(d);
 	o.max_envelope_size = 8192;
 	rms_wsman *w;
-	assert_int_equal(rms__wsman_new(&w, &o, NULL, NULL, NULL), 0);
+	assert_int_equal(rms__wsman_new(&w, &o, NULL, NULL, NULL, NULL), 0);
 	char *body = malloc(10000);
 	memset(body, 'x', 9999);
 	body[9999] = '\0';

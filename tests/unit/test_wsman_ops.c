@@ -71,7 +71,7 @@ static char *wrap(const char *body, const char *extra_xmlns)
 	rms_session_options o = RMS_SESSION_OPTIONS_INIT;
 	o.host = "h";
 	rms_wsman *w;
-	assert_int_equal(rms__wsman_new(&w, &o, NULL, NULL, NULL), 0);
+	assert_int_equal(rms__wsman_new(&w, &o, NULL, NULL, NULL, NULL), 0);
 	rms_wsman_request req = { .action = "urn:a", .resource_uri = "urn:r", .body = body,
 		                  .extra_xmlns = extra_xmlns };
 	rms_buf b;
