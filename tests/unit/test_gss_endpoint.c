@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "endpoint.h"
 #include "kdc.h"
@@ -226,6 +227,26 @@ static void test_kerberos_with_the_credential_cache(void **state)
 	expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "no Kerberos ticket");
 }
 
+/* A cache whose ticket has expired: said in words (renew it, or give a
+ * password). */
+static void test_kerberos_expired_ticket(void **state)
+{
+	(void)state;
+	char cc[700];
+	snprintf(cc, sizeof cc, "FILE:%s/cc-expired", kdc.dir);
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "echo '%s' | KRB5CCNAME='%s' kinit -l 2s " KRB_USER,
+	         RMS_ENDPOINT_PASSWORD, cc);
+	assert_int_equal(krb_command(cmd), 0);
+	sleep(3);
+	char *was = strdup(getenv("KRB5CCNAME"));
+	setenv("KRB5CCNAME", cc, 1);
+	rms_session_options o = opts(RMS_AUTH_KERBEROS, NULL, NULL);
+	expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "expired");
+	setenv("KRB5CCNAME", was, 1);
+	free(was);
+}
+
 /* Kerberos with a keytab's keys (a service account), no password. */
 static void test_kerberos_with_a_keytab(void **state)
 {
@@ -242,6 +263,98 @@ static void test_kerberos_with_a_keytab(void **state)
 	run_echo(s, "keytab");
 	rms_session_free(s);
 	assert_int_equal(rms_endpoint_stat(ep, "auth_by_mech.kerberos"), 1);
+}
+
+/* delegate: the ticket is forwarded to the server (a second hop's), and
+ * only when asked for. */
+static void test_kerberos_delegation(void **state)
+{
+	(void)state;
+	rms_endpoint_reset(ep);
+	rms_session_options o = opts(RMS_AUTH_KERBEROS, KRB_USER, RMS_ENDPOINT_PASSWORD);
+	rms_session *s = session(RMS_BACKEND_PSSESSION, &o);
+	run_echo(s, "plain");
+	rms_session_free(s);
+	assert_true(rms_endpoint_stat(ep, "auth_delegated") <= 0);
+	o.auth_v3.delegate = true;
+	s = session(RMS_BACKEND_PSSESSION, &o);
+	run_echo(s, "delegated");
+	rms_session_free(s);
+	assert_int_equal(rms_endpoint_stat(ep, "auth_delegated"), 1);
+}
+
+/* BSD `sum -r` of the data, as the endpoint's shell computes it. */
+static unsigned bsd_sum(const unsigned char *p, size_t len)
+{
+	unsigned c = 0;
+	for (size_t i = 0; i < len; i++) {
+		c = (c >> 1) + ((c & 1u) << 15);
+		c = (c + p[i]) & 0xffffu;
+	}
+	return c;
+}
+
+/* Input far larger than the host's MaxEnvelopeSize (32 KB here, learned
+ * from winrm/config), sealed: split so that no plaintext envelope is over
+ * the limit, and every sealed body (a little larger) accepted; the remote
+ * checksum proves every byte arrived in order. */
+static void test_sealed_input_across_small_envelopes(void **state)
+{
+	(void)state;
+	const char *const *kdc_args = rms_kdc_endpoint_args(&kdc);
+	const char *args[16];
+	size_t n = 0;
+	for (; kdc_args[n] && n < 10; n++)
+		args[n] = kdc_args[n];
+	args[n++] = "--max-envelope-kb";
+	args[n++] = "32";
+	args[n] = NULL;
+	rms_endpoint_proc *small = rms_endpoint_spawn(args);
+	assert_non_null(small);
+	char small_url[160];
+	snprintf(small_url, sizeof small_url, "http://localhost:%u/wsman", small->port);
+	rms_session_options o = opts(RMS_AUTH_NTLM, NTLM_USER, RMS_ENDPOINT_PASSWORD);
+	o.url = small_url;
+	o.max_envelope_size = 0; /* learned: 32 KB */
+	rms_session *s = session(RMS_BACKEND_PSSESSION, &o);
+	size_t len = 200 * 1024;
+	unsigned char *data = malloc(len);
+	uint32_t x = 777;
+	for (size_t i = 0; i < len; i++) {
+		x = x * 1103515245u + 12345u;
+		data[i] = (unsigned char)(x >> 16);
+	}
+	rms_request *req = NULL;
+	const char *sum_args[] = {"-r"};
+	assert_int_equal(rms_request_new(&req, RMS_OP_RUN), 0);
+	assert_int_equal(rms_request_set_command(req, "sum", 1, sum_args), 0);
+	assert_int_equal(rms_request_set_stdin(req, data, len), 0);
+	rms_op *op = NULL;
+	if (rms_op_start(&op, s, req))
+		fail_msg("run: %s", rms_error_message(rms_error_last()));
+	char out[256] = "";
+	size_t got = 0;
+	rms_chunk c;
+	int rc;
+	while ((rc = rms_op_next_chunk(op, &c)) == 0)
+		if (c.stream == RMS_STREAM_STDOUT && got + c.len < sizeof out) {
+			memcpy(out + got, c.data, c.len);
+			got += c.len;
+		}
+	if (rc != RMS_ITEROVER)
+		fail_msg("run failed: %s", rms_error_message(rms_op_error(op)));
+	char want[64];
+	snprintf(want, sizeof want, "%05u %5zu\n", bsd_sum(data, len), (len + 1023) / 1024);
+	assert_string_equal(out, want);
+	rms_op_free(op);
+	rms_request_free(req);
+	rms_session_free(s);
+	free(data);
+	assert_int_equal(rms_endpoint_stat(small, "envelopes_over_limit"), 0);
+	assert_int_equal(rms_endpoint_stat(small, "stdin_bytes"), (int64_t)len);
+	assert_true(rms_endpoint_stat(small, "encrypted_requests") > 8);
+	assert_int_equal(rms_endpoint_stat(small, "unwrap_failures"), 0);
+	rms_endpoint_kill(small);
 }
 
 /* ---- what goes wrong, in words ------------------------------------------- */
@@ -273,6 +386,28 @@ static void test_spn_of_an_ip_address(void **state)
 	rms_session *s = session(RMS_BACKEND_PSSESSION, &o);
 	run_echo(s, "spn");
 	rms_session_free(s);
+}
+
+/* The realm's KDC does not answer (a closed port here): said in words. */
+static void test_kdc_unreachable(void **state)
+{
+	(void)state;
+	char dead[700];
+	snprintf(dead, sizeof dead, "%s/dead-krb5.conf", kdc.dir);
+	FILE *f = fopen(dead, "w");
+	assert_non_null(f);
+	fprintf(f, "[libdefaults]\n default_realm = REMSESS.TEST\n dns_lookup_kdc = false\n"
+	           " dns_canonicalize_hostname = false\n rdns = false\n"
+	           " udp_preference_limit = 1\n"
+	           "[realms]\n REMSESS.TEST = {\n  kdc = 127.0.0.1:1\n }\n"
+	           "[domain_realm]\n localhost = REMSESS.TEST\n");
+	fclose(f);
+	char *was = strdup(getenv("KRB5_CONFIG"));
+	setenv("KRB5_CONFIG", dead, 1);
+	rms_session_options o = opts(RMS_AUTH_KERBEROS, KRB_USER, RMS_ENDPOINT_PASSWORD);
+	expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, "no KDC of the realm answered");
+	setenv("KRB5_CONFIG", was, 1);
+	free(was);
 }
 
 static void test_ntlm_wrong_password(void **state)
@@ -454,9 +589,13 @@ int main(void)
 	    cmocka_unit_test(test_negotiate_settles_on_kerberos),
 	    cmocka_unit_test(test_kerberos_with_the_credential_cache),
 	    cmocka_unit_test(test_kerberos_with_a_keytab),
+	    cmocka_unit_test(test_kerberos_expired_ticket),
+	    cmocka_unit_test(test_kerberos_delegation),
+	    cmocka_unit_test(test_sealed_input_across_small_envelopes),
 	    cmocka_unit_test(test_kerberos_wrong_password),
 	    cmocka_unit_test(test_kerberos_unknown_user),
 	    cmocka_unit_test(test_spn_of_an_ip_address),
+	    cmocka_unit_test(test_kdc_unreachable),
 	    cmocka_unit_test(test_ntlm_wrong_password),
 	    cmocka_unit_test(test_unencrypted_is_refused_by_the_host),
 	    cmocka_unit_test(test_cli_identify_kerberos_and_ntlm),

@@ -109,6 +109,7 @@ class ConnectionAuth:
         self.complete = False
         self.user = None
         self.mech = None
+        self.delegated = False
         self.handshakes = 0
 
     def reset(self):
@@ -116,6 +117,7 @@ class ConnectionAuth:
         self.complete = False
         self.user = None
         self.mech = None
+        self.delegated = False
 
     # ---- handshake ------------------------------------------------------------------
 
@@ -160,6 +162,14 @@ class ConnectionAuth:
                 raise AuthError('client sent no channel bindings (CbtHardeningLevel strict)')
         self.complete = True
         self.handshakes += 1
+        # A forwarded ticket (the client asked for delegation and the KDC
+        # allowed it): what a second hop would use.
+        try:
+            self.delegated = bool(int(self.ctx.actual_flags) &
+                                  int(gssapi.RequirementFlag.delegate_to_peer)) and \
+                self.ctx.delegated_creds is not None
+        except (gssapi.exceptions.GSSError, AttributeError):
+            self.delegated = False
         try:
             self.mech = mech_label(self.ctx.mech)
         except gssapi.exceptions.GSSError:

@@ -270,6 +270,8 @@ class Handler(BaseHTTPRequestHandler):
             return False, []
         stats.add('auth_handshakes')
         stats.count_in('auth_by_mech', gss.mech)
+        if getattr(gss, 'delegated', False):
+            stats.add('auth_delegated')
         stats.maximum('handshakes_per_connection_max', gss.handshakes)
         return True, ([('WWW-Authenticate', '%s %s' % (res.scheme, token))] if token else [])
 
