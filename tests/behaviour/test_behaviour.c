@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "endpoint.h"
+#include "kdc.h"
 #include "remsess/remsess.h"
 
 #define USER RMS_ENDPOINT_USER
@@ -456,6 +457,68 @@ static void test_row6_target_without_a_shell(void **state)
 	stop(ep);
 }
 
+/* ---- row 7: rows 2 and 3 under real authentication ------------------------ */
+
+/* A default Windows host's login: Kerberos from the suite's own KDC, every
+ * message sealed (the endpoint refuses plaintext). The CIM backend logs in
+ * on each operation's connection; the PSSession once, at creation. A wrong
+ * password shows at the first operation for CIM, at creation for the
+ * PSSession, both in the authenticate phase. */
+static void test_row7_under_kerberos(void **state)
+{
+	(void)state;
+	current_test = "row7_under_kerberos";
+	rms_kdc kdc;
+	if (rms_kdc_start(&kdc) != 0)
+		fail_msg("could not start the KDC");
+	rms_endpoint_proc *ep = start(rms_kdc_endpoint_args(&kdc));
+	char url[160];
+	snprintf(url, sizeof url, "http://localhost:%u/wsman", ep->port);
+	rms_session_options o = opts_for(url, PASSWORD);
+	o.user = USER "@REMSESS.TEST";
+	o.auth = RMS_AUTH_KERBEROS;
+	o.allow_unencrypted = false;
+	rms_target *t = target_with(&o, &o);
+	assert_int_equal(rms_endpoint_reset(ep), 0);
+	rms_request *req = query_request("SELECT Name, State FROM Win32_Service WHERE StartMode = 'Auto'");
+	for (int i = 0; i < 10; i++) {
+		rms_comparison *c = compare(t, req);
+		assert_ok(cim_side(c));
+		assert_ok(ps_side(c));
+		assert_true(rms_comparison_equal(c));
+		rms_comparison_free(c);
+	}
+	/* Logins: one per CIM operation (10) and the PSSession's one. */
+	assert_int_equal(stat_of(ep, "auth_handshakes"), 11);
+	assert_int_equal(stat_of(ep, "auth_by_mech.kerberos"), 11);
+	assert_int_equal(stat_of(ep, "plaintext_refused"), 0);
+	assert_true(stat_of(ep, "encrypted_requests") >= 10 + 10 * 3);
+	rms_request_free(req);
+	rms_target_free(t);
+
+	rms_session_options bad = o;
+	bad.password = "not-the-password";
+	rms_session *cim = NULL, *ps = NULL;
+	assert_int_equal(rms_session_new(&cim, RMS_BACKEND_CIM, &bad), 0);
+	rms_op *op = NULL;
+	int rc = rms_enumerate(&op, cim, NULL, "Win32_Service");
+	if (!rc) {
+		rms_instance *inst = NULL;
+		rc = rms_op_next(op, &inst);
+		assert_int_equal(rc, RMS_E_AUTH);
+		assert_int_equal(rms_error_phase(rms_op_error(op)), RMS_PHASE_AUTHENTICATE);
+		rms_op_free(op);
+	} else {
+		assert_int_equal(rc, RMS_E_AUTH);
+	}
+	rms_session_free(cim);
+	assert_int_equal(rms_session_new(&ps, RMS_BACKEND_PSSESSION, &bad), RMS_E_AUTH);
+	assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_AUTHENTICATE);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "wrong password"));
+	stop(ep);
+	rms_kdc_stop(&kdc);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +530,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_row5_size_per_command_cap),
 		cmocka_unit_test(test_row5_size_over_max_envelope),
 		cmocka_unit_test(test_row6_target_without_a_shell),
+		cmocka_unit_test(test_row7_under_kerberos),
 	};
 	if (argc > 1) {
 		static char pattern[128];
