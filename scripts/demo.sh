@@ -12,9 +12,15 @@ ep_out=$(mktemp)
 tests/endpoint/run --port 0 --auth basic --user demo --password demo-Pa55 >"$ep_out" 2>&1 &
 ep_pid=$!
 ps_dir="" # the demo's private sshd (PowerShell part), when started
+kdc_pid="" # the demo's own KDC and its Windows-like endpoint (login part), when started
+gss_pid=""
+kdc_dir=""
 cleanup() {
 	kill "$ep_pid" 2>/dev/null || :
 	rm -f "$ep_out"
+	[ -z "$gss_pid" ] || kill "$gss_pid" 2>/dev/null || :
+	[ -z "$kdc_pid" ] || kill "$kdc_pid" 2>/dev/null || :
+	[ -z "$kdc_dir" ] || { sleep 0.2; rm -rf "$kdc_dir" "$kdc_dir.out" "$kdc_dir.ep"; }
 	if [ -n "$ps_dir" ]; then
 		if [ -s "$ps_dir/sshd.pid" ]; then kill "$(cat "$ps_dir/sshd.pid")" 2>/dev/null || :; fi
 		rm -rf "$ps_dir"
@@ -147,6 +153,47 @@ show -H "http://127.0.0.1:$port/wsman,http://localhost:$port/wsman,http://127.0.
 
 echo; echo "-- an unreachable computer fails the PSSession right at creation (a CIM session"; echo "   would be created, and fail at its first operation)"
 show -H 127.0.0.1 --port 1 session --backend pssession
+
+echo; echo "-- a default Windows host: Kerberos or NTLM, every message encrypted (it refuses"
+echo "   plaintext). A KDC of the demo's own (realm REMSESS.TEST, MIT krb5) and the endpoint"
+echo "   in that shape; remsess logs in through GSSAPI and seals each body"
+if command -v krb5kdc >/dev/null 2>&1 || [ -x /usr/sbin/krb5kdc ]; then
+	kdc_dir=$(mktemp -u /tmp/remsess-demo-kdc.XXXXXX)
+	tests/endpoint/kdc --dir "$kdc_dir" >"$kdc_dir.out" 2>&1 &
+	kdc_pid=$!
+	i=0
+	until grep -q '^ready' "$kdc_dir.out" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 40 ] || { echo "the KDC did not start:"; cat "$kdc_dir.out"; exit 1; }
+		sleep 0.25
+	done
+	KRB5_CONFIG=$(sed -n 's/^KRB5_CONFIG=//p' "$kdc_dir.out")
+	KRB5CCNAME=MEMORY:remsess-demo
+	export KRB5_CONFIG KRB5CCNAME
+	tests/endpoint/run --port 0 --auth negotiate --keytab "$kdc_dir/http.keytab" \
+		--ntlm-user-file "$kdc_dir/ntlm_users" >"$kdc_dir.ep" 2>&1 &
+	gss_pid=$!
+	i=0
+	until grep -q listening "$kdc_dir.ep" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 40 ] || { echo "the endpoint did not start:"; cat "$kdc_dir.ep"; exit 1; }
+		sleep 0.25
+	done
+	gss_port=$(sed -n 's|^listening http://127.0.0.1:\([0-9]*\)/wsman|\1|p' "$kdc_dir.ep")
+	REMSESS_PASSWORD=Pa55-word
+	show -H localhost --port "$gss_port" -u admin@REMSESS.TEST --auth kerberos identify
+	show -H localhost --port "$gss_port" -u 'REMSESS\admin' --auth ntlm --backend pssession run -- 'echo sealed both ways'
+	echo; echo "-- the host given as an IP address: no service principal is registered under it"
+	show -H 127.0.0.1 --port "$gss_port" -u admin@REMSESS.TEST --auth kerberos identify
+	/usr/bin/python3 -c "import json,urllib.request
+d=json.load(urllib.request.urlopen('http://127.0.0.1:$gss_port/stats'))
+print('   endpoint saw: %d logins (%s), %d encrypted requests, %d refused as plaintext' % (
+    d.get('auth_handshakes', 0), ', '.join('%s %d' % kv for kv in sorted(d.get('auth_by_mech', {}).items())),
+    d.get('encrypted_requests', 0), d.get('plaintext_refused', 0)))"
+	REMSESS_PASSWORD=demo-Pa55
+else
+	echo "   (skipped: no krb5-kdc here; scripts/deps.sh installs it)"
+fi
 
 echo; echo "-- options are validated offline, each error names what is wrong"
 show -H server1.example --port 70000 enum Win32_Service
