@@ -62,7 +62,11 @@ struct cim_op {
 	rms_wsman *w;        /* NULL once the operation's connection is gone */
 	char *ns;            /* effective namespace, '/' separated */
 	char *uri;           /* the enumeration's resource URI, for Pull and Release */
-	bool dmtf;           /* that URI is of the DMTF form (needs __cimnamespace) */
+	/* Send the __cimnamespace selector with the enumeration's requests: the
+	 * DMTF form needs it, and so does a WQL query on a WMI "any class" URI
+	 * for OMI, which takes the namespace only from the selector (Windows
+	 * reads the same namespace from either). */
+	bool dmtf;
 	bool stream;         /* an enumeration (items through next) */
 	enum exchange pending;
 	/* The answer being read: a page (in_page) or a single-result answer
@@ -663,7 +667,6 @@ static int begin_enumerate(rms_op *op, struct cim_op *c)
 	case RMS_OP_QUERY:
 		/* The namespace's "any class" URI; the query names the class. */
 		c->uri = rms__wscim_class_uri(c->ns, "*", RMS_URI_WMI);
-		c->dmtf = false;
 		p.filter = RMS_FILTER_QUERY;
 		p.dialect = r->dialect;
 		p.query = r->query;
@@ -1127,7 +1130,24 @@ static void cim_op_free(rms_op *op)
 	}
 	if (c->in_page) {
 		/* Freed in the middle of a page: the context that page carried
-		 * (read before its items) is the one to release. */
+		 * (read before its items) is the one to release, unless the
+		 * page also ended the enumeration. EndOfSequence follows the
+		 * items, so the rest of the page (received already) is read
+		 * for it: a context that came with EndOfSequence is over, and
+		 * releasing it only draws a fault (OMI sends both). */
+		rms_error *kept = rms_error_dup(rms_error_last()); /* the caller's */
+		if (c->page.in_items) {
+			xmlNode *rest;
+			while (rms__soap_reader_next(c->reply.reader, &rest) == 0)
+				;
+		}
+		if (rms__enum_finish(c->reply.reader, &c->page) == 0 && c->page.end_of_sequence)
+			c->end = true;
+		if (kept)
+			rms__error_restore(kept);
+		else
+			rms_error_clear();
+		rms_error_free(kept);
 		if (c->page.context) {
 			free(c->context);
 			c->context = c->page.context;

@@ -37,6 +37,9 @@
 
 /* WMI error objects' class names (their namespaces vary). */
 #define WMI_ERROR_CLASS "MSFT_WmiError"
+/* OMI's error object (Linux and appliances): CIMStatusCode, OMI_Code,
+ * Message; a provider's own error comes as CIM_Error. */
+#define OMI_ERROR_CLASS "OMI_Error"
 #define CIM_ERROR_CLASS "CIM_Error"
 #define EXT_STATUS_CLASS "__ExtendedStatus"
 #define WIN32_EXT_STATUS_CLASS "Win32_ExtendedStatus"
@@ -389,7 +392,8 @@ static void decode_detail(fault_info *fi, const xmlNode *detail)
 	const xmlNode *wmi = NULL, *ext = NULL;
 	const xmlNode *cur = rms__xml_first(detail);
 	while (cur && cur != detail) {
-		if (!wmi && (named(cur, WMI_ERROR_CLASS) || named(cur, CIM_ERROR_CLASS)))
+		if (!wmi && (named(cur, WMI_ERROR_CLASS) || named(cur, CIM_ERROR_CLASS) ||
+		             named(cur, OMI_ERROR_CLASS)))
 			wmi = cur;
 		else if (!ext &&
 		         (named(cur, EXT_STATUS_CLASS) || named(cur, WIN32_EXT_STATUS_CLASS)))

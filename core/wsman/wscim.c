@@ -996,6 +996,51 @@ static bool type_valid(int type)
 	                      (type & ~(RMS_TYPE_ARRAY | 0x0F)) == 0);
 }
 
+/* An octet string (`[OctetString] uint8[]`) as OMI writes it: one text
+ * node of base64 with xsi:type cim:cimBase64Binary ("QUJD" for 41 42 43),
+ * where Windows repeats the element once per byte. */
+static bool is_base64_octets(const xmlNode *e)
+{
+	const char *t = get_attr(e, RMS_NS_XSI, "type");
+	if (!t)
+		return false;
+	const char *colon = strchr(t, ':');
+	const char *local = colon ? colon + 1 : t;
+	return strcmp(local, "cimBase64Binary") == 0 || strcmp(local, "base64Binary") == 0;
+}
+
+static int read_base64_octets(rms_value **out, const xmlNode *e, const char *prop)
+{
+	char *text;
+	int rc = elem_text(&text, e, prop);
+	if (rc)
+		return rc;
+	unsigned char *bytes = NULL;
+	size_t n = 0;
+	rc = rms__base64_decode(&bytes, &n, text, strlen(text));
+	free(text);
+	if (rc)
+		return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
+		                      "property %s: its octet string (cimBase64Binary) is not "
+		                      "base64",
+		                      prop);
+	rms_value *arr = NULL;
+	rc = rms_value_new_array(&arr, RMS_TYPE_UINT8);
+	for (size_t i = 0; !rc && i < n; i++) {
+		rms_value *v = NULL;
+		rc = rms_value_new_uint8(&v, bytes[i]);
+		if (!rc && (rc = rms_value_array_append(arr, v)))
+			rms_value_free(v);
+	}
+	free(bytes);
+	if (rc) {
+		rms_value_free(arr);
+		return reraise(rc, RMS_PHASE_DECODE, prop);
+	}
+	*out = arr;
+	return 0;
+}
+
 static int read_property_impl(rms_value **out, const xmlNode *first, size_t count, int type,
                               int depth)
 {
@@ -1019,6 +1064,9 @@ static int read_property_impl(rms_value **out, const xmlNode *first, size_t coun
 		return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
 		                      "property %s repeated %zu times but declared scalar (%s)",
 		                      prop, count, rms_type_name((rms_type)type));
+	if (count == 1 && !is_nil(first) && is_base64_octets(first) &&
+	    (type < 0 || (declared_array && RMS_TYPE_SCALAR(type) == RMS_TYPE_UINT8)))
+		return read_base64_octets(out, first, prop);
 	if (count == 1 && !declared_array) {
 		if (type < 0 && is_nil(first) && is_null_array(first)) {
 			int rc = rms_value_new_null(out, RMS_TYPE_STRING | RMS_TYPE_ARRAY);
@@ -1133,13 +1181,22 @@ static int add_selectors(rms_ref *r, const xmlNode *set, const char *where, int 
 		const xmlNode *c = first_child_elem(s);
 		int rc;
 		if (c) {
-			if (!elem_is(c, RMS_NS_WSA, "EndpointReference") || next_elem(c))
+			/* A reference-valued key: Windows wraps the EPR in
+			 * a:EndpointReference; OMI puts its a:Address and
+			 * a:ReferenceParameters straight in the selector. */
+			const xmlNode *epr = NULL;
+			if (elem_is(c, RMS_NS_WSA, "EndpointReference") && !next_elem(c))
+				epr = c;
+			else if (child_elem(s, RMS_NS_WSA, "ReferenceParameters"))
+				epr = s;
+			if (!epr)
 				return rms__error_set(RMS_E_PARSE, RMS_PHASE_DECODE,
-				                      "%s: selector %s holds <%s>, not one "
-				                      "a:EndpointReference",
+				                      "%s: selector %s holds <%s>, neither one "
+				                      "a:EndpointReference nor an endpoint reference's "
+				                      "a:Address and a:ReferenceParameters",
 				                      where, name, (const char *)c->name);
 			rms_ref *nested = NULL;
-			rc = read_ref_impl(&nested, c, depth + 1);
+			rc = read_ref_impl(&nested, epr, depth + 1);
 			if (rc)
 				return rc;
 			rc = rms_ref_add_selector_ref(r, name, nested);

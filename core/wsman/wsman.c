@@ -681,7 +681,10 @@ int rms__wsman_identify_decode(rms_wsman *w, rms_wsman_reply *reply, rms_instanc
 	*out = NULL;
 	xmlNode *body;
 	int rc = rms__soap_reader_next(reply->reader, &body);
-	if (rc == RMS_ITEROVER || (!rc && !rms__xml_is(body, RMS_NS_IDENTITY, "IdentifyResponse")))
+	/* OMI puts IdentifyResponse in the SOAP envelope's namespace (its
+	 * children are wsmid:, as Windows'). */
+	if (rc == RMS_ITEROVER || (!rc && !rms__xml_is(body, RMS_NS_IDENTITY, "IdentifyResponse") &&
+	                           !rms__xml_is(body, RMS_NS_SOAP, "IdentifyResponse")))
 		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 		                      "%s answered Identify without an IdentifyResponse", w->url);
 	return rc ? rc : decode_identify(body, out);

@@ -678,6 +678,34 @@ static void test_wmi_error_inside_provider_fault_and_win32_extended_status(void 
 	assert_string_equal(rms_error_wsman_message(e), "Not found");
 }
 
+/* OMI's fault (../shared/protocol/omi.md, observed against OMI 1.9.1): no
+ * wsman:FaultDetail, the CIM status in an OMI_Error object. The status is
+ * OMI's, not 0. */
+static void test_omi_error_gives_the_cim_status(void **state)
+{
+	(void)state;
+	assert_int_equal(
+	    raise_body("<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>"
+	               "wsa:DestinationUnreachable</s:Value></s:Subcode></s:Code><s:Reason>"
+	               "<s:Text xml:lang=\"en-US\">CIM ERROR:NOT_FOUND: The requested object "
+	               "could not be found</s:Text></s:Reason><s:Detail><p:OMI_Error "
+	               "xmlns:p=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/OMI_Error\" "
+	               "xmlns:wsmb=\"http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd\" "
+	               "wsmb:IsCIM_Error=\"true\"><p:OwningEntity>OMI:CIMOM</p:OwningEntity>"
+	               "<p:MessageID>OMI:MI_Result:6</p:MessageID><p:Message>The requested "
+	               "object could not be found</p:Message><p:MessageArguments/>"
+	               "<p:PerceivedSeverity>7</p:PerceivedSeverity><p:ProbableCause>0"
+	               "</p:ProbableCause><p:CIMStatusCode>6</p:CIMStatusCode><p:OMI_Code>6"
+	               "</p:OMI_Code><p:OMI_Category>11</p:OMI_Category><p:OMI_Type>MI"
+	               "</p:OMI_Type><p:OMI_ErrorMessage>The requested object could not be "
+	               "found</p:OMI_ErrorMessage></p:OMI_Error></s:Detail></s:Fault>",
+	               500),
+	    RMS_E_FAULT);
+	const rms_error *e = rms_error_last();
+	assert_int_equal(rms_error_cim_status(e), 6);
+	assert_msg_has("CIM status 6");
+}
+
 static void test_texts_are_cleaned_and_capped(void **state)
 {
 	(void)state;
@@ -1032,6 +1060,7 @@ int main(void)
 	    cmocka_unit_test(test_unparsable_numbers_and_codes_are_kept_as_text),
 	    cmocka_unit_test(test_encoding_limit_is_envelope_too_large),
 	    cmocka_unit_test(test_wmi_error_inside_provider_fault_and_win32_extended_status),
+	    cmocka_unit_test(test_omi_error_gives_the_cim_status),
 	    cmocka_unit_test(test_texts_are_cleaned_and_capped),
 	    cmocka_unit_test(test_every_fixture_parses_or_decodes_to_its_expected_fault),
 	};

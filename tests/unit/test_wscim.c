@@ -1306,6 +1306,77 @@ static void test_write_ref_keeps_its_own_resource_uri(void **state)
 	rms_ref_free(r);
 }
 
+/* OMI writes a reference-valued key selector without the
+ * a:EndpointReference wrapper (../shared/protocol/omi.md, observed against
+ * OMI 1.9.1): a:Address and a:ReferenceParameters straight inside the
+ * selector. Read as the wrapped form is. */
+static void test_read_ref_takes_omi_unwrapped_reference_selectors(void **state)
+{
+	(void)state;
+	rms_ref *r = read_ref_text(
+	    "<a:EndpointReference" NS_DECLS "><a:Address>" RMS_WSA_ANONYMOUS "</a:Address>"
+	    "<a:ReferenceParameters><w:ResourceURI>" RMS_URI_DMTF_PREFIX "X_NumberAssoc"
+	    "</w:ResourceURI><w:SelectorSet><w:Selector Name=\"__cimnamespace\">test/cpp"
+	    "</w:Selector><w:Selector Name=\"antecedent\"><a:Address>" RMS_WSA_ANONYMOUS
+	    "</a:Address><a:ReferenceParameters><w:ResourceURI>" RMS_URI_DMTF_PREFIX
+	    "X_SmallNumber</w:ResourceURI><w:SelectorSet><w:Selector Name=\"Number\">7"
+	    "</w:Selector></w:SelectorSet></a:ReferenceParameters></w:Selector>"
+	    "</w:SelectorSet></a:ReferenceParameters></a:EndpointReference>");
+	assert_string_equal(rms_ref_class_name(r), "X_NumberAssoc");
+	const rms_ref *nested = NULL;
+	const char *name = NULL;
+	assert_int_equal(rms_ref_selector_at(r, 0, &name, NULL, &nested), 0);
+	assert_string_equal(name, "antecedent");
+	assert_non_null(nested);
+	assert_string_equal(rms_ref_class_name(nested), "X_SmallNumber");
+	assert_string_equal(rms_ref_selector(nested, "Number"), "7");
+	rms_ref_free(r);
+	/* Anything else inside a selector is still refused, saying what. */
+	xmlDoc *doc = parse_xml("<a:EndpointReference" NS_DECLS "><a:Address>x</a:Address>"
+	                        "<a:ReferenceParameters><w:ResourceURI>u</w:ResourceURI>"
+	                        "<w:SelectorSet><w:Selector Name=\"k\"><w:Junk/></w:Selector>"
+	                        "</w:SelectorSet></a:ReferenceParameters></a:EndpointReference>");
+	rms_ref *bad = NULL;
+	assert_int_equal(rms__wscim_read_ref(&bad, xmlDocGetRootElement(doc)), RMS_E_PARSE);
+	assert_non_null(strstr(last_msg(), "neither one a:EndpointReference"));
+	xmlFreeDoc(doc);
+}
+
+/* OMI writes an octet string as one base64 text node with xsi:type
+ * cim:cimBase64Binary (../shared/protocol/omi.md): a uint8 array, typed by
+ * the schema or not; bad base64 is an error naming the property. */
+static rms_value *read_octets(const char *xml, int type)
+{
+	xmlDoc *doc = parse_xml(xml);
+	rms_value *v = NULL;
+	int rc = rms__wscim_read_property(&v, xmlDocGetRootElement(doc), 1, type);
+	xmlFreeDoc(doc);
+	return rc ? NULL : v;
+}
+
+static void test_octet_string_in_base64(void **state)
+{
+	(void)state;
+	const char *xml = "<p:v_octetUint8" NS_DECLS " xmlns:p=\"urn:x\" "
+	                  "xsi:type=\"cim:cimBase64Binary\">QUJD</p:v_octetUint8>";
+	int types[] = {(int)(RMS_TYPE_UINT8 | RMS_TYPE_ARRAY), -1};
+	for (int i = 0; i < 2; i++) {
+		rms_value *v = read_octets(xml, types[i]);
+		if (!v)
+			fail_msg("octets: %s", last_msg());
+		assert_int_equal(rms_value_type(v), RMS_TYPE_UINT8 | RMS_TYPE_ARRAY);
+		assert_int_equal(rms_value_array_length(v), 3);
+		uint8_t b = 0;
+		assert_int_equal(rms_value_get_uint8(rms_value_array_at(v, 2), &b), 0);
+		assert_int_equal(b, 0x43);
+		rms_value_free(v);
+	}
+	assert_null(read_octets("<p:v" NS_DECLS " xmlns:p=\"urn:x\" "
+	                        "xsi:type=\"cim:cimBase64Binary\">Q!JD</p:v>",
+	                        (int)(RMS_TYPE_UINT8 | RMS_TYPE_ARRAY)));
+	assert_non_null(strstr(last_msg(), "property v"));
+}
+
 static void test_read_ref_rejects_missing_parts(void **state)
 {
 	(void)state;
@@ -2014,7 +2085,9 @@ int main(void)
 	    cmocka_unit_test(test_reference_with_selectors_and_nested_reference_round_trips),
 	    cmocka_unit_test(test_write_ref_wmi_form_carries_namespace_in_uri),
 	    cmocka_unit_test(test_write_ref_keeps_its_own_resource_uri),
+	    cmocka_unit_test(test_read_ref_takes_omi_unwrapped_reference_selectors),
 	    cmocka_unit_test(test_read_ref_rejects_missing_parts),
+	    cmocka_unit_test(test_octet_string_in_base64),
 	    cmocka_unit_test(test_embedded_instance_with_nested_arrays_round_trips),
 	    cmocka_unit_test(test_embedded_instance_written_with_prefix_q_nests_correctly),
 	    cmocka_unit_test(test_embedded_instance_declared_type_mismatch_is_refused),

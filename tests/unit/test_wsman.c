@@ -462,6 +462,36 @@ static void test_identify_decodes_recorded_windows_answer(void **state)
 	free(body);
 }
 
+/* OMI 1.9.1 answers with IdentifyResponse in the SOAP envelope's
+ * namespace, its children wsmid: (../shared/protocol/omi.md). */
+static void test_identify_decodes_omi_answer(void **state)
+{
+	(void)state;
+	rms_httpd_response resp = {
+	    .body = "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://www.w3.org/2003/05/soap-envelope\" "
+	            "xmlns:wsmid=\"http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd\" "
+	            "xmlns:wsmb=\"http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xml\">"
+	            "<SOAP-ENV:Header/><SOAP-ENV:Body><SOAP-ENV:IdentifyResponse>"
+	            "<wsmid:ProtocolVersion>http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+	            "</wsmid:ProtocolVersion><wsmid:ProductVendor>Open Management "
+	            "Infrastructure</wsmid:ProductVendor><wsmid:ProductVersion>1.9.1-0"
+	            "</wsmid:ProductVersion></SOAP-ENV:IdentifyResponse></SOAP-ENV:Body>"
+	            "</SOAP-ENV:Envelope>"};
+	rms_httpd *d = serve(&resp, 1);
+	rms_wsman *w = loop_client(d, NULL, NULL);
+	rms_instance *id = NULL;
+	if (rms__wsman_identify(w, false, &id) != 0)
+		fail_msg("%s", rms_error_message(rms_error_last()));
+	const char *s;
+	assert_int_equal(rms_value_get_string(rms_instance_get(id, "ProductVendor"), &s), 0);
+	assert_string_equal(s, "Open Management Infrastructure");
+	assert_int_equal(rms_value_get_string(rms_instance_get(id, "ProductVersion"), &s), 0);
+	assert_string_equal(s, "1.9.1-0");
+	rms_instance_free(id);
+	rms__wsman_free(w);
+	rms_httpd_stop(d);
+}
+
 static void test_unauthenticated_identify_sends_no_credentials(void **state)
 {
 	(void)state;
@@ -1126,6 +1156,7 @@ int main(void)
 		cmocka_unit_test(test_envelope_is_well_formed_and_escapes_values),
 		cmocka_unit_test(test_duration_format),
 		cmocka_unit_test(test_identify_decodes_recorded_windows_answer),
+		cmocka_unit_test(test_identify_decodes_omi_answer),
 		cmocka_unit_test(test_unauthenticated_identify_sends_no_credentials),
 		cmocka_unit_test(test_cim_identify_opens_one_connection_and_closes_it),
 		cmocka_unit_test(test_test_connection_identifies_at_creation),
