@@ -80,6 +80,9 @@ struct cim_op {
 	rms_enum_page page;
 	bool in_page;
 	rms_instance *ready; /* decoded, not yet taken by next: at most one */
+	/* An item that did not decode, not yet reported by next (as ready). */
+	rms_error *skipped;
+	uint64_t items;      /* items of the enumeration read so far */
 	char *context;       /* for the next Pull / the Release */
 	bool end;            /* EndOfSequence seen */
 	uint32_t max_elements;
@@ -877,6 +880,24 @@ static int step_exchange(rms_op *op, struct cim_op *c, rms_wait *w)
  * with *out; NEED_SCHEMA (the item is held, need_class names the class);
  * RMS_ITEROVER when the page is used up (it is finished: in_page false);
  * or a failure. */
+/* An item whose values did not decode costs itself only: its error,
+ * naming the item and the property, is kept for next to report as
+ * RMS_E_SKIPPED, and the enumeration goes on. */
+static int skip_item(rms_op *op, struct cim_op *c, const char *element)
+{
+	char *why = rms__strdup(rms_error_message(rms_error_last()));
+	rms__error_set(RMS_E_SKIPPED, RMS_PHASE_DECODE,
+	               "item %llu of the %s (%s) was skipped: %s; the operation goes on",
+	               (unsigned long long)c->items, rms_op_kind_name(op->req->kind),
+	               element ? element : "?", why ? why : "a value did not decode");
+	free(why);
+	rms__log(&op->session->log, RMS_LOG_WARNING, "%s: %s", op->session->name,
+	         rms_error_message(rms_error_last()));
+	rms_error_free(c->skipped);
+	c->skipped = rms_error_dup(rms_error_last());
+	return RMS_E_SKIPPED;
+}
+
 static int next_item(rms_op *op, struct cim_op *c, rms_instance **out)
 {
 	if (!c->held) {
@@ -887,12 +908,21 @@ static int next_item(rms_op *op, struct cim_op *c, rms_instance **out)
 		if (rc)
 			return rc;
 		c->page_items++;
+		c->items++;
 		c->held = item;
 	}
 	struct typing t = typing_of(op, c);
 	int rc = decode_item(out, &t, c->held);
-	if (rc != NEED_SCHEMA)
-		c->held = NULL;
+	if (rc == NEED_SCHEMA)
+		return rc;
+	const xmlNode *item = c->held;
+	c->held = NULL;
+	if (rc && rc != RMS_E_NOMEM && rc != RMS_E_INTERNAL && rms__is_failure(rc)) {
+		/* The element's own name: the class, or w:Item around it. */
+		const xmlNode *obj, *epr;
+		rms__enum_item_parts(item, &obj, &epr);
+		return skip_item(op, c, (const char *)(obj ? obj : item)->name);
+	}
 	return rc;
 }
 
@@ -906,6 +936,8 @@ static int stream_advance(rms_op *op, struct cim_op *c)
 		rc = next_item(op, c, &c->ready);
 		if (rc == NEED_SCHEMA)
 			return (rc = begin_get_class(op, c, c->need_class, EX_SCHEMA)) ? rc : BEGAN;
+		if (rc == RMS_E_SKIPPED)
+			return 0; /* next reports it, as an item */
 		if (rc != RMS_ITEROVER)
 			return rc; /* an item is ready, or a failure */
 	}
@@ -1007,7 +1039,7 @@ static int cim_step(rms_op *op, rms_wait *w)
 	rms__wait_clear(w);
 	if (c->failed)
 		return c->error ? rms__error_restore(c->error) : c->failed;
-	if (c->ready || op->ended)
+	if (c->ready || c->skipped || op->ended)
 		return 0;
 	/* Driven by an engine, a cancel is seen on every perform and
 	 * rms_multi_wakeup wakes its poll: no timer for it. Decided per step,
@@ -1026,6 +1058,12 @@ static int cim_next(rms_op *op, rms_instance **out)
 		c->ready = NULL;
 		return 0;
 	}
+	if (c->skipped) {
+		rms__error_restore(c->skipped);
+		rms_error_free(c->skipped);
+		c->skipped = NULL;
+		return RMS_E_SKIPPED;
+	}
 	if (c->failed)
 		return c->error ? rms__error_restore(c->error) : c->failed;
 	if (op->ended)
@@ -1036,6 +1074,13 @@ static int cim_next(rms_op *op, rms_instance **out)
 	 * where a schema or the next page is needed. */
 	if (c->in_page && c->pending == EX_NONE && !c->need_class) {
 		int rc = next_item(op, c, out);
+		if (rc == RMS_E_SKIPPED) {
+			/* Reported now (the last error is skip_item's), not
+			 * again. */
+			rms_error_free(c->skipped);
+			c->skipped = NULL;
+			return rc;
+		}
 		if (rc == 0 || rms__is_failure(rc))
 			return rc ? fail(op, c, rc) : 0;
 	}
@@ -1172,6 +1217,7 @@ static void cim_op_free(rms_op *op)
 		release(op, c);
 	rms__wsman_free(c->w);
 	rms_instance_free(c->ready);
+	rms_error_free(c->skipped);
 	rms_error_free(c->error);
 	free(c->need_class);
 	free(c->uri);

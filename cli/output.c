@@ -1033,8 +1033,14 @@ int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_o
 		rms_instance *inst;
 		cli_progress prog;
 		cli_progress_start(&prog, err, isatty(fileno(err)) == 1, cli_now_ms());
-		while ((rc = rms_op_next(op, &inst)) == 0) {
+		while ((rc = rms_op_next(op, &inst)) == 0 || rc == RMS_E_SKIPPED) {
 			cli_progress_clear(&prog);
+			if (rc == RMS_E_SKIPPED) {
+				/* That instance only: said on stderr, the rest goes on. */
+				fprintf(err, "remsess: warning: %s\n",
+				        rms_error_message(rms_error_last()));
+				continue;
+			}
 			int prc = print_instance(out, inst, a->json, &first);
 			rms_instance_free(inst);
 			if (prc) {
@@ -1049,6 +1055,14 @@ int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_o
 		cli_progress_end(&prog);
 		if (rc != RMS_ITEROVER)
 			return op_failure(out, err, a, kind, rc);
+		if (rms_op_skipped(op)) {
+			/* Everything else was printed; the result is not whole. */
+			fprintf(err, "remsess: %llu instance%s could not be decoded and %s skipped\n",
+			        (unsigned long long)rms_op_skipped(op),
+			        rms_op_skipped(op) == 1 ? "" : "s",
+			        rms_op_skipped(op) == 1 ? "was" : "were");
+			return CLI_EXIT_REMOTE;
+		}
 		return CLI_EXIT_OK;
 	}
 	case RMS_OP_RUN:

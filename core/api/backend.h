@@ -179,6 +179,7 @@ struct rms_op {
 	bool finished;
 	rms_error *error;
 	uint64_t delivered;
+	uint64_t skipped; /* items that did not decode (RMS_E_SKIPPED) */
 	rms_instance *result;
 	rms_ref *created;
 	rms_cim_class *cls;

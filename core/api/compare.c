@@ -166,7 +166,11 @@ static int collect(rms_op *op, side_result *r, uint64_t *items)
 	rms_op_kind kind = op->req->kind;
 	if (streams(kind)) {
 		rms_instance *inst;
-		while ((rc = rms_op_next(op, &inst)) == 0) {
+		/* An instance that did not decode costs itself only (the
+		 * comparison then shows it missing on this side). */
+		while ((rc = rms_op_next(op, &inst)) == 0 || rc == RMS_E_SKIPPED) {
+			if (rc == RMS_E_SKIPPED)
+				continue;
 			if ((rc = add_item(r, inst))) {
 				rms_instance_free(inst);
 				return rc;

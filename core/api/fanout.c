@@ -220,7 +220,9 @@ static int collect(rms_fanout_result *r, rms_op *op, rms_op_kind kind)
 		return rc;
 	}
 	rms_instance *inst;
-	while ((rc = rms_op_next(op, &inst)) == 0) {
+	while ((rc = rms_op_next(op, &inst)) == 0 || rc == RMS_E_SKIPPED) {
+		if (rc == RMS_E_SKIPPED)
+			continue; /* that instance only; rms_op_skipped counts it */
 		if (rms__array_grow((void **)&r->items, &r->cap_items, r->nitems + 1, sizeof *r->items)) {
 			rms_instance_free(inst);
 			return RMS_E_NOMEM;

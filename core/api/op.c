@@ -271,7 +271,14 @@ int rms_op_next(rms_op *op, rms_instance **out)
 		op->delivered++;
 	else if (rc == RMS_ITEROVER)
 		op->finished = true;
+	else if (rc == RMS_E_SKIPPED)
+		op->skipped++;
 	return rms__op_fail(op, rc);
+}
+
+uint64_t rms_op_skipped(const rms_op *op)
+{
+	return op ? op->skipped : 0;
 }
 
 int rms_op_next_chunk(rms_op *op, rms_chunk *out)
@@ -340,8 +347,9 @@ int rms_op_wait(rms_op *op)
 		return rc;
 	if (streams(op->req->kind)) {
 		rms_instance *inst;
-		while ((rc = rms_op_next(op, &inst)) == 0)
-			rms_instance_free(inst);
+		while ((rc = rms_op_next(op, &inst)) == 0 || rc == RMS_E_SKIPPED)
+			if (rc == 0)
+				rms_instance_free(inst);
 		return rc == RMS_ITEROVER ? 0 : rc;
 	}
 	if (ends_in_step(op)) {

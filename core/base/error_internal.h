@@ -80,10 +80,11 @@ int rms__check_text(const char *field, const char *s, bool allow_null);
 int rms__check_cim_name(const char *field, const char *s, bool allow_null);
 int rms__check_namespace(const char *field, const char *s, bool allow_null);
 
-/* True for codes that are failures. */
+/* True for codes that are failures. RMS_E_SKIPPED is one item's, not the
+ * operation's: the operation goes on. */
 static inline int rms__is_failure(int rc)
 {
-	return rc < 0 && rc != RMS_E_ITEROVER && rc != RMS_E_EAGAIN;
+	return rc < 0 && rc != RMS_E_ITEROVER && rc != RMS_E_EAGAIN && rc != RMS_E_SKIPPED;
 }
 
 #endif

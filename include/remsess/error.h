@@ -4,7 +4,9 @@
  * Every public function that can fail returns an int: 0 on success or a
  * negative RMS_E_* code. Two codes are not failures: RMS_ITEROVER (an
  * iterator is exhausted) and RMS_EAGAIN (a non-blocking call has nothing
- * ready yet).
+ * ready yet). RMS_E_SKIPPED is one item's failure, not its operation's: an
+ * instance of an enumeration whose values did not decode is skipped, its
+ * error is the last error, and the iterator goes on.
  *
  * One error channel: the return code says whether a call failed and how;
  * the details are in rms_error_last(), a structured rms_error for the last
@@ -66,7 +68,8 @@ extern "C" {
 	X(SSH, -25, "SSH error")                                                   \
 	X(HOST_KEY, -26, "SSH host key not trusted")                               \
 	X(IO, -27, "local input/output error")                                     \
-	X(INTERNAL, -28, "internal error")
+	X(INTERNAL, -28, "internal error")                                         \
+	X(SKIPPED, -29, "an item could not be decoded and was skipped; the operation goes on")
 
 enum rms_error_code {
 #define RMS_X_(name, num, msg) RMS_E_##name = (num),

@@ -161,7 +161,10 @@ RMS_EXTERN int rms_op_start(rms_op **out, rms_session *s, const rms_request *req
 
 /* Next instance (owned by the caller): 0 with *out set, RMS_ITEROVER at the
  * end, or an error (then rms_op_error tells what, and how many instances
- * had been delivered). */
+ * had been delivered). RMS_E_SKIPPED is one instance's: a value in it did
+ * not decode (the last error names the instance and the property); the
+ * operation goes on, so call again for the next. rms_op_skipped counts
+ * them. */
 RMS_EXTERN int rms_op_next(rms_op *op, rms_instance **out);
 
 /* A piece of command output. `data` is borrowed until the next call. */
@@ -215,6 +218,8 @@ RMS_EXTERN rms_backend rms_op_backend(const rms_op *op);
 RMS_EXTERN const char *rms_op_reason(const rms_op *op);
 /* Instances or output bytes delivered so far. */
 RMS_EXTERN uint64_t rms_op_delivered(const rms_op *op);
+/* Instances that did not decode and were skipped (RMS_E_SKIPPED). */
+RMS_EXTERN uint64_t rms_op_skipped(const rms_op *op);
 
 /* Releases what the op holds on the server (an unfinished enumeration is
  * Released, a running command terminated) and frees it. Accepts NULL. */

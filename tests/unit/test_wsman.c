@@ -1070,6 +1070,73 @@ static int enumerate_against(const rms_httpd_response *script, size_t n, uint64_
 
 #define ITEM "<p:Win32_Service xmlns:p=\"urn:s\"><p:Name>a</p:Name></p:Win32_Service>"
 
+/* One instance whose value does not decode (here a datetime that is not
+ * one) costs that instance only: rms_op_next says RMS_E_SKIPPED naming it
+ * and the property, the iterator goes on to the rest, and the op counts
+ * it. */
+static void test_an_undecodable_instance_is_skipped_not_the_result(void **state)
+{
+	(void)state;
+	rms_httpd_response script[] = {
+	    {.body = ENUM_ENV("EnumerateResponse",
+	                      "<w:Items>" ITEM
+	                      "<p:Win32_Service xmlns:p=\"urn:s\" xmlns:cim=\""
+	                      "http://schemas.dmtf.org/wbem/wscim/1/common\"><p:Name>b</p:Name>"
+	                      "<p:InstallDate><cim:Datetime>not-a-date</cim:Datetime>"
+	                      "</p:InstallDate></p:Win32_Service>" ITEM
+	                      "</w:Items><w:EndOfSequence/>")},
+	};
+	rms_httpd *d = serve(script, 1);
+	rms_session_options o = loop_opts(d);
+	o.cim.no_schema = true;
+	rms_session *s;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
+	rms_op *op;
+	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service"), 0);
+	rms_instance *inst = NULL;
+	assert_int_equal(rms_op_next(op, &inst), 0);
+	rms_instance_free(inst);
+	assert_int_equal(rms_op_next(op, &inst), RMS_E_SKIPPED);
+	assert_null(inst);
+	const char *m = rms_error_message(rms_error_last());
+	if (!strstr(m, "item 2") || !strstr(m, "Win32_Service") || !strstr(m, "InstallDate"))
+		fail_msg("the skip does not name the item and property: %s", m);
+	assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_DECODE);
+	assert_int_equal(rms_op_next(op, &inst), 0);
+	rms_instance_free(inst);
+	assert_int_equal(rms_op_next(op, &inst), RMS_ITEROVER);
+	assert_int_equal(rms_op_delivered(op), 2);
+	assert_int_equal(rms_op_skipped(op), 1);
+	assert_null(rms_op_error(op)); /* the operation did not fail */
+	rms_op_free(op);
+	rms_session_free(s);
+	rms_httpd_stop(d);
+
+	/* The first item bad: found while the enumeration starts (inside a
+	 * step), reported by the first next all the same. */
+	rms_httpd_response first_bad[] = {
+	    {.body = ENUM_ENV("EnumerateResponse",
+	                      "<w:Items><p:Win32_Service xmlns:p=\"urn:s\" xmlns:cim=\""
+	                      "http://schemas.dmtf.org/wbem/wscim/1/common\"><p:InstallDate>"
+	                      "<cim:Datetime>x</cim:Datetime></p:InstallDate></p:Win32_Service>"
+	                      ITEM "</w:Items><w:EndOfSequence/>")},
+	};
+	d = serve(first_bad, 1);
+	o = loop_opts(d);
+	o.cim.no_schema = true;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_CIM, &o), 0);
+	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service"), 0);
+	assert_int_equal(rms_op_next(op, &inst), RMS_E_SKIPPED);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "item 1"));
+	assert_int_equal(rms_op_next(op, &inst), 0);
+	rms_instance_free(inst);
+	assert_int_equal(rms_op_next(op, &inst), RMS_ITEROVER);
+	assert_int_equal(rms_op_skipped(op), 1);
+	rms_op_free(op);
+	rms_session_free(s);
+	rms_httpd_stop(d);
+}
+
 static void test_enumeration_answers_that_never_end_are_refused(void **state)
 {
 	(void)state;
@@ -1168,6 +1235,7 @@ int main(void)
 		cmocka_unit_test(test_trace_log_never_shows_the_password),
 		cmocka_unit_test(test_a_server_without_class_schemas),
 		cmocka_unit_test(test_enumeration_answers_that_never_end_are_refused),
+		cmocka_unit_test(test_an_undecodable_instance_is_skipped_not_the_result),
 		cmocka_unit_test(test_stepped_exchange_gives_what_send_gives),
 		cmocka_unit_test(test_oversized_request_fails_at_start_with_nothing_sent),
 		cmocka_unit_test(test_start_while_busy_is_refused),

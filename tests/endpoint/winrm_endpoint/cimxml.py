@@ -6,6 +6,7 @@ written as an EPR), Embedded (an embedded instance, written with xsi:type), None
 xsi:nil), list (array: the element repeated).
 """
 
+import base64
 import datetime
 import re
 
@@ -79,6 +80,17 @@ class UriStyle:
             sels.append(('__cimnamespace', self.namespace))
         return sels
 
+    # Hooks a personality may override (omi.py); these are the Windows forms.
+    def ref_selectors(self, keys):
+        """Selectors of the EPR of a reference-valued property."""
+        return self.selectors(keys)
+
+    def format_value(self, prop, value):
+        return format_scalar(prop, value)
+
+    def format_interval(self, value):
+        return format_interval(value)
+
 
 # ---- writing ---------------------------------------------------------------------------
 
@@ -122,15 +134,19 @@ def value_xml(prefix, prop, value, style, nsdecl_counter):
     tag = '%s:%s' % (prefix, prop.name)
     if value is None:
         return '<%s xsi:nil="true"/>' % tag
+    if isinstance(value, bytes):
+        # An [OctetString] uint8[]: one base64 text node (only the OMI classes have these).
+        return '<%s xsi:type="cim:cimBase64Binary">%s</%s>' % (
+            tag, base64.b64encode(value).decode('ascii'), tag)
     if isinstance(value, list):
         return ''.join(value_xml(prefix, prop, v, style, nsdecl_counter) for v in value)
     if isinstance(value, datetime.datetime):
         return '<%s><cim:Datetime>%s</cim:Datetime></%s>' % (tag, format_datetime(value), tag)
     if isinstance(value, datetime.timedelta):
-        return '<%s><cim:Interval>%s</cim:Interval></%s>' % (tag, format_interval(value), tag)
+        return '<%s><cim:Interval>%s</cim:Interval></%s>' % (tag, style.format_interval(value), tag)
     if isinstance(value, Ref):
         return '<%s>%s</%s>' % (tag, epr(ANONYMOUS, style.class_uri(value.class_name),
-                                         style.selectors(value.keys)), tag)
+                                         style.ref_selectors(value.keys)), tag)
     if isinstance(value, Embedded):
         nsdecl_counter[0] += 1
         eprefix = 'q%d' % nsdecl_counter[0]
@@ -141,7 +157,7 @@ def value_xml(prefix, prop, value, style, nsdecl_counter):
             inner += value_xml(eprefix, eprop, value.values.get(eprop.name), style, nsdecl_counter)
         return '<%s xmlns:%s="%s" xsi:type="%s:%s_Type">%s</%s>' % (
             tag, eprefix, style.class_uri(value.class_name), eprefix, value.class_name, inner, tag)
-    return '<%s>%s</%s>' % (tag, format_scalar(prop, value), tag)
+    return '<%s>%s</%s>' % (tag, style.format_value(prop, value), tag)
 
 
 def instance_xml(cls, inst, style, only=None):

@@ -289,7 +289,9 @@ def cannot_process_filter(inner_message, query, cim_ns='root/cimv2'):
 def wmi_error(subcode, value, wbem, message, category):
     """A WMI provider error: MSFT_WmiError in the detail, as Windows 2012+ sends them."""
     hresult, cim_status = wbem
-    return WsmanFault(value, subcode, message, msft_wmi_error(cim_status, hresult, message, category))
+    fault = WsmanFault(value, subcode, message, msft_wmi_error(cim_status, hresult, message, category))
+    fault.cim_status = cim_status       # read by the OMI personality (omi.py)
+    return fault
 
 
 def wmi_invalid_class(class_name):

@@ -103,6 +103,8 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         self.kind = None
         self.gss = None
+        self.omi = self.server.cfg.personality == 'omi'
+        self.omi_authenticated = False    # OMI keeps the authentication per connection
         if self.server.auth_config is not None:
             from .gssauth import ConnectionAuth
             self.gss = ConnectionAuth(self.server.auth_config)
@@ -134,6 +136,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def version_string(self):
         return SERVER_HEADER
+
+    def send_response(self, code, message=None):
+        if not self.omi:
+            super().send_response(code, message)
+            return
+        # OMI sends neither Server nor Date.
+        self.log_request(code)
+        self.send_response_only(code, message)
+
+    def handle_expect_100(self):
+        if self.omi:
+            # OMI ignores Expect: 100-continue (no interim answer; the client times out
+            # its wait and sends the body anyway).
+            return True
+        return super().handle_expect_100()
 
     def log_message(self, fmt, *args):
         if self.server.cfg.verbose:
@@ -199,6 +216,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(body)))
         if self.close_connection:
             self.send_header('Connection', 'close')
+        elif self.omi:
+            self.send_header('Connection', 'Keep-Alive')
         self.end_headers()
         stats = self.server.stats
         stats.count_in('http_status', str(status))
@@ -231,6 +250,38 @@ class Handler(BaseHTTPRequestHandler):
         if user.lower() != cfg.user.lower() or password != cfg.password:
             return False
         return True
+
+    def _drop(self):
+        """Close the connection without an answer."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _omi_auth(self):
+        """--personality omi: True to go on. Without credentials (on a connection not yet
+        authenticated) OMI sends nothing and closes after a while (about 60 s; here
+        --omi-noauth-delay); a wrong password gets 401 with three challenges."""
+        cfg = self.server.cfg
+        if cfg.auth != 'basic':
+            return True
+        if self.headers.get('Authorization') is None:
+            if self.omi_authenticated:
+                return True
+            self.server.stats.add('requests_without_credentials')
+            self.server.stopping.wait(cfg.omi_noauth_delay)
+            self._drop()
+            return False
+        if self._auth_ok(False):
+            self.omi_authenticated = True
+            return True
+        self.omi_authenticated = False
+        self.server.stats.add('auth_failures')
+        self._send(401, b'', content_type=None,
+                   headers=[('WWW-Authenticate', 'Basic realm="WSMAN"'),
+                            ('WWW-Authenticate', 'Negotiate'), ('WWW-Authenticate', 'Kerberos')])
+        return False
 
     def _send_401(self, count=True):
         if count:
@@ -305,6 +356,11 @@ class Handler(BaseHTTPRequestHandler):
         server = self.server
         stats = server.stats
         limit = server.cfg.max_envelope_kb * 1024
+        if self.omi and self.headers.get('Transfer-Encoding', '').strip().lower() == 'chunked':
+            # OMI reads no chunked request body: it closes the connection, no answer.
+            stats.add('chunked_requests_refused')
+            self._drop()
+            return
         if self.gss is not None:
             from .gssauth import ENCRYPTION_OVERHEAD
             body, length = self._read_body(limit + ENCRYPTION_OVERHEAD)
@@ -329,6 +385,9 @@ class Handler(BaseHTTPRequestHandler):
                 # The last leg of a handshake (or any empty POST once authenticated).
                 self._send(200, b'', content_type=None, headers=auth_headers)
                 return
+        elif self.omi:
+            if not self._omi_auth():
+                return
         elif not self._auth_ok(identify_unauth):
             self._send_401()
             return
@@ -337,7 +396,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send(413, b'', content_type=None)
             return
         ctype = self.headers.get('Content-Type', '').replace(' ', '').lower()
-        if encrypt is None and not ctype.startswith('application/soap+xml'):
+        if self.omi and ctype.startswith('text/xml'):
+            pass    # OMI accepts text/xml too
+        elif encrypt is None and not ctype.startswith('application/soap+xml'):
             self._send(415, b'', content_type=None)
             return
         scenario = server.injector.for_request()
@@ -352,7 +413,8 @@ class Handler(BaseHTTPRequestHandler):
         ctx = {
             'client_ip': self.client_address[0],
             'user': user,
-            'identify_unauth': identify_unauth and server.cfg.auth in ('basic', 'negotiate'),
+            'identify_unauth': (identify_unauth and server.cfg.auth in ('basic', 'negotiate')
+                                and not self.omi),
             'base_url': '%s://%s%s' % ('https' if server.ssl_context else 'http',
                                        self.headers.get('Host') or '127.0.0.1', server.cfg.path),
         }

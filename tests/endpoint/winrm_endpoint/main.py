@@ -71,6 +71,13 @@ def parse_args(argv):
                     help='maximum concurrent commands per shell')
     ap.add_argument('--codepage', type=int, default=437,
                     help='codepage a shell uses when the client sends no WINRS_CODEPAGE')
+    ap.add_argument('--personality', choices=('windows', 'omi'), default='windows',
+                    help='windows (default): a Windows WinRM host; omi: an OMI 1.9.1 CIM server '
+                         '(CIM only, __cimnamespace mandatory, OMI envelopes and faults; '
+                         'shared/protocol/omi.md)')
+    ap.add_argument('--omi-noauth-delay', type=float, default=2.0, metavar='S',
+                    help='--personality omi with --auth basic: seconds before a request without '
+                         'credentials is answered by closing the connection (OMI: about 60)')
     ap.add_argument('--verbose', action='store_true', help='log requests on stderr')
     cfg = ap.parse_args(argv)
     if not cfg.path.startswith('/'):
@@ -90,6 +97,14 @@ def parse_args(argv):
     for path in (cfg.keytab, cfg.ntlm_user_file):
         if path and not os.path.isfile(path):
             ap.error('%s: no such file' % path)
+    if cfg.personality == 'omi':
+        if cfg.auth == 'negotiate':
+            ap.error('--personality omi supports --auth none or basic')
+        # OMI serves CIM only: no WinRS, no PowerShell plugin.
+        cfg.no_shell = True
+        cfg.no_powershell = True
+    if cfg.omi_noauth_delay < 0:
+        ap.error('--omi-noauth-delay must be >= 0')
     cfg.fault_spec = None
     if cfg.fault:
         try:
@@ -111,7 +126,10 @@ def make_certificate(tmpdir):
 
 def main(argv):
     cfg = parse_args(argv)
-    from .dispatch import App
+    if cfg.personality == 'omi':
+        from .omi import OmiApp as App
+    else:
+        from .dispatch import App
     from .httpserver import EndpointServer
 
     tmpdir = tempfile.mkdtemp(prefix='remsess-endpoint-')

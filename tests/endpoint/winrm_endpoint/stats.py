@@ -69,6 +69,12 @@ class Stats:
                 'releases': 0,
                 'items_sent': 0,
                 'invokes': 0,
+                # --personality omi (omi.py, httpserver.py)
+                'requests_without_namespace': 0,
+                'releases_after_end_of_sequence': 0,
+                'pulls_after_end_of_sequence': 0,
+                'requests_without_credentials': 0,
+                'chunked_requests_refused': 0,
                 'processes_created': 0,
                 'ps_pipelines': 0,
                 'pwsh_started': 0,
