@@ -35,6 +35,7 @@ static const struct {
 	{"query", CLI_CMD_QUERY},       {"invoke", CLI_CMD_INVOKE},   {"create", CLI_CMD_CREATE},
 	{"set", CLI_CMD_SET},           {"delete", CLI_CMD_DELETE},   {"assoc", CLI_CMD_ASSOC},
 	{"run", CLI_CMD_RUN},           {"compare", CLI_CMD_COMPARE}, {"ps", CLI_CMD_PS},
+	{"getclass", CLI_CMD_GETCLASS},
 };
 
 const char *cli_command_name(cli_command cmd)
@@ -754,10 +755,11 @@ static int check_command_args(cli_args *a, cli_command cmd, const char *const *p
 			return usage(a, "%s takes no arguments (unexpected '%s')", name, pos[0]);
 		return 0;
 	case CLI_CMD_ENUM:
+	case CLI_CMD_GETCLASS:
 		if ((rc = need_class(a, name, pos, npos, "")))
 			return rc;
 		if (npos > 1)
-			return usage(a, "enum takes one CLASS (unexpected '%s')", pos[1]);
+			return usage(a, "%s takes one CLASS (unexpected '%s')", name, pos[1]);
 		return 0;
 	case CLI_CMD_QUERY:
 		if (npos == 0)
@@ -1450,6 +1452,8 @@ static rms_op_kind kind_of(const cli_args *a, cli_command c)
 		return RMS_OP_RUN;
 	case CLI_CMD_PS:
 		return RMS_OP_POWERSHELL;
+	case CLI_CMD_GETCLASS:
+		return RMS_OP_GET_CLASS;
 	default:
 		return RMS_OP_IDENTIFY;
 	}
@@ -1464,6 +1468,7 @@ static int fill_request(rms_request *req, const cli_args *a, cli_command c)
 		rc = rms_request_set_namespace(req, a->cim_namespace);
 	switch (c) {
 	case CLI_CMD_ENUM:
+	case CLI_CMD_GETCLASS:
 		if (rc == 0)
 			rc = rms_request_set_class(req, a->class_name);
 		break;

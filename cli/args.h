@@ -50,7 +50,8 @@ typedef enum cli_command {
 	CLI_CMD_ASSOC,
 	CLI_CMD_RUN,
 	CLI_CMD_COMPARE,
-	CLI_CMD_PS
+	CLI_CMD_PS,
+	CLI_CMD_GETCLASS
 } cli_command;
 
 /* The command's name as typed ("enum"), or NULL. */

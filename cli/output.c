@@ -67,6 +67,7 @@ void cli_print_help(FILE *out)
 	      "  identify                      WS-Identify the computer\n"
 	      "  get CLASS [KEY=VALUE...]      one instance, by its keys\n"
 	      "  enum CLASS                    all instances of a class\n"
+	      "  getclass CLASS                the class schema: properties, types, keys, methods\n"
 	      "  query WQL                     instances a WQL query selects\n"
 	      "  invoke CLASS METHOD [KEY=VALUE...] [--arg NAME=VALUE...]\n"
 	      "                                call a method (no KEY=VALUE: a static method)\n"
@@ -1021,6 +1022,74 @@ void cli_progress_end(cli_progress *p)
 	cli_progress_clear(p);
 }
 
+/* s as a JSON string (names from the server: escaped, never trusted). */
+static void json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+/* A class schema: its properties with their types (keys marked), and its
+ * methods; with json one object. */
+static int print_class(FILE *out, bool json, const rms_cim_class *cls)
+{
+	if (!cls)
+		return CLI_EXIT_OK;
+	size_t np = rms_cim_class_property_count(cls), nm = rms_cim_class_method_count(cls);
+	const char *super = rms_cim_class_superclass(cls);
+	if (json) {
+		fputs("{\"ClassName\":", out);
+		json_str(out, rms_cim_class_name(cls));
+		fputs(",\"SuperClass\":", out);
+		if (super)
+			json_str(out, super);
+		else
+			fputs("null", out);
+		fputs(",\"Properties\":[", out);
+		for (size_t i = 0; i < np; i++) {
+			const char *name;
+			rms_type type;
+			unsigned flags;
+			rms_cim_class_property_at(cls, i, &name, &type, &flags);
+			fputs(i ? ",{\"Name\":" : "{\"Name\":", out);
+			json_str(out, name);
+			fprintf(out, ",\"Type\":\"%s\",\"Key\":%s}", rms_type_name(type),
+			        flags & RMS_PROP_KEY ? "true" : "false");
+		}
+		fputs("],\"Methods\":[", out);
+		for (size_t i = 0; i < nm; i++) {
+			if (i)
+				fputc(',', out);
+			json_str(out, rms_cim_class_method_at(cls, i));
+		}
+		fputs("]}\n", out);
+		return CLI_EXIT_OK;
+	}
+	fprintf(out, "class %s", rms_cim_class_name(cls));
+	if (super)
+		fprintf(out, " : %s", super);
+	fputs("\n", out);
+	for (size_t i = 0; i < np; i++) {
+		const char *name;
+		rms_type type;
+		unsigned flags;
+		rms_cim_class_property_at(cls, i, &name, &type, &flags);
+		fprintf(out, "  %-12s %s%s\n", rms_type_name(type), name,
+		        flags & RMS_PROP_KEY ? "  [key]" : "");
+	}
+	for (size_t i = 0; i < nm; i++)
+		fprintf(out, "  method       %s()\n", rms_cim_class_method_at(cls, i));
+	return CLI_EXIT_OK;
+}
+
 int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_op_kind kind)
 {
 	bool first = true;
@@ -1073,6 +1142,8 @@ int cli_print_results(FILE *out, FILE *err, const cli_args *a, rms_op *op, rms_o
 		return print_created(out, err, a, rms_op_created(op));
 	case RMS_OP_DELETE:
 		return CLI_EXIT_OK;
+	case RMS_OP_GET_CLASS:
+		return print_class(out, a->json, rms_op_class(op));
 	default: {
 		/* get, modify, invoke, identify: one instance, if the server
 		 * returned one. */

@@ -312,6 +312,11 @@ static void test_each_command_takes_its_arguments(void **state)
 	assert_int_equal(p->a.command, CLI_CMD_IDENTIFY);
 	done(p);
 
+	p = OK("-H", "h", "getclass", "Win32_Service");
+	assert_int_equal(p->a.command, CLI_CMD_GETCLASS);
+	assert_string_equal(p->a.class_name, "Win32_Service");
+	done(p);
+
 	p = OK("-H", "h", "query", "SELECT * FROM Win32_Service WHERE State='Running'");
 	assert_string_equal(p->a.query, "SELECT * FROM Win32_Service WHERE State='Running'");
 	done(p);
@@ -431,6 +436,8 @@ static void test_usage_errors_for_commands(void **state)
 	bad_args("no command", (const char *)NULL); /* no arguments at all */
 	BAD("unknown command 'enumerate'", "-H", "h", "enumerate", "X");
 	BAD("enum needs a CLASS", "-H", "h", "enum");
+	BAD("getclass needs a CLASS", "-H", "h", "getclass");
+	BAD("getclass takes one CLASS (unexpected 'B')", "-H", "h", "getclass", "A", "B");
 	BAD("get needs a CLASS", "-H", "h", "get");
 	BAD("get needs a CLASS before any KEY=VALUE", "-H", "h", "get", "Name=x");
 	BAD("create needs a CLASS", "-H", "h", "create");
