@@ -965,11 +965,23 @@ static int single_advance(rms_op *op, struct cim_op *c)
 	case RMS_OP_GET:
 		rc = el ? read_typed(&op->result, &t, el) : empty_answer(what);
 		break;
-	case RMS_OP_INVOKE:
-		/* Out-parameters by shape: the schema holds no parameter types. */
-		rc = el ? rms__wscim_read_instance(&op->result, el, c->ns, NULL, NULL)
-		        : empty_answer(what);
+	case RMS_OP_INVOKE: {
+		/* Out-parameters and ReturnValue typed by the method's
+		 * declaration in the class schema; by shape when there is none
+		 * (no_schema, or a server that serves none, as OMI). */
+		const rms_cim_class *cls = NULL, *output = NULL;
+		if (!el) {
+			rc = empty_answer(what);
+			break;
+		}
+		rc = schema_lookup(&t, class_of(op->req), &cls);
+		if (rc)
+			break;
+		output = rms__cim_class_method_output(cls, op->req->method);
+		rc = rms__wscim_read_instance(&op->result, el, c->ns, output ? schema_type : NULL,
+		                              (void *)(uintptr_t)output);
 		break;
+	}
 	case RMS_OP_MODIFY:
 		/* Windows may or may not send the instance back (facts §7). */
 		if (el)

@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cim_class.h"
 #include "error_internal.h"
@@ -20,6 +21,7 @@ struct rms_cim_class {
 	struct class_prop *props;
 	size_t nprops;
 	char **methods;
+	rms_cim_class **outputs; /* per method: its out-parameters and ReturnValue */
 	size_t nmethods;
 };
 
@@ -60,10 +62,51 @@ int rms__cim_class_add_method(rms_cim_class *c, const char *name)
 	if (!m)
 		return rms__error_nomem();
 	c->methods = m;
+	rms_cim_class **o = realloc(c->outputs, (c->nmethods + 1) * sizeof *o);
+	if (!o)
+		return rms__error_nomem();
+	c->outputs = o;
+	o[c->nmethods] = NULL;
 	if (!(m[c->nmethods] = strdup(name)))
 		return rms__error_nomem();
 	c->nmethods++;
-	return 0;
+	char *out_name = malloc(strlen(name) + sizeof "_OUTPUT");
+	if (!out_name)
+		return rms__error_nomem();
+	strcpy(out_name, name);
+	strcat(out_name, "_OUTPUT");
+	int rc = rms__cim_class_new(&o[c->nmethods - 1], out_name, NULL);
+	free(out_name);
+	return rc;
+}
+
+static rms_cim_class *last_output(rms_cim_class *c)
+{
+	return c->nmethods ? c->outputs[c->nmethods - 1] : NULL;
+}
+
+int rms__cim_class_method_returns(rms_cim_class *c, rms_type type)
+{
+	rms_cim_class *o = last_output(c);
+	if (!o)
+		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE, "no method to give a type to");
+	return rms__cim_class_add_property(o, "ReturnValue", type, 0);
+}
+
+int rms__cim_class_method_add_out(rms_cim_class *c, const char *name, rms_type type)
+{
+	rms_cim_class *o = last_output(c);
+	if (!o)
+		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_NONE, "no method to add a parameter to");
+	return rms__cim_class_add_property(o, name, type, 0);
+}
+
+const rms_cim_class *rms__cim_class_method_output(const rms_cim_class *c, const char *method)
+{
+	for (size_t i = 0; c && method && i < c->nmethods; i++)
+		if (strcasecmp(c->methods[i], method) == 0)
+			return c->outputs[i];
+	return NULL;
 }
 
 void rms_cim_class_free(rms_cim_class *c)
@@ -72,10 +115,13 @@ void rms_cim_class_free(rms_cim_class *c)
 		return;
 	for (size_t i = 0; i < c->nprops; i++)
 		free(c->props[i].name);
-	for (size_t i = 0; i < c->nmethods; i++)
+	for (size_t i = 0; i < c->nmethods; i++) {
 		free(c->methods[i]);
+		rms_cim_class_free(c->outputs[i]);
+	}
 	free(c->props);
 	free(c->methods);
+	free(c->outputs);
 	free(c->name);
 	free(c->superclass);
 	free(c);

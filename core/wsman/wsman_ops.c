@@ -266,6 +266,47 @@ static bool has_qualifier(const xmlNode *prop, const char *name, char **value)
 	return false;
 }
 
+/* A METHOD's return type and its out-parameters, for typing its answer
+ * (<Method>_OUTPUT). A type this library does not know leaves that one
+ * untyped (decoded by shape), never the class unusable. */
+static int decode_method(rms_cim_class *c, const xmlNode *m, const char *cls, const char *method)
+{
+	(void)cls, (void)method;
+	char *rt = rms__xml_attr(m, NULL, "TYPE");
+	rms_type t;
+	int rc = 0;
+	if (rt && !rms_type_parse(&t, rt))
+		rc = rms__cim_class_method_returns(c, t);
+	free(rt);
+	for (const xmlNode *p = rms__xml_first(m); p && !rc; p = rms__xml_next(p)) {
+		if (p->ns)
+			continue;
+		const char *tag = (const char *)p->name;
+		bool scalar = strcmp(tag, "PARAMETER") == 0,
+		     array = strcmp(tag, "PARAMETER.ARRAY") == 0,
+		     ref = strcmp(tag, "PARAMETER.REFERENCE") == 0,
+		     refarray = strcmp(tag, "PARAMETER.REFARRAY") == 0;
+		if ((!scalar && !array && !ref && !refarray) || !has_qualifier(p, "Out", NULL))
+			continue;
+		char *pname = rms__xml_attr(p, NULL, "NAME");
+		char *ptype = rms__xml_attr(p, NULL, "TYPE");
+		bool known = true;
+		if (ref || refarray)
+			t = RMS_TYPE_REFERENCE;
+		else if (has_qualifier(p, "EmbeddedInstance", NULL) ||
+		         has_qualifier(p, "EmbeddedObject", NULL))
+			t = RMS_TYPE_INSTANCE;
+		else
+			known = ptype && !rms_type_parse(&t, ptype);
+		if (pname && known)
+			rc = rms__cim_class_method_add_out(
+			    c, pname, (array || refarray) ? (rms_type)(t | RMS_TYPE_ARRAY) : t);
+		free(pname);
+		free(ptype);
+	}
+	return rc;
+}
+
 int rms__decode_class(rms_cim_class **out, const xmlNode *el)
 {
 	*out = NULL;
@@ -290,6 +331,8 @@ int rms__decode_class(rms_cim_class **out, const xmlNode *el)
 			rc = m ? rms__cim_class_add_method(c, m)
 			       : rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 			                        "class %s: a METHOD without a NAME", name);
+			if (!rc)
+				rc = decode_method(c, p, name, m);
 			free(m);
 			continue;
 		}

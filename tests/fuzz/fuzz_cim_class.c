@@ -3,6 +3,7 @@
  * CIM backend decodes it, then the schema read back. */
 #include <libxml/tree.h>
 
+#include "cim_class.h"
 #include "fuzz_common.h"
 #include "wsman_ops.h"
 #include "xml.h"
@@ -23,9 +24,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (rms_cim_class_property_at(cls, i, &name, &t, &flags) == 0 && !name)
 					abort();
 			}
-			for (size_t i = 0; i < rms_cim_class_method_count(cls); i++)
-				if (!rms_cim_class_method_at(cls, i))
+			for (size_t i = 0; i < rms_cim_class_method_count(cls); i++) {
+				const char *m = rms_cim_class_method_at(cls, i);
+				if (!m)
 					abort();
+				/* Its answer's schema: out-parameters, ReturnValue. */
+				const rms_cim_class *o = rms__cim_class_method_output(cls, m);
+				for (size_t j = 0; o && j < rms_cim_class_property_count(o); j++) {
+					const char *pn;
+					if (rms_cim_class_property_at(o, j, &pn, NULL, NULL) || !pn)
+						abort();
+				}
+			}
 			rms_cim_class_free(cls);
 		}
 		rms__soap_reader_free(r);
