@@ -868,6 +868,9 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 	      (a->ps_protocol_set && a->ps_protocol == RMS_PS_PROTOCOL_POWERSHELL)))
 		return usage(a, "--configuration names a PowerShell session configuration: it "
 		                "applies to ps and --protocol powershell");
+	if (a->insecure && a->cacert)
+		return usage(a, "--insecure turns certificate verification off, so --cacert would "
+		                "be ignored: give one of them (--cacert to verify against your CA)");
 	if (a->ps_configuration_uri && a->transport == RMS_TRANSPORT_SSH)
 		return usage(a, "--configuration applies over WinRM; over SSH the subsystem "
 		                "(--subsystem) picks what runs");

@@ -3,6 +3,7 @@
  * choice between them (the AUTO rule is documented in target.h).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 
@@ -180,11 +181,39 @@ int rms_target_session(rms_session **out, rms_target *t, rms_backend backend)
  * the very difference the caller chose between. The error says so, and how
  * to ask for the other backend.
  */
+static bool same_text(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether the other backend would meet the same failure: one of reaching
+ * or logging in to the computer, when both backends go to the same place
+ * the same way (WS-Man, the same URL or host and port, the same account).
+ * Then naming it would only send the caller into the same wall. */
+static bool other_fails_alike(const rms_target *t, rms_backend pick, rms_backend other, int code)
+{
+	switch (code) {
+	case RMS_E_RESOLVE:
+	case RMS_E_CONNECT:
+	case RMS_E_TLS:
+	case RMS_E_AUTH:
+	case RMS_E_CONNECTION_LOST:
+		break;
+	default:
+		return false;
+	}
+	const rms_session_options *a = &t->opts[pick], *b = &t->opts[other];
+	return a->transport == b->transport && same_text(a->url, b->url) &&
+	       same_text(a->host, b->host) && a->port == b->port && a->scheme == b->scheme &&
+	       same_text(a->user, b->user) && a->auth == b->auth;
+}
+
 static void explain_no_fallback(const rms_target *t, rms_backend pick, rms_op_kind kind)
 {
 	rms_backend other = pick == RMS_BACKEND_CIM ? RMS_BACKEND_PSSESSION : RMS_BACKEND_CIM;
 	struct rms_error *e = rms__error_last_mut();
-	if (!e || !e->message || !configured(t, other) || !can(t, other, kind))
+	if (!e || !e->message || !configured(t, other) || !can(t, other, kind) ||
+	    other_fails_alike(t, pick, other, e->code))
 		return;
 	char *msg = rms__asprintf("%s (auto chose the %s backend and does not retry on the %s "
 	                          "backend; ask for it by name: RMS_BACKEND_%s, --backend %s)",

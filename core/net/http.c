@@ -92,6 +92,7 @@ struct xfer {
 	bool over_limit;
 	bool cancelled;
 	bool nomem;
+	char location[1024];   /* the final response's Location header, cut to fit */
 };
 
 struct rms_http {
@@ -327,6 +328,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 			x->responses++;
 			x->received = 0;
 			x->announced = -1;
+			x->location[0] = '\0';
 			if (x->reply.data) {
 				x->reply.len = 0;
 				x->reply.data[0] = '\0';
@@ -345,6 +347,17 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 		else if (rms__buf_append(&h->challenges, line + i, end - i) ||
 		         rms__buf_append(&h->challenges, "\n", 1))
 			x->nomem = true;
+	} else if (header_is(line, len, "location")) {
+		size_t i = 9;
+		while (i < len && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		size_t end = len;
+		while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' ||
+		                   line[end - 1] == ' '))
+			end--;
+		size_t n = end - i < sizeof x->location - 1 ? end - i : sizeof x->location - 1;
+		memcpy(x->location, line + i, n);
+		x->location[n] = '\0';
 	} else if (header_is(line, len, "content-length")) {
 		char tmp[32];
 		size_t n = len - 15 < sizeof tmp - 1 ? len - 15 : sizeof tmp - 1;
@@ -907,8 +920,10 @@ void rms__http_response_free(rms_http_response *resp)
 	if (!resp)
 		return;
 	free(resp->content_type);
+	free(resp->location);
 	rms__buf_free(&resp->body);
 	resp->content_type = NULL;
+	resp->location = NULL;
 	resp->status = 0;
 }
 
@@ -1728,7 +1743,8 @@ static int take_response(rms_http *h, rms_http_response *resp)
 	resp->status = status;
 	resp->body = h->x.reply;
 	rms__buf_init(&h->x.reply);
-	if ((ctype && !(resp->content_type = rms__strdup(ctype))) ||
+	if ((h->x.location[0] && !(resp->location = rms__strdup(h->x.location))) ||
+	    (ctype && !(resp->content_type = rms__strdup(ctype))) ||
 	    (!resp->body.data && !body_reserve(&resp->body, 0, h->max_response, -1))) {
 		rms__http_response_free(resp);
 		return rms__error_nomem();

@@ -61,6 +61,7 @@ typedef struct rms_http_config {
 typedef struct rms_http_response {
 	long status;             /* HTTP status */
 	char *content_type;      /* NULL if none */
+	char *location;          /* a redirect's Location (never followed); NULL if none */
 	rms_buf body;            /* NUL-terminated; body.len bytes */
 } rms_http_response;
 

@@ -301,6 +301,11 @@ static bool soap_content_type(const char *ct)
 static const char *status_text(long status)
 {
 	switch (status) {
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -348,6 +353,30 @@ static int interpret(rms_wsman *w, const char *what, const char *message_id,
 		               w->http_cfg.user ? "'" : " (none were sent)");
 		rms__error_set_http_status(401);
 		return RMS_E_AUTH;
+	}
+	if (h->status >= 300 && h->status < 400 && h->status != 304) {
+		/* Not followed: the credentials and the session belong to the
+		 * URL the caller gave. */
+		rms__error_set(RMS_E_HTTP, RMS_PHASE_RECEIVE,
+		               "%s redirects %s to %s (HTTP %ld %s): remsess follows no redirect "
+		               "and sends credentials nowhere else; if that is the service, give "
+		               "its URL",
+		               w->url, what, h->location ? h->location : "(no Location given)",
+		               h->status, status_text(h->status));
+		rms__error_set_http_status((int)h->status);
+		return RMS_E_HTTP;
+	}
+	if (h->status == 413 && reply->request_size <= RMS_MIN_MAX_ENVELOPE) {
+		/* No MaxEnvelopeSize is that small: the limit is not WinRM's. */
+		rms__error_set(RMS_E_ENVELOPE_TOO_LARGE, RMS_PHASE_SEND,
+		               "%s refused a small %zu-byte request as too large (HTTP 413): no "
+		               "WinRM MaxEnvelopeSize is that small, so something in front of the "
+		               "service (a proxy, the HTTP stack) limits request bodies; "
+		               "max_envelope_size cannot help",
+		               w->url, reply->request_size);
+		rms__error_set_http_status(413);
+		rms__error_set_limit("request body", 0, reply->request_size);
+		return RMS_E_ENVELOPE_TOO_LARGE;
 	}
 	if (h->status == 413) {
 		rms__error_set(RMS_E_ENVELOPE_TOO_LARGE, RMS_PHASE_SEND,

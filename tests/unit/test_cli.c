@@ -90,7 +90,7 @@ static void test_every_value_option_in_separate_form(void **state)
 	(void)state;
 	parsed *p =
 	    OK("-H", "server1.example", "--port", "5986", "--https", "-u", "admin", "--auth",
-	       "ntlm", "--cert", "c.pem", "--key", "k.pem", "--cacert", "ca.pem", "--insecure",
+	       "ntlm", "--cert", "c.pem", "--key", "k.pem", "--cacert", "ca.pem",
 	       "--proxy", "http://proxy:3128", "--timeout", "30", "--max-envelope-kb", "500", "-n",
 	       "root/standardcimv2", "--backend", "cim", "--json", "-v", "enum", "Win32_Service");
 	cli_args *a = &p->a;
@@ -104,7 +104,7 @@ static void test_every_value_option_in_separate_form(void **state)
 	assert_string_equal(a->cert, "c.pem");
 	assert_string_equal(a->key, "k.pem");
 	assert_string_equal(a->cacert, "ca.pem");
-	assert_true(a->insecure);
+	assert_false(a->insecure); /* --insecure with --cacert is refused */
 	assert_string_equal(a->proxy, "http://proxy:3128");
 	assert_int_equal(a->timeout_ms, 30000);
 	assert_int_equal(a->max_envelope_size, 500 * 1024);
@@ -437,6 +437,8 @@ static void test_usage_errors_for_commands(void **state)
 	BAD("unknown command 'enumerate'", "-H", "h", "enumerate", "X");
 	BAD("enum needs a CLASS", "-H", "h", "enum");
 	BAD("getclass needs a CLASS", "-H", "h", "getclass");
+	BAD("--insecure turns certificate verification off, so --cacert would be ignored",
+	    "-H", "h", "--https", "--insecure", "--cacert", "/etc/hostname", "identify");
 	BAD("getclass takes one CLASS (unexpected 'B')", "-H", "h", "getclass", "A", "B");
 	BAD("get needs a CLASS", "-H", "h", "get");
 	BAD("get needs a CLASS before any KEY=VALUE", "-H", "h", "get", "Name=x");
@@ -648,7 +650,7 @@ static void test_options_built_from_arguments(void **state)
 	(void)state;
 	assert_int_equal(setenv("REMSESS_PASSWORD", "pw", 1), 0);
 	parsed *p = OK("-H", "server1.example", "--port", "5986", "--https", "-u", "admin",
-	               "--auth", "basic", "--cacert", "ca.pem", "--insecure", "--timeout", "2.5",
+	               "--auth", "basic", "--insecure", "--timeout", "2.5",
 	               "--max-envelope-kb", "150", "-n", "root/wmi", "-vv", "enum", "X");
 	assert_int_equal(cli_resolve_password(&p->a, read_fake, NULL), 0);
 	int tag = 0;
@@ -662,7 +664,7 @@ static void test_options_built_from_arguments(void **state)
 	assert_string_equal(o.user, "admin");
 	assert_string_equal(o.password, "pw");
 	assert_int_equal(o.auth, RMS_AUTH_BASIC);
-	assert_string_equal(o.ca_file, "ca.pem");
+	assert_null(o.ca_file);
 	assert_true(o.tls_insecure);
 	assert_int_equal(o.operation_timeout_ms, 2500);
 	assert_int_equal(o.max_envelope_size, 150 * 1024);

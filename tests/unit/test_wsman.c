@@ -611,6 +611,33 @@ static void test_http_413_names_the_size_sent(void **state)
 	assert_msg("413");
 }
 
+/* A small request refused as too large: no WinRM limit is that small, so
+ * the message does not send the user to max_envelope_size. */
+static void test_http_413_for_a_small_request_blames_what_is_in_front(void **state)
+{
+	(void)state;
+	rms_httpd_response resp = {.status = 413, .content_type = ""};
+	assert_int_equal(exchange(&resp), RMS_E_ENVELOPE_TOO_LARGE);
+	const char *m = rms_error_message(rms_error_last());
+	if (!strstr(m, "small") || !strstr(m, "cannot help") || strstr(m, "set max_envelope_size"))
+		fail_msg("413 for a small request: %s", m);
+}
+
+/* A redirect is named with its target, not followed (credentials go
+ * nowhere else). */
+static void test_redirect_is_named_not_followed(void **state)
+{
+	(void)state;
+	rms_httpd_response resp = {.status = 302,
+	                           .content_type = "",
+	                           .headers = "Location: https://other.example/wsman\r\n"};
+	assert_int_equal(exchange(&resp), RMS_E_HTTP);
+	assert_int_equal(rms_error_http_status(rms_error_last()), 302);
+	assert_msg("redirects");
+	assert_msg("https://other.example/wsman");
+	assert_msg("follows no redirect");
+}
+
 static void test_recorded_faults_become_errors(void **state)
 {
 	(void)state;
@@ -1229,6 +1256,8 @@ int main(void)
 		cmocka_unit_test(test_test_connection_identifies_at_creation),
 		cmocka_unit_test(test_oversized_request_is_not_sent),
 		cmocka_unit_test(test_http_413_names_the_size_sent),
+		cmocka_unit_test(test_http_413_for_a_small_request_blames_what_is_in_front),
+		cmocka_unit_test(test_redirect_is_named_not_followed),
 		cmocka_unit_test(test_recorded_faults_become_errors),
 		cmocka_unit_test(test_http_failures_are_classified),
 		cmocka_unit_test(test_reply_must_relate_to_the_request),
