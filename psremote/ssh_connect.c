@@ -397,7 +397,8 @@ static bool hash_name(const char *name, char salt64[32], char hash64[32])
 	return true;
 }
 
-static int record_key(struct ssh_conn *c, struct hostkeys *h, const char *key, size_t len, int bit)
+static int record_key(const rms_logger *log, struct ssh_conn *c, struct hostkeys *h,
+                      const char *key, size_t len, int bit)
 {
 	struct libssh2_knownhost *node = NULL;
 	int rc;
@@ -422,6 +423,20 @@ static int record_key(struct ssh_conn *c, struct hostkeys *h, const char *key, s
 	/* Append, never rewrite: the file may hold lines libssh2 does not
 	 * understand. Start on a fresh line if the last one is unterminated. */
 	int fd = open(h->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == ENOENT) {
+		/* Its directory is missing (a fresh account's ~/.ssh): made as
+		 * OpenSSH makes it, one level, mode 0700. */
+		char *dir = strdup(h->path);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0700) == 0)
+				rms__log(log, RMS_LOG_INFO, "created %s (mode 0700) for %s", dir,
+				         h->path);
+		}
+		free(dir);
+		fd = open(h->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	}
 	if (fd < 0) {
 		int err = errno;
 		rms__error_set(RMS_E_HOST_KEY, RMS_PHASE_CONNECT,
@@ -514,7 +529,7 @@ static int verify_host_key(rms_session *s, struct ssh_conn *c, struct hostkeys *
 			    "(e.g. with ssh-keyscan, after checking the fingerprint) "
 			    "or set ssh.accept_new_host_key to record it",
 			    c->host, c->port, fp, h->path);
-		if ((r = record_key(c, h, key, len, k->knownhost_bit)))
+		if ((r = record_key(&s->log, c, h, key, len, k->knownhost_bit)))
 			return r;
 		rms__log(&s->log, RMS_LOG_WARNING,
 		         "%s: recorded the new host key of %s port %u (%s) "
@@ -814,8 +829,10 @@ static int auth_password(rms_session *s, struct ssh_conn *c, struct ssh_connecti
 		return AUTH_REJECTED;
 	if (!offered(cx->methods, "password")) {
 		if (!offered(cx->methods, "keyboard-interactive"))
-			rms__buf_puts(&cx->why, "; password: the server offers neither password nor "
-			                        "keyboard-interactive");
+			/* "password login", not "password:": a log line's
+			 * redaction takes "password: X" for a secret. */
+			rms__buf_puts(&cx->why, "; password login: the server offers neither password "
+			                        "nor keyboard-interactive");
 		return AUTH_REJECTED;
 	}
 	int r = libssh2_userauth_password_ex(c->ssh, user, (unsigned)strlen(user), pw,
@@ -824,8 +841,9 @@ static int auth_password(rms_session *s, struct ssh_conn *c, struct ssh_connecti
 	if (rc == AUTH_OK)
 		rms__log(&s->log, RMS_LOG_INFO, "%s: authenticated with a password", s->name);
 	else if (rc == AUTH_REJECTED)
-		rms__buf_puts(&cx->why, r == LIBSSH2_ERROR_PASSWORD_EXPIRED ? "; password: expired"
-		                                                            : "; password: rejected");
+		rms__buf_puts(&cx->why, r == LIBSSH2_ERROR_PASSWORD_EXPIRED
+		                            ? "; password login: the password has expired"
+		                            : "; password login: rejected");
 	return rc;
 }
 

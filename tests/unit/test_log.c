@@ -45,6 +45,13 @@ static void test_password_assignments_and_elements(void **state)
 	      "NewPassword=[redacted] db_password: [redacted]");
 	/* ... not where the word goes on. */
 	check("passwordless login", NULL, "passwordless login");
+	/* The library's own SSH reasons say "password login:", which is no
+	 * key: the words after it stay. */
+	check("key file: rejected; password login: the server offers neither password nor "
+	      "keyboard-interactive",
+	      NULL,
+	      "key file: rejected; password login: the server offers neither password nor "
+	      "keyboard-interactive");
 }
 
 static void test_the_session_secret_is_removed_anywhere(void **state)

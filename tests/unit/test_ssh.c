@@ -332,6 +332,31 @@ static void test_accept_new_records_the_key_for_next_time(void **state)
 	assert_int_equal(st.st_size, strlen(line));
 }
 
+/* accept-new on a fresh account: no ~/.ssh yet. The directory is made as
+ * OpenSSH makes it (mode 0700), and the key recorded in it. */
+static void test_accept_new_creates_the_missing_directory(void **state)
+{
+	(void)state;
+	char dir[600], kh[700];
+	rms_sshd_path(&sshd, "fresh-home-ssh", dir, sizeof dir);
+	snprintf(kh, sizeof kh, "%s/known_hosts", dir);
+	unlink(kh);
+	rmdir(dir);
+	rms_session_options o = opts_for(&sshd);
+	o.ssh.known_hosts = kh;
+	o.ssh.accept_new_host_key = true;
+	rms_session *s = open_with(&o);
+	rms_session_free(s);
+	struct stat st;
+	assert_int_equal(stat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(stat(kh, &st), 0);
+	assert_true(st.st_size > 0);
+	unlink(kh);
+	rmdir(dir);
+}
+
 static void test_hashed_known_hosts_entry_matches(void **state)
 {
 	(void)state;
@@ -609,7 +634,7 @@ static void test_wrong_password_fails_at_authenticate(void **state)
 	rms_session_options o = opts_for(&sshd);
 	o.ssh.identity_file = NULL;
 	o.password = "not-the-password";
-	expect_open_fails(&o, RMS_E_AUTH, RMS_PHASE_AUTHENTICATE, "password: rejected");
+	expect_open_fails(&o, RMS_E_AUTH, RMS_PHASE_AUTHENTICATE, "password login: rejected");
 	/* The password never appears in the error. */
 	assert_null(strstr(rms_error_message(rms_error_last()), "not-the-password"));
 }
@@ -1573,6 +1598,7 @@ int main(void)
 	    cmocka_unit_test(test_missing_known_hosts_file_fails_unless_accepting),
 	    cmocka_unit_test(test_changed_host_key_is_refused_even_when_accepting_new),
 	    cmocka_unit_test(test_accept_new_records_the_key_for_next_time),
+	    cmocka_unit_test(test_accept_new_creates_the_missing_directory),
 	    cmocka_unit_test(test_hashed_known_hosts_entry_matches),
 	    cmocka_unit_test(test_known_hosts_lines_are_classified_before_libssh2),
 	    cmocka_unit_test(test_key_of_another_type_recorded_is_refused),
