@@ -1529,6 +1529,10 @@ int cli_build_request(rms_request **out, const cli_args *a)
 	int rc = rms_request_new(&req, kind_of(a, c));
 	if (rc == 0)
 		rc = fill_request(req, a, c);
+	/* --timeout is what the whole call may take, every request, page and
+	 * retry of it included (it is also each request's OperationTimeout). */
+	if (rc == 0 && a->timeout_ms)
+		rc = rms_request_set_timeout(req, a->timeout_ms);
 	if (rc) {
 		rms_request_free(req);
 		return rc;

@@ -220,6 +220,14 @@ if [ -x /usr/bin/python3 ] && [ -x "$EP_RUN" ]; then
 	check "compare: a difference exits 1 and is named" 1 out "differ at [X_Number.Id=3].Words: cim (absent), pssession {}" -- $E compare query "SELECT * FROM X_Number WHERE Id < 5"
 	# shellcheck disable=SC2086
 	check "compare --json: one record" 0 out '{"operation":"get","equal":true,"difference":null,"sides":{"cim":{"backend":"cim","ok":true' -- $E --json compare get Win32_Service Name=WinRM
+	# shellcheck disable=SC2086
+	check "getclass: the schema" 0 out "class Win32_Service : CIM_Service" out "[key]" -- $E getclass Win32_Service
+	# A stalled server: --timeout is the whole call's limit, not that plus a
+	# grace (it said 7000 ms for --timeout 2 before).
+	/usr/bin/python3 -c "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$EP_PORT/control/fault', data=b'stall'))"
+	# shellcheck disable=SC2086
+	check "--timeout bounds the whole call" 4 err "within 2000 ms" -- $E --timeout 2 enum Win32_Service
+	/usr/bin/python3 -c "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$EP_PORT/control/fault', data=b'none'))"
 	REMSESS_PASSWORD=wrong
 	# shellcheck disable=SC2086
 	check "compare with a wrong password: both sides fail, exit 3 (the CIM side's)" 3 err "pssession side failed" -- $E compare enum Win32_Service
