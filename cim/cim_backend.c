@@ -863,6 +863,10 @@ static int step_exchange(rms_op *op, struct cim_op *c, rms_wait *w)
 	if (rc == RMS_EAGAIN)
 		return wait_or_time_out(op, c, w);
 	c->pending = EX_NONE;
+	/* The HTTP wait was cut to the operation's time limit: say it is that
+	 * limit which passed, as the caller set it, not the wait's remainder. */
+	if (rc == RMS_E_TIMEOUT && c->deadline && rms__now_ms() + 100 >= c->deadline)
+		return time_limit_passed(op); /* a failed step leaves no reply */
 	switch (what) {
 	case EX_IDENTIFY:
 		end_single(op, c);

@@ -3,6 +3,7 @@
  * comes ready-made from the library (rms_instance_to_json and friends, which
  * use jansson too); none is put together by hand.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <time.h>
 #include <unistd.h>
@@ -505,12 +506,73 @@ char *cli_error_json(int rc, const rms_error *e)
 	return s;
 }
 
+/* The library's messages name its option fields ("set allow_unencrypted",
+ * "ssh.accept_new_host_key", "max_envelope_size"); the user typed flags.
+ * Each field name standing as a word is written as its flag (malloc'd;
+ * NULL: use msg as it is). */
+static char *flags_for_fields(const char *msg)
+{
+	static const struct {
+		const char *field, *flag;
+	} words[] = {
+	    {"ssh.accept_new_host_key", "--accept-new-host-key"},
+	    {"ssh.known_hosts", "--known-hosts"},
+	    {"ssh.identity_file", "--identity"},
+	    {"auth_v3.encryption", "--encryption"},
+	    {"auth_v3.spn_host", "--spn-host"},
+	    {"auth_v3.spn_service", "--spn-service"},
+	    {"auth_v3.keytab", "--keytab"},
+	    {"auth_v3.no_channel_binding", "--no-channel-binding"},
+	    {"allow_unencrypted", "--allow-unencrypted"},
+	    {"max_envelope_size", "--max-envelope-kb"},
+	    {"tls_insecure", "--insecure"},
+	    {"spn_host", "--spn-host"},
+	    {"spn_service", "--spn-service"},
+	    {"no_channel_binding", "--no-channel-binding"},
+	    {"accept_new_host_key", "--accept-new-host-key"},
+	    {"operation_timeout_ms", "--timeout"},
+	};
+	if (!msg)
+		return NULL;
+	size_t cap = strlen(msg) * 2 + 64, n = 0;
+	char *outs = malloc(cap);
+	if (!outs)
+		return NULL;
+	for (const char *p = msg; *p;) {
+		bool word_start = p == msg || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
+		                                p[-1] == '.' || p[-1] == '-');
+		size_t k = 0;
+		for (; word_start && k < sizeof words / sizeof words[0]; k++) {
+			size_t fl = strlen(words[k].field);
+			char after = p[fl];
+			if (strncmp(p, words[k].field, fl) == 0 &&
+			    !(isalnum((unsigned char)after) || after == '_'))
+				break;
+		}
+		if (word_start && k < sizeof words / sizeof words[0]) {
+			size_t gl = strlen(words[k].flag);
+			if (n + gl + 1 > cap)
+				break;
+			memcpy(outs + n, words[k].flag, gl);
+			n += gl;
+			p += strlen(words[k].field);
+		} else {
+			if (n + 2 > cap)
+				break;
+			outs[n++] = *p++;
+		}
+	}
+	outs[n] = '\0';
+	return outs;
+}
+
 int cli_report_error(FILE *out, FILE *err, bool json, const char *step, int rc, const rms_error *e)
 {
 	int code = e ? rms_error_code(e) : rc;
 	if (code == 0)
 		code = rc ? rc : RMS_E_INTERNAL;
-	const char *msg = e ? rms_error_message(e) : rms_error_code_message(code);
+	char *flagged = flags_for_fields(e ? rms_error_message(e) : NULL);
+	const char *msg = flagged ? flagged : e ? rms_error_message(e) : rms_error_code_message(code);
 	const char *field = rms_error_field(e);
 	if (code == RMS_E_NOT_IMPLEMENTED) {
 		/* The library's message usually says so itself; say it once. */
@@ -531,6 +593,7 @@ int cli_report_error(FILE *out, FILE *err, bool json, const char *step, int rc, 
 		const char *phase = ph != RMS_PHASE_NONE ? rms_phase_name(ph) : step;
 		fprintf(err, "remsess: %s failed: %s\n", phase ? phase : "operation", msg);
 	}
+	free(flagged);
 	if (json) {
 		char *line = cli_error_json(code, e);
 		if (line) {
@@ -1022,21 +1085,6 @@ void cli_progress_end(cli_progress *p)
 	cli_progress_clear(p);
 }
 
-/* s as a JSON string (names from the server: escaped, never trusted). */
-static void json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
-}
-
 /* A class schema: its properties with their types (keys marked), and its
  * methods; with json one object. */
 static int print_class(FILE *out, bool json, const rms_cim_class *cls)
@@ -1046,31 +1094,44 @@ static int print_class(FILE *out, bool json, const rms_cim_class *cls)
 	size_t np = rms_cim_class_property_count(cls), nm = rms_cim_class_method_count(cls);
 	const char *super = rms_cim_class_superclass(cls);
 	if (json) {
-		fputs("{\"ClassName\":", out);
-		json_str(out, rms_cim_class_name(cls));
-		fputs(",\"SuperClass\":", out);
-		if (super)
-			json_str(out, super);
-		else
-			fputs("null", out);
-		fputs(",\"Properties\":[", out);
+		int failed = 0;
+		json_t *o = json_object(), *props = json_array(), *methods = json_array();
+		if (!o || !props || !methods) {
+			json_decref(o);
+			json_decref(props);
+			json_decref(methods);
+			return cli_report_error(out, stderr, true, "output", RMS_E_NOMEM, NULL);
+		}
+		jset(o, "ClassName", json_str_or_null(rms_cim_class_name(cls)), &failed);
+		jset(o, "SuperClass", json_str_or_null(super), &failed);
 		for (size_t i = 0; i < np; i++) {
 			const char *name;
 			rms_type type;
 			unsigned flags;
 			rms_cim_class_property_at(cls, i, &name, &type, &flags);
-			fputs(i ? ",{\"Name\":" : "{\"Name\":", out);
-			json_str(out, name);
-			fprintf(out, ",\"Type\":\"%s\",\"Key\":%s}", rms_type_name(type),
-			        flags & RMS_PROP_KEY ? "true" : "false");
+			json_t *p = json_object();
+			if (!p) {
+				failed = 1;
+				break;
+			}
+			jset(p, "Name", json_str_or_null(name), &failed);
+			jset(p, "Type", json_str_or_null(rms_type_name(type)), &failed);
+			jset(p, "Key", json_boolean(flags & RMS_PROP_KEY), &failed);
+			if (json_array_append_new(props, p))
+				failed = 1;
 		}
-		fputs("],\"Methods\":[", out);
-		for (size_t i = 0; i < nm; i++) {
-			if (i)
-				fputc(',', out);
-			json_str(out, rms_cim_class_method_at(cls, i));
-		}
-		fputs("]}\n", out);
+		for (size_t i = 0; i < nm; i++)
+			if (json_array_append_new(methods,
+			                          json_str_or_null(rms_cim_class_method_at(cls, i))))
+				failed = 1;
+		jset(o, "Properties", props, &failed);
+		jset(o, "Methods", methods, &failed);
+		char *line = failed ? NULL : json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		if (!line)
+			return cli_report_error(out, stderr, true, "output", RMS_E_NOMEM, NULL);
+		fprintf(out, "%s\n", line);
+		free(line);
 		return CLI_EXIT_OK;
 	}
 	fprintf(out, "class %s", rms_cim_class_name(cls));

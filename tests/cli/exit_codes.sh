@@ -140,6 +140,9 @@ REMSESS_PASSWORD=s3cr3t-Pw-77
 export REMSESS_PASSWORD
 check "REMSESS_PASSWORD is used" 0 out "CimSession" -- -H h -u admin --https session --backend cim
 check "Basic over plain http is refused" 2 err "unencrypted" -- -H h -u admin session --backend cim
+# The message names the flag the user types, not the library's field.
+check "messages name flags, not fields" 2 err "set --allow-unencrypted to accept that" -- -H h -u admin session --backend cim
+check_not "no library field name" err "set allow_unencrypted"
 check "--allow-unencrypted accepts it" 0 out "CimSession" -- -H h -u admin --allow-unencrypted session --backend cim
 check_not "the password is never printed" out "s3cr3t-Pw-77"
 unset REMSESS_PASSWORD
@@ -226,7 +229,7 @@ if [ -x /usr/bin/python3 ] && [ -x "$EP_RUN" ]; then
 	# grace (it said 7000 ms for --timeout 2 before).
 	/usr/bin/python3 -c "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$EP_PORT/control/fault', data=b'stall'))"
 	# shellcheck disable=SC2086
-	check "--timeout bounds the whole call" 4 err "within 2000 ms" -- $E --timeout 2 enum Win32_Service
+	check "--timeout bounds the whole call" 4 err "time limit of 2000 ms passed" -- $E --timeout 2 enum Win32_Service
 	/usr/bin/python3 -c "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$EP_PORT/control/fault', data=b'none'))"
 	REMSESS_PASSWORD=wrong
 	# shellcheck disable=SC2086
