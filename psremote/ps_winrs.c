@@ -168,6 +168,12 @@ static int check_broken(rms_session *s, int rc, bool names_command)
 		lost = true;
 		if (ps)
 			ps->shell_gone = true;
+		/* Its own code, so a caller can tell it from other faults (the
+		 * fault's numbers stay on the error). */
+		struct rms_error *m = rms__error_last_mut();
+		if (m)
+			m->code = RMS_E_GONE;
+		rc = RMS_E_GONE;
 	}
 	if (lost)
 		rms__ps_session_lost(s);

@@ -452,7 +452,16 @@ int rms__fault_raise(const xmlNode *fault, int http_status)
 	bool timed_out = str_eq(wsman_sub, "w:TimedOut") ||
 	                 (fi.has_wsman_code && fi.wsman_code == RMS_WSMAN_ERR_TIMED_OUT);
 	bool too_large = !timed_out && str_eq(wsman_sub, "w:EncodingLimit");
-	int code = timed_out ? RMS_E_TIMEOUT : too_large ? RMS_E_ENVELOPE_TOO_LARGE : RMS_E_FAULT;
+	/* A quota a caller can wait out or raise: shells or operations per
+	 * user, concurrent commands (w:QuotaLimit, or its numbers). */
+	bool quota = !timed_out && !too_large &&
+	             (str_eq(wsman_sub, "w:QuotaLimit") ||
+	              (fi.has_wsman_code && fi.wsman_code == RMS_WSMAN_ERR_QUOTA_LIMIT) ||
+	              (fi.has_wmi_code && fi.wmi_code == RMS_WSMAN_ERR_MAX_SHELLS_PER_USER));
+	int code = timed_out    ? RMS_E_TIMEOUT
+	           : too_large  ? RMS_E_ENVELOPE_TOO_LARGE
+	           : quota      ? RMS_E_QUOTA
+	                        : RMS_E_FAULT;
 	rms_phase phase = too_large ? RMS_PHASE_LIMIT : RMS_PHASE_REMOTE;
 
 	const char *head;

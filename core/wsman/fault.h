@@ -55,6 +55,8 @@
  *   - w:TimedOut (subcode, or WSManFault code 2150858793): RMS_E_TIMEOUT,
  *     phase REMOTE, so a WinRS Receive loop can treat it as "no data yet";
  *   - w:EncodingLimit: RMS_E_ENVELOPE_TOO_LARGE, phase LIMIT;
+ *   - w:QuotaLimit (or WSManFault 2150858815, or WMI error 0x803381A5, too
+ *     many shells per user): RMS_E_QUOTA, phase REMOTE;
  *   - anything else: RMS_E_FAULT, phase REMOTE.
  * The message reads like "the server refused the request: <reason>
  * (w:InvalidSelectors, WSManFault 2150858843, WMI error 0x80041002:

@@ -69,7 +69,9 @@ extern "C" {
 	X(HOST_KEY, -26, "SSH host key not trusted")                               \
 	X(IO, -27, "local input/output error")                                     \
 	X(INTERNAL, -28, "internal error")                                         \
-	X(SKIPPED, -29, "an item could not be decoded and was skipped; the operation goes on")
+	X(SKIPPED, -29, "an item could not be decoded and was skipped; the operation goes on") \
+	X(QUOTA, -30, "a server quota was reached (too many shells or operations)")       \
+	X(GONE, -31, "the remote shell or command no longer exists")
 
 enum rms_error_code {
 #define RMS_X_(name, num, msg) RMS_E_##name = (num),

@@ -894,6 +894,7 @@ static const struct {
 	{RMS_E_NOT_FOUND, 1},   {RMS_E_SSH, 3},
 	{RMS_E_HOST_KEY, 3},    {RMS_E_IO, 1},
 	{RMS_E_INTERNAL, 1},    {RMS_E_SKIPPED, 1}, /* a result that is not whole */
+	{RMS_E_QUOTA, 1},       {RMS_E_GONE, 1},
 };
 
 static void test_exit_status_for_every_error_code(void **state)

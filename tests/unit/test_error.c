@@ -23,6 +23,8 @@ static void test_every_code_has_a_stable_name_and_message(void **state)
 	assert_int_equal(RMS_E_FAULT, -16);
 	assert_int_equal(RMS_E_INTERNAL, -28);
 	assert_int_equal(RMS_E_SKIPPED, -29);
+	assert_int_equal(RMS_E_QUOTA, -30);
+	assert_int_equal(RMS_E_GONE, -31);
 	int seen = 0;
 #define CHECK(name, num, msg)                                                                      \
 	assert_string_equal(rms_error_code_name(num), "RMS_E_" #name);                             \
@@ -31,7 +33,7 @@ static void test_every_code_has_a_stable_name_and_message(void **state)
 	seen++;
 	RMS_ERROR_LIST(CHECK)
 #undef CHECK
-	assert_int_equal(seen, 30);
+	assert_int_equal(seen, 32);
 	assert_string_equal(rms_error_code_name(-9999), "RMS_E_UNKNOWN");
 	assert_string_equal(rms_error_code_message(12345), "unknown error code");
 }

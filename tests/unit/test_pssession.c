@@ -701,8 +701,9 @@ static void test_shell_deleted_by_server_breaks_the_session(void **state)
 		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
 	assert_int_equal(rms_endpoint_stat(ep, "shells_expired"), 1);
 	int code;
-	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL), RMS_E_FAULT);
+	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL), RMS_E_GONE);
 	assert_int_equal(rms_session_state_get(s), RMS_STATE_BROKEN);
+	assert_int_equal(rms_error_code(rms_session_broken_reason(s)), RMS_E_GONE);
 	assert_non_null(strstr(rms_error_message(rms_session_broken_reason(s)), "not found"));
 	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL), RMS_E_STATE);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "shell was not found"));
@@ -710,6 +711,25 @@ static void test_shell_deleted_by_server_breaks_the_session(void **state)
 	stop(ep);
 }
 
+
+/* A user's shell quota (MaxShellsPerUser, 30 on Windows; 1 here): the
+ * next PSSession fails at creation with its own code, RMS_E_QUOTA, and the
+ * fault's numbers. */
+static void test_shell_quota_is_its_own_error(void **state)
+{
+	(void)state;
+	static const char *const args[] = {"--max-shells-per-user", "1", NULL};
+	rms_endpoint_proc *ep = start(args);
+	rms_session *first = ps_session(ep);
+	rms_session_options o = opts_for(ep);
+	rms_session *second = NULL;
+	assert_int_equal(rms_session_new(&second, RMS_BACKEND_PSSESSION, &o), RMS_E_QUOTA);
+	assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_REMOTE);
+	assert_non_null(rms_error_fault_subcode(rms_error_last()));
+	assert_string_equal(rms_error_fault_subcode(rms_error_last()), "w:QuotaLimit");
+	rms_session_free(first);
+	stop(ep);
+}
 
 /* ---- the engine contract, by hand ------------------------------------------ */
 
@@ -984,6 +1004,7 @@ int main(void)
 		cmocka_unit_test(test_endpoint_killed_mid_command_breaks_the_session),
 		cmocka_unit_test(test_connection_closed_by_server_is_reopened),
 		cmocka_unit_test(test_shell_deleted_by_server_breaks_the_session),
+		cmocka_unit_test(test_shell_quota_is_its_own_error),
 		cmocka_unit_test_setup_teardown(
 			test_a_command_stepped_by_hand_gives_the_blocking_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commands_stepped_in_turns_from_one_thread,
