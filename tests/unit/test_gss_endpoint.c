@@ -477,7 +477,7 @@ static void test_channel_binding_over_https(void **state)
  * endpoint on the same port, with a certificate of its own) the next
  * request logs in on the new connection before its body goes out, bound
  * anew; the login succeeds and the request reaches the server (which no
- * longer knows the shell: a fault, not an authentication failure). */
+ * longer knows the shell: RMS_E_GONE, not an authentication failure). */
 static rms_endpoint_proc *tls_endpoint(const char *port)
 {
 	const char *const *kdc_args = rms_kdc_endpoint_args(&kdc);
@@ -517,8 +517,8 @@ static void test_changed_certificate_is_bound_anew(void **state)
 	const char *argv[] = {"/c", "echo", "second"};
 	int rc = rms_run(&code, s, "cmd", 3, argv, NULL, NULL);
 	const rms_error *e = rms_error_last();
-	if (rc != RMS_E_FAULT)
-		fail_msg("wanted the server's fault for the unknown shell, got %s: %s",
+	if (rc != RMS_E_GONE)
+		fail_msg("wanted the server's answer for the unknown shell, got %s: %s",
 		         rms_error_code_name(rc), rms_error_message(e));
 	assert_int_equal(rms_endpoint_stat(second, "auth_handshakes"), 1);
 	assert_int_equal(rms_endpoint_stat(second, "auth_failures"), 0);
