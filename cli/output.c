@@ -544,9 +544,9 @@ static char *flags_for_fields(const char *msg)
 		size_t k = 0;
 		for (; word_start && k < sizeof words / sizeof words[0]; k++) {
 			size_t fl = strlen(words[k].field);
-			char after = p[fl];
+			/* p holds the whole field before its next byte is read. */
 			if (strncmp(p, words[k].field, fl) == 0 &&
-			    !(isalnum((unsigned char)after) || after == '_'))
+			    !(isalnum((unsigned char)p[fl]) || p[fl] == '_'))
 				break;
 		}
 		if (word_start && k < sizeof words / sizeof words[0]) {
