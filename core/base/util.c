@@ -205,6 +205,16 @@ void rms__buf_init(rms_buf *b)
 	b->failed = false;
 }
 
+void rms__free_secret(char *s)
+{
+	if (s) {
+		volatile char *v = s;
+		while (*v)
+			*v++ = '\0';
+	}
+	free(s);
+}
+
 void rms__buf_free(rms_buf *b)
 {
 	free(b->data);

@@ -47,6 +47,9 @@ typedef struct rms_buf {
 
 void rms__buf_init(rms_buf *b);
 void rms__buf_free(rms_buf *b);
+/* Overwrite a NUL-terminated secret (a password, a URL with credentials)
+ * with zeros, then free it. Accepts NULL. */
+void rms__free_secret(char *s);
 int rms__buf_append(rms_buf *b, const void *data, size_t len);
 int rms__buf_puts(rms_buf *b, const char *s);
 int rms__buf_printf(rms_buf *b, const char *fmt, ...) RMS_PRINTF(2, 3);

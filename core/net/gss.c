@@ -210,16 +210,6 @@ static int gss_fail(const rms_gss *g, int code, rms_phase phase, const char *dur
 
 /* ---- set-up -------------------------------------------------------------- */
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		volatile char *v = s;
-		while (*v)
-			*v++ = '\0';
-	}
-	free(s);
-}
-
 int rms__gss_new(rms_gss **out, const rms_gss_config *cfg)
 {
 	*out = NULL;
@@ -282,7 +272,7 @@ void rms__gss_free(rms_gss *g)
 	if (g->target != GSS_C_NO_NAME)
 		gss_release_name(&minor, &g->target);
 	free(g->user);
-	wipe_free(g->password);
+	rms__free_secret(g->password);
 	free(g->keytab);
 	free(g->spn);
 	free(g->spn_shown);

@@ -247,6 +247,22 @@ static bool header_is(const char *line, size_t len, const char *name)
 	return true;
 }
 
+/* The value of a header line header_is matched: after the colon, without
+ * the white space around it or the line end. */
+static const char *header_value(const char *line, size_t len, size_t *vlen)
+{
+	const char *colon = memchr(line, ':', len);
+	size_t i = colon ? (size_t)(colon - line) + 1 : len;
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	size_t end = len;
+	while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' ||
+	                   line[end - 1] == ' ' || line[end - 1] == '\t'))
+		end--;
+	*vlen = end - i;
+	return line + i;
+}
+
 /* Grows the body buffer, never past limit + 1 bytes (the NUL). */
 static bool body_reserve(rms_buf *b, size_t extra, size_t limit, curl_off_t announced)
 {
@@ -335,28 +351,18 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 			}
 		}
 	} else if (h->gss && header_is(line, len, "www-authenticate")) {
-		size_t i = 17;
-		while (i < len && (line[i] == ' ' || line[i] == '\t'))
-			i++;
-		size_t end = len;
-		while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' ||
-		                   line[end - 1] == ' '))
-			end--;
-		if (h->challenges.len + (end - i) + 1 > MAX_CHALLENGES)
+		size_t vlen;
+		const char *v = header_value(line, len, &vlen);
+		if (h->challenges.len + vlen + 1 > MAX_CHALLENGES)
 			h->challenges_over = true;
-		else if (rms__buf_append(&h->challenges, line + i, end - i) ||
+		else if (rms__buf_append(&h->challenges, v, vlen) ||
 		         rms__buf_append(&h->challenges, "\n", 1))
 			x->nomem = true;
 	} else if (header_is(line, len, "location")) {
-		size_t i = 9;
-		while (i < len && (line[i] == ' ' || line[i] == '\t'))
-			i++;
-		size_t end = len;
-		while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' ||
-		                   line[end - 1] == ' '))
-			end--;
-		size_t n = end - i < sizeof x->location - 1 ? end - i : sizeof x->location - 1;
-		memcpy(x->location, line + i, n);
+		size_t vlen;
+		const char *v = header_value(line, len, &vlen);
+		size_t n = vlen < sizeof x->location - 1 ? vlen : sizeof x->location - 1;
+		memcpy(x->location, v, n);
 		x->location[n] = '\0';
 	} else if (header_is(line, len, "content-length")) {
 		char tmp[32];
@@ -756,16 +762,6 @@ static int setup_gss(rms_http *h, const rms_http_config *cfg)
 	return 0;
 }
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		volatile char *v = s;
-		while (*v)
-			*v++ = '\0';
-	}
-	free(s);
-}
-
 int rms__http_new(rms_http **out, const rms_http_config *cfg)
 {
 	if (out)
@@ -875,12 +871,12 @@ void rms__http_free(rms_http *h)
 	free(h->url);
 	free(h->shown_url);
 	free(h->user);
-	wipe_free(h->password);
+	rms__free_secret(h->password);
 	free(h->client_cert);
 	free(h->client_key);
 	free(h->ca_file);
 	free(h->ca_path);
-	wipe_free(h->proxy); /* may hold proxy credentials */
+	rms__free_secret(h->proxy); /* may hold proxy credentials */
 	free(h->shown_proxy);
 	rms__gss_free(h->gss);
 	rms__buf_free(&h->challenges);
@@ -1460,6 +1456,17 @@ static int check_leg_connection(rms_http *h)
 	                      h->shown_url, rms_auth_name(h->auth));
 }
 
+/* The login's next step with the server's token (in h->token), whose
+ * answer replaces it there. */
+static int step_with_token(rms_http *h, bool *done)
+{
+	rms_buf in = h->token;
+	rms__buf_init(&h->token);
+	int rc = rms__gss_step(h->gss, (const uint8_t *)in.data, in.len, &h->token, done);
+	rms__buf_free(&in);
+	return rc;
+}
+
 /* The answer to a login leg: the next leg, or the login done and the
  * request's body next. */
 static int after_leg(rms_http *h, long status)
@@ -1472,13 +1479,7 @@ static int after_leg(rms_http *h, long status)
 	if (status == 401) {
 		if (!h->token.len || done)
 			return login_refused(h);
-		if ((rc = check_leg_connection(h)))
-			return rc;
-		rms_buf in = h->token;
-		rms__buf_init(&h->token);
-		rc = rms__gss_step(h->gss, (const uint8_t *)in.data, in.len, &h->token, &done);
-		rms__buf_free(&in);
-		if (rc)
+		if ((rc = check_leg_connection(h)) || (rc = step_with_token(h, &done)))
 			return rc;
 		if (!h->token.len)
 			return rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
@@ -1497,11 +1498,7 @@ static int after_leg(rms_http *h, long status)
 			                      "its own identity (no final token for mutual "
 			                      "authentication)",
 			                      h->shown_url, rms_auth_name(h->auth), status);
-		rms_buf in = h->token;
-		rms__buf_init(&h->token);
-		rc = rms__gss_step(h->gss, (const uint8_t *)in.data, in.len, &h->token, &done);
-		rms__buf_free(&in);
-		if (rc)
+		if ((rc = step_with_token(h, &done)))
 			return rc;
 		if (!done)
 			return rms__error_set(RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,

@@ -269,9 +269,8 @@ static bool has_qualifier(const xmlNode *prop, const char *name, char **value)
 /* A METHOD's return type and its out-parameters, for typing its answer
  * (<Method>_OUTPUT). A type this library does not know leaves that one
  * untyped (decoded by shape), never the class unusable. */
-static int decode_method(rms_cim_class *c, const xmlNode *m, const char *cls, const char *method)
+static int decode_method(rms_cim_class *c, const xmlNode *m)
 {
-	(void)cls, (void)method;
 	char *rt = rms__xml_attr(m, NULL, "TYPE");
 	rms_type t;
 	int rc = 0;
@@ -332,7 +331,7 @@ int rms__decode_class(rms_cim_class **out, const xmlNode *el)
 			       : rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 			                        "class %s: a METHOD without a NAME", name);
 			if (!rc)
-				rc = decode_method(c, p, name, m);
+				rc = decode_method(c, p);
 			free(m);
 			continue;
 		}

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "backend.h"
+#include "drain.h"
 #include "endpoint.h"
 #include "remsess/remsess.h"
 
@@ -89,21 +90,6 @@ static int64_t settled_stat(rms_endpoint_proc *ep, const char *path, int64_t wan
 	return v;
 }
 
-static uint64_t drain(rms_op *op)
-{
-	uint64_t n = 0;
-	rms_instance *inst;
-	int rc;
-	while ((rc = rms_op_next(op, &inst)) == 0) {
-		rms_instance_free(inst);
-		n++;
-	}
-	if (rc != RMS_ITEROVER)
-		fail_msg("enumeration failed after %llu: %s", (unsigned long long)n,
-		         rms_error_message(rms_op_error(op)));
-	return n;
-}
-
 /* ---- semantics --------------------------------------------------------- */
 
 static void test_creation_opens_nothing_and_each_operation_one_connection(void **state)
@@ -116,7 +102,7 @@ static void test_creation_opens_nothing_and_each_operation_one_connection(void *
 	for (int i = 1; i <= 5; i++) {
 		rms_op *op;
 		assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_Service"), 0);
-		assert_true(drain(op) > 20);
+		assert_true(rms_test_drain(op) > 20);
 		rms_op_free(op);
 		rms_instance *inst;
 		rms_ref *k = service_ref("WinRM");

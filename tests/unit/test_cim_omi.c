@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drain.h"
 #include "endpoint.h"
 #include "remsess/remsess.h"
 
@@ -45,21 +46,6 @@ static rms_session *cim_session(void)
 	if (rms_session_new(&s, RMS_BACKEND_CIM, &o))
 		fail_msg("session: %s", rms_error_message(rms_error_last()));
 	return s;
-}
-
-static uint64_t drain(rms_op *op)
-{
-	uint64_t n = 0;
-	rms_instance *inst;
-	int rc;
-	while ((rc = rms_op_next(op, &inst)) == 0) {
-		rms_instance_free(inst);
-		n++;
-	}
-	if (rc != RMS_ITEROVER)
-		fail_msg("enumeration failed after %llu: %s", (unsigned long long)n,
-		         rms_error_message(rms_op_error(op)));
-	return n;
 }
 
 static int64_t stat_or_zero(const char *name)
@@ -93,7 +79,7 @@ static void test_enumerate_and_no_release_after_the_end(void **state)
 	rms_op *op = NULL;
 	if (rms_enumerate(&op, s, NULL, "X_SmallNumber"))
 		fail_msg("enumerate: %s", rms_error_message(rms_error_last()));
-	assert_int_equal(drain(op), 1000);
+	assert_int_equal(rms_test_drain(op), 1000);
 	rms_op_free(op);
 	assert_int_equal(stat_or_zero("requests_by_action.Release"), 0);
 	/* Stopped after five of ten that came in one page, which also
@@ -130,7 +116,7 @@ static void test_query(void **state)
 	rms_op *op = NULL;
 	if (rms_query(&op, s, NULL, "SELECT * FROM X_SmallNumber WHERE Number < 10"))
 		fail_msg("query: %s", rms_error_message(rms_error_last()));
-	assert_int_equal(drain(op), 10);
+	assert_int_equal(rms_test_drain(op), 10);
 	rms_op_free(op);
 	rms_session_free(s);
 	assert_int_equal(stat_or_zero("requests_without_namespace"), 0);

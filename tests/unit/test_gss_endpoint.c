@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "drain.h"
 #include "endpoint.h"
 #include "kdc.h"
 #include "remsess/remsess.h"
@@ -51,6 +52,23 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* Another endpoint logging in with the KDC, with more options of its own
+ * (NULL-terminated). */
+static rms_endpoint_proc *spawn_with(const char *const *more)
+{
+	const char *const *kdc_args = rms_kdc_endpoint_args(&kdc);
+	const char *args[24];
+	size_t n = 0;
+	for (; kdc_args[n] && n < 10; n++)
+		args[n] = kdc_args[n];
+	for (size_t i = 0; more && more[i] && n < 23; i++)
+		args[n++] = more[i];
+	args[n] = NULL;
+	rms_endpoint_proc *p = rms_endpoint_spawn(args);
+	assert_non_null(p);
+	return p;
+}
+
 static rms_session_options opts(rms_auth auth, const char *user, const char *password)
 {
 	rms_session_options o = rms_endpoint_session_options(ep);
@@ -70,27 +88,12 @@ static rms_session *session(rms_backend b, const rms_session_options *o)
 	return s;
 }
 
-static uint64_t drain(rms_op *op)
-{
-	uint64_t n = 0;
-	rms_instance *inst;
-	int rc;
-	while ((rc = rms_op_next(op, &inst)) == 0) {
-		rms_instance_free(inst);
-		n++;
-	}
-	if (rc != RMS_ITEROVER)
-		fail_msg("enumeration failed after %llu: %s", (unsigned long long)n,
-		         rms_error_message(rms_op_error(op)));
-	return n;
-}
-
 static void enumerate_services(rms_session *s)
 {
 	rms_op *op = NULL;
 	if (rms_enumerate(&op, s, NULL, "Win32_Service"))
 		fail_msg("enumerate: %s", rms_error_message(rms_error_last()));
-	assert_true(drain(op) > 20);
+	assert_true(rms_test_drain(op) > 20);
 	rms_op_free(op);
 }
 
@@ -301,16 +304,8 @@ static unsigned bsd_sum(const unsigned char *p, size_t len)
 static void test_sealed_input_across_small_envelopes(void **state)
 {
 	(void)state;
-	const char *const *kdc_args = rms_kdc_endpoint_args(&kdc);
-	const char *args[16];
-	size_t n = 0;
-	for (; kdc_args[n] && n < 10; n++)
-		args[n] = kdc_args[n];
-	args[n++] = "--max-envelope-kb";
-	args[n++] = "32";
-	args[n] = NULL;
-	rms_endpoint_proc *small = rms_endpoint_spawn(args);
-	assert_non_null(small);
+	static const char *const more[] = {"--max-envelope-kb", "32", NULL};
+	rms_endpoint_proc *small = spawn_with(more);
 	char small_url[160];
 	snprintf(small_url, sizeof small_url, "http://localhost:%u/wsman", small->port);
 	rms_session_options o = opts(RMS_AUTH_NTLM, NTLM_USER, RMS_ENDPOINT_PASSWORD);
@@ -431,6 +426,14 @@ static void test_unencrypted_is_refused_by_the_host(void **state)
 
 /* ---- channel binding over https ------------------------------------------- */
 
+/* A hardened endpoint over https (CbtHardeningLevel Strict), on the given
+ * port (NULL: any). */
+static rms_endpoint_proc *tls_endpoint(const char *port)
+{
+	const char *more[] = {"--tls", "--cbt", "strict", port ? "--port" : NULL, port, NULL};
+	return spawn_with(more);
+}
+
 /* A hardened host (CbtHardeningLevel Strict: the endpoint's --cbt strict)
  * over https: the login bound to its certificate passes, for Kerberos and
  * NTLM; the same login without the binding is refused. Nothing is sealed
@@ -438,17 +441,7 @@ static void test_unencrypted_is_refused_by_the_host(void **state)
 static void test_channel_binding_over_https(void **state)
 {
 	(void)state;
-	const char *const *kdc_args = rms_kdc_endpoint_args(&kdc);
-	const char *args[16];
-	size_t n = 0;
-	for (; kdc_args[n] && n < 10; n++)
-		args[n] = kdc_args[n];
-	args[n++] = "--tls";
-	args[n++] = "--cbt";
-	args[n++] = "strict";
-	args[n] = NULL;
-	rms_endpoint_proc *tls = rms_endpoint_spawn(args);
-	assert_non_null(tls);
+	rms_endpoint_proc *tls = tls_endpoint(NULL);
 	char tls_url[160];
 	snprintf(tls_url, sizeof tls_url, "https://localhost:%u/wsman", tls->port);
 	struct {
@@ -478,24 +471,6 @@ static void test_channel_binding_over_https(void **state)
  * request logs in on the new connection before its body goes out, bound
  * anew; the login succeeds and the request reaches the server (which no
  * longer knows the shell: RMS_E_GONE, not an authentication failure). */
-static rms_endpoint_proc *tls_endpoint(const char *port)
-{
-	const char *const *kdc_args = rms_kdc_endpoint_args(&kdc);
-	const char *args[16];
-	size_t n = 0;
-	for (; kdc_args[n] && n < 10; n++)
-		args[n] = kdc_args[n];
-	args[n++] = "--tls";
-	args[n++] = "--cbt";
-	args[n++] = "strict";
-	if (port) {
-		args[n++] = "--port";
-		args[n++] = port;
-	}
-	args[n] = NULL;
-	return rms_endpoint_spawn(args);
-}
-
 static void test_changed_certificate_is_bound_anew(void **state)
 {
 	(void)state;
