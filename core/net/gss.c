@@ -137,9 +137,9 @@ static const char *advice(const rms_gss *g, OM_uint32 major, OM_uint32 minor, ch
 		return tmp;
 	case KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN:
 		snprintf(tmp, tmpsize,
-		         "the KDC has no service principal %s: set spn_host (--spn-host) to the "
-		         "name the host is registered under (an IP address or a DNS alias is "
-		         "rarely one), or spn_service (--spn-service)",
+		         "the KDC has no service principal %s: set spn_host to the name the "
+		         "host is registered under (an IP address or a DNS alias is rarely "
+		         "one), or spn_service",
 		         g->spn_shown);
 		return tmp;
 	case KRB5KRB_AP_ERR_SKEW:
