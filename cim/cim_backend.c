@@ -1126,8 +1126,7 @@ static int cim_start(rms_op *op)
 	op->priv = c;
 	c->stream = streams(r->kind);
 	c->max_elements = s->opts.cim.max_elements; /* the default filled in by options.c */
-	if (r->timeout_ms)
-		c->deadline = rms__now_ms() + r->timeout_ms;
+	c->deadline = rms__request_deadline(r);
 	if (!(c->ns = namespace_of(op)))
 		return rms__error_nomem();
 	int rc = client(&c->w, s, &op->cancelled);

@@ -1355,6 +1355,8 @@ void cli_build_options(rms_session_options *o, const cli_args *a, rms_backend ba
 	o->auth_v3.no_channel_binding = a->no_channel_binding;
 	o->proxy = a->proxy;
 	o->operation_timeout_ms = a->timeout_ms;
+	/* --timeout bounds creating a session too (the whole call). */
+	o->timeouts_v4.open_timeout_ms = a->timeout_ms;
 	o->max_envelope_size = a->max_envelope_size;
 	o->log = log;
 	o->log_userdata = log_userdata;

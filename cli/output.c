@@ -433,6 +433,7 @@ static const char *option_for_field(const char *field)
 	    {"allow_unencrypted", "--allow-unencrypted"},
 	    {"proxy", "--proxy"},
 	    {"operation_timeout_ms", "--timeout"},
+	    {"timeouts_v4.open_timeout_ms", "--timeout"},
 	    {"max_envelope_size", "--max-envelope-kb"},
 	    {"transport", "--transport"},
 	    {"pssession_v2.protocol", "--protocol"},
@@ -531,6 +532,7 @@ static char *flags_for_fields(const char *msg)
 	    {"no_channel_binding", "--no-channel-binding"},
 	    {"accept_new_host_key", "--accept-new-host-key"},
 	    {"operation_timeout_ms", "--timeout"},
+	    {"open_timeout_ms", "--timeout"},
 	};
 	if (!msg)
 		return NULL;

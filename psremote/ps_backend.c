@@ -476,8 +476,8 @@ static int ps_start(rms_op *op)
 	}
 	if (rc)
 		return rc;
-	if (r->timeout_ms && r->kind != RMS_OP_IDENTIFY)
-		p->cmd.deadline_ms = rms__now_ms() + r->timeout_ms;
+	if (r->kind != RMS_OP_IDENTIFY)
+		p->cmd.deadline_ms = rms__request_deadline(r);
 	return tp(op)->begin(&p->cmd);
 }
 

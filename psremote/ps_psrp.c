@@ -1014,8 +1014,7 @@ int rms__psrp_start(rms_op *op)
 	if (rc)
 		return rc;
 	c->ops[c->nops++] = op;
-	if (r->timeout_ms)
-		p->deadline = rms__now_ms() + r->timeout_ms;
+	p->deadline = rms__request_deadline(r);
 	return 0;
 }
 

@@ -111,6 +111,12 @@ struct rms_session {
 	rms_logger log;
 	/* Opening through rms__session_open_step (public state: Opening). */
 	bool opening;
+	/* When the opening must be over (rms__now_ms), set by its first step
+	 * from the open timeout; open_limit_ms (0: the options') is that
+	 * timeout, for messages; a target making the session for a request
+	 * with a time limit lowers it first. */
+	uint64_t open_deadline;
+	uint32_t open_limit_ms;
 	/* Opening failed: the backend cleaned up, so close is not called. */
 	bool open_failed;
 	/* Closing through rms__session_close_step (refuses new ops). */
@@ -162,6 +168,11 @@ struct rms_request {
 	rms_output_fn output_fn;
 	void *output_userdata;
 	uint32_t timeout_ms;
+	/* When the time limit started to count (rms__now_ms), if before the
+	 * op: a target that created the session for the call counts its
+	 * creation. 0: from the start of the op. Not the caller's: set on an
+	 * op's own copy. */
+	uint64_t origin_ms;
 	/* RMS_OP_POWERSHELL: the commands (one script, or a chain), and the
 	 * input objects. */
 	struct rms_ps_command *ps_cmds;
@@ -214,6 +225,10 @@ int rms__request_dup(rms_request **out, const rms_request *req);
  * or the failure, after which the session is Broken with that reason and
  * rms_session_free only frees it. */
 int rms__session_prepare(rms_session **out, rms_backend backend, const rms_session_options *opts);
+/* rms_session_new, with creation bounded by limit_ms too when it is
+ * shorter than the options' open timeout (0: the options' alone). */
+int rms__session_new_within(rms_session **out, rms_backend backend,
+                            const rms_session_options *opts, uint32_t limit_ms);
 int rms__session_open_step(rms_session *s, rms_wait *w);
 /* Closing in steps, for the engine and rms_session_close: the first call
  * begins (the backend's close), later ones go on (its close_step). 0 or
@@ -227,6 +242,13 @@ int rms__op_start(rms_op **out, rms_session *s, const rms_request *req, const ch
  * RMS_EAGAIN instead of waiting. */
 int rms__op_start_nb(rms_op **out, rms_session *s, const rms_request *req, const char *reason,
                      bool nonblocking);
+/* rms__op_start, the request's time limit counting from origin_ms (a
+ * target counts the creation of the session it made for the call). */
+int rms__op_start_since(rms_op **out, rms_session *s, const rms_request *req,
+                        const char *reason, uint64_t origin_ms);
+/* When a request's time limit ends (rms__now_ms), for a backend beginning
+ * an op; 0: it has none. */
+uint64_t rms__request_deadline(const rms_request *r);
 /* RMS_E_INVALID_ARG naming what a request of its kind lacks (a class, a
  * reference, a command, ...), before anything is sent. */
 int rms__request_check(const rms_request *r);

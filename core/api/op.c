@@ -101,7 +101,7 @@ static bool streams(rms_op_kind k);
 static int finish_start(rms_op *op);
 
 static int op_start(rms_op **out, rms_session *s, const rms_request *req, const char *reason,
-                    bool nonblocking)
+                    bool nonblocking, uint64_t origin_ms)
 {
 	int rc;
 	if (!s)
@@ -139,6 +139,7 @@ static int op_start(rms_op **out, rms_session *s, const rms_request *req, const 
 		free(op);
 		return rc;
 	}
+	op->req->origin_ms = origin_ms;
 	s->stats.operations++;
 	if ((rc = s->ops->start(op)) || (!nonblocking && (rc = finish_start(op)))) {
 		rms__op_fail(op, rc);
@@ -153,7 +154,7 @@ int rms__op_start_nb(rms_op **out, rms_session *s, const rms_request *req, const
                      bool nonblocking)
 {
 	*out = NULL;
-	int rc = op_start(out, s, req, reason, nonblocking);
+	int rc = op_start(out, s, req, reason, nonblocking, 0);
 	if (rc && s && rms__error_last_mut() && !rms__error_last_mut()->backend)
 		rms__error_set_backend(s->ops->id);
 	return rc;
@@ -162,6 +163,23 @@ int rms__op_start_nb(rms_op **out, rms_session *s, const rms_request *req, const
 int rms__op_start(rms_op **out, rms_session *s, const rms_request *req, const char *reason)
 {
 	return rms__op_start_nb(out, s, req, reason, false);
+}
+
+int rms__op_start_since(rms_op **out, rms_session *s, const rms_request *req,
+                        const char *reason, uint64_t origin_ms)
+{
+	*out = NULL;
+	int rc = op_start(out, s, req, reason, false, origin_ms);
+	if (rc && s && rms__error_last_mut() && !rms__error_last_mut()->backend)
+		rms__error_set_backend(s->ops->id);
+	return rc;
+}
+
+uint64_t rms__request_deadline(const rms_request *r)
+{
+	if (!r->timeout_ms)
+		return 0;
+	return (r->origin_ms ? r->origin_ms : rms__now_ms()) + r->timeout_ms;
 }
 
 int rms_op_start(rms_op **out, rms_session *s, const rms_request *req)

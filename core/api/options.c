@@ -125,7 +125,8 @@ int rms_ps_protocol_parse(rms_ps_protocol *out, const char *name)
 static const size_t version_size[] = {
 	[1] = offsetof(rms_session_options, pssession_v2),
 	[2] = offsetof(rms_session_options, auth_v3),
-	[3] = sizeof(rms_session_options),
+	[3] = offsetof(rms_session_options, timeouts_v4),
+	[4] = sizeof(rms_session_options),
 };
 
 _Static_assert(sizeof version_size / sizeof version_size[0] == RMS_SESSION_OPTIONS_VERSION + 1,

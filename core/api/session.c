@@ -4,6 +4,7 @@
 
 #include "backend.h"
 #include "address.h"
+#include "defaults.h"
 #include "gss.h"
 
 /* Session ids count from 1 within the process, as PowerShell's do. */
@@ -123,18 +124,48 @@ int rms__session_prepare(rms_session **out, rms_backend backend, const rms_sessi
 	return rc;
 }
 
+/* The open timeout: the caller's (a target's request limit) when shorter
+ * than the options', else the options' or the default. */
+static uint32_t open_limit(const rms_session *s)
+{
+	uint32_t o = s->opts.timeouts_v4.open_timeout_ms ? s->opts.timeouts_v4.open_timeout_ms
+	                                                 : RMS_DEFAULT_OPEN_TIMEOUT_MS;
+	return s->open_limit_ms && s->open_limit_ms < o ? s->open_limit_ms : o;
+}
+
+/* The open timeout passed with the opening still under way: what the
+ * backend had begun is left for destroy, as when a session is abandoned
+ * while an engine opens it. */
+static int open_timed_out(rms_session *s)
+{
+	uint32_t limit = open_limit(s);
+	rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_LIMIT,
+	               "creating %s for %s took longer than its open timeout of %u ms "
+	               "(open_timeout_ms)",
+	               s->name, s->endpoint, limit);
+	rms__error_set_limit("open_timeout_ms", limit, rms__now_ms() - (s->open_deadline - limit));
+	return RMS_E_TIMEOUT;
+}
+
 int rms__session_open_step(rms_session *s, rms_wait *w)
 {
 	rms__wait_clear(w);
 	int rc;
 	if (!s->opening) {
 		s->opening = true;
+		s->open_deadline = rms__now_ms() + open_limit(s);
 		rc = s->ops->open(s);
+	} else if (rms__now_ms() >= s->open_deadline) {
+		rc = open_timed_out(s);
 	} else {
 		rc = s->ops->open_step ? s->ops->open_step(s, w) : 0;
 	}
-	if (rc == RMS_EAGAIN)
+	if (rc == RMS_EAGAIN) {
+		/* An empty wait means "step again at once": it stays so. */
+		if (w->nfds || w->deadline_ms)
+			rms__wait_until(w, s->open_deadline);
 		return rc;
+	}
 	s->opening = false;
 	if (rc) {
 		rms__error_set_backend(s->ops->id);
@@ -150,12 +181,14 @@ int rms__session_open_step(rms_session *s, rms_wait *w)
 	return rc;
 }
 
-static int session_new(rms_session **out, rms_backend backend, const rms_session_options *opts)
+static int session_new(rms_session **out, rms_backend backend, const rms_session_options *opts,
+                       uint32_t limit_ms)
 {
 	rms_session *s;
 	int rc = session_prepare(&s, backend, opts);
 	if (rc)
 		return rc;
+	s->open_limit_ms = limit_ms;
 	rms_wait w;
 	while ((rc = rms__session_open_step(s, &w)) == RMS_EAGAIN)
 		if ((rc = rms__wait_block(&w)))
@@ -180,7 +213,14 @@ int rms_session_new(rms_session **out, rms_backend backend, const rms_session_op
 		return rms__error_field(RMS_E_INVALID_ARG, "out",
 		                                           "no place for the session (out is NULL)");
 	*out = NULL;
-	int rc = session_new(out, backend, opts);
+	return rms__session_new_within(out, backend, opts, 0);
+}
+
+int rms__session_new_within(rms_session **out, rms_backend backend,
+                            const rms_session_options *opts, uint32_t limit_ms)
+{
+	*out = NULL;
+	int rc = session_new(out, backend, opts, limit_ms);
 	if (rc && rms__error_last_mut() && rms__error_last_mut()->backend == RMS_BACKEND_NONE &&
 	    (backend == RMS_BACKEND_CIM || backend == RMS_BACKEND_PSSESSION))
 		rms__error_set_backend(backend);

@@ -138,18 +138,31 @@ int rms_target_choose(rms_backend *out, const char **reason, const rms_target *t
 	return 0;
 }
 
-static int target_session(rms_session **out, rms_target *t, rms_backend b)
+/* The target's session for b, made now if it has none (*made says so);
+ * limit_ms (0: none) bounds the making as well as the options' open
+ * timeout: the time limit of the request it is made for. */
+static int target_session_within(rms_session **out, bool *made, rms_target *t, rms_backend b,
+                                 uint32_t limit_ms)
 {
+	if (made)
+		*made = false;
 	if (!configured(t, b))
 		return rms__error_field(RMS_E_INVALID_ARG, "backend", "the target has no %s settings",
 		                        rms_backend_name(b));
 	if (!t->sessions[b]) {
-		int rc = rms_session_new(&t->sessions[b], b, &t->opts[b]);
+		int rc = rms__session_new_within(&t->sessions[b], b, &t->opts[b], limit_ms);
 		if (rc)
 			return rc;
+		if (made)
+			*made = true;
 	}
 	*out = t->sessions[b];
 	return 0;
+}
+
+static int target_session(rms_session **out, rms_target *t, rms_backend b)
+{
+	return target_session_within(out, NULL, t, b, 0);
 }
 
 /* A PSSession made by target_session connects and blocks; the fan-out
@@ -236,13 +249,17 @@ int rms_target_start(rms_op **out, rms_target *t, rms_backend choice, const rms_
 	*out = NULL;
 	rms_backend pick;
 	const char *why;
-	rms_session *s;
+	rms_session *s = NULL;
 	int rc = rms_target_choose(&pick, &why, t, choice, req->kind);
 	if (rc)
 		return rc;
-	bool created = (rc = target_session(&s, t, pick)) == 0;
+	/* The request's time limit is the whole call's: a session made for
+	 * it is made within it, and the making counts. */
+	uint64_t origin = rms__now_ms();
+	bool made = false;
+	bool created = (rc = target_session_within(&s, &made, t, pick, req->timeout_ms)) == 0;
 	if (created)
-		rc = rms__op_start(out, s, req, why);
+		rc = rms__op_start_since(out, s, req, why, made ? origin : 0);
 	/* Only where the backend itself could not be reached or set up: not
 	 * for a bad argument, a missing instance or a cancel. */
 	if (rc && choice == RMS_BACKEND_AUTO &&

@@ -17,6 +17,8 @@
 #define RMS_DEFAULT_CONNECT_TIMEOUT_MS 30000u
 /* One remote operation; WinRM's MaxTimeoutms default. */
 #define RMS_DEFAULT_OPERATION_TIMEOUT_MS 60000u
+/* How long creating a session may take (PowerShell's OpenTimeout). */
+#define RMS_DEFAULT_OPEN_TIMEOUT_MS 180000u
 /* What the HTTP timeout allows beyond the WS-Man OperationTimeout, so the
  * server's own w:TimedOut fault arrives before the client gives up. */
 #define RMS_HTTP_TIMEOUT_GRACE_MS 5000u

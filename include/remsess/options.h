@@ -116,7 +116,7 @@ typedef enum rms_ps_protocol {
 RMS_EXTERN const char *rms_ps_protocol_name(rms_ps_protocol protocol);
 RMS_EXTERN int rms_ps_protocol_parse(rms_ps_protocol *out, const char *name);
 
-#define RMS_SESSION_OPTIONS_VERSION 3
+#define RMS_SESSION_OPTIONS_VERSION 4
 
 typedef struct rms_session_options {
 	unsigned version; /* RMS_SESSION_OPTIONS_VERSION; 0 is refused */
@@ -266,6 +266,22 @@ typedef struct rms_session_options {
 		bool no_channel_binding;
 	} auth_v3;
 
+	/* Version 4. */
+	struct {
+		/* The longest creating the session may take, in milliseconds:
+		 * connecting, logging in and opening the remote shell or runspace
+		 * pool of a PSSession, the connection test of a CIM session that
+		 * asks for one (cim.test_connection), all together, whatever each
+		 * request's own timeout (PowerShell's PSSessionOption
+		 * OpenTimeout). When it passes, creation fails with RMS_E_TIMEOUT
+		 * (a WinRM shell whose Create was answered may stay on the
+		 * server until its idle timeout). A session a target makes for a
+		 * request with a time limit (rms_request_set_timeout) is also
+		 * bounded by that limit, and the request's limit counts its
+		 * creation: the whole call takes at most that long. 0: 180000
+		 * (3 minutes, PowerShell's default). */
+		uint32_t open_timeout_ms;
+	} timeouts_v4;
 	/* Fields of later versions go here, and only here (see "Versions"). */
 } rms_session_options;
 

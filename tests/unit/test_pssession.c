@@ -636,6 +636,137 @@ static void test_command_timeout_fails_with_limit_phase(void **state)
 	rms_session_free(s);
 }
 
+/* ---- the open timeout (issue 21: deadlines exact) ------------------------- */
+
+/* A server that stops answering while the shell is being created: creation
+ * fails when the open timeout passes, not when each request's own timeout
+ * (its OperationTimeout, 10 s here, plus the network allowance) would end,
+ * and says which limit it was. Before the open timeout, creation took 15 s
+ * and named 15000 ms. */
+static void test_open_timeout_bounds_creation(void **state)
+{
+	(void)state;
+	/* Identify and the winrm/config Get are answered, the Create is not. */
+	const char *extra[] = {"--fault", "stall:2", NULL};
+	rms_endpoint_proc *ep = start(extra);
+	rms_session_options o = opts_for(ep);
+	o.timeouts_v4.open_timeout_ms = 1500;
+	rms_session *s = NULL;
+	double t0 = now_s();
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), RMS_E_TIMEOUT);
+	double took = now_s() - t0;
+	assert_null(s);
+	assert_true(took >= 1.4 && took < 5);
+	const rms_error *e = rms_error_last();
+	assert_int_equal(rms_error_phase(e), RMS_PHASE_LIMIT);
+	assert_int_equal(rms_error_backend(e), RMS_BACKEND_PSSESSION);
+	assert_string_equal(rms_error_limit_name(e), "open_timeout_ms");
+	assert_int_equal(rms_error_limit_value(e), 1500);
+	assert_non_null(strstr(rms_error_message(e), "open timeout of 1500 ms"));
+	/* Identify and the Get answered; the Create held. */
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 1);
+	assert_int_equal(rms_endpoint_stat(ep, "fault.fired"), 1);
+	stop(ep);
+}
+
+/* The same through the engine: RMS_MSG_OPENED brings the timeout. */
+static void test_open_timeout_through_the_engine(void **state)
+{
+	(void)state;
+	const char *extra[] = {"--fault", "stall:2", NULL};
+	rms_endpoint_proc *ep = start(extra);
+	rms_session_options o = opts_for(ep);
+	o.timeouts_v4.open_timeout_ms = 1000;
+	rms_multi *m;
+	assert_int_equal(rms_multi_new(&m), 0);
+	rms_session *s;
+	assert_int_equal(rms_multi_open(&s, m, RMS_BACKEND_PSSESSION, &o), 0);
+	double t0 = now_s();
+	int opened = 1;
+	rms_msg msg;
+	while (opened == 1 && now_s() - t0 < 20) {
+		assert_int_equal(rms_multi_poll(m, 5000, NULL), 0);
+		while (rms_multi_info_read(m, &msg) == 0)
+			if (msg.kind == RMS_MSG_OPENED)
+				opened = msg.result;
+	}
+	double took = now_s() - t0;
+	assert_int_equal(opened, RMS_E_TIMEOUT);
+	assert_true(took >= 0.9 && took < 4.5);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_BROKEN);
+	assert_non_null(strstr(rms_error_message(rms_session_broken_reason(s)),
+	                       "open timeout of 1000 ms"));
+	rms_session_free(s);
+	rms_multi_free(m);
+	stop(ep);
+}
+
+/* A target that makes its PSSession for a request with a time limit: the
+ * limit is the whole call's. Creation stalls: the call fails at the
+ * request's limit (the options' open timeout is longer). */
+static void test_request_limit_bounds_the_session_a_target_makes(void **state)
+{
+	(void)state;
+	const char *extra[] = {"--fault", "stall:2", NULL};
+	rms_endpoint_proc *ep = start(extra);
+	rms_session_options o = opts_for(ep);
+	rms_target *t;
+	assert_int_equal(rms_target_new(&t, NULL, &o), 0);
+	rms_request *req = run_request("echo hi", 0, NULL);
+	assert_int_equal(rms_request_set_timeout(req, 1200), 0);
+	rms_op *op = NULL;
+	double t0 = now_s();
+	assert_int_equal(rms_target_start(&op, t, RMS_BACKEND_PSSESSION, req), RMS_E_TIMEOUT);
+	double took = now_s() - t0;
+	assert_null(op);
+	assert_true(took >= 1.1 && took < 4.5);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "open timeout of 1200 ms"));
+	rms_request_free(req);
+	rms_target_free(t);
+	stop(ep);
+}
+
+/* A slow server (latency on every answer): the time the target spends
+ * making the session counts against the request's limit, so a command
+ * that runs too long fails at the limit from the call's start, not at the
+ * limit after the session was made. */
+static void test_request_limit_counts_the_session_making(void **state)
+{
+	(void)state;
+	const char *extra[] = {"--latency", "300", NULL};
+	rms_endpoint_proc *ep = start(extra);
+	rms_session_options o = opts_for(ep);
+	rms_target *t;
+	assert_int_equal(rms_target_new(&t, NULL, &o), 0);
+	rms_request *req = run_request("sleep 30", 0, NULL);
+	assert_int_equal(rms_request_set_timeout(req, 2500), 0);
+	rms_op *op = NULL;
+	double t0 = now_s();
+	int rc = rms_target_start(&op, t, RMS_BACKEND_PSSESSION, req);
+	double made = now_s() - t0;
+	if (rc == 0) {
+		/* Identify, config Get and Create at 300 ms each at least. */
+		assert_true(made >= 0.8);
+		struct output out;
+		memset(&out, 0, sizeof out);
+		rms_chunk c;
+		while ((rc = rms_op_next_chunk(op, &c)) == 0)
+			;
+	}
+	double took = now_s() - t0;
+	assert_int_equal(rc, RMS_E_TIMEOUT);
+	assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_LIMIT);
+	/* The limit from the call's start (2.5 s), plus the stop of the
+	 * command at that latency, not 2.5 s after the session was made. */
+	assert_true(took >= 2.4);
+	assert_true(took < made + 2.5 - 0.3 + 2.0);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "2500 ms"));
+	rms_op_free(op);
+	rms_request_free(req);
+	rms_target_free(t);
+	stop(ep);
+}
+
 /* ---- broken sessions ---------------------------------------------------- */
 
 static void test_endpoint_killed_mid_command_breaks_the_session(void **state)
@@ -1001,6 +1132,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_output_callback_can_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_timeout_fails_with_limit_phase, setup,
 		                                teardown),
+		cmocka_unit_test(test_open_timeout_bounds_creation),
+		cmocka_unit_test(test_open_timeout_through_the_engine),
+		cmocka_unit_test(test_request_limit_bounds_the_session_a_target_makes),
+		cmocka_unit_test(test_request_limit_counts_the_session_making),
 		cmocka_unit_test(test_endpoint_killed_mid_command_breaks_the_session),
 		cmocka_unit_test(test_connection_closed_by_server_is_reopened),
 		cmocka_unit_test(test_shell_deleted_by_server_breaks_the_session),
