@@ -483,10 +483,16 @@ static int start_receive(struct psrp_winrm *x, const struct stream *st, size_t a
 	guid_upper(&st->guid, cid);
 	rms_buf b;
 	rms__buf_init(&b);
+	/* As the cmd shell's Receive, pypsrp's and WinRb's PSRP Receives. */
+	static const rms_wsman_option opts[] = {
+		{ .name = "WSMAN_CMDSHELL_OPTION_KEEPALIVE", .value = "TRUE" },
+	};
 	int rc = rms__body_receive(&b, rms__guid_is_zero(&st->guid) ? NULL : cid, "stdout");
 	if (!rc) {
 		rms_wsman_request req = shell_req(x, RMS_ACTION_RECEIVE, b.data,
 		                                  active > 1 ? RECEIVE_SHARED_MS : RECEIVE_ALONE_MS);
+		req.options = opts;
+		req.noptions = 1;
 		rc = rms__wsman_start(x->w, &req);
 	}
 	rms__buf_free(&b);

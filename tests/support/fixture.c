@@ -58,7 +58,28 @@ char *rms_fixture_pypsrp(const char *file, const char *key, int index)
 	rms_buf b;
 	rms__buf_init(&b);
 	if (*p == '<') {
-		rms__buf_append(&b, p, strcspn(p, "\n"));
+		/* A plain scalar goes on over the lines indented more than its
+		 * key, each line break folding into a space (YAML 1.2 7.3.3). */
+		const char *line = p;
+		while (line > all && line[-1] != '\n')
+			line--;
+		size_t key_col;
+		if (line[0] == '-' && line[1] == ' ')
+			key_col = 2; /* "- request: ": the key's column after the dash */
+		else
+			key_col = strspn(line, " ");
+		for (;;) {
+			size_t n = strcspn(p, "\n");
+			rms__buf_append(&b, p, n);
+			if (!p[n])
+				break;
+			char *next = p + n + 1;
+			size_t sp = strspn(next, " ");
+			if (sp <= key_col || next[sp] == '\n' || !next[sp])
+				break;
+			rms__buf_puts(&b, " ");
+			p = next + sp;
+		}
 	} else {
 		for (p++; *p; p++) {
 			if (*p == '\'' && p[1] == '\'') {

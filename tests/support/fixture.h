@@ -14,7 +14,8 @@ char *rms_fixture_file(const char *path, size_t *len);
 /* A whole file, by its path below the fixtures directory. */
 char *rms_fixture(const char *relpath, size_t *len);
 /* The index-th "request" or "response" (key) of a jborean93/pypsrp
- * conversation (responses/FILE): a plain one-line YAML scalar, or a
+ * conversation (responses/FILE): a plain YAML scalar (lines indented more
+ * than its key continue it, each line break folding into a space), or a
  * single-quoted one ('' is a quote; a line break folds into a space). */
 char *rms_fixture_pypsrp(const char *file, const char *key, int index);
 /* The body of the first response in an adstep/WinRMSharp session file
