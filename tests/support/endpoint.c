@@ -17,18 +17,20 @@
 #error "RMS_SOURCE_DIR must be defined"
 #endif
 
-int rms_endpoint_start(rms_endpoint_proc *ep, const char *const *argv)
+/* Start the endpoint; with rest, the rest of its stdout stays open there
+ * (the caller reads and closes it). */
+static int start(rms_endpoint_proc *ep, const char *const *argv, FILE **rest)
 {
 	memset(ep, 0, sizeof *ep);
 	int fds[2];
 	if (pipe(fds) != 0)
 		return -1;
-	const char *args[32];
+	const char *args[40];
 	size_t n = 0;
 	args[n++] = RMS_SOURCE_DIR "/tests/endpoint/run";
 	args[n++] = "--port";
 	args[n++] = "0";
-	for (size_t i = 0; argv && argv[i] && n < 31; i++)
+	for (size_t i = 0; argv && argv[i] && n < 39; i++)
 		args[n++] = argv[i];
 	args[n] = NULL;
 	pid_t pid = fork();
@@ -59,14 +61,21 @@ int rms_endpoint_start(rms_endpoint_proc *ep, const char *const *argv)
 		waitpid(pid, NULL, 0);
 		return -1;
 	}
-	/* The endpoint keeps writing nothing more to stdout; closing our end
-	 * is fine (it never writes after the first line). */
-	fclose(f);
+	/* The endpoint writes its banner in one write and nothing after it;
+	 * closing our end is fine. */
+	if (rest)
+		*rest = f;
+	else
+		fclose(f);
 	/* "listening http://127.0.0.1:PORT/wsman", or https with --tls. */
 	const char *p = strstr(line, "://127.0.0.1:");
 	bool tls = p && p - line >= 5 && strncmp(p - 5, "https", 5) == 0;
 	if (!p || sscanf(p, "://127.0.0.1:%u/", &ep->port) != 1) {
 		fprintf(stderr, "unexpected first line from the endpoint: %s", line);
+		if (rest) {
+			fclose(f);
+			*rest = NULL;
+		}
 		kill(pid, SIGTERM);
 		waitpid(pid, NULL, 0);
 		return -1;
@@ -75,6 +84,11 @@ int rms_endpoint_start(rms_endpoint_proc *ep, const char *const *argv)
 	snprintf(ep->url, sizeof ep->url, "%s://127.0.0.1:%u/wsman", tls ? "https" : "http",
 	         ep->port);
 	return 0;
+}
+
+int rms_endpoint_start(rms_endpoint_proc *ep, const char *const *argv)
+{
+	return start(ep, argv, NULL);
 }
 
 void rms_endpoint_stop(rms_endpoint_proc *ep)
@@ -147,7 +161,8 @@ int64_t rms_endpoint_stat(const rms_endpoint_proc *ep, const char *path)
 	for (const char *p = path; j && *p;) {
 		size_t n = strcspn(p, ".");
 		snprintf(key, sizeof key, "%.*s", (int)n, p);
-		j = json_object_get(j, key);
+		j = json_is_array(j) ? json_array_get(j, strtoul(key, NULL, 10))
+		                     : json_object_get(j, key);
 		p += n + (p[n] == '.');
 	}
 	int64_t v = j && json_is_integer(j) ? (int64_t)json_integer_value(j) : (j ? -1 : 0);
@@ -202,4 +217,93 @@ rms_session_options rms_endpoint_session_options(const rms_endpoint_proc *ep)
 	o.allow_unencrypted = true; /* plain http to loopback */
 	o.operation_timeout_ms = 10000;
 	return o;
+}
+
+/* ---- many listeners ------------------------------------------------------ */
+
+rms_endpoint_fleet *rms_endpoint_spawn_fleet(size_t n, const char *spec,
+                                             const char *const *extra)
+{
+	char count[32];
+	snprintf(count, sizeof count, "%zu", n);
+	const char *args[40] = { "--auth",     "basic", "--user", RMS_ENDPOINT_USER,
+		                 "--password", RMS_ENDPOINT_PASSWORD, "--listeners", count };
+	size_t k = 8;
+	if (spec && *spec) {
+		args[k++] = "--listener-behaviour";
+		args[k++] = spec;
+	}
+	for (size_t i = 0; extra && extra[i] && k < 39; i++)
+		args[k++] = extra[i];
+	args[k] = NULL;
+	rms_endpoint_fleet *fl = calloc(1, sizeof *fl);
+	FILE *f = NULL;
+	if (!fl || !(fl->l = calloc(n ? n : 1, sizeof *fl->l)) || start(&fl->main, args, &f) != 0) {
+		if (fl)
+			free(fl->l);
+		free(fl);
+		return NULL;
+	}
+	/* "listeners N", then "listener INDEX PORT BEHAVIOUR" per listener (a
+	 * "certificate PATH" line may come first). */
+	char line[256];
+	size_t want = SIZE_MAX;
+	while (fl->n < want && fgets(line, sizeof line, f)) {
+		unsigned long idx;
+		unsigned port;
+		char beh[sizeof fl->l->behaviour];
+		if (sscanf(line, "listeners %zu", &want) == 1)
+			continue;
+		if (sscanf(line, "listener %lu %u %23s", &idx, &port, beh) != 3 || idx != fl->n ||
+		    idx >= n)
+			break;
+		rms_endpoint_listener *l = &fl->l[fl->n++];
+		l->port = port;
+		snprintf(l->behaviour, sizeof l->behaviour, "%s", beh);
+		snprintf(l->url, sizeof l->url, "%s://127.0.0.1:%u/wsman",
+		         strncmp(fl->main.url, "https:", 6) == 0 ? "https" : "http", port);
+	}
+	fclose(f);
+	if (fl->n != n || want != n) {
+		fprintf(stderr, "the endpoint reported %zu of %zu listeners\n", fl->n, n);
+		rms_endpoint_fleet_kill(fl);
+		return NULL;
+	}
+	return fl;
+}
+
+void rms_endpoint_fleet_kill(rms_endpoint_fleet *fl)
+{
+	if (!fl)
+		return;
+	rms_endpoint_stop(&fl->main);
+	free(fl->l);
+	free(fl);
+}
+
+rms_session_options rms_endpoint_listener_options(const rms_endpoint_fleet *fl, size_t i)
+{
+	rms_session_options o = rms_endpoint_session_options(&fl->main);
+	o.url = fl->l[i].url;
+	return o;
+}
+
+int rms_endpoint_listener_counters(const rms_endpoint_proc *ep, const char *key, int64_t *out,
+                                   size_t n)
+{
+	struct sink s = { 0 };
+	if (request(ep, "/stats", false, &s) != 0) {
+		free(s.data);
+		return -1;
+	}
+	json_t *root = json_loads(s.data, 0, NULL);
+	free(s.data);
+	json_t *arr = json_object_get(root, "listeners");
+	int rc = json_is_array(arr) && json_array_size(arr) == n ? 0 : -1;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		json_t *v = json_object_get(json_array_get(arr, i), key);
+		out[i] = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+	}
+	json_decref(root);
+	return rc;
 }

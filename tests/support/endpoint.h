@@ -6,6 +6,7 @@
 #ifndef RMS_TEST_ENDPOINT_H
 #define RMS_TEST_ENDPOINT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -42,5 +43,34 @@ rms_session_options rms_endpoint_session_options(const rms_endpoint_proc *ep);
 int64_t rms_endpoint_stat(const rms_endpoint_proc *ep, const char *path);
 /* POST /stats/reset. Returns 0 or -1. */
 int rms_endpoint_reset(const rms_endpoint_proc *ep);
+
+/* ---- many listeners: one endpoint process playing many computers --------
+ * (--listeners, --listener-behaviour; docs/testing.md). Listener i serves
+ * its own port with its own behaviour and answers as computer RMS-L%07d. */
+
+typedef struct rms_endpoint_listener {
+	unsigned port;
+	char behaviour[24]; /* healthy, down, stalling, wrong-password, slow:MS, quota */
+	char url[64];
+} rms_endpoint_listener;
+
+typedef struct rms_endpoint_fleet {
+	rms_endpoint_proc main; /* the main port (and /stats) */
+	size_t n;
+	rms_endpoint_listener *l;
+} rms_endpoint_fleet;
+
+/* Start an endpoint (Basic, the account above) with n listeners; spec is
+ * --listener-behaviour's (NULL: all healthy); extra options as for
+ * rms_endpoint_spawn. NULL with the reason on stderr. */
+rms_endpoint_fleet *rms_endpoint_spawn_fleet(size_t n, const char *spec,
+                                             const char *const *extra);
+void rms_endpoint_fleet_kill(rms_endpoint_fleet *fl);
+/* rms_endpoint_session_options for listener i. */
+rms_session_options rms_endpoint_listener_options(const rms_endpoint_fleet *fl, size_t i);
+/* One per-listener counter of /stats ("requests_total", ...) for every
+ * listener, out[0..n), from one request; -1 in out[i] when absent. 0 or -1. */
+int rms_endpoint_listener_counters(const rms_endpoint_proc *ep, const char *key, int64_t *out,
+                                   size_t n);
 
 #endif

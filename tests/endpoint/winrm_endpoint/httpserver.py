@@ -102,6 +102,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         self.kind = None
+        # Extra listeners (listeners.py) are this handler's server too; None on the main port.
+        self.listener = getattr(self.server, 'listener_index', None)
+        self.behaviour = getattr(self.server, 'behaviour', 'healthy')
+        self.in_flight = False
         self.gss = None
         self.omi = self.server.cfg.personality == 'omi'
         self.omi_authenticated = False    # OMI keeps the authentication per connection
@@ -131,13 +135,16 @@ class Handler(BaseHTTPRequestHandler):
             super().finish()
         except OSError:
             pass
+        self._uncount()
         if self.kind == 'wsman':
-            self.server.stats.connection_closed()
+            self.server.stats.connection_closed(self.listener)
 
     def version_string(self):
         return SERVER_HEADER
 
     def send_response(self, code, message=None):
+        # Before the first byte of the answer: the client cannot have seen it yet.
+        self._uncount()
         if not self.omi:
             super().send_response(code, message)
             return
@@ -158,11 +165,16 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- helpers ---------------------------------------------------------------------
 
+    def _uncount(self):
+        if self.in_flight:
+            self.in_flight = False
+            self.server.stats.request_ended(self.listener)
+
     def _classify(self, wsman):
         if self.kind is None:
             if wsman:
                 self.kind = 'wsman'
-                self.server.stats.connection_opened()
+                self.server.stats.connection_opened(self.listener)
             else:
                 self.kind = 'control'
                 self.server.stats.add('control_connections')
@@ -221,6 +233,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         stats = self.server.stats
         stats.count_in('http_status', str(status))
+        stats.listener_count_in(self.listener, 'http_status', str(status))
         if cut is not None:
             self.wfile.write(body[:cut])
             self.wfile.flush()
@@ -238,6 +251,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _auth_ok(self, identify_unauth):
         cfg = self.server.cfg
+        if self.behaviour == 'wrong-password' and not identify_unauth:
+            return False    # a host whose password for the account is another one
         if cfg.auth != 'basic' or identify_unauth:
             return True
         header = self.headers.get('Authorization', '')
@@ -253,6 +268,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _drop(self):
         """Close the connection without an answer."""
+        self._uncount()
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -353,6 +369,14 @@ class Handler(BaseHTTPRequestHandler):
             self._control(path)
             return
         self._classify(path.lower() == self.server.cfg.path)
+        self.in_flight = True
+        self.server.stats.request_started(self.listener)
+        try:
+            self._post(path)
+        finally:
+            self._uncount()
+
+    def _post(self, path):
         server = self.server
         stats = server.stats
         limit = server.cfg.max_envelope_kb * 1024
@@ -462,6 +486,7 @@ class Handler(BaseHTTPRequestHandler):
     def _inject_early(self, scenario):
         """Scenarios that replace the answer entirely. True if the request is done."""
         if scenario == 'drop':
+            self._uncount()
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)

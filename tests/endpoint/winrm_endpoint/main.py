@@ -78,6 +78,15 @@ def parse_args(argv):
     ap.add_argument('--omi-noauth-delay', type=float, default=2.0, metavar='S',
                     help='--personality omi with --auth basic: seconds before a request without '
                          'credentials is answered by closing the connection (OMI: about 60)')
+    ap.add_argument('--listeners', type=int, default=0, metavar='N',
+                    help='N more ports on 127.0.0.1, each playing a computer of its own '
+                         '(listeners.py); after the first line, stdout gives "listeners N" '
+                         'then one "listener INDEX PORT BEHAVIOUR" line each')
+    ap.add_argument('--listener-behaviour', action='append', dest='listener_specs',
+                    metavar='SPEC',
+                    help='behaviours of the --listeners in order, comma-separated '
+                         'BEHAVIOUR[:MS][*COUNT] (healthy, down, stalling, wrong-password, '
+                         'slow[:MS], quota); repeatable; the rest are healthy')
     ap.add_argument('--verbose', action='store_true', help='log requests on stderr')
     cfg = ap.parse_args(argv)
     if not cfg.path.startswith('/'):
@@ -105,6 +114,17 @@ def parse_args(argv):
         cfg.no_powershell = True
     if cfg.omi_noauth_delay < 0:
         ap.error('--omi-noauth-delay must be >= 0')
+    if cfg.listeners < 0 or cfg.listeners > 20000:
+        ap.error('--listeners must be between 0 and 20000')
+    if cfg.listener_specs and not cfg.listeners:
+        ap.error('--listener-behaviour goes with --listeners')
+    from .listeners import parse_behaviours
+    try:
+        cfg.listener_behaviours = parse_behaviours(cfg.listener_specs, cfg.listeners)
+    except ValueError as exc:
+        ap.error(str(exc))
+    if cfg.auth == 'negotiate' and any(b == 'wrong-password' for b, _ in cfg.listener_behaviours):
+        ap.error('wrong-password listeners need --auth basic or none')
     cfg.fault_spec = None
     if cfg.fault:
         try:
@@ -167,12 +187,19 @@ def main(argv):
     server = EndpointServer(('127.0.0.1', cfg.port), cfg, app, stats, injector, ssl_context,
                             auth_config)
     port = server.server_address[1]
+    listeners = None
+    if cfg.listeners:
+        from .listeners import Listeners
+        listeners = Listeners(server, cfg.listener_behaviours)
     scheme = 'https' if cfg.tls else 'http'
     # One write: a launcher may read the first line and close its end (a
     # second write would then die of a broken pipe).
     banner = 'listening %s://127.0.0.1:%d%s\n' % (scheme, port, cfg.path)
     if cfg.tls:
         banner += 'certificate %s\n' % cfg.cert_path
+    if listeners is not None:
+        banner += listeners.banner()
+        listeners.start()
     try:
         sys.stdout.write(banner)
         sys.stdout.flush()
@@ -194,6 +221,8 @@ def main(argv):
     finally:
         server.stopping.set()
         server.server_close()
+        if listeners is not None:
+            listeners.close()
         app.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
     return 0

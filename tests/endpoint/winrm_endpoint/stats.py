@@ -3,6 +3,14 @@
 Connections whose first request is a /stats or /control request are "control"
 connections: they are not counted in connections_accepted / connections_open, so a
 test reading /stats does not disturb the numbers it reads.
+
+Extra listeners (--listeners, listeners.py) count into these totals and into their own
+entry of `listeners`. requests_in_flight is the number of WS-Man requests read and not yet
+answered on every port together (a stalled one until its client closes); its peak,
+requests_in_flight_max, is what a fan-out test compares with its throttle. A request is
+counted once its headers are read (the client has sent it) and uncounted before the first
+byte of its answer is written (the client has not seen it), so the peak never exceeds the
+requests the client had outstanding.
 """
 
 import threading
@@ -12,6 +20,7 @@ import time
 class Stats:
     def __init__(self):
         self._lock = threading.Lock()
+        self.listeners = []
         self.reset()
 
     def reset(self):
@@ -21,6 +30,9 @@ class Stats:
             # connection that closes after the reset does not take it below zero.
             still_open = self.c['connections_open'] if hasattr(self, 'c') else 0
             pwsh_running = self.c['pwsh_running'] if hasattr(self, 'c') else 0
+            in_flight = self.c['requests_in_flight'] if hasattr(self, 'c') else 0
+            for entry in getattr(self, 'listeners', ()):
+                self._reset_listener(entry)
             self.started = time.time()
             self.c = {
                 'tcp_connections_accepted': 0,
@@ -28,6 +40,9 @@ class Stats:
                 'connections_accepted': 0,
                 'connections_open': still_open,
                 'connections_open_max': still_open,
+                'requests_in_flight': in_flight,
+                'requests_in_flight_max': in_flight,
+                'quota_faults': 0,
                 'requests_total': 0,
                 'requests_by_action': {},
                 'requests_by_kind': {},
@@ -82,6 +97,58 @@ class Stats:
                 'pwsh_died': 0,
             }
 
+    @staticmethod
+    def _reset_listener(entry):
+        entry.update({
+            'tcp_connections_accepted': 0,
+            'connections_accepted': 0,
+            'connections_open_max': entry.get('connections_open', 0),
+            'requests_total': 0,
+            'requests_in_flight_max': entry.get('requests_in_flight', 0),
+            'requests_stalled': 0,
+            'http_status': {},
+        })
+        entry.setdefault('connections_open', 0)
+        entry.setdefault('requests_in_flight', 0)
+
+    def add_listener(self, index, port, behaviour):
+        with self._lock:
+            entry = {'index': index, 'port': port, 'behaviour': behaviour}
+            self._reset_listener(entry)
+            self.listeners.append(entry)
+
+    def listener_add(self, index, key, n=1):
+        if index is None:
+            return
+        with self._lock:
+            entry = self.listeners[index]
+            entry[key] = entry.get(key, 0) + n
+
+    def listener_count_in(self, index, key, sub):
+        if index is None:
+            return
+        with self._lock:
+            table = self.listeners[index].setdefault(key, {})
+            table[sub] = table.get(sub, 0) + 1
+
+    def _level(self, table, key, n):
+        table[key] += n
+        if table[key] > table[key + '_max']:
+            table[key + '_max'] = table[key]
+
+    def request_started(self, index=None):
+        with self._lock:
+            self._level(self.c, 'requests_in_flight', 1)
+            if index is not None:
+                self._level(self.listeners[index], 'requests_in_flight', 1)
+                self.listeners[index]['requests_total'] += 1
+
+    def request_ended(self, index=None):
+        with self._lock:
+            self.c['requests_in_flight'] -= 1
+            if index is not None:
+                self.listeners[index]['requests_in_flight'] -= 1
+
     def add(self, key, n=1):
         with self._lock:
             self.c[key] = self.c.get(key, 0) + n
@@ -100,21 +167,27 @@ class Stats:
             table = self.c.setdefault(key, {})
             table[sub] = table.get(sub, 0) + n
 
-    def connection_opened(self):
+    def connection_opened(self, index=None):
         with self._lock:
             self.c['connections_accepted'] += 1
-            self.c['connections_open'] += 1
-            if self.c['connections_open'] > self.c['connections_open_max']:
-                self.c['connections_open_max'] = self.c['connections_open']
+            self._level(self.c, 'connections_open', 1)
+            if index is not None:
+                self.listeners[index]['connections_accepted'] += 1
+                self._level(self.listeners[index], 'connections_open', 1)
 
-    def connection_closed(self):
+    def connection_closed(self, index=None):
         with self._lock:
             self.c['connections_open'] -= 1
+            if index is not None:
+                self.listeners[index]['connections_open'] -= 1
 
     def snapshot(self):
         with self._lock:
             out = {}
             for key, value in self.c.items():
                 out[key] = dict(value) if isinstance(value, dict) else value
+            if self.listeners:
+                out['listeners'] = [dict(e, http_status=dict(e['http_status']))
+                                    for e in self.listeners]
         out['uptime_seconds'] = round(time.time() - self.started, 3)
         return out
