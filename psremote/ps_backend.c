@@ -601,6 +601,17 @@ static void ps_op_free(rms_op *op)
 	op->priv = NULL;
 }
 
+static int ps_check(rms_session *s, rms_instance **info)
+{
+	if (psrp(s))
+		return rms__psrp_check(s, info);
+	const struct rms_ps_transport *t = ((const struct rms_ps_link *)s->priv)->t;
+	if (!t->check)
+		return rms__error_set(RMS_E_NOT_IMPLEMENTED, RMS_PHASE_NONE,
+		                      "checking a PSSession's shell over %s is not built yet", t->name);
+	return t->check(s, info);
+}
+
 const struct rms_backend_ops rms__pssession_backend = {
 	.id = RMS_BACKEND_PSSESSION,
 	.name = "PSSession",
@@ -616,4 +627,5 @@ const struct rms_backend_ops rms__pssession_backend = {
 	.next_chunk = ps_next_chunk,
 	.next_object = ps_next_object,
 	.op_free = ps_op_free,
+	.check = ps_check,
 };

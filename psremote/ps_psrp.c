@@ -1159,3 +1159,17 @@ void rms__psrp_op_free(rms_op *op)
 	free(p);
 	op->priv = NULL;
 }
+
+int rms__psrp_check(rms_session *s, rms_instance **info)
+{
+	struct psrp_conn *c = pc(s);
+	if (!c || c->phase != PH_OPEN)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s has no runspace pool open",
+		                      s->name);
+	if (!c->wr)
+		return rms__error_set(RMS_E_NOT_IMPLEMENTED, RMS_PHASE_NONE,
+		                      "checking a PowerShell session over SSH is not built yet "
+		                      "(%s: the pool's channel is checked by its next pipeline)",
+		                      s->name);
+	return rms__psrp_winrm_check(c->wr, s, info);
+}

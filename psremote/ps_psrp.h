@@ -27,5 +27,6 @@ int rms__psrp_start(rms_op *op);
 int rms__psrp_step(rms_op *op, rms_wait *w);
 int rms__psrp_next_object(rms_op *op, rms_ps_stream *stream, rms_value **out);
 void rms__psrp_op_free(rms_op *op);
+int rms__psrp_check(rms_session *s, rms_instance **info);
 
 #endif

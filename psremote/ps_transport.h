@@ -93,6 +93,9 @@ struct rms_ps_transport {
 	/* Free c's transport state (a command still in flight is finished or
 	 * abandoned within RMS_CLEANUP_TIMEOUT_MS). */
 	void (*release)(rms_ps_cmd *c);
+	/* rms_session_check for a session over this transport; NULL: not
+	 * built for it (RMS_E_NOT_IMPLEMENTED). */
+	int (*check)(rms_session *s, rms_instance **info);
 };
 
 extern const struct rms_ps_transport rms__ps_winrs_transport;

@@ -1043,6 +1043,24 @@ static void winrs_release(rms_ps_cmd *c)
 	c->t = NULL;
 }
 
+static int winrs_check(rms_session *s, rms_instance **info)
+{
+	struct ps_session *ps = rms__ps_conn(s);
+	if (!ps || !ps->shell_id || ps->closing)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s has no shell open to check",
+		                      s->name);
+	if (ps->inflight)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "%s: a command's exchange is in flight on the connection; "
+		                      "check the shell between operations",
+		                      s->name);
+	bool gone;
+	int rc = rms__winrm_shell_check(s, ps->w, ps->selectors, ps->shell_id, info, &gone);
+	if (gone)
+		ps->shell_gone = true; /* nothing to Delete at close */
+	return rc;
+}
+
 const struct rms_ps_transport rms__ps_winrs_transport = {
 	.name = "WinRM",
 	.default_object_cap = RMS_PS_DEFAULT_OBJECT_WINRM,
@@ -1058,4 +1076,5 @@ const struct rms_ps_transport rms__ps_winrs_transport = {
 	.step = winrs_step,
 	.stop = winrs_stop,
 	.release = winrs_release,
+	.check = winrs_check,
 };

@@ -708,3 +708,15 @@ int rms__psrp_winrm_pump(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *po
 	}
 	return 0;
 }
+
+int rms__psrp_winrm_check(struct psrp_winrm *x, rms_session *s, rms_instance **info)
+{
+	if (!x->created || x->deleted || !x->selectors)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s has no shell open to check",
+		                      s->name);
+	bool gone;
+	int rc = rms__winrm_shell_check(s, x->w, x->selectors, x->shell_id, info, &gone);
+	if (gone)
+		x->deleted = true; /* nothing to Delete at close */
+	return rc;
+}

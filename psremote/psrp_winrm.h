@@ -44,6 +44,9 @@ void rms__psrp_winrm_free(struct psrp_winrm *x);
 int rms__psrp_winrm_pump(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool, rms_wait *w,
                          uint64_t deadline);
 
+/* rms_session_check for the pool's shell (winrm_setup.h). */
+int rms__psrp_winrm_check(struct psrp_winrm *x, rms_session *s, rms_instance **info);
+
 /* The shell the pool lives in ("" before the Create was answered). */
 const char *rms__psrp_winrm_shell_id(const struct psrp_winrm *x);
 

@@ -10,6 +10,8 @@
 
 #include "defaults.h"
 #include "fault.h"
+#include "ps_transport.h"
+#include "xml.h"
 #include "winrm_setup.h"
 #include "wsman_ops.h"
 
@@ -86,5 +88,132 @@ int rms__winrm_identified(rms_wsman *w, rms_wsman_reply *reply, char **version)
 	if (pv && rms_value_get_string(pv, &v) == 0 && v && !(*version = rms__strdup(v)))
 		rc = rms__error_nomem();
 	rms_instance_free(id);
+	return rc;
+}
+
+/* ---- liveness: the server's record of the shell -------------------------- */
+
+#define RMS_URI_SHELL_GENERIC "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+
+/* The type a property of rsp:Shell has (Windows' GetResponse, pypsrp's
+ * test_psrp_is_alive_* recordings): counts as uint32, times as intervals
+ * (xs:duration), the rest as text. */
+static rms_type shell_property_type(const char *name)
+{
+	static const char *const counts[] = {"ProcessId", "ChildProcesses"};
+	static const char *const times[] = {"IdleTimeOut", "MaxIdleTimeOut", "ShellRunTime",
+	                                    "ShellInactivity"};
+	for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
+		if (strcmp(name, counts[i]) == 0)
+			return RMS_TYPE_UINT32;
+	for (size_t i = 0; i < sizeof times / sizeof *times; i++)
+		if (strcmp(name, times[i]) == 0)
+			return RMS_TYPE_DATETIME;
+	return RMS_TYPE_STRING;
+}
+
+/* rsp:Shell as a "Shell" instance; a value that does not parse as its
+ * type is kept as text (a server's own spelling is still information). */
+static int decode_shell(xmlNode *shell, rms_instance **out)
+{
+	if (!rms__xml_is(shell, RMS_NS_SHELL, "Shell"))
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                      "the shell's Get was answered with <%s>, not rsp:Shell",
+		                      (const char *)shell->name);
+	rms_instance *inst;
+	int rc = rms_instance_new(&inst, NULL, "Shell");
+	for (xmlNode *c = shell->children; !rc && c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		const char *name = (const char *)c->name;
+		char *text = rms__xml_text(c);
+		if (!text) {
+			rc = rms__error_nomem();
+			break;
+		}
+		rms_value *v = NULL;
+		rms_type t = shell_property_type(name);
+		if (t == RMS_TYPE_STRING || rms_value_from_text(&v, t, text) != 0) {
+			rms_error_clear();
+			rc = rms_value_new_string(&v, text);
+		}
+		free(text);
+		if (!rc && (rc = rms_instance_set(inst, name, v, 0)))
+			rms_value_free(v);
+	}
+	if (rc) {
+		rms_instance_free(inst);
+		return rc;
+	}
+	*out = inst;
+	return 0;
+}
+
+int rms__winrm_shell_check(rms_session *s, rms_wsman *w, const rms_ref *selectors,
+                           const char *shell_id, rms_instance **info, bool *gone)
+{
+	*gone = false;
+	if (rms__wsman_busy(w))
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "%s: an operation's exchange is in flight on the connection; "
+		                      "check the shell between operations",
+		                      s->name);
+	rms_wsman_request req = {
+		.action = RMS_ACTION_GET,
+		.resource_uri = RMS_URI_SHELL_GENERIC,
+		.selectors = selectors,
+	};
+	rms_wsman_reply reply;
+	int rc = rms__wsman_send(w, &req, &reply);
+	if (rc) {
+		const rms_error *e = rms_error_last();
+		const char *sub = rms_error_fault_subcode(e);
+		bool lost = rc == RMS_E_CONNECTION_LOST || rc == RMS_E_CONNECT ||
+		            rc == RMS_E_RESOLVE || rc == RMS_E_TLS ||
+		            (rc == RMS_E_TIMEOUT && !rms__fault_is_timed_out(e));
+		if (rc == RMS_E_FAULT && e &&
+		    (rms_error_wsman_code(e) == RMS_WSMAN_ERR_INVALID_SELECTORS ||
+		     (sub && strcmp(sub, "w:InvalidSelectors") == 0))) {
+			/* The one selector is the ShellId: the shell is gone. */
+			struct rms_error *m = rms__error_last_mut();
+			char *msg = rms__asprintf("the server no longer has shell %s (deleted, or "
+			                          "ended by its idle timeout or a restart): %s",
+			                          shell_id, e->message ? e->message : "");
+			if (m && msg) {
+				free(m->message);
+				m->message = msg;
+			} else {
+				free(msg);
+			}
+			if (m)
+				m->code = RMS_E_GONE;
+			rc = RMS_E_GONE;
+			*gone = lost = true;
+		}
+		if (lost)
+			rms__ps_session_lost(s);
+		return rc;
+	}
+	xmlNode *el;
+	rms_instance *inst = NULL;
+	if (!(rc = rms__winrm_first_element(&reply, &el, "shell's Get")))
+		rc = decode_shell(el, &inst);
+	rms__wsman_reply_free(&reply);
+	if (rc)
+		return rc;
+	const rms_value *state = rms_instance_get(inst, "State");
+	const char *st = NULL;
+	if (state)
+		rms_value_get_string(state, &st);
+	rms__log(&s->log, RMS_LOG_DEBUG, "%s: shell %s is %s", s->name, shell_id,
+	         st ? st : "(no State)");
+	if (!st || strcmp(st, "Connected") != 0)
+		rc = rms__error_set(RMS_E_STATE, RMS_PHASE_REMOTE,
+		                    "the server holds shell %s as %s, not Connected", shell_id,
+		                    st ? st : "(no State given)");
+	if (info)
+		*info = inst;
+	else
+		rms_instance_free(inst);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #ifndef RMS_PSREMOTE_WINRM_SETUP_H
 #define RMS_PSREMOTE_WINRM_SETUP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backend.h"
@@ -29,5 +30,17 @@ uint32_t rms__winrm_envelope(rms_session *s, const char *version, uint32_t kb);
 /* Identify's answer (freed): *version gets its ProductVersion (caller
  * frees; NULL when absent). */
 int rms__winrm_identified(rms_wsman *w, rms_wsman_reply *reply, char **version);
+
+/*
+ * rms_session_check over WinRM, for both protocols: a Get of the shell
+ * (resource .../windows/shell, selectors: its ShellId) on w, blocking for
+ * the one exchange. 0 when the server says Connected; *info (may be NULL)
+ * gets its record as a "Shell" instance. RMS_E_STATE when an exchange is in
+ * flight on w or the shell is Disconnected; RMS_E_GONE (and *gone) when
+ * the server has no such shell. A failure that loses the session (gone, a
+ * lost connection, no answer) has it marked Broken.
+ */
+int rms__winrm_shell_check(rms_session *s, rms_wsman *w, const rms_ref *selectors,
+                           const char *shell_id, rms_instance **info, bool *gone);
 
 #endif

@@ -85,6 +85,9 @@ struct rms_backend_ops {
 	/* Release server-side state of an unfinished op and free op->priv.
 	 * May block for a bounded cleanup (RMS_CLEANUP_TIMEOUT_MS). */
 	void (*op_free)(rms_op *op);
+	/* rms_session_check: the remote shell's record (*info may be NULL).
+	 * NULL: the backend holds nothing remote to check. */
+	int (*check)(rms_session *s, rms_instance **info);
 };
 
 extern const struct rms_backend_ops rms__cim_backend;

@@ -227,6 +227,31 @@ int rms__session_new_within(rms_session **out, rms_backend backend,
 	return rc;
 }
 
+int rms_session_check(rms_session *s, rms_instance **info)
+{
+	if (info)
+		*info = NULL;
+	if (!s)
+		return rms__error_field(RMS_E_INVALID_ARG, "session", "session is NULL");
+	if (s->opening)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s is still opening", s->name);
+	int rc = rms__session_usable(s);
+	if (rc)
+		return rc;
+	if (!s->ops->check) {
+		rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		               "%s holds nothing on the server to check (a %s session opens "
+		               "nothing between operations); identify tests the computer",
+		               s->name, s->ops->name);
+		rms__error_set_backend(s->ops->id);
+		return RMS_E_UNSUPPORTED;
+	}
+	rc = s->ops->check(s, info);
+	if (rc && rms__error_last_mut() && !rms__error_last_mut()->backend)
+		rms__error_set_backend(s->ops->id);
+	return rc;
+}
+
 int rms__session_close_step(rms_session *s, rms_wait *w)
 {
 	rms__wait_clear(w);

@@ -111,6 +111,34 @@ typedef struct rms_stats {
 
 RMS_EXTERN int rms_session_stats(const rms_session *s, rms_stats *out);
 
+/*
+ * Is the session's remote shell alive? Asks the server for its record of
+ * the shell (a WS-Management Get of the shell by its ShellId, over the
+ * session's own connection: no new session, no new shell), as pypsrp's
+ * is_alive and PowerShell's state refresh do. Blocks for one exchange
+ * (bounded by the session's operation timeout).
+ *
+ * 0: the server holds the shell and says it is Connected. *info (may be
+ * NULL; the caller frees it) gets the record as an instance of class
+ * "Shell": ShellId, ResourceUri, Owner, ClientIP, ProcessId, State,
+ * IdleTimeOut, MaxIdleTimeOut, ShellRunTime and ShellInactivity
+ * (intervals), MemoryUsed, ChildProcesses, Locale, ... as the server
+ * sends them (uint32 for the counts, datetime intervals for the times,
+ * strings otherwise). Failures:
+ *   RMS_E_GONE   the server has no such shell any more (deleted, or ended
+ *                by its idle timeout or a restart): the session is Broken
+ *                with this as the reason;
+ *   RMS_E_STATE  the session is not Opened, or the server holds the shell
+ *                as Disconnected (*info is filled then), or an exchange of
+ *                one of its operations is in flight on the connection
+ *                (ask between operations);
+ *   RMS_E_UNSUPPORTED  a CIM session (it holds nothing on the server);
+ *   RMS_E_NOT_IMPLEMENTED  a PSSession over SSH;
+ *   or the error of the exchange (a connection failure, a timeout), which
+ *   breaks the session as a command's would.
+ */
+RMS_EXTERN int rms_session_check(rms_session *s, rms_instance **info);
+
 #ifdef __cplusplus
 }
 #endif

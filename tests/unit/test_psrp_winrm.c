@@ -156,6 +156,49 @@ static void test_open_run_close(void **state)
 	rms_session_free(s);
 }
 
+/* rms_session_check on a PowerShell pool: the server's record of the
+ * shell over the session's own connection (no new connection, no new
+ * shell), and the pool runs pipelines after it as before. */
+static void test_check_reads_the_shell_record(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	rms_endpoint_reset(ep);
+	rms_session_options o = ps_opts();
+	rms_session *s = open_ps(&o);
+	rms_stats before = {.version = RMS_STATS_VERSION}, after = {.version = RMS_STATS_VERSION};
+	assert_int_equal(rms_session_stats(s, &before), 0);
+	/* The creation's own Get (winrm/config) is counted already. */
+	int64_t gets = rms_endpoint_stat(ep, "requests_by_action.Get");
+	rms_instance *info = NULL;
+	if (rms_session_check(s, &info))
+		fail_msg("check failed: %s", rms_error_message(rms_error_last()));
+	assert_non_null(info);
+	assert_string_equal(rms_instance_class_name(info), "Shell");
+	const char *text = NULL;
+	assert_int_equal(rms_value_get_string(rms_instance_get(info, "State"), &text), 0);
+	assert_string_equal(text, "Connected");
+	assert_int_equal(rms_value_get_string(rms_instance_get(info, "ResourceUri"), &text), 0);
+	assert_string_equal(text, "http://schemas.microsoft.com/powershell/Microsoft.PowerShell");
+	assert_int_equal(rms_value_get_string(rms_instance_get(info, "Owner"), &text), 0);
+	assert_string_equal(text, RMS_ENDPOINT_USER);
+	rms_instance_free(info);
+	assert_int_equal(rms_session_check(s, NULL), 0);
+	assert_int_equal(rms_session_stats(s, &after), 0);
+	assert_int_equal(after.connections_opened, before.connections_opened);
+	assert_int_equal(after.shells_opened, before.shells_opened);
+	assert_int_equal(after.round_trips, before.round_trips + 2);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), gets + 2);
+	struct result r;
+	run_script(s, "'still here'", &r);
+	assert_int_equal(r.rc, RMS_ITEROVER);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(rms_value_get_string(r.v[0], &text), 0);
+	assert_string_equal(text, "still here");
+	result_free(&r);
+	rms_session_free(s);
+}
+
 static void test_input_and_big_output_in_small_envelopes(void **state)
 {
 	(void)state;
@@ -312,6 +355,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_run_close),
+		cmocka_unit_test(test_check_reads_the_shell_record),
 		cmocka_unit_test(test_input_and_big_output_in_small_envelopes),
 		cmocka_unit_test(test_stop_over_winrm),
 		cmocka_unit_test(test_unknown_configuration_fails_at_creation),
