@@ -137,44 +137,16 @@ static void error_put_back(rms_error *saved)
 	}
 }
 
-/* Whether a failed request says the shell is gone, from the fault's
- * structure: w:InvalidSelectors / ERROR_WSMAN_UNEXPECTED_SELECTORS names an
- * unknown selector, and the only selector is the ShellId; but WinRS gives
- * the same fault for an unknown CommandId (in the body), without a
- * provider. The shell plugin reports an unknown ShellId through an
- * f:ProviderFault. So: a request that names no command can only mean the
- * shell; one that does means the shell when a provider reported it. */
-static bool shell_is_gone(const rms_error *e, bool names_command)
-{
-	const char *sub = rms_error_fault_subcode(e);
-	bool selectors = rms_error_wsman_code(e) == RMS_WSMAN_ERR_INVALID_SELECTORS ||
-	                 (sub && strcmp(sub, "w:InvalidSelectors") == 0);
-	return selectors && (!names_command || rms_error_provider(e) != NULL);
-}
-
 /* After a failed request: decide whether the session is lost, and if so
- * have it marked Broken with the error as the reason. Returns rc. */
+ * have it marked Broken with the error as the reason. Returns rc, which is
+ * RMS_E_GONE when the server said the shell is gone. */
 static int check_broken(rms_session *s, int rc, bool names_command)
 {
 	struct ps_session *ps = rms__ps_conn(s);
-	const rms_error *e = rms_error_last();
-	bool lost = false;
-	if (rc == RMS_E_CONNECTION_LOST || rc == RMS_E_CONNECT || rc == RMS_E_RESOLVE ||
-	    rc == RMS_E_TLS)
-		lost = true;
-	else if (rc == RMS_E_TIMEOUT && !rms__fault_is_timed_out(e))
-		lost = true;
-	else if (rc == RMS_E_FAULT && e && shell_is_gone(e, names_command)) {
-		lost = true;
-		if (ps)
-			ps->shell_gone = true;
-		/* Its own code, so a caller can tell it from other faults (the
-		 * fault's numbers stay on the error). */
-		struct rms_error *m = rms__error_last_mut();
-		if (m)
-			m->code = RMS_E_GONE;
-		rc = RMS_E_GONE;
-	}
+	bool lost, gone;
+	rc = rms__winrm_failure(rc, names_command, &lost, &gone);
+	if (gone && ps)
+		ps->shell_gone = true;
 	if (lost)
 		rms__ps_session_lost(s);
 	return rc;

@@ -91,6 +91,40 @@ int rms__winrm_identified(rms_wsman *w, rms_wsman_reply *reply, char **version)
 	return rc;
 }
 
+/* ---- failures ----------------------------------------------------------- */
+
+/* Whether a failed request says the shell is gone, from the fault's
+ * structure: w:InvalidSelectors / ERROR_WSMAN_UNEXPECTED_SELECTORS names an
+ * unknown selector, and the only selector is the ShellId; but WinRS gives
+ * the same fault for an unknown CommandId (in the body), without a
+ * provider. The shell plugin reports an unknown ShellId through an
+ * f:ProviderFault. So: a request that names no command can only mean the
+ * shell; one that does means the shell when a provider reported it. */
+static bool shell_is_gone(const rms_error *e, bool names_command)
+{
+	const char *sub = rms_error_fault_subcode(e);
+	bool selectors = rms_error_wsman_code(e) == RMS_WSMAN_ERR_INVALID_SELECTORS ||
+	                 (sub && strcmp(sub, "w:InvalidSelectors") == 0);
+	return selectors && (!names_command || rms_error_provider(e) != NULL);
+}
+
+int rms__winrm_failure(int rc, bool names_command, bool *lost, bool *gone)
+{
+	const rms_error *e = rms_error_last();
+	*gone = false;
+	*lost = rc == RMS_E_CONNECTION_LOST || rc == RMS_E_CONNECT || rc == RMS_E_RESOLVE ||
+	        rc == RMS_E_TLS || (rc == RMS_E_TIMEOUT && !rms__fault_is_timed_out(e));
+	if (rc == RMS_E_FAULT && e && shell_is_gone(e, names_command)) {
+		*lost = *gone = true;
+		/* Its own code, so a caller can tell it from other faults. */
+		struct rms_error *m = rms__error_last_mut();
+		if (m)
+			m->code = RMS_E_GONE;
+		rc = RMS_E_GONE;
+	}
+	return rc;
+}
+
 /* ---- liveness: the server's record of the shell -------------------------- */
 
 #define RMS_URI_SHELL_GENERIC "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
@@ -166,29 +200,17 @@ int rms__winrm_shell_check(rms_session *s, rms_wsman *w, const rms_ref *selector
 	rms_wsman_reply reply;
 	int rc = rms__wsman_send(w, &req, &reply);
 	if (rc) {
-		const rms_error *e = rms_error_last();
-		const char *sub = rms_error_fault_subcode(e);
-		bool lost = rc == RMS_E_CONNECTION_LOST || rc == RMS_E_CONNECT ||
-		            rc == RMS_E_RESOLVE || rc == RMS_E_TLS ||
-		            (rc == RMS_E_TIMEOUT && !rms__fault_is_timed_out(e));
-		if (rc == RMS_E_FAULT && e &&
-		    (rms_error_wsman_code(e) == RMS_WSMAN_ERR_INVALID_SELECTORS ||
-		     (sub && strcmp(sub, "w:InvalidSelectors") == 0))) {
-			/* The one selector is the ShellId: the shell is gone. */
-			struct rms_error *m = rms__error_last_mut();
-			char *msg = rms__asprintf("the server no longer has shell %s (deleted, or "
-			                          "ended by its idle timeout or a restart): %s",
-			                          shell_id, e->message ? e->message : "");
-			if (m && msg) {
-				free(m->message);
-				m->message = msg;
-			} else {
-				free(msg);
-			}
-			if (m)
-				m->code = RMS_E_GONE;
-			rc = RMS_E_GONE;
-			*gone = lost = true;
+		bool lost;
+		rc = rms__winrm_failure(rc, false, &lost, gone);
+		struct rms_error *m = rms__error_last_mut();
+		char *msg = *gone && m ? rms__asprintf("the server no longer has shell %s (deleted, "
+		                                       "or ended by its idle timeout or a restart): "
+		                                       "%s",
+		                                       shell_id, m->message ? m->message : "")
+		                       : NULL;
+		if (msg) {
+			free(m->message);
+			m->message = msg;
 		}
 		if (lost)
 			rms__ps_session_lost(s);

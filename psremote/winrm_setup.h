@@ -32,6 +32,15 @@ uint32_t rms__winrm_envelope(rms_session *s, const char *version, uint32_t kb);
 int rms__winrm_identified(rms_wsman *w, rms_wsman_reply *reply, char **version);
 
 /*
+ * After a failed request on a shell (rc, the last error): *lost when the
+ * session is lost with it (a connection failure, no answer, the shell
+ * gone), *gone when the server said the shell is gone, and then the
+ * error's code becomes RMS_E_GONE (the fault's numbers stay on it).
+ * Returns the code. names_command: the request named a command too.
+ */
+int rms__winrm_failure(int rc, bool names_command, bool *lost, bool *gone);
+
+/*
  * rms_session_check over WinRM, for both protocols: a Get of the shell
  * (resource .../windows/shell, selectors: its ShellId) on w, blocking for
  * the one exchange. 0 when the server says Connected; *info (may be NULL)
