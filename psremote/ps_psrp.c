@@ -1171,5 +1171,11 @@ int rms__psrp_check(rms_session *s, rms_instance **info)
 		                      "checking a PowerShell session over SSH is not built yet "
 		                      "(%s: the pool's channel is checked by its next pipeline)",
 		                      s->name);
-	return rms__psrp_winrm_check(c->wr, s, info);
+	int rc = rms__psrp_winrm_check(c->wr, s, info);
+	/* A check that broke the session (the shell gone, the connection
+	 * lost) ends the pool as a pipeline's failure would: nothing more is
+	 * sent, the close included. */
+	if (rc && s->state == RMS_STATE_BROKEN)
+		return lost(s, rc);
+	return rc;
 }

@@ -6,7 +6,7 @@
  * each request with the next recorded response. The test then checks that
  *
  *   - the client sent the recorded sequence of requests (wsa:Action), each
- *     with the recorded ResourceURI (the configuration: Microsoft.PowerShell,
+ *     with the recorded action URI, ResourceURI (the configuration: Microsoft.PowerShell,
  *     or JEARole through pssession.shell_uri), options (protocolversion
  *     2.3 MustComply on Create, keep-alive on Receive), shell streams,
  *     ShellId selector, CommandIds, Send stream names and End, Signal
@@ -19,20 +19,28 @@
  *     (path, primitive type, value; RefIds, type names and ToString left
  *     out, _xHHHH_ escapes undone) in the order they were completed;
  *   - every request carries the MaxEnvelopeSize the session learnt (or was
- *     given) and is no larger than it;
+ *     given) and is no larger than it (Identify and the winrm/config Get,
+ *     sent before it is known, excepted);
  *   - remsess decodes Windows' answers to what pypsrp's own tests expect
  *     (tests/tests_pypsrp/test_powershell.py at the commit of SOURCE.txt):
  *     output objects, records of every stream with their messages, the
- *     failing ErrorRecord, and the pool's and session's state.
+ *     failing ErrorRecord, the pool's and session's state, and (is_alive)
+ *     rms_session_check's answer: the rsp:Shell record decoded, its code,
+ *     the session's state.
  *
- * The recordings predate pypsrp's GUID byte-order fix: the pool and
- * pipeline GUIDs in their message headers are in plain (big-endian) order.
+ * Most recordings predate pypsrp's GUID byte-order fix: the pool and
+ * pipeline GUIDs in their message headers are in plain (big-endian) order;
+ * the is_alive ones came after it and are in .NET order. The order is read
+ * from each recording's Create (its first message names the ShellId).
  * Served answers are rewritten where the protocol carries the client's own
  * ids: the ShellId (the pool id remsess chose) and CommandIds (its pipeline
  * ids) in the WS-Man XML, the RPID/PID in every PSRP message header (the
- * recorded plain-order bytes replaced by remsess's ids in .NET order, as
- * Windows echoes what the client sent), and RelatesTo (the client's
- * MessageID).
+ * recorded bytes replaced by remsess's ids in .NET order, as Windows
+ * echoes what the client sent), and RelatesTo (the client's MessageID).
+ * A recorded response None with http_error (pypsrp's fake transport raised
+ * requests' ConnectionError) is served as a hang-up: the server reads the
+ * request and closes the connection without a byte, and stays down (every
+ * later request gets the same, kept aside for the test).
  *
  * Where remsess differs from pypsrp by design, the step says so (the `why`
  * of a step) and the difference is asserted, not skipped:
@@ -62,16 +70,31 @@
  *     deprecates it): test_psrp_multiple_commands' key exchange (requests
  *     4 and 5) is not sent, and the SecureString in the output stays an
  *     opaque System.Security.SecureString (pypsrp decrypted it to "abc").
+ *   - The is_alive recordings: pypsrp opened the pool with idle_timeout=60;
+ *     remsess's PowerShell Create sends no IdleTimeOut
+ *     (pssession.idle_timeout_ms is a WinRS setting), the line is dropped.
+ *     When the server holds the shell as Disconnected, remsess's close
+ *     deletes it (a Delete pypsrp's recording has not: answered with
+ *     test_psrp_open_runspace's DeleteResponse); pypsrp's is_alive marked
+ *     the pool Closed and left the shell to the server. When the server
+ *     hangs up on the Get, libcurl sends it once more, byte for byte, on a
+ *     new connection (asserted) before the check fails.
  *
  * Found while writing this (fixed in psremote/psrp_winrm.c): remsess's
  * PSRP Receive lacked WSMAN_CMDSHELL_OPTION_KEEPALIVE, which its cmd-shell
  * Receive, pypsrp and WinRb send.
+ * Found with the is_alive recordings and fixed: a check that breaks a
+ * PowerShell session ends its pool as a pipeline's loss does, so after
+ * RMS_E_GONE the close neither sends nor waits (it waited the 5 s cleanup
+ * for a pool close that could not come), and after a lost connection it
+ * sends no Delete to the server that is down. Both asserted.
  *
  * Replayed (jborean93-pypsrp/responses/): test_psrp_open_runspace,
  * test_psrp_multiple_commands, test_psrp_with_input, test_psrp_error_failed,
  * test_psrp_stream_output_invocation, test_psrp_run_protocol_version_2.3,
- * test_psrp_small_msg_size (the envelope learnt, and given), and
- * test_psrp_with_jea_configuration.
+ * test_psrp_small_msg_size (the envelope learnt, and given),
+ * test_psrp_with_jea_configuration, test_psrp_is_alive_state_disconnected,
+ * test_psrp_is_alive_invalid_selectors and test_psrp_is_alive_http_error.
  * Not replayed, and why:
  *   - test_psrp_set_runspaces, test_psrp_reset_runspace_state(_fail):
  *     remsess has no API to change a pool's runspaces after it opened, to
@@ -83,12 +106,14 @@
  *   - test_psrp_key_exchange_timeout: no key exchange (see above).
  *   - test_psrp_disconnect_runspaces, test_psrp_disconnected_commands:
  *     remsess has no disconnect/reconnect over WinRM yet.
- *   - test_psrp_is_alive_*, test_psrp_receive_failure,
- *     test_psrp_long_running_cmdlet, test_psrp_get_command_metadata,
- *     test_psrp_application_args, test_psrp_no_profile,
- *     test_psrp_with_no_history: not in this task's list (the shell
- *     liveness Get, GET_COMMAND_METADATA and application arguments have no
- *     remsess API; the others are for later).
+ *   - test_psrp_is_alive_other_wsman_error: pypsrp runs it against a live
+ *     server only (an OperationTimeout of -1 s to provoke a fault); there
+ *     is no recording of it.
+ *   - test_psrp_receive_failure, test_psrp_long_running_cmdlet,
+ *     test_psrp_get_command_metadata, test_psrp_application_args,
+ *     test_psrp_no_profile, test_psrp_with_no_history: not in this task's
+ *     list (GET_COMMAND_METADATA and application arguments have no remsess
+ *     API; the others are for later).
  *
  * REPLAY_DEBUG=1 in the environment prints every request and the answer
  * served.
@@ -145,6 +170,14 @@ typedef struct msg {
 	{                                                                                          \
 		SRC_PYPSRP, "test_winrs_standard.yml", 3                                           \
 	}
+/* A DeleteResponse, for a Delete the recording has not (an empty body). */
+#define DELETE_REPLY                                                                               \
+	{                                                                                          \
+		SRC_PYPSRP, "test_psrp_open_runspace.yml", 3                                       \
+	}
+#define WHY_DELETE_DISCONNECTED                                                                    \
+	"the server still holds a Disconnected shell: remsess's close deletes it; pypsrp's "       \
+	"is_alive marked the pool Closed and left the shell to the server"
 #define WHY_IDENTIFY "remsess runs Identify when it creates the session"
 #define WHY_TERMINATE                                                                              \
 	"remsess releases a finished pipeline with Signal terminate, as PowerShell's client "      \
@@ -159,6 +192,12 @@ typedef struct step {
 	const char *add;    /* ... and what it sends instead ("\n"-separated) */
 	const char *why;    /* set when the step or its difference is by design */
 	const char *expect; /* no recording: the lines the request must have */
+	/* No answer: the server reads the request and closes the connection
+	 * (a recorded response None with http_error: pypsrp's fake transport
+	 * raised requests' ConnectionError there). From then on the server is
+	 * down: every later request is read, kept aside (replay.down) and
+	 * answered the same way. */
+	bool hang_up;
 } step;
 
 static char *load(const msg *m, const char *key)
@@ -742,6 +781,7 @@ static void get_facts(conv *c, facts *f, const char *xml)
 			char *a = content(h);
 			snprintf(f->action, sizeof f->action, "%s",
 			         strrchr(a, '/') ? strrchr(a, '/') + 1 : a);
+			rms__buf_printf(&f->lines, "action %s\n", a);
 			free(a);
 		} else if (strcmp(name, "ResourceURI") == 0) {
 			char *v = content(h);
@@ -895,7 +935,13 @@ typedef struct replay {
 	char *sent[MAX_STEPS + 4];
 	size_t sent_len[MAX_STEPS + 4];
 	bool basic[MAX_STEPS + 4];
+	bool config[MAX_STEPS + 4]; /* the winrm/config Get (sent before any learning) */
 	size_t nsent;
+	/* After a hang_up step: the requests the client sent to the server
+	 * that was down, in order (not steps: the test asserts them). */
+	bool is_down;
+	char *down[4];
+	size_t ndown;
 	rms_httpd *d;
 	idmap ids[MAX_CMDS + 1];
 	size_t nids;
@@ -906,6 +952,8 @@ typedef struct replay {
 	char *config_reply;
 	size_t config_gets;
 	size_t config_after;
+	bool config_step;       /* the recording's own winrm/config Get was a step */
+	bool plain;             /* the recording's header GUIDs in plain order */
 	bool learning;          /* a session made without a MaxEnvelopeSize */
 	unsigned long envelope; /* the MaxEnvelopeSize every request must carry */
 } replay;
@@ -952,7 +1000,7 @@ static void patch_fragments(const replay *r, unsigned char *d, size_t len)
 			for (int g = 0; g < 2; g++) {
 				unsigned char *at = h + 21 + 8 + 16 * g, rec[16];
 				for (size_t k = 0; k < r->nids; k++)
-					if (guid_bytes(r->ids[k].rec, true, rec) &&
+					if (guid_bytes(r->ids[k].rec, r->plain, rec) &&
 					    memcmp(at, rec, 16) == 0) {
 						guid_bytes(r->ids[k].cli, false, at);
 						break;
@@ -1044,6 +1092,15 @@ static void handler(const rms_httpd_request *req, rms_httpd_response *resp, void
 	              strstr(body, ">http://schemas.microsoft.com/wbem/wsman/1/config</");
 	pthread_mutex_lock(&r->mu);
 	size_t i = r->nsent;
+	if (r->is_down) {
+		if (r->ndown < N(r->down))
+			r->down[r->ndown++] = body;
+		else
+			free(body);
+		pthread_mutex_unlock(&r->mu);
+		resp->mode = RMS_HTTPD_CLOSE;
+		return;
+	}
 	if (config && !(i < r->n && strcmp(r->steps[i].action, "Get") == 0)) {
 		r->config_gets++;
 		r->config_after = r->nsent;
@@ -1056,6 +1113,8 @@ static void handler(const rms_httpd_request *req, rms_httpd_response *resp, void
 	if (i < N(r->sent)) {
 		r->sent_len[i] = req->body_len;
 		r->basic[i] = req->headers && strstr(req->headers, "Authorization: Basic ") != NULL;
+		r->config[i] = config;
+		r->config_step |= config;
 		r->nsent++;
 	}
 	if (i >= r->n) {
@@ -1068,6 +1127,15 @@ static void handler(const rms_httpd_request *req, rms_httpd_response *resp, void
 		resp->body = UNEXPECTED;
 		return;
 	}
+	if (r->steps[i].hang_up) {
+		if (getenv("REPLAY_DEBUG"))
+			fprintf(stderr, "--- request %zu\n%s\n--- hung up\n", i + 1, body);
+		r->is_down = true;
+		r->sent[i] = body;
+		pthread_mutex_unlock(&r->mu);
+		resp->mode = RMS_HTTPD_CLOSE;
+		return;
+	}
 	resp->body = answer(r, i, r->replies[i], body);
 	resp->free_body = true;
 	if (getenv("REPLAY_DEBUG"))
@@ -1075,6 +1143,39 @@ static void handler(const rms_httpd_request *req, rms_httpd_response *resp, void
 	resp->status = strstr(r->replies[i], ":Fault>") ? 500 : 200;
 	r->sent[i] = body;
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* The byte order of the GUIDs in the recorded message headers (see the
+ * header): the recorded Create's ShellId is the pool's id, and the first
+ * message of its creationXml names the pool; in plain order or in .NET's.
+ * Neither fails the test. */
+static bool recorded_plain(const step *steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(steps[i].action, "Create") != 0 || steps[i].recorded.kind != SRC_PYPSRP)
+			continue;
+		char *xml = load(&steps[i].recorded, "request");
+		char *id = attr_after(xml, "<rsp:Shell", "ShellId");
+		char *b64 = text_after(xml, "creationXml");
+		unsigned char *data = NULL, want[16];
+		size_t len = 0;
+		int order = -1; /* 1 plain, 0 .NET */
+		if (id && b64 && rms__base64_decode(&data, &len, b64, strlen(b64)) == 0 &&
+		    len >= 21 + 24)
+			for (int plain = 1; plain >= 0 && order < 0; plain--)
+				if (guid_bytes(id, plain, want) &&
+				    memcmp(data + 21 + 8, want, 16) == 0)
+					order = plain;
+		free(data);
+		free(b64);
+		free(id);
+		free(xml);
+		if (order < 0)
+			fail_msg("%s: the Create's first message does not name its ShellId",
+			         steps[i].recorded.file);
+		return order == 1;
+	}
+	return true;
 }
 
 static replay *replay_start(const step *steps, size_t n)
@@ -1085,6 +1186,7 @@ static replay *replay_start(const step *steps, size_t n)
 	r->steps = steps;
 	r->n = n;
 	r->envelope = 512000;
+	r->plain = recorded_plain(steps, n);
 	pthread_mutex_init(&r->mu, NULL);
 	for (size_t i = 0; i < n; i++)
 		r->replies[i] = load(&steps[i].reply, "response");
@@ -1131,11 +1233,11 @@ typedef struct recorded {
 	int upto;
 } recorded;
 
-static void recorded_read(recorded *rc, const char *file, int upto)
+static void recorded_read(recorded *rc, const char *file, int upto, bool plain)
 {
 	memset(rc, 0, sizeof *rc);
 	rc->file = file;
-	rc->c.plain_guids = true; /* see the header: these predate pypsrp's fix */
+	rc->c.plain_guids = plain;
 	rc->upto = upto;
 	assert_true(upto < MAX_STEPS);
 	for (int k = 0; k <= upto; k++) {
@@ -1189,7 +1291,7 @@ static void replay_finish(replay *r)
 				    r->steps[j].recorded.index > upto)
 					upto = r->steps[j].recorded.index;
 			assert_true(nrecs < N(recs));
-			recorded_read(&recs[nrecs++], m->file, upto);
+			recorded_read(&recs[nrecs++], m->file, upto, r->plain);
 		}
 	}
 	for (size_t i = 0; i < r->n; i++) {
@@ -1200,7 +1302,7 @@ static void replay_finish(replay *r)
 		assert_true(r->basic[i]); /* pre-emptive Basic on every request */
 		/* Every request carries the envelope size the session learnt
 		 * (or was given), and none is larger. */
-		if (strcmp(st->action, "Identify") != 0 && strcmp(st->action, "Get") != 0) {
+		if (strcmp(st->action, "Identify") != 0 && !r->config[i]) {
 			if (got[i].envelope != r->envelope)
 				fail_msg("request %zu (%s) has MaxEnvelopeSize %lu, not %lu", i + 1,
 				         st->action, got[i].envelope, r->envelope);
@@ -1239,15 +1341,14 @@ static void replay_finish(replay *r)
 	conv_free(&sent);
 	/* One winrm/config read when the session had no MaxEnvelopeSize,
 	 * right after Identify (unless the recording has it as a step). */
-	bool get_step = false;
-	for (size_t i = 0; i < r->n; i++)
-		get_step |= strcmp(r->steps[i].action, "Get") == 0;
-	assert_int_equal(r->config_gets, r->learning && !get_step ? 1 : 0);
+	assert_int_equal(r->config_gets, r->learning && !r->config_step ? 1 : 0);
 	if (r->config_gets == 1)
 		assert_int_equal(r->config_after, 1);
 	free(r->config_reply);
 	for (size_t i = 0; i < r->nsent; i++)
 		free(r->sent[i]);
+	for (size_t i = 0; i < r->ndown; i++)
+		free(r->down[i]);
 	for (size_t i = 0; i < r->n; i++)
 		free(r->replies[i]);
 	pthread_mutex_destroy(&r->mu);
@@ -1976,6 +2077,258 @@ static void test_multiple_commands(void **state)
 #undef REC
 }
 
+/* ---- is the shell alive (rms_session_check) --------------------------------- */
+
+/* pypsrp opened the pool with idle_timeout=60 (the Create's IdleTimeOut);
+ * remsess sends none in a PowerShell session's Create. */
+#define ALIVE_OPEN_STEPS                                                                           \
+	{.action = "Identify", .reply = IDENTIFY_REPLY, .why = WHY_IDENTIFY},                      \
+	    {.action = "Create",                                                                   \
+	     .reply = R(0),                                                                        \
+	     .recorded = R(0),                                                                     \
+	     .drop = "shell IdleTimeOut=PT60S\n",                                                  \
+	     .why = "remsess sends no IdleTimeOut in a PowerShell shell's Create "                 \
+	            "(pssession.idle_timeout_ms is a WinRS setting); the server's default"},       \
+	    {.action = "Receive", .reply = R(1), .recorded = R(1)},                                \
+	{                                                                                          \
+		.action = "Receive", .reply = R(2), .recorded = R(2)                               \
+	}
+/* pypsrp's RunspacePool.is_alive: a WS-Man Get of the generic shell
+ * resource with the ShellId selector, no body. The recorded request is
+ * compared as every other (action, ResourceURI, the ShellId selector naming
+ * the client's own shell, no options, an empty body). */
+#define ALIVE_GET(i)                                                                               \
+	{                                                                                          \
+		.action = "Get", .reply = R(i), .recorded = R(i)                                   \
+	}
+
+/* The client's shell id (its Create's ShellId). */
+static const char *client_shell(const replay *r)
+{
+	assert_true(r->nids >= 1);
+	return r->ids[0].cli;
+}
+
+/* The length of an interval property, in milliseconds. */
+static uint64_t interval_ms(const rms_instance *info, const char *name)
+{
+	const rms_value *v = rms_instance_get(info, name);
+	if (!v)
+		fail_msg("the Shell record has no %s", name);
+	if (rms_value_type(v) != RMS_TYPE_DATETIME)
+		fail_msg("%s is of type %d, not a datetime", name, (int)rms_value_type(v));
+	rms_datetime dt;
+	assert_int_equal(rms_value_get_datetime(v, &dt), 0);
+	assert_true(dt.is_interval);
+	return (((uint64_t)dt.days * 24 + (uint64_t)dt.hour) * 60 + (uint64_t)dt.minute) * 60000 +
+	       (uint64_t)dt.second * 1000 + dt.nanoseconds / 1000000;
+}
+
+static const char *shell_text(const rms_instance *info, const char *name)
+{
+	const rms_value *v = rms_instance_get(info, name);
+	const char *t = NULL;
+	if (!v || rms_value_type(v) != RMS_TYPE_STRING || rms_value_get_string(v, &t) || !t)
+		fail_msg("the Shell record's %s is not a string", name);
+	return t;
+}
+
+static uint32_t shell_u32(const rms_instance *info, const char *name)
+{
+	const rms_value *v = rms_instance_get(info, name);
+	uint32_t n = 0;
+	if (!v || rms_value_type(v) != RMS_TYPE_UINT32 || rms_value_get_uint32(v, &n))
+		fail_msg("the Shell record's %s is not a uint32", name);
+	return n;
+}
+
+/* rsp:Shell as Windows answered it, decoded: the ids are the client's,
+ * counts are numbers, times are intervals, the rest text. */
+static void assert_shell(const replay *r, const rms_instance *info, const char *state, uint32_t pid,
+                         uint64_t run_time_s)
+{
+	assert_non_null(info);
+	assert_string_equal(rms_instance_class_name(info), "Shell");
+	assert_string_equal(shell_text(info, "State"), state);
+	if (strcasecmp(shell_text(info, "ShellId"), client_shell(r)) != 0)
+		fail_msg("ShellId %s, the client's shell is %s", shell_text(info, "ShellId"),
+		         client_shell(r));
+	assert_string_equal(shell_text(info, "ResourceUri"),
+	                    "http://schemas.microsoft.com/powershell/Microsoft.PowerShell");
+	assert_string_equal(shell_text(info, "Owner"), "vagrant");
+	assert_string_equal(shell_text(info, "ClientIP"), "fdc3:d46:8e06:cfa8:f075:80ff:fe33:2fc8");
+	assert_string_equal(shell_text(info, "InputStreams"), "stdin pr");
+	assert_string_equal(shell_text(info, "BufferMode"), "Block");
+	assert_int_equal(shell_u32(info, "ProcessId"), pid);
+	assert_int_equal(shell_u32(info, "ChildProcesses"), 0);
+	assert_int_equal(interval_ms(info, "IdleTimeOut"), 60000);
+	assert_int_equal(interval_ms(info, "MaxIdleTimeOut"), 2147483647);
+	assert_int_equal(interval_ms(info, "ShellRunTime"), run_time_s * 1000);
+	assert_int_equal(interval_ms(info, "ShellInactivity"), run_time_s * 1000);
+}
+
+/* The first check: the shell is Connected, asked over the connection the
+ * session already has. */
+static void check_connected(replay *r, rms_session *s, uint32_t pid)
+{
+	unsigned conns = rms_httpd_connections(r->d);
+	rms_instance *info = NULL;
+	if (rms_session_check(s, &info))
+		fail_msg("check: %s", rms_error_message(rms_error_last()));
+	assert_shell(r, info, "Connected", pid, 0);
+	rms_instance_free(info);
+	assert_int_equal(rms_httpd_connections(r->d), conns);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
+}
+
+/* The requests the down server read, as "Action Action ..." (last URI
+ * segments). */
+static char *down_actions(replay *r)
+{
+	rms_buf b;
+	rms__buf_init(&b);
+	rms__buf_puts(&b, "");
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->ndown; i++) {
+		conv c = {.plain_guids = false};
+		facts f;
+		get_facts(&c, &f, r->down[i]);
+		rms__buf_printf(&b, "%s%s", i ? " " : "", f.action);
+		rms__buf_free(&f.lines);
+		conv_free(&c);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rms__buf_take(&b);
+}
+
+/* pypsrp: is_alive True, then (the recording's second Get answered with the
+ * shell in State Disconnected: the server's idle timeout, 60 s, had passed
+ * with no client) False. remsess: 0, then RMS_E_STATE with the record. */
+static void test_is_alive_state_disconnected(void **state)
+{
+	(void)state;
+#define REC "test_psrp_is_alive_state_disconnected.yml"
+	static const step steps[] = {
+	    ALIVE_OPEN_STEPS,
+	    ALIVE_GET(3),
+	    ALIVE_GET(4),
+	    {.action = "Delete",
+	     .reply = DELETE_REPLY,
+	     .why = WHY_DELETE_DISCONNECTED,
+	     .expect = "action http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete\n"
+	               "resource http://schemas.microsoft.com/powershell/Microsoft.PowerShell\n"
+	               "selector ShellId=shell\n"},
+	};
+	replay *r = replay_start(steps, N(steps));
+	rms_session *s = replay_session(r, NULL);
+	check_connected(r, s, 2852);
+	rms_instance *info = NULL;
+	assert_int_equal(rms_session_check(s, &info), RMS_E_STATE);
+	assert_int_equal(rms_error_code(rms_error_last()), RMS_E_STATE);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "Disconnected"));
+	assert_shell(r, info, "Disconnected", 2852, 62);
+	rms_instance_free(info);
+	/* the shell is still on the server: the session is not Broken, and
+	 * its close deletes the shell */
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
+	assert_int_equal(rms_session_close(s), 0);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_CLOSED);
+	rms_session_free(s);
+	replay_finish(r);
+#undef REC
+}
+
+/* pypsrp: is_alive True, then False on the fault w:InvalidSelectors
+ * (ERROR_WSMAN_UNEXPECTED_SELECTORS, 0x8033805B): the server reaped the
+ * shell. remsess: 0, then RMS_E_GONE, the session Broken, and its close
+ * sends nothing (the recording ends with the second Get). */
+static void test_is_alive_invalid_selectors(void **state)
+{
+	(void)state;
+#define REC "test_psrp_is_alive_invalid_selectors.yml"
+	static const step steps[] = {ALIVE_OPEN_STEPS, ALIVE_GET(3), ALIVE_GET(4)};
+	replay *r = replay_start(steps, N(steps));
+	rms_session *s = replay_session(r, NULL);
+	check_connected(r, s, 4384);
+	rms_instance *info = NULL;
+	assert_int_equal(rms_session_check(s, &info), RMS_E_GONE);
+	assert_null(info);
+	const rms_error *e = rms_error_last();
+	assert_int_equal(rms_error_code(e), RMS_E_GONE);
+	assert_int_equal(rms_error_wsman_code(e), 2150858843u);
+	assert_string_equal(rms_error_fault_subcode(e), "w:InvalidSelectors");
+	assert_int_equal(rms_error_http_status(e), 500);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_BROKEN);
+	const rms_error *why = rms_session_broken_reason(s);
+	assert_int_equal(rms_error_code(why), RMS_E_GONE);
+	assert_int_equal(rms_error_wsman_code(why), 2150858843u);
+	/* a Broken session is not asked again */
+	assert_int_equal(rms_session_check(s, &info), RMS_E_STATE);
+	assert_null(info);
+	/* The pool ended with the shell: the close has nothing to wait for. */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rms_session_close(s), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9 < 2.0);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_CLOSED);
+	rms_session_free(s);
+	replay_finish(r); /* no request after the second Get: no Delete */
+#undef REC
+}
+
+/* pypsrp: is_alive True, then False: its fake transport raised requests'
+ * ConnectionError for the second Get (response None, http_error: the test
+ * stands for the WinRM service stopped meanwhile). Here the server reads
+ * that Get and closes the connection without a byte, and stays down. */
+static void test_is_alive_http_error(void **state)
+{
+	(void)state;
+#define REC "test_psrp_is_alive_http_error.yml"
+	static const step steps[] = {
+	    ALIVE_OPEN_STEPS,
+	    ALIVE_GET(3),
+	    {.action = "Get", .recorded = R(4), .hang_up = true},
+	};
+	replay *r = replay_start(steps, N(steps));
+	rms_session *s = replay_session(r, NULL);
+	check_connected(r, s, 6888);
+	rms_instance *info = NULL;
+	assert_int_equal(rms_session_check(s, &info), RMS_E_CONNECTION_LOST);
+	assert_null(info);
+	const rms_error *e = rms_error_last();
+	assert_int_equal(rms_error_code(e), RMS_E_CONNECTION_LOST);
+	assert_int_equal(rms_error_phase(e), RMS_PHASE_RECEIVE);
+	assert_int_equal(rms_error_backend(e), RMS_BACKEND_PSSESSION);
+	/* a lost connection breaks the session, as a pipeline's would */
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_BROKEN);
+	assert_int_equal(rms_error_code(rms_session_broken_reason(s)), RMS_E_CONNECTION_LOST);
+	/* The Get went out once more, by libcurl (a request on a kept-alive
+	 * connection that closed without a byte is sent again on a new one,
+	 * the same bytes): not a second check. */
+	char *down = down_actions(r);
+	assert_string_equal(down, "Get");
+	free(down);
+	pthread_mutex_lock(&r->mu);
+	assert_int_equal(r->nsent, N(steps));
+	assert_string_equal(r->down[0], r->sent[N(steps) - 1]);
+	pthread_mutex_unlock(&r->mu);
+	assert_int_equal(rms_session_check(s, &info), RMS_E_STATE);
+	/* The pool ended with the connection: the close sends nothing more
+	 * to the server that is down (no Delete). */
+	assert_int_equal(rms_session_close(s), 0);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_CLOSED);
+	rms_session_free(s);
+	pthread_mutex_lock(&r->mu);
+	assert_int_equal(r->nsent, N(steps));
+	pthread_mutex_unlock(&r->mu);
+	down = down_actions(r);
+	assert_string_equal(down, "Get");
+	free(down);
+	replay_finish(r);
+#undef REC
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1988,6 +2341,9 @@ int main(void)
 	    cmocka_unit_test(test_small_msg_size),
 	    cmocka_unit_test(test_small_msg_size_given),
 	    cmocka_unit_test(test_with_jea_configuration),
+	    cmocka_unit_test(test_is_alive_state_disconnected),
+	    cmocka_unit_test(test_is_alive_invalid_selectors),
+	    cmocka_unit_test(test_is_alive_http_error),
 	};
 	rms_global_init();
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -862,6 +862,137 @@ static void test_shell_quota_is_its_own_error(void **state)
 	stop(ep);
 }
 
+/* ---- is the shell alive (rms_session_check) -------------------------------- */
+
+static const char *record_text(const rms_instance *info, const char *name)
+{
+	const rms_value *v = rms_instance_get(info, name);
+	const char *t = NULL;
+	if (!v || rms_value_type(v) != RMS_TYPE_STRING || rms_value_get_string(v, &t) || !t)
+		fail_msg("the Shell record's %s is not a string", name);
+	return t;
+}
+
+static double record_interval_s(const rms_instance *info, const char *name)
+{
+	const rms_value *v = rms_instance_get(info, name);
+	rms_datetime dt;
+	if (!v || rms_value_type(v) != RMS_TYPE_DATETIME || rms_value_get_datetime(v, &dt) ||
+	    !dt.is_interval)
+		fail_msg("the Shell record's %s is not an interval", name);
+	return (double)dt.days * 86400.0 + dt.hour * 3600.0 + dt.minute * 60.0 + dt.second +
+	       dt.nanoseconds / 1e9;
+}
+
+/* A fresh session's shell is Connected: one Get of the shell, over the
+ * session's connection (no new one), and the session goes on. */
+static void test_check_says_a_fresh_shell_is_connected(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_session_options o = opts_for(ep);
+	o.pssession.idle_timeout_ms = 90000;
+	rms_session *s = ps_session_with(&o);
+	rms_stats before = { .version = RMS_STATS_VERSION }, after = before;
+	assert_int_equal(rms_session_stats(s, &before), 0);
+	int64_t gets = rms_endpoint_stat(ep, "requests_by_action.Get");
+	int64_t accepted = rms_endpoint_stat(ep, "connections_accepted");
+
+	rms_instance *info = NULL;
+	if (rms_session_check(s, &info))
+		fail_msg("check: %s", rms_error_message(rms_error_last()));
+	assert_non_null(info);
+	assert_string_equal(rms_instance_class_name(info), "Shell");
+	assert_string_equal(record_text(info, "State"), "Connected");
+	assert_true(strlen(record_text(info, "ShellId")) == 36);
+	assert_string_equal(record_text(info, "ResourceUri"),
+	                    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd");
+	assert_string_equal(record_text(info, "Owner"), o.user);
+	const rms_value *pid = rms_instance_get(info, "ProcessId");
+	uint32_t n = 0;
+	assert_non_null(pid);
+	assert_int_equal(rms_value_type(pid), RMS_TYPE_UINT32);
+	assert_int_equal(rms_value_get_uint32(pid, &n), 0);
+	assert_true(n > 0);
+	assert_true(record_interval_s(info, "IdleTimeOut") == 90.0); /* the session's setting */
+	assert_true(record_interval_s(info, "ShellRunTime") < 60.0);
+
+	assert_int_equal(rms_session_stats(s, &after), 0);
+	assert_int_equal(after.connections_opened, before.connections_opened);
+	assert_int_equal(after.shells_opened, 1);
+	assert_int_equal(rms_endpoint_stat(ep, "connections_accepted"), accepted);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), gets + 1);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
+
+	/* NULL info: the same question, no record */
+	rms_instance *again = NULL;
+	assert_int_equal(rms_session_check(s, NULL), 0);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), gets + 2);
+	assert_int_equal(rms_session_check(s, &again), 0);
+	assert_string_equal(record_text(again, "ShellId"), record_text(info, "ShellId"));
+	rms_instance_free(again);
+	rms_instance_free(info);
+
+	int code = -1;
+	assert_int_equal(rms_run(&code, s, "echo hi", 0, NULL, NULL, NULL), 0);
+	assert_int_equal(code, 0);
+	assert_int_equal(rms_endpoint_stat(ep, "shells_created"), 1);
+	rms_session_free(s);
+	assert_int_equal(rms_endpoint_stat(ep, "shells_deleted"), 1);
+}
+
+/* The server ended the shell (its idle timeout): w:InvalidSelectors on the
+ * Get, so RMS_E_GONE, the session Broken, and its close sends no Delete. */
+static void test_check_after_the_server_deleted_the_shell_is_gone(void **state)
+{
+	(void)state;
+	static const char *const args[] = { "--shell-idle-timeout", "1", NULL };
+	rms_endpoint_proc *ep = start(args);
+	rms_session *s = ps_session(ep);
+	for (int i = 0; i < 50 && rms_endpoint_stat(ep, "shells_expired") < 1; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+	assert_int_equal(rms_endpoint_stat(ep, "shells_expired"), 1);
+	rms_instance *info = (rms_instance *)1; /* cleared on failure */
+	assert_int_equal(rms_session_check(s, &info), RMS_E_GONE);
+	assert_null(info);
+	const rms_error *e = rms_error_last();
+	assert_int_equal(rms_error_code(e), RMS_E_GONE);
+	assert_int_equal(rms_error_wsman_code(e), 2150858843u);
+	assert_string_equal(rms_error_fault_subcode(e), "w:InvalidSelectors");
+	assert_int_equal(rms_error_backend(e), RMS_BACKEND_PSSESSION);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_BROKEN);
+	assert_int_equal(rms_error_code(rms_session_broken_reason(s)), RMS_E_GONE);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 2); /* config, shell */
+	/* a Broken session is not asked again */
+	assert_int_equal(rms_session_check(s, NULL), RMS_E_STATE);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 2);
+	assert_int_equal(rms_session_close(s), 0);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_CLOSED);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Delete"), 0);
+	rms_session_free(s);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Delete"), 0);
+	stop(ep);
+}
+
+/* A CIM session holds nothing on the server between operations. */
+static void test_check_on_a_cim_session_is_unsupported(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_session_options o = opts_for(ep);
+	rms_session *s = NULL;
+	if (rms_session_new(&s, RMS_BACKEND_CIM, &o))
+		fail_msg("session: %s", rms_error_message(rms_error_last()));
+	int64_t requests = rms_endpoint_stat(ep, "requests_total");
+	rms_instance *info = (rms_instance *)1;
+	assert_int_equal(rms_session_check(s, &info), RMS_E_UNSUPPORTED);
+	assert_null(info);
+	assert_int_equal(rms_error_code(rms_error_last()), RMS_E_UNSUPPORTED);
+	assert_int_equal(rms_error_backend(rms_error_last()), RMS_BACKEND_CIM);
+	assert_int_equal(rms_session_check(s, NULL), RMS_E_UNSUPPORTED);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_total"), requests);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
+	rms_session_free(s);
+}
+
 /* ---- the engine contract, by hand ------------------------------------------ */
 
 /* A step that waits says on what: a descriptor or a deadline. */
@@ -1140,6 +1271,11 @@ int main(void)
 		cmocka_unit_test(test_connection_closed_by_server_is_reopened),
 		cmocka_unit_test(test_shell_deleted_by_server_breaks_the_session),
 		cmocka_unit_test(test_shell_quota_is_its_own_error),
+		cmocka_unit_test_setup_teardown(test_check_says_a_fresh_shell_is_connected, setup,
+		                                teardown),
+		cmocka_unit_test(test_check_after_the_server_deleted_the_shell_is_gone),
+		cmocka_unit_test_setup_teardown(test_check_on_a_cim_session_is_unsupported, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_command_stepped_by_hand_gives_the_blocking_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commands_stepped_in_turns_from_one_thread,

@@ -287,8 +287,9 @@ static void body_facts(facts *f, const xmlNode *body)
 					     v = rms__xml_next(v)) {
 						char *name = prop(v, "Name");
 						char *val = content(v);
-						rms__buf_printf(&f->lines, "env %s=%s\n", name,
-						                val);
+						rms__buf_printf(&f->lines, "env %s=%s\n",
+						                name ? name : "(no name)",
+						                val ? val : "");
 						free(name);
 						free(val);
 					}
