@@ -95,6 +95,8 @@ typedef enum opt_id {
 	O_SSH_AGENT,
 	O_HOSTS,
 	O_THROTTLE,
+	O_TARGET_TIMEOUT,
+	O_RUN_TIMEOUT,
 	O_JSON,
 	O_VERBOSE,
 	O_VERSION,
@@ -175,12 +177,13 @@ static int parse_port(cli_args *a, const char *v)
 	return 0;
 }
 
-/* Seconds as digits with an optional fraction ("30", "0.5"). */
-static int parse_timeout(cli_args *a, const char *v)
+/* Seconds as digits with an optional fraction ("30", "0.5"), for the
+ * option named flag, into *out in milliseconds. */
+static int parse_seconds(cli_args *a, const char *flag, const char *v, uint32_t *out)
 {
 	const char *p = v;
 	if (*p == '-')
-		return usage(a, "--timeout %s is negative (expected seconds, more than 0)", v);
+		return usage(a, "%s %s is negative (expected seconds, more than 0)", flag, v);
 	size_t int_digits = strspn(p, "0123456789");
 	p += int_digits;
 	size_t frac_digits = 0;
@@ -189,15 +192,30 @@ static int parse_timeout(cli_args *a, const char *v)
 		p += 1 + frac_digits;
 	}
 	if (*p || int_digits + frac_digits == 0)
-		return usage(a, "--timeout '%s' is not a number of seconds", v);
+		return usage(a, "%s '%s' is not a number of seconds", flag, v);
 	double secs = strtod(v, NULL);
 	if (secs > 4294967.0)
-		return usage(a, "--timeout %s is too long (at most 4294967 seconds)", v);
+		return usage(a, "%s %s is too long (at most 4294967 seconds)", flag, v);
 	double ms = secs * 1000.0 + 0.5;
 	if (ms < 1.0)
-		return usage(a, "--timeout %s is too short (expected more than 0 seconds)", v);
-	a->timeout_ms = (uint32_t)ms;
+		return usage(a, "%s %s is too short (expected more than 0 seconds)", flag, v);
+	*out = (uint32_t)ms;
 	return 0;
+}
+
+static int parse_timeout(cli_args *a, const char *v)
+{
+	return parse_seconds(a, "--timeout", v, &a->timeout_ms);
+}
+
+static int parse_target_timeout(cli_args *a, const char *v)
+{
+	return parse_seconds(a, "--target-timeout", v, &a->target_timeout_ms);
+}
+
+static int parse_run_timeout(cli_args *a, const char *v)
+{
+	return parse_seconds(a, "--run-timeout", v, &a->run_timeout_ms);
 }
 
 static int parse_envelope_kb(cli_args *a, const char *v)
@@ -628,6 +646,8 @@ static const opt_def options[] = {
 	{"host", 'H', true, O_HOST, .parse = set_host},
 	{"hosts", 0, true, O_HOSTS, FIELD(hosts_file)},
 	{"throttle", 0, true, O_THROTTLE, .parse = parse_throttle},
+	{"target-timeout", 0, true, O_TARGET_TIMEOUT, .parse = parse_target_timeout},
+	{"run-timeout", 0, true, O_RUN_TIMEOUT, .parse = parse_run_timeout},
 	{"port", 0, true, O_PORT, .parse = parse_port},
 	{"https", 0, false, O_HTTPS, FIELD(https)},
 	{"user", 'u', true, O_USER, FIELD(user)},
@@ -901,6 +921,10 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 	if (cli_command_needs_session(a->command) && !a->host && !a->url && !a->hosts)
 		return usage(a, "%s needs a computer: give -H HOST or -H URL",
 		             cli_command_name(a->command));
+	if (!a->hosts && (a->target_timeout_ms || a->run_timeout_ms))
+		return usage(a, "%s is a fan-out's (-H a,b or --hosts FILE); for one computer "
+		                "--timeout bounds the whole call",
+		             a->target_timeout_ms ? "--target-timeout" : "--run-timeout");
 	if (a->hosts) {
 		switch (a->command) {
 		case CLI_CMD_GET:

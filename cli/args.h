@@ -129,6 +129,8 @@ typedef struct cli_args {
 	size_t host_count;
 	const char *hosts_file;
 	unsigned throttle; /* --throttle; 0: RMS_FANOUT_THROTTLE_DEFAULT */
+	uint32_t target_timeout_ms; /* --target-timeout: one host's whole time; 0: none */
+	uint32_t run_timeout_ms;    /* --run-timeout: the fan-out's whole time; 0: none */
 
 	/* Command arguments. */
 	const char *class_name;

@@ -177,6 +177,8 @@ static int cmd_fanout(const cli_args *a)
 	rms_fanout_options fo = RMS_FANOUT_OPTIONS_INIT;
 	if (a->throttle)
 		fo.throttle = a->throttle;
+	fo.target_timeout_ms = a->target_timeout_ms;
+	fo.run_timeout_ms = a->run_timeout_ms;
 	fanout_run run = {.total = a->host_count};
 	run.targets = calloc(a->host_count, sizeof *run.targets);
 	run.host_of = calloc(a->host_count, sizeof *run.host_of);

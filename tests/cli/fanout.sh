@@ -94,6 +94,49 @@ else
 	fail "run exiting 5 everywhere: exit 5" "exit $st"
 fi
 
+# --target-timeout ends a host that stalls at its own deadline; the others
+# are not held up; --run-timeout ends the whole run.
+start_endpoint stall --fault stall
+S=http://127.0.0.1:$PORT/wsman
+t0=$(date +%s.%N)
+# shellcheck disable=SC2086
+"$BIN" -H "$A,$S" $C --json --target-timeout 1.5 enum Win32_Service >"$OUT" 2>"$ERR" </dev/null
+st=$?
+took=$(echo "$(date +%s.%N) - $t0" | bc)
+if [ $st -eq 4 ] && json_check 'by["'"$A"'"]["status"] == "ok" and by["'"$S"'"]["status"] == "RMS_E_TIMEOUT"' &&
+	[ "$(echo "$took < 6" | bc)" -eq 1 ]; then
+	pass "--target-timeout: the stalled host times out alone (exit 4, ${took}s)"
+else
+	fail "--target-timeout: the stalled host times out alone" "exit $st, ${took}s"
+fi
+t0=$(date +%s.%N)
+# shellcheck disable=SC2086
+printf '%s\n' "$S" >"$tmp.hosts"
+# shellcheck disable=SC2086
+"$BIN" --hosts "$tmp.hosts" $C --json --run-timeout 1 enum Win32_Service >"$OUT" 2>"$ERR" </dev/null
+st=$?
+took=$(echo "$(date +%s.%N) - $t0" | bc)
+if [ $st -eq 4 ] && json_check 'by["'"$S"'"]["status"] == "RMS_E_TIMEOUT"' &&
+	[ "$(echo "$took < 5" | bc)" -eq 1 ]; then
+	pass "--run-timeout: the run ends with the stalled host's timeout (${took}s)"
+else
+	fail "--run-timeout: the run ends with the stalled host's timeout" "exit $st, ${took}s"
+fi
+"$BIN" -H "$A,$B" --target-timeout 0 enum X >"$OUT" 2>"$ERR" </dev/null
+st=$?
+if [ $st -eq 2 ] && grep -q -- "--target-timeout 0 is too short" "$ERR"; then
+	pass "--target-timeout 0: a usage error"
+else
+	fail "--target-timeout 0: a usage error" "exit $st"
+fi
+"$BIN" -H "$A" --run-timeout 5 enum X >"$OUT" 2>"$ERR" </dev/null
+st=$?
+if [ $st -eq 2 ] && grep -q -- "--run-timeout is a fan-out's" "$ERR"; then
+	pass "--run-timeout with one host: a usage error pointing to --timeout"
+else
+	fail "--run-timeout with one host: a usage error" "exit $st"
+fi
+
 # Usage errors come before anything connects.
 printf '%s\nnot a host\n' "$A" >"$tmp.hosts"
 "$BIN" --hosts "$tmp.hosts" enum X >"$OUT" 2>"$ERR" </dev/null
