@@ -17,8 +17,11 @@
  *   rms_fanout_free (and so is its session, closed or not, since the op
  *   must not outlive it). rms_fanout_free finishes closes still in flight,
  *   blocking for a bounded time, as closing them all there did.
- * - Every target gets exactly one result, and failures of a target are
- *   recorded on its result, never raised by the fan-out's own calls.
+ * - Every target gets exactly one result per request, and failures of a
+ *   target are recorded on its results, never raised by the fan-out's own
+ *   calls. A target runs the requests in order on its one session; its
+ *   results are allocated when it starts (rs), closed in order (ri: the
+ *   first not closed), so recording an end cannot fail.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,7 @@
 
 struct rms_fanout_result {
 	size_t index;
+	size_t request; /* which of the fan-out's requests */
 	rms_target *target;
 	rms_backend backend;
 	const char *reason;
@@ -64,13 +68,18 @@ struct tgt {
 	rms_session *s;
 	rms_op *op;
 	uint64_t deadline; /* rms__now_ms() clock; 0: none */
-	rms_fanout_result *res;
+	/* One result per request, from its start; rs[ri] is the running
+	 * request's (ri == nreq: all closed). */
+	rms_fanout_result **rs;
+	size_t ri;
 	bool closing; /* s is being closed by the engine (in `closing`) */
 	bool graved;  /* its op is in `grave`: s is freed with the fan-out */
 };
 
 struct rms_fanout {
-	rms_request *req;
+	rms_request *req;    /* reqs[0] */
+	rms_request **reqs;  /* every request, run in order on each target */
+	size_t nreq, cap_req;
 	rms_fanout_options o;
 	rms_multi *m;
 	struct tgt *tg;
@@ -129,6 +138,8 @@ int rms_fanout_new(rms_fanout **out, const rms_request *req, const rms_fanout_op
 		return rms__error_nomem();
 	f->o = o;
 	rc = rms__request_dup(&f->req, req);
+	if (!rc && !(rc = rms__array_grow((void **)&f->reqs, &f->cap_req, 1, sizeof *f->reqs)))
+		f->reqs[f->nreq++] = f->req;
 	if (!rc)
 		rc = rms_multi_new(&f->m);
 	if (!rc && !(f->live = calloc(o.throttle, sizeof *f->live)))
@@ -141,6 +152,26 @@ int rms_fanout_new(rms_fanout **out, const rms_request *req, const rms_fanout_op
 	return 0;
 }
 
+int rms_fanout_add_request(size_t *index, rms_fanout *f, const rms_request *req)
+{
+	if (!f || !req)
+		return rms__error_field(RMS_E_INVALID_ARG, f ? "request" : "fanout", "NULL argument");
+	if (f->n || f->t0)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "requests are added before the first target (the backend of "
+		                      "each target is chosen for all of them)");
+	int rc = rms__request_check(req);
+	rms_request *copy = NULL;
+	if (rc || (rc = rms__array_grow((void **)&f->reqs, &f->cap_req, f->nreq + 1,
+	                                sizeof *f->reqs)) ||
+	    (rc = rms__request_dup(&copy, req)))
+		return rc;
+	if (index)
+		*index = f->nreq;
+	f->reqs[f->nreq++] = copy;
+	return 0;
+}
+
 int rms_fanout_add(size_t *index, rms_fanout *f, rms_target *t, rms_backend choice)
 {
 	if (!f || !t)
@@ -148,6 +179,20 @@ int rms_fanout_add(size_t *index, rms_fanout *f, rms_target *t, rms_backend choi
 	rms_backend pick;
 	const char *why;
 	int rc = rms_target_choose(&pick, &why, t, choice, f->req->kind);
+	/* Every request runs on the one session the target gets. */
+	for (size_t j = 1; !rc && j < f->nreq; j++) {
+		rms_backend other;
+		if ((rc = rms_target_choose(&other, NULL, t, choice, f->reqs[j]->kind)))
+			break;
+		if (other != pick)
+			rc = rms__error_field(RMS_E_INVALID_ARG, "choice",
+			                      "request %zu (%s) would run on the %s backend and request "
+			                      "0 (%s) on the %s backend: a fan-out runs all its requests "
+			                      "on one session per target",
+			                      j, rms_op_kind_name(f->reqs[j]->kind),
+			                      rms_backend_name(other), rms_op_kind_name(f->req->kind),
+			                      rms_backend_name(pick));
+	}
 	if (rc || (rc = rms__array_grow((void **)&f->tg, &f->cap, f->n + 1, sizeof *f->tg)))
 		return rc;
 	f->tg[f->n] = (struct tgt){.t = t, .backend = pick, .reason = why, .state = T_QUEUED};
@@ -167,15 +212,28 @@ static uint64_t since_start(const rms_fanout *f, uint64_t now)
 	return now >= f->t0 ? now - f->t0 : 0;
 }
 
-static int new_result(struct tgt *g, size_t index)
+/* Target g's results, one per request. */
+static int new_results(struct tgt *g, size_t index, size_t nreq)
 {
-	g->res = calloc(1, sizeof *g->res);
-	if (!g->res)
+	if (!(g->rs = calloc(nreq, sizeof *g->rs)))
 		return rms__error_nomem();
-	g->res->index = index;
-	g->res->target = g->t;
-	g->res->backend = g->backend;
-	g->res->reason = g->reason;
+	for (size_t j = 0; j < nreq; j++) {
+		rms_fanout_result *r = calloc(1, sizeof *r);
+		if (!r) {
+			for (size_t k = 0; k < j; k++)
+				free(g->rs[k]);
+			free(g->rs);
+			g->rs = NULL;
+			return rms__error_nomem();
+		}
+		r->index = index;
+		r->request = j;
+		r->target = g->t;
+		r->backend = g->backend;
+		r->reason = g->reason;
+		g->rs[j] = r;
+	}
+	g->ri = 0;
 	return 0;
 }
 
@@ -242,29 +300,47 @@ static void drop_live(rms_fanout *f, size_t i)
 }
 
 /*
- * Record the end of target i: status and error (the last error when rc
- * fails), traffic, and queue the result. Room in `ready` was made when
- * the target started, so this cannot fail.
+ * Record the end of target i's running request: status and error (err, or
+ * the last error when rc fails), traffic, and queue the result. Room in
+ * `ready` was made when the target started, so this cannot fail.
  */
-static void finish(rms_fanout *f, size_t i, int rc, const rms_error *err)
+static void close_result(rms_fanout *f, size_t i, int rc, const rms_error *err)
 {
 	struct tgt *g = &f->tg[i];
-	rms_fanout_result *r = g->res;
-	if (g->state == T_DONE)
-		return;
+	rms_fanout_result *r = g->rs[g->ri];
+	uint64_t now = since_start(f, rms__now_ms());
+	if (!r->started && g->state != T_QUEUED && g->ri && !r->ended)
+		r->started = now; /* a request never begun: it starts and ends here */
 	r->status = rc;
 	if (rc)
 		r->error = rms_error_dup(err ? err : rms_error_last());
-	r->ended = since_start(f, rms__now_ms());
+	r->ended = now;
 	if (g->s) {
 		r->stats.version = RMS_STATS_VERSION;
 		rms_session_stats(g->s, &r->stats);
 	}
+	g->rs[g->ri++] = NULL;
+	f->ready[f->nready++] = r;
+}
+
+/* Target i ends: its running request and every one not run yet end with
+ * rc and err (the last error when err is NULL and rc fails). */
+static void finish(rms_fanout *f, size_t i, int rc, const rms_error *err)
+{
+	struct tgt *g = &f->tg[i];
+	if (g->state == T_DONE)
+		return;
+	/* The same record for each: held apart from the last error, which
+	 * the first dup would otherwise be the only one to see. */
+	rms_error *e = rc ? rms_error_dup(err ? err : rms_error_last()) : NULL;
+	while (g->ri < f->nreq)
+		close_result(f, i, rc, e);
+	rms_error_free(e);
+	free(g->rs);
+	g->rs = NULL;
 	if (g->state != T_QUEUED)
 		drop_live(f, i);
 	g->state = T_DONE;
-	g->res = NULL;
-	f->ready[f->nready++] = r;
 }
 
 /* After its op is freed or cut off (or none was started): a CIM session
@@ -336,7 +412,7 @@ static void target_failed(rms_fanout *f, size_t i, int rc)
 static void start_target(rms_fanout *f, size_t i, uint64_t now)
 {
 	struct tgt *g = &f->tg[i];
-	g->res->started = since_start(f, now);
+	g->rs[0]->started = since_start(f, now);
 	g->state = T_OPENING;
 	f->live[f->nlive++] = i;
 	if (f->o.target_timeout_ms)
@@ -362,9 +438,9 @@ static int start_more(rms_fanout *f, uint64_t now)
 			f->nready -= f->head;
 			f->head = 0;
 		}
-		int rc = rms__array_grow((void **)&f->ready, &f->cap_ready, f->nready + f->nlive + 1,
-		              sizeof *f->ready);
-		if (rc || (rc = new_result(&f->tg[i], i)))
+		int rc = rms__array_grow((void **)&f->ready, &f->cap_ready,
+		                         f->nready + (f->nlive + 1) * f->nreq, sizeof *f->ready);
+		if (rc || (rc = new_results(&f->tg[i], i, f->nreq)))
 			return rc;
 		f->next_queued++;
 		if (late)
@@ -384,11 +460,27 @@ static size_t find_live(const rms_fanout *f, const rms_session *s)
 	return SIZE_MAX;
 }
 
+/* The target's next request, on its session if that is still usable; a
+ * session lost on the last one ends the rest with its reason. */
+static void next_request(rms_fanout *f, size_t i)
+{
+	struct tgt *g = &f->tg[i];
+	if (rms_session_state_get(g->s) != RMS_STATE_OPENED) {
+		const rms_error *why = rms_session_broken_reason(g->s);
+		finish(f, i, why ? rms_error_code(why) : RMS_E_STATE, why);
+		return;
+	}
+	g->rs[g->ri]->started = since_start(f, rms__now_ms());
+	int rc = rms_multi_start(&g->op, f->m, g->s, f->reqs[g->ri]);
+	if (rc)
+		finish(f, i, rc, NULL);
+}
+
 static void op_done(rms_fanout *f, size_t i)
 {
 	struct tgt *g = &f->tg[i];
-	rms_fanout_result *r = g->res;
-	int rc = collect(r, g->op, f->req->kind);
+	rms_fanout_result *r = g->rs[g->ri];
+	int rc = collect(r, g->op, f->reqs[g->ri]->kind);
 	const rms_instance *one = rms_op_result(g->op);
 	if (one && r->nitems == 0 &&
 	    !rms__array_grow((void **)&r->items, &r->cap_items, 1, sizeof *r->items) &&
@@ -399,10 +491,16 @@ static void op_done(rms_fanout *f, size_t i)
 	const rms_error *err = rms_op_error(g->op);
 	if (!rc && err)
 		rc = rms_error_code(err);
-	finish(f, i, rc, err);
+	if (g->ri + 1 == f->nreq) {
+		finish(f, i, rc, err);
+	} else {
+		close_result(f, i, rc, err);
+	}
 	/* It has ended: freeing it sends nothing. */
 	rms_op_free(g->op);
 	g->op = NULL;
+	if (g->state != T_DONE)
+		next_request(f, i);
 	release_session(f, i);
 }
 
@@ -422,14 +520,14 @@ static void on_msg(rms_fanout *f, const rms_msg *msg)
 		if (rc) {
 			finish(f, i, rc, rms_session_broken_reason(g->s));
 			release_session(f, i);
-		} else if ((rc = rms_multi_start(&g->op, f->m, g->s, f->req)))
+		} else if ((rc = rms_multi_start(&g->op, f->m, g->s, f->reqs[0])))
 			target_failed(f, i, rc);
 		else
 			g->state = T_RUNNING;
 	} else if (msg->op == g->op) {
 		if (msg->kind == RMS_MSG_DONE)
 			op_done(f, i);
-		else if (collect(g->res, g->op, f->req->kind) == RMS_E_NOMEM)
+		else if (collect(g->rs[g->ri], g->op, f->reqs[g->ri]->kind) == RMS_E_NOMEM)
 			finish(f, i, RMS_E_NOMEM, NULL);
 	}
 	rms__error_unpark(keep);
@@ -554,7 +652,7 @@ int rms_fanout_next(rms_fanout_result **out, rms_fanout *f)
 		f->handed_out++;
 		return 0;
 	}
-	return f->handed_out == f->n ? RMS_ITEROVER : RMS_EAGAIN;
+	return f->handed_out == f->n * f->nreq ? RMS_ITEROVER : RMS_EAGAIN;
 }
 
 void rms_fanout_free(rms_fanout *f)
@@ -574,12 +672,19 @@ void rms_fanout_free(rms_fanout *f)
 		if (f->tg[i].closing)
 			rms_session_close(f->tg[i].s);
 		rms_session_free(f->tg[i].s);
-		rms_fanout_result_free(f->tg[i].res);
+		if (f->tg[i].rs)
+			for (size_t j = f->tg[i].ri; j < f->nreq; j++)
+				rms_fanout_result_free(f->tg[i].rs[j]);
+		free(f->tg[i].rs);
 	}
 	for (size_t i = f->head; i < f->nready; i++)
 		rms_fanout_result_free(f->ready[i]);
 	rms_multi_free(f->m);
-	rms_request_free(f->req);
+	for (size_t j = 0; j < f->nreq; j++)
+		rms_request_free(f->reqs[j]);
+	if (!f->nreq)
+		rms_request_free(f->req);
+	free(f->reqs);
 	free(f->tg);
 	free(f->live);
 	free(f->ready);
@@ -609,6 +714,7 @@ void rms_fanout_result_free(rms_fanout_result *r)
 }
 
 size_t rms_fanout_result_index(const rms_fanout_result *r) { return r ? r->index : 0; }
+size_t rms_fanout_result_request(const rms_fanout_result *r) { return r ? r->request : 0; }
 rms_target *rms_fanout_result_target(const rms_fanout_result *r) { return r ? r->target : NULL; }
 rms_backend rms_fanout_result_backend(const rms_fanout_result *r)
 {

@@ -83,6 +83,21 @@ RMS_EXTERN int rms_fanout_new(rms_fanout **out, const rms_request *req,
                               const rms_fanout_options *opts);
 
 /*
+ * Add another request (copied) for every target to run after the ones
+ * added before, in order, on the target's one session: a PSSession is
+ * opened once per target for all of them, as Invoke-Command reuses a
+ * session. Each request has a result per target (rms_fanout_result_request
+ * says which; the request given to rms_fanout_new is 0, the next 1, ...).
+ * A request that fails leaves the next ones to run while the session is
+ * usable; once it is lost (or the target's deadline passes) the requests
+ * not run get results with that failure. Requests are added before the
+ * first target (RMS_E_STATE after), and all of a target's requests must go
+ * to one backend (rms_fanout_add says when they would not). *index (may be
+ * NULL) gets the request's number.
+ */
+RMS_EXTERN int rms_fanout_add_request(size_t *index, rms_fanout *f, const rms_request *req);
+
+/*
  * Add a target, to run the request on the backend `choice` selects (AUTO,
  * CIM or PSSESSION; the rule of target.h). The choice is made here, offline:
  * a target with no settings for a backend that could serve the request fails
@@ -98,7 +113,7 @@ RMS_EXTERN int rms_fanout_add(size_t *index, rms_fanout *f, rms_target *t,
  * (the caller's, free with rms_fanout_result_free), RMS_EAGAIN when none has
  * finished yet (wait with rms_fanout_poll, or rms_fanout_waitset and
  * rms_fanout_perform), RMS_ITEROVER when every target added has had its
- * result. A failed target is a result with a failure status, not a failure
+ * result (one per request; a target's come in request order). A failed target is a result with a failure status, not a failure
  * of this call; this call fails only for the fan-out itself (no memory).
  */
 RMS_EXTERN int rms_fanout_next(rms_fanout_result **out, rms_fanout *f);
@@ -134,6 +149,9 @@ RMS_EXTERN void rms_fanout_free(rms_fanout *f);
 RMS_EXTERN void rms_fanout_result_free(rms_fanout_result *r);
 /* The target's position (order of rms_fanout_add) and the target itself. */
 RMS_EXTERN size_t rms_fanout_result_index(const rms_fanout_result *r);
+/* Which request it is the result of (0: rms_fanout_new's; see
+ * rms_fanout_add_request). */
+RMS_EXTERN size_t rms_fanout_result_request(const rms_fanout_result *r);
 RMS_EXTERN rms_target *rms_fanout_result_target(const rms_fanout_result *r);
 /* The backend that ran it and why (rms_op_reason's strings). */
 RMS_EXTERN rms_backend rms_fanout_result_backend(const rms_fanout_result *r);

@@ -332,6 +332,122 @@ static void test_run_collects_each_targets_output_and_exit_code(void **state)
 	rms_target_free(t);
 }
 
+static rms_request *run_request(const char *cmd)
+{
+	rms_request *req;
+	assert_int_equal(rms_request_new(&req, RMS_OP_RUN), 0);
+	assert_int_equal(rms_request_set_command(req, cmd, 0, NULL), 0);
+	return req;
+}
+
+/* Several requests per target (rms_fanout_add_request): each target runs
+ * them in order on one PSSession (one shell per target, not per command),
+ * a failing command leaves the next to run, each result names its request,
+ * and a target that cannot be reached gets a failed result for each. */
+static void test_several_requests_share_each_targets_session(void **state)
+{
+	fixture *f = *state;
+	rms_session_options so = rms_endpoint_session_options(f->healthy);
+	rms_session_options down = so;
+	down.url = NULL;
+	down.host = "127.0.0.1";
+	down.port = 1;
+	rms_target *t, *tdown;
+	assert_int_equal(rms_target_new(&t, &so, &so), 0);
+	assert_int_equal(rms_target_new(&tdown, NULL, &down), 0);
+	static const char *const cmds[] = {"echo one", "echo two >&2; exit 3", "echo three"};
+	rms_request *req = run_request(cmds[0]);
+	rms_fanout *fo;
+	assert_int_equal(rms_fanout_new(&fo, req, NULL), 0);
+	rms_request_free(req);
+	for (size_t j = 1; j < 3; j++) {
+		size_t idx = 99;
+		req = run_request(cmds[j]);
+		assert_int_equal(rms_fanout_add_request(&idx, fo, req), 0);
+		assert_int_equal(idx, j);
+		rms_request_free(req);
+	}
+	/* The same computer twice, and one that is down. */
+	assert_int_equal(rms_fanout_add(NULL, fo, t, RMS_BACKEND_AUTO), 0);
+	assert_int_equal(rms_fanout_add(NULL, fo, t, RMS_BACKEND_AUTO), 0);
+	assert_int_equal(rms_fanout_add(NULL, fo, tdown, RMS_BACKEND_AUTO), 0);
+	/* Requests come before targets. */
+	req = run_request("true");
+	assert_int_equal(rms_fanout_add_request(NULL, fo, req), RMS_E_STATE);
+	rms_request_free(req);
+	assert_int_equal(rms_endpoint_reset(f->healthy), 0);
+	size_t next[3] = {0, 0, 0}, got = 0;
+	rms_fanout_result *r;
+	int rc;
+	uint64_t t0 = now_ms();
+	while ((rc = rms_fanout_next(&r, fo)) != RMS_ITEROVER) {
+		assert_true(now_ms() - t0 < 60000);
+		if (rc == RMS_EAGAIN) {
+			assert_int_equal(rms_fanout_poll(fo, -1, NULL), 0);
+			continue;
+		}
+		got++;
+		size_t ti = rms_fanout_result_index(r), j = rms_fanout_result_request(r);
+		assert_true(ti < 3);
+		/* A target's results come in request order. */
+		assert_int_equal(j, next[ti]);
+		next[ti]++;
+		if (ti == 2) {
+			assert_int_equal(rms_fanout_result_status(r), RMS_E_CONNECT);
+			assert_non_null(rms_fanout_result_error(r));
+			rms_fanout_result_free(r);
+			continue;
+		}
+		if (rms_fanout_result_status(r))
+			fail_msg("target %zu request %zu: %s", ti, j,
+			         rms_error_message(rms_fanout_result_error(r)));
+		size_t len;
+		const char *out = rms_fanout_result_output(r, j == 1 ? RMS_STREAM_STDERR
+		                                                     : RMS_STREAM_STDOUT, &len);
+		const char *want = j == 0 ? "one\n" : j == 1 ? "two\n" : "three\n";
+		assert_int_equal(len, strlen(want));
+		assert_memory_equal(out, want, len);
+		int code;
+		assert_int_equal(rms_fanout_result_exit_code(r, &code), 0);
+		assert_int_equal(code, j == 1 ? 3 : 0);
+		assert_true(rms_fanout_result_ended_ms(r) >= rms_fanout_result_started_ms(r));
+		rms_fanout_result_free(r);
+	}
+	assert_int_equal(got, 9);
+	rms_fanout_free(fo);
+	/* One shell per target, each command in it. */
+	assert_int_equal(rms_endpoint_stat(f->healthy, "shells_created"), 2);
+	assert_int_equal(rms_endpoint_stat(f->healthy, "requests_by_action.Command"), 6);
+	rms_target_free(t);
+	rms_target_free(tdown);
+}
+
+/* All of a target's requests go to one session: requests that would go to
+ * different backends are refused when the target is added. */
+static void test_requests_for_different_backends_are_refused(void **state)
+{
+	fixture *f = *state;
+	rms_session_options so = rms_endpoint_session_options(f->healthy);
+	rms_target *t;
+	assert_int_equal(rms_target_new(&t, &so, &so), 0);
+	rms_request *req;
+	assert_int_equal(rms_request_new(&req, RMS_OP_ENUMERATE), 0);
+	assert_int_equal(rms_request_set_class(req, "Win32_Service"), 0);
+	rms_fanout *fo;
+	assert_int_equal(rms_fanout_new(&fo, req, NULL), 0);
+	rms_request_free(req);
+	req = run_request("true");
+	assert_int_equal(rms_fanout_add_request(NULL, fo, req), 0);
+	rms_request_free(req);
+	/* auto: enumerate goes to CIM, run to the PSSession. */
+	assert_int_equal(rms_fanout_add(NULL, fo, t, RMS_BACKEND_AUTO), RMS_E_INVALID_ARG);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "one session per target"));
+	/* Both on the PSSession: accepted. */
+	assert_int_equal(rms_fanout_add(NULL, fo, t, RMS_BACKEND_PSSESSION), 0);
+	rms_fanout_free(fo);
+	rms_target_free(t);
+}
+
 /* Checked before anything runs: a request a target cannot serve, a bad
  * options version; and the caller's last error survives a fan-out's work. */
 static void test_offline_errors(void **state)
@@ -424,6 +540,8 @@ int main(void)
 		cmocka_unit_test(test_offline_errors),
 		cmocka_unit_test(test_mixed_targets_each_get_their_own_result_under_the_throttle),
 		cmocka_unit_test(test_run_collects_each_targets_output_and_exit_code),
+		cmocka_unit_test(test_several_requests_share_each_targets_session),
+		cmocka_unit_test(test_requests_for_different_backends_are_refused),
 		cmocka_unit_test(test_free_halfway_leaks_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
