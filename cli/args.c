@@ -933,11 +933,12 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 		case CLI_CMD_INVOKE:
 		case CLI_CMD_RUN:
 		case CLI_CMD_PS:
+		case CLI_CMD_COMPARE:
 			break;
 		default:
 			return usage(a,
 			             "%s over many hosts is not supported yet: a fan-out runs get, "
-			             "enum, query, invoke, run or ps (give one -H HOST for %s)",
+			             "enum, query, invoke, run, ps or compare (give one -H HOST for %s)",
 			             cli_command_name(a->command), cli_command_name(a->command));
 		}
 		/* One input stream cannot feed many commands. */

@@ -146,7 +146,9 @@ static int fanout_add_targets(fanout_run *run, const cli_args *a, rms_fanout *f,
 		rms_target *t = NULL;
 		int rc = rms_target_new(&t, a->transport == RMS_TRANSPORT_SSH ? NULL : &cim, &ps);
 		size_t index = 0;
-		if (rc == 0 && (rc = rms_fanout_add(&index, f, t, a->backend)) == 0) {
+		if (rc == 0 && (rc = a->command == CLI_CMD_COMPARE
+		                         ? rms_fanout_add_compare(&index, f, t)
+		                         : rms_fanout_add(&index, f, t, a->backend)) == 0) {
 			run->targets[i] = t;
 			run->host_of[index] = i;
 			continue;
@@ -181,7 +183,8 @@ static int cmd_fanout(const cli_args *a)
 	fo.run_timeout_ms = a->run_timeout_ms;
 	fanout_run run = {.total = a->host_count};
 	run.targets = calloc(a->host_count, sizeof *run.targets);
-	run.host_of = calloc(a->host_count, sizeof *run.host_of);
+	/* A comparison takes two fan-out positions. */
+	run.host_of = calloc(2 * a->host_count, sizeof *run.host_of);
 	rms_fanout *f = NULL;
 	int status = 0;
 	if (!run.targets || !run.host_of)

@@ -1231,6 +1231,20 @@ static void print_side_status(FILE *err, const rms_side_report *r)
 		        r->error ? rms_error_message(r->error) : rms_error_code_message(r->status));
 }
 
+/* A comparison's exit status: 0 when equal; when both sides failed, the
+ * CIM side's failure's (the computer could not be reached either way);
+ * otherwise a remote failure (1). */
+static int comparison_status(const rms_comparison *c)
+{
+	const rms_side_report *cim = rms_comparison_side(c, RMS_BACKEND_CIM);
+	const rms_side_report *ps = rms_comparison_side(c, RMS_BACKEND_PSSESSION);
+	if (rms_comparison_equal(c))
+		return CLI_EXIT_OK;
+	if (cim && ps && cim->status && ps->status)
+		return cli_exit_code(cim->status);
+	return CLI_EXIT_REMOTE;
+}
+
 int cli_print_comparison(FILE *out, FILE *err, const rms_comparison *c, bool json)
 {
 	const rms_side_report *cim = rms_comparison_side(c, RMS_BACKEND_CIM);
@@ -1276,11 +1290,7 @@ int cli_print_comparison(FILE *out, FILE *err, const rms_comparison *c, bool jso
 	}
 	print_side_status(err, cim);
 	print_side_status(err, ps);
-	if (equal)
-		return CLI_EXIT_OK;
-	if (cim && ps && cim->status && ps->status)
-		return cli_exit_code(cim->status);
-	return CLI_EXIT_REMOTE;
+	return comparison_status(c);
 }
 
 /* ---- fan-out ----------------------------------------------------------- */
@@ -1335,7 +1345,15 @@ static int fanout_json(FILE *out, const char *host, size_t index, rms_op_kind ki
 	}
 	if (status)
 		jset(o, "error", error_object(status, e), &failed);
-	if (r && kind == RMS_OP_POWERSHELL) {
+	const rms_comparison *cmp = r ? rms_fanout_result_comparison(r) : NULL;
+	if (cmp) {
+		char *text = NULL;
+		json_t *j = NULL;
+		if (rms_comparison_to_json(&text, cmp) != 0 || !(j = json_from_library(text)))
+			failed = 1;
+		else
+			jset(o, "comparison", j, &failed);
+	} else if (r && kind == RMS_OP_POWERSHELL) {
 		/* Every object of every stream, in order, with its stream. */
 		json_t *arr = json_array();
 		size_t n = rms_fanout_result_object_count(r);
@@ -1468,13 +1486,40 @@ int cli_print_fanout_result(FILE *out, FILE *err, const cli_args *a, rms_op_kind
 	if (status && e && rms_error_code(e))
 		status = rms_error_code(e);
 	int code = 0;
-	bool ran = r && kind == RMS_OP_RUN && rms_fanout_result_exit_code(r, &code) == 0;
-	int exit_status = status ? cli_exit_code(status) : ran ? run_status(code) : CLI_EXIT_OK;
+	const rms_comparison *cmp = r ? rms_fanout_result_comparison(r) : NULL;
+	bool ran = r && !cmp && kind == RMS_OP_RUN && rms_fanout_result_exit_code(r, &code) == 0;
+	int exit_status = status ? cli_exit_code(status)
+	                  : cmp  ? comparison_status(cmp)
+	                  : ran  ? run_status(code)
+	                         : CLI_EXIT_OK;
 	if (a->json) {
 		if (fanout_json(out, host, index, kind, r, status, e, exit_status) != 0) {
 			fprintf(err, "remsess: %s: out of memory printing the result\n", host);
 			return exit_status ? exit_status : CLI_EXIT_REMOTE;
 		}
+		return exit_status;
+	}
+	if (cmp && !status) {
+		const rms_side_report *cs = rms_comparison_side(cmp, RMS_BACKEND_CIM);
+		const rms_side_report *ps = rms_comparison_side(cmp, RMS_BACKEND_PSSESSION);
+		if (rms_comparison_equal(cmp))
+			fprintf(out, "%s: equal (%" PRIu64 " item%s)\n", host, cs->items,
+			        cs->items == 1 ? "" : "s");
+		else if (rms_comparison_where(cmp))
+			fprintf(out, "%s: differ at %s: cim %s, pssession %s\n", host,
+			        rms_comparison_where(cmp), rms_comparison_cim_value(cmp),
+			        rms_comparison_pssession_value(cmp));
+		else
+			fprintf(out, "%s: not compared: cim %s, pssession %s\n", host,
+			        cs->status ? rms_error_code_name(cs->status) : "ok",
+			        ps->status ? rms_error_code_name(ps->status) : "ok");
+		const rms_side_report *side[2] = {cs, ps};
+		for (int k = 0; k < 2; k++)
+			if (side[k]->status)
+				fprintf(err, "%s: %s side failed: %s\n", host,
+				        rms_backend_name(side[k]->backend),
+				        side[k]->error ? rms_error_message(side[k]->error)
+				                       : rms_error_code_message(side[k]->status));
 		return exit_status;
 	}
 	if (r && kind == RMS_OP_POWERSHELL)

@@ -245,6 +245,28 @@ int rms__op_start(rms_op **out, rms_session *s, const rms_request *req, const ch
  * RMS_EAGAIN instead of waiting. */
 int rms__op_start_nb(rms_op **out, rms_session *s, const rms_request *req, const char *reason,
                      bool nonblocking);
+/* One side of a comparison whose runs were made elsewhere (a fan-out ran
+ * both backends at once): what it produced, borrowed. */
+struct rms_compare_side {
+	rms_backend backend;
+	int status;
+	const rms_error *error;
+	uint64_t duration_us;
+	rms_stats traffic;
+	bool session_created;
+	bool failed_at_creation;
+	const rms_instance *const *items; /* streaming kinds, or the one result */
+	size_t nitems;
+	const void *out, *err; /* run */
+	size_t out_len, err_len;
+	bool have_exit_code;
+	int exit_code;
+};
+/* The record rms_compare would give for these two sides (sides[0] CIM,
+ * sides[1] PSSession) of a request of this kind. */
+int rms__comparison_from(rms_comparison **out, rms_op_kind kind,
+                         const struct rms_compare_side sides[2]);
+
 /* rms__op_start, the request's time limit counting from origin_ms (a
  * target counts the creation of the session it made for the call). */
 int rms__op_start_since(rms_op **out, rms_session *s, const rms_request *req,

@@ -483,6 +483,70 @@ int rms_compare(rms_comparison **out, rms_target *t, const rms_request *req)
 	return 0;
 }
 
+int rms__comparison_from(rms_comparison **out, rms_op_kind kind,
+                         const struct rms_compare_side sides[2])
+{
+	*out = NULL;
+	rms_comparison *c = calloc(1, sizeof *c);
+	if (!c)
+		return rms__error_nomem();
+	c->kind = kind;
+	side_result res[2];
+	memset(res, 0, sizeof res);
+	int rc = 0;
+	for (int k = 0; k < 2 && !rc; k++) {
+		const struct rms_compare_side *in = &sides[k];
+		side_result *r = &res[k];
+		rms__buf_init(&r->out);
+		rms__buf_init(&r->err);
+		rms_side_report *rep = &c->sides[k];
+		rep->backend = in->backend;
+		rep->status = in->status;
+		rep->duration_us = in->duration_us;
+		rep->traffic = in->traffic;
+		rep->session_created = in->session_created;
+		rep->failed_at_creation = in->failed_at_creation;
+		if (in->status) {
+			if (in->error && !(c->errors[k] = rms_error_dup(in->error)))
+				rc = rms__error_nomem();
+			rep->error = c->errors[k];
+			if (in->status == RMS_E_LIMIT && rep->error)
+				rep->limit_hit = rms_error_limit_name(rep->error);
+		}
+		if (kind == RMS_OP_RUN) {
+			if ((in->out_len && rms__buf_append(&r->out, in->out, in->out_len)) ||
+			    (in->err_len && rms__buf_append(&r->err, in->err, in->err_len)))
+				rc = rms__error_nomem();
+			r->have_exit_code = in->have_exit_code;
+			r->exit_code = in->exit_code;
+			rep->items = in->out_len + in->err_len;
+			continue;
+		}
+		for (size_t i = 0; i < in->nitems && !rc; i++) {
+			rms_instance *dup;
+			if ((rc = rms_instance_dup(&dup, in->items[i])))
+				break;
+			if (!streams(kind)) {
+				r->single = dup;
+				break;
+			}
+			if ((rc = add_item(r, dup)))
+				rms_instance_free(dup);
+		}
+		rep->items = in->nitems;
+	}
+	if (!rc && c->sides[0].status == 0 && c->sides[1].status == 0)
+		rc = compare_results(c, &res[0], &res[1]);
+	result_free(&res[0]);
+	result_free(&res[1]);
+	if (rc) {
+		rms_comparison_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
 void rms_comparison_free(rms_comparison *c)
 {
 	if (!c)

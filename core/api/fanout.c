@@ -56,6 +56,8 @@ struct rms_fanout_result {
 	rms_value *error_record;
 	uint64_t started, ended; /* ms from the run's start */
 	rms_stats stats;
+	bool opened; /* its session opened (a side that failed at creation did not) */
+	rms_comparison *cmp; /* a comparison's result: the record */
 };
 
 enum tstate { T_QUEUED, T_OPENING, T_RUNNING, T_DONE };
@@ -74,6 +76,13 @@ struct tgt {
 	size_t ri;
 	bool closing; /* s is being closed by the engine (in `closing`) */
 	bool graved;  /* its op is in `grave`: s is freed with the fan-out */
+	bool opened;  /* its session opened */
+	/* A comparison (rms_fanout_add_compare) is two targets, its CIM side
+	 * (cmp 1) and its PSSession side (cmp 2), each the other's `other`;
+	 * a side's result is held until both have one. */
+	int cmp;
+	size_t other;
+	rms_fanout_result *held;
 };
 
 struct rms_fanout {
@@ -90,6 +99,7 @@ struct rms_fanout {
 	rms_fanout_result **ready; /* a queue: [head, nready) */
 	size_t head, nready, cap_ready;
 	size_t handed_out;
+	size_t expected; /* results to hand out in all */
 	uint64_t t0, run_deadline;
 	/* Ops cut off at a deadline: freeing one may wait for a bounded
 	 * cleanup on a server that stalls, so not while others are in flight. */
@@ -199,6 +209,36 @@ int rms_fanout_add(size_t *index, rms_fanout *f, rms_target *t, rms_backend choi
 	if (index)
 		*index = f->n;
 	f->n++;
+	f->expected += f->nreq;
+	return 0;
+}
+
+int rms_fanout_add_compare(size_t *index, rms_fanout *f, rms_target *t)
+{
+	if (!f || !t)
+		return rms__error_field(RMS_E_INVALID_ARG, f ? "target" : "fanout", "NULL argument");
+	if (f->nreq != 1)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "a fan-out of several requests runs no comparisons");
+	if (f->req->stdin_fn)
+		return rms__error_field(RMS_E_INVALID_ARG, "request",
+		                        "a comparison runs the command twice, so its stdin must be "
+		                        "a buffer (rms_request_set_stdin), not a callback");
+	rms_backend cim, ps;
+	const char *why_cim, *why_ps;
+	int rc = rms_target_choose(&cim, &why_cim, t, RMS_BACKEND_CIM, f->req->kind);
+	if (!rc)
+		rc = rms_target_choose(&ps, &why_ps, t, RMS_BACKEND_PSSESSION, f->req->kind);
+	if (rc || (rc = rms__array_grow((void **)&f->tg, &f->cap, f->n + 2, sizeof *f->tg)))
+		return rc;
+	f->tg[f->n] = (struct tgt){.t = t, .backend = cim, .reason = why_cim, .state = T_QUEUED,
+	                           .cmp = 1, .other = f->n + 1};
+	f->tg[f->n + 1] = (struct tgt){.t = t, .backend = ps, .reason = why_ps,
+	                               .state = T_QUEUED, .cmp = 2, .other = f->n};
+	if (index)
+		*index = f->n;
+	f->n += 2;
+	f->expected++;
 	return 0;
 }
 
@@ -299,6 +339,70 @@ static void drop_live(rms_fanout *f, size_t i)
 		}
 }
 
+static struct rms_compare_side side_of(const rms_fanout_result *r, rms_backend b)
+{
+	struct rms_compare_side s = {
+		.backend = b,
+		.status = r->status,
+		.error = r->error,
+		.duration_us = (r->ended >= r->started ? r->ended - r->started : 0) * 1000u,
+		.traffic = r->stats,
+		.session_created = true, /* the fan-out makes its own sessions */
+		.failed_at_creation = r->status && !r->opened,
+		.items = (const rms_instance *const *)r->items,
+		.nitems = r->nitems,
+		.out = r->out[0].data,
+		.out_len = r->out[0].len,
+		.err = r->out[1].data,
+		.err_len = r->out[1].len,
+		.have_exit_code = r->has_exit_code,
+		.exit_code = r->exit_code,
+	};
+	s.traffic.version = RMS_STATS_VERSION;
+	return s;
+}
+
+/* A comparison's side has its result: held until the other side has one,
+ * then both become one result carrying the record (the CIM side's, its
+ * index the comparison's). */
+static void hold_side(rms_fanout *f, size_t i, rms_fanout_result *r)
+{
+	struct tgt *g = &f->tg[i], *o = &f->tg[g->other];
+	g->held = r;
+	if (!o->held)
+		return;
+	rms_fanout_result *cim = g->cmp == 1 ? g->held : o->held;
+	rms_fanout_result *ps = g->cmp == 1 ? o->held : g->held;
+	struct rms_compare_side sides[2] = {side_of(cim, RMS_BACKEND_CIM),
+	                                    side_of(ps, RMS_BACKEND_PSSESSION)};
+	rms_fanout_result *c = calloc(1, sizeof *c);
+	struct rms_error *keep = rms__error_park();
+	int rc = c ? rms__comparison_from(&c->cmp, f->req->kind, sides) : RMS_E_NOMEM;
+	if (c) {
+		c->index = cim->index;
+		c->target = cim->target;
+		c->backend = RMS_BACKEND_NONE;
+		c->reason = "compare: both backends";
+		c->started = cim->started < ps->started ? cim->started : ps->started;
+		c->ended = cim->ended > ps->ended ? cim->ended : ps->ended;
+		if (rc) {
+			c->status = rc;
+			c->error = rms_error_dup(rms_error_last());
+		}
+		rms_fanout_result_free(cim);
+		rms_fanout_result_free(ps);
+	} else {
+		/* No memory for the carrier: the CIM side's result stands for
+		 * the comparison, failed. */
+		c = cim;
+		c->status = RMS_E_NOMEM;
+		rms_fanout_result_free(ps);
+	}
+	rms__error_unpark(keep);
+	g->held = o->held = NULL;
+	f->ready[f->nready++] = c;
+}
+
 /*
  * Record the end of target i's running request: status and error (err, or
  * the last error when rc fails), traffic, and queue the result. Room in
@@ -319,8 +423,12 @@ static void close_result(rms_fanout *f, size_t i, int rc, const rms_error *err)
 		r->stats.version = RMS_STATS_VERSION;
 		rms_session_stats(g->s, &r->stats);
 	}
+	r->opened = g->opened;
 	g->rs[g->ri++] = NULL;
-	f->ready[f->nready++] = r;
+	if (g->cmp)
+		hold_side(f, i, r);
+	else
+		f->ready[f->nready++] = r;
 }
 
 /* Target i ends: its running request and every one not run yet end with
@@ -520,7 +628,7 @@ static void on_msg(rms_fanout *f, const rms_msg *msg)
 		if (rc) {
 			finish(f, i, rc, rms_session_broken_reason(g->s));
 			release_session(f, i);
-		} else if ((rc = rms_multi_start(&g->op, f->m, g->s, f->reqs[0])))
+		} else if ((g->opened = true, rc = rms_multi_start(&g->op, f->m, g->s, f->reqs[0])))
 			target_failed(f, i, rc);
 		else
 			g->state = T_RUNNING;
@@ -652,7 +760,7 @@ int rms_fanout_next(rms_fanout_result **out, rms_fanout *f)
 		f->handed_out++;
 		return 0;
 	}
-	return f->handed_out == f->n * f->nreq ? RMS_ITEROVER : RMS_EAGAIN;
+	return f->handed_out == f->expected ? RMS_ITEROVER : RMS_EAGAIN;
 }
 
 void rms_fanout_free(rms_fanout *f)
@@ -676,6 +784,7 @@ void rms_fanout_free(rms_fanout *f)
 			for (size_t j = f->tg[i].ri; j < f->nreq; j++)
 				rms_fanout_result_free(f->tg[i].rs[j]);
 		free(f->tg[i].rs);
+		rms_fanout_result_free(f->tg[i].held);
 	}
 	for (size_t i = f->head; i < f->nready; i++)
 		rms_fanout_result_free(f->ready[i]);
@@ -707,6 +816,7 @@ void rms_fanout_result_free(rms_fanout_result *r)
 		rms_value_free(r->objs[i].v);
 	free(r->objs);
 	rms_value_free(r->error_record);
+	rms_comparison_free(r->cmp);
 	free(r->out[0].data);
 	free(r->out[1].data);
 	rms_error_free(r->error);
@@ -715,6 +825,10 @@ void rms_fanout_result_free(rms_fanout_result *r)
 
 size_t rms_fanout_result_index(const rms_fanout_result *r) { return r ? r->index : 0; }
 size_t rms_fanout_result_request(const rms_fanout_result *r) { return r ? r->request : 0; }
+const rms_comparison *rms_fanout_result_comparison(const rms_fanout_result *r)
+{
+	return r ? r->cmp : NULL;
+}
 rms_target *rms_fanout_result_target(const rms_fanout_result *r) { return r ? r->target : NULL; }
 rms_backend rms_fanout_result_backend(const rms_fanout_result *r)
 {

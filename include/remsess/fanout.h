@@ -109,6 +109,19 @@ RMS_EXTERN int rms_fanout_add(size_t *index, rms_fanout *f, rms_target *t,
                               rms_backend choice);
 
 /*
+ * Add a comparison: the request runs on both backends of t at once (its
+ * CIM session and its PSSession, each counting against the throttle), and
+ * the result carries the comparison record rms_compare gives
+ * (rms_fanout_result_comparison; the result's status is 0 when the record
+ * was made, whatever each side did, as with rms_compare). t needs settings
+ * for both backends and both must serve the request; a fan-out of one
+ * request only, whose stdin is not a callback. *index (may be NULL) gets
+ * its position: a comparison takes two (its sides), so the next target
+ * added is at *index + 2.
+ */
+RMS_EXTERN int rms_fanout_add_compare(size_t *index, rms_fanout *f, rms_target *t);
+
+/*
  * The next finished target's result, in the order they finish: 0 with *out
  * (the caller's, free with rms_fanout_result_free), RMS_EAGAIN when none has
  * finished yet (wait with rms_fanout_poll, or rms_fanout_waitset and
@@ -152,6 +165,10 @@ RMS_EXTERN size_t rms_fanout_result_index(const rms_fanout_result *r);
 /* Which request it is the result of (0: rms_fanout_new's; see
  * rms_fanout_add_request). */
 RMS_EXTERN size_t rms_fanout_result_request(const rms_fanout_result *r);
+/* A comparison's record (rms_fanout_add_compare), or NULL for a target's
+ * result. Its sides' errors, traffic and times are in the record; the
+ * result holds no instances or output of its own. */
+RMS_EXTERN const rms_comparison *rms_fanout_result_comparison(const rms_fanout_result *r);
 RMS_EXTERN rms_target *rms_fanout_result_target(const rms_fanout_result *r);
 /* The backend that ran it and why (rms_op_reason's strings). */
 RMS_EXTERN rms_backend rms_fanout_result_backend(const rms_fanout_result *r);

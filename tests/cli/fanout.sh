@@ -146,12 +146,23 @@ if [ $st -eq 2 ] && grep -qF -- "--hosts $tmp.hosts line 2: 'not a host'" "$ERR"
 else
 	fail "a bad line in --hosts" "exit $st"
 fi
-"$BIN" -H "$A,$B" compare enum X >"$OUT" 2>"$ERR" </dev/null
+# compare over many hosts: a comparison record per host, the two backends
+# of each at once; a host that cannot be reached compares nothing.
+# shellcheck disable=SC2086
+"$BIN" -H "$A,$B,$DOWN" $C --json compare enum Win32_Service >"$OUT" 2>"$ERR" </dev/null
 st=$?
-if [ $st -eq 2 ] && grep -q "compare over many hosts is not supported yet" "$ERR"; then
-	pass "compare over many hosts: a usage error"
+if [ $st -eq 3 ] && json_check 'len(lines) == 3 and all(by[h]["comparison"]["equal"] and by[h]["exit_status"] == 0 for h in ("'"$A"'", "'"$B"'")) and not by["'"$DOWN"'"]["comparison"]["equal"] and by["'"$DOWN"'"]["exit_status"] == 3'; then
+	pass "compare over three hosts: a record each, equal where reachable, exit 3"
 else
-	fail "compare over many hosts: a usage error" "exit $st"
+	fail "compare over three hosts: a record each" "exit $st"
+fi
+# shellcheck disable=SC2086
+"$BIN" -H "$A,$B" $C compare enum Win32_Service >"$OUT" 2>"$ERR" </dev/null
+st=$?
+if [ $st -eq 0 ] && grep -q "^$A: equal (" "$OUT" && grep -q "^$B: equal (" "$OUT"; then
+	pass "compare over two hosts as text: one line each, equal"
+else
+	fail "compare over two hosts as text" "exit $st"
 fi
 
 unset REMSESS_PASSWORD

@@ -1244,7 +1244,16 @@ static void test_host_list_is_a_fanout(void **state)
 	BAD("entry 2 ' b' is not a host or URL", "-H", "a, b", "enum", "X");
 	BAD("a URL starts with http:// or https://", "-H", "a,ftp://b", "enum", "X");
 	BAD("entry 2 'b/c'", "-H", "a,b/c", "enum", "X");
-	BAD("compare over many hosts is not supported yet", "-H", "a,b", "compare", "enum", "X");
+	p = OK("-H", "a,b", "compare", "enum", "X");
+	assert_true(cli_is_fanout(&p->a));
+	done(p);
+	p = OK("-H", "a,b", "--target-timeout", "2.5", "--run-timeout", "60", "enum", "X");
+	assert_int_equal(p->a.target_timeout_ms, 2500);
+	assert_int_equal(p->a.run_timeout_ms, 60000);
+	done(p);
+	BAD("--run-timeout is a fan-out's", "-H", "a", "--run-timeout", "60", "enum", "X");
+	BAD("--target-timeout 'x' is not a number of seconds", "-H", "a,b", "--target-timeout", "x",
+	    "enum", "X");
 	BAD("session over many hosts", "-H", "a,b", "session", "--backend", "cim");
 	BAD("delete over many hosts", "-H", "a,b", "delete", "X", "K=1");
 	BAD("--stdin cannot be used with many hosts", "-H", "a,b", "run", "--stdin", "cat");
@@ -1346,7 +1355,7 @@ static void test_hosts_file(void **state)
 	BAD("--hosts /nonexistent/hosts: cannot read it: No such file", "--hosts",
 	    "/nonexistent/hosts", "enum", "X");
 	path = hosts_file("a\nb\n");
-	BAD("compare over many hosts", "--hosts", path, "compare", "enum", "X");
+	BAD("assoc over many hosts", "--hosts", path, "assoc", "X", "K=1");
 	unlink(path);
 	free(path);
 }

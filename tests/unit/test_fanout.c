@@ -448,6 +448,90 @@ static void test_requests_for_different_backends_are_refused(void **state)
 	rms_target_free(t);
 }
 
+/* Comparisons over many targets (rms_fanout_add_compare): each target's
+ * request runs on both backends at once, and its one result carries the
+ * record rms_compare gives: equal for a healthy computer, the PSSession
+ * side failed at creation (and not equal) where only that side's password
+ * is wrong; ordinary targets alongside keep their own results. */
+static void test_comparisons_per_target(void **state)
+{
+	fixture *f = *state;
+	rms_session_options so = rms_endpoint_session_options(f->healthy);
+	rms_session_options bad = so;
+	bad.password = "not-the-password";
+	rms_target *good, *half, *cim_only;
+	assert_int_equal(rms_target_new(&good, &so, &so), 0);
+	assert_int_equal(rms_target_new(&half, &so, &bad), 0);
+	assert_int_equal(rms_target_new(&cim_only, &so, NULL), 0);
+	rms_request *req;
+	assert_int_equal(rms_request_new(&req, RMS_OP_ENUMERATE), 0);
+	assert_int_equal(rms_request_set_class(req, "Win32_Service"), 0);
+	rms_fanout *fo;
+	assert_int_equal(rms_fanout_new(&fo, req, NULL), 0);
+	rms_request_free(req);
+	size_t i_good, i_half, i_plain;
+	assert_int_equal(rms_fanout_add_compare(&i_good, fo, good), 0);
+	assert_int_equal(rms_fanout_add_compare(&i_half, fo, half), 0);
+	assert_int_equal(i_half, i_good + 2); /* a comparison takes two positions */
+	assert_int_equal(rms_fanout_add(&i_plain, fo, good, RMS_BACKEND_CIM), 0);
+	/* A target without PSSession settings cannot be compared. */
+	assert_int_equal(rms_fanout_add_compare(NULL, fo, cim_only), RMS_E_INVALID_ARG);
+	size_t got = 0;
+	rms_fanout_result *r;
+	int rc;
+	uint64_t t0 = now_ms();
+	while ((rc = rms_fanout_next(&r, fo)) != RMS_ITEROVER) {
+		assert_true(now_ms() - t0 < 60000);
+		if (rc == RMS_EAGAIN) {
+			assert_int_equal(rms_fanout_poll(fo, -1, NULL), 0);
+			continue;
+		}
+		got++;
+		size_t i = rms_fanout_result_index(r);
+		const rms_comparison *c = rms_fanout_result_comparison(r);
+		if (i == i_plain) {
+			assert_null(c);
+			assert_int_equal(rms_fanout_result_status(r), 0);
+			assert_int_equal(rms_fanout_result_instance_count(r), f->want_n);
+			rms_fanout_result_free(r);
+			continue;
+		}
+		assert_non_null(c);
+		assert_int_equal(rms_fanout_result_status(r), 0);
+		assert_int_equal(rms_fanout_result_instance_count(r), 0);
+		const rms_side_report *cs = rms_comparison_side(c, RMS_BACKEND_CIM);
+		const rms_side_report *ps = rms_comparison_side(c, RMS_BACKEND_PSSESSION);
+		assert_int_equal(cs->status, 0);
+		assert_int_equal(cs->items, f->want_n);
+		assert_true(cs->traffic.round_trips > 0);
+		if (i == i_good) {
+			if (!rms_comparison_equal(c))
+				fail_msg("not equal at %s: cim %s, pssession %s", rms_comparison_where(c),
+				         rms_comparison_cim_value(c), rms_comparison_pssession_value(c));
+			assert_int_equal(ps->status, 0);
+			assert_int_equal(ps->items, f->want_n);
+			assert_true(ps->traffic.shells_opened == 1);
+		} else {
+			assert_int_equal(i, i_half);
+			assert_false(rms_comparison_equal(c));
+			assert_null(rms_comparison_where(c));
+			assert_int_equal(ps->status, RMS_E_AUTH);
+			assert_true(ps->failed_at_creation);
+			assert_non_null(ps->error);
+		}
+		char *json = NULL;
+		assert_int_equal(rms_comparison_to_json(&json, c), 0);
+		assert_non_null(strstr(json, "\"equal\""));
+		rms_free(json);
+		rms_fanout_result_free(r);
+	}
+	assert_int_equal(got, 3);
+	rms_fanout_free(fo);
+	rms_target_free(good);
+	rms_target_free(half);
+	rms_target_free(cim_only);
+}
+
 /* Checked before anything runs: a request a target cannot serve, a bad
  * options version; and the caller's last error survives a fan-out's work. */
 static void test_offline_errors(void **state)
@@ -542,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_run_collects_each_targets_output_and_exit_code),
 		cmocka_unit_test(test_several_requests_share_each_targets_session),
 		cmocka_unit_test(test_requests_for_different_backends_are_refused),
+		cmocka_unit_test(test_comparisons_per_target),
 		cmocka_unit_test(test_free_halfway_leaks_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
