@@ -542,7 +542,7 @@ static int ps_step(rms_op *op, rms_wait *w)
 static int ps_next(rms_op *op, rms_instance **out)
 {
 	if (psrp(op->session))
-		return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));
+		return rms__psrp_next(op, out);
 	struct ps_op *p = op->priv;
 	if (!p || !p->cim)
 		return rms__not_implemented(RMS_BACKEND_PSSESSION, rms_op_kind_name(op->req->kind));

@@ -29,6 +29,7 @@
 
 #include "address.h"
 #include "defaults.h"
+#include "ps_cim_psrp.h"
 #include "ps_limits.h"
 #include "ps_psrp.h"
 #include "ps_transport.h"
@@ -103,6 +104,12 @@ struct psrp_op {
 	/* The session was lost while this op still had events to hand out:
 	 * they go out first, then this error. */
 	rms_error *lost;
+	/* A CIM get / enumerate / query run as Get-CimInstance (ps_cim_psrp.h):
+	 * its pipeline, the classes learnt from its output, objects handed out. */
+	bool cim;
+	rms_ps_cim_pipeline cim_pl;
+	rms_ps_cim_classes classes;
+	uint64_t cim_items;
 };
 
 static struct psrp_conn *pc(const rms_session *s)
@@ -117,10 +124,18 @@ bool rms__psrp_wanted(const rms_session_options *o)
 	return o && o->pssession_v2.protocol == RMS_PS_PROTOCOL_POWERSHELL;
 }
 
+static bool cim_kind(rms_op_kind kind)
+{
+	return kind == RMS_OP_GET || kind == RMS_OP_ENUMERATE || kind == RMS_OP_QUERY;
+}
+
+/* CIM get / enumerate / query run as a Get-CimInstance pipeline over either
+ * carrier; a server without the CIM cmdlets (PowerShell on Linux) says so
+ * when the pipeline runs. */
 bool rms__psrp_supports(const rms_session_options *o, rms_op_kind kind)
 {
 	(void)o;
-	return kind == RMS_OP_POWERSHELL;
+	return kind == RMS_OP_POWERSHELL || cim_kind(kind);
 }
 
 static const char *subsystem(const rms_session *s)
@@ -969,6 +984,26 @@ static void stop_pipeline(rms_op *op)
 	}
 }
 
+static int cim_start(rms_op *op, struct psrp_conn *c, struct psrp_op *p)
+{
+	char *ns = rms__request_target_namespace(op->req, op->session);
+	if (!ns)
+		return rms__error_nomem();
+	p->cim = true;
+	int rc = rms__ps_cim_pipeline(&p->cim_pl, op->req, ns);
+	free(ns);
+	if (rc)
+		return rc;
+	rms_psrp_pipeline_spec spec = { &p->cim_pl.cmd, 1, false };
+	if ((rc = rms__psrp_pipeline_new(&p->pl, c->pool, &spec)))
+		return rc;
+	if ((rc = rms__array_grow((void **)&c->ops, &c->opcap, c->nops + 1, sizeof *c->ops)))
+		return rc;
+	c->ops[c->nops++] = op;
+	p->deadline = rms__request_deadline(op->req);
+	return 0;
+}
+
 int rms__psrp_start(rms_op *op)
 {
 	rms_session *s = op->session;
@@ -978,6 +1013,8 @@ int rms__psrp_start(rms_op *op)
 	if (!p)
 		return rms__error_nomem();
 	op->priv = p;
+	if (cim_kind(r->kind))
+		return cim_start(op, c, p);
 	rms_psrp_command *cmds = calloc(r->ps_ncmds, sizeof *cmds);
 	size_t nparams = 0;
 	for (size_t i = 0; i < r->ps_ncmds; i++)
@@ -1051,7 +1088,7 @@ static int check_caps(rms_op *op)
 	return check_cap(op);
 }
 
-int rms__psrp_step(rms_op *op, rms_wait *w)
+static int pipeline_step(rms_op *op, rms_wait *w)
 {
 	struct psrp_op *p = pop_(op);
 	rms__wait_clear(w);
@@ -1094,6 +1131,130 @@ int rms__psrp_step(rms_op *op, rms_wait *w)
 	}
 }
 
+static bool is_decode_error(const rms_value *v)
+{
+	const rms_psobject *o = NULL;
+	if (v && rms_value_type(v) == RMS_TYPE_OBJECT && !rms_value_is_null(v))
+		rms_value_get_object(v, &o);
+	return o && rms_psobject_type_name_count(o) &&
+	       strcmp(rms_psobject_type_name_at(o, 0), "remsess.DecodeError") == 0;
+}
+
+/* One instance of a CIM op out of its pipeline's objects: 0, RMS_EAGAIN,
+ * RMS_ITEROVER, RMS_E_SKIPPED for an object that did not decode (the op
+ * goes on, as the CIM backend's enumeration does), or the op's failure. */
+int rms__psrp_next(rms_op *op, rms_instance **out)
+{
+	struct psrp_op *p = pop_(op);
+	*out = NULL;
+	if (!p || !p->cim)
+		return rms__error_set(RMS_E_INVALID_ARG, RMS_PHASE_NONE,
+		                      "a %s operation has no stream of instances",
+		                      rms_op_kind_name(op->req->kind));
+	for (;;) {
+		rms_ps_stream st;
+		rms_value *v = NULL;
+		int rc = rms__psrp_next_object(op, &st, &v);
+		if (rc)
+			return rc;
+		if (st != RMS_PS_OUTPUT && st != RMS_PS_ERROR) {
+			rms_value_free(v); /* warnings, verbose, progress: not CIM's */
+			continue;
+		}
+		p->cim_items++;
+		const char *why = NULL;
+		if (st == RMS_PS_ERROR && !is_decode_error(v)) {
+			/* -ErrorAction Stop makes every error of the cmdlet end the
+			 * pipeline; an error record that does not is not the
+			 * cmdlet's: the op fails with it all the same. */
+			rc = rms__ps_cim_record_error(v, "an error record");
+			rms_value_free(v);
+			stop_pipeline(op);
+			return op_failed(op, rc);
+		}
+		if (st == RMS_PS_OUTPUT) {
+			rc = rms__ps_cim_decode_object(out, v, &p->classes);
+			rms_value_free(v);
+			if (rc == 0 || rc == RMS_E_NOMEM)
+				return rc == 0 ? 0 : op_failed(op, rc);
+		} else {
+			const rms_psobject *o = NULL;
+			rms_value_get_object(v, &o);
+			why = rms_psobject_to_string(o);
+		}
+		const rms_error *e = rms_error_last();
+		rms__error_set(RMS_E_SKIPPED, RMS_PHASE_DECODE,
+		               "item %llu of the %s (%s) was skipped: %s; the operation goes on",
+		               (unsigned long long)p->cim_items, rms_op_kind_name(op->req->kind),
+		               op->req->class_name ? op->req->class_name
+		               : op->req->ref      ? rms_ref_class_name(op->req->ref)
+		                                   : "query",
+		               why ? why : e ? rms_error_message(e) : "it did not decode");
+		if (st == RMS_PS_ERROR)
+			rms_value_free(v);
+		return RMS_E_SKIPPED;
+	}
+}
+
+/* A get: the pipeline's one instance on op->result, once it has ended. */
+static int get_step(rms_op *op, rms_wait *w)
+{
+	for (;;) {
+		rms_instance *inst = NULL;
+		int rc = rms__psrp_next(op, &inst);
+		if (rc == RMS_EAGAIN) {
+			if ((rc = pipeline_step(op, w)))
+				return rc;
+			continue;
+		}
+		if (rc == 0 && op->result) {
+			rms_instance_free(inst);
+			stop_pipeline(op);
+			return op_failed(op, rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			                                    "the remote Get-CimInstance returned more "
+			                                    "than one instance for one key"));
+		}
+		if (rc == 0) {
+			op->result = inst;
+			continue;
+		}
+		if (rc == RMS_E_SKIPPED) {
+			/* The one instance of a get did not decode: the get fails. */
+			char *msg = rms__strdup(rms_error_message(rms_error_last()));
+			stop_pipeline(op);
+			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE, "%s",
+			                    msg ? msg : "the instance did not decode");
+			free(msg);
+			return op_failed(op, rc);
+		}
+		if (rc != RMS_ITEROVER)
+			return rc;
+		if (!op->result) {
+			/* -Filter selects; it finds nothing rather than failing: the
+			 * CIM backend's Get fails with NOT_FOUND, and so does this. */
+			rc = rms__error_set(RMS_E_FAULT, RMS_PHASE_REMOTE,
+			                    "Get-CimInstance on the remote computer found no instance "
+			                    "of %s with the keys given (CIM status 6, NOT_FOUND)",
+			                    rms_ref_class_name(op->req->ref));
+			struct rms_error *le = rms__error_last_mut();
+			if (le)
+				le->cim_status = 6;
+			return op_failed(op, rc);
+		}
+		op->ended = true;
+		op->finished = true;
+		return 0;
+	}
+}
+
+int rms__psrp_step(rms_op *op, rms_wait *w)
+{
+	struct psrp_op *p = pop_(op);
+	if (p && p->cim && op->req->kind == RMS_OP_GET)
+		return get_step(op, w);
+	return pipeline_step(op, w);
+}
+
 int rms__psrp_next_object(rms_op *op, rms_ps_stream *stream, rms_value **out)
 {
 	struct psrp_op *p = pop_(op);
@@ -1121,6 +1282,8 @@ int rms__psrp_next_object(rms_op *op, rms_ps_stream *stream, rms_value **out)
 	ev.value = NULL;
 	if (p->lost && ev.state == RMS_PSRP_PIPELINE_FAILED)
 		rc = rms__error_restore(p->lost);
+	else if (p->cim && ev.state == RMS_PSRP_PIPELINE_FAILED)
+		rc = rms__ps_cim_record_error(op->error_record, ev.message);
 	else if (ev.state == RMS_PSRP_PIPELINE_STOPPED && p->we_stopped)
 		rc = rms__error_set(RMS_E_CANCELLED, RMS_PHASE_REMOTE, "the pipeline was stopped");
 	else
@@ -1156,6 +1319,10 @@ void rms__psrp_op_free(rms_op *op)
 	}
 	rms_error_free(p->fail);
 	rms_error_free(p->lost);
+	if (p->cim) {
+		rms__ps_cim_pipeline_free(&p->cim_pl);
+		rms__ps_cim_classes_free(&p->classes);
+	}
 	free(p);
 	op->priv = NULL;
 }

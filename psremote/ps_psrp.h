@@ -26,6 +26,9 @@ void rms__psrp_destroy(rms_session *s);
 int rms__psrp_start(rms_op *op);
 int rms__psrp_step(rms_op *op, rms_wait *w);
 int rms__psrp_next_object(rms_op *op, rms_ps_stream *stream, rms_value **out);
+/* CIM get / enumerate / query on the pool: the next instance of a
+ * Get-CimInstance pipeline (ps_cim_psrp.h). */
+int rms__psrp_next(rms_op *op, rms_instance **out);
 void rms__psrp_op_free(rms_op *op);
 int rms__psrp_check(rms_session *s, rms_instance **info);
 

@@ -28,7 +28,7 @@ import subprocess
 import threading
 import time
 
-from . import faults, psrp
+from . import faults, psrp, pscimfeed
 from .soap import NS, esc, format_interval, format_seconds_ms
 
 PREFIX = 'http://schemas.microsoft.com/powershell/'
@@ -74,7 +74,7 @@ class Pipeline:
 class PsShell:
     """Mixed into winrs.Shell: the pwsh process and the OutOfProc bridge."""
 
-    def start_pwsh(self, pwsh, cwd, stats):
+    def start_pwsh(self, pwsh, cwd, stats, feed=None):
         self.stats = stats
         self.cond = threading.Condition()
         self.out = {psrp.ZERO_GUID: collections.deque()}    # guid -> deque[(Fragment, Message|None)]
@@ -91,6 +91,11 @@ class PsShell:
         env.update({'POWERSHELL_TELEMETRY_OPTOUT': '1', 'POWERSHELL_UPDATECHECK': 'Off',
                     'DOTNET_CLI_TELEMETRY_OPTOUT': '1', 'COMPUTERNAME': 'REMSESS-TEST',
                     'USERNAME': self.owner})
+        if feed is not None:
+            # Get-CimInstance (pwsh/CimCmdlets, autoloaded) reads the endpoint's CIM classes.
+            env['RMS_PSCIM_SOCKET'] = feed.path
+            env['PSModulePath'] = os.pathsep.join(
+                p for p in (pscimfeed.MODULE_DIR, os.environ.get('PSModulePath')) if p)
         self.proc = subprocess.Popen([pwsh, '-sshs', '-NoLogo', '-NoProfile'], cwd=cwd, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
@@ -333,6 +338,19 @@ class Plugin:
         self.winrs = winrs
         self.pwsh = pwsh
         self.configurations = {c.lower() for c in configurations}
+        self.feed = None
+        self.feed_lock = threading.Lock()
+
+    def cim_feed(self):
+        """The CIM feed for Get-CimInstance in the pwsh children, made at the first shell."""
+        with self.feed_lock:
+            if self.feed is None and getattr(self.winrs, 'cim', None) is not None:
+                self.feed = pscimfeed.Feed(self.winrs.cim, self.winrs.stats)
+            return self.feed
+
+    def close(self):
+        if self.feed is not None:
+            self.feed.close()
 
     def serves(self, resource_uri):
         name = configuration_of(resource_uri or '')
@@ -383,7 +401,7 @@ class Plugin:
             raise faults.invalid_representation('The creationXml is not valid base64. ')
         shell = self.winrs.new_shell(call, body, powershell=True)
         try:
-            shell.start_pwsh(self.pwsh, self.winrs.cfg.workdir, self.winrs.stats)
+            shell.start_pwsh(self.pwsh, self.winrs.cfg.workdir, self.winrs.stats, self.cim_feed())
         except OSError as exc:
             self.winrs.forget_shell(shell)
             raise faults.shell_internal_error(faults.FILE_NOT_FOUND, '%s ' % exc.strerror)
