@@ -1,7 +1,7 @@
 /*
  * The PSSession's WinRS transport: the command shell over WS-Management
  * (WinRM). Opening: Identify, the winrm/config Get for MaxEnvelopeSize,
- * the shell Create; the session then holds one WS-Management client (one
+ * the shell Create (only the Create when the options give the size); the session then holds one WS-Management client (one
  * keep-alive connection) and that one shell for its whole life. A command
  * is Command, stdin Sends, a Receive loop and Signals in that shell;
  * closing deletes the shell. Caps, time limits, cancel, callbacks and
@@ -379,8 +379,17 @@ static int winrs_open(rms_session *s)
 	int rc = rms__wsman_new(&ps->w, &s->opts, &s->stats, &s->log, NULL, s->gss_cred);
 	if (rc)
 		return rc;
-	ps->open = OPEN_IDENTIFY;
-	rc = rms__wsman_identify_start(ps->w, false);
+	if (s->opts.max_envelope_size) {
+		/* Identify would only tell the envelope's default, and the
+		 * caller gave the size: the Create comes first, as it does from
+		 * pywinrm and Go's winrm (so a session per command sends as many
+		 * requests as theirs). A wrong password fails there just the
+		 * same, in the authenticate phase (a 401: no shell was made). */
+		rc = start_create(s, ps);
+	} else {
+		ps->open = OPEN_IDENTIFY;
+		rc = rms__wsman_identify_start(ps->w, false);
+	}
 	return rc ? rc : RMS_EAGAIN;
 }
 

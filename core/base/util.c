@@ -255,24 +255,64 @@ int rms__buf_append(rms_buf *b, const void *data, size_t len)
 	return 0;
 }
 
+int rms__buf_reserve(rms_buf *b, size_t extra)
+{
+	return buf_reserve(b, extra);
+}
+
+void rms__buf_clear(rms_buf *b)
+{
+	b->len = 0;
+	b->failed = false;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+int rms__buf_put_uint(rms_buf *b, uint64_t v)
+{
+	char digits[20];
+	size_t n = 0;
+	do {
+		digits[sizeof digits - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return rms__buf_append(b, digits + sizeof digits - n, n);
+}
+
 int rms__buf_puts(rms_buf *b, const char *s)
 {
 	return rms__buf_append(b, s, strlen(s));
 }
 
+/* Formats straight into the buffer: once when it fits in the room left,
+ * twice when it must grow first; no intermediate string. */
 int rms__buf_printf(rms_buf *b, const char *fmt, ...)
 {
+	if (b->failed)
+		return RMS_E_NOMEM;
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = rms__vasprintf(fmt, ap);
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
+	int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
 	va_end(ap);
-	if (!s) {
+	if (n < 0) {
+		if (b->data)
+			b->data[b->len] = '\0';
 		b->failed = true;
 		return RMS_E_NOMEM;
 	}
-	int rc = rms__buf_puts(b, s);
-	free(s);
-	return rc;
+	if ((size_t)n >= room) {
+		if (buf_reserve(b, (size_t)n)) {
+			if (b->data)
+				b->data[b->len] = '\0';
+			return RMS_E_NOMEM;
+		}
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+	return 0;
 }
 
 int rms__buf_put_xml_escaped(rms_buf *b, const char *s)

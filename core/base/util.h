@@ -51,6 +51,13 @@ void rms__buf_free(rms_buf *b);
  * with zeros, then free it. Accepts NULL. */
 void rms__free_secret(char *s);
 int rms__buf_append(rms_buf *b, const void *data, size_t len);
+/* Make room for extra more bytes (and the NUL) in one allocation. */
+int rms__buf_reserve(rms_buf *b, size_t extra);
+/* Empty the buffer, keeping its memory for reuse (and forgetting a failed
+ * allocation). */
+void rms__buf_clear(rms_buf *b);
+/* Append v in decimal. */
+int rms__buf_put_uint(rms_buf *b, uint64_t v);
 int rms__buf_puts(rms_buf *b, const char *s);
 int rms__buf_printf(rms_buf *b, const char *fmt, ...) RMS_PRINTF(2, 3);
 /* Append s with XML escaping (& < > " ' and control characters). */

@@ -27,12 +27,14 @@
 
 #include <curl/curl.h>
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,6 +63,7 @@
 
 #define SOAP_CONTENT_TYPE "application/soap+xml;charset=UTF-8"
 #define SOAP_CONTENT_TYPE_HEADER "Content-Type: " SOAP_CONTENT_TYPE
+#define USER_AGENT_HEADER "User-Agent: remsess/" RMS_VERSION_STRING
 
 /* The WWW-Authenticate values one response may bring, at most. */
 #define MAX_CHALLENGES ((size_t)64 << 10)
@@ -128,6 +131,15 @@ struct rms_http {
 	/* The request in flight (rms__http_start until step ends it). */
 	bool busy;
 	struct curl_slist *headers; /* the request's; curl points at them */
+	/* The header lines of a plain request (a SOAP body, no extra line, no
+	 * login token), made once and kept for the handle's life: headers is
+	 * this list, not a copy, when headers_kept. With Basic, basic_line is
+	 * the Authorization line they carry, made once too (curl would format
+	 * user:password and its base64 again for every request). Both are
+	 * wiped before they are freed. */
+	struct curl_slist *plain_headers;
+	bool headers_kept;
+	char *basic_line;
 	/* The request's own time limit, 0: none (or not yet known). curl
 	 * starts its clock on the first step; this is set then, a millisecond
 	 * later than curl's, so curl's timer (which names the error) fires
@@ -627,7 +639,8 @@ static int setup_handle(rms_http *h)
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_TCP_KEEPIDLE, 30L);
 	SET(CURLOPT_TCP_KEEPINTVL, 15L);
-	SET(CURLOPT_USERAGENT, "remsess/" RMS_VERSION_STRING);
+	/* User-Agent is one of our header lines (USER_AGENT_HEADER), made
+	 * once: set here, curl would format it anew for every request. */
 	SET(CURLOPT_ERRORBUFFER, h->errbuf);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)h->connect_timeout_ms);
 
@@ -670,21 +683,9 @@ static int setup_handle(rms_http *h)
 			SET(CURLOPT_SSLKEY, h->client_key);
 	}
 
-	long authbits = 0;
-	switch (h->auth) {
-	case RMS_AUTH_BASIC:
-		authbits = (long)CURLAUTH_BASIC;
-		break;
-	default: /* NTLM, Negotiate, Kerberos: our own login (gss.c) */
-		break;
-	}
-	if (authbits) {
-		/* With Basic as the only method curl sends the credentials on
-		 * the first request. */
-		SET(CURLOPT_HTTPAUTH, authbits);
-		SET(CURLOPT_USERNAME, h->user ? h->user : "");
-		SET(CURLOPT_PASSWORD, h->password ? h->password : "");
-	}
+	/* Basic goes out as our own Authorization line on every request, from
+	 * the first (some CIM servers never challenge): basic_line. NTLM,
+	 * Negotiate and Kerberos are our own login (gss.c). */
 
 	if (h->log && h->log->fn && h->log->level >= RMS_LOG_TRACE) {
 		SET(CURLOPT_DEBUGFUNCTION, on_debug);
@@ -823,6 +824,28 @@ int rms__http_new(rms_http **out, const rms_http_config *cfg)
 	rms__buf_init(&h->challenges);
 	rms__buf_init(&h->wire);
 	rms__buf_init(&h->token);
+	if (h->auth == RMS_AUTH_BASIC) {
+		/* "user:password" in base64, as curl would send it. */
+		rms_buf pair, line;
+		rms__buf_init(&pair);
+		rms__buf_init(&line);
+		rms__buf_puts(&pair, h->user ? h->user : "");
+		rms__buf_puts(&pair, ":");
+		rms__buf_puts(&pair, h->password ? h->password : "");
+		rms__buf_puts(&line, "Authorization: Basic ");
+		if (!pair.failed)
+			rms__base64_append(&line, pair.data, pair.len);
+		if (pair.data)
+			OPENSSL_cleanse(pair.data, pair.cap);
+		rms__buf_free(&pair);
+		if (line.failed || pair.failed || !(h->basic_line = rms__buf_take(&line))) {
+			if (line.data)
+				OPENSSL_cleanse(line.data, line.cap);
+			rms__buf_free(&line);
+			rms__http_free(h);
+			return rms__error_nomem();
+		}
+	}
 	if (is_gss_auth(h->auth)) {
 		int rc = setup_gss(h, cfg);
 		if (rc) {
@@ -840,6 +863,7 @@ int rms__http_new(rms_http **out, const rms_http_config *cfg)
 }
 
 static void drop_transfer(rms_http *h);
+static void free_headers(struct curl_slist *list);
 
 void rms__http_close(rms_http *h)
 {
@@ -884,6 +908,8 @@ void rms__http_free(rms_http *h)
 	rms__buf_free(&h->token);
 	free(h->req_extra);
 	free(h->auth_line);
+	free_headers(h->plain_headers);
+	rms__free_secret(h->basic_line);
 	free(h);
 }
 
@@ -925,6 +951,16 @@ void rms__http_response_free(rms_http_response *resp)
 
 /* ---- one request ------------------------------------------------------- */
 
+/* Wipe the Authorization lines (Basic's credentials, a login's token),
+ * then free the list. */
+static void free_headers(struct curl_slist *list)
+{
+	for (struct curl_slist *l = list; l; l = l->next)
+		if (strncasecmp(l->data, "Authorization:", 14) == 0)
+			OPENSSL_cleanse(l->data, strlen(l->data));
+	curl_slist_free_all(list);
+}
+
 static struct curl_slist *build_headers(const rms_http *h, const char *content_type,
                                         const char *authorization, const char *extra)
 {
@@ -932,9 +968,12 @@ static struct curl_slist *build_headers(const rms_http *h, const char *content_t
 	    content_type,
 	    "Accept-Encoding: identity",
 	    "Expect:", /* no 100-continue round trip */
-	    h->auth == RMS_AUTH_CERTIFICATE ? CERT_AUTH_HEADER : authorization,
+	    h->auth == RMS_AUTH_CERTIFICATE ? CERT_AUTH_HEADER
+	    : authorization                 ? authorization
+	                                    : h->basic_line,
 	    /* NTLM and Negotiate logins belong to the connection. */
 	    h->gss ? "Connection: Keep-Alive" : NULL,
+	    USER_AGENT_HEADER,
 	    extra,
 	};
 	struct curl_slist *list = NULL;
@@ -943,12 +982,37 @@ static struct curl_slist *build_headers(const rms_http *h, const char *content_t
 			continue;
 		struct curl_slist *n = curl_slist_append(list, lines[i]);
 		if (!n) {
-			curl_slist_free_all(list);
+			free_headers(list);
 			return NULL;
 		}
 		list = n;
 	}
 	return list;
+}
+
+/* The request's header lines into h->headers: the kept list for a plain
+ * request, a new one otherwise. */
+static int take_headers(rms_http *h, const char *content_type, const char *authorization,
+                        const char *extra)
+{
+	bool plain = !authorization && !extra && strcmp(content_type, SOAP_CONTENT_TYPE_HEADER) == 0;
+	if (plain && !h->plain_headers &&
+	    !(h->plain_headers = build_headers(h, content_type, NULL, NULL)))
+		return rms__error_nomem();
+	h->headers_kept = plain;
+	h->headers = plain ? h->plain_headers : build_headers(h, content_type, authorization, extra);
+	return h->headers ? 0 : rms__error_nomem();
+}
+
+/* The request is over with its header lines: curl must not point at them
+ * any more, and a list of its own goes. */
+static void drop_headers(rms_http *h)
+{
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+	if (!h->headers_kept)
+		free_headers(h->headers);
+	h->headers = NULL;
+	h->headers_kept = false;
 }
 
 /* Must run while the easy handle is still in the multi: curl finds the
@@ -1275,9 +1339,7 @@ static int transfer_error(rms_http *h, CURLcode cc)
 
 static int start_failed(rms_http *h, CURLcode cc, CURLMcode mc)
 {
-	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(h->headers);
-	h->headers = NULL;
+	drop_headers(h);
 	if (cc == CURLE_OUT_OF_MEMORY || mc == CURLM_OUT_OF_MEMORY)
 		return rms__error_nomem();
 	return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
@@ -1312,8 +1374,9 @@ static int check_start(const rms_http *h, const char *body, size_t len, const ch
 static int begin_exchange(rms_http *h, const char *body, size_t len, const char *content_type,
                           const char *authorization, const char *extra)
 {
-	if (!(h->headers = build_headers(h, content_type, authorization, extra)))
-		return rms__error_nomem();
+	int rc = take_headers(h, content_type, authorization, extra);
+	if (rc)
+		return rc;
 	h->x = (struct xfer){.body = body, .len = len, .announced = -1};
 	rms__buf_init(&h->x.reply);
 	h->errbuf[0] = '\0';
@@ -1625,10 +1688,9 @@ int rms__http_start(rms_http *h, const char *body, size_t len, const char *extra
 static void detach(rms_http *h)
 {
 	curl_multi_remove_handle(h->multi, h->curl);
-	/* The list dies here; the handle must not keep pointing at it. */
-	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(h->headers);
-	h->headers = NULL;
+	/* The list dies here (or waits for the next request, kept); the
+	 * handle must not keep pointing at it. */
+	drop_headers(h);
 	h->busy = false;
 	h->deadline_ms = 0;
 }

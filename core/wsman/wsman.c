@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/rand.h>
+
 #include "address.h"
 #include "defaults.h"
 #include "fault.h"
@@ -41,6 +43,18 @@ struct rms_wsman {
 	char *locale;
 	char *data_locale;
 	char session_id[42];      /* uuid:GUID, one per client */
+	/* MessageIDs: 16 random bytes drawn once per client, and how many
+	 * MessageIDs were made from them (next_message_id). */
+	unsigned char mid_base[16];
+	uint64_t mid_count;
+	/* The envelope's parts that are the same on every request, escaped
+	 * and formatted once (make_templates): from the end of the Envelope's
+	 * start tag to the ResourceURI's text, and the Locale, DataLocale and
+	 * SessionId headers; and the OperationTimeout header for timeout_ms. */
+	rms_xml_pool *xml_pool;   /* the answers' reader, kept between them */
+	rms_buf tpl_to;
+	rms_buf tpl_locale;
+	char tpl_timeout[80];
 	const rms_logger *log;
 	rms_stats *stats;
 	uint32_t deadline_ms;     /* cap on each request's HTTP timeout; 0: none */
@@ -70,9 +84,71 @@ static int new_uuid(char out[42])
 	return 0;
 }
 
+/*
+ * The next MessageID: "uuid:" + an upper-case version 4 GUID, as Windows
+ * clients write it, made from the client's 16 random bytes with the count
+ * of MessageIDs so far added into the last 48 bits. So the IDs of one
+ * client are all different (for 2^48 requests) and those of different
+ * clients differ in 74 random bits, with one RAND_bytes per client instead
+ * of one per request. A MessageID need only be unique (WS-Addressing): it
+ * is what the answer's RelatesTo names, nothing more. It is no secret and
+ * no defence: whoever could forge an answer on the connection (plain http)
+ * can read the request's MessageID on it too, and over TLS or a sealed
+ * connection no one can forge an answer at all; the session's SessionId
+ * and the connection's login are what bind requests to a client.
+ */
+static void next_message_id(rms_wsman *w, char out[42])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char g[16];
+	memcpy(g, w->mid_base, sizeof g);
+	uint64_t add = w->mid_count++, carry = 0;
+	for (int i = 15; i >= 10; i--) {
+		uint64_t v = (uint64_t)g[i] + (add & 0xff) + carry;
+		g[i] = (unsigned char)v;
+		carry = v >> 8;
+		add >>= 8;
+	}
+	memcpy(out, "uuid:", 5);
+	char *o = out + 5;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[g[i] >> 4];
+		*o++ = hex[g[i] & 15];
+	}
+	*o = '\0';
+}
+
 void rms__wsman_duration(char *buf, size_t size, uint32_t ms)
 {
 	snprintf(buf, size, "PT%u.%03uS", ms / 1000, ms % 1000);
+}
+
+static int put_text(rms_buf *b, const char *s)
+{
+	return rms__buf_put_xml_escaped(b, s);
+}
+
+static int make_templates(rms_wsman *w)
+{
+	rms_buf *b = &w->tpl_to;
+	rms__buf_puts(b, "><s:Header><a:To>");
+	put_text(b, w->url);
+	rms__buf_puts(b, "</a:To><w:ResourceURI s:mustUnderstand=\"true\">");
+	b = &w->tpl_locale;
+	rms__buf_puts(b, "<w:Locale xml:lang=\"");
+	put_text(b, w->locale);
+	rms__buf_puts(b, "\" s:mustUnderstand=\"false\"/><p:DataLocale xml:lang=\"");
+	put_text(b, w->data_locale);
+	rms__buf_puts(b, "\" s:mustUnderstand=\"false\"/><p:SessionId s:mustUnderstand=\"false\">");
+	rms__buf_puts(b, w->session_id);
+	rms__buf_puts(b, "</p:SessionId>");
+	char timeout[32];
+	rms__wsman_duration(timeout, sizeof timeout, w->timeout_ms);
+	snprintf(w->tpl_timeout, sizeof w->tpl_timeout,
+	         "<w:OperationTimeout>%s</w:OperationTimeout>", timeout);
+	return w->tpl_to.failed || w->tpl_locale.failed ? rms__error_nomem() : 0;
 }
 
 static rms_auth effective_auth(const rms_session_options *o)
@@ -109,6 +185,8 @@ int rms__wsman_new(rms_wsman **out, const rms_session_options *o, rms_stats *sta
 	                                        : RMS_DEFAULT_OPERATION_TIMEOUT_MS;
 	w->log = log;
 	w->stats = stats;
+	/* Without it (out of memory) each answer simply gets a new reader. */
+	w->xml_pool = rms__xml_pool_new();
 	w->http_cfg = (rms_http_config){
 		.url = w->url,
 		.user = o->user,
@@ -141,7 +219,16 @@ int rms__wsman_new(rms_wsman **out, const rms_session_options *o, rms_stats *sta
 		.delegate = o->auth_v3.delegate,
 		.cred = cred,
 	};
-	if ((rc = new_uuid(w->session_id)) || (rc = rms__http_new(&w->http, &w->http_cfg))) {
+	if (RAND_bytes(w->mid_base, sizeof w->mid_base) != 1) {
+		rms__wsman_free(w);
+		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
+		                      "no random numbers for message ids");
+	}
+	/* Version 4, RFC 4122 variant: the counter never reaches these. */
+	w->mid_base[6] = (unsigned char)((w->mid_base[6] & 0x0F) | 0x40);
+	w->mid_base[8] = (unsigned char)((w->mid_base[8] & 0x3F) | 0x80);
+	if ((rc = new_uuid(w->session_id)) || (rc = make_templates(w)) ||
+	    (rc = rms__http_new(&w->http, &w->http_cfg))) {
 		rms__wsman_free(w);
 		return rc;
 	}
@@ -158,6 +245,10 @@ void rms__wsman_free(rms_wsman *w)
 	free(w->url);
 	free(w->locale);
 	free(w->data_locale);
+	rms__xml_pool_release(w->xml_pool);
+	rms__buf_free(&w->tpl_to);
+	rms__buf_free(&w->tpl_locale);
+	rms__buf_free(&w->x.env);
 	free(w);
 }
 
@@ -184,11 +275,6 @@ void rms__wsman_set_max_envelope(rms_wsman *w, uint32_t bytes)
 const char *rms__wsman_url(const rms_wsman *w)
 {
 	return w->url;
-}
-
-static int put_text(rms_buf *b, const char *s)
-{
-	return rms__buf_put_xml_escaped(b, s);
 }
 
 /* <w:OptionSet>: Windows' MI client types its options (Type="xs:…"); WinRS
@@ -222,48 +308,53 @@ static int put_options(rms_buf *b, const rms_wsman_request *req)
 	return b->failed ? rms__error_nomem() : 0;
 }
 
-int rms__wsman_build(rms_buf *b, const rms_wsman *w, const rms_wsman_request *req,
+int rms__wsman_build(rms_buf *b, rms_wsman *w, const rms_wsman_request *req,
                      char message_id[42])
 {
 	if (!req->action || !req->resource_uri)
 		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
 		                      "a WS-Man request needs an action and a resource URI");
-	int rc = new_uuid(message_id);
-	if (rc)
-		return rc;
-	char timeout[32];
-	rms__wsman_duration(timeout, sizeof timeout, req->timeout_ms ? req->timeout_ms : w->timeout_ms);
+	next_message_id(w, message_id);
+	/* One allocation at most: room for the fixed parts, the variable
+	 * ones and the body (escaping may still grow it). */
+	size_t body_len = req->body ? strlen(req->body) : 0;
+	if (rms__buf_reserve(b, 1024 + w->tpl_to.len + w->tpl_locale.len + body_len +
+	                            strlen(req->resource_uri) + strlen(req->action) +
+	                            (req->extra_xmlns ? strlen(req->extra_xmlns) : 0)))
+		return rms__error_nomem();
 
 	rms__buf_puts(b, "<s:Envelope" ENVELOPE_XMLNS);
 	if (req->extra_xmlns)
 		rms__buf_puts(b, req->extra_xmlns);
-	rms__buf_puts(b, "><s:Header><a:To>");
-	put_text(b, w->url);
-	rms__buf_puts(b, "</a:To><w:ResourceURI s:mustUnderstand=\"true\">");
+	rms__buf_append(b, w->tpl_to.data, w->tpl_to.len);
 	put_text(b, req->resource_uri);
 	rms__buf_puts(b, "</w:ResourceURI><a:ReplyTo><a:Address s:mustUnderstand=\"true\">"
 	                 RMS_WSA_ANONYMOUS "</a:Address></a:ReplyTo>"
 	                 "<a:Action s:mustUnderstand=\"true\">");
 	put_text(b, req->action);
-	rms__buf_printf(b, "</a:Action><w:MaxEnvelopeSize s:mustUnderstand=\"true\">%u"
-	                   "</w:MaxEnvelopeSize><a:MessageID>%s</a:MessageID>",
-	                w->max_envelope, message_id);
-	rms__buf_puts(b, "<w:Locale xml:lang=\"");
-	put_text(b, w->locale);
-	rms__buf_puts(b, "\" s:mustUnderstand=\"false\"/><p:DataLocale xml:lang=\"");
-	put_text(b, w->data_locale);
-	rms__buf_printf(b, "\" s:mustUnderstand=\"false\"/>"
-	                   "<p:SessionId s:mustUnderstand=\"false\">%s</p:SessionId>",
-	                w->session_id);
+	rms__buf_puts(b, "</a:Action><w:MaxEnvelopeSize s:mustUnderstand=\"true\">");
+	rms__buf_put_uint(b, w->max_envelope);
+	rms__buf_puts(b, "</w:MaxEnvelopeSize><a:MessageID>");
+	rms__buf_append(b, message_id, 41);
+	rms__buf_puts(b, "</a:MessageID>");
+	rms__buf_append(b, w->tpl_locale.data, w->tpl_locale.len);
 	if (req->operation_id) {
 		rms__buf_puts(b, "<p:OperationID s:mustUnderstand=\"false\">");
 		put_text(b, req->operation_id);
-		rms__buf_printf(b, "</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">%u"
-		                   "</p:SequenceId>",
-		                req->sequence_id ? req->sequence_id : 1);
+		rms__buf_puts(b, "</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">");
+		rms__buf_put_uint(b, req->sequence_id ? req->sequence_id : 1);
+		rms__buf_puts(b, "</p:SequenceId>");
 	}
-	if (!req->omit_timeout)
-		rms__buf_printf(b, "<w:OperationTimeout>%s</w:OperationTimeout>", timeout);
+	if (!req->omit_timeout && req->timeout_ms) {
+		char timeout[32];
+		rms__wsman_duration(timeout, sizeof timeout, req->timeout_ms);
+		rms__buf_puts(b, "<w:OperationTimeout>");
+		rms__buf_puts(b, timeout);
+		rms__buf_puts(b, "</w:OperationTimeout>");
+	} else if (!req->omit_timeout) {
+		rms__buf_puts(b, w->tpl_timeout);
+	}
+	int rc;
 	if (req->selectors || req->cim_namespace) {
 		rms_ref *none = NULL;
 		const rms_ref *sel = req->selectors;
@@ -280,9 +371,9 @@ int rms__wsman_build(rms_buf *b, const rms_wsman *w, const rms_wsman_request *re
 	if ((rc = put_options(b, req)))
 		return rc;
 	rms__buf_puts(b, "</s:Header>");
-	if (req->body && *req->body) {
+	if (body_len) {
 		rms__buf_puts(b, "<s:Body>");
-		rms__buf_puts(b, req->body);
+		rms__buf_append(b, req->body, body_len);
 		rms__buf_puts(b, "</s:Body>");
 	} else {
 		rms__buf_puts(b, "<s:Body/>");
@@ -418,7 +509,8 @@ static int interpret(rms_wsman *w, const char *what, const char *message_id,
 	rms_xml_limits lim = { .max_bytes = w->http_cfg.max_response };
 	char label[160];
 	snprintf(label, sizeof label, "the response to %s", what);
-	int rc = rms__soap_reader_open(&reply->reader, h->body.data, h->body.len, &lim, label);
+	int rc = rms__soap_reader_open_pooled(&reply->reader, w->xml_pool, h->body.data,
+	                                      h->body.len, &lim, label);
 	if (rc) {
 		rms__error_set_http_status((int)h->status);
 		return rc;
@@ -485,25 +577,26 @@ static uint32_t http_timeout(const rms_wsman *w, const rms_wsman_request *req)
 	return t;
 }
 
-/* Forget the exchange; its HTTP request has ended or been dropped. */
+/* Forget the exchange; its HTTP request has ended or been dropped. The
+ * envelope's buffer is kept, emptied, for the next one. */
 static void end_exchange(rms_wsman *w)
 {
 	rms__http_free(w->x.anon);
-	rms__buf_free(&w->x.env);
 	free(w->x.action);
+	rms_buf env = w->x.env;
 	memset(&w->x, 0, sizeof w->x);
+	w->x.env = env;
+	rms__buf_clear(&w->x.env);
 }
 
-/* Start posting *env on http (the client takes the buffer over, whatever
- * happens). w->x.anon may already hold the handle http is. */
-static int begin(rms_wsman *w, rms_http *http, rms_buf *env, const char *message_id,
-                 const char *action, const char *extra, uint32_t timeout_ms)
+/* Start posting w->x.env on http. w->x.anon may already hold the handle
+ * http is. */
+static int begin(rms_wsman *w, rms_http *http, const char *message_id, const char *action,
+                 const char *extra, uint32_t timeout_ms)
 {
 	struct exchange *x = &w->x;
 	x->http = http;
-	x->env = *env;
-	rms__buf_init(env);
-	snprintf(x->message_id, sizeof x->message_id, "%s", message_id);
+	memcpy(x->message_id, message_id, strlen(message_id) + 1);
 	if (!(x->action = rms__strdup(action))) {
 		end_exchange(w);
 		return rms__error_nomem();
@@ -530,22 +623,22 @@ int rms__wsman_start(rms_wsman *w, const rms_wsman_request *req)
 {
 	if (w->x.busy)
 		return refuse_busy();
-	rms_buf env;
-	rms__buf_init(&env);
+	rms_buf *env = &w->x.env;
+	rms__buf_clear(env);
 	char message_id[42];
-	int rc = rms__wsman_build(&env, w, req, message_id);
-	if (!rc && env.len > w->max_envelope) {
+	int rc = rms__wsman_build(env, w, req, message_id);
+	if (!rc && env->len > w->max_envelope) {
 		rc = rms__error_set(RMS_E_ENVELOPE_TOO_LARGE, RMS_PHASE_SEND,
 		                    "the %s request would be %zu bytes, over the MaxEnvelopeSize of "
 		                    "%u bytes; it was not sent",
-		                    req->action, env.len, w->max_envelope);
-		rms__error_set_limit("MaxEnvelopeSize", w->max_envelope, env.len);
+		                    req->action, env->len, w->max_envelope);
+		rms__error_set_limit("MaxEnvelopeSize", w->max_envelope, env->len);
 	}
 	if (rc) {
-		rms__buf_free(&env);
+		end_exchange(w);
 		return rc;
 	}
-	return begin(w, w->http, &env, message_id, req->action, NULL, http_timeout(w, req));
+	return begin(w, w->http, message_id, req->action, NULL, http_timeout(w, req));
 }
 
 /* The HTTP response is complete: what it means (see rms__wsman_send). */
@@ -692,15 +785,14 @@ int rms__wsman_identify_start(rms_wsman *w, bool unauthenticated)
 			return rc;
 		http = w->x.anon;
 	}
-	rms_buf env;
-	rms__buf_init(&env);
-	if (rms__buf_puts(&env, identify_envelope)) {
+	rms__buf_clear(&w->x.env);
+	if (rms__buf_puts(&w->x.env, identify_envelope)) {
 		end_exchange(w);
 		return rms__error_nomem();
 	}
 	const rms_wsman_request req = {.action = "Identify", .resource_uri = ""};
 	/* An Identify has no MessageID, so nothing to relate the answer to. */
-	return begin(w, http, &env, "", req.action,
+	return begin(w, http, "", req.action,
 	             unauthenticated ? "WSMANIDENTIFY: unauthenticated" : NULL,
 	             http_timeout(w, &req));
 }

@@ -124,10 +124,10 @@ const char *rms__wsman_url(const rms_wsman *w);
 
 /*
  * Build the envelope for req into out (appending) and return its
- * MessageID in message_id ("uuid:" + upper-case GUID, 42 bytes with NUL).
- * Does not check the size.
+ * MessageID in message_id ("uuid:" + upper-case GUID, 42 bytes with NUL;
+ * each call makes a new one). Does not check the size.
  */
-int rms__wsman_build(rms_buf *out, const rms_wsman *w, const rms_wsman_request *req,
+int rms__wsman_build(rms_buf *out, rms_wsman *w, const rms_wsman_request *req,
                      char message_id[42]);
 
 /*

@@ -21,8 +21,15 @@
  * calls right after the DOCTYPE's name and external id, before it reads the
  * internal subset: no entity is ever declared, expanded or loaded. The
  * streaming reader (xmlTextReader) offers no hook into its SAX handler, so
- * its input is first run through a tiny SAX pass that stops at the root
- * element's start tag (prolog_check) and refuses a DOCTYPE the same way.
+ * its prolog is checked before the reader sees it (prolog_plain): a scan of
+ * the bytes up to the root element's start tag that answers "no DOCTYPE"
+ * only for a prolog it reads exactly as libxml2 does (see there); anything
+ * else, a DOCTYPE included, goes through a tiny SAX pass that stops at the
+ * root element's start tag (prolog_check) and refuses a DOCTYPE the same
+ * way as above. After the root's start tag a DOCTYPE cannot begin: libxml2
+ * takes "<!DOCTYPE" in content or after the root for an error, so no DTD
+ * is ever read, no entity is declared, and a reference to any but the five
+ * predefined ones is an undeclared-entity error.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -30,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libxml/SAX2.h>
 #include <libxml/parser.h>
@@ -479,8 +487,75 @@ int rms__xml_parse(xmlDoc **out, const char *buf, size_t len, const rms_xml_limi
 	return sax_parse(&sax, buf, len, &st, what, out);
 }
 
+/*
+ * Whether buf plainly has no DOCTYPE: true only when its prolog is, byte
+ * for byte, what libxml2 reads the same way, and holds none; false means
+ * "not sure", and prolog_check decides. Accepted: an optional UTF-8 byte
+ * order mark, then XML white space, comments and processing instructions
+ * (the XML declaration among them), then '<' and a character that is
+ * neither '?' nor '!': the root element's start tag. What makes it exact:
+ *   - the encoding: libxml2 reads these bytes as UTF-8 (a UTF-8 mark, or
+ *     no mark and a first byte that is '<' or white space, which its
+ *     detection takes for UTF-8), and a declaration, if any, names UTF-8
+ *     (any other name or spelling: not sure). In UTF-8 every byte below
+ *     0x80 is that ASCII character, so the markup below is what libxml2
+ *     sees;
+ *   - a processing instruction or declaration ends at its first '>', which
+ *     must be that of its "?>": libxml2 ends it at the first "?>", or, when
+ *     it gives up on a malformed declaration, at the next '>', the same
+ *     place;
+ *   - a comment ends at its first "--", which must be that of its "-->":
+ *     libxml2 ends it at the first "-->";
+ *   - "<!" not starting a comment is a DOCTYPE or an error: not sure.
+ * So when this says true, libxml2 reaches the root's start tag having seen
+ * no "<!DOCTYPE"; and the prolog is the only place a DOCTYPE can be.
+ */
+static bool prolog_plain(const char *buf, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)buf, *end = p + len;
+	if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF)
+		p += 3;
+	for (;;) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+			p++;
+		if (end - p < 2 || *p != '<')
+			return false;
+		if (p[1] == '?') {
+			const unsigned char *gt = memchr(p + 2, '>', (size_t)(end - p - 2));
+			/* The target starts with a letter, '_' or ':'. */
+			unsigned char t = p[2] | 0x20;
+			if (!gt || gt[-1] != '?' || gt - p < 3 ||
+			    !((t >= 'a' && t <= 'z') || p[2] == '_' || p[2] == ':'))
+				return false;
+			/* An encoding named anywhere in it must be UTF-8. */
+			static const char enc[] = "encoding";
+			for (const unsigned char *q = p + 2; q + sizeof enc <= gt; q++) {
+				if (memcmp(q, enc, sizeof enc - 1) != 0)
+					continue;
+				q += sizeof enc - 1;
+				if (gt - q < 8 || q[0] != '=' || (q[1] != '"' && q[1] != '\'') ||
+				    strncasecmp((const char *)q + 2, "utf-8", 5) != 0 || q[7] != q[1])
+					return false;
+			}
+			p = gt + 1;
+		} else if (p[1] == '!') {
+			if (end - p < 4 || p[2] != '-' || p[3] != '-')
+				return false;
+			const unsigned char *q = p + 4;
+			while (q + 1 < end && !(q[0] == '-' && q[1] == '-'))
+				q++;
+			if (q + 2 >= end || q[2] != '>')
+				return false;
+			p = q + 3;
+		} else {
+			return true;
+		}
+	}
+}
+
 /* Refuse a DOCTYPE (and report a malformed prolog) before the reader sees
- * the document. Stops at the root's start tag, so it costs the prolog. */
+ * the document. Stops at the root's start tag, so it costs the prolog and
+ * a parser context: only for what prolog_plain is not sure of. */
 static int prolog_check(const char *buf, size_t len, const limits *lim, const char *what)
 {
 	sax_state st;
@@ -646,8 +721,16 @@ typedef enum pos {
 	POS_END       /* the element enclosing the current level has ended */
 } pos;
 
+struct rms_xml_pool {
+	unsigned refs;
+	xmlTextReaderPtr spare; /* closed, waiting for its next document */
+	unsigned spare_uses;    /* documents it has read */
+};
+
 struct rms_soap_reader {
 	xmlTextReaderPtr xr;
+	rms_xml_pool *pool;  /* a reference; NULL: not pooled */
+	unsigned uses;       /* documents xr has read, this one included */
 	const char *buf; /* the caller's, for locating errors */
 	size_t len;
 	char *what;
@@ -713,21 +796,18 @@ static int refail(rms_soap_reader *r)
  * reports without failing the call). */
 typedef enum xr_op { XR_READ, XR_NEXT } xr_op;
 
+/* The calls into libxml2 run under our error handlers: each entry point
+ * below (peek, next, opening) installs them once for all the calls it
+ * makes (an err_guard per node read cost more than reading it). */
 static int xr_call(rms_soap_reader *r, xr_op op)
 {
-	err_guard g;
-	guard_on(&g, &r->err);
 	int ret = op == XR_READ ? xmlTextReaderRead(r->xr) : xmlTextReaderNext(r->xr);
-	guard_off(&g);
 	return r->err.set ? -1 : ret;
 }
 
 static xmlNode *xr_expand(rms_soap_reader *r)
 {
-	err_guard g;
-	guard_on(&g, &r->err);
 	xmlNode *n = xmlTextReaderExpand(r->xr);
-	guard_off(&g);
 	return r->err.set ? NULL : n;
 }
 
@@ -881,7 +961,7 @@ static int level_over(rms_soap_reader *r)
 	return RMS_ITEROVER;
 }
 
-int rms__soap_reader_peek(rms_soap_reader *r, const char **ns_uri, const char **local)
+static int peek(rms_soap_reader *r, const char **ns_uri, const char **local)
 {
 	*ns_uri = NULL;
 	*local = NULL;
@@ -898,7 +978,16 @@ int rms__soap_reader_peek(rms_soap_reader *r, const char **ns_uri, const char **
 	return 0;
 }
 
-int rms__soap_reader_next(rms_soap_reader *r, xmlNode **node)
+int rms__soap_reader_peek(rms_soap_reader *r, const char **ns_uri, const char **local)
+{
+	err_guard g;
+	guard_on(&g, &r->err);
+	int rc = peek(r, ns_uri, local);
+	guard_off(&g);
+	return rc;
+}
+
+static int next(rms_soap_reader *r, xmlNode **node)
 {
 	*node = NULL;
 	if (r->failed)
@@ -918,10 +1007,19 @@ int rms__soap_reader_next(rms_soap_reader *r, xmlNode **node)
 	return 0;
 }
 
-int rms__soap_reader_enter(rms_soap_reader *r, const char *ns_uri, const char *local)
+int rms__soap_reader_next(rms_soap_reader *r, xmlNode **node)
+{
+	err_guard g;
+	guard_on(&g, &r->err);
+	int rc = next(r, node);
+	guard_off(&g);
+	return rc;
+}
+
+static int enter(rms_soap_reader *r, const char *ns_uri, const char *local)
 {
 	const char *ns, *name;
-	int rc = rms__soap_reader_peek(r, &ns, &name);
+	int rc = peek(r, &ns, &name);
 	char want[300], got[300];
 	describe(want, sizeof want, ns_uri, local);
 	if (rc == RMS_ITEROVER)
@@ -942,9 +1040,40 @@ int rms__soap_reader_enter(rms_soap_reader *r, const char *ns_uri, const char *l
 	return 0;
 }
 
+int rms__soap_reader_enter(rms_soap_reader *r, const char *ns_uri, const char *local)
+{
+	err_guard g;
+	guard_on(&g, &r->err);
+	int rc = enter(r, ns_uri, local);
+	guard_off(&g);
+	return rc;
+}
+
 const rms_soap_headers *rms__soap_reader_headers(const rms_soap_reader *r)
 {
 	return &r->headers;
+}
+
+rms_xml_pool *rms__xml_pool_new(void)
+{
+	rms_xml_pool *p = calloc(1, sizeof *p);
+	if (p)
+		p->refs = 1;
+	return p;
+}
+
+void rms__xml_pool_release(rms_xml_pool *p)
+{
+	if (!p || --p->refs)
+		return;
+	if (p->spare) {
+		xml_err e = {0};
+		err_guard g;
+		guard_on(&g, &e);
+		xmlFreeTextReader(p->spare);
+		guard_off(&g);
+	}
+	free(p);
 }
 
 void rms__soap_reader_free(rms_soap_reader *r)
@@ -954,9 +1083,20 @@ void rms__soap_reader_free(rms_soap_reader *r)
 	if (r->xr) {
 		err_guard g;
 		guard_on(&g, &r->err);
-		xmlFreeTextReader(r->xr);
+		rms_xml_pool *p = r->pool;
+		/* A reader that failed is not kept: only a sound one is
+		 * known to be in a state a reset fully undoes. */
+		if (p && !p->spare && !r->failed && !r->err.set && r->uses < RMS_XML_POOL_USES &&
+		    xmlTextReaderClose(r->xr) == 0) {
+			xmlTextReaderSetStructuredErrorHandler(r->xr, NULL, NULL);
+			p->spare = r->xr;
+			p->spare_uses = r->uses;
+		} else {
+			xmlFreeTextReader(r->xr);
+		}
 		guard_off(&g);
 	}
+	rms__xml_pool_release(r->pool);
 	free(r->headers.action);
 	free(r->headers.message_id);
 	free(r->headers.relates_to);
@@ -1013,22 +1153,22 @@ static int read_to_body(rms_soap_reader *r)
 	r->level = 1;
 	r->pos = POS_READ;
 	const char *cns, *clocal;
-	int rc = rms__soap_reader_peek(r, &cns, &clocal);
+	int rc = peek(r, &cns, &clocal);
 	if (rc == RMS_ITEROVER)
 		return fail_protocol(r, "has no SOAP Body");
 	if (rc)
 		return rc;
 	if (str_eq(cns, RMS_NS_SOAP) && strcmp(clocal, "Header") == 0) {
-		if ((rc = rms__soap_reader_enter(r, RMS_NS_SOAP, "Header")))
+		if ((rc = enter(r, RMS_NS_SOAP, "Header")))
 			return rc;
 		xmlNode *h;
-		while ((rc = rms__soap_reader_next(r, &h)) == 0) {
+		while ((rc = next(r, &h)) == 0) {
 			if ((rc = record_header(r, h)))
 				return rc;
 		}
 		if (rc != RMS_ITEROVER)
 			return rc;
-		rc = rms__soap_reader_peek(r, &cns, &clocal);
+		rc = peek(r, &cns, &clocal);
 		if (rc == RMS_ITEROVER)
 			return fail_protocol(r, "has no SOAP Body");
 		if (rc)
@@ -1039,7 +1179,7 @@ static int read_to_body(rms_soap_reader *r)
 		describe(got, sizeof got, cns, clocal);
 		return fail_protocol(r, "has %s where the SOAP Body was expected", got);
 	}
-	if ((rc = rms__soap_reader_enter(r, RMS_NS_SOAP, "Body")))
+	if ((rc = enter(r, RMS_NS_SOAP, "Body")))
 		return rc;
 	r->body_level = r->level;
 	return 0;
@@ -1048,13 +1188,19 @@ static int read_to_body(rms_soap_reader *r)
 int rms__soap_reader_open(rms_soap_reader **out, const char *buf, size_t len,
                           const rms_xml_limits *limits_in, const char *what)
 {
+	return rms__soap_reader_open_pooled(out, NULL, buf, len, limits_in, what);
+}
+
+int rms__soap_reader_open_pooled(rms_soap_reader **out, rms_xml_pool *pool, const char *buf,
+                                 size_t len, const rms_xml_limits *limits_in, const char *what)
+{
 	*out = NULL;
 	limits lim;
 	resolve_limits(limits_in, &lim);
 	int rc = check_size(len, &lim, what);
 	if (rc)
 		return rc;
-	if ((rc = prolog_check(buf, len, &lim, what)))
+	if (!prolog_plain(buf, len) && (rc = prolog_check(buf, len, &lim, what)))
 		return rc;
 	rms_soap_reader *r = calloc(1, sizeof *r);
 	if (!r)
@@ -1069,7 +1215,24 @@ int rms__soap_reader_open(rms_soap_reader **out, const char *buf, size_t len,
 	}
 	err_guard g;
 	guard_on(&g, &r->err);
-	r->xr = xmlReaderForMemory(buf, (int)len, NULL, NULL, SAFE_OPTIONS);
+	if (pool) {
+		pool->refs++;
+		r->pool = pool;
+	}
+	if (pool && pool->spare) {
+		/* The kept reader, reset onto this document with the same
+		 * options a new one gets (xmlTextReaderSetup). */
+		r->xr = pool->spare;
+		r->uses = pool->spare_uses + 1;
+		pool->spare = NULL;
+		if (xmlReaderNewMemory(r->xr, buf, (int)len, NULL, NULL, SAFE_OPTIONS) != 0) {
+			xmlFreeTextReader(r->xr);
+			r->xr = NULL;
+		}
+	} else {
+		r->xr = xmlReaderForMemory(buf, (int)len, NULL, NULL, SAFE_OPTIONS);
+		r->uses = 1;
+	}
 	if (r->xr) {
 		xmlTextReaderSetStructuredErrorHandler(r->xr, reader_on_error, r);
 		/* Pin what process-wide defaults could have changed. */
@@ -1083,7 +1246,10 @@ int rms__soap_reader_open(rms_soap_reader **out, const char *buf, size_t len,
 		rms__soap_reader_free(r);
 		return rms__error_nomem();
 	}
-	if ((rc = read_to_body(r))) {
+	guard_on(&g, &r->err);
+	rc = read_to_body(r);
+	guard_off(&g);
+	if (rc) {
 		rms__soap_reader_free(r);
 		return rc;
 	}

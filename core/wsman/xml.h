@@ -97,6 +97,27 @@ typedef struct rms_soap_headers {
 int rms__soap_reader_open(rms_soap_reader **out, const char *buf, size_t len,
                           const rms_xml_limits *limits, const char *what);
 void rms__soap_reader_free(rms_soap_reader *r);
+
+/*
+ * A place to keep one libxml2 reader between envelopes, so that a client
+ * reading answer after answer makes its parser context once, not once per
+ * answer. A reader opened with a pool goes back to it when freed (its
+ * document and input dropped), and the next open takes it up again,
+ * reset; after RMS_XML_POOL_USES uses it is freed instead, so what libxml2
+ * keeps between documents (its name dictionary) stays bounded. The
+ * options, limits and checks are those of a new reader, every time. The
+ * pool is reference counted: each reader opened with it holds it, so
+ * rms__xml_pool_release may come before the readers' frees. Not locked:
+ * one thread at a time, as its client.
+ */
+typedef struct rms_xml_pool rms_xml_pool;
+#define RMS_XML_POOL_USES 64
+/* NULL on out of memory (then readers are simply not pooled). */
+rms_xml_pool *rms__xml_pool_new(void);
+void rms__xml_pool_release(rms_xml_pool *pool);
+/* rms__soap_reader_open with a pool (NULL: none). */
+int rms__soap_reader_open_pooled(rms_soap_reader **out, rms_xml_pool *pool, const char *buf,
+                                 size_t len, const rms_xml_limits *limits, const char *what);
 const rms_soap_headers *rms__soap_reader_headers(const rms_soap_reader *r);
 
 /*

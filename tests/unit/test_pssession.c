@@ -185,6 +185,29 @@ static void test_create_fails_at_authenticate_on_wrong_password(void **state)
 	assert_int_equal(rms_endpoint_stat(*state, "shells_created"), 0);
 }
 
+/* Given a MaxEnvelopeSize, creation sends the Create alone (no Identify,
+ * no winrm/config Get): a session per command costs the requests the
+ * peers' clients send (issue 20). A wrong password still fails there, in
+ * the authenticate phase, with no shell made. */
+static void test_create_with_max_envelope_sends_only_the_create(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_endpoint_reset(ep);
+	rms_session_options o = opts_for(ep);
+	o.max_envelope_size = 512000;
+	rms_session *s = ps_session_with(&o);
+	assert_int_equal(rms_endpoint_stat(ep, "requests_total"), 1);
+	assert_int_equal(rms_endpoint_stat(ep, "shells_created"), 1);
+	rms_session_free(s);
+	rms_endpoint_reset(ep);
+	o.password = "wrong";
+	s = NULL;
+	assert_int_equal(rms_session_new(&s, RMS_BACKEND_PSSESSION, &o), RMS_E_AUTH);
+	assert_null(s);
+	assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_AUTHENTICATE);
+	assert_int_equal(rms_endpoint_stat(ep, "shells_created"), 0);
+}
+
 static void test_create_fails_with_fault_when_host_has_no_shell(void **state)
 {
 	(void)state;
@@ -1231,6 +1254,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_fails_at_connect_on_closed_port),
 		cmocka_unit_test_setup_teardown(test_create_fails_at_authenticate_on_wrong_password,
+		                                setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_with_max_envelope_sends_only_the_create,
 		                                setup, teardown),
 		cmocka_unit_test(test_create_fails_with_fault_when_host_has_no_shell),
 		cmocka_unit_test_setup_teardown(test_create_opens_one_shell_and_close_deletes_it,

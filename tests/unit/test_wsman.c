@@ -177,7 +177,7 @@ static rms_wsman *client(uint32_t max_envelope, uint32_t timeout_ms)
 	return w;
 }
 
-static void assert_same_headers(const char *recorded, const rms_wsman *w,
+static void assert_same_headers(const char *recorded, rms_wsman *w,
                                 const rms_wsman_request *req)
 {
 	rms_buf built;
@@ -327,6 +327,43 @@ static void test_envelope_is_well_formed_and_escapes_values(void **state)
 	rms__buf_free(&b);
 	rms_ref_free(sel);
 	rms__wsman_free(w);
+}
+
+/* Every envelope gets its own MessageID, a canonical upper-case version 4
+ * GUID; two clients' IDs differ too (issue 20: one random draw per
+ * client, then a counter, instead of one draw per request). */
+static void test_message_ids_are_unique_version_4_guids(void **state)
+{
+	(void)state;
+	rms_wsman *w[2] = {client(0, 0), client(0, 0)};
+	rms_wsman_request req = {.action = RMS_ACTION_GET, .resource_uri = "http://x/y"};
+	enum { N = 600 };
+	static char ids[2 * N][42];
+	for (size_t i = 0; i < 2 * N; i++) {
+		rms_buf b;
+		rms__buf_init(&b);
+		assert_int_equal(rms__wsman_build(&b, w[i % 2], &req, ids[i]), 0);
+		char tag[80];
+		snprintf(tag, sizeof tag, "<a:MessageID>%.41s</a:MessageID>", ids[i]);
+		assert_non_null(strstr(b.data, tag));
+		rms__buf_free(&b);
+		const char *g = ids[i] + 5;
+		assert_int_equal(strncmp(ids[i], "uuid:", 5), 0);
+		assert_int_equal(strlen(g), 36);
+		for (size_t k = 0; k < 36; k++) {
+			if (k == 8 || k == 13 || k == 18 || k == 23)
+				assert_int_equal(g[k], '-');
+			else
+				assert_non_null(strchr("0123456789ABCDEF", g[k]));
+		}
+		assert_int_equal(g[14], '4');
+		assert_non_null(strchr("89AB", g[19]));
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(ids[j], ids[i]) == 0)
+				fail_msg("MessageID %s made twice (%zu and %zu)", ids[i], j, i);
+	}
+	rms__wsman_free(w[0]);
+	rms__wsman_free(w[1]);
 }
 
 static void test_duration_format(void **state)
@@ -1248,6 +1285,7 @@ int main(void)
 		cmocka_unit_test(test_winrs_headers_match_recorded_pypsrp_requests),
 		cmocka_unit_test(test_cim_get_class_headers_match_recorded_mi_client),
 		cmocka_unit_test(test_envelope_is_well_formed_and_escapes_values),
+		cmocka_unit_test(test_message_ids_are_unique_version_4_guids),
 		cmocka_unit_test(test_duration_format),
 		cmocka_unit_test(test_identify_decodes_recorded_windows_answer),
 		cmocka_unit_test(test_identify_decodes_omi_answer),

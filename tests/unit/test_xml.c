@@ -524,6 +524,60 @@ static void test_doctype_alone_is_refused(void **state)
 	}
 }
 
+/* The reader's prolog is scanned before libxml2 sees it (prolog_plain in
+ * xml.c); whatever the scan is not sure of goes through the SAX check. A
+ * DOCTYPE after every kind of prolog the scan walks, or hidden where a
+ * byte-level scan could misread it, is refused all the same; a prolog
+ * without one (a "<!DOCTYPE" inside a comment, a processing instruction
+ * holding '>') is read. */
+static void test_doctype_after_any_prolog_is_refused(void **state)
+{
+	(void)state;
+#define ENV "<s:Envelope xmlns:s=\"" RMS_NS_SOAP "\"><s:Body><x/></s:Body></s:Envelope>"
+	const char *refused[] = {
+	    "\xef\xbb\xbf<!DOCTYPE r>" ENV,
+	    " \r\n\t<!DOCTYPE r>" ENV,
+	    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!DOCTYPE r [<!ENTITY a \"b\">]>" ENV,
+	    "<?xml version='1.0' encoding='UTF-8' standalone='yes'?><!-- c --><?pi x?>"
+	    "<!DOCTYPE r>" ENV,
+	    "<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><!DOCTYPE r>" ENV,
+	    "<?xml version=\"1.0\" encoding = \"utf-8\"?><!DOCTYPE r>" ENV,
+	    "<?pi a > b ?><!DOCTYPE r>" ENV,
+	    "<!-- a -- b --><!DOCTYPE r>" ENV,
+	    "<!--x--><!--y--><!DOCTYPE r>" ENV,
+	    "<?xml version=\"1.0\" bogus><!DOCTYPE r [<!ENTITY a \"b\">]>?>" ENV,
+	    "<!doctype r>" ENV,
+	};
+	stderr_cap cap;
+	stderr_begin(&cap);
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		int rc = soap_rc(refused[i], strlen(refused[i]), NULL);
+		if (rc != RMS_E_PROTOCOL)
+			fail_msg("document %zu was read: %s", i, refused[i]);
+	}
+	/* Those that are well-formed but for the DOCTYPE say so. */
+	for (size_t i = 0; i < 6; i++)
+		assert_protocol_error(soap_rc(refused[i], strlen(refused[i]), NULL), "DOCTYPE");
+	const char *read[] = {
+	    ENV,
+	    "\xef\xbb\xbf" ENV,
+	    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n" ENV,
+	    "<!-- <!DOCTYPE r [<!ENTITY a \"b\">]> -->" ENV,
+	    "<?pi <!DOCTYPE r> ?>" ENV,
+	    "<?pi a > b ?>" ENV,
+	    "<!----><?xml-stylesheet href='x'?>\n" ENV,
+	    /* "->" may stand in a comment: all of this is one. */
+	    "<!---><!DOCTYPE r>-->" ENV,
+	};
+	for (size_t i = 0; i < sizeof read / sizeof *read; i++) {
+		int rc = soap_rc(read[i], strlen(read[i]), NULL);
+		if (rc != 0)
+			fail_msg("document %zu was refused: %s (%s)", i, read[i], last_msg());
+	}
+	stderr_end_expect_empty(&cap);
+#undef ENV
+}
+
 static char *nested(size_t levels, bool in_envelope)
 {
 	rms_buf b;
@@ -1199,6 +1253,62 @@ static void test_reader_streams_200000_items_in_bounded_memory(void **state)
 		         dom);
 }
 
+/* A pooled reader reads each envelope as a new one would, whatever came
+ * before it: good envelopes, a DOCTYPE, malformed and cut-off ones, more
+ * than RMS_XML_POOL_USES of them; and the pool may go before its readers. */
+static void test_pooled_reader_reads_each_envelope_afresh(void **state)
+{
+	(void)state;
+	rms_xml_pool *pool = rms__xml_pool_new();
+	assert_non_null(pool);
+	size_t len = strlen(small_envelope);
+	const char *bad[] = {"<!DOCTYPE r [<!ENTITY a \"b\">]><r>&a;</r>", "<s:Envelope",
+	                     "<r>&x;</r>"};
+	stderr_cap cap;
+	stderr_begin(&cap);
+	for (size_t i = 0; i < 3 * RMS_XML_POOL_USES; i++) {
+		rms_soap_reader *r;
+		if (i % 5 == 4) {
+			const char *b = bad[i / 5 % 3];
+			assert_int_equal(rms__soap_reader_open_pooled(&r, pool, b, strlen(b), NULL, WHAT),
+			                 RMS_E_PROTOCOL);
+			continue;
+		}
+		size_t cut = i % 7 == 3 ? len - 9 : len;
+		assert_int_equal(rms__soap_reader_open_pooled(&r, pool, small_envelope, cut, NULL, WHAT),
+		                 0);
+		assert_string_equal(rms__soap_reader_headers(r)->action, "urn:act");
+		size_t items;
+		if (cut == len) {
+			assert_int_equal(walk_enumeration(r, &items), 0);
+			assert_int_equal(items, 2);
+		} else {
+			/* The same failure, word for word, as a new reader's. */
+			rms_soap_reader *fresh;
+			assert_int_equal(rms__soap_reader_open(&fresh, small_envelope, cut, NULL, WHAT),
+			                 0);
+			assert_int_equal(walk_enumeration(fresh, &items), RMS_E_PROTOCOL);
+			char *want = strdup(last_msg());
+			rms__soap_reader_free(fresh);
+			assert_int_equal(walk_enumeration(r, &items), RMS_E_PROTOCOL);
+			assert_string_equal(last_msg(), want);
+			free(want);
+		}
+		if (i == 100) {
+			/* The pool released while a reader is out: the reader
+			 * keeps it until freed. */
+			rms__xml_pool_release(pool);
+			rms__soap_reader_free(r);
+			pool = rms__xml_pool_new();
+			assert_non_null(pool);
+			continue;
+		}
+		rms__soap_reader_free(r);
+	}
+	rms__xml_pool_release(pool);
+	stderr_end_expect_empty(&cap);
+}
+
 static void test_reader_walks_recorded_enumerate_responses(void **state)
 {
 	(void)state;
@@ -1251,6 +1361,7 @@ int main(void)
 	    cmocka_unit_test(test_billion_laughs_is_refused_at_the_doctype_cheaply),
 	    cmocka_unit_test(test_external_entity_naming_a_local_file_is_never_read),
 	    cmocka_unit_test(test_doctype_alone_is_refused),
+	    cmocka_unit_test(test_doctype_after_any_prolog_is_refused),
 	    cmocka_unit_test(test_ten_thousand_levels_of_nesting_are_refused),
 	    cmocka_unit_test(test_lower_depth_limit_applies),
 	    cmocka_unit_test(test_fifty_megabyte_text_node_is_refused_by_the_limit),
@@ -1274,6 +1385,7 @@ int main(void)
 	    cmocka_unit_test(test_reader_items_resolve_names_declared_on_the_envelope),
 	    cmocka_unit_test(test_reader_streams_200000_items_in_bounded_memory),
 	    cmocka_unit_test(test_reader_walks_recorded_enumerate_responses),
+	    cmocka_unit_test(test_pooled_reader_reads_each_envelope_afresh),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	rms_error_clear();
