@@ -199,7 +199,7 @@ static int take_batch(rms_op *op, const rms_ps_output *o)
 	    rms__ps_caps_check(&op->session->opts, tp(op)->default_object_cap, !p->cim,
 	                       &p->received, size, &name, &cap, &got)) {
 		stop(op, false);
-		return op_failed(op, rms__ps_limit_error(name, cap, got, p->received));
+		return op_failed(op, rms__ps_limit_error(name, cap, got, p->received, "bytes"));
 	}
 	p->pieces = o->pieces;
 	p->npieces = o->npieces;

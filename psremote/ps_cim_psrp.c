@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "error_internal.h"
 #include "util.h"
@@ -825,4 +826,67 @@ int rms__ps_cim_record_error(const rms_value *rec, const char *why)
 		le->wmi_code = wmi;
 	}
 	return rc;
+}
+
+/* The property list of "SELECT a, b FROM ...": true with the list's text
+ * in [*from, *to) when it names properties (not "*"). */
+static bool select_list(const char *wql, const char **from, const char **to)
+{
+	const char *p = wql;
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	if (strncasecmp(p, "SELECT", 6) != 0 || !strchr(" \t\r\n", p[6]) || !p[6])
+		return false;
+	p += 7;
+	const char *end = NULL;
+	for (const char *q = p; *q; q++)
+		if (strncasecmp(q, "FROM", 4) == 0 && strchr(" \t\r\n", q[-1]) && q[4] &&
+		    strchr(" \t\r\n", q[4])) {
+			end = q;
+			break;
+		}
+	if (!end)
+		return false;
+	for (const char *q = p; q < end; q++)
+		if (*q == '*')
+			return false;
+	*from = p;
+	*to = end;
+	return true;
+}
+
+static bool selected(const char *name, const char *from, const char *to)
+{
+	size_t n = strlen(name);
+	const char *p = from;
+	while (p < to) {
+		while (p < to && (*p == ',' || *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+			p++;
+		const char *e = p;
+		while (e < to && *e != ',' && *e != ' ' && *e != '\t' && *e != '\r' && *e != '\n')
+			e++;
+		if ((size_t)(e - p) == n && strncasecmp(p, name, n) == 0)
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+void rms__ps_cim_keep_selected(rms_instance *inst, const char *wql)
+{
+	const char *from, *to;
+	if (!inst || !wql || !select_list(wql, &from, &to))
+		return;
+	size_t kept = 0;
+	for (size_t i = 0; i < inst->count; i++) {
+		struct rms_property *pr = &inst->props[i];
+		if (rms_value_is_null(pr->value) && !(pr->flags & RMS_PROP_KEY) &&
+		    !selected(pr->name, from, to)) {
+			free(pr->name);
+			rms_value_free(pr->value);
+			continue;
+		}
+		inst->props[kept++] = *pr;
+	}
+	inst->count = kept;
 }

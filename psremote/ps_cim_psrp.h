@@ -65,6 +65,13 @@ void rms__ps_cim_classes_free(rms_ps_cim_classes *c);
  * saying which property did not decode and why, or RMS_E_NOMEM. */
 int rms__ps_cim_decode_object(rms_instance **out, const rms_value *obj, rms_ps_cim_classes *c);
 
+/* A WQL query that names its properties (SELECT A, B FROM C): Get-CimInstance
+ * gives every property of the class, the ones not selected as nulls, where
+ * the CIM backend (WS-Man) gives the selected ones only; drop those nulls
+ * from inst so that both backends give the same instance. Nothing for
+ * SELECT * or a text that is not a WQL SELECT. */
+void rms__ps_cim_keep_selected(rms_instance *inst, const char *wql);
+
 /* Raise the error a failed Get-CimInstance pipeline stands for, from its
  * ErrorRecord (rec may be NULL; why is the pipeline's reason): RMS_E_FAULT,
  * phase remote, with the CIM status (and the WMI error number where the

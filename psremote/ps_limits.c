@@ -32,13 +32,14 @@ int rms__ps_caps_check(const rms_session_options *o, uint64_t default_object, bo
 	return 0;
 }
 
-int rms__ps_limit_error(const char *name, uint64_t cap, uint64_t got, uint64_t delivered)
+int rms__ps_limit_error(const char *name, uint64_t cap, uint64_t got, uint64_t delivered,
+                        const char *unit)
 {
 	rms__error_set(RMS_E_LIMIT, RMS_PHASE_LIMIT,
 	               "%s exceeded: %llu bytes received, the limit is %llu; the command was "
-	               "stopped (%llu bytes had been delivered)",
+	               "stopped (%llu %s had been delivered)",
 	               name, (unsigned long long)got, (unsigned long long)cap,
-	               (unsigned long long)delivered);
+	               (unsigned long long)delivered, unit);
 	rms__error_set_limit(name, cap, got);
 	return RMS_E_LIMIT;
 }

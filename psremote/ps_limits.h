@@ -31,7 +31,10 @@ int rms__ps_caps_check(const rms_session_options *o, uint64_t default_object, bo
                        uint64_t *got);
 /* The RMS_E_LIMIT error for a cap that stopped a command after `delivered`
  * bytes had been handed over. Returns RMS_E_LIMIT. */
-int rms__ps_limit_error(const char *name, uint64_t cap, uint64_t got, uint64_t delivered);
+/* unit: what `delivered` counts ("bytes" of a command's output, "objects"
+ * of a pipeline). */
+int rms__ps_limit_error(const char *name, uint64_t cap, uint64_t got, uint64_t delivered,
+                        const char *unit);
 
 /*
  * A command's output through the request's output callback: next yields

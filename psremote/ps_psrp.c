@@ -1066,7 +1066,7 @@ static int check_cap(rms_op *op)
 	stop_pipeline(op);
 	p->we_stopped = false;
 	return op_failed(op, rms__ps_limit_error("MaximumReceivedDataSizePerCommand", cap, got,
-	                                         op->delivered));
+	                                         op->delivered, "objects"));
 }
 
 /* The per-command cap of every pipeline of the session, as data arrives
@@ -1175,6 +1175,8 @@ int rms__psrp_next(rms_op *op, rms_instance **out)
 		if (st == RMS_PS_OUTPUT) {
 			rc = rms__ps_cim_decode_object(out, v, &p->classes);
 			rms_value_free(v);
+			if (rc == 0 && op->req->kind == RMS_OP_QUERY)
+				rms__ps_cim_keep_selected(*out, op->req->query);
 			if (rc == 0 || rc == RMS_E_NOMEM)
 				return rc == 0 ? 0 : op_failed(op, rc);
 		} else {
@@ -1294,6 +1296,35 @@ int rms__psrp_next_object(rms_op *op, rms_ps_stream *stream, rms_value **out)
 	return op_failed(op, rc);
 }
 
+/*
+ * For a blocking caller, which makes no further call that would pump: the
+ * exchanges queued (a stopped pipeline's Signal, a closed one's terminate)
+ * go out and are answered now, within limit_ms, so that nothing of an op
+ * is left running on the server or in flight on the connection when its
+ * call returns. Over WinRM only (an SSH write goes out at once); until
+ * settled(), or done() when done is not NULL. Failures stay the pool's.
+ */
+static void settle(rms_session *s, uint32_t limit_ms, bool (*done)(const struct psrp_winrm *))
+{
+	struct psrp_conn *c = pc(s);
+	if (!c || !c->wr || c->phase != PH_OPEN)
+		return;
+	if (!done)
+		done = rms__psrp_winrm_settled;
+	uint64_t deadline = rms__now_ms() + limit_ms;
+	struct rms_error *keep = rms__error_park();
+	for (;;) {
+		rms_wait w;
+		int rc = pump(s, &w, deadline);
+		if ((rc && rc != RMS_EAGAIN) || c->phase != PH_OPEN || done(c->wr) ||
+		    rms__now_ms() >= deadline)
+			break;
+		if (rc == RMS_EAGAIN && rms__wait_block(&w))
+			break;
+	}
+	rms__error_unpark(keep);
+}
+
 void rms__psrp_op_free(rms_op *op)
 {
 	struct psrp_op *p = pop_(op);
@@ -1308,7 +1339,12 @@ void rms__psrp_op_free(rms_op *op)
 			}
 	}
 	rms__psrp_pipeline_free(p->pl); /* queues its stop and close */
-	if (c && c->phase == PH_OPEN) {
+	if (c && c->phase == PH_OPEN && !op->nonblocking) {
+		/* A blocking caller's pipeline is stopped and closed before its
+		 * free returns (the close of a finished one too, so the next
+		 * call finds the connection free). */
+		settle(op->session, RMS_CLEANUP_TIMEOUT_MS, NULL);
+	} else if (c && c->phase == PH_OPEN) {
 		/* Send the stop and close now if the socket takes them; what it
 		 * does not take goes with the next pump. */
 		rms_wait w;
@@ -1338,6 +1374,11 @@ int rms__psrp_check(rms_session *s, rms_instance **info)
 		                      "checking a PowerShell session over SSH is not built yet "
 		                      "(%s: the pool's channel is checked by its next pipeline)",
 		                      s->name);
+	/* The close of a pipeline that ended may still be in flight: it is
+	 * answered first (a blocking caller has no pump of its own). */
+	settle(s, s->opts.operation_timeout_ms ? s->opts.operation_timeout_ms
+	                                       : RMS_DEFAULT_OPERATION_TIMEOUT_MS,
+	       rms__psrp_winrm_idle);
 	int rc = rms__psrp_winrm_check(c->wr, s, info);
 	/* A check that broke the session (the shell gone, the connection
 	 * lost) ends the pool as a pipeline's failure would: nothing more is

@@ -720,3 +720,13 @@ int rms__psrp_winrm_check(struct psrp_winrm *x, rms_session *s, rms_instance **i
 		x->deleted = true; /* nothing to Delete at close */
 	return rc;
 }
+
+bool rms__psrp_winrm_settled(const struct psrp_winrm *x)
+{
+	return x->head >= x->nacts && x->ex != X_ACTION;
+}
+
+bool rms__psrp_winrm_idle(const struct psrp_winrm *x)
+{
+	return x->ex == X_NONE;
+}

@@ -44,6 +44,13 @@ void rms__psrp_winrm_free(struct psrp_winrm *x);
 int rms__psrp_winrm_pump(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool, rms_wait *w,
                          uint64_t deadline);
 
+/* Nothing queued to send and no exchange in flight but, at most, a Receive
+ * (what a blocking caller waits for before it leaves: a stopped or closed
+ * pipeline's Signal has gone out and been answered). */
+bool rms__psrp_winrm_settled(const struct psrp_winrm *x);
+/* No exchange in flight at all. */
+bool rms__psrp_winrm_idle(const struct psrp_winrm *x);
+
 /* rms_session_check for the pool's shell (winrm_setup.h). */
 int rms__psrp_winrm_check(struct psrp_winrm *x, rms_session *s, rms_instance **info);
 
