@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+from collections.abc import Iterator
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_double, c_float, c_int,
                     c_int8, c_int16, c_int32, c_int64, c_long, c_short, c_size_t, c_uint,
                     c_uint8, c_uint16, c_uint32, c_uint64, c_void_p)
@@ -203,19 +204,21 @@ OUTPUT_FN = CFUNCTYPE(c_int, c_enum, c_void_p, c_size_t, c_void_p)
 _SONAME = "libremsess.so.0"
 
 
-def _candidates() -> list[tuple[str, str]]:
-    """(where the name came from, name or path) in the order they are tried."""
-    out = []
+def _candidates() -> Iterator[tuple[str, str]]:
+    """(where the name came from, name or path) in the order they are tried.
+
+    A generator: ctypes.util.find_library runs ldconfig, gcc, ld or objdump in child
+    processes (about 0.1-0.3 s), so it is asked only when the earlier places failed.
+    """
     env = os.environ.get("REMSESS_LIBRARY")
     if env:
-        out.append(("REMSESS_LIBRARY", env))
-    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_lib", _SONAME)
-    out.append(("bundled copy", bundled))
+        yield ("REMSESS_LIBRARY", env)
+    yield ("bundled copy", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_lib",
+                                        _SONAME))
     found = ctypes.util.find_library("remsess")
     if found:
-        out.append(("ctypes.util.find_library('remsess')", found))
-    out.append(("the dynamic loader's search path", _SONAME))
-    return out
+        yield ("ctypes.util.find_library('remsess')", found)
+    yield ("the dynamic loader's search path", _SONAME)
 
 
 def _load() -> tuple[ctypes.CDLL, str]:

@@ -328,7 +328,14 @@ class Session:
         out = c_void_p()
         rc = lib.rms_session_new(byref(out), _BACKENDS_checked(backend), byref(copts.struct))
         err = errors.last(rc) if rc else None
-        copts.raise_callback_error()
+        try:
+            copts.raise_callback_error()
+        except BaseException:
+            # The log callback raised while the session was made: the session is not
+            # handed out, so it is freed here (a PSSession's shell is deleted).
+            if out.value:
+                lib.rms_session_free(out.value)
+            raise
         if err:
             raise err
         self._init(out.value, copts, name)

@@ -8,6 +8,16 @@ import subprocess
 
 import pytest
 
+# tests/python/run-asan.sh preloads the sanitizer runtime into this Python only: the
+# endpoint, pwsh and compilers the tests start must not inherit it.
+# What was taken out is kept in SANITIZER_ENV for test_boundary.py's check that a leak
+# would be seen.
+SANITIZER_ENV = {}
+if os.environ.get("REMSESS_ASAN_RUN"):
+    for _k in ("LD_PRELOAD", "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "PYTHONMALLOC"):
+        if _k in os.environ:
+            SANITIZER_ENV[_k] = os.environ.pop(_k)
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 RUN = os.path.join(ROOT, "tests", "endpoint", "run")
 USER, PASSWORD = "admin", "Pa55-word"
@@ -40,6 +50,13 @@ class Endpoint:
         o = dict(user=USER, password=PASSWORD, allow_unencrypted=True, operation_timeout=30)
         o.update(overrides)
         return o
+
+    def stats(self):
+        """The endpoint's GET /stats (requests, shells_open, commands_open, ...)."""
+        import json
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=10) as r:
+            return json.load(r)
 
     def stop(self):
         self.proc.terminate()

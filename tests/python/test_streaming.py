@@ -15,8 +15,14 @@ def rss_kb():
     return 0
 
 
+# Under tests/python/run-asan.sh the same code runs on 3,000 instances (100,000 take half an
+# hour there), and RSS says nothing: ASan keeps freed memory in quarantine.
+ASAN = bool(os.environ.get("REMSESS_ASAN_RUN"))
+N = 3000 if ASAN else 100000
+
+
 def test_enumerating_100000_instances_keeps_memory_flat(spawn):
-    ep = spawn("--instances", "100000")
+    ep = spawn("--instances", str(N))
     seen = 0
     samples = []
     with remsess.Session(ep.url, **ep.options(operation_timeout=120)) as s:
@@ -24,13 +30,15 @@ def test_enumerating_100000_instances_keeps_memory_flat(spawn):
         for inst in stream:
             seen += 1
             assert inst["Id"] == seen  # every one, in order
-            if seen in (10000, 50000, 100000):
+            if seen in (N // 10, N // 2, N):
                 gc.collect()
                 samples.append(rss_kb())
-        assert stream.delivered == 100000 and stream.skipped == 0
+        assert stream.delivered == N and stream.skipped == 0
         pages = s.stats.round_trips
-    assert seen == 100000
+    assert seen == N
     assert pages > 2  # pulled in pages, not one answer
+    if ASAN:
+        return
     # Between 10,000 and 100,000 instances the process grows by less than what holding
     # even a tenth of them would take (a converted X_Number is several KB).
     growth = samples[-1] - samples[0]
