@@ -107,3 +107,27 @@ def test_async_ps(endpoint, opts, pwsh):
         return r
     r = run(main())
     assert r.output == [2] and [w.message for w in r.warning] == ["w"]
+
+
+def test_fan_out_to_200_listeners_on_one_thread(spawn, opts):
+    """An asyncio fan-out over 200 computers, each a listener of one endpoint
+    (--listeners): every result is its own computer's, all on one thread."""
+    ep = spawn("--listeners", "200")
+    assert ep.proc.stdout.readline().split() == ["listeners", "200"]
+    ports = []
+    for i in range(200):
+        word, index, port, _ = ep.proc.stdout.readline().split(" ", 3)
+        assert word == "listener" and int(index) == i
+        ports.append(int(port))
+    threads_before = threading.active_count()
+
+    async def one(i):
+        s = await remsess.open_async(f"http://127.0.0.1:{ports[i]}/wsman", **opts)
+        insts = await s.enumerate_async("Win32_OperatingSystem")
+        return [inst["CSName"] for inst in insts]
+
+    async def main():
+        return await asyncio.gather(*(one(i) for i in range(200)))
+    names = run(main())
+    assert names == [[f"RMS-L{i:07d}"] for i in range(200)]
+    assert threading.active_count() == threads_before
