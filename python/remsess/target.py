@@ -126,19 +126,24 @@ def compare(target: Target, request: Request) -> Comparison:
             raise errors.last(rc, "compare")
     c = out.value
     try:
-        js = c_void_p()
-        check(lib.rms_comparison_to_json(byref(js), c))
-        record = json.loads(_ffi.take_string(js))
-        side_errors = []
-        for backend in (1, 2):
-            side = lib.rms_comparison_side(c, backend)
-            e = side.contents.error if side else None
-            side_errors.append(errors.from_record(e, side.contents.status) if e else None)
-        return Comparison(bool(lib.rms_comparison_equal(c)), s(lib.rms_comparison_where(c)),
-                          s(lib.rms_comparison_cim_value(c)),
-                          s(lib.rms_comparison_pssession_value(c)), record, *side_errors)
+        return _comparison(c)
     finally:
         lib.rms_comparison_free(c)
+
+
+def _comparison(c: int) -> Comparison:
+    """A Comparison from an rms_comparison (borrowed)."""
+    js = c_void_p()
+    check(lib.rms_comparison_to_json(byref(js), c))
+    record = json.loads(_ffi.take_string(js))
+    side_errors = []
+    for backend in (1, 2):
+        side = lib.rms_comparison_side(c, backend)
+        e = side.contents.error if side else None
+        side_errors.append(errors.from_record(e, side.contents.status) if e else None)
+    return Comparison(bool(lib.rms_comparison_equal(c)), s(lib.rms_comparison_where(c)),
+                      s(lib.rms_comparison_cim_value(c)),
+                      s(lib.rms_comparison_pssession_value(c)), record, *side_errors)
 
 
 # ---- fan-out ---------------------------------------------------------------------------
@@ -147,7 +152,9 @@ def compare(target: Target, request: Request) -> Comparison:
 class FanoutResult:
     """One target's result: ``error`` is None on success. ``instances`` for CIM kinds (and
     the single result of get/invoke/identify), ``ps`` for a pipeline, ``stdout``,
-    ``stderr`` and ``exit_code`` for a command."""
+    ``stderr`` and ``exit_code`` for a command. ``request`` says which of the fan-out's
+    requests it is the result of (0 for the first); ``comparison`` is the record of a
+    fan-out run with ``compare=True`` (both backends of the target at once)."""
     index: int
     target: Target
     backend: str
@@ -161,14 +168,16 @@ class FanoutResult:
     started_ms: int = 0
     ended_ms: int = 0
     stats: Optional[Stats] = None
+    request: int = 0
+    comparison: Optional[Comparison] = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-def _fanout_result(r: int, targets: list[Target]) -> FanoutResult:
-    idx = lib.rms_fanout_result_index(r)
+def _fanout_result(r: int, targets: list[Target], index_of: dict) -> FanoutResult:
+    idx = index_of[lib.rms_fanout_result_index(r)]
     status = lib.rms_fanout_result_status(r)
     eptr = lib.rms_fanout_result_error(r)
     err = errors.from_record(eptr, status) if (status or eptr) else None
@@ -191,20 +200,34 @@ def _fanout_result(r: int, targets: list[Target]) -> FanoutResult:
     exit_code = code.value if lib.rms_fanout_result_exit_code(r, byref(code)) == 0 else None
     stats = _ffi.Stats(version=_ffi.STATS_VERSION)
     have_stats = lib.rms_fanout_result_stats(r, byref(stats)) == 0
+    cmp = lib.rms_fanout_result_comparison(r)
     return FanoutResult(idx, targets[idx], s(lib.rms_backend_name(lib.rms_fanout_result_backend(r))),
                         s(lib.rms_fanout_result_reason(r)), err, insts, ps, outs[0], outs[1],
                         exit_code, lib.rms_fanout_result_started_ms(r),
                         lib.rms_fanout_result_ended_ms(r),
-                        Stats._from_c(stats) if have_stats else None)
+                        Stats._from_c(stats) if have_stats else None,
+                        lib.rms_fanout_result_request(r),
+                        _comparison(cmp) if cmp else None)
 
 
-def fanout(targets: Iterable[Target], request: Request, *, throttle: int = 32,
-           backend: str = "auto", target_timeout: Optional[float] = None,
-           run_timeout: Optional[float] = None) -> Iterator[FanoutResult]:
+def fanout(targets: Iterable[Target], request: Union[Request, Iterable[Request]], *,
+           throttle: int = 32, backend: str = "auto", target_timeout: Optional[float] = None,
+           run_timeout: Optional[float] = None, compare: bool = False) -> Iterator[FanoutResult]:
     """Run ``request`` on every target, at most ``throttle`` at a time, from this thread
     (Invoke-Command -ComputerName -ThrottleLimit). Yields one FanoutResult per target in the
-    order they finish; a failed target is a result with ``error`` set, not an exception."""
+    order they finish; a failed target is a result with ``error`` set, not an exception.
+
+    A list of requests runs them in order on each target's one session (one result per
+    target and request; ``result.request`` says which). ``compare=True`` runs the one
+    request on both backends of each target at once and gives each result its
+    ``comparison`` (the record ``compare`` gives)."""
     targets = list(targets)
+    requests = [request] if isinstance(request, Request) else list(request)
+    if not requests:
+        raise ValueError("fanout needs at least one request")
+    if compare and len(requests) != 1:
+        raise ValueError("compare=True runs one request")
+    request = requests[0]
     fo = _ffi.FanoutOptions()
     check(lib.rms_fanout_options_init(byref(fo), _ffi.FANOUT_OPTIONS_VERSION))
     fo.throttle = throttle
@@ -214,9 +237,19 @@ def fanout(targets: Iterable[Target], request: Request, *, throttle: int = 32,
     with request.to_c() as req:
         check(lib.rms_fanout_new(byref(out), req.ptr, byref(fo)), "fanout")
     f = out.value
+    index_of: dict[int, int] = {}
     try:
-        for t in targets:
-            check(lib.rms_fanout_add(None, f, t.ptr, _BACKENDS[backend]), "fanout target")
+        for more in requests[1:]:
+            with more.to_c() as req:
+                check(lib.rms_fanout_add_request(None, f, req.ptr), "fanout request")
+        for i, t in enumerate(targets):
+            pos = c_size_t()
+            if compare:
+                check(lib.rms_fanout_add_compare(byref(pos), f, t.ptr), "fanout target")
+            else:
+                check(lib.rms_fanout_add(byref(pos), f, t.ptr, _BACKENDS[backend]),
+                      "fanout target")
+            index_of[pos.value] = i
         r = c_void_p()
         while True:
             rc = lib.rms_fanout_next(byref(r), f)
@@ -227,7 +260,7 @@ def fanout(targets: Iterable[Target], request: Request, *, throttle: int = 32,
                 continue
             check(rc, "fanout")
             try:
-                result = _fanout_result(r.value, targets)
+                result = _fanout_result(r.value, targets, index_of)
             finally:
                 lib.rms_fanout_result_free(r.value)
             yield result

@@ -1,5 +1,7 @@
 """Side-by-side comparison and fan-out."""
 
+import pytest
+
 import remsess
 from remsess import Request
 
@@ -49,3 +51,30 @@ def test_fanout_runs_commands(endpoint, opts):
     targets = [remsess.Target(endpoint.url, **opts) for _ in range(3)]
     results = list(remsess.fanout(targets, Request.run("echo hi; exit 4")))
     assert [(r.stdout, r.exit_code) for r in results] == [(b"hi\n", 4)] * 3
+
+
+def test_fanout_of_several_requests_shares_each_session(endpoint, opts):
+    targets = [remsess.Target(endpoint.url, **opts) for _ in range(2)]
+    requests = [Request.run("echo one"), Request.run("echo two; exit 3")]
+    results = list(remsess.fanout(targets, requests))
+    assert len(results) == 4
+    for i in range(2):
+        mine = [r for r in results if r.index == i]
+        assert [r.request for r in mine] == [0, 1]  # in request order
+        assert [(r.stdout, r.exit_code) for r in mine] == [(b"one\n", 0), (b"two\n", 3)]
+    assert endpoint.stats()["shells_created"] >= 2
+
+
+def test_fanout_compare_gives_a_record_per_target(endpoint, opts):
+    from conftest import free_port
+    down = f"http://127.0.0.1:{free_port()}/wsman"
+    targets = [remsess.Target(endpoint.url, **opts), remsess.Target(down, **opts)]
+    results = list(remsess.fanout(targets, Request.enumerate("Win32_Service"), compare=True))
+    assert sorted(r.index for r in results) == [0, 1]
+    by = {r.index: r for r in results}
+    assert by[0].comparison.equal and by[0].ok
+    assert not by[1].comparison.equal
+    assert isinstance(by[1].comparison.cim_error, remsess.ConnectionError)
+    assert isinstance(by[1].comparison.pssession_error, remsess.ConnectionError)
+    with pytest.raises(ValueError):
+        list(remsess.fanout(targets, [Request.run("a"), Request.run("b")], compare=True))
