@@ -157,7 +157,12 @@ typedef struct rms_session_options {
 	const char *proxy;
 
 	/* Timeouts in milliseconds; 0: defaults (connect 30 s, operation 60 s,
-	 * which is WinRM's MaxTimeoutms). */
+	 * which is WinRM's MaxTimeoutms). The operation timeout is each
+	 * request's WS-Man OperationTimeout: the server answers within it (a
+	 * w:TimedOut fault at worst) and the client waits that long plus 5 s
+	 * of network allowance for the answer. To bound a whole call, give the
+	 * request a time limit (rms_request_set_timeout); to bound creating a
+	 * session, timeouts_v4.open_timeout_ms. */
 	uint32_t connect_timeout_ms;
 	uint32_t operation_timeout_ms;
 
