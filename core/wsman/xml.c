@@ -548,7 +548,14 @@ static bool prolog_plain(const char *buf, size_t len)
 				return false;
 			p = q + 3;
 		} else {
-			return true;
+			/* The root's start tag: a name starts with a letter, '_',
+			 * ':' or (UTF-8) a byte of a multibyte character. Anything
+			 * else is not read here: "<" then a zero byte is how
+			 * UTF-16 and UCS-4 without a byte order mark begin, which
+			 * libxml2 decodes as such, so a DOCTYPE may follow. */
+			unsigned char c = p[1];
+			return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c == '_' || c == ':' ||
+			       c >= 0x80;
 		}
 	}
 }

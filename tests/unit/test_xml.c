@@ -575,6 +575,29 @@ static void test_doctype_after_any_prolog_is_refused(void **state)
 			fail_msg("document %zu was refused: %s (%s)", i, read[i], last_msg());
 	}
 	stderr_end_expect_empty(&cap);
+	/* UTF-16 and UCS-4 without a byte order mark: "<" then zero bytes,
+	 * which libxml2 takes for those encodings. A scan reading bytes as
+	 * UTF-8 must not call that a root element: the DOCTYPE behind it is
+	 * refused too. */
+	const char *wide[] = {
+	    "<!DOCTYPE r [<!ENTITY a \"b\">]>" ENV,
+	    "<?xml version=\"1.0\" encoding=\"utf-16\"?><!DOCTYPE r>" ENV,
+	};
+	for (size_t i = 0; i < sizeof wide / sizeof *wide; i++)
+		for (size_t width = 2; width <= 4; width += 2) {
+			size_t n = strlen(wide[i]);
+			char *w = calloc(n, width);
+			assert_non_null(w);
+			for (size_t k = 0; k < n; k++)
+				w[k * width] = wide[i][k]; /* little-endian code units */
+			stderr_begin(&cap);
+			int rc = soap_rc(w, n * width, NULL);
+			stderr_end_expect_empty(&cap);
+			if (rc == 0)
+				fail_msg("a %zu-byte-wide document with a DOCTYPE was read: %s", width,
+				         wide[i]);
+			free(w);
+		}
 #undef ENV
 }
 
