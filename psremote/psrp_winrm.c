@@ -74,6 +74,7 @@ struct psrp_winrm {
 	enum exchange ex;
 	struct action cur;  /* the action in flight */
 	rms_guid receiving; /* the stream of the Receive in flight */
+	uint32_t idle_ms;   /* the shell's IdleTimeOut asked for; 0: the server's */
 };
 
 static void guid_upper(const rms_guid *g, char out[37])
@@ -91,6 +92,7 @@ int rms__psrp_winrm_new(struct psrp_winrm **out, rms_session *s, size_t *max_fra
 	if (!x)
 		return rms__error_nomem();
 	rms__buf_init(&x->creation);
+	x->idle_ms = s->opts.pssession.idle_timeout_ms;
 	const char *uri = s->opts.pssession.shell_uri;
 	if (!uri || strncmp(uri, PS_URI_PREFIX, strlen(PS_URI_PREFIX)) != 0)
 		uri = PS_DEFAULT_URI;
@@ -314,9 +316,13 @@ static int start_create(struct psrp_winrm *x, rms_psrp_pool *pool)
 	rms_buf b;
 	rms__buf_init(&b);
 	rms__buf_printf(&b, "<rsp:Shell ShellId=\"%s\"><rsp:InputStreams>stdin pr</rsp:InputStreams>"
-	                    "<rsp:OutputStreams>stdout</rsp:OutputStreams>"
-	                    "<creationXml xmlns=\"" PS_NS "\">",
+	                    "<rsp:OutputStreams>stdout</rsp:OutputStreams>",
 	                id);
+	/* Where pypsrp puts it (its recordings of Windows), as WinRS has it. */
+	if (x->idle_ms)
+		rms__buf_printf(&b, "<rsp:IdleTimeOut>PT%u.%03uS</rsp:IdleTimeOut>", x->idle_ms / 1000,
+		                x->idle_ms % 1000);
+	rms__buf_puts(&b, "<creationXml xmlns=\"" PS_NS "\">");
 	rms__base64_append(&b, x->creation.data, x->creation.len);
 	rms__buf_puts(&b, "</creationXml></rsp:Shell>");
 	if (b.failed) {

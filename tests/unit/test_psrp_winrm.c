@@ -165,6 +165,7 @@ static void test_check_reads_the_shell_record(void **state)
 	NEED_PWSH();
 	rms_endpoint_reset(ep);
 	rms_session_options o = ps_opts();
+	o.pssession.idle_timeout_ms = 75000;
 	rms_session *s = open_ps(&o);
 	rms_stats before = {.version = RMS_STATS_VERSION}, after = {.version = RMS_STATS_VERSION};
 	assert_int_equal(rms_session_stats(s, &before), 0);
@@ -182,6 +183,11 @@ static void test_check_reads_the_shell_record(void **state)
 	assert_string_equal(text, "http://schemas.microsoft.com/powershell/Microsoft.PowerShell");
 	assert_int_equal(rms_value_get_string(rms_instance_get(info, "Owner"), &text), 0);
 	assert_string_equal(text, RMS_ENDPOINT_USER);
+	/* The IdleTimeOut the session asked for at the Create. */
+	rms_datetime idle;
+	assert_int_equal(rms_value_get_datetime(rms_instance_get(info, "IdleTimeOut"), &idle), 0);
+	assert_true(idle.is_interval);
+	assert_int_equal(idle.days * 86400 + idle.hour * 3600 + idle.minute * 60 + idle.second, 75);
 	rms_instance_free(info);
 	assert_int_equal(rms_session_check(s, NULL), 0);
 	assert_int_equal(rms_session_stats(s, &after), 0);
