@@ -5,6 +5,8 @@
 #include "backend.h"
 #include "address.h"
 #include "defaults.h"
+#include "wsman.h"
+#include "wsman_ops.h"
 #include "gss.h"
 
 /* Session ids count from 1 within the process, as PowerShell's do. */
@@ -383,5 +385,110 @@ int rms_session_stats(const rms_session *s, rms_stats *out)
 		                        out->version, RMS_STATS_VERSION);
 	*out = s->stats;
 	out->version = RMS_STATS_VERSION;
+	return 0;
+}
+
+/* ---- the user's shells on the computer ---------------------------------- */
+
+static int shells_page(rms_wsman_reply *reply, rms_instance ***list, size_t *n, size_t *cap,
+                       char **context, bool *end)
+{
+	rms_enum_page page;
+	memset(&page, 0, sizeof page);
+	int rc = rms__enum_begin(reply->reader, &page);
+	xmlNode *el;
+	while (!rc && page.in_items && (rc = rms__soap_reader_next(reply->reader, &el)) == 0) {
+		rms_instance *inst;
+		if ((rc = rms__decode_shell_record(el, &inst)))
+			break;
+		if ((rc = rms__array_grow((void **)list, cap, *n + 1, sizeof **list))) {
+			rms_instance_free(inst);
+			break;
+		}
+		(*list)[(*n)++] = inst;
+	}
+	if (rc == RMS_ITEROVER)
+		rc = 0;
+	if (!rc)
+		rc = rms__enum_finish(reply->reader, &page);
+	if (!rc) {
+		*end = page.end_of_sequence || !page.context;
+		*context = page.context;
+		page.context = NULL;
+	}
+	rms__enum_page_free(&page);
+	return rc;
+}
+
+int rms_session_shells(rms_session *s, rms_instance ***shells, size_t *count)
+{
+	if (!s || !shells || !count)
+		return rms__error_field(RMS_E_INVALID_ARG, !s ? "session" : !shells ? "shells" : "count",
+		                        "NULL argument");
+	*shells = NULL;
+	*count = 0;
+	int rc = rms__session_usable(s);
+	if (rc)
+		return rc;
+	if (s->opts.transport == RMS_TRANSPORT_SSH)
+		return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		                      "%s is over SSH: there are no WinRM shells to list", s->name);
+	rms_wsman *w = NULL;
+	if ((rc = rms__wsman_new(&w, &s->opts, &s->stats, &s->log, NULL, s->gss_cred)))
+		return rc;
+	rms_instance **list = NULL;
+	size_t n = 0, cap = 0;
+	char *context = NULL;
+	bool end = false;
+	rms_enum_params p = {.optimize = true, .max_elements = 100};
+	rms_buf body;
+	rms__buf_init(&body);
+	rc = rms__body_enumerate(&body, &p);
+	const char *action = RMS_ACTION_ENUMERATE;
+	while (!rc) {
+		rms_wsman_request req = {.action = action, .resource_uri = RMS_URI_SHELL_GENERIC,
+		                         .body = body.data};
+		rms_wsman_reply reply;
+		if ((rc = rms__wsman_send(w, &req, &reply)))
+			break;
+		free(context);
+		context = NULL;
+		rc = shells_page(&reply, &list, &n, &cap, &context, &end);
+		rms__wsman_reply_free(&reply);
+		if (rc || end)
+			break;
+		rms__buf_free(&body);
+		rms__buf_init(&body);
+		rc = rms__body_pull(&body, context, 100);
+		action = RMS_ACTION_PULL;
+	}
+	rms__buf_free(&body);
+	if (rc && context) {
+		/* Let the server drop what it keeps for the enumeration. */
+		rms_buf rel;
+		rms__buf_init(&rel);
+		struct rms_error *keep = rms__error_park();
+		if (!rms__body_release(&rel, context)) {
+			rms_wsman_request req = {.action = RMS_ACTION_RELEASE,
+			                         .resource_uri = RMS_URI_SHELL_GENERIC, .body = rel.data};
+			rms_wsman_reply reply;
+			if (!rms__wsman_send(w, &req, &reply))
+				rms__wsman_reply_free(&reply);
+		}
+		rms__error_unpark(keep);
+		rms__buf_free(&rel);
+	}
+	free(context);
+	rms__wsman_free(w);
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			rms_instance_free(list[i]);
+		free(list);
+		if (rms__error_last_mut() && !rms__error_last_mut()->backend)
+			rms__error_set_backend(s->ops->id);
+		return rc;
+	}
+	*shells = list;
+	*count = n;
 	return 0;
 }

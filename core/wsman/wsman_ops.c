@@ -661,3 +661,60 @@ void rms__receive_result_free(rms_receive_result *r)
 	free(r->state);
 	memset(r, 0, sizeof *r);
 }
+
+/* ---- the record of a shell ---------------------------------------------- */
+
+/* The type a property of rsp:Shell has (Windows' GetResponse, pypsrp's
+ * test_psrp_is_alive_* recordings): counts as uint32, times as intervals
+ * (xs:duration), the rest as text. */
+static rms_type shell_property_type(const char *name)
+{
+	static const char *const counts[] = {"ProcessId", "ChildProcesses"};
+	static const char *const times[] = {"IdleTimeOut", "MaxIdleTimeOut", "ShellRunTime",
+	                                    "ShellInactivity"};
+	for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
+		if (strcmp(name, counts[i]) == 0)
+			return RMS_TYPE_UINT32;
+	for (size_t i = 0; i < sizeof times / sizeof *times; i++)
+		if (strcmp(name, times[i]) == 0)
+			return RMS_TYPE_DATETIME;
+	return RMS_TYPE_STRING;
+}
+
+/* rsp:Shell as a "Shell" instance; a value that does not parse as its
+ * type is kept as text (a server's own spelling is still information). */
+int rms__decode_shell_record(const xmlNode *shell, rms_instance **out)
+{
+	if (!rms__xml_is(shell, RMS_NS_SHELL, "Shell"))
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                      "the shell's Get was answered with <%s>, not rsp:Shell",
+		                      (const char *)shell->name);
+	rms_instance *inst;
+	int rc = rms_instance_new(&inst, NULL, "Shell");
+	for (const xmlNode *c = shell->children; !rc && c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		const char *name = (const char *)c->name;
+		char *text = rms__xml_text(c);
+		if (!text) {
+			rc = rms__error_nomem();
+			break;
+		}
+		rms_value *v = NULL;
+		rms_type t = shell_property_type(name);
+		if (t == RMS_TYPE_STRING || rms_value_from_text(&v, t, text) != 0) {
+			rms_error_clear();
+			rc = rms_value_new_string(&v, text);
+		}
+		free(text);
+		if (!rc && (rc = rms_instance_set(inst, name, v, 0)))
+			rms_value_free(v);
+	}
+	if (rc) {
+		rms_instance_free(inst);
+		return rc;
+	}
+	*out = inst;
+	return 0;
+}
+

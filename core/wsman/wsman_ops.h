@@ -114,6 +114,14 @@ int rms__body_shell_create(rms_buf *b, const rms_shell_params *p);
 /* ShellId from the Create answer (rsp:Shell/rsp:ShellId, else the
  * ResourceCreated selector). Caller frees. */
 int rms__decode_shell_id(char **out, const xmlNode *body_first, const xmlNode *body_second);
+/* The generic shell resource: a Get of one shell (ShellId selector), an
+ * Enumerate of the user's shells. */
+#define RMS_URI_SHELL_GENERIC "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+/* rsp:Shell, as a Get of a shell or an Enumerate of shells answers it, into
+ * a "Shell" instance: ProcessId and ChildProcesses uint32, IdleTimeOut,
+ * MaxIdleTimeOut, ShellRunTime and ShellInactivity intervals, the rest
+ * text (a value that does not parse as its type is kept as text). */
+int rms__decode_shell_record(const xmlNode *shell, rms_instance **out);
 
 int rms__body_command(rms_buf *b, const char *command, size_t argc, const char *const *argv);
 int rms__decode_command_id(char **out, const xmlNode *command_response);

@@ -139,6 +139,19 @@ RMS_EXTERN int rms_session_stats(const rms_session *s, rms_stats *out);
  */
 RMS_EXTERN int rms_session_check(rms_session *s, rms_instance **info);
 
+/*
+ * The user's shells on the session's computer, as the server lists them
+ * (Get-PSSession -ComputerName): a WS-Management Enumerate of the shell
+ * resource, on a connection of its own (a CIM session or a PSSession over
+ * WinRM alike; the PSSession's own shell is among them). Each a "Shell"
+ * instance as rms_session_check gives it (ShellId, ResourceUri: the cmd
+ * shell or a PowerShell configuration, State: Connected or Disconnected,
+ * Owner, ClientIP, IdleTimeOut, ...). *shells (free each with
+ * rms_instance_free and the array with rms_free) gets *count of them.
+ * Blocks for the Enumerate and its Pulls. RMS_E_UNSUPPORTED over SSH.
+ */
+RMS_EXTERN int rms_session_shells(rms_session *s, rms_instance ***shells, size_t *count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1016,6 +1016,52 @@ static void test_check_on_a_cim_session_is_unsupported(void **state)
 	rms_session_free(s);
 }
 
+/* rms_session_shells lists the user's shells on the computer (Get-PSSession
+ * -ComputerName): from a CIM session, which opens nothing else, two
+ * PSSessions' shells with their ids and states; one fewer after a close. */
+static void test_shells_lists_the_users_shells(void **state)
+{
+	rms_endpoint_proc *ep = *state;
+	rms_session_options o = opts_for(ep);
+	rms_session *a = ps_session_with(&o), *b = ps_session_with(&o), *cim = NULL;
+	if (rms_session_new(&cim, RMS_BACKEND_CIM, &o))
+		fail_msg("session: %s", rms_error_message(rms_error_last()));
+	rms_instance **list = NULL;
+	size_t n = 99;
+	assert_int_equal(rms_session_shells(cim, &list, &n), 0);
+	assert_int_equal(n, 2);
+	const char *ids[2] = {NULL, NULL};
+	for (size_t i = 0; i < n; i++) {
+		const char *text = NULL;
+		assert_string_equal(rms_instance_class_name(list[i]), "Shell");
+		assert_int_equal(rms_value_get_string(rms_instance_get(list[i], "State"), &text), 0);
+		assert_string_equal(text, "Connected");
+		assert_int_equal(rms_value_get_string(rms_instance_get(list[i], "ResourceUri"), &text),
+		                 0);
+		assert_string_equal(text, "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd");
+		assert_int_equal(rms_value_get_string(rms_instance_get(list[i], "ShellId"), &ids[i]), 0);
+		assert_int_equal(strlen(ids[i]), 36);
+	}
+	assert_string_not_equal(ids[0], ids[1]);
+	for (size_t i = 0; i < n; i++)
+		rms_instance_free(list[i]);
+	rms_free(list);
+	/* A PSSession lists them too, its own among them; after a close, one. */
+	rms_session_free(a);
+	assert_int_equal(rms_session_shells(b, &list, &n), 0);
+	assert_int_equal(n, 1);
+	rms_instance_free(list[0]);
+	rms_free(list);
+	assert_int_equal(rms_session_state_get(b), RMS_STATE_OPENED);
+	rms_session_free(b);
+	/* None left. */
+	assert_int_equal(rms_session_shells(cim, &list, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(list);
+	assert_int_equal(rms_session_shells(cim, NULL, &n), RMS_E_INVALID_ARG);
+	rms_session_free(cim);
+}
+
 /* ---- the engine contract, by hand ------------------------------------------ */
 
 /* A step that waits says on what: a descriptor or a deadline. */
@@ -1299,6 +1345,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_says_a_fresh_shell_is_connected, setup,
 		                                teardown),
 		cmocka_unit_test(test_check_after_the_server_deleted_the_shell_is_gone),
+		cmocka_unit_test_setup_teardown(test_shells_lists_the_users_shells, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_on_a_cim_session_is_unsupported, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(

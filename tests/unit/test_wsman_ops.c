@@ -431,6 +431,27 @@ static void test_enumeration_pages_from_recorded_answer(void **state)
 		const xmlNode *obj, *epr;
 		rms__enum_item_parts(item, &obj, &epr);
 		assert_true(rms__xml_is(obj, RMS_NS_SHELL, "Shell"));
+		/* Each shell's record as rms_session_shells gives it. */
+		rms_instance *inst = NULL;
+		assert_int_equal(rms__decode_shell_record(obj, &inst), 0);
+		assert_string_equal(rms_instance_class_name(inst), "Shell");
+		const char *text = NULL;
+		assert_int_equal(rms_value_get_string(rms_instance_get(inst, "State"), &text), 0);
+		assert_string_equal(text, "Disconnected");
+		assert_int_equal(rms_value_get_string(rms_instance_get(inst, "ResourceUri"), &text),
+		                 0);
+		assert_string_equal(text, "http://schemas.microsoft.com/powershell/Microsoft.PowerShell");
+		assert_int_equal(rms_value_get_string(rms_instance_get(inst, "Owner"), &text), 0);
+		assert_string_equal(text, "WIN-NNMU24VVKJ0\\vagrant");
+		uint32_t pid = 0;
+		assert_int_equal(rms_value_get_uint32(rms_instance_get(inst, "ProcessId"), &pid), 0);
+		assert_true(pid > 0);
+		rms_datetime idle;
+		assert_int_equal(rms_value_get_datetime(rms_instance_get(inst, "IdleTimeOut"), &idle), 0);
+		assert_true(idle.is_interval);
+		assert_int_equal(idle.days * 86400 + idle.hour * 3600 + idle.minute * 60 + idle.second,
+		                 7200);
+		rms_instance_free(inst);
 		n++;
 	}
 	assert_int_equal(rc, RMS_ITEROVER);
