@@ -1,6 +1,7 @@
 /* WinRS answers (core/wsman/wsman_ops.c): the first Body children of an
  * envelope through rms__decode_receive, rms__decode_shell_id,
- * rms__decode_command_id and rms__decode_created. */
+ * rms__decode_command_id, rms__decode_created and rms__decode_shell_record
+ * (a shell's record, as a Get or each item of an Enumerate gives it). */
 #include <libxml/tree.h>
 
 #include "fuzz_common.h"
@@ -29,6 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rms_ref *ref = NULL;
 		if (first && rms__decode_created(&ref, first) == 0)
 			rms_ref_free(ref);
+		rms_instance *shell = NULL;
+		if (first && rms__decode_shell_record(first, &shell) == 0)
+			rms_instance_free(shell);
 		xmlFreeDoc(doc);
 	}
 	fuzz_done();
