@@ -315,6 +315,7 @@ _PROTOTYPES: dict[str, tuple] = {
     "rms_session_broken_reason": (P, P),
     "rms_session_stats": (_i, P, POINTER(Stats)),
     "rms_session_check": (_i, P, PP),
+    "rms_session_shells": (_i, P, POINTER(P), POINTER(c_size_t)),
     # operation.h
     "rms_op_kind_name": (S, c_enum),
     "rms_ps_stream_name": (S, c_enum),

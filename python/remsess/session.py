@@ -474,6 +474,31 @@ class Session:
             raise err
         return info
 
+    def shells(self) -> list[Instance]:
+        """The user's shells on this session's computer (Get-PSSession -ComputerName;
+        rms_session_shells): each shell's record, as :meth:`check` gives it (ShellId,
+        ResourceUri, State "Connected" or "Disconnected", Owner, ClientIP, ...). An
+        Enumerate on a connection of its own; a CIM session opens nothing else."""
+        arr = c_void_p()
+        n = ctypes.c_size_t()
+        with self._lock:
+            rc = lib.rms_session_shells(self.ptr, byref(arr), byref(n))
+            err = errors.last(rc, "shells") if rc else None
+            out: list[Instance] = []
+            if not rc and arr.value:
+                items = ctypes.cast(arr.value, ctypes.POINTER(c_void_p))
+                try:
+                    for i in range(n.value):
+                        out.append(Instance._from_c(items[i]))
+                finally:
+                    for i in range(n.value):
+                        lib.rms_instance_free(items[i])
+                    lib.rms_free(arr.value)
+        self._after_call()
+        if err:
+            raise err
+        return out
+
     # ---- running requests ------------------------------------------------------------
 
     def _start(self, request: Request, keep: tuple = (), setup=None) -> int:

@@ -102,3 +102,16 @@ def test_check_of_a_shell_the_server_dropped_breaks_the_session(spawn):
     assert e.value.code_name == "RMS_E_GONE"
     assert s.state == "Broken"
     s.close()
+
+
+def test_shells_lists_the_users_shells(spawn):
+    ep = spawn()
+    o = ep.options()
+    with remsess.Session(ep.url, "pssession", **o) as a, \
+            remsess.Session(ep.url, "pssession", **o) as b, remsess.Session(ep.url, **o) as cim:
+        shells = cim.shells()
+        assert len(shells) == 2 and all(s.class_name == "Shell" for s in shells)
+        assert all(s["State"] == "Connected" for s in shells)
+        assert len({s["ShellId"] for s in shells}) == 2
+        a.close()
+        assert [s["ShellId"] for s in b.shells()] == [b.check()["ShellId"]]
