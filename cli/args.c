@@ -35,7 +35,7 @@ static const struct {
 	{"query", CLI_CMD_QUERY},       {"invoke", CLI_CMD_INVOKE},   {"create", CLI_CMD_CREATE},
 	{"set", CLI_CMD_SET},           {"delete", CLI_CMD_DELETE},   {"assoc", CLI_CMD_ASSOC},
 	{"run", CLI_CMD_RUN},           {"compare", CLI_CMD_COMPARE}, {"ps", CLI_CMD_PS},
-	{"getclass", CLI_CMD_GETCLASS},
+	{"getclass", CLI_CMD_GETCLASS}, {"sessions", CLI_CMD_SESSIONS},
 };
 
 const char *cli_command_name(cli_command cmd)
@@ -770,6 +770,7 @@ static int check_command_args(cli_args *a, cli_command cmd, const char *const *p
 		return 0;
 	case CLI_CMD_INFO:
 	case CLI_CMD_SESSION:
+	case CLI_CMD_SESSIONS:
 	case CLI_CMD_IDENTIFY:
 		if (npos)
 			return usage(a, "%s takes no arguments (unexpected '%s')", name, pos[0]);

@@ -51,7 +51,8 @@ typedef enum cli_command {
 	CLI_CMD_RUN,
 	CLI_CMD_COMPARE,
 	CLI_CMD_PS,
-	CLI_CMD_GETCLASS
+	CLI_CMD_GETCLASS,
+	CLI_CMD_SESSIONS
 } cli_command;
 
 /* The command's name as typed ("enum"), or NULL. */

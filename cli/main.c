@@ -34,6 +34,31 @@ static int cmd_session(const cli_args *a)
 	return status;
 }
 
+/* The user's shells on the computer, from a CIM session (which opens
+ * nothing else). */
+static int cmd_sessions(const cli_args *a)
+{
+	rms_session_options o;
+	cli_build_options(&o, a, RMS_BACKEND_CIM, cli_log_stderr, &verbosity);
+	rms_session *s = NULL;
+	int rc = rms_session_new(&s, RMS_BACKEND_CIM, &o);
+	if (rc)
+		return report(a, "session", rc);
+	rms_instance **list = NULL;
+	size_t n = 0;
+	if ((rc = rms_session_shells(s, &list, &n))) {
+		int st = report(a, "sessions", rc);
+		rms_session_free(s);
+		return st;
+	}
+	int status = cli_print_shells(stdout, list, n, a->json);
+	for (size_t i = 0; i < n; i++)
+		rms_instance_free(list[i]);
+	rms_free(list);
+	rms_session_free(s);
+	return status;
+}
+
 /* A target with both backends configured; over SSH only the PSSession
  * exists, since the CIM backend speaks WS-Man only, and ps needs only the
  * PSSession (speaking PowerShell remoting). */
@@ -263,7 +288,8 @@ static int dispatch(cli_args *a)
 	verbosity = a->verbose;
 	if ((rc = rms_global_init()))
 		return report(a, "initialisation", rc);
-	int status = a->command == CLI_CMD_SESSION ? cmd_session(a)
+	int status = a->command == CLI_CMD_SESSION    ? cmd_session(a)
+	             : a->command == CLI_CMD_SESSIONS ? cmd_sessions(a)
 	             : cli_is_fanout(a)            ? cmd_fanout(a)
 	                                           : cmd_remote(a);
 	rms_global_cleanup();

@@ -65,6 +65,8 @@ void cli_print_help(FILE *out)
 	      "  info                          version, features and the two backends (offline)\n"
 	      "  session                       create a session (--backend cim|pssession)\n"
 	      "                                and show its properties and traffic\n"
+	      "  sessions                      the user's shells on the computer, connected\n"
+	      "                                or disconnected (Get-PSSession -ComputerName)\n"
 	      "  identify                      WS-Identify the computer\n"
 	      "  get CLASS [KEY=VALUE...]      one instance, by its keys\n"
 	      "  enum CLASS                    all instances of a class\n"
@@ -354,6 +356,19 @@ static int stats_json(json_t **out, const rms_stats *st)
 	}
 	*out = o;
 	return 0;
+}
+
+static int print_instance(FILE *out, const rms_instance *inst, bool json, bool *first);
+
+int cli_print_shells(FILE *out, rms_instance *const *shells, size_t n, bool json)
+{
+	bool first = true;
+	for (size_t i = 0; i < n; i++) {
+		int rc = print_instance(out, shells[i], json, &first);
+		if (rc)
+			return cli_report_error(out, stderr, json, "output", rc, rms_error_last());
+	}
+	return CLI_EXIT_OK;
 }
 
 int cli_print_session(FILE *out, const rms_session *s, bool json)

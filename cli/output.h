@@ -33,6 +33,9 @@ int cli_print_info(FILE *out, bool json);
 
 /* A session's properties and traffic counters. Returns an exit status. */
 int cli_print_session(FILE *out, const rms_session *s, bool json);
+/* The records of rms_session_shells: one JSON line each, or "Name : value"
+ * blocks. */
+int cli_print_shells(FILE *out, rms_instance *const *shells, size_t n, bool json);
 
 /*
  * Report a failure and return its exit status. On `err` one line:

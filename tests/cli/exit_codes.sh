@@ -225,6 +225,23 @@ if [ -x /usr/bin/python3 ] && [ -x "$EP_RUN" ]; then
 	check "compare --json: one record" 0 out '{"operation":"get","equal":true,"difference":null,"sides":{"cim":{"backend":"cim","ok":true' -- $E --json compare get Win32_Service Name=WinRM
 	# shellcheck disable=SC2086
 	check "getclass: the schema" 0 out "class Win32_Service : CIM_Service" out "[key]" -- $E getclass Win32_Service
+	# sessions: the user's shells on the computer, one held open by a command
+	# running meanwhile (and none once it is done).
+	# shellcheck disable=SC2086
+	"$BIN" $E run "sleep 3" >/dev/null 2>&1 &
+	RUN_PID=$!
+	for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		/usr/bin/python3 -c "import json, sys, urllib.request; sys.exit(0 if json.load(urllib.request.urlopen('http://127.0.0.1:$EP_PORT/stats'))['shells_open'] == 1 else 1)" && break
+		sleep 0.1
+	done
+	# shellcheck disable=SC2086
+	check "sessions --json: the open shell" 0 out '{"class":"Shell","namespace":null' out '"State":"Connected"' out '"ResourceUri":"http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"' -- $E --json sessions
+	# shellcheck disable=SC2086
+	check "sessions as text" 0 out "State" out "Connected" -- $E sessions
+	wait "$RUN_PID"
+	# shellcheck disable=SC2086
+	check "sessions when none is open: nothing" 0 -- $E sessions
+	if [ -s "$OUT" ]; then fail "sessions when none is open prints nothing" "$(head -c 200 "$OUT")"; else pass "sessions when none is open prints nothing"; fi
 	# A stalled server: --timeout is the whole call's limit, not that plus a
 	# grace (it said 7000 ms for --timeout 2 before).
 	/usr/bin/python3 -c "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$EP_PORT/control/fault', data=b'stall'))"
