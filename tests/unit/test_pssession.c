@@ -765,11 +765,16 @@ static void test_request_limit_counts_the_session_making(void **state)
 	assert_int_equal(rms_request_set_timeout(req, 2500), 0);
 	rms_op *op = NULL;
 	double t0 = now_s();
+	uint64_t call_ms = rms__now_ms();
 	int rc = rms_target_start(&op, t, RMS_BACKEND_PSSESSION, req);
 	double made = now_s() - t0;
 	if (rc == 0) {
 		/* Identify, config Get and Create at 300 ms each at least. */
 		assert_true(made >= 0.8);
+		/* The op's limit counts from the call, not from after the making
+		 * (the bound on `took` below cannot tell them apart alone: the
+		 * stop's own time varies by as much as the making takes). */
+		assert_true(op->req->origin_ms >= call_ms && op->req->origin_ms <= call_ms + 100);
 		struct output out;
 		memset(&out, 0, sizeof out);
 		rms_chunk c;
