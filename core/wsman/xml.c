@@ -521,10 +521,13 @@ static bool prolog_plain(const char *buf, size_t len)
 		if (end - p < 2 || *p != '<')
 			return false;
 		if (p[1] == '?') {
+			/* The shortest is "<?x?>". */
+			if (end - p < 5)
+				return false;
 			const unsigned char *gt = memchr(p + 2, '>', (size_t)(end - p - 2));
 			/* The target starts with a letter, '_' or ':'. */
 			unsigned char t = p[2] | 0x20;
-			if (!gt || gt[-1] != '?' || gt - p < 3 ||
+			if (!gt || gt[-1] != '?' || gt - p < 4 ||
 			    !((t >= 'a' && t <= 'z') || p[2] == '_' || p[2] == ':'))
 				return false;
 			/* An encoding named anywhere in it must be UTF-8. */
