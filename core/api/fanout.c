@@ -413,7 +413,7 @@ static void close_result(rms_fanout *f, size_t i, int rc, const rms_error *err)
 	struct tgt *g = &f->tg[i];
 	rms_fanout_result *r = g->rs[g->ri];
 	uint64_t now = since_start(f, rms__now_ms());
-	if (!r->started && g->state != T_QUEUED && g->ri && !r->ended)
+	if (!r->started && g->state != T_QUEUED && g->ri)
 		r->started = now; /* a request never begun: it starts and ends here */
 	r->status = rc;
 	if (rc)

@@ -90,6 +90,15 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* enumerate Win32_Service */
+static rms_request *enum_request(void)
+{
+	rms_request *req;
+	assert_int_equal(rms_request_new(&req, RMS_OP_ENUMERATE), 0);
+	assert_int_equal(rms_request_set_class(req, "Win32_Service"), 0);
+	return req;
+}
+
 /* What each target is, by its index. */
 enum kind { HEALTHY_CIM, HEALTHY_PS, SLOW_CIM, WRONG_PASSWORD, DOWN, STALL_CIM, STALL_PS };
 
@@ -154,9 +163,7 @@ static void test_mixed_targets_each_get_their_own_result_under_the_throttle(void
 	bool *seen = calloc(n, sizeof *seen);
 	assert_true(targets && start && end && seen);
 
-	rms_request *req;
-	assert_int_equal(rms_request_new(&req, RMS_OP_ENUMERATE), 0);
-	assert_int_equal(rms_request_set_class(req, "Win32_Service"), 0);
+	rms_request *req = enum_request();
 	rms_fanout_options o = RMS_FANOUT_OPTIONS_INIT;
 	assert_int_equal(o.throttle, 32); /* Invoke-Command's default */
 	o.throttle = throttle;
@@ -430,9 +437,7 @@ static void test_requests_for_different_backends_are_refused(void **state)
 	rms_session_options so = rms_endpoint_session_options(f->healthy);
 	rms_target *t;
 	assert_int_equal(rms_target_new(&t, &so, &so), 0);
-	rms_request *req;
-	assert_int_equal(rms_request_new(&req, RMS_OP_ENUMERATE), 0);
-	assert_int_equal(rms_request_set_class(req, "Win32_Service"), 0);
+	rms_request *req = enum_request();
 	rms_fanout *fo;
 	assert_int_equal(rms_fanout_new(&fo, req, NULL), 0);
 	rms_request_free(req);
@@ -463,9 +468,7 @@ static void test_comparisons_per_target(void **state)
 	assert_int_equal(rms_target_new(&good, &so, &so), 0);
 	assert_int_equal(rms_target_new(&half, &so, &bad), 0);
 	assert_int_equal(rms_target_new(&cim_only, &so, NULL), 0);
-	rms_request *req;
-	assert_int_equal(rms_request_new(&req, RMS_OP_ENUMERATE), 0);
-	assert_int_equal(rms_request_set_class(req, "Win32_Service"), 0);
+	rms_request *req = enum_request();
 	rms_fanout *fo;
 	assert_int_equal(rms_fanout_new(&fo, req, NULL), 0);
 	rms_request_free(req);
@@ -574,9 +577,7 @@ static void test_free_halfway_leaks_nothing(void **state)
 	const size_t n = quick() ? 10 : 24;
 	rms_target **targets = calloc(n, sizeof *targets);
 	assert_non_null(targets);
-	rms_request *req;
-	assert_int_equal(rms_request_new(&req, RMS_OP_ENUMERATE), 0);
-	assert_int_equal(rms_request_set_class(req, "Win32_Service"), 0);
+	rms_request *req = enum_request();
 	rms_fanout_options o = RMS_FANOUT_OPTIONS_INIT;
 	o.throttle = 6;
 	o.target_timeout_ms = 500; /* some stalled ops end in the grave */
