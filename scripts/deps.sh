@@ -7,7 +7,7 @@ set -eu
 pkgs="gcc make cmake pkg-config libc6-dev libcurl4-openssl-dev libxml2-dev libssl-dev
 libssh2-1-dev libjansson-dev libcmocka-dev python3 python3-yaml openssl
 openssh-server openssh-client libkrb5-dev gss-ntlmssp krb5-kdc krb5-admin-server krb5-user
-python3-gssapi python3-venv python3-pytest python3-pytest-asyncio"
+python3-gssapi python3-venv python3-pytest python3-pytest-asyncio faketime"
 if [ "${1:-}" = "--ci" ]; then
 	pkgs="$pkgs valgrind clang-14 libclang-rt-14-dev"
 fi

@@ -143,6 +143,7 @@ static const char *advice(const rms_gss *g, OM_uint32 major, OM_uint32 minor, ch
 		         g->spn_shown);
 		return tmp;
 	case KRB5KRB_AP_ERR_SKEW:
+	case KRB5_KDCREP_SKEW:
 		return "the clocks of this machine, the KDC and the server differ by more than "
 		       "Kerberos allows (5 minutes by default): synchronise them";
 	case KRB5KRB_AP_ERR_TKT_EXPIRED:

@@ -508,11 +508,11 @@ static void test_changed_certificate_is_bound_anew(void **state)
 
 /* Runs the built tool with REMSESS_PASSWORD set; its exit status, stdout
  * and stderr (together) in out. */
-static int tool(char *out, size_t size, const char *const *args)
+static int tool_with(const char *prefix, char *out, size_t size, const char *const *args)
 {
-	char cmd[2048];
-	size_t n = (size_t)snprintf(cmd, sizeof cmd, "REMSESS_PASSWORD='%s' '%s'",
-	                            RMS_ENDPOINT_PASSWORD, RMS_CLI_PATH);
+	char cmd[4096];
+	size_t n = (size_t)snprintf(cmd, sizeof cmd, "REMSESS_PASSWORD='%s' %s '%s'",
+	                            RMS_ENDPOINT_PASSWORD, prefix, RMS_CLI_PATH);
 	for (size_t i = 0; args[i] && n < sizeof cmd; i++)
 		n += (size_t)snprintf(cmd + n, sizeof cmd - n, " '%s'", args[i]);
 	snprintf(cmd + n, n < sizeof cmd ? sizeof cmd - n : 0, " 2>&1");
@@ -522,6 +522,11 @@ static int tool(char *out, size_t size, const char *const *args)
 	out[got] = '\0';
 	int st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int tool(char *out, size_t size, const char *const *args)
+{
+	return tool_with("", out, size, args);
 }
 
 /* `remsess -H host -u user@REALM --auth kerberos identify` and `--auth
@@ -556,6 +561,51 @@ static void test_cli_identify_kerberos_and_ntlm(void **state)
 	assert_non_null(strstr(out, "HTTP/127.0.0.1"));
 }
 
+/* This machine's clock an hour ahead of the KDC's: the tool run under
+ * libfaketime (Debian's faketime), with kdc_timesync off so that MIT's
+ * client does not quietly adopt the KDC's time (the setting many sites
+ * have, and the only way a client sees the KDC's KRB_AP_ERR_SKEW). The
+ * error says the clocks differ, in the authentication phase (exit 3). */
+static void test_clock_skew(void **state)
+{
+	(void)state;
+	const char *faketime = "/usr/bin/faketime";
+	if (access(faketime, X_OK) != 0) {
+		if (getenv("CI"))
+			fail_msg("%s is missing (Debian package faketime; scripts/deps.sh "
+			         "installs it)", faketime);
+		skip();
+	}
+	char conf[700];
+	snprintf(conf, sizeof conf, "%s/no-timesync.conf", kdc.dir);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[libdefaults]\n kdc_timesync = 0\n");
+	fclose(f);
+	/* KRB5_CONFIG is a list: this file's setting first, then the KDC's.
+	 * FAKETIME_DONT_FAKE_MONOTONIC keeps libcurl's and remsess's timers
+	 * real. An ASan build of the tool must accept libfaketime preloaded
+	 * before its runtime. */
+	const char *asan = getenv("ASAN_OPTIONS");
+	char prefix[2048];
+	snprintf(prefix, sizeof prefix,
+	         "KRB5_CONFIG='%s:%s' FAKETIME_DONT_FAKE_MONOTONIC=1 "
+	         "ASAN_OPTIONS='%s%sverify_asan_link_order=0' %s -f '+1h'",
+	         conf, getenv("KRB5_CONFIG"), asan ? asan : "", asan ? ":" : "", faketime);
+	char port[16], out[8192];
+	snprintf(port, sizeof port, "%u", ep->port);
+	const char *krb[] = {"-H", "localhost", "--port", port, "-u", KRB_USER, "--auth",
+	                     "kerberos", "identify", NULL};
+	int rc = tool_with(prefix, out, sizeof out, krb);
+	if (rc != 3 || !strstr(out, "clocks of this machine"))
+		fail_msg("wanted exit 3 saying the clocks differ, got %d: %s", rc, out);
+	/* The same tool and configuration with the right time logs in. */
+	snprintf(prefix, sizeof prefix, "KRB5_CONFIG='%s:%s'", conf, getenv("KRB5_CONFIG"));
+	rc = tool_with(prefix, out, sizeof out, krb);
+	if (rc != 0)
+		fail_msg("with the right time: exit %d: %s", rc, out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -571,6 +621,7 @@ int main(void)
 	    cmocka_unit_test(test_kerberos_unknown_user),
 	    cmocka_unit_test(test_spn_of_an_ip_address),
 	    cmocka_unit_test(test_kdc_unreachable),
+	    cmocka_unit_test(test_clock_skew),
 	    cmocka_unit_test(test_ntlm_wrong_password),
 	    cmocka_unit_test(test_unencrypted_is_refused_by_the_host),
 	    cmocka_unit_test(test_cli_identify_kerberos_and_ntlm),
