@@ -121,16 +121,42 @@ static void display_status(rms_buf *b, OM_uint32 code, int type, gss_OID mech)
 	} while (more);
 }
 
-/* A sentence a person can act on, for the minor codes that have one. */
-static const char *advice(const rms_gss *g, OM_uint32 major, OM_uint32 minor, char *tmp,
-                          size_t tmpsize)
+/* What a token of the server's that fails its check means: the login's
+ * mutual authentication failed. */
+static const char *bad_answer(const rms_gss *g, char *tmp, size_t tmpsize)
+{
+	snprintf(tmp, tmpsize,
+	         "the server's answer to the login did not pass its check, so the server "
+	         "was not proven to be %s (mutual authentication failed: the answer was "
+	         "damaged on the way, or comes from a server without that principal's key)",
+	         g->spn_shown);
+	return tmp;
+}
+
+static const char *wrong_password(const rms_gss *g, char *tmp, size_t tmpsize)
+{
+	snprintf(tmp, tmpsize, "the KDC refused the password of '%s' (wrong password)",
+	         g->user ? g->user : "the default principal");
+	return tmp;
+}
+
+/* A sentence a person can act on, for the minor codes that have one.
+ * answer: the failure came from reading a token of the server's (where an
+ * integrity failure is the server's, not the password's). */
+static const char *advice(const rms_gss *g, OM_uint32 major, OM_uint32 minor, bool answer,
+                          char *tmp, size_t tmpsize)
 {
 	switch ((krb5_error_code)minor) {
-	case KRB5KDC_ERR_PREAUTH_FAILED:
+	case KRB5KRB_AP_ERR_MODIFIED:
+		if (answer)
+			return bad_answer(g, tmp, tmpsize);
+		break;
 	case KRB5KRB_AP_ERR_BAD_INTEGRITY:
-		snprintf(tmp, tmpsize, "the KDC refused the password of '%s' (wrong password)",
-		         g->user ? g->user : "the default principal");
-		return tmp;
+		/* Reading the server's token, the server's key failed; before
+		 * that, the KDC's reply did not decrypt with the password. */
+		return answer ? bad_answer(g, tmp, tmpsize) : wrong_password(g, tmp, tmpsize);
+	case KRB5KDC_ERR_PREAUTH_FAILED:
+		return wrong_password(g, tmp, tmpsize);
 	case KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN:
 		snprintf(tmp, tmpsize, "the KDC does not know the user '%s' (check the name and "
 		         "its realm, user@REALM)", g->user ? g->user : "");
@@ -177,14 +203,20 @@ static const char *advice(const rms_gss *g, OM_uint32 major, OM_uint32 minor, ch
 		       "package)";
 	case GSS_S_DEFECTIVE_TOKEN:
 	case GSS_S_BAD_SIG:
-		return "the server's token is not valid for this login";
+		return answer ? bad_answer(g, tmp, tmpsize) : "the server's token is not valid for "
+		                                              "this login";
 	default:
-		return NULL;
+		/* SPNEGO reports its mechanism's integrity failure as a plain
+		 * GSS_S_FAILURE with a minor code of its own. */
+		return answer && GSS_ROUTINE_ERROR(major) == GSS_S_FAILURE &&
+		               (krb5_error_code)minor != KRB5KRB_AP_ERR_SKEW
+		           ? bad_answer(g, tmp, tmpsize)
+		           : NULL;
 	}
 }
 
-static int gss_fail(const rms_gss *g, int code, rms_phase phase, const char *during,
-                    OM_uint32 major, OM_uint32 minor, gss_OID mech)
+static int gss_fail_as(const rms_gss *g, int code, rms_phase phase, const char *during,
+                       OM_uint32 major, OM_uint32 minor, gss_OID mech, bool answer)
 {
 	rms_buf b, m;
 	rms__buf_init(&b);
@@ -201,12 +233,18 @@ static int gss_fail(const rms_gss *g, int code, rms_phase phase, const char *dur
 	}
 	rms__buf_free(&m);
 	char tmp[512];
-	const char *why = advice(g, major, minor, tmp, sizeof tmp);
+	const char *why = advice(g, major, minor, answer, tmp, sizeof tmp);
 	int rc = rms__error_set(code, phase, "%s %s failed%s%s (GSSAPI: %s)", rms_auth_name(g->auth),
 	                        during, why ? ": " : "", why ? why : "",
 	                        b.len ? b.data : "no detail");
 	rms__buf_free(&b);
 	return rc;
+}
+
+static int gss_fail(const rms_gss *g, int code, rms_phase phase, const char *during,
+                    OM_uint32 major, OM_uint32 minor, gss_OID mech)
+{
+	return gss_fail_as(g, code, phase, during, major, minor, mech, false);
 }
 
 /* ---- set-up -------------------------------------------------------------- */
@@ -420,9 +458,9 @@ int rms__gss_step(rms_gss *g, const uint8_t *in, size_t in_len, rms_buf *out, bo
 	if (GSS_ERROR(major)) {
 		OM_uint32 m0;
 		gss_release_buffer(&m0, &output);
-		int rc = gss_fail(g, RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
-		                  in ? "login (the server's answer)" : "login", major, minor,
-		                  actual ? actual : mech_oid(g->auth));
+		int rc = gss_fail_as(g, RMS_E_AUTH, RMS_PHASE_AUTHENTICATE,
+		                     in ? "login (the server's answer)" : "login", major, minor,
+		                     actual ? actual : mech_oid(g->auth), in != NULL);
 		drop_context(g);
 		return rc;
 	}

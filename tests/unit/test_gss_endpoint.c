@@ -405,6 +405,40 @@ static void test_kdc_unreachable(void **state)
 	free(was);
 }
 
+/* Mutual authentication: Kerberos' last token (the AP-REP, inside SPNEGO
+ * for Negotiate) proves the server to the client. A server that accepts
+ * the login without it, or sends one that fails its check, is not trusted
+ * with a body: the session fails at creation, in the authenticate phase,
+ * and the endpoint never sees a request after the login. */
+static void test_mutual_authentication_is_checked(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *mode;
+		rms_auth auth;
+		const char *needle;
+	} cases[] = {
+	    {"omit", RMS_AUTH_KERBEROS, "without proving its own identity"},
+	    {"omit", RMS_AUTH_NEGOTIATE, "without proving its own identity"},
+	    {"tamper", RMS_AUTH_KERBEROS, "was not proven to be HTTP/localhost"},
+	    {"tamper", RMS_AUTH_NEGOTIATE, "was not proven to be HTTP/localhost"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *more[] = {"--final-token", cases[i].mode, NULL};
+		rms_endpoint_proc *liar = spawn_with(more);
+		char liar_url[160];
+		snprintf(liar_url, sizeof liar_url, "http://localhost:%u/wsman", liar->port);
+		rms_session_options o = opts(cases[i].auth, KRB_USER, RMS_ENDPOINT_PASSWORD);
+		o.url = liar_url;
+		expect_session_fails(RMS_BACKEND_PSSESSION, &o, RMS_E_AUTH, cases[i].needle);
+		/* The login itself went through on the server's side; nothing
+		 * after it did. */
+		assert_int_equal(rms_endpoint_stat(liar, "auth_handshakes"), 1);
+		assert_int_equal(rms_endpoint_stat(liar, "encrypted_requests"), 0);
+		rms_endpoint_kill(liar);
+	}
+}
+
 static void test_ntlm_wrong_password(void **state)
 {
 	(void)state;
@@ -612,6 +646,7 @@ int main(void)
 	    cmocka_unit_test(test_kerberos_cim_logs_in_per_operation),
 	    cmocka_unit_test(test_ntlm_pssession_logs_in_once),
 	    cmocka_unit_test(test_negotiate_settles_on_kerberos),
+	    cmocka_unit_test(test_mutual_authentication_is_checked),
 	    cmocka_unit_test(test_kerberos_with_the_credential_cache),
 	    cmocka_unit_test(test_kerberos_with_a_keytab),
 	    cmocka_unit_test(test_kerberos_expired_ticket),

@@ -86,8 +86,9 @@ def _is_initial_token(token):
 class AuthConfig:
     """Endpoint-wide settings: channel-binding mode and data."""
 
-    def __init__(self, cbt='relaxed', cert_der=None):
+    def __init__(self, cbt='relaxed', cert_der=None, final_token='send'):
         self.cbt = cbt
+        self.final_token = final_token   # send | omit | tamper (--final-token)
         self.bindings = None
         if cert_der is not None and cbt in ('relaxed', 'strict'):
             self.bindings = channel_bindings_for(cert_der)
@@ -178,6 +179,12 @@ class ConnectionAuth:
             self.user = str(self.ctx.initiator_name).rstrip('\x00')
         except gssapi.exceptions.GSSError:
             self.user = 'unknown'
+        if out and self.config.final_token == 'omit':
+            out = None
+        elif out and self.config.final_token == 'tamper':
+            # The last byte lies inside the sealed part of the AP-REP (inside
+            # SPNEGO's responseToken for Negotiate): its check fails.
+            out = out[:-1] + bytes([out[-1] ^ 0x01])
         return StepResult(True, out, scheme)
 
     # ---- message encryption ---------------------------------------------------------

@@ -41,6 +41,10 @@ def parse_args(argv):
                     help='--auth negotiate with --tls: channel binding (CbtHardeningLevel); '
                          'relaxed checks bindings a client sends, strict also refuses clients '
                          'that send none')
+    ap.add_argument('--final-token', choices=('send', 'omit', 'tamper'), default='send',
+                    help='--auth negotiate: the token that completes a login (Kerberos\' AP-REP, '
+                         'which proves the server to the client): sent as Windows sends it, '
+                         'left out, or sent with one byte changed (mutual-authentication tests)')
     ap.add_argument('--user', default='vagrant')
     ap.add_argument('--password', default='vagrant')
     ap.add_argument('--max-envelope-kb', type=int, default=500,
@@ -183,7 +187,7 @@ def main(argv):
             end = '-----END CERTIFICATE-----'
             first = pem[pem.index('-----BEGIN CERTIFICATE-----'):pem.index(end) + len(end)]
             cert_der = ssl.PEM_cert_to_DER_cert(first)
-        auth_config = AuthConfig(cfg.cbt, cert_der)
+        auth_config = AuthConfig(cfg.cbt, cert_der, cfg.final_token)
     server = EndpointServer(('127.0.0.1', cfg.port), cfg, app, stats, injector, ssl_context,
                             auth_config)
     port = server.server_address[1]
