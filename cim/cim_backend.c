@@ -254,13 +254,19 @@ static int begin_get_class(rms_op *op, struct cim_op *c, const char *class_name,
 	return rc;
 }
 
+/* CIM status INVALID_NAMESPACE (DSP0004). */
+#define CIM_ERR_INVALID_NAMESPACE 3
+
 /* The outcome of a GetClass exchange (rc, and the reply when rc is 0,
  * which this frees). A server that does not offer class retrieval gets
- * RMS_E_UNSUPPORTED. */
+ * RMS_E_UNSUPPORTED. OMI refuses it with DestinationUnreachable, which it
+ * also answers for a namespace that does not exist: that one (its CIM
+ * status says so) stays the fault it is. */
 static int class_answer(int rc, rms_wsman_reply *reply, const char *class_name,
                         rms_cim_class **out)
 {
-	if (rc == RMS_E_FAULT) {
+	if (rc == RMS_E_FAULT &&
+	    rms_error_cim_status(rms_error_last()) != CIM_ERR_INVALID_NAMESPACE) {
 		const char *sub = rms_error_fault_subcode(rms_error_last());
 		if (sub && (strcmp(sub, "w:UnsupportedFeature") == 0 ||
 		            strcmp(sub, "a:ActionNotSupported") == 0 ||
@@ -1177,6 +1183,18 @@ static void release(rms_op *op, struct cim_op *c)
 	rms__buf_free(&body);
 }
 
+/* The server no longer has the enumeration's context: Windows says so with
+ * InvalidEnumerationContext; OMI with DestinationUnreachable, "Enumeration
+ * context not found" (omi.md, Enumeration), which on a Pull (the resource
+ * was found by the Enumerate) can mean nothing else. */
+static bool context_gone(const rms_error *e)
+{
+	const char *sub = rms_error_fault_subcode(e);
+	return rms_error_wsman_code(e) == RMS_WSMAN_ERR_INVALID_ENUM_CONTEXT ||
+	       (sub && (strcmp(sub, "n:InvalidEnumerationContext") == 0 ||
+	                strcmp(sub, "a:DestinationUnreachable") == 0));
+}
+
 static void cim_op_free(rms_op *op)
 {
 	struct cim_op *c = op->priv;
@@ -1227,7 +1245,7 @@ static void cim_op_free(rms_op *op)
 	int failed = e ? rms_error_code(e) : c->failed;
 	bool dead = failed == RMS_E_TIMEOUT || failed == RMS_E_CONNECTION_LOST ||
 	            failed == RMS_E_CONNECT || failed == RMS_E_PROTOCOL ||
-	            rms_error_wsman_code(e) == RMS_WSMAN_ERR_INVALID_ENUM_CONTEXT;
+	            context_gone(e);
 	if (c->w && c->context && !c->end && !dead)
 		release(op, c);
 	rms__wsman_free(c->w);

@@ -22,9 +22,20 @@
  * assertions, except where the protocols truly differ (row 4: what the
  * endpoint ran; row 5: input split over MaxEnvelopeSize; row 6: a target
  * with no PowerShell endpoint). Without pwsh that mode is skipped (exit
- * 77), in CI it fails. Every comparison record is also appended, as one
- * JSON line tagged with its test and the PSSession's protocol ("winrs" or
- * "psrp"), to behaviour-records.jsonl in the working directory:
+ * 77), in CI it fails.
+ *
+ * `test_behaviour ROW omi` runs rows 1-6 against the endpoint's OMI
+ * personality (--personality omi, ../shared/protocol/omi.md), a Linux CIM
+ * server: the CIM backend's side of each row holds there as on Windows.
+ * OMI has no WinRS shell and no PowerShell endpoint, so the PSSession's
+ * side of every row is the failure at creation a user gets from such a
+ * target, with OMI's own fault (assert_no_shell_on_omi); row 6 is the row
+ * about exactly that target. Row 7 does not apply (OMI is set up with
+ * Basic only, omi.md).
+ *
+ * Every comparison record is also appended, as one JSON line tagged with
+ * its test and the PSSession's protocol ("winrs", "psrp", or "omi" for the
+ * OMI target), to behaviour-records.jsonl in the working directory:
  * docs/behaviour.md quotes the numbers of such a run.
  */
 #include <setjmp.h>
@@ -49,6 +60,8 @@
 static const char *current_test = "";
 /* The PSSession speaks PowerShell remoting (mode "psrp"), not the cmd shell. */
 static bool psrp;
+/* The target is the endpoint's OMI personality (mode "omi"). */
+static bool omi;
 
 static bool quick(void)
 {
@@ -57,7 +70,16 @@ static bool quick(void)
 
 static rms_endpoint_proc *start(const char *const *extra)
 {
-	rms_endpoint_proc *ep = rms_endpoint_spawn(extra);
+	const char *args[16];
+	size_t n = 0;
+	if (omi) {
+		args[n++] = "--personality";
+		args[n++] = "omi";
+	}
+	for (size_t i = 0; extra && extra[i] && n < 15; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	rms_endpoint_proc *ep = rms_endpoint_spawn(args);
 	if (!ep)
 		fail_msg("could not start the test endpoint");
 	return ep;
@@ -134,7 +156,7 @@ static rms_comparison *compare(rms_target *t, const rms_request *req)
 	FILE *f = fopen("behaviour-records.jsonl", "a");
 	if (f) {
 		fprintf(f, "{\"test\":\"%s\",\"protocol\":\"%s\",\"record\":%s}\n",
-		        current_test, psrp ? "psrp" : "winrs", line);
+		        current_test, omi ? "omi" : psrp ? "psrp" : "winrs", line);
 		fclose(f);
 	}
 	rms_free(line);
@@ -164,6 +186,25 @@ static int64_t stat_of(const rms_endpoint_proc *ep, const char *path)
 	return v < 0 ? 0 : v; /* absent counters (nothing of that kind yet) are 0 */
 }
 
+/* The PSSession's side against OMI. OMI has no WinRS shell, no PowerShell
+ * and no config resource: a shell's URI is a CIM class URI like any other,
+ * and without a __cimnamespace selector OMI answers "The target namespace
+ * does not exist", CIM status 3, a:DestinationUnreachable (omi.md,
+ * Addressing). The session fails at creation with that fault, in the
+ * remote phase; no shell is made and no command runs. */
+static void assert_no_shell_on_omi(const rms_endpoint_proc *ep, const rms_side_report *b)
+{
+	assert_int_equal(b->status, RMS_E_FAULT);
+	assert_true(b->failed_at_creation);
+	assert_int_equal(b->items, 0);
+	assert_int_equal(rms_error_phase(b->error), RMS_PHASE_REMOTE);
+	assert_int_equal(rms_error_backend(b->error), RMS_BACKEND_PSSESSION);
+	assert_string_equal(rms_error_fault_subcode(b->error), "a:DestinationUnreachable");
+	assert_int_equal(rms_error_cim_status(b->error), 3);
+	assert_int_equal(stat_of(ep, "shells_created"), 0);
+	assert_int_equal(stat_of(ep, "commands_run"), 0);
+}
+
 /* The server notices a closed connection a moment after the client closed
  * it: wait (up to 5 s) until it has. */
 static void wait_connections_open(const rms_endpoint_proc *ep, int64_t want)
@@ -189,6 +230,32 @@ static void wait_pwsh_running(const rms_endpoint_proc *ep, int64_t want)
 
 /* ---- row 1: when it connects ------------------------------------------------ */
 
+/* Row 1's comparison record against OMI: the CIM side's one connection
+ * belonged to the operation and is gone; the PSSession failed at creation,
+ * holding nothing. */
+static void row1_first_operation_on_omi(const rms_endpoint_proc *ep)
+{
+	rms_target *t = target_for(ep);
+	assert_int_equal(rms_endpoint_reset(ep), 0);
+	rms_request *req = enum_request("Win32_OperatingSystem");
+	rms_comparison *c = compare(t, req);
+	const rms_side_report *a = cim_side(c), *b = ps_side(c);
+	assert_ok(a);
+	assert_true(a->session_created);
+	assert_int_equal(a->items, 1);
+	assert_int_equal(a->traffic.connections_opened, 1);
+	assert_int_equal(a->traffic.connections_open, 0);
+	assert_int_equal(a->traffic.shells_opened, 0);
+	assert_no_shell_on_omi(ep, b);
+	assert_false(rms_comparison_equal(c));
+	/* The CIM operation's connection and the PSSession's attempt. */
+	assert_int_equal(stat_of(ep, "connections_accepted"), 2);
+	wait_connections_closed(ep);
+	rms_comparison_free(c);
+	rms_request_free(req);
+	rms_target_free(t);
+}
+
 static void test_row1_when_it_connects(void **state)
 {
 	(void)state;
@@ -206,6 +273,23 @@ static void test_row1_when_it_connects(void **state)
 	assert_int_equal(stat_of(ep, "connections_accepted"), 0);
 	assert_int_equal(stat_of(ep, "requests_total"), 0);
 
+	if (omi) {
+		/* Creating the PSSession connects and fails there: OMI has no
+		 * shell (assert_no_shell_on_omi); nothing is left open. */
+		ps = NULL;
+		assert_int_equal(rms_target_session(&ps, t, RMS_BACKEND_PSSESSION), RMS_E_FAULT);
+		assert_null(ps);
+		assert_int_equal(rms_error_phase(rms_error_last()), RMS_PHASE_REMOTE);
+		assert_string_equal(rms_error_fault_subcode(rms_error_last()),
+		                    "a:DestinationUnreachable");
+		assert_int_equal(stat_of(ep, "connections_accepted"), 1);
+		assert_int_equal(stat_of(ep, "shells_created"), 0);
+		wait_connections_closed(ep);
+		rms_target_free(t);
+		row1_first_operation_on_omi(ep);
+		stop(ep);
+		return;
+	}
 	/* Creating the PSSession connects, authenticates and opens its shell. */
 	assert_int_equal(rms_target_session(&ps, t, RMS_BACKEND_PSSESSION), 0);
 	assert_int_equal(rms_session_stats(ps, &st), 0);
@@ -272,6 +356,19 @@ static void test_row2_connection_over_time(void **state)
 		rms_comparison *c = compare(t, req);
 		const rms_side_report *a = cim_side(c), *b = ps_side(c);
 		assert_ok(a);
+		if (omi) {
+			/* CIM: one connection per operation, none held after
+			 * it; the PSSession fails at creation each time, and
+			 * holds nothing either. */
+			assert_true(a->items > 0);
+			assert_int_equal(a->traffic.connections_opened, 1);
+			assert_int_equal(a->traffic.connections_open, 0);
+			assert_no_shell_on_omi(ep, b);
+			cim_conns += a->traffic.connections_opened;
+			rms_comparison_free(c);
+			wait_connections_open(ep, 0);
+			continue;
+		}
 		assert_ok(b);
 		/* Results equal: asserted after the connections (below). */
 		if (!rms_comparison_equal(c) && !differ[0])
@@ -294,6 +391,16 @@ static void test_row2_connection_over_time(void **state)
 		wait_connections_open(ep, 1);
 	}
 	assert_int_equal(cim_conns, 10);
+	if (omi) {
+		/* Each comparison tried the PSSession again: ten attempts, each
+		 * on a connection of its own that did not stay. */
+		assert_int_equal(stat_of(ep, "connections_accepted"), 20);
+		assert_int_equal(stat_of(ep, "shells_created"), 0);
+		rms_request_free(req);
+		rms_target_free(t);
+		stop(ep);
+		return;
+	}
 	assert_int_equal(ps_conns, 1);
 	assert_int_equal(ps_shells, 1);
 	assert_int_equal(stat_of(ep, "connections_accepted"), 11);
@@ -385,6 +492,21 @@ static void test_row4_where_the_work_runs(void **state)
 	rms_comparison *c = compare(t, req);
 	const rms_side_report *a = cim_side(c), *b = ps_side(c);
 	assert_ok(a);
+	if (omi) {
+		/* The CIM side's requests were all CIM requests the client
+		 * built (GetClass, which OMI refuses, and the Enumerate) to the
+		 * provider; there is nowhere else for the work to run. */
+		assert_true(a->items > 10);
+		assert_int_equal(stat_of(ep, "requests_by_kind.cim"), (int64_t)a->traffic.requests);
+		assert_true(stat_of(ep, "requests_by_action.Enumerate") >= 1);
+		assert_no_shell_on_omi(ep, b);
+		assert_int_equal(stat_of(ep, "ps_cim_commands"), 0);
+		rms_comparison_free(c);
+		rms_request_free(req);
+		rms_target_free(t);
+		stop(ep);
+		return;
+	}
 	assert_ok(b);
 	assert_true(rms_comparison_equal(c));
 	assert_true(a->items > 10);
@@ -440,6 +562,15 @@ static void test_row5_size_per_command_cap(void **state)
 	assert_ok(a);
 	assert_int_equal(a->items, 400);
 	assert_true(a->traffic.bytes_received > 2 * 256 * 1024);
+	if (omi) {
+		/* ...the PSSession never got as far as a cap. */
+		assert_no_shell_on_omi(ep, b);
+		rms_comparison_free(c);
+		rms_request_free(req);
+		rms_target_free(t);
+		stop(ep);
+		return;
+	}
 	/* ...the PSSession stops at its cap, and says which. */
 	assert_int_equal(b->status, RMS_E_LIMIT);
 	assert_non_null(b->limit_hit);
@@ -556,11 +687,27 @@ static void test_row5_size_over_max_envelope(void **state)
 	    "Span, Owner, Detail, Nothing, Sometimes FROM X_Number");
 	/* Create the sessions first, so the counts below are the query's. */
 	rms_session *s;
-	assert_int_equal(rms_target_session(&s, t, RMS_BACKEND_PSSESSION), 0);
+	assert_int_equal(rms_target_session(&s, t, RMS_BACKEND_PSSESSION), omi ? RMS_E_FAULT : 0);
 	assert_int_equal(rms_endpoint_reset(ep), 0);
 	rms_comparison *c = compare(t, req);
 	const rms_side_report *a = cim_side(c), *b = ps_side(c);
 	assert_ok(a);
+	if (omi) {
+		/* CIM pulled it in pages within OMI's MaxEnvelopeSize (omi.md:
+		 * "MaxEnvelopeSize is respected"); the PSSession has no shell. */
+		assert_int_equal(a->items, 200);
+		assert_true(a->traffic.bytes_received > 4 * 32 * 1024);
+		assert_true(stat_of(ep, "requests_by_action.Pull") >= 4);
+		assert_int_equal(stat_of(ep, "envelopes_over_limit"), 0);
+		assert_int_equal(stat_of(ep, "responses_over_limit"), 0);
+		assert_true(a->traffic.largest_request <= 32 * 1024);
+		assert_no_shell_on_omi(ep, b);
+		rms_comparison_free(c);
+		rms_request_free(req);
+		rms_target_free(t);
+		stop(ep);
+		return;
+	}
 	assert_ok(b);
 	if (!rms_comparison_equal(c))
 		fail_msg("differ at %s: %s / %s", rms_comparison_where(c),
@@ -593,7 +740,8 @@ static void test_row6_target_without_a_shell(void **state)
 	 * PowerShell endpoint (no session configuration registered). */
 	static const char *const no_shell[] = { "--no-shell", NULL };
 	static const char *const no_powershell[] = { "--no-powershell", NULL };
-	rms_endpoint_proc *ep = start(psrp ? no_powershell : no_shell);
+	/* OMI is such a target as it is: CIM classes only. */
+	rms_endpoint_proc *ep = start(omi ? NULL : psrp ? no_powershell : no_shell);
 	rms_target *t = target_for(ep);
 	rms_request *req = enum_request("Win32_Service");
 	rms_comparison *c = compare(t, req);
@@ -602,6 +750,8 @@ static void test_row6_target_without_a_shell(void **state)
 	assert_ok(a);
 	assert_true(a->items > 10);
 	/* The PSSession needs a shell endpoint, and says so at creation. */
+	if (omi)
+		assert_no_shell_on_omi(ep, b);
 	assert_int_equal(b->status, RMS_E_FAULT);
 	assert_true(b->failed_at_creation);
 	assert_int_equal(rms_error_phase(b->error), RMS_PHASE_REMOTE);
@@ -632,8 +782,8 @@ static void test_row7_under_kerberos(void **state)
 {
 	(void)state;
 	current_test = "row7_under_kerberos";
-	if (psrp)
-		skip(); /* rows 1-6 only (ctest registers no psrp_row7) */
+	if (psrp || omi)
+		skip(); /* rows 1-6 only (ctest registers no psrp_row7, omi_row7) */
 	rms_kdc kdc;
 	if (rms_kdc_start(&kdc) != 0)
 		fail_msg("could not start the KDC");
@@ -698,7 +848,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_row6_target_without_a_shell),
 		cmocka_unit_test(test_row7_under_kerberos),
 	};
-	if (argc > 2 && strcmp(argv[2], "psrp") == 0) {
+	if (argc > 2 && strcmp(argv[2], "omi") == 0) {
+		omi = true;
+	} else if (argc > 2 && strcmp(argv[2], "psrp") == 0) {
 		psrp = true;
 		if (!rms_test_pwsh()) {
 			if (getenv("CI")) {
@@ -710,7 +862,7 @@ int main(int argc, char **argv)
 			return 77; /* SKIP_RETURN_CODE in CMakeLists.txt */
 		}
 	} else if (argc > 2) {
-		fprintf(stderr, "usage: test_behaviour [ROW [psrp]]\n");
+		fprintf(stderr, "usage: test_behaviour [ROW [psrp|omi]]\n");
 		return 2;
 	}
 	if (argc > 1) {

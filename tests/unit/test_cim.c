@@ -8,7 +8,11 @@
  * Operations are also driven by hand through the backend's engine
  * contract (start, step, next, rms__wait_block), as the engine drives them.
  *
- *   test_cim             the suite
+ *   test_cim             the suite, against the endpoint's Windows personality
+ *   test_cim --omi       the same suite against its OMI personality (an OMI
+ *                        1.9.1 server, ../shared/protocol/omi.md): every
+ *                        test, asserting OMI's documented answers where they
+ *                        differ from Windows'
  *   test_cim --million   1,000,000 instances through bounded memory (slow)
  */
 #include <setjmp.h>
@@ -30,9 +34,29 @@
 
 #define opts_for rms_endpoint_session_options
 
+/* test_cim --omi: the same suite against the endpoint's OMI personality
+ * (--personality omi, ../shared/protocol/omi.md). Where OMI differs from
+ * Windows the test asserts what OMI does, naming the omi.md point.
+ *
+ * One difference is the personality's, not omi.md's: it serves no class
+ * schemas (the cim-xml GetClass is refused, CIM status 5), so values decode
+ * by their shape. omi.md records no GetClass either way, and OMI's source
+ * has a CIM-XML GetClass path; docs/cim.md keeps this open until a real
+ * OMI is asked. */
+static bool omi;
+
 static rms_endpoint_proc *start(const char *const *extra)
 {
-	rms_endpoint_proc *ep = rms_endpoint_spawn(extra);
+	const char *args[24];
+	size_t n = 0;
+	if (omi) {
+		args[n++] = "--personality";
+		args[n++] = "omi";
+	}
+	for (size_t i = 0; extra && extra[i] && n < 23; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	rms_endpoint_proc *ep = rms_endpoint_spawn(args);
 	if (!ep)
 		fail_msg("could not start the test endpoint");
 	return ep;
@@ -67,6 +91,31 @@ static const char *str_prop(const rms_instance *inst, const char *name)
 	if (!v || rms_value_get_string(v, &s))
 		fail_msg("no string property %s", name);
 	return s;
+}
+
+/* An unsigned number property or out-parameter. Windows serves class
+ * schemas, so it is typed uint32 by the declaration; the OMI personality
+ * serves none (see omi above), so it decodes by its shape: the decimal
+ * text OMI sent, which must still be a whole number. */
+static uint64_t number_prop(const rms_instance *inst, const char *name)
+{
+	const rms_value *v = rms_instance_get(inst, name);
+	if (!v)
+		fail_msg("no property %s", name);
+	if (!omi) {
+		uint32_t n = 0;
+		if (rms_value_get_uint32(v, &n))
+			fail_msg("%s is not a uint32 (type %d)", name, (int)rms_value_type(v));
+		return n;
+	}
+	const char *text = NULL;
+	if (rms_value_get_string(v, &text))
+		fail_msg("%s is not the text OMI sent (type %d)", name, (int)rms_value_type(v));
+	char *end;
+	unsigned long long n = strtoull(text, &end, 10);
+	if (!*text || *end)
+		fail_msg("%s is not a number: \"%s\"", name, text);
+	return n;
 }
 
 static rms_ref *service_ref(const char *name)
@@ -123,6 +172,13 @@ static void test_creation_opens_nothing_and_each_operation_one_connection(void *
 	assert_int_equal(rms_endpoint_stat(ep, "shells_created"), 0);
 	assert_int_equal(rms_endpoint_stat(ep, "requests_by_kind.cim"),
 	                 rms_endpoint_stat(ep, "requests_total"));
+	if (omi) {
+		/* omi.md, Authentication and HTTP: credentials on every
+		 * connection's first request (OMI sends no challenge, a request
+		 * without them hangs), and no chunked request bodies. */
+		assert_int_equal(rms_endpoint_stat(ep, "requests_without_credentials"), 0);
+		assert_int_equal(rms_endpoint_stat(ep, "chunked_requests_refused"), 0);
+	}
 	rms_session_free(s);
 }
 
@@ -151,7 +207,9 @@ static void test_get_by_keys_and_by_a_returned_reference(void **state)
 {
 	rms_endpoint_proc *ep = *state;
 	rms_session *s = cim_session(ep);
-	rms_ref *k = service_ref("winrm"); /* keys are case-insensitive on Windows */
+	/* Keys are case-insensitive on Windows; on OMI that is up to each
+	 * provider (omi.md says nothing), so the key is given as it is. */
+	rms_ref *k = service_ref(omi ? "WinRM" : "winrm");
 	rms_instance *a;
 	assert_int_equal(rms_get(&a, s, k), 0);
 	assert_string_equal(rms_instance_class_name(a), "Win32_Service");
@@ -215,10 +273,8 @@ static void test_instance_and_static_methods(void **state)
 	rms_instance *out;
 	assert_int_equal(rms_invoke(&out, s, k, "StopService", NULL), 0);
 	/* Typed by the method's declaration in the class schema (it came
-	 * back as the text "0" before): uint32. */
-	uint32_t rv = 99;
-	assert_int_equal(rms_value_get_uint32(rms_instance_get(out, "ReturnValue"), &rv), 0);
-	assert_int_equal(rv, 0);
+	 * back as the text "0" before): uint32. By shape on OMI. */
+	assert_int_equal(number_prop(out, "ReturnValue"), 0);
 	rms_instance_free(out);
 	rms_instance *svc;
 	assert_int_equal(rms_get(&svc, s, k), 0);
@@ -227,12 +283,10 @@ static void test_instance_and_static_methods(void **state)
 	/* Stopping a stopped service: Windows' return code 5 ("cannot accept
 	 * control"), not a fault. */
 	assert_int_equal(rms_invoke(&out, s, k, "StopService", NULL), 0);
-	assert_int_equal(rms_value_get_uint32(rms_instance_get(out, "ReturnValue"), &rv), 0);
-	assert_int_not_equal(rv, 0);
+	assert_int_not_equal(number_prop(out, "ReturnValue"), 0);
 	rms_instance_free(out);
 	assert_int_equal(rms_invoke(&out, s, k, "StartService", NULL), 0);
-	assert_int_equal(rms_value_get_uint32(rms_instance_get(out, "ReturnValue"), &rv), 0);
-	assert_int_equal(rv, 0);
+	assert_int_equal(number_prop(out, "ReturnValue"), 0);
 	rms_instance_free(out);
 	rms_ref_free(k);
 
@@ -245,11 +299,8 @@ static void test_instance_and_static_methods(void **state)
 	assert_int_equal(rms_value_new_string(&v, "true"), 0);
 	assert_int_equal(rms_instance_set(in, "CommandLine", v, 0), 0);
 	assert_int_equal(rms_invoke(&out, s, cls, "Create", in), 0);
-	assert_int_equal(rms_value_get_uint32(rms_instance_get(out, "ReturnValue"), &rv), 0);
-	assert_int_equal(rv, 0);
-	uint32_t pid = 0;
-	assert_int_equal(rms_value_get_uint32(rms_instance_get(out, "ProcessId"), &pid), 0);
-	assert_true(pid > 0);
+	assert_int_equal(number_prop(out, "ReturnValue"), 0);
+	assert_true(number_prop(out, "ProcessId") > 0);
 	rms_instance_free(out);
 	rms_instance_free(in);
 	rms_ref_free(cls);
@@ -278,18 +329,23 @@ static void test_create_modify_delete(void **state)
 	rms_instance *got;
 	assert_int_equal(rms_get(&got, s, created), 0);
 	assert_string_equal(str_prop(got, "Name"), "delta");
-	uint32_t size = 0;
-	assert_int_equal(rms_value_get_uint32(rms_instance_get(got, "Size"), &size), 0);
-	assert_int_equal(size, 42);
+	assert_int_equal(number_prop(got, "Size"), 42);
 	rms_instance_free(got);
 
-	/* Creating it again: WMI's "already exists" as a fault. */
+	/* Creating it again: WMI's "already exists" as a fault; OMI's as
+	 * OMI_Error with CIMStatusCode 11, ALREADY_EXISTS (omi.md, Faults:
+	 * no wsman:FaultDetail, the CIM status is OMI_Error's CIMStatusCode). */
 	rms_ref *twice = NULL;
 	rms_error_clear();
 	assert_int_equal(rms_create(&twice, s, w), RMS_E_FAULT);
 	err = rms_error_dup(rms_error_last());
 	assert_null(twice);
-	assert_int_not_equal(rms_error_wmi_code(err), 0);
+	if (omi) {
+		assert_int_equal(rms_error_cim_status(err), 11);
+		assert_int_equal(rms_error_wmi_code(err), 0);
+	} else {
+		assert_int_not_equal(rms_error_wmi_code(err), 0);
+	}
 	rms_error_free(err);
 
 	assert_int_equal(rms_value_new_string(&v, "epsilon"), 0);
@@ -307,6 +363,8 @@ static void test_create_modify_delete(void **state)
 	assert_int_equal(rms_get(&got, s, key), RMS_E_FAULT);
 	err = rms_error_dup(rms_error_last());
 	assert_int_equal(rms_error_phase(err), RMS_PHASE_REMOTE);
+	if (omi) /* omi.md, Faults: 6 NOT_FOUND (Get of a missing key) */
+		assert_int_equal(rms_error_cim_status(err), 6);
 	rms_error_free(err);
 	rms_ref_free(key);
 	rms_ref_free(created);
@@ -373,12 +431,70 @@ static rms_instance *get_number(rms_session *s, const char *id)
 	return inst;
 }
 
+/* The OMI personality serves no class schemas (see omi above; the
+ * session's GetClass is refused, and remembered), so X_Number decodes by
+ * its shape, in OMI's
+ * value forms (omi.md, Responses): numbers as their text, booleans as
+ * TRUE/FALSE, char16 as a decimal number; datetimes, intervals,
+ * references, embedded instances, arrays and nulls typed by their shape. */
+static void every_cim_type_in_omi_form(rms_session *s, rms_instance *inst)
+{
+	assert_string_equal(str_prop(inst, "U8"), "2");
+	assert_string_equal(str_prop(inst, "S8"), "-126");
+	assert_string_equal(str_prop(inst, "U64"), "18446744073709551614");
+	assert_string_equal(str_prop(inst, "S64"), "-9223372036854775806");
+	assert_string_equal(str_prop(inst, "R32"), "0.5");
+	assert_string_equal(str_prop(inst, "Flag"), "TRUE");
+	assert_string_equal(str_prop(inst, "Letter"), "67"); /* 'C' */
+	assert_string_equal(str_prop(inst, "Text"), "number 2 <&> \"\xc3\xa9\xe4\xb8\xad\"");
+	rms_datetime dt;
+	assert_int_equal(rms_value_get_datetime(rms_instance_get(inst, "When"), &dt), 0);
+	assert_false(dt.is_interval);
+	assert_int_equal(rms_value_get_datetime(rms_instance_get(inst, "Span"), &dt), 0);
+	assert_true(dt.is_interval);
+	const rms_value *v = rms_instance_get(inst, "Squares");
+	assert_int_equal(rms_value_type(v), RMS_TYPE_STRING | RMS_TYPE_ARRAY);
+	assert_int_equal(rms_value_array_length(v), 2);
+	const char *text = NULL;
+	assert_int_equal(rms_value_get_string(rms_value_array_at(v, 1), &text), 0);
+	assert_string_equal(text, "9");
+	assert_int_equal(rms_value_type(rms_instance_get(inst, "Words")),
+	                 RMS_TYPE_STRING | RMS_TYPE_ARRAY);
+	assert_int_equal(rms_value_type(rms_instance_get(inst, "Owner")), RMS_TYPE_REFERENCE);
+	const rms_instance *detail;
+	assert_int_equal(rms_value_get_instance(rms_instance_get(inst, "Detail"), &detail), 0);
+	assert_string_equal(str_prop(detail, "Digits"), "1");
+	assert_string_equal(str_prop(detail, "Parity"), "even");
+	assert_true(rms_value_is_null(rms_instance_get(inst, "Nothing")));
+	/* No schema says which property is the key. */
+	for (size_t i = 0; i < rms_instance_count(inst); i++) {
+		unsigned flags;
+		rms_instance_at(inst, i, NULL, NULL, &flags);
+		assert_false(flags & RMS_PROP_KEY);
+	}
+	rms_instance_free(inst);
+	/* Nor that Squares is an array: one element is one value. */
+	inst = get_number(s, "1");
+	assert_string_equal(str_prop(inst, "Squares"), "1");
+	rms_instance_free(inst);
+}
+
 static void test_every_cim_type_decodes_typed_by_the_class_schema(void **state)
 {
 	rms_endpoint_proc *ep = *state;
 	rms_session *s = cim_session(ep);
 	assert_int_equal(rms_endpoint_reset(ep), 0);
 	rms_instance *inst = get_number(s, "2");
+	if (omi) {
+		every_cim_type_in_omi_form(s, inst);
+		/* Two Gets of instances and the two GetClass (X_Number,
+		 * X_NumberDetail) OMI refused, once each for the session, each
+		 * on its operation's one connection. */
+		assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 4);
+		assert_int_equal(rms_endpoint_stat(ep, "connections_accepted"), 2);
+		rms_session_free(s);
+		return;
+	}
 	/* The session fetched X_Number's schema (GetClass) and typed every
 	 * property by it: numbers range-checked into their widths. */
 	const rms_value *v;
@@ -477,6 +593,26 @@ static void test_without_a_schema_values_decode_by_shape(void **state)
 	rms_session_free(s);
 }
 
+/* A namespace that does not exist is that error, not "class schemas are
+ * not supported by this server": on OMI its DestinationUnreachable is the
+ * subcode of a refused GetClass too, but CIM status 3, INVALID_NAMESPACE
+ * (omi.md, Faults), says what is wrong. It said "not supported" before. */
+static void get_class_in_a_missing_namespace(rms_session *s, rms_request *r)
+{
+	rms_op *op = NULL;
+	assert_int_equal(rms_request_set_namespace(r, "root/nope"), 0);
+	rms_error_clear();
+	assert_int_equal(rms_op_start(&op, s, r), RMS_E_FAULT);
+	assert_null(op);
+	const rms_error *err = rms_error_last();
+	assert_null(strstr(rms_error_message(err), "not supported"));
+	if (omi) /* INVALID_NAMESPACE */
+		assert_int_equal(rms_error_cim_status(err), 3);
+	else /* WBEM_E_INVALID_NAMESPACE */
+		assert_int_equal(rms_error_wmi_code(err), 0x8004100Eu);
+	assert_int_equal(rms_request_set_namespace(r, NULL), 0);
+}
+
 static void test_get_class_schema(void **state)
 {
 	rms_endpoint_proc *ep = *state;
@@ -486,6 +622,23 @@ static void test_get_class_schema(void **state)
 	assert_int_equal(rms_request_set_class(r, "Win32_Service"), 0);
 	rms_op *op;
 	rms_error *err = NULL;
+	if (omi) {
+		/* The OMI personality serves no class schemas (see omi above):
+		 * its DestinationUnreachable fault for the cim-xml resource is
+		 * a clear "not supported by this server", with OMI's words. */
+		rms_error_clear();
+		assert_int_equal(rms_op_start(&op, s, r), RMS_E_UNSUPPORTED);
+		err = rms_error_dup(rms_error_last());
+		assert_non_null(strstr(rms_error_message(err), "not supported by this server"));
+		assert_string_equal(rms_error_fault_subcode(err), "a:DestinationUnreachable");
+		assert_int_equal(rms_error_cim_status(err), 5);
+		assert_int_equal(rms_error_phase(err), RMS_PHASE_REMOTE);
+		rms_error_free(err);
+		get_class_in_a_missing_namespace(s, r);
+		rms_request_free(r);
+		rms_session_free(s);
+		return;
+	}
 	if (rms_op_start(&op, s, r))
 		fail_msg("get class: %s", rms_error_message(rms_error_last()));
 	const rms_cim_class *c = rms_op_class(op);
@@ -521,6 +674,7 @@ static void test_get_class_schema(void **state)
 	err = rms_error_dup(rms_error_last());
 	assert_int_equal(rms_error_wmi_code(err), 0x80041010u);
 	rms_error_free(err);
+	get_class_in_a_missing_namespace(s, r);
 	rms_request_free(r);
 	rms_session_free(s);
 }
@@ -543,7 +697,10 @@ static void test_large_result_is_paged_within_the_envelope_limit(void **state)
 	int rc;
 	while ((rc = rms_op_next(op, &inst)) == 0) {
 		uint64_t id = 0;
-		assert_int_equal(rms_value_get_uint64(rms_instance_get(inst, "Id"), &id), 0);
+		if (omi) /* by shape: the text OMI sent */
+			id = number_prop(inst, "Id");
+		else
+			assert_int_equal(rms_value_get_uint64(rms_instance_get(inst, "Id"), &id), 0);
 		assert_true(id == n + 1); /* all, in order */
 		rms_instance_free(inst);
 		n++;
@@ -631,15 +788,31 @@ static void test_server_faults_carry_their_numbers(void **state)
 	rms_error_clear();
 	assert_int_equal(rms_enumerate(&op, s, NULL, "Win32_NoSuchClass"), RMS_E_FAULT);
 	err = rms_error_dup(rms_error_last());
-	assert_int_equal(rms_error_wmi_code(err), 0x80041010u); /* WBEM_E_INVALID_CLASS */
-	assert_non_null(rms_error_fault_subcode(err));
+	if (omi) {
+		/* omi.md, Faults: DestinationUnreachable, no wsman:FaultDetail,
+		 * OMI_Error's CIMStatusCode 5 INVALID_CLASS; with
+		 * OptimizeEnumeration it comes at once (omi.md, Enumeration). */
+		assert_string_equal(rms_error_fault_subcode(err), "a:DestinationUnreachable");
+		assert_int_equal(rms_error_cim_status(err), 5);
+		assert_int_equal(rms_error_wsman_code(err), 0);
+	} else {
+		assert_int_equal(rms_error_wmi_code(err), 0x80041010u); /* WBEM_E_INVALID_CLASS */
+		assert_non_null(rms_error_fault_subcode(err));
+	}
 	rms_error_free(err);
 
 	rms_error_clear();
 	assert_int_equal(rms_query(&op, s, NULL, "SELEC * FROM Win32_Service"), RMS_E_FAULT);
 	err = rms_error_dup(rms_error_last());
-	assert_string_equal(rms_error_fault_subcode(err), "n:CannotProcessFilter");
-	assert_int_equal(rms_error_wsman_code(err), 2150858778u);
+	if (omi) {
+		/* omi.md, Faults: any other status is wsman:InternalError; the
+		 * number is OMI_Error's CIMStatusCode, 15 INVALID_QUERY. */
+		assert_string_equal(rms_error_fault_subcode(err), "w:InternalError");
+		assert_int_equal(rms_error_cim_status(err), 15);
+	} else {
+		assert_string_equal(rms_error_fault_subcode(err), "n:CannotProcessFilter");
+		assert_int_equal(rms_error_wsman_code(err), 2150858778u);
+	}
 	rms_error_free(err);
 
 	rms_ref *k;
@@ -649,7 +822,10 @@ static void test_server_faults_carry_their_numbers(void **state)
 	rms_error_clear();
 	assert_int_equal(rms_get(&inst, s, k), RMS_E_FAULT);
 	err = rms_error_dup(rms_error_last());
-	assert_string_equal(rms_error_fault_subcode(err), "w:InvalidSelectors");
+	/* OMI: a selector it cannot use is wsman:InternalError (omi.md,
+	 * Addressing and Faults). */
+	assert_string_equal(rms_error_fault_subcode(err),
+	                    omi ? "w:InternalError" : "w:InvalidSelectors");
 	rms_error_free(err);
 	rms_ref_free(k);
 	rms_session_free(s);
@@ -678,11 +854,22 @@ static void test_failures_between_pages_say_how_far_it_got(void **state)
 		const rms_error *e = rms_op_error(op);
 		assert_true(n >= 10 && n < 200);
 		assert_int_equal(rms_error_items_delivered(e), n);
-		if (codes[i] == RMS_E_FAULT)
+		if (codes[i] == RMS_E_FAULT && omi) {
+			/* omi.md, Enumeration: an unknown context is
+			 * DestinationUnreachable, "Enumeration context not found". */
+			assert_string_equal(rms_error_fault_subcode(e), "a:DestinationUnreachable");
+			assert_non_null(strstr(rms_error_fault_reason(e),
+			                       "Enumeration context not found"));
+		} else if (codes[i] == RMS_E_FAULT) {
 			assert_int_equal(rms_error_wsman_code(e), 2150858779u);
+		}
 		/* The op stays failed: asking again repeats the error. */
 		assert_int_equal(rms_op_next(op, &inst), codes[i]);
 		rms_op_free(op);
+		/* The server lost the context, or the connection went: there is
+		 * nothing to release. (On OMI a Release would only draw another
+		 * "context not found"; it was sent before.) */
+		assert_int_equal(rms_endpoint_stat(ep, "releases"), 0);
 		rms_session_free(s);
 		rms_endpoint_stop(ep);
 		free(ep);
@@ -692,8 +879,12 @@ static void test_failures_between_pages_say_how_far_it_got(void **state)
 static void test_a_server_that_stops_answering_times_out(void **state)
 {
 	(void)state;
-	/* The Enumerate is answered, the first Pull never is. */
-	const char *extra[] = { "--max-batch", "10", "--instances", "100", "--fault", "stall:1",
+	/* The Enumerate is answered, the first Pull never is: three requests
+	 * are served (the Enumerate and the GetClass of X_Number and
+	 * X_NumberDetail, which OMI refuses), the fourth stalls. With stall:1
+	 * it was the schema fetches that stalled, each for the HTTP wait's
+	 * grace, and the test took 16 s. */
+	const char *extra[] = { "--max-batch", "10", "--instances", "100", "--fault", "stall:3",
 		                NULL };
 	rms_endpoint_proc *ep = start(extra);
 	rms_session_options o = opts_for(ep);
@@ -772,7 +963,8 @@ static void test_a_cancelled_enumeration_is_still_released(void **state)
 static void test_no_release_to_a_server_that_stopped_answering(void **state)
 {
 	(void)state;
-	const char *extra[] = { "--max-batch", "10", "--instances", "100", "--fault", "stall:1",
+	/* The first Pull stalls (see above). */
+	const char *extra[] = { "--max-batch", "10", "--instances", "100", "--fault", "stall:3",
 		                NULL };
 	rms_endpoint_proc *ep = start(extra);
 	rms_session_options o = opts_for(ep);
@@ -915,7 +1107,9 @@ static void test_a_get_driven_by_hand_ends_in_step_with_its_result(void **state)
 	assert_true(op->ended);
 	assert_non_null(op->result);
 	assert_true(rms_instance_equal(op->result, want));
-	assert_int_equal(rms_value_type(rms_instance_get(op->result, "U8")), RMS_TYPE_UINT8);
+	/* Typed by the schema; by shape on OMI, which serves none (see omi). */
+	assert_int_equal(rms_value_type(rms_instance_get(op->result, "U8")),
+	                 omi ? RMS_TYPE_STRING : RMS_TYPE_UINT8);
 	/* Stepping an ended op changes nothing. */
 	rms_wait w;
 	assert_int_equal(op->session->ops->step(op, &w), 0);
@@ -933,7 +1127,8 @@ static void test_a_get_driven_by_hand_ends_in_step_with_its_result(void **state)
 	assert_int_equal(step_until_ready(op, NULL), RMS_E_FAULT);
 	assert_true(op->ended);
 	assert_null(op->result);
-	assert_string_equal(rms_error_fault_subcode(rms_error_last()), "w:InvalidSelectors");
+	assert_string_equal(rms_error_fault_subcode(rms_error_last()),
+	                    omi ? "w:InternalError" : "w:InvalidSelectors");
 	rms_op_free(op);
 	rms_request_free(r);
 	rms_ref_free(k);
@@ -1070,7 +1265,9 @@ static void test_a_million_instances_stream_in_bounded_memory(void **state)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--million") == 0) {
+	if (argc > 1 && strcmp(argv[1], "--omi") == 0)
+		omi = true;
+	else if (argc > 1 && strcmp(argv[1], "--million") == 0) {
 		const struct CMUnitTest slow[] = {
 			cmocka_unit_test(test_a_million_instances_stream_in_bounded_memory),
 		};
