@@ -36,6 +36,7 @@ static const struct {
 	{"set", CLI_CMD_SET},           {"delete", CLI_CMD_DELETE},   {"assoc", CLI_CMD_ASSOC},
 	{"run", CLI_CMD_RUN},           {"compare", CLI_CMD_COMPARE}, {"ps", CLI_CMD_PS},
 	{"getclass", CLI_CMD_GETCLASS}, {"sessions", CLI_CMD_SESSIONS},
+	{"disconnect", CLI_CMD_DISCONNECT}, {"reconnect", CLI_CMD_RECONNECT},
 };
 
 const char *cli_command_name(cli_command cmd)
@@ -122,7 +123,10 @@ typedef enum opt_id {
 	O_SPN_HOST,
 	O_DELEGATE,
 	O_KEYTAB,
-	O_NO_CHANNEL_BINDING
+	O_NO_CHANNEL_BINDING,
+	O_DISCONNECTED,
+	O_KEEP,
+	O_IDLE_TIMEOUT
 } opt_id;
 
 /* ---- parsing helpers --------------------------------------------------- */
@@ -216,6 +220,11 @@ static int parse_target_timeout(cli_args *a, const char *v)
 static int parse_run_timeout(cli_args *a, const char *v)
 {
 	return parse_seconds(a, "--run-timeout", v, &a->run_timeout_ms);
+}
+
+static int parse_idle_timeout(cli_args *a, const char *v)
+{
+	return parse_seconds(a, "--idle-timeout", v, &a->idle_timeout_ms);
 }
 
 static int parse_envelope_kb(cli_args *a, const char *v)
@@ -696,6 +705,9 @@ static const opt_def options[] = {
 	{"file", 'f', true, O_FILE, .command = take_ps, FIELD(ps_file)},
 	{"subsystem", 0, true, O_SUBSYSTEM, .command = take_ps, FIELD(ps_subsystem)},
 	{"progress", 0, false, O_PROGRESS, .command = take_ps, FIELD(ps_progress)},
+	{"disconnected", 0, false, O_DISCONNECTED, FIELD(only_disconnected)},
+	{"keep", 0, false, O_KEEP, FIELD(keep)},
+	{"idle-timeout", 0, true, O_IDLE_TIMEOUT, .parse = parse_idle_timeout},
 };
 
 #undef FIELD
@@ -835,6 +847,26 @@ static int check_command_args(cli_args *a, cli_command cmd, const char *const *p
 	case CLI_CMD_COMPARE:
 		/* The compared command's arguments; compare itself has none. */
 		return check_command_args(a, a->compared, pos, npos);
+	case CLI_CMD_DISCONNECT:
+		if (npos > 1)
+			return usage(a, "disconnect takes the SCRIPT as one argument: quote it "
+			                "(unexpected '%s')",
+			             pos[1]);
+		if (npos && !*pos[0])
+			return usage(a, "disconnect: the SCRIPT is empty");
+		if (npos)
+			a->ps_script = pos[0];
+		return 0;
+	case CLI_CMD_RECONNECT:
+		if (npos == 0 || !*pos[0])
+			return usage(a, "reconnect needs the SHELL-ID that disconnect printed");
+		if (npos > 2)
+			return usage(a, "reconnect takes a SHELL-ID and at most one COMMAND-ID "
+			                "(unexpected '%s')",
+			             pos[2]);
+		a->shell_id = pos[0];
+		a->command_id = npos > 1 && *pos[1] ? pos[1] : NULL;
+		return 0;
 	case CLI_CMD_PS: {
 		const char *given[3];
 		size_t n = 0;
@@ -910,6 +942,18 @@ static int check_combinations(cli_args *a, const cmd_opt_use *use)
 	}
 	if (a->command == CLI_CMD_PS && a->backend == RMS_BACKEND_CIM)
 		return usage(a, "ps runs PowerShell on the PSSession backend, not with --backend cim");
+	if (a->only_disconnected && a->command != CLI_CMD_SESSIONS)
+		return usage(a, "--disconnected is only for the sessions command");
+	if (a->keep && a->command != CLI_CMD_RECONNECT)
+		return usage(a, "--keep is only for the reconnect command");
+	if (a->idle_timeout_ms && a->command != CLI_CMD_DISCONNECT)
+		return usage(a, "--idle-timeout is only for the disconnect command");
+	if ((a->command == CLI_CMD_DISCONNECT || a->command == CLI_CMD_RECONNECT) &&
+	    (a->backend == RMS_BACKEND_CIM ||
+	     (a->ps_protocol_set && a->ps_protocol != RMS_PS_PROTOCOL_POWERSHELL)))
+		return usage(a, "%s works on a PowerShell session (PowerShell remoting over WinRM): "
+		                "not with --backend cim or --protocol shell",
+		             cli_command_name(a->command));
 	if (a->command == CLI_CMD_PS && a->ps_protocol_set &&
 	    a->ps_protocol != RMS_PS_PROTOCOL_POWERSHELL)
 		return usage(a, "ps speaks PowerShell remoting: --protocol shell does not apply");
@@ -1391,7 +1435,9 @@ void cli_build_options(rms_session_options *o, const cli_args *a, rms_backend ba
 	               : a->verbose == 2 ? RMS_LOG_DEBUG
 	                                 : RMS_LOG_TRACE;
 	o->cim.cim_namespace = a->cim_namespace;
-	if (a->command == CLI_CMD_PS && backend == RMS_BACKEND_PSSESSION) {
+	if ((a->command == CLI_CMD_PS || a->command == CLI_CMD_DISCONNECT ||
+	     a->command == CLI_CMD_RECONNECT) &&
+	    backend == RMS_BACKEND_PSSESSION) {
 		o->pssession_v2.protocol = RMS_PS_PROTOCOL_POWERSHELL;
 		o->pssession_v2.ssh_subsystem = a->ps_subsystem;
 	} else if (a->ps_protocol_set && backend == RMS_BACKEND_PSSESSION) {
@@ -1463,6 +1509,8 @@ static int add_ps_pipeline(rms_request *req, const cli_args *a)
 static rms_op_kind kind_of(const cli_args *a, cli_command c)
 {
 	switch (c) {
+	case CLI_CMD_DISCONNECT:
+		return RMS_OP_POWERSHELL;
 	case CLI_CMD_GET:
 		return RMS_OP_GET;
 	case CLI_CMD_ENUM:
@@ -1495,7 +1543,7 @@ static int fill_request(rms_request *req, const cli_args *a, cli_command c)
 	rms_ref *ref = NULL;
 	rms_instance *input = NULL;
 	int rc = 0;
-	if (c != CLI_CMD_IDENTIFY && c != CLI_CMD_RUN && c != CLI_CMD_PS)
+	if (c != CLI_CMD_IDENTIFY && c != CLI_CMD_RUN && c != CLI_CMD_PS && c != CLI_CMD_DISCONNECT)
 		rc = rms_request_set_namespace(req, a->cim_namespace);
 	switch (c) {
 	case CLI_CMD_ENUM:
@@ -1539,6 +1587,7 @@ static int fill_request(rms_request *req, const cli_args *a, cli_command c)
 		rc = rms_request_set_command(req, a->run_command, a->run_argc, a->run_argv);
 		break;
 	case CLI_CMD_PS:
+	case CLI_CMD_DISCONNECT:
 		rc = add_ps_pipeline(req, a);
 		break;
 	default:

@@ -52,7 +52,9 @@ typedef enum cli_command {
 	CLI_CMD_COMPARE,
 	CLI_CMD_PS,
 	CLI_CMD_GETCLASS,
-	CLI_CMD_SESSIONS
+	CLI_CMD_SESSIONS,
+	CLI_CMD_DISCONNECT, /* open a PowerShell session, maybe start a script, disconnect */
+	CLI_CMD_RECONNECT   /* connect to a disconnected shell, read a pipeline */
 } cli_command;
 
 /* The command's name as typed ("enum"), or NULL. */
@@ -163,6 +165,12 @@ typedef struct cli_args {
 	 * library's Microsoft.PowerShell. */
 	char *ps_configuration_uri;
 	bool ps_progress;         /* --progress: print progress records */
+	/* disconnect / reconnect / sessions */
+	bool only_disconnected;   /* sessions --disconnected */
+	bool keep;                /* reconnect --keep: leave the shell disconnected again */
+	uint32_t idle_timeout_ms; /* disconnect --idle-timeout; 0: the shell's own */
+	const char *shell_id;     /* reconnect SHELL-ID */
+	const char *command_id;   /* reconnect SHELL-ID [COMMAND-ID] */
 
 	/* Why parsing failed: one line, without the "remsess: " prefix. */
 	char error[CLI_ERROR_MAX];

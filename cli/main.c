@@ -51,10 +51,131 @@ static int cmd_sessions(const cli_args *a)
 		rms_session_free(s);
 		return st;
 	}
+	if (a->only_disconnected) {
+		/* The ones a reconnect can take (State Disconnected). */
+		size_t keep = 0;
+		for (size_t i = 0; i < n; i++) {
+			const char *state = NULL;
+			rms_value_get_string(rms_instance_get(list[i], "State"), &state);
+			if (state && strcmp(state, "Disconnected") == 0)
+				list[keep++] = list[i];
+			else
+				rms_instance_free(list[i]);
+		}
+		n = keep;
+	}
 	int status = cli_print_shells(stdout, list, n, a->json);
 	for (size_t i = 0; i < n; i++)
 		rms_instance_free(list[i]);
 	rms_free(list);
+	rms_session_free(s);
+	return status;
+}
+
+/* The ids a later reconnect needs, as "name: value" lines or one JSON
+ * object (GUIDs: nothing to escape). */
+static void print_ids(const cli_args *a, const char *shell, const char *command)
+{
+	if (a->json) {
+		printf("{\"shell_id\":\"%s\"", shell ? shell : "");
+		if (command)
+			printf(",\"command_id\":\"%s\"", command);
+		printf("}\n");
+		return;
+	}
+	printf("shell-id: %s\n", shell ? shell : "");
+	if (command)
+		printf("command-id: %s\n", command);
+}
+
+/* Open a PowerShell session, start the script if one is given (without
+ * reading it), disconnect, and leave: the shell, and the script, run on
+ * for a later `reconnect`. */
+static int cmd_disconnect(const cli_args *a)
+{
+	rms_session_options o;
+	cli_build_options(&o, a, RMS_BACKEND_PSSESSION, cli_log_stderr, &verbosity);
+	rms_session *s = NULL;
+	int rc = rms_session_new(&s, RMS_BACKEND_PSSESSION, &o);
+	if (rc)
+		return report(a, "session", rc);
+	rms_op *op = NULL;
+	if (a->ps_script) {
+		rms_request *req = NULL;
+		if ((rc = cli_build_request(&req, a)) == 0)
+			rc = rms_op_start(&op, s, req);
+		rms_request_free(req);
+		if (rc) {
+			int st = report(a, "ps", rc);
+			rms_session_free(s);
+			return st;
+		}
+	}
+	if ((rc = rms_session_disconnect(s, a->idle_timeout_ms))) {
+		int st = report(a, "disconnect", rc);
+		rms_op_free(op);
+		rms_session_free(s);
+		return st;
+	}
+	char *cmd = op && rms_op_command_id(op) ? strdup(rms_op_command_id(op)) : NULL;
+	print_ids(a, rms_session_shell_id(s), cmd);
+	free(cmd);
+	/* Freeing a Disconnected session leaves its shell on the server. */
+	rms_op_free(op);
+	rms_session_free(s);
+	return CLI_EXIT_OK;
+}
+
+/* What one pipeline of the connected shell wrote (meanwhile and until it
+ * ends), printed as ps prints it. */
+static int receive_one(const cli_args *a, rms_session *s, const char *command_id)
+{
+	rms_op *op = NULL;
+	int rc = rms_session_receive(&op, s, command_id);
+	int status = rc ? report(a, "receive", rc)
+	                : cli_print_results(stdout, stderr, a, op, RMS_OP_POWERSHELL);
+	rms_op_free(op);
+	return status;
+}
+
+/* Connect to a disconnected shell; print what its pipelines wrote (the one
+ * COMMAND-ID names, else every command the server lists for the shell, in
+ * its order); then close the shell, or with --keep disconnect it again. */
+static int cmd_reconnect(const cli_args *a)
+{
+	rms_session_options o;
+	cli_build_options(&o, a, RMS_BACKEND_PSSESSION, cli_log_stderr, &verbosity);
+	rms_session *s = NULL;
+	int rc = rms_session_connect(&s, &o, a->shell_id);
+	if (rc)
+		return report(a, "reconnect", rc);
+	int status = CLI_EXIT_OK;
+	if (a->command_id) {
+		status = receive_one(a, s, a->command_id);
+	} else {
+		rms_instance **cmds = NULL;
+		size_t n = 0;
+		if ((rc = rms_session_shell_commands(s, rms_session_shell_id(s), &cmds, &n)))
+			status = report(a, "commands", rc);
+		for (size_t i = 0; i < n; i++) {
+			const char *id = NULL;
+			rms_value_get_string(rms_instance_get(cmds[i], "CommandId"), &id);
+			int st = id ? receive_one(a, s, id) : CLI_EXIT_OK;
+			if (st > status)
+				status = st;
+			rms_instance_free(cmds[i]);
+		}
+		rms_free(cmds);
+	}
+	if (a->keep) {
+		if ((rc = rms_session_disconnect(s, 0)) && !status)
+			status = report(a, "disconnect", rc);
+		else if (!rc)
+			fprintf(stderr, "remsess: shell %s left disconnected (--keep)\n",
+			        rms_session_shell_id(s));
+	} else if ((rc = rms_session_close(s)) && !status) {
+		status = report(a, "close", rc);
+	}
 	rms_session_free(s);
 	return status;
 }
@@ -286,13 +407,15 @@ static int dispatch(cli_args *a)
 		return rc;
 	}
 	verbosity = a->verbose;
-	if ((rc = rms_global_init()))
-		return report(a, "initialisation", rc);
-	int status = a->command == CLI_CMD_SESSION    ? cmd_session(a)
-	             : a->command == CLI_CMD_SESSIONS ? cmd_sessions(a)
-	             : cli_is_fanout(a)            ? cmd_fanout(a)
-	                                           : cmd_remote(a);
-	rms_global_cleanup();
+	/* No rms_global_init(): this program has one thread, and each transport
+	 * initialises what it needs on first use (libcurl and OpenSSL for WinRM,
+	 * libssh2 for SSH), so a command pays only for its own. */
+	int status = a->command == CLI_CMD_SESSION      ? cmd_session(a)
+	             : a->command == CLI_CMD_SESSIONS   ? cmd_sessions(a)
+	             : a->command == CLI_CMD_DISCONNECT ? cmd_disconnect(a)
+	             : a->command == CLI_CMD_RECONNECT  ? cmd_reconnect(a)
+	             : cli_is_fanout(a)                 ? cmd_fanout(a)
+	                                                : cmd_remote(a);
 	return status;
 }
 

@@ -612,6 +612,41 @@ static int ps_check(rms_session *s, rms_instance **info)
 	return t->check(s, info);
 }
 
+/* Disconnect, reconnect, ids: PowerShell remoting only (ps_psrp.c says
+ * what its carrier can do); the command shell says why not. */
+static int cmd_shell_no_disconnect(rms_session *s)
+{
+	return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+	                      "%s runs a command shell (%s): remsess disconnects only PowerShell "
+	                      "sessions (pssession protocol POWERSHELL over WinRM, as "
+	                      "Disconnect-PSSession)",
+	                      s->name, ts(s)->name);
+}
+
+static int ps_disconnect(rms_session *s, uint32_t idle_timeout_ms)
+{
+	if (psrp(s))
+		return rms__psrp_disconnect(s, idle_timeout_ms);
+	return cmd_shell_no_disconnect(s);
+}
+
+static int ps_reconnect(rms_session *s)
+{
+	if (psrp(s))
+		return rms__psrp_reconnect(s);
+	return cmd_shell_no_disconnect(s);
+}
+
+static const char *ps_shell_id(const rms_session *s)
+{
+	return psrp(s) ? rms__psrp_shell_id(s) : NULL;
+}
+
+static const char *ps_op_command_id(const rms_op *op)
+{
+	return psrp(op->session) ? rms__psrp_command_id(op) : NULL;
+}
+
 const struct rms_backend_ops rms__pssession_backend = {
 	.id = RMS_BACKEND_PSSESSION,
 	.name = "PSSession",
@@ -628,4 +663,8 @@ const struct rms_backend_ops rms__pssession_backend = {
 	.next_object = ps_next_object,
 	.op_free = ps_op_free,
 	.check = ps_check,
+	.disconnect = ps_disconnect,
+	.reconnect = ps_reconnect,
+	.shell_id = ps_shell_id,
+	.op_command_id = ps_op_command_id,
 };

@@ -47,7 +47,10 @@
 /* How much of the server's stderr is kept, for messages. */
 #define STDERR_KEEP 600
 
-enum phase { PH_CONNECT, PH_CHANNEL, PH_SUBSYSTEM, PH_POOL, PH_OPEN, PH_CLOSING, PH_GONE };
+/* PH_DISCONNECTED: over WinRM, the shell disconnected (rms_session_disconnect):
+ * nothing moves until a reconnect, a close (the Delete) or the free. */
+enum phase { PH_CONNECT, PH_CHANNEL, PH_SUBSYSTEM, PH_POOL, PH_OPEN, PH_CLOSING, PH_GONE,
+	     PH_DISCONNECTED };
 
 /* A call that left a packet half sent, to repeat before any other. */
 enum pend { P_NONE, P_WRITE, P_ADJUST };
@@ -110,6 +113,7 @@ struct psrp_op {
 	rms_ps_cim_pipeline cim_pl;
 	rms_ps_cim_classes classes;
 	uint64_t cim_items;
+	char command_id[37]; /* the pipeline's id as WinRS spells it (upper case) */
 };
 
 static struct psrp_conn *pc(const rms_session *s)
@@ -354,6 +358,11 @@ static int route_sends(struct psrp_conn *c)
 		case RMS_PSRP_SEND_CLOSE_POOL:
 			rc = push_packet(q, RMS_OOP_CLOSE, false);
 			break;
+		case RMS_PSRP_SEND_ATTACH:
+			/* rms__psrp_start refuses it over SSH before it gets here. */
+			rc = rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
+			                    "an attached pipeline over OutOfProc");
+			break;
 		}
 		rms__psrp_send_clear(&snd);
 		if (rc)
@@ -575,6 +584,11 @@ static int ssh_pump(rms_session *s, rms_wait *w, uint64_t deadline);
 static int pump(rms_session *s, rms_wait *w, uint64_t deadline)
 {
 	struct psrp_conn *c = pc(s);
+	if (c->phase == PH_DISCONNECTED)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "%s is disconnected: reconnect it (rms_session_reconnect) "
+		                      "before reading its pipelines",
+		                      s->name);
 	if (c->phase == PH_GONE)
 		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s is broken: %s", s->name,
 		                      c->pool && rms__psrp_pool_reason(c->pool)
@@ -667,16 +681,37 @@ static int new_pool(rms_session *s, struct psrp_conn *c, size_t max_fragment,
 	return rms__psrp_pool_new(&c->pool, &cfg);
 }
 
+/* A GUID as WinRS spells shell and command ids: upper case. */
+static void id_upper(const rms_guid *g, char out[37])
+{
+	rms__guid_format(g, out);
+	for (char *q = out; *q; q++)
+		if (*q >= 'a' && *q <= 'f')
+			*q = (char)(*q - 'a' + 'A');
+}
+
 /* Over WinRM: nothing to connect first (the Create carries the pool's
- * opening), so straight to the pool. */
+ * opening), so straight to the pool; rms_session_connect's session
+ * connects its pool to the disconnected shell instead (the Connect carries
+ * that). */
 static int winrm_open(rms_session *s, struct psrp_conn *c)
 {
 	size_t frag = 0;
-	int rc = rms__psrp_winrm_new(&c->wr, s, &frag);
-	if (rc)
+	rms_guid id;
+	const char *shell = s->connect_shell_id;
+	int rc = 0;
+	if (shell && rms__guid_parse(&id, shell, strlen(shell), "shell id"))
+		return rms__error_field(RMS_E_INVALID_ARG, "shell_id",
+		                        "'%.60s' is not a shell id (a PowerShell shell's id is its "
+		                        "runspace pool's GUID)",
+		                        shell);
+	char upper[37];
+	if (shell)
+		id_upper(&id, upper);
+	if ((rc = rms__psrp_winrm_new(&c->wr, s, &frag, shell ? upper : NULL)))
 		return rc;
 	if ((rc = new_pool(s, c, frag, RMS_DEFAULT_MAX_RECEIVED_OBJECT_WINRM)) ||
-	    (rc = rms__psrp_pool_open(c->pool)))
+	    (rc = shell ? rms__psrp_pool_connect(c->pool, &id) : rms__psrp_pool_open(c->pool)))
 		return rc;
 	c->deadline = rms__now_ms() + s->opts.operation_timeout_ms;
 	c->phase = PH_POOL;
@@ -685,6 +720,10 @@ static int winrm_open(rms_session *s, struct psrp_conn *c)
 
 int rms__psrp_open(rms_session *s)
 {
+	if (s->connect_shell_id && s->opts.transport == RMS_TRANSPORT_SSH)
+		return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		                      "connecting to a disconnected shell needs WinRM: PowerShell "
+		                      "remoting over SSH (OutOfProc) has no disconnected sessions");
 	if (s->opts.transport != RMS_TRANSPORT_SSH) {
 		struct psrp_conn *c = calloc(1, sizeof *c);
 		if (!c)
@@ -791,7 +830,7 @@ int rms__psrp_open_step(rms_session *s, rms_wait *w)
 			break;
 		case PH_POOL: {
 			rms_psrp_pool_state st = rms__psrp_pool_state(c->pool);
-			if (st == RMS_PSRP_POOL_OPENED) {
+			if (st == RMS_PSRP_POOL_OPENED && (!c->wr || rms__psrp_winrm_ready(c->wr))) {
 				c->phase = PH_OPEN;
 				s->stats.shells_opened++;
 				s->stats.shells_open++;
@@ -884,6 +923,15 @@ int rms__psrp_close(rms_session *s)
 	struct psrp_conn *c = pc(s);
 	if (!c)
 		return 0;
+	if (c->phase == PH_DISCONNECTED) {
+		/* As Remove-PSSession: the disconnected shell is deleted as it is
+		 * (its pipelines end with it), without reconnecting first. */
+		rms__psrp_winrm_delete_only(c->wr);
+		rms__psrp_pool_close(c->pool);
+		c->phase = PH_CLOSING;
+		c->deadline = rms__now_ms() + RMS_CLEANUP_TIMEOUT_MS;
+		return RMS_EAGAIN;
+	}
 	if (c->phase != PH_OPEN) {
 		disconnect(s, c, false);
 		c->phase = PH_GONE;
@@ -1004,6 +1052,31 @@ static int cim_start(rms_op *op, struct psrp_conn *c, struct psrp_op *p)
 	return 0;
 }
 
+/* rms_session_receive: the pipeline an earlier client (or this one, before
+ * a free) started, by its command id; its output from where the server
+ * kept it. */
+static int attach_start(rms_op *op, struct psrp_conn *c, struct psrp_op *p)
+{
+	const char *id = op->session->attach_command_id;
+	rms_guid g;
+	if (!c->wr)
+		return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		                      "reading a pipeline by its command id needs WinRM: PowerShell "
+		                      "remoting over SSH (OutOfProc) has no disconnected pipelines");
+	if (rms__guid_parse(&g, id, strlen(id), "command id"))
+		return rms__error_field(RMS_E_INVALID_ARG, "command_id",
+		                        "'%.60s' is not a command id (a GUID)", id);
+	int rc = rms__psrp_pipeline_attach(&p->pl, c->pool, &g);
+	if (!rc)
+		rc = rms__array_grow((void **)&c->ops, &c->opcap, c->nops + 1, sizeof *c->ops);
+	if (rc)
+		return rc;
+	c->ops[c->nops++] = op;
+	id_upper(&g, p->command_id);
+	p->deadline = rms__request_deadline(op->req);
+	return 0;
+}
+
 int rms__psrp_start(rms_op *op)
 {
 	rms_session *s = op->session;
@@ -1013,6 +1086,13 @@ int rms__psrp_start(rms_op *op)
 	if (!p)
 		return rms__error_nomem();
 	op->priv = p;
+	if (c->phase == PH_DISCONNECTED)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "%s is disconnected: reconnect it (rms_session_reconnect) "
+		                      "before starting a pipeline",
+		                      s->name);
+	if (s->attach_command_id)
+		return attach_start(op, c, p);
 	if (cim_kind(r->kind))
 		return cim_start(op, c, p);
 	rms_psrp_command *cmds = calloc(r->ps_ncmds, sizeof *cmds);
@@ -1051,6 +1131,7 @@ int rms__psrp_start(rms_op *op)
 	if (rc)
 		return rc;
 	c->ops[c->nops++] = op;
+	id_upper(rms__psrp_pipeline_id(p->pl), p->command_id);
 	p->deadline = rms__request_deadline(r);
 	return 0;
 }
@@ -1366,6 +1447,8 @@ void rms__psrp_op_free(rms_op *op)
 int rms__psrp_check(rms_session *s, rms_instance **info)
 {
 	struct psrp_conn *c = pc(s);
+	if (c && c->wr && c->phase == PH_DISCONNECTED)
+		return rms__psrp_winrm_check(c->wr, s, info);
 	if (!c || c->phase != PH_OPEN)
 		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s has no runspace pool open",
 		                      s->name);
@@ -1386,4 +1469,114 @@ int rms__psrp_check(rms_session *s, rms_instance **info)
 	if (rc && s->state == RMS_STATE_BROKEN)
 		return lost(s, rc);
 	return rc;
+}
+
+/* ---- disconnect, reconnect ------------------------------------------------------ */
+
+/* Pump the carrier until its Disconnect or Reconnect is answered. A fault
+ * (the server refused) leaves the session as it was; anything else (no
+ * answer, the connection lost) loses it. */
+static int link_wait(rms_session *s)
+{
+	struct psrp_conn *c = pc(s);
+	uint32_t limit = s->opts.operation_timeout_ms ? s->opts.operation_timeout_ms
+	                                              : RMS_DEFAULT_OPERATION_TIMEOUT_MS;
+	uint64_t deadline = rms__now_ms() + limit;
+	for (;;) {
+		if (rms__psrp_winrm_link_settled(c->wr))
+			return 0;
+		if (rms__now_ms() >= deadline)
+			return lost(s, rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_RECEIVE,
+			                              "the server did not answer within %u ms", limit));
+		rms_wait w;
+		rms__wait_clear(&w);
+		int rc = rms__psrp_winrm_pump(c->wr, s, c->pool, &w, deadline);
+		for (size_t i = 0; i < c->nops; i++)
+			rms__ps_op_wake(c->ops[i]);
+		if (rc == RMS_EAGAIN) {
+			if ((rc = rms__wait_block(&w)))
+				return lost(s, rc);
+			continue;
+		}
+		if (rc == RMS_E_FAULT && rms__psrp_winrm_link_settled(c->wr))
+			return rc;
+		if (rc)
+			return lost(s, rc);
+	}
+}
+
+/* Why this session cannot be disconnected, raised; 0 when it can. */
+static int can_disconnect(rms_session *s, struct psrp_conn *c)
+{
+	if (!c->wr)
+		return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		                      "%s speaks PowerShell remoting over SSH, which has no "
+		                      "disconnected sessions (only WinRM shells can be disconnected)",
+		                      s->name);
+	if (!rms__psrp_pool_protocol_at_least(c->pool, 2, 2))
+		return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		                      "the server speaks PowerShell remoting protocol %s; disconnecting "
+		                      "needs 2.2 or later (PowerShell 3.0, WinRM 3.0)",
+		                      rms__psrp_pool_server_protocol(c->pool)
+		                              ? rms__psrp_pool_server_protocol(c->pool)
+		                              : "(unknown)");
+	return 0;
+}
+
+int rms__psrp_disconnect(rms_session *s, uint32_t idle_timeout_ms)
+{
+	struct psrp_conn *c = pc(s);
+	int rc = can_disconnect(s, c);
+	if (rc)
+		return rc;
+	if (c->phase != PH_OPEN)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s has no runspace pool open",
+		                      s->name);
+	if ((rc = rms__psrp_winrm_disconnect(c->wr, idle_timeout_ms)) || (rc = link_wait(s)))
+		return rc;
+	c->phase = PH_DISCONNECTED;
+	rms__log(&s->log, RMS_LOG_INFO, "%s: disconnected from shell %s", s->name,
+	         rms__psrp_winrm_shell_id(c->wr));
+	return 0;
+}
+
+int rms__psrp_reconnect(rms_session *s)
+{
+	struct psrp_conn *c = pc(s);
+	int rc = can_disconnect(s, c);
+	if (rc)
+		return rc;
+	if (c->phase != PH_DISCONNECTED)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s is not disconnected",
+		                      s->name);
+	if ((rc = rms__psrp_winrm_reconnect(c->wr)))
+		return rc;
+	c->phase = PH_OPEN;
+	if ((rc = link_wait(s))) {
+		if (c->phase == PH_OPEN)
+			c->phase = PH_DISCONNECTED; /* refused: still disconnected */
+		return rc;
+	}
+	rms__log(&s->log, RMS_LOG_INFO, "%s: reconnected to shell %s", s->name,
+	         rms__psrp_winrm_shell_id(c->wr));
+	for (size_t i = 0; i < c->nops; i++)
+		rms__ps_op_wake(c->ops[i]);
+	return 0;
+}
+
+const char *rms__psrp_shell_id(const rms_session *s)
+{
+	const struct psrp_conn *c = pc(s);
+	if (!c || !c->wr || !rms__psrp_winrm_shell_id(c->wr)[0])
+		return NULL;
+	return rms__psrp_winrm_shell_id(c->wr);
+}
+
+const char *rms__psrp_command_id(const rms_op *op)
+{
+	const struct psrp_op *p = pop_(op);
+	const struct psrp_conn *c = pc(op->session);
+	if (!p || !c || !c->wr || !p->command_id[0])
+		return NULL;
+	return p->command_id;
 }

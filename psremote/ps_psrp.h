@@ -31,5 +31,11 @@ int rms__psrp_next_object(rms_op *op, rms_ps_stream *stream, rms_value **out);
 int rms__psrp_next(rms_op *op, rms_instance **out);
 void rms__psrp_op_free(rms_op *op);
 int rms__psrp_check(rms_session *s, rms_instance **info);
+/* rms_session_disconnect / _reconnect (over WinRM, protocol 2.2+), the
+ * shell id and a pipeline's command id (NULL over SSH). */
+int rms__psrp_disconnect(rms_session *s, uint32_t idle_timeout_ms);
+int rms__psrp_reconnect(rms_session *s);
+const char *rms__psrp_shell_id(const rms_session *s);
+const char *rms__psrp_command_id(const rms_op *op);
 
 #endif

@@ -50,6 +50,8 @@ struct rms_psrp_pool {
 	char *server_protocol;
 	rms_value *private_data;
 	bool open_queued;
+	bool connecting; /* a connect, not an open: Opened by RUNSPACEPOOL_INIT_DATA */
+	int init_max;    /* RUNSPACEPOOL_INIT_DATA's MaxRunspaces */
 	int64_t next_ci;
 	int64_t pending_ci;
 	int answer; /* -1 none pending or unanswered, 0 no, 1 yes */
@@ -413,6 +415,54 @@ int rms__psrp_pool_open(rms_psrp_pool *p)
 		return rms_error_last() ? rc : rms__error_nomem();
 	p->open_queued = true;
 	return 0;
+}
+
+int rms__psrp_pool_connect(rms_psrp_pool *p, const rms_guid *id)
+{
+	if (p->open_queued)
+		return 0;
+	p->id = *id;
+	struct mk m = { 0 };
+	rms_psobject *cap, *con;
+	rms_value *vcap = mk_obj(&m, &cap);
+	mk_set(&m, cap, "protocolversion", mk_version(&m, p->cfg.protocol_version));
+	mk_set(&m, cap, "PSVersion", mk_version(&m, "2.0"));
+	mk_set(&m, cap, "SerializationVersion", mk_version(&m, "1.1.0.1"));
+	/* MS-PSRP 2.2.2.29: an empty string is the default pool (1 and 1), as
+	 * pypsrp sends it to Windows; other sizes as the optional properties. */
+	rms_value *vcon = NULL;
+	if (p->cfg.min_runspaces == 1 && p->cfg.max_runspaces == 1) {
+		vcon = mk_str(&m, "");
+	} else {
+		vcon = mk_obj(&m, &con);
+		mk_set(&m, con, "MinRunspaces", mk_i32(&m, p->cfg.min_runspaces));
+		mk_set(&m, con, "MaxRunspaces", mk_i32(&m, p->cfg.max_runspaces));
+	}
+	int rc = m.rc;
+	if (!rc)
+		rc = queue_message(p, NULL, RMS_PSRP_SESSION_CAPABILITY, &zero_guid, vcap, false);
+	if (!rc)
+		rc = queue_message(p, NULL, RMS_PSRP_CONNECT_RUNSPACEPOOL, &zero_guid, vcon, false);
+	rms_value_free(vcap);
+	rms_value_free(vcon);
+	if (rc)
+		return rms_error_last() ? rc : rms__error_nomem();
+	p->open_queued = true;
+	p->connecting = true;
+	return 0;
+}
+
+int rms__psrp_pool_max_runspaces(const rms_psrp_pool *p)
+{
+	return p->init_max;
+}
+
+bool rms__psrp_pool_protocol_at_least(const rms_psrp_pool *p, int major, int minor)
+{
+	int a = 0, b = 0;
+	if (!p->server_protocol || sscanf(p->server_protocol, "%d.%d", &a, &b) < 1)
+		return false;
+	return a > major || (a == major && b >= minor);
 }
 
 static void fail_pipelines(rms_psrp_pool *p, const char *why);
@@ -832,6 +882,7 @@ static int pool_message(rms_psrp_pool *p, const rms_psrp_message *msg)
 	case RMS_PSRP_RUNSPACEPOOL_STATE:
 	case RMS_PSRP_RUNSPACE_AVAILABILITY:
 	case RMS_PSRP_RUNSPACEPOOL_HOST_CALL:
+	case RMS_PSRP_RUNSPACEPOOL_INIT_DATA:
 		if ((rc = decode(&v, msg)))
 			return rc;
 		break;
@@ -851,8 +902,25 @@ static int pool_message(rms_psrp_pool *p, const rms_psrp_message *msg)
 		if (!x || rms_value_get_text(x, &t) != 0 || !t)
 			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 			                    "the server's SESSION_CAPABILITY has no protocolversion");
-		else if (!(p->server_protocol = strdup(t)))
-			rc = rms__error_nomem();
+		else {
+			free(p->server_protocol);
+			if (!(p->server_protocol = strdup(t)))
+				rc = rms__error_nomem();
+		}
+		break;
+	}
+	case RMS_PSRP_RUNSPACEPOOL_INIT_DATA: {
+		/* The answer to CONNECT_RUNSPACEPOOL (MS-PSRP 2.2.2.32): the pool is
+		 * there, with these runspaces. */
+		int64_t n = 0;
+		if (!prop_int(v, "MaxRunspaces", &n))
+			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			                    "the server's RUNSPACEPOOL_INIT_DATA has no MaxRunspaces");
+		else {
+			p->init_max = (int)n;
+			if (p->connecting && p->state == RMS_PSRP_POOL_OPENING)
+				p->state = RMS_PSRP_POOL_OPENED;
+		}
 		break;
 	}
 	case RMS_PSRP_APPLICATION_PRIVATE_DATA:
@@ -1024,6 +1092,32 @@ int rms__psrp_pipeline_new(rms_psrp_pipeline **out, rms_psrp_pool *p,
 		}
 		free(pl);
 		return rms_error_last() ? rc : rms__error_nomem();
+	}
+	p->pls[p->npls++] = pl;
+	*out = pl;
+	return 0;
+}
+
+int rms__psrp_pipeline_attach(rms_psrp_pipeline **out, rms_psrp_pool *p, const rms_guid *id)
+{
+	*out = NULL;
+	if (p->state != RMS_PSRP_POOL_OPENED)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "the runspace pool is %s, not Opened",
+		                      rms__psrp_pool_state_name(p->state));
+	if (find_pipeline(p, id))
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "the pipeline is read by another operation of this session");
+	rms_psrp_pipeline *pl = calloc(1, sizeof *pl);
+	if (!pl)
+		return rms__error_nomem();
+	pl->pool = p;
+	pl->id = *id;
+	pl->state = RMS_PSRP_PIPELINE_RUNNING;
+	if (rms__array_grow((void **)&p->pls, &p->plcap, p->npls + 1, sizeof *p->pls) ||
+	    !push_send(p, RMS_PSRP_SEND_ATTACH, id)) {
+		free(pl);
+		return rms__error_nomem();
 	}
 	p->pls[p->npls++] = pl;
 	*out = pl;

@@ -14,7 +14,12 @@
  *                 streams, PIPELINE_STATE Completed / Failed / Stopped;
  *   host calls    a non-interactive host: a call with call id -100 needs
  *                 no answer; any other gets an error answer at once;
- *   runspaces     SET_MAX_RUNSPACES / SET_MIN_RUNSPACES and their answers.
+ *   runspaces     SET_MAX_RUNSPACES / SET_MIN_RUNSPACES and their answers;
+ *   connect       to a pool another client left disconnected (protocol 2.2+,
+ *                 MS-PSRP 3.1.4.10.3): SESSION_CAPABILITY + CONNECT_RUNSPACEPOOL,
+ *                 then the server's SESSION_CAPABILITY and RUNSPACEPOOL_INIT_DATA
+ *                 (its runspaces) make it Opened; its pipelines are attached by
+ *                 id (no CREATE_PIPELINE) and give what they wrote meanwhile.
  *
  * Received messages are checked against MaximumReceivedObjectSize while
  * they are put back together; memory is bounded by one message plus the
@@ -56,7 +61,9 @@ typedef enum rms_psrp_send_kind {
 	RMS_PSRP_SEND_CREATE,       /* a new pipeline (guid): its CREATE_PIPELINE fragments */
 	RMS_PSRP_SEND_STOP,         /* stop pipeline guid (OutOfProc Signal, WinRS ctrl_c) */
 	RMS_PSRP_SEND_CLOSE_PIPELINE, /* the pipeline guid is done with */
-	RMS_PSRP_SEND_CLOSE_POOL    /* close the pool */
+	RMS_PSRP_SEND_CLOSE_POOL,   /* close the pool */
+	RMS_PSRP_SEND_ATTACH        /* read pipeline guid, which an earlier client started
+	                               (WinRS: Connect CommandId=guid) */
 } rms_psrp_send_kind;
 
 typedef struct rms_psrp_send {
@@ -88,6 +95,18 @@ void rms__psrp_pool_set_max_fragment(rms_psrp_pool *p, size_t max_fragment);
 
 /* Queue SESSION_CAPABILITY and INIT_RUNSPACEPOOL (once). */
 int rms__psrp_pool_open(rms_psrp_pool *p);
+/* Queue SESSION_CAPABILITY and CONNECT_RUNSPACEPOOL for the pool id (a
+ * shell another client left disconnected) instead of an open (once, and
+ * not after rms__psrp_pool_open). The pool is Opened when the server's
+ * RUNSPACEPOOL_INIT_DATA comes. */
+int rms__psrp_pool_connect(rms_psrp_pool *p, const rms_guid *id);
+/* The runspaces the server said the pool has (RUNSPACEPOOL_INIT_DATA);
+ * 0 before. */
+int rms__psrp_pool_max_runspaces(const rms_psrp_pool *p);
+/* Whether the server's protocol version (SESSION_CAPABILITY) is at least
+ * major.minor; false before it came. */
+bool rms__psrp_pool_protocol_at_least(const rms_psrp_pool *p, int major, int minor);
+
 /* Queue the pool's close (pipelines still running are abandoned). */
 int rms__psrp_pool_close(rms_psrp_pool *p);
 /* The transport saw the close acknowledged, or the server gone: Closed. */
@@ -164,6 +183,10 @@ typedef struct rms_psrp_pipeline_spec {
 /* Create a pipeline on an Opened pool and queue its CREATE_PIPELINE. */
 int rms__psrp_pipeline_new(rms_psrp_pipeline **out, rms_psrp_pool *p,
                            const rms_psrp_pipeline_spec *spec);
+/* A pipeline an earlier client started on this pool (by its id): no
+ * CREATE_PIPELINE; an ATTACH send asks the carrier to read it. Its events
+ * are what the server kept for it. */
+int rms__psrp_pipeline_attach(rms_psrp_pipeline **out, rms_psrp_pool *p, const rms_guid *id);
 /* Free: a pipeline not finished is stopped first; one not closed gets its
  * close queued. The pool keeps nothing of it. */
 void rms__psrp_pipeline_free(rms_psrp_pipeline *pl);

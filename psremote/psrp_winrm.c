@@ -22,6 +22,11 @@
  * as a string and takes any other code for a close. */
 #define PS_SIGNAL_STOP "powershell/signal/crtl_c"
 #define PS_NS "http://schemas.microsoft.com/powershell"
+/* WinRS' disconnect family (MS-WSMV 3.1.4.15-3.1.4.17), on PowerShell
+ * shells only. */
+#define ACTION_DISCONNECT "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Disconnect"
+#define ACTION_RECONNECT "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Reconnect"
+#define ACTION_CONNECT "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Connect"
 /* Room in an envelope for everything but the base64 of the fragments
  * (pypsrp's formula: 2048 bytes of headers and markup). */
 #define ENVELOPE_OVERHEAD 2048u
@@ -32,7 +37,7 @@
  * idle Receive (one exchange is in flight at a time). */
 #define RECEIVE_ALONE_MS 1000u
 
-enum act_kind { A_SEND, A_COMMAND, A_STOP, A_TERMINATE, A_DELETE };
+enum act_kind { A_SEND, A_COMMAND, A_STOP, A_TERMINATE, A_DELETE, A_CONNECT_COMMAND };
 
 struct action {
 	enum act_kind kind;
@@ -47,7 +52,10 @@ struct stream {
 	bool done; /* CommandState Done, or closed */
 };
 
-enum exchange { X_NONE, X_IDENTIFY, X_CONFIG, X_CREATE, X_ACTION, X_RECEIVE };
+enum exchange { X_NONE, X_IDENTIFY, X_CONFIG, X_CREATE, X_CONNECT, X_ACTION, X_RECEIVE, X_LINK };
+
+/* The shell's connection (psrp_winrm.h). */
+enum link { L_OPEN, L_DISCONNECTING, L_DISCONNECTED, L_RECONNECTING };
 
 /* Before the shell: Identify (the server's stack, and the login checked),
  * then winrm/config for MaxEnvelopeSize unless the options set one. */
@@ -75,6 +83,11 @@ struct psrp_winrm {
 	struct action cur;  /* the action in flight */
 	rms_guid receiving; /* the stream of the Receive in flight */
 	uint32_t idle_ms;   /* the shell's IdleTimeOut asked for; 0: the server's */
+	enum link link;
+	uint32_t disconnect_idle_ms; /* the Disconnect's IdleTimeOut; 0: none */
+	bool connect_mode;  /* Connect to shell_id (a disconnected shell), not Create */
+	bool pool_receive_once; /* after a Connect: one Receive on the pool */
+	bool deleting;      /* only the Delete goes out (close of a disconnected shell) */
 };
 
 static void guid_upper(const rms_guid *g, char out[37])
@@ -85,7 +98,8 @@ static void guid_upper(const rms_guid *g, char out[37])
 			*p = (char)(*p - 'a' + 'A');
 }
 
-int rms__psrp_winrm_new(struct psrp_winrm **out, rms_session *s, size_t *max_fragment)
+int rms__psrp_winrm_new(struct psrp_winrm **out, rms_session *s, size_t *max_fragment,
+                        const char *connect_shell_id)
 {
 	*out = NULL;
 	struct psrp_winrm *x = calloc(1, sizeof *x);
@@ -93,6 +107,10 @@ int rms__psrp_winrm_new(struct psrp_winrm **out, rms_session *s, size_t *max_fra
 		return rms__error_nomem();
 	rms__buf_init(&x->creation);
 	x->idle_ms = s->opts.pssession.idle_timeout_ms;
+	if (connect_shell_id) {
+		x->connect_mode = true;
+		snprintf(x->shell_id, sizeof x->shell_id, "%s", connect_shell_id);
+	}
 	const char *uri = s->opts.pssession.shell_uri;
 	if (!uri || strncmp(uri, PS_URI_PREFIX, strlen(PS_URI_PREFIX)) != 0)
 		uri = PS_DEFAULT_URI;
@@ -248,6 +266,11 @@ static int route(struct psrp_winrm *x, rms_psrp_pool *pool)
 		int rc = 0;
 		struct action *a = NULL;
 		bool pool_stream = rms__guid_is_zero(&snd.guid);
+		if (x->deleting) {
+			/* The shell goes whole: nothing of its pipelines is sent. */
+			rms__psrp_send_clear(&snd);
+			continue;
+		}
 		switch (snd.kind) {
 		case RMS_PSRP_SEND_DATA:
 			if (pool_stream && !x->created && !snd.prompt_response) {
@@ -286,6 +309,9 @@ static int route(struct psrp_winrm *x, rms_psrp_pool *pool)
 		}
 		case RMS_PSRP_SEND_CLOSE_POOL:
 			rc = push_action(x, A_DELETE, &snd.guid) ? 0 : RMS_E_NOMEM;
+			break;
+		case RMS_PSRP_SEND_ATTACH:
+			rc = push_action(x, A_CONNECT_COMMAND, &snd.guid) ? 0 : RMS_E_NOMEM;
 			break;
 		}
 		rms__psrp_send_clear(&snd);
@@ -454,6 +480,12 @@ static int start_action(struct psrp_winrm *x)
 	case A_DELETE:
 		verb = RMS_ACTION_DELETE;
 		break;
+	case A_CONNECT_COMMAND:
+		/* A pipeline an earlier client started: Receive on it from here
+		 * (pypsrp's recording of Windows). */
+		verb = ACTION_CONNECT;
+		rms__buf_printf(&b, "<rsp:Connect CommandId=\"%s\"/>", cid);
+		break;
 	}
 	if (!rc && b.failed)
 		rc = rms__error_nomem();
@@ -509,6 +541,64 @@ static int start_receive(struct psrp_winrm *x, const struct stream *st, size_t a
 	return rc;
 }
 
+/* A Connect to a shell another client left disconnected: the pool's
+ * SESSION_CAPABILITY and CONNECT_RUNSPACEPOOL in connectXml (MS-PSRP
+ * 3.1.5.3.14), the protocol version as the Create's. */
+static int start_connect(struct psrp_winrm *x)
+{
+	rms_buf b;
+	rms__buf_init(&b);
+	rms__buf_puts(&b, "<rsp:Connect><connectXml xmlns=\"" PS_NS "\">");
+	rms__base64_append(&b, x->creation.data, x->creation.len);
+	rms__buf_puts(&b, "</connectXml></rsp:Connect>");
+	int rc = b.failed ? rms__error_nomem() : 0;
+	if (!rc && !x->selectors &&
+	    (rc = rms_ref_new(&x->selectors, NULL, NULL)) == 0)
+		rc = rms_ref_add_selector(x->selectors, "ShellId", x->shell_id);
+	if (!rc) {
+		static const rms_wsman_option opts[] = {
+			{ "protocolversion", "2.3", NULL, true },
+		};
+		rms_wsman_request req = shell_req(x, ACTION_CONNECT, b.data, 0);
+		req.options = opts;
+		req.noptions = 1;
+		req.options_must_understand = true;
+		rc = rms__wsman_start(x->w, &req);
+	}
+	rms__buf_free(&b);
+	if (!rc)
+		x->ex = X_CONNECT;
+	return rc;
+}
+
+/* Disconnect or Reconnect, as the link asks. */
+static int start_link(struct psrp_winrm *x)
+{
+	rms_buf b;
+	rms__buf_init(&b);
+	const char *action = ACTION_RECONNECT;
+	if (x->link == L_DISCONNECTING) {
+		action = ACTION_DISCONNECT;
+		/* MS-PSRP 3.1.5.3.16: an optional IdleTimeOut replaces the
+		 * Create's while nobody is connected. */
+		if (x->disconnect_idle_ms)
+			rms__buf_printf(&b, "<rsp:Disconnect><rsp:IdleTimeOut>PT%u.%03uS"
+			                    "</rsp:IdleTimeOut></rsp:Disconnect>",
+			                x->disconnect_idle_ms / 1000, x->disconnect_idle_ms % 1000);
+		else
+			rms__buf_puts(&b, "<rsp:Disconnect/>");
+	}
+	int rc = b.failed ? rms__error_nomem() : 0;
+	if (!rc) {
+		rms_wsman_request req = shell_req(x, action, b.data, 0);
+		rc = rms__wsman_start(x->w, &req);
+	}
+	rms__buf_free(&b);
+	if (!rc)
+		x->ex = X_LINK;
+	return rc;
+}
+
 /* ---- answers --------------------------------------------------------------- */
 
 
@@ -545,6 +635,51 @@ static int created(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool,
 	if ((rc = add_stream(x, &zero)))
 		return rms__error_nomem();
 	rms__log(&s->log, RMS_LOG_INFO, "%s: PowerShell shell %s created", s->name, x->shell_id);
+	return 0;
+}
+
+static int connected(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool,
+                     rms_wsman_reply *reply)
+{
+	xmlNode *el;
+	int rc = rms__winrm_first_element(reply, &el, "PowerShell shell Connect");
+	if (rc)
+		return rc;
+	xmlNode *cx = rms__xml_is(el, RMS_NS_SHELL, "ConnectResponse")
+	                      ? rms__xml_child(el, PS_NS, "connectResponseXml")
+	                      : NULL;
+	/* MS-PSRP 3.1.5.3.15: without the server's SESSION_CAPABILITY there,
+	 * the pool is Broken. */
+	if (!cx)
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                      "the Connect answer has no connectResponseXml (the server's "
+		                      "SESSION_CAPABILITY)");
+	char *text = rms__xml_text(cx);
+	unsigned char *data = NULL;
+	size_t len = 0;
+	if (!text)
+		return rms__error_nomem();
+	rc = rms__base64_decode(&data, &len, text, strlen(text));
+	free(text);
+	if (rc)
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                      "the Connect answer's connectResponseXml is not base64");
+	rc = rms__psrp_pool_feed(pool, data, len);
+	free(data);
+	if (rc)
+		return rc;
+	if (!x->selectors) {
+		if ((rc = rms_ref_new(&x->selectors, NULL, NULL)) ||
+		    (rc = rms_ref_add_selector(x->selectors, "ShellId", x->shell_id)))
+			return rc;
+	}
+	x->created = true;
+	x->pool_receive_once = true;
+	static const rms_guid zero;
+	if (add_stream(x, &zero))
+		return rms__error_nomem();
+	rms__log(&s->log, RMS_LOG_INFO, "%s: connected to PowerShell shell %s", s->name,
+	         x->shell_id);
 	return 0;
 }
 
@@ -596,6 +731,9 @@ static int action_done(struct psrp_winrm *x, rms_psrp_pool *pool)
 		x->deleted = true;
 		rms__psrp_pool_closed(pool);
 		break;
+	case A_CONNECT_COMMAND:
+		rc = add_stream(x, &a->guid) ? rms__error_nomem() : 0;
+		break;
 	default:
 		break;
 	}
@@ -611,8 +749,32 @@ static int complete(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool, i
 	x->ex = X_NONE;
 	if (ex == X_IDENTIFY || ex == X_CONFIG)
 		return setup_done(x, s, pool, ex, rc, reply); /* it frees the reply */
+	if (ex == X_RECEIVE && rms__guid_is_zero(&x->receiving))
+		x->pool_receive_once = false;
 	if (ex == X_RECEIVE && rc == RMS_E_TIMEOUT && rms__fault_is_timed_out(rms_error_last())) {
 		rms_error_clear(); /* nothing yet */
+		return 0;
+	}
+	if (ex == X_LINK) {
+		if (!rc)
+			x->link = x->link == L_DISCONNECTING ? L_DISCONNECTED : L_OPEN;
+		else /* refused: the shell stays as it was */
+			x->link = x->link == L_DISCONNECTING ? L_OPEN : L_DISCONNECTED;
+		if (!rc)
+			rms__wsman_reply_free(reply);
+		return rc;
+	}
+	if (ex == X_ACTION && rc && x->cur.kind == A_CONNECT_COMMAND) {
+		/* The server has no such pipeline for us: that op fails, the
+		 * session goes on. */
+		const rms_error *e = rms_error_last();
+		char *why = rms__asprintf("the server did not connect to the pipeline: %s",
+		                          e ? rms_error_message(e) : "refused");
+		rms__psrp_pipeline_ended_by_carrier(pool, &x->cur.guid,
+		                                    why ? why : "the server refused the pipeline");
+		free(why);
+		rms_error_clear();
+		action_clear(&x->cur);
 		return 0;
 	}
 	if (ex == X_ACTION && rc && x->cur.kind == A_TERMINATE) {
@@ -631,6 +793,9 @@ static int complete(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool, i
 	case X_CREATE:
 		rc = created(x, s, pool, reply);
 		break;
+	case X_CONNECT:
+		rc = connected(x, s, pool, reply);
+		break;
 	case X_RECEIVE:
 		rc = received(x, pool, reply);
 		break;
@@ -639,6 +804,7 @@ static int complete(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *pool, i
 		break;
 	case X_IDENTIFY:
 	case X_CONFIG:
+	case X_LINK:
 	case X_NONE:
 		break;
 	}
@@ -681,7 +847,20 @@ int rms__psrp_winrm_pump(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *po
 		} else if (!x->created) {
 			if (!x->creation.len)
 				return rounds ? 0 : RMS_EAGAIN;
-			rc = start_create(x, pool);
+			rc = x->connect_mode ? start_connect(x) : start_create(x, pool);
+		} else if (x->link == L_DISCONNECTED) {
+			/* Nothing goes out until a Reconnect (or the Delete). */
+			rms__wait_clear(w);
+			rms__wait_until(w, deadline ? deadline : rms__now_ms() + RECEIVE_ALONE_MS);
+			return rounds ? 0 : RMS_EAGAIN;
+		} else if (x->link == L_RECONNECTING ||
+		           (x->link == L_DISCONNECTING && x->head >= x->nacts)) {
+			/* Everything queued went out first (WSManDisconnectShell's
+			 * rule); no Receive is begun meanwhile. */
+			rc = start_link(x);
+		} else if (x->link == L_DISCONNECTING) {
+			rc = start_action(x);
+			x->last_action = true;
 		} else if (x->head < x->nacts && !(only_cleanup(x) && x->last_action && has_active(x))) {
 			prefer_work(x);
 			rc = start_action(x);
@@ -690,7 +869,8 @@ int rms__psrp_winrm_pump(struct psrp_winrm *x, rms_session *s, rms_psrp_pool *po
 			/* The pool's own stream only while it opens. */
 			static const rms_guid zero;
 			struct stream *ps = find_stream(x, &zero);
-			if (ps && rms__psrp_pool_state(pool) != RMS_PSRP_POOL_OPENING)
+			if (ps && rms__psrp_pool_state(pool) != RMS_PSRP_POOL_OPENING &&
+			    !x->pool_receive_once)
 				ps->done = true;
 			size_t active;
 			const struct stream *st = next_stream(x, &active);
@@ -735,4 +915,50 @@ bool rms__psrp_winrm_settled(const struct psrp_winrm *x)
 bool rms__psrp_winrm_idle(const struct psrp_winrm *x)
 {
 	return x->ex == X_NONE;
+}
+
+int rms__psrp_winrm_disconnect(struct psrp_winrm *x, uint32_t idle_ms)
+{
+	if (x->link != L_OPEN || !x->created || x->deleted)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                      "the shell is not connected, so it cannot be disconnected");
+	x->link = L_DISCONNECTING;
+	x->disconnect_idle_ms = idle_ms;
+	return 0;
+}
+
+int rms__psrp_winrm_reconnect(struct psrp_winrm *x)
+{
+	if (x->link != L_DISCONNECTED)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "the shell is not disconnected");
+	x->link = L_RECONNECTING;
+	return 0;
+}
+
+bool rms__psrp_winrm_disconnected(const struct psrp_winrm *x)
+{
+	return x->link == L_DISCONNECTED;
+}
+
+bool rms__psrp_winrm_link_settled(const struct psrp_winrm *x)
+{
+	return (x->link == L_OPEN || x->link == L_DISCONNECTED) && x->ex == X_NONE;
+}
+
+bool rms__psrp_winrm_ready(const struct psrp_winrm *x)
+{
+	return x->created && !x->pool_receive_once;
+}
+
+void rms__psrp_winrm_delete_only(struct psrp_winrm *x)
+{
+	for (size_t i = x->head; i < x->nacts; i++)
+		action_clear(&x->acts[i]);
+	x->head = x->nacts = 0;
+	x->deleting = true;
+	x->link = L_OPEN;
+	for (size_t i = 0; i < x->nstreams; i++)
+		x->streams[i].done = true;
+	static const rms_guid zero;
+	push_action(x, A_DELETE, &zero);
 }

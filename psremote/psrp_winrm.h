@@ -14,6 +14,13 @@
  *                            spelling)
  *   a pipeline's close       Signal terminate
  *   the pool's close         Delete of the shell
+ *   disconnect / reconnect   Disconnect (what was queued goes out first),
+ *                            Reconnect (MS-PSRP 3.1.5.3.16-17)
+ *   connect (another client) Connect, connectXml = the pool's SESSION_CAPABILITY
+ *                            and CONNECT_RUNSPACEPOOL, its answer's
+ *                            connectResponseXml fed to the pool, then one
+ *                            Receive on the pool; a pipeline started before:
+ *                            Connect CommandId=, then Receives on it
  *
  * and, when nothing is to be sent, Receive on the pool (until it is
  * Opened) and on each pipeline in turn, their data fed to the pool;
@@ -34,7 +41,8 @@ struct psrp_winrm;
  * configuration in pssession.shell_uri when it names a PowerShell one).
  * *max_fragment gets the PSRP fragment size that keeps every Send and
  * Command within the session's MaxEnvelopeSize. Opens nothing. */
-int rms__psrp_winrm_new(struct psrp_winrm **out, rms_session *s, size_t *max_fragment);
+int rms__psrp_winrm_new(struct psrp_winrm **out, rms_session *s, size_t *max_fragment,
+                        const char *connect_shell_id);
 void rms__psrp_winrm_free(struct psrp_winrm *x);
 
 /* Move the pool's sends out and the server's data in, without blocking:
@@ -53,6 +61,20 @@ bool rms__psrp_winrm_idle(const struct psrp_winrm *x);
 
 /* rms_session_check for the pool's shell (winrm_setup.h). */
 int rms__psrp_winrm_check(struct psrp_winrm *x, rms_session *s, rms_instance **info);
+
+/* Begin a Disconnect (idle_ms: its IdleTimeOut, 0 none) or a Reconnect;
+ * pump until link_settled, then disconnected() says where it ended (a
+ * refused one leaves the link as it was and its pump fails). */
+int rms__psrp_winrm_disconnect(struct psrp_winrm *x, uint32_t idle_ms);
+int rms__psrp_winrm_reconnect(struct psrp_winrm *x);
+bool rms__psrp_winrm_disconnected(const struct psrp_winrm *x);
+bool rms__psrp_winrm_link_settled(const struct psrp_winrm *x);
+/* The shell exists for this client: created, or connected and its one
+ * Receive on the pool done. */
+bool rms__psrp_winrm_ready(const struct psrp_winrm *x);
+/* Close of a disconnected shell: nothing queued goes out, only a Delete
+ * (Remove-PSSession deletes a disconnected session as it is). */
+void rms__psrp_winrm_delete_only(struct psrp_winrm *x);
 
 /* The shell the pool lives in ("" before the Create was answered). */
 const char *rms__psrp_winrm_shell_id(const struct psrp_winrm *x);

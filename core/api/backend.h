@@ -47,7 +47,7 @@ struct rms_backend_ops {
 	 * closed already; RMS_EAGAIN: begun, call close_step until it returns
 	 * 0 or a failure (the session is Closed either way: a failure only
 	 * says the remote side may keep what it held). Called once, on an
-	 * Opened or Broken session; ops of the session that have not ended
+	 * Opened, Disconnected or Broken session; ops of the session that have not ended
 	 * then fail at their next step. */
 	int (*close)(rms_session *s);
 	/* Advance a close that returned RMS_EAGAIN: 0 when done, RMS_EAGAIN
@@ -88,6 +88,15 @@ struct rms_backend_ops {
 	/* rms_session_check: the remote shell's record (*info may be NULL).
 	 * NULL: the backend holds nothing remote to check. */
 	int (*check)(rms_session *s, rms_instance **info);
+	/* rms_session_disconnect / rms_session_reconnect, blocking (bounded
+	 * by the operation timeout); session.c keeps the public state. NULL:
+	 * the backend holds no shell to leave (RMS_E_UNSUPPORTED). */
+	int (*disconnect)(rms_session *s, uint32_t idle_timeout_ms);
+	int (*reconnect)(rms_session *s);
+	/* The remote shell's id (rms_session_shell_id), a PowerShell op's
+	 * command id (rms_op_command_id); NULL: none. */
+	const char *(*shell_id)(const rms_session *s);
+	const char *(*op_command_id)(const rms_op *op);
 };
 
 extern const struct rms_backend_ops rms__cim_backend;
@@ -130,6 +139,12 @@ struct rms_session {
 	/* NTLM, Negotiate, Kerberos over WinRM: the credentials every login of
 	 * the session uses, acquired by the first (core/net/gss.h). */
 	struct rms_gss_cred *gss_cred;
+	/* Set only while rms_session_connect opens the session: the shell (a
+	 * disconnected one) its backend connects to instead of creating one. */
+	const char *connect_shell_id;
+	/* Set only while rms_session_receive starts its op: the pipeline the
+	 * backend attaches the op to instead of starting one. */
+	const char *attach_command_id;
 	void *priv; /* the backend's */
 };
 

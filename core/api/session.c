@@ -30,6 +30,7 @@ const char *rms_session_state_name(rms_session_state state)
 	case RMS_STATE_BROKEN: return "Broken";
 	case RMS_STATE_CLOSED: return "Closed";
 	case RMS_STATE_OPENING: return "Opening";
+	case RMS_STATE_DISCONNECTED: return "Disconnected";
 	}
 	return "Unknown";
 }
@@ -184,17 +185,19 @@ int rms__session_open_step(rms_session *s, rms_wait *w)
 }
 
 static int session_new(rms_session **out, rms_backend backend, const rms_session_options *opts,
-                       uint32_t limit_ms)
+                       uint32_t limit_ms, const char *connect_shell_id)
 {
 	rms_session *s;
 	int rc = session_prepare(&s, backend, opts);
 	if (rc)
 		return rc;
 	s->open_limit_ms = limit_ms;
+	s->connect_shell_id = connect_shell_id;
 	rms_wait w;
 	while ((rc = rms__session_open_step(s, &w)) == RMS_EAGAIN)
 		if ((rc = rms__wait_block(&w)))
 			break;
+	s->connect_shell_id = NULL;
 	if (rc) {
 		/* Keep the error across the destroy, which may log or fail. */
 		rms_error *keep = rms_error_dup(rms_error_last());
@@ -222,7 +225,7 @@ int rms__session_new_within(rms_session **out, rms_backend backend,
                             const rms_session_options *opts, uint32_t limit_ms)
 {
 	*out = NULL;
-	int rc = session_new(out, backend, opts, limit_ms);
+	int rc = session_new(out, backend, opts, limit_ms, NULL);
 	if (rc && rms__error_last_mut() && rms__error_last_mut()->backend == RMS_BACKEND_NONE &&
 	    (backend == RMS_BACKEND_CIM || backend == RMS_BACKEND_PSSESSION))
 		rms__error_set_backend(backend);
@@ -316,7 +319,8 @@ void rms_session_free(rms_session *s)
 		 * the backend's destroy sends nothing more (no blocking wait in
 		 * a free the engine's caller made). */
 		rms__multi_forget_session(s);
-	} else if (s->state != RMS_STATE_CLOSED && !s->open_failed) {
+	} else if (s->state != RMS_STATE_CLOSED && s->state != RMS_STATE_DISCONNECTED &&
+	           !s->open_failed) {
 		/* Errors here have nowhere to go but the log; keep the caller's
 		 * last error intact. */
 		struct rms_error *keep = rms__error_park();
@@ -390,8 +394,10 @@ int rms_session_stats(const rms_session *s, rms_stats *out)
 
 /* ---- the user's shells on the computer ---------------------------------- */
 
-static int shells_page(rms_wsman_reply *reply, rms_instance ***list, size_t *n, size_t *cap,
-                       char **context, bool *end)
+typedef int (*record_decoder)(const xmlNode *el, rms_instance **out);
+
+static int shells_page(rms_wsman_reply *reply, record_decoder decode, rms_instance ***list,
+                       size_t *n, size_t *cap, char **context, bool *end)
 {
 	rms_enum_page page;
 	memset(&page, 0, sizeof page);
@@ -399,7 +405,7 @@ static int shells_page(rms_wsman_reply *reply, rms_instance ***list, size_t *n, 
 	xmlNode *el;
 	while (!rc && page.in_items && (rc = rms__soap_reader_next(reply->reader, &el)) == 0) {
 		rms_instance *inst;
-		if ((rc = rms__decode_shell_record(el, &inst)))
+		if ((rc = decode(el, &inst)))
 			break;
 		if ((rc = rms__array_grow((void **)list, cap, *n + 1, sizeof **list))) {
 			rms_instance_free(inst);
@@ -420,13 +426,11 @@ static int shells_page(rms_wsman_reply *reply, rms_instance ***list, size_t *n, 
 	return rc;
 }
 
-int rms_session_shells(rms_session *s, rms_instance ***shells, size_t *count)
+/* A WS-Man enumeration of shell records (uri: the shells, or a shell's
+ * commands), on a connection of its own, each item decoded. */
+static int enumerate_records(rms_session *s, const char *uri, const rms_enum_params *p,
+                             record_decoder decode, rms_instance ***out, size_t *count)
 {
-	if (!s || !shells || !count)
-		return rms__error_field(RMS_E_INVALID_ARG, !s ? "session" : !shells ? "shells" : "count",
-		                        "NULL argument");
-	*shells = NULL;
-	*count = 0;
 	int rc = rms__session_usable(s);
 	if (rc)
 		return rc;
@@ -440,20 +444,18 @@ int rms_session_shells(rms_session *s, rms_instance ***shells, size_t *count)
 	size_t n = 0, cap = 0;
 	char *context = NULL;
 	bool end = false;
-	rms_enum_params p = {.optimize = true, .max_elements = 100};
 	rms_buf body;
 	rms__buf_init(&body);
-	rc = rms__body_enumerate(&body, &p);
+	rc = rms__body_enumerate(&body, p);
 	const char *action = RMS_ACTION_ENUMERATE;
 	while (!rc) {
-		rms_wsman_request req = {.action = action, .resource_uri = RMS_URI_SHELL_GENERIC,
-		                         .body = body.data};
+		rms_wsman_request req = {.action = action, .resource_uri = uri, .body = body.data};
 		rms_wsman_reply reply;
 		if ((rc = rms__wsman_send(w, &req, &reply)))
 			break;
 		free(context);
 		context = NULL;
-		rc = shells_page(&reply, &list, &n, &cap, &context, &end);
+		rc = shells_page(&reply, decode, &list, &n, &cap, &context, &end);
 		rms__wsman_reply_free(&reply);
 		if (rc || end)
 			break;
@@ -469,8 +471,8 @@ int rms_session_shells(rms_session *s, rms_instance ***shells, size_t *count)
 		rms__buf_init(&rel);
 		struct rms_error *keep = rms__error_park();
 		if (!rms__body_release(&rel, context)) {
-			rms_wsman_request req = {.action = RMS_ACTION_RELEASE,
-			                         .resource_uri = RMS_URI_SHELL_GENERIC, .body = rel.data};
+			rms_wsman_request req = {.action = RMS_ACTION_RELEASE, .resource_uri = uri,
+			                         .body = rel.data};
 			rms_wsman_reply reply;
 			if (!rms__wsman_send(w, &req, &reply))
 				rms__wsman_reply_free(&reply);
@@ -488,7 +490,202 @@ int rms_session_shells(rms_session *s, rms_instance ***shells, size_t *count)
 			rms__error_set_backend(s->ops->id);
 		return rc;
 	}
-	*shells = list;
+	*out = list;
 	*count = n;
 	return 0;
+}
+
+int rms_session_shells(rms_session *s, rms_instance ***shells, size_t *count)
+{
+	if (!s || !shells || !count)
+		return rms__error_field(RMS_E_INVALID_ARG, !s ? "session" : !shells ? "shells" : "count",
+		                        "NULL argument");
+	*shells = NULL;
+	*count = 0;
+	rms_enum_params p = {.optimize = true, .max_elements = 100};
+	return enumerate_records(s, RMS_URI_SHELL_GENERIC, &p, rms__decode_shell_record, shells,
+	                         count);
+}
+
+/* An rsp:Command record: its children as string properties. */
+static int decode_command_record(const xmlNode *el, rms_instance **out)
+{
+	if (!rms__xml_is(el, RMS_NS_SHELL, "Command"))
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+		                      "the enumeration of commands gave <%s>, not rsp:Command",
+		                      (const char *)el->name);
+	rms_instance *inst;
+	int rc = rms_instance_new(&inst, NULL, "Command");
+	for (const xmlNode *c = el->children; !rc && c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		char *text = rms__xml_text(c);
+		rms_value *v = NULL;
+		if (!text)
+			rc = rms__error_nomem();
+		else if (!(rc = rms_value_new_string(&v, text)) &&
+		         (rc = rms_instance_set(inst, (const char *)c->name, v, 0)))
+			rms_value_free(v);
+		free(text);
+	}
+	if (rc) {
+		rms_instance_free(inst);
+		return rc;
+	}
+	*out = inst;
+	return 0;
+}
+
+int rms_session_shell_commands(rms_session *s, const char *shell_id, rms_instance ***commands,
+                               size_t *count)
+{
+	if (!s || !shell_id || !commands || !count)
+		return rms__error_field(RMS_E_INVALID_ARG,
+		                        !s ? "session" : !shell_id ? "shell_id" : "commands",
+		                        "NULL argument");
+	*commands = NULL;
+	*count = 0;
+	rms_ref *sel = NULL;
+	int rc = rms_ref_new(&sel, NULL, NULL);
+	if (!rc)
+		rc = rms_ref_add_selector(sel, "ShellId", shell_id);
+	/* As pypsrp asks Windows: a SelectorFilter on the shell's id. */
+	rms_enum_params p = {.optimize = true,
+	                     .max_elements = 32000,
+	                     .filter = RMS_FILTER_SELECTOR,
+	                     .selectors = sel};
+	if (!rc)
+		rc = enumerate_records(s, RMS_URI_SHELL_GENERIC "/Command", &p, decode_command_record,
+		                       commands, count);
+	rms_ref_free(sel);
+	return rc;
+}
+
+/* ---- disconnect and reconnect -------------------------------------------- */
+
+/* The PSSession calls: RMS_E_UNSUPPORTED (naming why) where the backend
+ * has no such call. */
+static int no_disconnect(rms_session *s, const char *what)
+{
+	rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+	               "%s cannot be %s: a %s session holds no remote shell (only a PSSession "
+	               "speaking PowerShell remoting over WinRM can be disconnected)",
+	               s->name, what, s->ops->name);
+	rms__error_set_backend(s->ops->id);
+	return RMS_E_UNSUPPORTED;
+}
+
+int rms_session_disconnect(rms_session *s, uint32_t idle_timeout_ms)
+{
+	if (!s)
+		return rms__error_field(RMS_E_INVALID_ARG, "session", "session is NULL");
+	if (!s->ops->disconnect)
+		return no_disconnect(s, "disconnected");
+	if (s->state == RMS_STATE_DISCONNECTED)
+		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s is disconnected already",
+		                      s->name);
+	int rc = rms__session_usable(s);
+	if (rc)
+		return rc;
+	if ((rc = s->ops->disconnect(s, idle_timeout_ms))) {
+		if (rms__error_last_mut() && !rms__error_last_mut()->backend)
+			rms__error_set_backend(s->ops->id);
+		return rc;
+	}
+	s->state = RMS_STATE_DISCONNECTED;
+	rms__log(&s->log, RMS_LOG_INFO, "%s: Disconnected", s->name);
+	return 0;
+}
+
+int rms_session_reconnect(rms_session *s)
+{
+	if (!s)
+		return rms__error_field(RMS_E_INVALID_ARG, "session", "session is NULL");
+	if (!s->ops->reconnect)
+		return no_disconnect(s, "reconnected");
+	if (s->state != RMS_STATE_DISCONNECTED) {
+		int rc = rms__session_usable(s);
+		return rc ? rc
+		          : rms__error_set(RMS_E_STATE, RMS_PHASE_NONE,
+		                           "%s is not disconnected (it is %s)", s->name,
+		                           rms_session_state_name(s->state));
+	}
+	/* Opened while it reconnects: a lost connection then breaks it. */
+	s->state = RMS_STATE_OPENED;
+	int rc = s->ops->reconnect(s);
+	if (rc) {
+		if (s->state == RMS_STATE_OPENED)
+			s->state = RMS_STATE_DISCONNECTED; /* refused: as it was */
+		if (rms__error_last_mut() && !rms__error_last_mut()->backend)
+			rms__error_set_backend(s->ops->id);
+		return rc;
+	}
+	rms__log(&s->log, RMS_LOG_INFO, "%s: Opened again (reconnected)", s->name);
+	return 0;
+}
+
+int rms_session_connect(rms_session **out, const rms_session_options *opts,
+                        const char *shell_id)
+{
+	if (!out)
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "no place for the session (out is NULL)");
+	*out = NULL;
+	if (!shell_id || !*shell_id)
+		return rms__error_field(RMS_E_INVALID_ARG, "shell_id",
+		                        "connecting to a disconnected shell needs its id");
+	if (opts && opts->pssession_v2.protocol != RMS_PS_PROTOCOL_POWERSHELL) {
+		rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		               "only a PowerShell shell (pssession protocol POWERSHELL over WinRM) "
+		               "can be connected to; the command shell is not disconnected by remsess");
+		rms__error_set_backend(RMS_BACKEND_PSSESSION);
+		return RMS_E_UNSUPPORTED;
+	}
+	int rc = session_new(out, RMS_BACKEND_PSSESSION, opts, 0, shell_id);
+	if (rc && rms__error_last_mut() && rms__error_last_mut()->backend == RMS_BACKEND_NONE)
+		rms__error_set_backend(RMS_BACKEND_PSSESSION);
+	return rc;
+}
+
+int rms_session_receive(rms_op **out, rms_session *s, const char *command_id)
+{
+	if (!out)
+		return rms__error_field(RMS_E_INVALID_ARG, "out", "out is NULL");
+	*out = NULL;
+	if (!s)
+		return rms__error_field(RMS_E_INVALID_ARG, "session", "session is NULL");
+	if (!command_id || !*command_id)
+		return rms__error_field(RMS_E_INVALID_ARG, "command_id",
+		                        "reading a pipeline needs its command id");
+	if (!s->ops->op_command_id) {
+		rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		               "a %s session runs no PowerShell pipelines to read", s->ops->name);
+		rms__error_set_backend(s->ops->id);
+		return RMS_E_UNSUPPORTED;
+	}
+	rms_request *req = NULL;
+	int rc = rms_request_new(&req, RMS_OP_POWERSHELL);
+	/* The request only carries the kind through the op's start: the
+	 * backend attaches to the pipeline instead of creating one, and never
+	 * sends this script. */
+	if (!rc)
+		rc = rms_request_set_script(req, "(the pipeline of an earlier client)");
+	if (!rc) {
+		s->attach_command_id = command_id;
+		rc = rms__op_start(out, s, req, "the caller's session (rms_session_receive)");
+		s->attach_command_id = NULL;
+	}
+	rms_request_free(req);
+	return rc;
+}
+
+const char *rms_session_shell_id(const rms_session *s)
+{
+	return s && s->ops->shell_id && s->priv ? s->ops->shell_id(s) : NULL;
+}
+
+const char *rms_op_command_id(const rms_op *op)
+{
+	return op && op->session && op->session->ops->op_command_id && op->priv
+	               ? op->session->ops->op_command_id(op)
+	               : NULL;
 }

@@ -36,11 +36,15 @@ typedef enum rms_session_state {
 	                         further call fails with RMS_E_STATE saying what
 	                         happened (rms_session_broken_reason) */
 	RMS_STATE_CLOSED = 2, /* closed by rms_session_close() */
-	RMS_STATE_OPENING = 3 /* being opened through an engine (rms_multi_open);
-	                         operations wait for RMS_MSG_OPENED */
+	RMS_STATE_OPENING = 3, /* being opened through an engine (rms_multi_open);
+	                          operations wait for RMS_MSG_OPENED */
+	RMS_STATE_DISCONNECTED = 4 /* rms_session_disconnect: the remote shell
+	                              runs on without a client; operations fail
+	                              with RMS_E_STATE until rms_session_reconnect */
 } rms_session_state;
 
-/* "Opened", "Broken", "Closed", "Opening" (PowerShell's spelling). */
+/* "Opened", "Broken", "Closed", "Opening", "Disconnected" (PowerShell's
+ * spelling). */
 RMS_EXTERN const char *rms_session_state_name(rms_session_state state);
 
 /*
@@ -57,11 +61,15 @@ RMS_EXTERN int rms_session_new(rms_session **out, rms_backend backend,
  * Close the session: a PSSession deletes its remote shell and drops its
  * connection; a CIM session has nothing open and only changes state. The
  * session stays allocated (state Closed) until rms_session_free(). Closing a
- * closed session is a no-op returning 0.
+ * closed session is a no-op returning 0. A Disconnected session's shell is
+ * deleted as it is, without reconnecting (as Remove-PSSession does): its
+ * pipelines end and what they wrote meanwhile is lost.
  */
 RMS_EXTERN int rms_session_close(rms_session *s);
 
-/* Closes (ignoring errors, which are logged) and frees. Accepts NULL. */
+/* Closes (ignoring errors, which are logged) and frees. Accepts NULL. A
+ * Disconnected session is only freed: its shell stays on the server for a
+ * later rms_session_connect (until its idle timeout ends it). */
 RMS_EXTERN void rms_session_free(rms_session *s);
 
 /* Properties, as Get-CimSession / Get-PSSession show them. Strings are
@@ -151,6 +159,86 @@ RMS_EXTERN int rms_session_check(rms_session *s, rms_instance **info);
  * Blocks for the Enumerate and its Pulls. RMS_E_UNSUPPORTED over SSH.
  */
 RMS_EXTERN int rms_session_shells(rms_session *s, rms_instance ***shells, size_t *count);
+
+/*
+ * The commands of one of the user's shells (shell_id: a ShellId of
+ * rms_session_shells), as the server lists them: a WS-Management Enumerate
+ * of the shell's commands (resource .../windows/shell/Command, a selector
+ * filter on ShellId), as pypsrp asks Windows before it connects to a
+ * disconnected shell. Each a "Command" instance with string properties
+ * CommandId, CommandLine and CommandState ("Running", "Done"); a pipeline
+ * of a PowerShell shell is a command whose id is the pipeline's (for
+ * rms_session_receive). Ownership and failures as rms_session_shells'.
+ */
+RMS_EXTERN int rms_session_shell_commands(rms_session *s, const char *shell_id,
+                                          rms_instance ***commands, size_t *count);
+
+/*
+ * Disconnect and reconnect (Disconnect-PSSession, Connect-PSSession,
+ * Receive-PSSession): a PSSession speaking PowerShell remoting over WinRM
+ * (RMS_PS_PROTOCOL_POWERSHELL, a server of protocol 2.2 or later: WinRM
+ * 3.0, PowerShell 3.0) can leave its shell running on the server without
+ * a client. Its pipelines run on; the server keeps their output (up to
+ * its buffer: then, in its default Block mode, they wait for a client).
+ * Everything else gets RMS_E_UNSUPPORTED saying why: a CIM session (it
+ * holds nothing), the command shell (WinRS cmd shells are not
+ * disconnected by remsess), PowerShell over SSH (OutOfProc has no
+ * disconnect), an older server. See docs/pssession.md.
+ *
+ * rms_session_disconnect: what was queued to send goes out first, then a
+ * WinRS Disconnect (with idle_timeout_ms as its IdleTimeOut: how long the
+ * server keeps the shell without a client; 0: the shell's own). The
+ * session is then Disconnected: starting or reading operations fails with
+ * RMS_E_STATE (reading one fails that op), rms_session_check and
+ * rms_session_shells still work. Blocks for the exchanges, bounded by the
+ * operation timeout. RMS_E_STATE when the session is not Opened.
+ *
+ * rms_session_reconnect: the same session (this process) takes its shell
+ * back (WinRS Reconnect): Opened again, and ops started before the
+ * disconnect read on, output produced meanwhile first. RMS_E_STATE when
+ * it is not Disconnected. A refusal by the server leaves it Disconnected;
+ * a lost connection makes it Broken.
+ */
+RMS_EXTERN int rms_session_disconnect(rms_session *s, uint32_t idle_timeout_ms);
+RMS_EXTERN int rms_session_reconnect(rms_session *s);
+
+/*
+ * Connect to a disconnected shell, from this or another process, by its id
+ * (rms_session_shell_id of the session that disconnected it, or ShellId
+ * of an rms_session_shells record whose State is Disconnected): a new
+ * PSSession (options as rms_session_new's, RMS_PS_PROTOCOL_POWERSHELL
+ * over WinRM) that sends WinRS Connect with the runspace pool's
+ * SESSION_CAPABILITY and CONNECT_RUNSPACEPOOL instead of creating a shell.
+ * On success it is Opened, holding that shell (closing it deletes the
+ * shell). Failures as rms_session_new's, and the server's refusal (a shell
+ * that is gone, connected to a client, or another user's) as a fault.
+ * Free with rms_session_free().
+ */
+RMS_EXTERN int rms_session_connect(rms_session **out, const rms_session_options *opts,
+                                   const char *shell_id);
+
+/*
+ * An op for a pipeline started before a disconnect, by its command id
+ * (rms_op_command_id of the op that started it): Receive-PSSession. The
+ * op gives the pipeline's objects from where the server kept them (what
+ * it wrote while nobody was connected), then its end, as a pipeline's op
+ * does (rms_op_next_object, rms_op_wait, rms_op_error_record). s is an
+ * Opened PSSession over WinRM, typically one rms_session_connect made.
+ * The pipeline is read by one op of the session at a time. Free with
+ * rms_op_free (which stops the pipeline if it has not ended).
+ */
+RMS_EXTERN int rms_session_receive(rms_op **out, rms_session *s, const char *command_id);
+
+/* The id of the session's remote shell, as the server knows it (a
+ * PowerShell session's is its runspace pool's id, upper case); NULL for a
+ * CIM session, a PSSession over SSH, or before the shell exists.
+ * Borrowed. */
+RMS_EXTERN const char *rms_session_shell_id(const rms_session *s);
+
+/* The command id of a PowerShell op (the pipeline's id, upper case, as
+ * WinRS names the command) of a PSSession over WinRM, for
+ * rms_session_receive; NULL otherwise. Borrowed from the op. */
+RMS_EXTERN const char *rms_op_command_id(const rms_op *op);
 
 #ifdef __cplusplus
 }

@@ -383,6 +383,91 @@ static void test_over_winrm(void **state)
 	rms_endpoint_kill(ep);
 }
 
+/* The value after "NAME: " on its own line of text, copied into out. */
+static void field(const char *text, const char *name, char *out, size_t size)
+{
+	const char *p = strstr(text, name);
+	if (!p)
+		fail_msg("no '%s' in: %s", name, text);
+	p += strlen(name);
+	size_t n = strcspn(p, "\n");
+	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), p);
+}
+
+/* disconnect, sessions --disconnected, reconnect: one process starts a
+ * script and leaves, another reads what it wrote meanwhile. */
+static void test_disconnect_and_reconnect_over_winrm(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	rms_endpoint_proc *ep = rms_endpoint_spawn(NULL);
+	assert_non_null(ep);
+	char port[16];
+	snprintf(port, sizeof port, "%u", ep->port);
+	setenv("REMSESS_PASSWORD", RMS_ENDPOINT_PASSWORD, 1);
+	static cli_result r;
+#define WINRM "-H", "127.0.0.1", "--port", port, "-u", RMS_ENDPOINT_USER, "--allow-unencrypted"
+	run_cli(&r, false, NULL, WINRM, "disconnect", "Start-Sleep -Milliseconds 700; 'meanwhile'",
+	        (const char *)NULL);
+	expect_status(&r, 0);
+	char shell[64], cmd[64];
+	field(r.out, "shell-id: ", shell, sizeof shell);
+	field(r.out, "command-id: ", cmd, sizeof cmd);
+	assert_int_equal(strlen(shell), 36);
+	assert_int_equal(strlen(cmd), 36);
+	assert_int_equal(rms_endpoint_stat(ep, "shells_disconnected"), 1);
+	run_cli(&r, false, NULL, WINRM, "sessions", "--disconnected", (const char *)NULL);
+	expect_status(&r, 0);
+	assert_non_null(strstr(r.out, shell));
+	assert_non_null(strstr(r.out, "Disconnected"));
+	run_cli(&r, false, NULL, WINRM, "reconnect", shell, cmd, "--keep", (const char *)NULL);
+	expect_status(&r, 0);
+	assert_string_equal(r.out, "meanwhile\n");
+	assert_non_null(strstr(r.err, "left disconnected"));
+	/* Kept: still there, disconnected; the next reconnect closes it. */
+	run_cli(&r, false, NULL, WINRM, "--json", "sessions", "--disconnected", (const char *)NULL);
+	expect_status(&r, 0);
+	assert_non_null(strstr(r.out, shell));
+	run_cli(&r, false, NULL, WINRM, "reconnect", shell, (const char *)NULL);
+	expect_status(&r, 0);
+	assert_int_equal(rms_endpoint_stat(ep, "shells_deleted"), 1);
+	/* Without a COMMAND-ID: every command the server lists for the shell. */
+	run_cli(&r, false, NULL, WINRM, "disconnect", "Start-Sleep -Milliseconds 300; 'listed'",
+	        (const char *)NULL);
+	expect_status(&r, 0);
+	char shell2[64];
+	field(r.out, "shell-id: ", shell2, sizeof shell2);
+	run_cli(&r, false, NULL, WINRM, "reconnect", shell2, (const char *)NULL);
+	expect_status(&r, 0);
+	assert_string_equal(r.out, "listed\n");
+	assert_int_equal(rms_endpoint_stat(ep, "shells_deleted"), 2);
+	run_cli(&r, false, NULL, WINRM, "sessions", "--disconnected", (const char *)NULL);
+	expect_status(&r, 0);
+	assert_null(strstr(r.out, shell));
+	/* JSON ids, and a shell that is not there any more. */
+	run_cli(&r, false, NULL, WINRM, "--json", "disconnect", (const char *)NULL);
+	expect_status(&r, 0);
+	assert_non_null(strstr(r.out, "{\"shell_id\":\""));
+	assert_null(strstr(r.out, "command_id"));
+	run_cli(&r, false, NULL, WINRM, "reconnect", shell, (const char *)NULL);
+	assert_int_not_equal(r.status, 0);
+	/* Usage: what the commands take. */
+	run_cli(&r, false, NULL, WINRM, "reconnect", (const char *)NULL);
+	expect_status(&r, 2);
+	assert_non_null(strstr(r.err, "SHELL-ID"));
+	run_cli(&r, false, NULL, WINRM, "--backend", "cim", "disconnect", (const char *)NULL);
+	expect_status(&r, 2);
+	run_cli(&r, false, NULL, WINRM, "ps", "--keep", "1", (const char *)NULL);
+	expect_status(&r, 2);
+	/* Over SSH there is no disconnect: the library says why. */
+	run_cli(&r, true, NULL, "disconnect", (const char *)NULL);
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "SSH"));
+#undef WINRM
+	unsetenv("REMSESS_PASSWORD");
+	rms_endpoint_kill(ep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +482,7 @@ int main(void)
 	    cmocka_unit_test(test_fanout_over_hosts),
 	    cmocka_unit_test(test_session_speaking_powershell),
 	    cmocka_unit_test(test_over_winrm),
+	    cmocka_unit_test(test_disconnect_and_reconnect_over_winrm),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -89,12 +89,29 @@
  * for a pool close that could not come), and after a lost connection it
  * sends no Delete to the server that is down. Both asserted.
  *
+ * Disconnect and connect (test_psrp_disconnect_runspaces,
+ * test_psrp_disconnected_commands): each pypsrp client is a remsess session
+ * (rms_session_new, then rms_session_connect for the new clients, given
+ * the ShellIds and CommandIds the first sessions chose, as a second
+ * process would be), the list of shells and of each shell's commands a CIM
+ * session's rms_session_shells and rms_session_shell_commands (the
+ * command ids the new clients read come from that list). By design:
+ *   - every session runs its Identify; they are given MaxEnvelopeSize
+ *     512000 (pypsrp's after its first answer), so none reads winrm/config;
+ *   - after its Connect pypsrp sent Reconnect before its Delete; a
+ *     connected remsess session is Opened and its close is the Delete
+ *     alone;
+ *   - a pipeline read to its end is released with Signal terminate (as
+ *     everywhere above).
+ *
  * Replayed (jborean93-pypsrp/responses/): test_psrp_open_runspace,
  * test_psrp_multiple_commands, test_psrp_with_input, test_psrp_error_failed,
  * test_psrp_stream_output_invocation, test_psrp_run_protocol_version_2.3,
  * test_psrp_small_msg_size (the envelope learnt, and given),
  * test_psrp_with_jea_configuration, test_psrp_is_alive_state_disconnected,
- * test_psrp_is_alive_invalid_selectors and test_psrp_is_alive_http_error.
+ * test_psrp_is_alive_invalid_selectors, test_psrp_is_alive_http_error,
+ * test_psrp_disconnect_runspaces and test_psrp_disconnected_commands (see
+ * "Disconnect and connect" below for how those differ by design).
  * Not replayed, and why:
  *   - test_psrp_set_runspaces, test_psrp_reset_runspace_state(_fail):
  *     remsess has no API to change a pool's runspaces after it opened, to
@@ -104,8 +121,6 @@
  *     is a null host; these answer host calls with an interactive host's
  *     values.
  *   - test_psrp_key_exchange_timeout: no key exchange (see above).
- *   - test_psrp_disconnect_runspaces, test_psrp_disconnected_commands:
- *     remsess has no disconnect/reconnect over WinRM yet.
  *   - test_psrp_is_alive_other_wsman_error: pypsrp runs it against a live
  *     server only (an OperationTimeout of -1 s to provoke a fault); there
  *     is no recording of it.
@@ -394,6 +409,7 @@ static char *unescape(const char *s)
 typedef struct conv {
 	bool plain_guids; /* pypsrp's old byte order */
 	char shell[40];
+	char shell2[40]; /* a second Create's (the disconnect recordings) */
 	char cmds[MAX_CMDS][40];
 	size_t ncmds;
 	struct partial {
@@ -417,6 +433,8 @@ static const char *id_name(const conv *c, const char *id, char buf[48])
 		return "(none)";
 	if (c->shell[0] && strcasecmp(id, c->shell) == 0)
 		return "shell";
+	if (c->shell2[0] && strcasecmp(id, c->shell2) == 0)
+		return "shell2";
 	for (size_t i = 0; i < c->ncmds; i++)
 		if (strcasecmp(id, c->cmds[i]) == 0) {
 			snprintf(buf, 48, "cmd%zu", i + 1);
@@ -435,6 +453,8 @@ static const char *guid_name(const conv *c, const unsigned char g[16], char buf[
 		return "0";
 	if (c->shell[0] && guid_bytes(c->shell, c->plain_guids, want) && memcmp(g, want, 16) == 0)
 		return "shell";
+	if (c->shell2[0] && guid_bytes(c->shell2, c->plain_guids, want) && memcmp(g, want, 16) == 0)
+		return "shell2";
 	for (size_t i = 0; i < c->ncmds; i++)
 		if (guid_bytes(c->cmds[i], c->plain_guids, want) && memcmp(g, want, 16) == 0) {
 			snprintf(buf, 48, "cmd%zu", i + 1);
@@ -693,8 +713,10 @@ static void body_facts(conv *c, facts *f, msgs *m, const xmlNode *body)
 			snprintf(f->action, sizeof f->action, "Identify");
 		} else if (rms__xml_is(e, RMS_NS_SHELL, "Shell")) {
 			char *id = prop(e, "ShellId");
-			if (id && strlen(id) < sizeof c->shell)
+			if (id && strlen(id) < sizeof c->shell && !c->shell[0])
 				snprintf(c->shell, sizeof c->shell, "%s", id);
+			else if (id && strlen(id) < sizeof c->shell2 && strcasecmp(id, c->shell))
+				snprintf(c->shell2, sizeof c->shell2, "%s", id);
 			rms__buf_printf(&f->lines, "shell ShellId=%s\n", id_name(c, id, b1));
 			free(id);
 			for (const xmlNode *s = rms__xml_first(e); s; s = rms__xml_next(s)) {
@@ -742,6 +764,43 @@ static void body_facts(conv *c, facts *f, msgs *m, const xmlNode *body)
 				                id ? id_name(c, id, b1) : "(pool)");
 				free(val);
 				free(id);
+			}
+		} else if (rms__xml_is(e, RMS_NS_SHELL, "Connect")) {
+			/* A new client's: the pool's messages in connectXml; or a
+			 * pipeline's, by CommandId. */
+			char *id = prop(e, "CommandId");
+			rms__buf_printf(&f->lines, "connect CommandId=%s\n",
+			                id ? id_name(c, id, b1) : "(pool)");
+			free(id);
+			for (const xmlNode *s = rms__xml_first(e); s; s = rms__xml_next(s)) {
+				char *val = content(s);
+				if (strcmp((const char *)s->name, "connectXml") == 0)
+					fragment_lines(c, m, &f->lines, val);
+				else
+					rms__buf_printf(&f->lines, "connect %s=%s\n", s->name, val);
+				free(val);
+			}
+		} else if (rms__xml_is(e, RMS_NS_ENUMERATION, "Enumerate")) {
+			/* The shape, and a selector filter's selectors (a shell's
+			 * commands). */
+			rms__buf_puts(&f->lines, "body Enumerate\n");
+			for (const xmlNode *x = rms__xml_first(e); x; x = rms__xml_next(x)) {
+				rms__buf_printf(&f->lines, "enumerate %s\n", x->name);
+				if (strcmp((const char *)x->name, "Filter") != 0)
+					continue;
+				char *dialect = prop(x, "Dialect");
+				rms__buf_printf(&f->lines, "enumerate filter %s\n", dialect);
+				free(dialect);
+				const xmlNode *set = rms__xml_first(x);
+				for (const xmlNode *o = set ? rms__xml_first(set) : NULL; o;
+				     o = rms__xml_next(o)) {
+					char *sn = prop(o, "Name");
+					char *val = content(o);
+					rms__buf_printf(&f->lines, "enumerate selector %s=%s\n", sn,
+					                id_name(c, val, b1));
+					free(sn);
+					free(val);
+				}
 			}
 		} else if (rms__xml_is(e, RMS_NS_SHELL, "Signal")) {
 			char *id = prop(e, "CommandId");
@@ -920,7 +979,7 @@ static void compare_lines(size_t i, const char *action, const char *want, const 
 
 /* ---- the replaying server ------------------------------------------------ */
 
-#define MAX_STEPS 24
+#define MAX_STEPS 32
 
 typedef struct idmap {
 	char rec[40]; /* the id in the recording */
@@ -1010,13 +1069,13 @@ static void patch_fragments(const replay *r, unsigned char *d, size_t len)
 	}
 }
 
-static char *rewrite_streams(const replay *r, const char *xml)
+static char *rewrite_in(const replay *r, const char *xml, const char *tag)
 {
 	rms_buf b;
 	rms__buf_init(&b);
 	rms__buf_puts(&b, "");
 	const char *p = xml;
-	for (const char *s; (s = strstr(p, "<rsp:Stream"));) {
+	for (const char *s; (s = strstr(p, tag));) {
 		const char *gt = strchr(s, '>');
 		if (!gt)
 			break;
@@ -1039,6 +1098,15 @@ static char *rewrite_streams(const replay *r, const char *xml)
 	}
 	rms__buf_puts(&b, p);
 	return rms__buf_take(&b);
+}
+
+/* The fragments of the receive streams and of a Connect's answer. */
+static char *rewrite_streams(const replay *r, const char *xml)
+{
+	char *t = rewrite_in(r, xml, "<rsp:Stream");
+	char *u = rewrite_in(r, t, "<connectResponseXml");
+	free(t);
+	return u;
 }
 
 /* The recorded reply for request i, made the answer to what remsess sent:
@@ -2329,6 +2397,246 @@ static void test_is_alive_http_error(void **state)
 #undef REC
 }
 
+/* ---- disconnect, reconnect, connect -------------------------------------------- */
+
+#define WHY_NO_RECONNECT "a connected remsess session is Opened: its close is the Delete alone"
+
+/* The options of every session of these replays (see the header). */
+static rms_session_options disconnect_opts(replay *r)
+{
+	rms_session_options o = replay_opts(r);
+	o.max_envelope_size = 512000;
+	r->envelope = 512000;
+	r->learning = false;
+	return o;
+}
+
+static rms_session *disconnect_session(replay *r, const char *connect_to)
+{
+	rms_session_options o = disconnect_opts(r);
+	rms_session *s = NULL;
+	int rc = connect_to ? rms_session_connect(&s, &o, connect_to)
+	                    : rms_session_new(&s, RMS_BACKEND_PSSESSION, &o);
+	if (rc)
+		fail_msg("%s: %s", connect_to ? "connect" : "session",
+		         rms_error_message(rms_error_last()));
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_OPENED);
+	return s;
+}
+
+/* The commands of shell as a CIM session lists them: none, or one running
+ * (whose id goes to cmd). */
+static void list_commands(replay *r, const char *shell, char *cmd)
+{
+	rms_session_options o = disconnect_opts(r);
+	rms_session *cim = NULL;
+	assert_int_equal(rms_session_new(&cim, RMS_BACKEND_CIM, &o), 0);
+	rms_instance **list = NULL;
+	size_t n = 0;
+	if (rms_session_shell_commands(cim, shell, &list, &n))
+		fail_msg("commands: %s", rms_error_message(rms_error_last()));
+	assert_int_equal(n, cmd ? 1 : 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(cmd, 40, "%s", shell_text(list[i], "CommandId"));
+		assert_string_equal(shell_text(list[i], "CommandState"), "Running");
+		assert_string_equal(rms_instance_class_name(list[i]), "Command");
+		rms_instance_free(list[i]);
+	}
+	rms_free(list);
+	rms_session_free(cim);
+}
+
+/* The user's shells as a CIM session lists them: the State of each of the
+ * two ids, in order. */
+static void assert_listed(replay *r, const char *a, const char *b, const char *state)
+{
+	rms_session_options o = disconnect_opts(r);
+	rms_session *cim = NULL;
+	assert_int_equal(rms_session_new(&cim, RMS_BACKEND_CIM, &o), 0);
+	rms_instance **list = NULL;
+	size_t n = 0;
+	if (rms_session_shells(cim, &list, &n))
+		fail_msg("shells: %s", rms_error_message(rms_error_last()));
+	assert_int_equal(n, 2);
+	const char *ids[2] = {a, b};
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(shell_text(list[i], "ShellId"), ids[i]);
+		assert_string_equal(shell_text(list[i], "State"), state);
+		assert_string_equal(shell_text(list[i], "BufferMode"), "Block");
+		rms_instance_free(list[i]);
+	}
+	rms_free(list);
+	rms_session_free(cim);
+}
+
+#define CONNECT_STEPS(i)                                                                           \
+	{.action = "Identify", .reply = IDENTIFY_REPLY, .why = WHY_IDENTIFY},                      \
+	{                                                                                          \
+		.action = "Connect", .reply = R(i), .recorded = R(i)                               \
+	}
+
+static void test_disconnect_runspaces(void **state)
+{
+	(void)state;
+#define REC "test_psrp_disconnect_runspaces.yml"
+	static const step steps[] = {
+	    OPEN_STEPS,
+	    {.action = "Receive", .reply = R(3), .recorded = R(3)},
+	    {.action = "Disconnect", .reply = R(4), .recorded = R(4)},
+	    {.action = "Reconnect", .reply = R(5), .recorded = R(5)},
+	    {.action = "Disconnect", .reply = R(6), .recorded = R(6)},
+	    {.action = "Identify", .reply = IDENTIFY_REPLY, .why = WHY_IDENTIFY},
+	    {.action = "Create", .reply = R(7), .recorded = R(7)},
+	    {.action = "Receive", .reply = R(8), .recorded = R(8)},
+	    {.action = "Receive", .reply = R(9), .recorded = R(9)},
+	    {.action = "Disconnect", .reply = R(10), .recorded = R(10)},
+	    {.action = "Enumerate", .reply = R(11), .recorded = R(11)},
+	    {.action = "Enumerate", .reply = R(12), .recorded = R(12)},
+	    {.action = "Enumerate", .reply = R(13), .recorded = R(13)},
+	    CONNECT_STEPS(14),
+	    {.action = "Receive", .reply = R(15), .recorded = R(15)},
+	    CONNECT_STEPS(16),
+	    {.action = "Receive", .reply = R(17), .recorded = R(17)},
+	    {.action = "Delete", .reply = R(18), .recorded = R(18)},
+	    {.action = "Delete", .reply = R(19), .recorded = R(19)},
+	};
+	replay *r = replay_start(steps, N(steps));
+	rms_session *s1 = disconnect_session(r, NULL);
+	char a[40], b[40];
+	snprintf(a, sizeof a, "%s", rms_session_shell_id(s1));
+	assert_int_equal(rms_session_disconnect(s1, 0), 0);
+	assert_int_equal(rms_session_state_get(s1), RMS_STATE_DISCONNECTED);
+	assert_int_equal(rms_session_reconnect(s1), 0);
+	assert_int_equal(rms_session_state_get(s1), RMS_STATE_OPENED);
+	assert_int_equal(rms_session_disconnect(s1, 0), 0);
+	rms_session *s2 = disconnect_session(r, NULL);
+	snprintf(b, sizeof b, "%s", rms_session_shell_id(s2));
+	assert_int_equal(rms_session_disconnect(s2, 0), 0);
+	/* Both processes end: their shells stay. */
+	rms_session_free(s1);
+	rms_session_free(s2);
+	assert_listed(r, a, b, "Disconnected");
+	list_commands(r, a, NULL);
+	list_commands(r, b, NULL);
+	rms_session *s3 = disconnect_session(r, a);
+	assert_string_equal(rms_session_shell_id(s3), a);
+	rms_session *s4 = disconnect_session(r, b);
+	assert_int_equal(rms_session_close(s3), 0);
+	assert_int_equal(rms_session_close(s4), 0);
+	rms_session_free(s3);
+	rms_session_free(s4);
+	replay_finish(r);
+#undef REC
+}
+
+#define DISCONNECTED_SCRIPT "Write-Output 'a'; Start-Sleep -Seconds 5; Write-Output 'b'"
+
+/* A pipeline started and left running, and its session disconnected. */
+static rms_session *start_and_leave(replay *r, char shell[40], char cmd[40])
+{
+	rms_session *s = disconnect_session(r, NULL);
+	rms_request *req = script_request(DISCONNECTED_SCRIPT);
+	rms_op *op = NULL;
+	assert_int_equal(rms_op_start(&op, s, req), 0);
+	rms_request_free(req);
+	snprintf(shell, 40, "%s", rms_session_shell_id(s));
+	snprintf(cmd, 40, "%s", rms_op_command_id(op));
+	assert_int_equal(rms_session_disconnect(s, 0), 0);
+	rms_op_free(op); /* nothing is sent for it while disconnected */
+	return s;
+}
+
+/* Connect to shell and read its pipeline cmd: what it wrote while nobody
+ * was connected, then its end. */
+static rms_session *connect_and_read(replay *r, const char *shell, const char *cmd)
+{
+	rms_session *s = disconnect_session(r, shell);
+	rms_op *op = NULL;
+	if (rms_session_receive(&op, s, cmd))
+		fail_msg("receive: %s", rms_error_message(rms_error_last()));
+	result res;
+	memset(&res, 0, sizeof res);
+	rms_ps_stream st;
+	rms_value *v;
+	while ((res.rc = rms_op_next_object(op, &st, &v)) == 0 && res.n < MAX_ITEMS) {
+		res.st[res.n] = st;
+		res.v[res.n++] = v;
+	}
+	assert_int_equal(res.rc, RMS_ITEROVER);
+	assert_item(&res, 0, RMS_PS_PROGRESS, "Preparing modules for first use.");
+	assert_item(&res, 1, RMS_PS_OUTPUT, "\"a\"");
+	assert_item(&res, 2, RMS_PS_OUTPUT, "\"b\"");
+	assert_int_equal(res.n, 3);
+	result_free(&res);
+	rms_op_free(op);
+	return s;
+}
+
+#define TERMINATE_IN(shell, cmd)                                                                   \
+	{                                                                                          \
+		.action = "Signal", .reply = SIGNAL_REPLY, .why = WHY_TERMINATE,                   \
+		.expect = "selector ShellId=" shell "\n"                                           \
+		          "signal http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/" \
+		          "terminate CommandId=" cmd "\n"                                          \
+	}
+
+static void test_disconnected_commands(void **state)
+{
+	(void)state;
+#define REC "test_psrp_disconnected_commands.yml"
+	static const step steps[] = {
+	    OPEN_STEPS,
+	    COMMAND_STEP(3),
+	    {.action = "Disconnect", .reply = R(4), .recorded = R(4)},
+	    {.action = "Identify", .reply = IDENTIFY_REPLY, .why = WHY_IDENTIFY},
+	    {.action = "Create", .reply = R(5), .recorded = R(5)},
+	    {.action = "Receive", .reply = R(6), .recorded = R(6)},
+	    {.action = "Receive", .reply = R(7), .recorded = R(7)},
+	    COMMAND_STEP(8),
+	    {.action = "Disconnect", .reply = R(9), .recorded = R(9)},
+	    {.action = "Enumerate", .reply = R(10), .recorded = R(10)},
+	    {.action = "Enumerate", .reply = R(11), .recorded = R(11)},
+	    {.action = "Enumerate", .reply = R(12), .recorded = R(12)},
+	    CONNECT_STEPS(13),
+	    {.action = "Receive", .reply = R(14), .recorded = R(14)},
+	    {.action = "Connect", .reply = R(15), .recorded = R(15)},
+	    {.action = "Receive", .reply = R(16), .recorded = R(16)},
+	    {.action = "Receive", .reply = R(17), .recorded = R(17)},
+	    TERMINATE_IN("shell2", "cmd2"),
+	    CONNECT_STEPS(18),
+	    {.action = "Receive", .reply = R(19), .recorded = R(19)},
+	    {.action = "Connect", .reply = R(20), .recorded = R(20)},
+	    {.action = "Receive", .reply = R(21), .recorded = R(21)},
+	    {.action = "Receive", .reply = R(22), .recorded = R(22)},
+	    TERMINATE_IN("shell", "cmd1"),
+	    /* (23, 25: WHY_NO_RECONNECT) */
+	    {.action = "Delete", .reply = R(24), .recorded = R(24)},
+	    {.action = "Delete", .reply = R(26), .recorded = R(26)},
+	};
+	replay *r = replay_start(steps, N(steps));
+	char a[40], b[40], ca[40], cb[40];
+	rms_session *s1 = start_and_leave(r, a, ca);
+	rms_session *s2 = start_and_leave(r, b, cb);
+	rms_session_free(s1);
+	rms_session_free(s2);
+	/* Windows lists them newest first; each with the pipeline left running
+	 * (the ids a new client reads, as the first clients knew them). */
+	assert_listed(r, b, a, "Disconnected");
+	char lb[40], la[40];
+	list_commands(r, b, lb);
+	list_commands(r, a, la);
+	assert_string_equal(lb, cb);
+	assert_string_equal(la, ca);
+	rms_session *s3 = connect_and_read(r, b, lb);
+	rms_session *s4 = connect_and_read(r, a, la);
+	assert_int_equal(rms_session_close(s3), 0);
+	assert_int_equal(rms_session_close(s4), 0);
+	rms_session_free(s3);
+	rms_session_free(s4);
+	replay_finish(r);
+#undef REC
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2344,6 +2652,8 @@ int main(void)
 	    cmocka_unit_test(test_is_alive_state_disconnected),
 	    cmocka_unit_test(test_is_alive_invalid_selectors),
 	    cmocka_unit_test(test_is_alive_http_error),
+	    cmocka_unit_test(test_disconnect_runspaces),
+	    cmocka_unit_test(test_disconnected_commands),
 	};
 	rms_global_init();
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

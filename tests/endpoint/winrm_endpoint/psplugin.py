@@ -11,11 +11,29 @@ OutOfProc framing (facts.md 3.7, fixtures/pwsh-7.6.10-ssh). This module bridges:
   Signal terminate            -> <Close PSGuid=PID>, wait CloseAck
   Delete                      -> <Close PSGuid=0>, wait CloseAck, end pwsh
   Receive [CommandId]         <- pwsh's <Data PSGuid=PID|0>, re-cut to fit the envelope
+  Disconnect / Reconnect      (the plugin's own: pwsh runs on, its output is kept)
+  Connect (connectXml)        (the plugin's own: answered from what pwsh said at the open)
 
 Client Data lines are flow-controlled as the OutOfProc client does it: one line per PSGuid in
 flight until pwsh's DataAck. The plugin reads pwsh's PSRP only to learn when a pipeline ends
 (PIPELINE_STATE Stopped/Completed/Failed: CommandState Done, as Windows reports it) and when
 it waits for a host response (PIPELINE_HOST_CALL: CommandState Pending, as Windows does).
+
+Disconnect (MS-PSRP 3.1.5.3.16, MS-WSMV 3.1.4.15; pypsrp's recordings of Windows in
+fixtures/jborean93-pypsrp: test_psrp_disconnect_runspaces, test_psrp_disconnected_commands):
+pwsh's OutOfProc transport has no disconnect, so the plugin keeps the child running and
+goes on reading it while no client is attached. Its output waits in the shell's queues up to
+DISCONNECTED_BUFFER bytes; then the reader stops reading pwsh, whose writes then block
+(BufferMode Block, the PowerShell default). The shell reports State Disconnected (Get,
+Enumerate); an rsp:IdleTimeOut in the Disconnect replaces the shell's idle timeout, which
+then ends it (and pwsh) if nobody connects. Reconnect (the same client) resumes. Connect
+(any client of the same user) carries SESSION_CAPABILITY + CONNECT_RUNSPACEPOOL; pwsh
+never sees them: the ConnectResponse carries what Windows sends (SESSION_CAPABILITY, and
+RUNSPACEPOOL_INIT_DATA with the pool's runspaces), made from pwsh's own capability at the
+open, and the pool stream then gives pwsh's APPLICATION_PRIVATE_DATA and RUNSPACEPOOL_STATE
+Opened again. `Connect CommandId=` re-attaches a pipeline, whose Receive then gives what it
+wrote meanwhile. Command, Send, Receive and Signal on a disconnected shell, and Connect to a
+connected one, are faults (shell_state_fault: their exact Windows text is not recorded).
 """
 
 import base64
@@ -38,6 +56,9 @@ ACK_TIMEOUT_S = 30.0            # CommandAck / CloseAck
 SIGNAL_TIMEOUT_S = 60.0         # the PowerShell client's own limit for a SignalAck
 EXIT_WAIT_S = 5.0
 STREAM_OVERHEAD = 100           # <rsp:Stream Name="stdout" CommandId="GUID"></rsp:Stream>
+DISCONNECTED_BUFFER = 4 << 20   # bytes of output kept for a disconnected shell (Block beyond)
+# ObjectIds of the messages the plugin makes itself (Connect): far above pwsh's own counter.
+OWN_OBJECT_BASE = 1 << 48
 DONE_XML = ('<rsp:CommandState CommandId="%s" State="%sDone"><rsp:ExitCode>0</rsp:ExitCode>'
             '</rsp:CommandState>')
 
@@ -87,6 +108,11 @@ class PsShell:
         self.closing = False
         self.stderr_tail = b''
         self.writes = queue.Queue()
+        self.conn_state = 'Connected'   # or 'Disconnected' (rsp:State)
+        self.own_object_id = OWN_OBJECT_BASE
+        self.capability = None          # pwsh's SESSION_CAPABILITY (CLIXML), for a Connect
+        self.private_data = None        # pwsh's APPLICATION_PRIVATE_DATA (CLIXML)
+        self.runspaces = (1, 1)         # Min/MaxRunspaces of INIT_RUNSPACEPOOL
         env = dict(os.environ)
         env.update({'POWERSHELL_TELEMETRY_OPTOUT': '1', 'POWERSHELL_UPDATECHECK': 'Off',
                     'DOTNET_CLI_TELEMETRY_OPTOUT': '1', 'COMPUTERNAME': 'REMSESS-TEST',
@@ -170,6 +196,10 @@ class PsShell:
         except ValueError:
             return
         with self.cond:
+            # Block: with nobody attached and the buffer full, pwsh waits (its pipe fills).
+            while (self.conn_state == 'Disconnected' and not self.closing
+                   and self.queued_bytes() > DISCONNECTED_BUFFER):
+                self.cond.wait(1.0)
             q = self.out.get(guid)
             if q is None:
                 return                # a pipeline already terminated by the client
@@ -177,12 +207,47 @@ class PsShell:
             for frag in frags:
                 msg = reasm.feed(frag)
                 q.append((frag, msg))
+                if msg is not None and guid == psrp.ZERO_GUID:
+                    if msg.type == psrp.SESSION_CAPABILITY and self.capability is None:
+                        self.capability = msg.data
+                    elif msg.type == psrp.APPLICATION_PRIVATE_DATA:
+                        self.private_data = msg.data
                 if msg is not None and msg.type == psrp.PIPELINE_STATE:
                     if msg.i32('PipelineState') in psrp.PIPELINE_FINISHED:
                         cmd = self.commands.get(guid.upper())
                         if cmd is not None:
                             cmd.finished = True
             self.cond.notify_all()
+
+    def queued_bytes(self):
+        """Bytes of output waiting for a client (self.cond held)."""
+        return sum(len(frag.blob) for q in self.out.values() for frag, _ in q)
+
+    # ---- disconnect / connect (self.cond held) --------------------------------------------
+
+    def own_message(self, mtype, clixml, pid=psrp.ZERO_GUID):
+        """A message of the plugin's own, as one whole fragment."""
+        self.own_object_id += 1
+        blob = psrp.pack_message(psrp.DEST_CLIENT, mtype, self.id.lower(), pid, clixml)
+        return psrp.whole_fragment(self.own_object_id, blob)
+
+    def connect_response(self, min_rs, max_rs):
+        """connectResponseXml's fragments: SESSION_CAPABILITY and RUNSPACEPOOL_INIT_DATA
+        (as in test_psrp_disconnect_runspaces.yml), and the pool stream primed with what a
+        new client reads next: APPLICATION_PRIVATE_DATA and RUNSPACEPOOL_STATE Opened."""
+        cap = self.own_message(psrp.SESSION_CAPABILITY, self.capability or (
+            '<Obj RefId="0"><MS><Version N="protocolversion">2.3</Version><Version N="PSVersion">2.0'
+            '</Version><Version N="SerializationVersion">1.1.0.1</Version></MS></Obj>'))
+        init = self.own_message(psrp.RUNSPACEPOOL_INIT_DATA,
+                                '<Obj RefId="0"><MS><I32 N="MinRunspaces">%d</I32><I32 N="MaxRunspaces">'
+                                '%d</I32></MS></Obj>' % (min_rs, max_rs))
+        q = self.out.setdefault(psrp.ZERO_GUID, collections.deque())
+        if self.private_data is not None:
+            q.append((self.own_message(psrp.APPLICATION_PRIVATE_DATA, self.private_data), None))
+        q.append((self.own_message(psrp.RUNSPACEPOOL_STATE,
+                                   '<Obj RefId="0"><MS><I32 N="RunspaceState">2</I32></MS></Obj>'), None))
+        self.cond.notify_all()
+        return cap.pack() + init.pack()
 
     # ---- towards pwsh (self.cond held) -----------------------------------------------------
 
@@ -230,7 +295,9 @@ class PsShell:
 
     def close(self):
         """Delete: close the pool, let pwsh exit, make sure it did."""
-        self.closing = True
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
         if not self.dead:
             self.send_control('Close', psrp.ZERO_GUID, 'CloseAck', ACK_TIMEOUT_S / 3)
         self.writes.put(None)
@@ -242,7 +309,9 @@ class PsShell:
 
     def kill_all(self):
         """Idle expiry and endpoint shutdown: no goodbyes."""
-        self.closing = True
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -292,12 +361,12 @@ class PsShell:
                 '<rsp:Locale>en-US</rsp:Locale><rsp:DataLocale>en-US</rsp:DataLocale>'
                 '<rsp:CompressionMode>NoCompression</rsp:CompressionMode><rsp:ProfileLoaded>Yes</rsp:ProfileLoaded>'
                 '<rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>Block</rsp:BufferMode>'
-                '<rsp:State>Connected</rsp:State><rsp:ShellRunTime>%s</rsp:ShellRunTime>'
+                '<rsp:State>%s</rsp:State><rsp:ShellRunTime>%s</rsp:ShellRunTime>'
                 '<rsp:ShellInactivity>%s</rsp:ShellInactivity>%s</rsp:Shell>'
                 % (NS['rsp'], self.id, esc(self.resource_uri), esc(self.owner), esc(self.client_ip),
                    self.proc.pid, format_seconds_ms(self.idle_timeout),
                    esc(' '.join(self.input_streams or ['stdin', 'pr'])),
-                   esc(' '.join(self.output_streams or ['stdout'])),
+                   esc(' '.join(self.output_streams or ['stdout'])), self.conn_state,
                    format_interval(now - self.created), format_interval(now - self.last_used),
                    '<rsp:MemoryUsed>%dMB</rsp:MemoryUsed><rsp:ChildProcesses>0</rsp:ChildProcesses>'
                    % self.memory_mb() if details else ''))
@@ -329,6 +398,19 @@ def unknown_shell():
     return faults.WsmanFault('s:Sender', 'w:InvalidSelectors', faults.INVALID_SELECTORS_TEXT,
                              faults.fault_detail_uri('UnexpectedSelectors')
                              + faults.wsman_fault_detail(faults.UNEXPECTED_SELECTORS, msg))
+
+
+def shell_state_fault(text):
+    # Windows refuses an operation that does not fit the shell's connection state with a
+    # shell fault; the exact code and text of these answers are in no recording we have.
+    return faults.WsmanFault('s:Sender', 'w:InvalidParameter', text,
+                             faults.wsman_fault_detail(faults.INVALID_PARAMETER, esc(text)))
+
+
+def disconnected_fault(shell):
+    return shell_state_fault('The request for the Windows Remote Shell with ShellId %s failed because '
+                             'the shell is disconnected. Reconnect to the shell (Reconnect or Connect) '
+                             'and retry the operation. ' % shell.id)
 
 
 class Plugin:
@@ -366,7 +448,16 @@ class Plugin:
         if action == A_TRANSFER + 'Get':
             return A_TRANSFER + 'GetResponse', shell.xml(details=True), 'shell'
         if action == A_TRANSFER + 'Delete':
+            # A disconnected shell may be deleted as it is (Remove-PSSession).
             return self.winrs.delete(call)
+        if action == A_SHELL + 'Disconnect':
+            return self.disconnect(call, shell)
+        if action == A_SHELL + 'Reconnect':
+            return self.reconnect(call, shell)
+        if action == A_SHELL + 'Connect':
+            return self.connect(call, shell)
+        if shell.conn_state != 'Connected':
+            raise disconnected_fault(shell)
         if action == A_SHELL + 'Command':
             return self.command(call, shell)
         if action == A_SHELL + 'Send':
@@ -406,12 +497,99 @@ class Plugin:
             self.winrs.forget_shell(shell)
             raise faults.shell_internal_error(faults.FILE_NOT_FOUND, '%s ' % exc.strerror)
         if data:
+            try:
+                for msg in psrp.messages_of(data):
+                    if msg.type == psrp.INIT_RUNSPACEPOOL:
+                        shell.runspaces = (msg.i32('MinRunspaces') or 1, msg.i32('MaxRunspaces') or 1)
+            except ValueError:
+                pass                  # pwsh says what is wrong with it
             shell.queue_data(psrp.ZERO_GUID, data)
         address = req.to or call.ctx['base_url']
         created = ('<x:ResourceCreated><a:Address>%s</a:Address><a:ReferenceParameters>'
                    '<w:ResourceURI>%s</w:ResourceURI>%s</a:ReferenceParameters></x:ResourceCreated>'
                    % (esc(address), esc(req.resource_uri), selector_set([('ShellId', shell.id)])))
         return A_TRANSFER + 'CreateResponse', created + shell.xml(), 'shell'
+
+    def disconnect(self, call, shell):
+        from .soap import A_SHELL, parse_duration, q
+        body = call.req.body.find(q('rsp', 'Disconnect'))
+        if body is None:
+            raise faults.schema_validation('The Disconnect body must be an rsp:Disconnect element. ')
+        if shell.dead:
+            raise plugin_failed()
+        idle = None
+        el = body.find(q('rsp', 'IdleTimeOut'))
+        if el is not None:
+            idle = parse_duration((el.text or '').strip())
+            if idle is None or idle <= 0:
+                raise faults.invalid_parameter('The IdleTimeOut value %s is not valid. ' % el.text)
+        with shell.cond:
+            if shell.conn_state != 'Connected':
+                raise shell_state_fault('The shell %s is already disconnected. ' % shell.id)
+            shell.conn_state = 'Disconnected'
+            if idle is not None:
+                shell.idle_timeout = idle
+            shell.cond.notify_all()   # a Receive still waiting ends
+        shell.last_used = time.monotonic()
+        self.winrs.stats.add('shells_disconnected')
+        return A_SHELL + 'DisconnectResponse', '', 'shell'
+
+    def reconnect(self, call, shell):
+        from .soap import A_SHELL
+        if shell.dead:
+            raise plugin_failed()
+        with shell.cond:
+            # Windows answers a Reconnect of a connected shell too (pypsrp's
+            # test_psrp_disconnected_commands.yml, after its Connect).
+            if shell.conn_state == 'Disconnected':
+                shell.conn_state = 'Connected'
+                self.winrs.stats.add('shells_reconnected')
+            shell.cond.notify_all()
+        return A_SHELL + 'ReconnectResponse', '', 'shell'
+
+    def connect(self, call, shell):
+        from .soap import A_SHELL, q
+        req = call.req
+        body = req.body.find(q('rsp', 'Connect'))
+        if body is None:
+            raise faults.schema_validation('The Connect body must be an rsp:Connect element. ')
+        if shell.dead:
+            raise plugin_failed()
+        if shell.owner != call.ctx['user']:
+            raise faults.access_denied()
+        cid = body.get('CommandId')
+        if cid:
+            # A pipeline of a shell this client has connected to: Receive it from here on.
+            if shell.conn_state != 'Connected':
+                raise disconnected_fault(shell)
+            self.winrs.find_command(shell, cid)
+            return A_SHELL + 'ConnectResponse', '<rsp:ConnectResponse/>', 'shell'
+        xml = body.find('{http://schemas.microsoft.com/powershell}connectXml')
+        try:
+            data = base64.b64decode((xml.text or '').strip(), validate=True) if xml is not None else b''
+            msgs = psrp.messages_of(data)
+        except ValueError:
+            raise faults.invalid_representation('The connectXml is not valid PSRP data. ')
+        types = [m.type for m in msgs]
+        if psrp.SESSION_CAPABILITY not in types or psrp.CONNECT_RUNSPACEPOOL not in types:
+            raise faults.invalid_parameter('The connectXml must carry SESSION_CAPABILITY and '
+                                           'CONNECT_RUNSPACEPOOL. ')
+        with shell.cond:
+            if shell.conn_state != 'Disconnected':
+                raise shell_state_fault('The shell %s is connected to a client; a shell can be '
+                                        'connected to only when it is disconnected. ' % shell.id)
+            shell.conn_state = 'Connected'
+            min_rs, max_rs = shell.runspaces
+            answer = shell.connect_response(min_rs, max_rs)
+        shell.last_used = time.monotonic()
+        self.winrs.stats.add('shells_connected')
+        return (A_SHELL + 'ConnectResponse',
+                '<rsp:ConnectResponse><rsp:InputStreams>%s</rsp:InputStreams><rsp:OutputStreams>%s'
+                '</rsp:OutputStreams><connectResponseXml xmlns="http://schemas.microsoft.com/powershell">'
+                '%s</connectResponseXml></rsp:ConnectResponse>'
+                % (esc(' '.join(shell.input_streams or ['stdin', 'pr'])),
+                   esc(' '.join(shell.output_streams or ['stdout'])),
+                   base64.b64encode(answer).decode('ascii')), 'shell')
 
     def command(self, call, shell):
         from .soap import A_SHELL, new_uuid, q
@@ -515,7 +693,7 @@ class Plugin:
         try:
             with shell.cond:
                 def ready():
-                    return (shell.out.get(guid) or shell.dead
+                    return (shell.out.get(guid) or shell.dead or shell.conn_state != 'Connected'
                             or (pipeline is not None and pipeline.finished))
                 while not ready():
                     left = deadline - time.monotonic()
@@ -523,14 +701,17 @@ class Plugin:
                         raise faults.timed_out()
                     shell.cond.wait(left)
                 # Let a burst (output + PIPELINE_STATE) go out in one answer, as from Windows.
+                if shell.conn_state != 'Connected' and not shell.out.get(guid):
+                    raise disconnected_fault(shell)
                 end = min(deadline, time.monotonic() + COALESCE_S)
                 while not (pipeline is not None and pipeline.finished) and not shell.dead \
-                        and time.monotonic() < end:
+                        and shell.conn_state == 'Connected' and time.monotonic() < end:
                     shell.cond.wait(end - time.monotonic())
                 if pipeline is not None and pipeline.id not in shell.commands:
                     raise faults.unknown_command()
                 parts, last = shell.take(guid, room, pipeline.id if pipeline else None)
                 left_over = bool(shell.out.get(guid))
+                shell.cond.notify_all()   # room again for a reader held back (Block)
                 if not parts and shell.dead and not (pipeline is not None and pipeline.finished):
                     raise plugin_failed()
         finally:

@@ -14,7 +14,11 @@ START = 0x1
 END = 0x2
 
 SESSION_CAPABILITY = 0x00010002
+INIT_RUNSPACEPOOL = 0x00010004
+CONNECT_RUNSPACEPOOL = 0x00010008
 RUNSPACEPOOL_STATE = 0x00021005
+APPLICATION_PRIVATE_DATA = 0x00021009
+RUNSPACEPOOL_INIT_DATA = 0x0002100B
 PIPELINE_STATE = 0x00041006
 PIPELINE_HOST_CALL = 0x00041100
 RUNSPACEPOOL_HOST_CALL = 0x00021100
@@ -25,6 +29,8 @@ PIPELINE_FINISHED = (3, 4, 5)
 POOL_FINISHED = (3, 5)
 
 ZERO_GUID = '00000000-0000-0000-0000-000000000000'
+DEST_CLIENT = 0x1
+BOM = b'\xef\xbb\xbf'
 
 
 class Fragment:
@@ -70,11 +76,40 @@ class Message:
             data = data[3:]
         self.data = data.decode('utf-8', 'replace')
 
+    def pack(self):
+        """The message as bytes again (server messages carry the BOM, as pwsh writes them)."""
+        return pack_message(self.destination, self.type, self.rpid, self.pid, self.data)
+
     def i32(self, name):
         return _number(self.data, 'I32', name)
 
     def i64(self, name):
         return _number(self.data, 'I64', name)
+
+
+def pack_message(destination, mtype, rpid, pid, clixml):
+    """A PSRP message (facts.md 3.2): header little-endian, GUIDs in .NET byte order."""
+    data = clixml.encode('utf-8') if isinstance(clixml, str) else clixml
+    if destination == DEST_CLIENT and not data.startswith(BOM):
+        data = BOM + data
+    return (struct.pack('<II', destination, mtype) + uuid.UUID(rpid).bytes_le
+            + uuid.UUID(pid).bytes_le + data)
+
+
+def whole_fragment(object_id, blob):
+    """A message in one fragment (Start and End)."""
+    return Fragment(object_id, 0, START | END, blob)
+
+
+def messages_of(data):
+    """The whole messages in data (fragments back to back). Raises ValueError."""
+    reasm = Reassembler()
+    out = []
+    for frag in split_fragments(data):
+        msg = reasm.feed(frag)
+        if msg is not None:
+            out.append(msg)
+    return out
 
 
 def _number(clixml, tag, name):

@@ -241,6 +241,10 @@ class WinRS:
             if action == A_TRANSFER + 'Delete':
                 return self.delete(call)
             raise faults.action_not_supported(action)
+        if uri == MGMT_URI + '/Command':
+            if action != A_ENUM + 'Enumerate':
+                raise faults.action_not_supported(action)
+            return self.enumerate_commands(call)
         if self.powershell is not None and self.powershell.serves(uri):
             return self.powershell.handle(call)
         if uri != CMD_URI:
@@ -258,6 +262,31 @@ class WinRS:
         if action == A_SHELL + 'Signal':
             return self.signal(call)
         raise faults.action_not_supported(action)
+
+    def enumerate_commands(self, call):
+        """A shell's commands, as pypsrp asks Windows for a disconnected shell's before it
+        connects (Enumerate of .../windows/shell/Command with a SelectorFilter on ShellId;
+        test_psrp_disconnected_commands.yml): CommandId, CommandLine, CommandState."""
+        flt = call.req.body.find('%s/%s' % (q('n', 'Enumerate'), q('w', 'Filter')))
+        shell_id = None
+        if flt is not None:
+            for sel in flt.iter(q('w', 'Selector')):
+                if sel.get('Name') == 'ShellId':
+                    shell_id = (sel.text or '').strip()
+        if not shell_id:
+            raise faults.invalid_parameter('The enumeration of commands needs a SelectorFilter on ShellId. ')
+        with self.lock:
+            shell = self.shells.get(shell_id.upper())
+            if shell is None or shell.owner != call.ctx['user']:
+                raise faults.unknown_shell(shell_id)
+            cmds = list(shell.commands.values())
+        items = ''.join('<rsp:Command xmlns:rsp="%s"><rsp:CommandId>%s</rsp:CommandId><rsp:CommandLine>%s'
+                        '</rsp:CommandLine><rsp:CommandState>%s</rsp:CommandState></rsp:Command>'
+                        % (NS['rsp'], c.id, esc(getattr(c, 'line', '') or ''),
+                           'Done' if c.finished else 'Running') for c in cmds)
+        return (A_ENUM + 'EnumerateResponse',
+                '<n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext>%s<w:EndOfSequence/>'
+                '</n:EnumerateResponse>' % ('<w:Items>%s</w:Items>' % items if items else ''), 'enum')
 
     def find_shell(self, req):
         shell_id = req.selector('ShellId')
