@@ -17,8 +17,8 @@ from .errors import (AuthenticationError, CancelledError, ConnectionError, Error
                      UsageError)
 from .options import UNLIMITED, Options
 from .request import Request
-from .session import (CimClass, InstanceStream, Operation, PSRecord, PSResult, RunResult,
-                      Session, Stats)
+from .session import (CimClass, InstanceStream, Operation, Pipeline, PSRecord, PSResult,
+                      RunResult, Session, Stats)
 from .target import Comparison, FanoutResult, Target, compare, fanout
 from .values import (CimDatetime, Instance, PSObject, Reference, ScriptBlock, Typed, Uri,
                      Version, Xml, typed)
@@ -26,7 +26,8 @@ from .values import (CimDatetime, Instance, PSObject, Reference, ScriptBlock, Ty
 __version__ = "0.1.0"
 
 __all__ = [
-    "Session", "Options", "Request", "Operation", "InstanceStream", "RunResult", "PSResult",
+    "Session", "Options", "Request", "Operation", "InstanceStream", "Pipeline", "RunResult",
+    "PSResult",
     "PSRecord", "CimClass", "Stats", "Target", "Comparison", "compare", "fanout",
     "FanoutResult", "open_async", "engine", "Engine", "AsyncInstanceStream", "Instance",
     "Reference", "PSObject", "CimDatetime", "Version", "Uri", "Xml", "ScriptBlock", "Typed",

@@ -316,6 +316,13 @@ _PROTOTYPES: dict[str, tuple] = {
     "rms_session_stats": (_i, P, POINTER(Stats)),
     "rms_session_check": (_i, P, PP),
     "rms_session_shells": (_i, P, POINTER(P), POINTER(c_size_t)),
+    "rms_session_shell_commands": (_i, P, S, POINTER(P), POINTER(c_size_t)),
+    "rms_session_disconnect": (_i, P, c_uint32),
+    "rms_session_reconnect": (_i, P),
+    "rms_session_connect": (_i, PP, POINTER(SessionOptions), S),
+    "rms_session_receive": (_i, PP, P, S),
+    "rms_session_shell_id": (S, P),
+    "rms_op_command_id": (S, P),
     # operation.h
     "rms_op_kind_name": (S, c_enum),
     "rms_ps_stream_name": (S, c_enum),

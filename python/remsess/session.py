@@ -17,10 +17,10 @@ from .options import Options, _BACKENDS
 from .request import Request, Target
 from .values import Instance, Reference, from_c
 
-__all__ = ["Session", "Operation", "InstanceStream", "RunResult", "PSResult", "PSRecord",
-           "CimClass", "Stats"]
+__all__ = ["Session", "Operation", "InstanceStream", "Pipeline", "RunResult", "PSResult",
+           "PSRecord", "CimClass", "Stats"]
 
-_STATES = {0: "Opened", 1: "Broken", 2: "Closed", 3: "Opening"}
+_STATES = {0: "Opened", 1: "Broken", 2: "Closed", 3: "Opening", 4: "Disconnected"}
 _STREAMS = {1: "stdout", 2: "stderr"}
 PS_STREAMS = ("output", "error", "warning", "verbose", "debug", "information", "progress")
 
@@ -306,6 +306,52 @@ class InstanceStream(Operation, Iterator[Instance]):
         return self._delivered
 
 
+class Pipeline(Operation):
+    """A PowerShell pipeline running on a PSSession (:meth:`Session.ps_start`,
+    :meth:`Session.receive`). Iterate it for ``(stream, value)`` as objects arrive (output
+    objects on "output", PSRecord on the other streams); :meth:`result` collects the rest.
+    ``command_id`` names it for :meth:`Session.receive` after a disconnect. A terminating
+    error raises RemoteError with ``error_record``. Closing it stops it if it still runs."""
+
+    @property
+    def command_id(self) -> Optional[str]:
+        return s(lib.rms_op_command_id(self.ptr))
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        session = self.session
+        stream, v = c_int(), c_void_p()
+        while True:
+            with session._lock:
+                rc = lib.rms_op_next_object(self.ptr, byref(stream), byref(v))
+                if rc == 0:
+                    try:
+                        item = ps_value(stream.value, v.value)
+                    finally:
+                        lib.rms_value_free(v.value)
+                elif rc != _ffi.ITEROVER:
+                    err = self._fail(rc)
+                    rec = lib.rms_op_error_record(self.ptr)
+                    err.error_record = from_c(rec) if rec else None
+            session._after_call()
+            if rc == _ffi.ITEROVER:
+                return
+            if rc:
+                raise err
+            yield item
+
+    def result(self) -> "PSResult":
+        """Read the pipeline to its end: its output objects and the other streams'
+        records (what was read before by iterating is not in it)."""
+        result = PSResult()
+        try:
+            for stream, value in self:
+                result._add(stream, value)
+        except Error as e:
+            e.result = result
+            raise
+        return result
+
+
 class Session:
     """One computer through one backend, like New-CimSession (``backend="cim"``: opens
     nothing until an operation) or New-PSSession (``backend="pssession"``: connects and
@@ -382,6 +428,12 @@ class Session:
         return self
 
     def __exit__(self, *exc) -> None:
+        # A session disconnected on purpose keeps its shell on the server for a later
+        # Session.connect: it is only freed (close() would delete the shell).
+        if self._h.ptr is not None and self.state == "Disconnected":
+            with self._lock:
+                self._h.free()
+            return
         self.close()
 
     def __repr__(self) -> str:
@@ -479,11 +531,15 @@ class Session:
         rms_session_shells): each shell's record, as :meth:`check` gives it (ShellId,
         ResourceUri, State "Connected" or "Disconnected", Owner, ClientIP, ...). An
         Enumerate on a connection of its own; a CIM session opens nothing else."""
+        return self._instances("shells", lib.rms_session_shells)
+
+    def _instances(self, what: str, fn: Callable) -> list[Instance]:
+        """A C call that hands back an array of instances (rms_free'd), as Instances."""
         arr = c_void_p()
         n = ctypes.c_size_t()
         with self._lock:
-            rc = lib.rms_session_shells(self.ptr, byref(arr), byref(n))
-            err = errors.last(rc, "shells") if rc else None
+            rc = fn(self.ptr, byref(arr), byref(n))
+            err = errors.last(rc, what) if rc else None
             out: list[Instance] = []
             if not rc and arr.value:
                 items = ctypes.cast(arr.value, ctypes.POINTER(c_void_p))
@@ -683,29 +739,96 @@ class Session:
         """Run a pipeline and yield ``(stream, value)`` as objects arrive: output objects on
         "output", PSRecord on the other streams. Raises RemoteError (with
         ``error_record``) when the pipeline fails with a terminating error."""
+        with self.ps_start(script, input, merge_errors=merge_errors, timeout=timeout,
+                           **parameters) as pipeline:
+            yield from pipeline
+
+    def ps_start(self, script: Union[str, Iterable] = "", input: Optional[Iterable] = None, *,
+                 merge_errors: bool = False, timeout: Optional[float] = None,
+                 **parameters: Any) -> Pipeline:
+        """Start a pipeline and return it unread (:class:`Pipeline`): iterate it, or take
+        its ``command_id`` and :meth:`disconnect` while it runs on."""
         req = Request.powershell(script, input, merge_errors, **parameters)
         req.timeout = timeout
-        op = Operation(self, self._start(req), req)
-        with op:
-            stream, v = c_int(), c_void_p()
-            while True:
-                with self._lock:
-                    rc = lib.rms_op_next_object(op.ptr, byref(stream), byref(v))
-                    if rc == 0:
-                        try:
-                            item = ps_value(stream.value, v.value)
-                        finally:
-                            lib.rms_value_free(v.value)
-                    elif rc != _ffi.ITEROVER:
-                        err = op._fail(rc)
-                        rec = lib.rms_op_error_record(op.ptr)
-                        err.error_record = from_c(rec) if rec else None
-                self._after_call()
-                if rc == _ffi.ITEROVER:
-                    return
-                if rc:
-                    raise err
-                yield item
+        return Pipeline(self, self._start(req), req)
+
+    # ---- disconnect and reconnect (PowerShell remoting over WinRM) --------------------
+
+    @property
+    def shell_id(self) -> Optional[str]:
+        """The remote shell's id as the server knows it (for :meth:`connect`); None for a
+        CIM session or a PSSession over SSH."""
+        return s(lib.rms_session_shell_id(self.ptr))
+
+    def _call(self, what: str, fn: Callable[[int], int]) -> None:
+        with self._lock:
+            rc = fn(self.ptr)
+            err = errors.last(rc, what) if rc else None
+        self._after_call()
+        if err:
+            raise err
+
+    def disconnect(self, idle_timeout: Optional[float] = None) -> None:
+        """Disconnect-PSSession: leave the shell and its pipelines running on the server
+        without a client (``idle_timeout``: how long the server keeps it so, seconds;
+        None: the shell's own). The state becomes "Disconnected"; leaving a ``with`` block
+        then keeps the shell for a later :meth:`connect` (``close()`` would delete it).
+        A PowerShell-remoting PSSession over WinRM only (UnsupportedError otherwise)."""
+        from .options import _ms
+        ms = _ms(idle_timeout, "idle_timeout")
+        self._call("disconnect", lambda p: lib.rms_session_disconnect(p, ms))
+
+    def reconnect(self) -> None:
+        """Take the disconnected shell back in this process: Opened again, pipelines
+        started before read on (what they wrote meanwhile first)."""
+        self._call("reconnect", lib.rms_session_reconnect)
+
+    @classmethod
+    def connect(cls, host_or_url: Union[str, Options], shell_id: str, *,
+                name: Optional[str] = None, **options: Any) -> "Session":
+        """Connect-PSSession: a new PSSession holding a disconnected shell by its id (from
+        this or another process; :meth:`shells` lists them). Options as the constructor's;
+        ``protocol`` is "powershell"."""
+        opts = host_or_url if isinstance(host_or_url, Options) else Options(host_or_url, **options)
+        if isinstance(host_or_url, Options) and options:
+            opts = opts.replace(**options)
+        if opts.protocol != "powershell":
+            opts = opts.replace(protocol="powershell")
+        copts = opts.to_c()
+        out = c_void_p()
+        rc = lib.rms_session_connect(byref(out), byref(copts.struct), enc(shell_id))
+        err = errors.last(rc, "connect") if rc else None
+        try:
+            copts.raise_callback_error()
+        except BaseException:
+            if out.value:
+                lib.rms_session_free(out.value)
+            raise
+        if err:
+            raise err
+        self = cls._adopt(out.value, opts, copts)
+        if name is not None:
+            self.name = name
+        return self
+
+    def receive(self, command_id: str) -> Pipeline:
+        """Receive-PSSession: the pipeline started before a disconnect, by its command id
+        (:attr:`Pipeline.command_id`, or :meth:`shell_commands`), read from where the
+        server kept its output."""
+        out = c_void_p()
+        with self._lock:
+            rc = lib.rms_session_receive(byref(out), self.ptr, enc(command_id))
+            err = errors.last(rc, "receive") if rc else None
+        self._after_call()
+        if err:
+            raise err
+        return Pipeline(self, out.value, None)
+
+    def shell_commands(self, shell_id: str) -> list[Instance]:
+        """The commands (pipelines) of one of the user's shells, as the server lists them:
+        ``Command`` instances with CommandId, CommandLine, CommandState."""
+        return self._instances("shell_commands", lambda p, arr, n: lib.rms_session_shell_commands(
+            p, enc(shell_id), arr, n))
 
     def ps(self, script: Union[str, Iterable] = "", input: Optional[Iterable] = None, *,
            merge_errors: bool = False, timeout: Optional[float] = None,
