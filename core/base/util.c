@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -371,10 +372,28 @@ uint64_t rms__now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+int rms__random(void *buf, size_t n)
+{
+	unsigned char *p = buf;
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = getrandom(p + got, n - got, 0);
+		if (k > 0)
+			got += (size_t)k;
+		else if (k < 0 && errno != EINTR)
+			break;
+	}
+	if (got == n)
+		return 0;
+	/* No getrandom(2) (a kernel before 3.17, a seccomp filter): OpenSSL's
+	 * generator, which costs its set-up on first use. */
+	return n <= INT32_MAX && RAND_bytes(buf, (int)n) == 1 ? 0 : RMS_E_INTERNAL;
+}
+
 int rms__guid(char out[37])
 {
 	unsigned char r[16];
-	if (RAND_bytes(r, sizeof r) != 1)
+	if (rms__random(r, sizeof r))
 		return RMS_E_INTERNAL;
 	r[6] = (unsigned char)((r[6] & 0x0F) | 0x40);
 	r[8] = (unsigned char)((r[8] & 0x3F) | 0x80);

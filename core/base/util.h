@@ -99,6 +99,12 @@ int rms__b64_value(char c);
 /* A hex digit's value (either case), or -1. */
 int rms__hex_value(char c);
 
+/* n bytes from the kernel's cryptographic generator (getrandom(2); OpenSSL's
+ * RAND_bytes where that is unavailable): 0, or RMS_E_INTERNAL (no error
+ * set). Cheaper at start-up than OpenSSL's, whose first use sets up its
+ * generator (a fifth of `remsess identify`'s instructions). */
+int rms__random(void *buf, size_t n);
+
 /* A random (version 4) GUID in canonical lower-case form into out[37]. */
 int rms__guid(char out[37]);
 

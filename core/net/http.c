@@ -27,6 +27,7 @@
 
 #include <curl/curl.h>
 #include <inttypes.h>
+#include <libxml/parser.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -193,6 +194,13 @@ struct rms_http {
  * here, once, from whichever thread makes the first handle. libcurl counts
  * its initialisations, so doing it here as well after rms_global_init() is
  * harmless (the global state then simply lives until the process exits).
+ * Nothing else pays for it: a program that never makes an HTTP transport
+ * (SSH only, or no session at all) never initialises libcurl.
+ *
+ * libxml2's own first initialisation is not thread-safe either, and every
+ * WS-Man answer is XML read after a transport like this one exists; so it
+ * is done under the same once, and WS-Man sessions started on many threads
+ * at once without rms_global_init() never race inside libxml2.
  */
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
@@ -200,6 +208,7 @@ static bool tls_is_openssl; /* CURLINFO_SSL_VERIFYRESULT is an X509_V_* code */
 
 static void global_init_once(void)
 {
+	xmlInitParser();
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
 	tls_is_openssl = v && v->ssl_version && strncmp(v->ssl_version, "OpenSSL", 7) == 0;

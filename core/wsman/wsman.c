@@ -17,7 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/rand.h>
 
 #include "address.h"
 #include "defaults.h"
@@ -89,7 +88,7 @@ static int new_uuid(char out[42])
  * clients write it, made from the client's 16 random bytes with the count
  * of MessageIDs so far added into the last 48 bits. So the IDs of one
  * client are all different (for 2^48 requests) and those of different
- * clients differ in 74 random bits, with one RAND_bytes per client instead
+ * clients differ in 74 random bits, with one draw of random bytes per client instead
  * of one per request. A MessageID need only be unique (WS-Addressing): it
  * is what the answer's RelatesTo names, nothing more. It is no secret and
  * no defence: whoever could forge an answer on the connection (plain http)
@@ -219,7 +218,7 @@ int rms__wsman_new(rms_wsman **out, const rms_session_options *o, rms_stats *sta
 		.delegate = o->auth_v3.delegate,
 		.cred = cred,
 	};
-	if (RAND_bytes(w->mid_base, sizeof w->mid_base) != 1) {
+	if (rms__random(w->mid_base, sizeof w->mid_base)) {
 		rms__wsman_free(w);
 		return rms__error_set(RMS_E_INTERNAL, RMS_PHASE_SEND,
 		                      "no random numbers for message ids");

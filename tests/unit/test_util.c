@@ -100,6 +100,36 @@ static void test_guid_is_random_version_4(void **state)
 	assert_string_not_equal(a, b);
 }
 
+/* The kernel's generator fills whole buffers, large ones too (getrandom(2)
+ * may return fewer bytes than asked for past 256), and no two draws agree.
+ * Each of the 256 byte values turns up in 64 KB (a stuck or short fill
+ * would leave zeros behind). */
+static void test_random_fills_the_whole_buffer(void **state)
+{
+	(void)state;
+	assert_int_equal(rms__random(NULL, 0), 0);
+	enum { N = 65536 };
+	unsigned char *a = malloc(N), *b = malloc(N);
+	assert_non_null(a);
+	assert_non_null(b);
+	memset(a, 0, N);
+	memset(b, 0, N);
+	assert_int_equal(rms__random(a, N), 0);
+	assert_int_equal(rms__random(b, N), 0);
+	assert_memory_not_equal(a, b, 32);
+	bool seen[256] = {false};
+	size_t zeros_at_end = 0;
+	for (size_t i = 0; i < N; i++)
+		seen[a[i]] = true;
+	for (size_t i = N; i > 0 && a[i - 1] == 0; i--)
+		zeros_at_end++;
+	for (int v = 0; v < 256; v++)
+		assert_true(seen[v]);
+	assert_true(zeros_at_end < 8);
+	free(a);
+	free(b);
+}
+
 static void test_utf8_prefix_cuts_on_a_character_boundary(void **state)
 {
 	(void)state;
@@ -135,6 +165,7 @@ int main(void)
 		cmocka_unit_test(test_buffer_grows_and_escapes_xml),
 		cmocka_unit_test(test_case_insensitive_compare),
 		cmocka_unit_test(test_guid_is_random_version_4),
+		cmocka_unit_test(test_random_fills_the_whole_buffer),
 		cmocka_unit_test(test_utf8_prefix_cuts_on_a_character_boundary),
 		cmocka_unit_test(test_lossy_append_always_gives_valid_text),
 	};
