@@ -254,19 +254,23 @@ static int begin_get_class(rms_op *op, struct cim_op *c, const char *class_name,
 	return rc;
 }
 
-/* CIM status INVALID_NAMESPACE (DSP0004). */
+/* CIM status INVALID_NAMESPACE and INVALID_CLASS (DSP0004). */
 #define CIM_ERR_INVALID_NAMESPACE 3
+#define CIM_ERR_INVALID_CLASS 5
 
 /* The outcome of a GetClass exchange (rc, and the reply when rc is 0,
  * which this frees). A server that does not offer class retrieval gets
- * RMS_E_UNSUPPORTED. OMI refuses it with DestinationUnreachable, which it
- * also answers for a namespace that does not exist: that one (its CIM
- * status says so) stays the fault it is. */
+ * RMS_E_UNSUPPORTED. A fault that carries CIM status INVALID_NAMESPACE or
+ * INVALID_CLASS answered the request: the namespace or the class does not
+ * exist, and it stays the fault it is. OMI says both with
+ * a:DestinationUnreachable (omi.md, Faults), the subcode a server without
+ * the schema resource may also give. */
 static int class_answer(int rc, rms_wsman_reply *reply, const char *class_name,
                         rms_cim_class **out)
 {
-	if (rc == RMS_E_FAULT &&
-	    rms_error_cim_status(rms_error_last()) != CIM_ERR_INVALID_NAMESPACE) {
+	int status = rc == RMS_E_FAULT ? rms_error_cim_status(rms_error_last()) : 0;
+	if (rc == RMS_E_FAULT && status != CIM_ERR_INVALID_NAMESPACE &&
+	    status != CIM_ERR_INVALID_CLASS) {
 		const char *sub = rms_error_fault_subcode(rms_error_last());
 		if (sub && (strcmp(sub, "w:UnsupportedFeature") == 0 ||
 		            strcmp(sub, "a:ActionNotSupported") == 0 ||
@@ -358,10 +362,12 @@ static int schema_type(const char *property, void *userdata)
 
 static int type_instance(const struct typing *t, rms_instance *inst, int depth);
 
-/* A value decoded by shape as the schema's type t: texts converted, a lone
- * element of an array property made an array. NULL in *out (and 0) when
- * nothing needs to change or the shape cannot be retyped from text
- * (references and embedded instances come typed by their shape). */
+/* A value decoded by shape as the schema's type t: texts converted (in
+ * their wire forms, as the top level's are: OMI's char16 is its decimal
+ * code unit), a lone element of an array property made an array. NULL in
+ * *out (and 0) when nothing needs to change or the shape cannot be retyped
+ * from text (references and embedded instances come typed by their
+ * shape). */
 static int retype_value(rms_value **out, const rms_value *v, rms_type t, const char *prop)
 {
 	rms_type st = RMS_TYPE_SCALAR(t);
@@ -372,12 +378,12 @@ static int retype_value(rms_value **out, const rms_value *v, rms_type t, const c
 		return v->type == t ? 0 : rms_value_new_null(out, t);
 	if (!(t & RMS_TYPE_ARRAY)) {
 		if (v->type == RMS_TYPE_STRING && from_text)
-			rc = rms_value_from_text(out, st, v->u.s);
+			rc = rms__value_from_wire_text(out, st, v->u.s);
 	} else if (!(v->type & RMS_TYPE_ARRAY)) {
 		/* One element: WS-Man cannot tell it from a scalar. */
 		rms_value *e = NULL;
 		if (v->type == RMS_TYPE_STRING && from_text)
-			rc = rms_value_from_text(&e, st, v->u.s);
+			rc = rms__value_from_wire_text(&e, st, v->u.s);
 		else if (v->type == st)
 			rc = rms_value_dup(&e, v);
 		else
@@ -391,7 +397,7 @@ static int retype_value(rms_value **out, const rms_value *v, rms_type t, const c
 			return rc;
 		for (size_t i = 0; i < v->u.arr.len && !rc; i++) {
 			rms_value *e = NULL;
-			rc = rms_value_from_text(&e, st, v->u.arr.items[i]->u.s);
+			rc = rms__value_from_wire_text(&e, st, v->u.arr.items[i]->u.s);
 			if (!rc && (rc = rms_value_array_append(*out, e)))
 				rms_value_free(e);
 		}

@@ -931,6 +931,24 @@ int rms_value_from_text(rms_value **out, rms_type type, const char *text)
 	}
 }
 
+int rms__value_from_wire_text(rms_value **out, rms_type type, const char *text)
+{
+	CHECK_OUT(out);
+	if (!text || type != RMS_TYPE_CHAR16)
+		return rms_value_from_text(out, type, text);
+	size_t n = strlen(text);
+	bool decimal = n > 0 && n <= 5;
+	for (size_t i = 0; decimal && i < n; i++)
+		decimal = text[i] >= '0' && text[i] <= '9';
+	if (!decimal)
+		return parse_char16(out, text);
+	unsigned long x = strtoul(text, NULL, 10);
+	if (x > 0xFFFF)
+		return rms__error_set(RMS_E_RANGE, RMS_PHASE_NONE,
+		                      "char16 code unit %s is out of range 0..65535", text);
+	return rms_value_new_char16(out, (uint16_t)x);
+}
+
 /* ---- lifetime ----------------------------------------------------------------- */
 
 void rms_value_free(rms_value *v)

@@ -103,6 +103,12 @@ struct rms_instance {
  * it on failure; instance_append takes the value on success and does not
  * look for an existing property of that name. */
 int rms__value_new_string_take(rms_value **out, char *utf8);
+/* A scalar from its text as WS-Man carries it: a char16 is its decimal code
+ * unit ("67" for 'C', as OMI writes every char16; a lone digit is a code
+ * unit too, as core/wsman/wscim.c reads it) or else the one character;
+ * every other type as rms_value_from_text (booleans in any case, OMI's
+ * TRUE included). */
+int rms__value_from_wire_text(rms_value **out, rms_type type, const char *text);
 int rms__instance_append(rms_instance *inst, const char *name, rms_value *value);
 
 /* ---- PowerShell values and objects ----------------------------------------- */

@@ -518,6 +518,108 @@ class EnumerationTest(OmiCase):
         self.assertEqual(len(items), 5)
 
 
+# ---- GetClass ----------------------------------------------------------------------------
+#
+# omi.md records no GetClass; the personality answers it as OMI's source does
+# (microsoft/omi Unix/wsman/wsman.c _ParseValidateProcessGetRequest and
+# _ParseValidateProcessGetClassRequest, Unix/disp/disp.c _HandleGetClassReq, the CLASS from
+# Unix/xmlserializer/xmlserializer.c): the CIM-XML resource is served, the WS-CIM one refused.
+
+CIMXML_ANY = 'http://schemas.dmtf.org/wbem/cim-xml/2/cim-schema/2/*'
+WSCIM_ANY = 'http://schemas.dmtf.org/wbem/ws-cim/1/cim-schema/2/*'
+ALL_OPTIONS = (('IncludeInheritanceHierarchy', 'true'), ('IncludeInheritedElements', 'true'),
+               ('IncludeQualifiers', 'true'))
+
+
+def get_class(name, options=ALL_OPTIONS, selectors=None, resource=CIMXML_ANY, **kw):
+    sels = [NSSEL, ('ClassName', name)] if selectors is None else selectors
+    return envelope(T + 'Get', resource, selectors=sels, options=options, **kw)
+
+
+def qualifiers(el):
+    return {q.get('NAME'): q.findtext('VALUE') for q in el.findall('QUALIFIER')}
+
+
+class GetClassTest(OmiCase):
+    def test_cim_xml_class_in_the_body(self):
+        mid = 'uuid:AAAAAAAA-2222-3333-4444-555555555555'
+        status, _h, payload = self.post(get_class('Test_VirtualDisk', message_id=mid))
+        self.assertEqual(status, 200, payload[:2000])
+        root = parse(payload)[0]
+        self.assertEqual(root.findtext('{%s}Header/{%s}Action' % (SOAP, WSA)), T + 'GetResponse')
+        self.assertEqual(root.findtext('{%s}Header/{%s}RelatesTo' % (SOAP, WSA)), mid)
+        cls = body_child(root)
+        self.assertEqual(cls.tag, 'CLASS')         # CIM-XML: no namespace, no wrapper
+        self.assertEqual(cls.get('NAME'), 'Test_VirtualDisk')
+        self.assertEqual(cls.get('SUPERCLASS'), 'Test_PhysicalDisk')
+        self.assertEqual(cls.get('DERIVATION'), 'Test_PhysicalDisk')
+        props = {p.get('NAME'): p for p in cls if p.tag.startswith('PROPERTY')}
+        self.assertEqual(sorted(props), sorted(['DeviceID', 'Removable', 'DriveLetter',
+                                                'PowerOnTime', 'Temperature', 'Serial',
+                                                'Label', 'Thin']))
+        self.assertEqual(props['DeviceID'].get('TYPE'), 'string')
+        self.assertEqual(qualifiers(props['DeviceID']), {'key': 'true'})
+        self.assertEqual(props['DeviceID'].get('PROPAGATED'), 'true')
+        self.assertIsNone(props['Thin'].get('PROPAGATED'))
+        self.assertEqual(props['Serial'].tag, 'PROPERTY.ARRAY')
+        self.assertEqual(props['Serial'].get('TYPE'), 'uint8')
+        self.assertEqual(qualifiers(props['Serial']), {'OctetString': 'true'})
+        self.assertEqual(props['DriveLetter'].get('TYPE'), 'char16')
+        self.assertEqual(props['PowerOnTime'].get('TYPE'), 'datetime')
+
+    def test_options_decide_what_is_written(self):
+        # No options (OMI's defaults for a client that is not WinRM): the class's own
+        # properties only, no qualifiers, no DERIVATION.
+        cls = body_child(self.ok(get_class('Test_VirtualDisk', options=())))
+        self.assertIsNone(cls.get('DERIVATION'))
+        self.assertEqual([p.get('NAME') for p in cls], ['Thin'])
+        self.assertEqual(cls.findall('.//QUALIFIER'), [])
+        cls = body_child(self.ok(get_class('Test_PhysicalDisk', options=(
+            ('IncludeClassOrigin', 'true'),))))
+        self.assertEqual({p.get('CLASSORIGIN') for p in cls}, {'Test_PhysicalDisk'})
+
+    def test_methods_references_and_embedded_instances(self):
+        cls = body_child(self.ok(get_class('X_SmallNumber')))
+        method = cls.find('METHOD')
+        self.assertEqual((method.get('NAME'), method.get('TYPE')), ('SpellNumber', 'uint32'))
+        self.assertEqual(qualifiers(method), {'static': 'true'})
+        params = {p.get('NAME'): p for p in method if p.tag.startswith('PARAMETER')}
+        self.assertEqual(qualifiers(params['num']), {'in': 'true'})
+        self.assertEqual(params['Octets'].tag, 'PARAMETER.ARRAY')
+        self.assertEqual(qualifiers(params['Octets']), {'OctetString': 'true', 'out': 'true'})
+        self.assertNotIn('ReturnValue', params)
+        cls = body_child(self.ok(get_class('Test_DiskDependency')))
+        self.assertEqual(qualifiers(cls), {'association': 'true'})
+        ref = cls.find('PROPERTY.REFERENCE')
+        self.assertEqual(ref.get('REFERENCECLASS'), 'Test_PhysicalDisk')
+        self.assertEqual(qualifiers(ref), {'key': 'true'})
+        cls = body_child(self.ok(get_class('Test_DiskHealth')))
+        report = [p for p in cls if p.get('NAME') == 'Report'][0]
+        self.assertEqual(report.get('TYPE'), 'string')
+        self.assertEqual(qualifiers(report), {'EmbeddedInstance': 'Test_HealthReport'})
+
+    def test_faults(self):
+        f = self.fault(get_class('X_Nothing'))
+        self.assertCimFault(f, 5, '{%s}DestinationUnreachable' % WSA)
+        self.assertTrue(f.reason.startswith('CIM ERROR:INVALID_CLASS'), f.reason)
+        f = self.fault(get_class('X_SmallNumber', selectors=[('__cimnamespace', 'root/nope'),
+                                                              ('ClassName', 'X_SmallNumber')]))
+        self.assertCimFault(f, 3, '{%s}DestinationUnreachable' % WSA)
+        # Without ClassName the class is the URI's last segment, "*": INVALID_CLASS.
+        self.assertCimFault(self.fault(get_class('', selectors=[NSSEL])), 5,
+                            '{%s}DestinationUnreachable' % WSA)
+        # A ClassName that is not a CIM name: the request does not parse.
+        f = self.fault(get_class('X-Small'))
+        self.assertEqual(f.subcode, '{%s}InternalError' % WSMAN)
+        self.assertEqual(f.action, A_WSMAN_FAULT)
+        # The WS-CIM form is refused.
+        f = self.fault(get_class('X_SmallNumber', resource=WSCIM_ANY))
+        self.assertEqual(f.subcode, '{%s}UnsupportedFeature' % WSMAN)
+        self.assertEqual(f.reason, 'GetClass not Supported in WS-CIM format')
+        self.assertEqual(f.action, A_WSMAN_FAULT)
+        self.assertIsNone(f.error)
+
+
 # ---- faults -----------------------------------------------------------------------------
 
 class FaultTest(OmiCase):

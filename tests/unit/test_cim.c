@@ -38,11 +38,12 @@
  * (--personality omi, ../shared/protocol/omi.md). Where OMI differs from
  * Windows the test asserts what OMI does, naming the omi.md point.
  *
- * One difference is the personality's, not omi.md's: it serves no class
- * schemas (the cim-xml GetClass is refused, CIM status 5), so values decode
- * by their shape. omi.md records no GetClass either way, and OMI's source
- * has a CIM-XML GetClass path; docs/cim.md keeps this open until a real
- * OMI is asked. */
+ * OMI serves class schemas (GetClass in the CIM-XML form remsess sends, as
+ * OMI's source does it: microsoft/omi Unix/wsman/wsman.c,
+ * _ParseValidateProcessGetClassRequest; omi.md records no GetClass), so
+ * values are typed by them as on Windows: OMI's value forms (omi.md,
+ * Responses: TRUE/FALSE, char16 as a decimal number, intervals as P2000D)
+ * must decode to the same typed values Windows' do. */
 static bool omi;
 
 static rms_endpoint_proc *start(const char *const *extra)
@@ -93,28 +94,16 @@ static const char *str_prop(const rms_instance *inst, const char *name)
 	return s;
 }
 
-/* An unsigned number property or out-parameter. Windows serves class
- * schemas, so it is typed uint32 by the declaration; the OMI personality
- * serves none (see omi above), so it decodes by its shape: the decimal
- * text OMI sent, which must still be a whole number. */
+/* An unsigned number property or out-parameter, typed uint32 by the
+ * declaration in the class schema (both servers serve schemas). */
 static uint64_t number_prop(const rms_instance *inst, const char *name)
 {
 	const rms_value *v = rms_instance_get(inst, name);
 	if (!v)
 		fail_msg("no property %s", name);
-	if (!omi) {
-		uint32_t n = 0;
-		if (rms_value_get_uint32(v, &n))
-			fail_msg("%s is not a uint32 (type %d)", name, (int)rms_value_type(v));
-		return n;
-	}
-	const char *text = NULL;
-	if (rms_value_get_string(v, &text))
-		fail_msg("%s is not the text OMI sent (type %d)", name, (int)rms_value_type(v));
-	char *end;
-	unsigned long long n = strtoull(text, &end, 10);
-	if (!*text || *end)
-		fail_msg("%s is not a number: \"%s\"", name, text);
+	uint32_t n = 0;
+	if (rms_value_get_uint32(v, &n))
+		fail_msg("%s is not a uint32 (type %d)", name, (int)rms_value_type(v));
 	return n;
 }
 
@@ -273,7 +262,7 @@ static void test_instance_and_static_methods(void **state)
 	rms_instance *out;
 	assert_int_equal(rms_invoke(&out, s, k, "StopService", NULL), 0);
 	/* Typed by the method's declaration in the class schema (it came
-	 * back as the text "0" before): uint32. By shape on OMI. */
+	 * back as the text "0" before): uint32, on both servers. */
 	assert_int_equal(number_prop(out, "ReturnValue"), 0);
 	rms_instance_free(out);
 	rms_instance *svc;
@@ -431,72 +420,17 @@ static rms_instance *get_number(rms_session *s, const char *id)
 	return inst;
 }
 
-/* The OMI personality serves no class schemas (see omi above; the
- * session's GetClass is refused, and remembered), so X_Number decodes by
- * its shape, in OMI's
- * value forms (omi.md, Responses): numbers as their text, booleans as
- * TRUE/FALSE, char16 as a decimal number; datetimes, intervals,
- * references, embedded instances, arrays and nulls typed by their shape. */
-static void every_cim_type_in_omi_form(rms_session *s, rms_instance *inst)
-{
-	assert_string_equal(str_prop(inst, "U8"), "2");
-	assert_string_equal(str_prop(inst, "S8"), "-126");
-	assert_string_equal(str_prop(inst, "U64"), "18446744073709551614");
-	assert_string_equal(str_prop(inst, "S64"), "-9223372036854775806");
-	assert_string_equal(str_prop(inst, "R32"), "0.5");
-	assert_string_equal(str_prop(inst, "Flag"), "TRUE");
-	assert_string_equal(str_prop(inst, "Letter"), "67"); /* 'C' */
-	assert_string_equal(str_prop(inst, "Text"), "number 2 <&> \"\xc3\xa9\xe4\xb8\xad\"");
-	rms_datetime dt;
-	assert_int_equal(rms_value_get_datetime(rms_instance_get(inst, "When"), &dt), 0);
-	assert_false(dt.is_interval);
-	assert_int_equal(rms_value_get_datetime(rms_instance_get(inst, "Span"), &dt), 0);
-	assert_true(dt.is_interval);
-	const rms_value *v = rms_instance_get(inst, "Squares");
-	assert_int_equal(rms_value_type(v), RMS_TYPE_STRING | RMS_TYPE_ARRAY);
-	assert_int_equal(rms_value_array_length(v), 2);
-	const char *text = NULL;
-	assert_int_equal(rms_value_get_string(rms_value_array_at(v, 1), &text), 0);
-	assert_string_equal(text, "9");
-	assert_int_equal(rms_value_type(rms_instance_get(inst, "Words")),
-	                 RMS_TYPE_STRING | RMS_TYPE_ARRAY);
-	assert_int_equal(rms_value_type(rms_instance_get(inst, "Owner")), RMS_TYPE_REFERENCE);
-	const rms_instance *detail;
-	assert_int_equal(rms_value_get_instance(rms_instance_get(inst, "Detail"), &detail), 0);
-	assert_string_equal(str_prop(detail, "Digits"), "1");
-	assert_string_equal(str_prop(detail, "Parity"), "even");
-	assert_true(rms_value_is_null(rms_instance_get(inst, "Nothing")));
-	/* No schema says which property is the key. */
-	for (size_t i = 0; i < rms_instance_count(inst); i++) {
-		unsigned flags;
-		rms_instance_at(inst, i, NULL, NULL, &flags);
-		assert_false(flags & RMS_PROP_KEY);
-	}
-	rms_instance_free(inst);
-	/* Nor that Squares is an array: one element is one value. */
-	inst = get_number(s, "1");
-	assert_string_equal(str_prop(inst, "Squares"), "1");
-	rms_instance_free(inst);
-}
-
 static void test_every_cim_type_decodes_typed_by_the_class_schema(void **state)
 {
 	rms_endpoint_proc *ep = *state;
 	rms_session *s = cim_session(ep);
 	assert_int_equal(rms_endpoint_reset(ep), 0);
 	rms_instance *inst = get_number(s, "2");
-	if (omi) {
-		every_cim_type_in_omi_form(s, inst);
-		/* Two Gets of instances and the two GetClass (X_Number,
-		 * X_NumberDetail) OMI refused, once each for the session, each
-		 * on its operation's one connection. */
-		assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 4);
-		assert_int_equal(rms_endpoint_stat(ep, "connections_accepted"), 2);
-		rms_session_free(s);
-		return;
-	}
 	/* The session fetched X_Number's schema (GetClass) and typed every
-	 * property by it: numbers range-checked into their widths. */
+	 * property by it: numbers range-checked into their widths. On OMI the
+	 * same values arrive in OMI's forms (omi.md, Responses: Flag as TRUE,
+	 * Letter as 67, Span as an interval without zero parts) and decode the
+	 * same. */
 	const rms_value *v;
 	uint8_t u8;
 	int8_t s8;
@@ -567,6 +501,27 @@ static void test_every_cim_type_decodes_typed_by_the_class_schema(void **state)
 	 * embedded instances' class), each on its operation's one connection. */
 	assert_int_equal(rms_endpoint_stat(ep, "requests_by_action.Get"), 4);
 	assert_int_equal(rms_endpoint_stat(ep, "connections_accepted"), 2);
+	if (omi) {
+		/* The same data from both servers is the same instance: OMI's
+		 * forms (TRUE, 67, P...D, no __cimnamespace in references)
+		 * decode to what Windows' do, embedded instance and key flags
+		 * included. */
+		omi = false;
+		rms_endpoint_proc *win = start(NULL);
+		omi = true;
+		rms_session *ws = cim_session(win);
+		for (int id = 1; id <= 3; id++) {
+			char key[4];
+			snprintf(key, sizeof key, "%d", id);
+			rms_instance *a = get_number(s, key), *b = get_number(ws, key);
+			if (!rms_instance_equal(a, b))
+				fail_msg("X_Number %d differs between OMI and Windows", id);
+			rms_instance_free(a);
+			rms_instance_free(b);
+		}
+		rms_session_free(ws);
+		rms_endpoint_kill(win);
+	}
 	rms_session_free(s);
 }
 
@@ -595,8 +550,9 @@ static void test_without_a_schema_values_decode_by_shape(void **state)
 
 /* A namespace that does not exist is that error, not "class schemas are
  * not supported by this server": on OMI its DestinationUnreachable is the
- * subcode of a refused GetClass too, but CIM status 3, INVALID_NAMESPACE
- * (omi.md, Faults), says what is wrong. It said "not supported" before. */
+ * subcode a refused GetClass was taken to have, but CIM status 3,
+ * INVALID_NAMESPACE (omi.md, Faults), says what is wrong. It said "not
+ * supported" before. */
 static void get_class_in_a_missing_namespace(rms_session *s, rms_request *r)
 {
 	rms_op *op = NULL;
@@ -622,23 +578,6 @@ static void test_get_class_schema(void **state)
 	assert_int_equal(rms_request_set_class(r, "Win32_Service"), 0);
 	rms_op *op;
 	rms_error *err = NULL;
-	if (omi) {
-		/* The OMI personality serves no class schemas (see omi above):
-		 * its DestinationUnreachable fault for the cim-xml resource is
-		 * a clear "not supported by this server", with OMI's words. */
-		rms_error_clear();
-		assert_int_equal(rms_op_start(&op, s, r), RMS_E_UNSUPPORTED);
-		err = rms_error_dup(rms_error_last());
-		assert_non_null(strstr(rms_error_message(err), "not supported by this server"));
-		assert_string_equal(rms_error_fault_subcode(err), "a:DestinationUnreachable");
-		assert_int_equal(rms_error_cim_status(err), 5);
-		assert_int_equal(rms_error_phase(err), RMS_PHASE_REMOTE);
-		rms_error_free(err);
-		get_class_in_a_missing_namespace(s, r);
-		rms_request_free(r);
-		rms_session_free(s);
-		return;
-	}
 	if (rms_op_start(&op, s, r))
 		fail_msg("get class: %s", rms_error_message(rms_error_last()));
 	const rms_cim_class *c = rms_op_class(op);
@@ -672,7 +611,19 @@ static void test_get_class_schema(void **state)
 	rms_error_clear();
 	assert_int_equal(rms_op_start(&op, s, r), RMS_E_FAULT);
 	err = rms_error_dup(rms_error_last());
-	assert_int_equal(rms_error_wmi_code(err), 0x80041010u);
+	/* A class that does not exist is that fault, not "class schemas are
+	 * not supported by this server". */
+	assert_null(strstr(rms_error_message(err), "not supported"));
+	if (omi) {
+		/* omi.md, Faults: INVALID_CLASS is a:DestinationUnreachable
+		 * with CIMStatusCode 5 and no WMI number. It said "not
+		 * supported by this server" before: the subcode is the one a
+		 * refused GetClass was taken to have. */
+		assert_string_equal(rms_error_fault_subcode(err), "a:DestinationUnreachable");
+		assert_int_equal(rms_error_cim_status(err), 5);
+	} else {
+		assert_int_equal(rms_error_wmi_code(err), 0x80041010u);
+	}
 	rms_error_free(err);
 	get_class_in_a_missing_namespace(s, r);
 	rms_request_free(r);
@@ -697,10 +648,7 @@ static void test_large_result_is_paged_within_the_envelope_limit(void **state)
 	int rc;
 	while ((rc = rms_op_next(op, &inst)) == 0) {
 		uint64_t id = 0;
-		if (omi) /* by shape: the text OMI sent */
-			id = number_prop(inst, "Id");
-		else
-			assert_int_equal(rms_value_get_uint64(rms_instance_get(inst, "Id"), &id), 0);
+		assert_int_equal(rms_value_get_uint64(rms_instance_get(inst, "Id"), &id), 0);
 		assert_true(id == n + 1); /* all, in order */
 		rms_instance_free(inst);
 		n++;
@@ -881,7 +829,7 @@ static void test_a_server_that_stops_answering_times_out(void **state)
 	(void)state;
 	/* The Enumerate is answered, the first Pull never is: three requests
 	 * are served (the Enumerate and the GetClass of X_Number and
-	 * X_NumberDetail, which OMI refuses), the fourth stalls. With stall:1
+	 * X_NumberDetail, which both servers serve), the fourth stalls. With stall:1
 	 * it was the schema fetches that stalled, each for the HTTP wait's
 	 * grace, and the test took 16 s. */
 	const char *extra[] = { "--max-batch", "10", "--instances", "100", "--fault", "stall:3",
@@ -1107,9 +1055,8 @@ static void test_a_get_driven_by_hand_ends_in_step_with_its_result(void **state)
 	assert_true(op->ended);
 	assert_non_null(op->result);
 	assert_true(rms_instance_equal(op->result, want));
-	/* Typed by the schema; by shape on OMI, which serves none (see omi). */
-	assert_int_equal(rms_value_type(rms_instance_get(op->result, "U8")),
-	                 omi ? RMS_TYPE_STRING : RMS_TYPE_UINT8);
+	/* Typed by the schema, on both servers. */
+	assert_int_equal(rms_value_type(rms_instance_get(op->result, "U8")), RMS_TYPE_UINT8);
 	/* Stepping an ended op changes nothing. */
 	rms_wait w;
 	assert_int_equal(op->session->ops->step(op, &w), 0);

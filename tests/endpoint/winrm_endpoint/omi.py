@@ -23,6 +23,8 @@ no Server / Date headers) is in httpserver.py; everything WS-Man is here:
   errors of a non-optimized Enumerate deferred to the first Pull.
 * Faults: wsa:DestinationUnreachable / wsman:UnsupportedFeature / wsman:InternalError, no
   wsman:FaultDetail, p:OMI_Error in the Detail.
+* GetClass (class schemas): served in the CIM-XML form, refused in the WS-CIM form, as OMI's
+  source does it (omi.md records no GetClass; see get_class below).
 
 Response prefixes are OMI's style (SOAP-ENV, wsa, wsman, wsen, wxf, wsmb), not Windows'.
 """
@@ -47,6 +49,11 @@ OMI_VERSION = '1.9.1-0'
 OMI_NAMESPACE = 'root/cimv2'
 CIMBINDING_XML = 'http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xml'
 OMI_ERROR_URI = DMTF_PREFIX + 'OMI_Error'
+# The two class-schema resources OMI knows (microsoft/omi Unix/wsman/wstags.txt), matched
+# as exact strings: the CIM-XML one is served, the WS-CIM one refused.
+CIMXML_SCHEMA_URI = 'http://schemas.dmtf.org/wbem/cim-xml/2/cim-schema/2/*'
+WSCIM_SCHEMA_URI = 'http://schemas.dmtf.org/wbem/ws-cim/1/cim-schema/2/*'
+_CLASS_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 
 OMI_NS = collections.OrderedDict([
     ('SOAP-ENV', NS['s']),
@@ -188,6 +195,135 @@ def omi_instance_xml(cls, inst, style, only=None):
         cls.name, style.class_uri(cls.name), ''.join(parts), cls.name))
 
 
+# ---- class declarations (GetClass) -------------------------------------------------------
+#
+# OMI answers a CIM-XML GetClass with its XML serializer's CLASS element (microsoft/omi
+# Unix/xmlserializer/xmlserializer.c, WriteBuffer_SerializeClass), put verbatim in the SOAP
+# Body of a transfer GetResponse. What the serializer writes depends on the request's
+# options (Unix/wsman/wsmanparser.c; all false unless the User-Agent is WinRM's, which turns
+# IncludeClassOrigin on):
+#   IncludeInheritanceHierarchy  DERIVATION="Super,SuperSuper" on CLASS
+#   IncludeInheritedElements     inherited properties too, marked PROPAGATED="true"
+#                                (without it only the class's own)
+#   IncludeQualifiers            QUALIFIER children: the declared ones (OctetString,
+#                                EmbeddedInstance) and the flags as lower-case boolean
+#                                qualifiers (key, in, out, static)
+#   IncludeClassOrigin           CLASSORIGIN="Class" on PROPERTY and METHOD
+# Types are CIM-XML's; an embedded instance is TYPE="string" (with EmbeddedInstance), a
+# reference PROPERTY.REFERENCE / PARAMETER.REFERENCE with REFERENCECLASS. A method is
+# <METHOD NAME TYPE="uint32"> whose PARAMETERs are the in and out parameters (the return
+# value is the METHOD's TYPE, not a parameter).
+
+def _flag_qualifier(name):
+    return '<QUALIFIER NAME="%s" TYPE="boolean"><VALUE>true</VALUE></QUALIFIER>' % name
+
+
+def _decl_qualifiers(p, flags):
+    quals = ''
+    if getattr(p, 'octet', False):
+        quals += _flag_qualifier('OctetString')
+    if p.type == 'instance':
+        quals += ('<QUALIFIER NAME="EmbeddedInstance" TYPE="string"><VALUE>%s</VALUE></QUALIFIER>'
+                  % esc(p.embedded or ''))
+    return quals + ''.join(_flag_qualifier(f) for f in flags)
+
+
+def _decl_type(p):
+    return 'string' if p.type == 'instance' else p.type
+
+
+def _property_decl(p, opts, origin, propagated):
+    attrs = ' NAME="%s"' % esc(p.name)
+    if p.type == 'reference':
+        tag = 'PROPERTY.REFERENCE'
+        if p.ref_class:
+            attrs += ' REFERENCECLASS="%s"' % esc(p.ref_class)
+    else:
+        tag = 'PROPERTY.ARRAY' if p.array else 'PROPERTY'
+        attrs += ' TYPE="%s"' % _decl_type(p)
+    if opts.get('IncludeClassOrigin'):
+        attrs += ' CLASSORIGIN="%s"' % esc(origin)
+    if propagated:
+        attrs += ' PROPAGATED="true"'
+    quals = _decl_qualifiers(p, ['key'] if p.key else []) if opts.get('IncludeQualifiers') else ''
+    return '<%s%s>%s</%s>' % (tag, attrs, quals, tag)
+
+
+def _parameter_decl(p, direction, opts):
+    attrs = ' NAME="%s"' % esc(p.name)
+    if p.type == 'reference':
+        tag = 'PARAMETER.REFARRAY' if p.array else 'PARAMETER.REFERENCE'
+        if p.ref_class:
+            attrs += ' REFERENCECLASS="%s"' % esc(p.ref_class)
+    else:
+        tag = 'PARAMETER.ARRAY' if p.array else 'PARAMETER'
+        attrs += ' TYPE="%s"' % _decl_type(p)
+    quals = _decl_qualifiers(p, [direction]) if opts.get('IncludeQualifiers') else ''
+    return '<%s%s>%s</%s>' % (tag, attrs, quals, tag)
+
+
+def _lineage(cls, registry):
+    """[(class, its own property names)] from cls up through its registered superclasses."""
+    chain = []
+    seen = set()
+    klass = cls
+    while klass is not None and klass.name.lower() not in seen:
+        seen.add(klass.name.lower())
+        chain.append(klass)
+        klass = registry.get(klass.superclass) if klass.superclass else None
+    return chain
+
+
+def omi_class_xml(cls, registry, opts):
+    """The CLASS element OMI writes for cls, given the request's options (a dict of
+    IncludeQualifiers, IncludeInheritedElements, IncludeInheritanceHierarchy,
+    IncludeClassOrigin: bool)."""
+    chain = _lineage(cls, registry)
+
+    def origin_of(name):
+        # The highest class in the chain that declares the property.
+        origin = cls.name
+        for klass in chain:
+            if klass.prop(name) is not None:
+                origin = klass.name
+        return origin
+
+    attrs = ' NAME="%s"' % esc(cls.name)
+    if cls.superclass:
+        attrs += ' SUPERCLASS="%s"' % esc(cls.superclass)
+        if opts.get('IncludeInheritanceHierarchy'):
+            supers = [k.name for k in chain[1:]]
+            last = chain[-1]
+            if last.superclass:              # not served here: the chain ends with its name
+                supers.append(last.superclass)
+            attrs += ' DERIVATION="%s"' % esc(','.join(supers))
+    parts = ['<CLASS%s>' % attrs]
+    if opts.get('IncludeQualifiers') and cls.association:
+        parts.append(_flag_qualifier('association'))
+    for p in cls.props:
+        origin = origin_of(p.name)
+        propagated = origin.lower() != cls.name.lower()
+        if propagated and not opts.get('IncludeInheritedElements'):
+            continue
+        parts.append(_property_decl(p, opts, origin, propagated))
+    for m in cls.methods.values():
+        mattrs = ' NAME="%s" TYPE="uint32"' % esc(m.name)
+        if opts.get('IncludeClassOrigin'):
+            mattrs += ' CLASSORIGIN="%s"' % esc(cls.name)
+        parts.append('<METHOD%s>' % mattrs)
+        if opts.get('IncludeQualifiers') and m.static:
+            parts.append(_flag_qualifier('static'))
+        parts.extend(_parameter_decl(p, 'in', opts) for p in m.params)
+        parts.extend(_parameter_decl(p, 'out', opts) for p in m.outs)
+        parts.append('</METHOD>')
+    parts.append('</CLASS>')
+    return ''.join(parts)
+
+
+GETCLASS_OPTIONS = ('IncludeQualifiers', 'IncludeInheritedElements',
+                    'IncludeInheritanceHierarchy', 'IncludeClassOrigin')
+
+
 # ---- faults ------------------------------------------------------------------------------
 
 class OmiFault(WsmanFault):
@@ -256,6 +392,12 @@ def invalid_class(name):
 
 def not_found():
     return cim_fault(6, 'The requested object could not be found')
+
+
+def ws_cim_get_class():
+    """GetClass in the WS-CIM form: OMI refuses it (wsman.c, _ParseValidateProcessGetRequest)."""
+    return OmiFault('SOAP-ENV:Sender', 'wsman:UnsupportedFeature',
+                    'GetClass not Supported in WS-CIM format', '', faults.ACTION_WSMAN)
 
 
 def internal_error(action=faults.ACTION_ADDRESSING, relates=True):
@@ -386,6 +528,12 @@ class OmiCimService(CimService):
             return self.release(call)
         if action == A_ENUM + 'Enumerate':
             return self.enumerate(call, None)
+        if action == A_TRANSFER + 'Get':
+            uri = (req.resource_uri or '').strip()
+            if uri == CIMXML_SCHEMA_URI:
+                return self.get_class(call)
+            if uri == WSCIM_SCHEMA_URI:
+                raise ws_cim_get_class()
         if action in (A_TRANSFER + 'Get', A_TRANSFER + 'Put', A_TRANSFER + 'Create',
                       A_TRANSFER + 'Delete'):
             self.check_namespace_selector(req)
@@ -404,6 +552,27 @@ class OmiCimService(CimService):
             fault = to_omi(fault)
             fault.action = faults.ACTION_WSMAN
             raise fault
+
+    def get_class(self, call):
+        """GetClass as OMI serves it (microsoft/omi Unix/wsman/wsman.c,
+        _ParseValidateProcessGetClassRequest; the dispatcher's _HandleGetClassReq in
+        Unix/disp/disp.c): the class is the ClassName selector (the URI's last segment, "*",
+        without one; a name that is not a CIM name makes the request unparsable); "*" is
+        INVALID_CLASS, then the namespace must exist, then the class (INVALID_CLASS)."""
+        req = call.req
+        name = '*'
+        for sel_name, el in _raw_selectors(req):
+            if sel_name == 'ClassName':
+                name = el.text or ''
+                if len(el) or not _CLASS_NAME.match(name):
+                    raise parse_fault()
+        if name == '*':
+            raise invalid_class(name)
+        self.check_namespace_selector(req)
+        cls = self.omi_class(name)
+        opts = {o: req.option_true(o) for o in GETCLASS_OPTIONS}
+        self.stats.add('classes_served')
+        return A_TRANSFER + 'GetResponse', omi_class_xml(cls, self.registry, opts), 'transfer'
 
     def transfer(self, call, cls, action):
         req = call.req

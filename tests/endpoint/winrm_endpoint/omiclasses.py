@@ -12,12 +12,16 @@ Test_PhysicalDisk              base class: boolean, char16, interval (P2000D), r
                                float noise, [OctetString] uint8[] (base64), a nil property
 Test_VirtualDisk               derived from Test_PhysicalDisk (enumerated with it)
 Test_DiskDependency            association (keys antecedent, dependent: references)
+Test_DiskHealth                key DeviceID and Report, an embedded Test_HealthReport holding
+                               OMI's forms inside an embedded instance: char16 as a number
+                               (also a digit, '7' as 55), TRUE, an interval, an octet string;
+                               disk9's char16 is 70000, which no client can decode
 """
 
 import datetime
 
 from .cimclasses import CimClass, Method
-from .cimxml import Prop, Ref
+from .cimxml import Embedded, Prop, Ref
 
 
 ONES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten',
@@ -209,4 +213,36 @@ class DiskDependency(CimClass):
                    'Weight': 50 * (i + 1)}
 
 
-OMI_CLASSES = (SmallNumber, Calc, PhysicalDisk, VirtualDisk, DiskDependency)
+class HealthReport(CimClass):
+    """Only embedded (Test_DiskHealth.Report); it has no instances of its own."""
+    name = 'Test_HealthReport'
+    props = [Prop('Grade', 'char16'), Prop('Code', 'char16'), Prop('Healthy', 'boolean'),
+             Prop('Since', 'datetime'), OctetProp('Signature')]
+
+    def instances(self):
+        return iter(())
+
+
+class DiskHealth(CimClass):
+    name = 'Test_DiskHealth'
+    props = [Prop('DeviceID', 'string', key=True),
+             Prop('Report', 'instance', embedded='Test_HealthReport')]
+
+    def instances(self):
+        yield {'DeviceID': 'disk0',
+               'Report': Embedded('Test_HealthReport', {
+                   'Grade': 'A', 'Code': '7', 'Healthy': True,
+                   'Since': datetime.timedelta(days=3), 'Signature': b'OK'})}
+        # A value no client can decode: a char16 code unit out of range (70000).
+        yield {'DeviceID': 'disk9',
+               'Report': Embedded('Test_HealthReport', {
+                   'Grade': 'F', 'Code': 70000, 'Healthy': False,
+                   'Since': datetime.timedelta(0), 'Signature': b''})}
+        yield {'DeviceID': 'disk1',
+               'Report': Embedded('Test_HealthReport', {
+                   'Grade': 'B', 'Code': '0', 'Healthy': False,
+                   'Since': datetime.timedelta(hours=5), 'Signature': b'\x00'})}
+
+
+OMI_CLASSES = (SmallNumber, Calc, PhysicalDisk, VirtualDisk, DiskDependency, HealthReport,
+               DiskHealth)
