@@ -864,8 +864,11 @@ static int check_command_args(cli_args *a, cli_command cmd, const char *const *p
 			return usage(a, "reconnect takes a SHELL-ID and at most one COMMAND-ID "
 			                "(unexpected '%s')",
 			             pos[2]);
+		if (npos > 1 && !*pos[1])
+			return usage(a, "reconnect: the COMMAND-ID is empty (leave it out to read "
+			                "every command of the shell)");
 		a->shell_id = pos[0];
-		a->command_id = npos > 1 && *pos[1] ? pos[1] : NULL;
+		a->command_id = npos > 1 ? pos[1] : NULL;
 		return 0;
 	case CLI_CMD_PS: {
 		const char *given[3];

@@ -418,6 +418,11 @@ static int ps_open(rms_session *s)
 {
 	if (psrp(s))
 		return rms__psrp_open(s);
+	if (s->connect_shell_id) /* never a new command shell in its place */
+		return rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		                      "only a PowerShell shell (pssession protocol POWERSHELL over "
+		                      "WinRM) can be connected to; the command shell is not "
+		                      "disconnected by remsess");
 	return rms__ps_open_with(s, transport_for(&s->opts));
 }
 

@@ -1473,10 +1473,24 @@ int rms__psrp_check(rms_session *s, rms_instance **info)
 
 /* ---- disconnect, reconnect ------------------------------------------------------ */
 
-/* Pump the carrier until its Disconnect or Reconnect is answered. A fault
- * (the server refused) leaves the session as it was; anything else (no
- * answer, the connection lost) loses it. */
-static int link_wait(rms_session *s)
+/* The last error's message led by the call it ended (what), so a lost
+ * connection or a fault says it was the Disconnect or the Reconnect (or
+ * what went out before it); code, phase and fault fields kept. */
+static int name_call(int rc, const char *what)
+{
+	struct rms_error *e = rms__error_last_mut();
+	char *m = e && e->message ? rms__asprintf("%s: %s", what, e->message) : NULL;
+	if (m) {
+		free(e->message);
+		e->message = m;
+	}
+	return rc;
+}
+
+/* Pump the carrier until its Disconnect or Reconnect (what) is answered. A
+ * fault (the server refused) leaves the session as it was; anything else
+ * (no answer, the connection lost) loses it. */
+static int link_wait(rms_session *s, const char *what)
 {
 	struct psrp_conn *c = pc(s);
 	uint32_t limit = s->opts.operation_timeout_ms ? s->opts.operation_timeout_ms
@@ -1486,8 +1500,10 @@ static int link_wait(rms_session *s)
 		if (rms__psrp_winrm_link_settled(c->wr))
 			return 0;
 		if (rms__now_ms() >= deadline)
-			return lost(s, rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_RECEIVE,
-			                              "the server did not answer within %u ms", limit));
+			return lost(s, name_call(rms__error_set(RMS_E_TIMEOUT, RMS_PHASE_RECEIVE,
+			                                        "the server did not answer within %u ms",
+			                                        limit),
+			                         what));
 		rms_wait w;
 		rms__wait_clear(&w);
 		int rc = rms__psrp_winrm_pump(c->wr, s, c->pool, &w, deadline);
@@ -1495,13 +1511,13 @@ static int link_wait(rms_session *s)
 			rms__ps_op_wake(c->ops[i]);
 		if (rc == RMS_EAGAIN) {
 			if ((rc = rms__wait_block(&w)))
-				return lost(s, rc);
+				return lost(s, name_call(rc, what));
 			continue;
 		}
 		if (rc == RMS_E_FAULT && rms__psrp_winrm_link_settled(c->wr))
-			return rc;
+			return name_call(rc, what);
 		if (rc)
-			return lost(s, rc);
+			return lost(s, name_call(rc, what));
 	}
 }
 
@@ -1532,7 +1548,8 @@ int rms__psrp_disconnect(rms_session *s, uint32_t idle_timeout_ms)
 	if (c->phase != PH_OPEN)
 		return rms__error_set(RMS_E_STATE, RMS_PHASE_NONE, "%s has no runspace pool open",
 		                      s->name);
-	if ((rc = rms__psrp_winrm_disconnect(c->wr, idle_timeout_ms)) || (rc = link_wait(s)))
+	if ((rc = rms__psrp_winrm_disconnect(c->wr, idle_timeout_ms)) ||
+	    (rc = link_wait(s, "the Disconnect (WinRS Disconnect)")))
 		return rc;
 	c->phase = PH_DISCONNECTED;
 	rms__log(&s->log, RMS_LOG_INFO, "%s: disconnected from shell %s", s->name,
@@ -1552,7 +1569,7 @@ int rms__psrp_reconnect(rms_session *s)
 	if ((rc = rms__psrp_winrm_reconnect(c->wr)))
 		return rc;
 	c->phase = PH_OPEN;
-	if ((rc = link_wait(s))) {
+	if ((rc = link_wait(s, "the Reconnect (WinRS Reconnect)"))) {
 		if (c->phase == PH_OPEN)
 			c->phase = PH_DISCONNECTED; /* refused: still disconnected */
 		return rc;

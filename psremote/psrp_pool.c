@@ -916,6 +916,11 @@ static int pool_message(rms_psrp_pool *p, const rms_psrp_message *msg)
 		if (!prop_int(v, "MaxRunspaces", &n))
 			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
 			                    "the server's RUNSPACEPOOL_INIT_DATA has no MaxRunspaces");
+		else if (n < 1 || n > INT32_MAX) /* an I32 of at least 1 (MS-PSRP 2.2.2.32) */
+			rc = rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
+			                    "the server's RUNSPACEPOOL_INIT_DATA has MaxRunspaces %lld "
+			                    "(expected 1 to %d)",
+			                    (long long)n, INT32_MAX);
 		else {
 			p->init_max = (int)n;
 			if (p->connecting && p->state == RMS_PSRP_POOL_OPENING)

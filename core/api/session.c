@@ -633,7 +633,8 @@ int rms_session_connect(rms_session **out, const rms_session_options *opts,
 	if (!shell_id || !*shell_id)
 		return rms__error_field(RMS_E_INVALID_ARG, "shell_id",
 		                        "connecting to a disconnected shell needs its id");
-	if (opts && opts->pssession_v2.protocol != RMS_PS_PROTOCOL_POWERSHELL) {
+	/* No options are the defaults: the command shell's protocol. */
+	if (!opts || opts->pssession_v2.protocol != RMS_PS_PROTOCOL_POWERSHELL) {
 		rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
 		               "only a PowerShell shell (pssession protocol POWERSHELL over WinRM) "
 		               "can be connected to; the command shell is not disconnected by remsess");
@@ -659,6 +660,16 @@ int rms_session_receive(rms_op **out, rms_session *s, const char *command_id)
 	if (!s->ops->op_command_id) {
 		rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
 		               "a %s session runs no PowerShell pipelines to read", s->ops->name);
+		rms__error_set_backend(s->ops->id);
+		return RMS_E_UNSUPPORTED;
+	}
+	if (!s->ops->supports(&s->opts, RMS_OP_POWERSHELL)) {
+		/* Else the op's start would speak of the placeholder request ("no
+		 * backend can run PowerShell"), not of reading a pipeline. */
+		rms__error_set(RMS_E_UNSUPPORTED, RMS_PHASE_NONE,
+		               "%s runs a command shell: it has no PowerShell pipelines to read "
+		               "(rms_session_receive needs pssession protocol POWERSHELL over WinRM)",
+		               s->name);
 		rms__error_set_backend(s->ops->id);
 		return RMS_E_UNSUPPORTED;
 	}

@@ -455,6 +455,10 @@ static void test_disconnect_and_reconnect_over_winrm(void **state)
 	run_cli(&r, false, NULL, WINRM, "reconnect", (const char *)NULL);
 	expect_status(&r, 2);
 	assert_non_null(strstr(r.err, "SHELL-ID"));
+	/* An empty COMMAND-ID is a mistake, not "every command". */
+	run_cli(&r, false, NULL, WINRM, "reconnect", shell, "", (const char *)NULL);
+	expect_status(&r, 2);
+	assert_non_null(strstr(r.err, "COMMAND-ID is empty"));
 	run_cli(&r, false, NULL, WINRM, "--backend", "cim", "disconnect", (const char *)NULL);
 	expect_status(&r, 2);
 	run_cli(&r, false, NULL, WINRM, "ps", "--keep", "1", (const char *)NULL);

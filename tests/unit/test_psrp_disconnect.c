@@ -306,6 +306,13 @@ static void test_wrong_states_and_sessions_that_cannot_disconnect(void **state)
 	assert_int_equal(rms_session_disconnect(cmd, 0), RMS_E_UNSUPPORTED);
 	assert_non_null(strstr(rms_error_message(rms_error_last()), "command shell"));
 	assert_int_equal(rms_session_state_get(cmd), RMS_STATE_OPENED);
+	/* Nor does it read a pipeline by command id: no op (nothing run in
+	 * its place). */
+	assert_int_equal(rms_session_receive(&op, cmd, "5C4B3A29-1807-4F6E-9D5C-4B3A29180706"),
+	                 RMS_E_UNSUPPORTED);
+	assert_null(op);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "command shell"));
+	assert_null(rms_op_command_id(op));
 	rms_session_free(cmd);
 	rms_session *cim = NULL;
 	assert_int_equal(rms_session_new(&cim, RMS_BACKEND_CIM, &co), 0);
@@ -314,6 +321,10 @@ static void test_wrong_states_and_sessions_that_cannot_disconnect(void **state)
 	assert_null(rms_session_shell_id(cim));
 	rms_session_free(cim);
 	assert_int_equal(rms_session_connect(&s2, &co, shell), RMS_E_UNSUPPORTED);
+	/* Default options are the command shell's too: no Connect, and no new
+	 * shell opened in its place. */
+	assert_int_equal(rms_session_connect(&s2, NULL, shell), RMS_E_UNSUPPORTED);
+	assert_null(s2);
 }
 
 static void test_disconnected_shell_ends_at_its_idle_timeout(void **state)
@@ -334,6 +345,55 @@ static void test_disconnected_shell_ends_at_its_idle_timeout(void **state)
 	rms_session *s2 = NULL;
 	assert_int_not_equal(rms_session_connect(&s2, &o, shell), 0);
 	assert_null(s2);
+	/* The same process reconnecting after the server ended its shell: the
+	 * server's refusal leaves it Disconnected (docs), then its close and
+	 * free end it without leaks, whatever the Delete gets. */
+	s = open_ps();
+	snprintf(shell, sizeof shell, "%s", rms_session_shell_id(s));
+	rms_op *op = start_script(s, "Start-Sleep -Seconds 30");
+	assert_int_equal(rms_session_disconnect(s, 1000), 0);
+	for (int i = 0; i < 40 && rms_endpoint_stat(ep, "shells_expired") < 2; i++)
+		sleep_ms(100);
+	assert_int_equal(rms_endpoint_stat(ep, "shells_expired"), 2);
+	int rc = rms_session_reconnect(s);
+	assert_int_not_equal(rc, 0);
+	/* The refusal names the call it answered. */
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "the Reconnect"));
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_DISCONNECTED);
+	assert_int_equal(rms_op_next_object(op, &(rms_ps_stream){0}, &(rms_value *){NULL}),
+	                 RMS_E_STATE);
+	rms_op_free(op);
+	rms_session_close(s);
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_CLOSED);
+	rms_session_free(s);
+}
+
+/* The server gone while a pipeline runs: the Disconnect cannot be sent, the
+ * session is Broken (not Disconnected), saying so; the op, the session and
+ * a reconnect attempt end cleanly. */
+static void test_disconnect_with_the_server_gone(void **state)
+{
+	(void)state;
+	NEED_PWSH();
+	rms_endpoint_proc *gone = rms_endpoint_spawn(NULL);
+	assert_non_null(gone);
+	rms_session_options o = rms_endpoint_session_options(gone);
+	o.pssession_v2.protocol = RMS_PS_PROTOCOL_POWERSHELL;
+	o.operation_timeout_ms = 5000;
+	rms_session *s = NULL;
+	if (rms_session_new(&s, RMS_BACKEND_PSSESSION, &o))
+		fail_msg("open: %s", rms_error_message(rms_error_last()));
+	rms_op *op = start_script(s, "Start-Sleep -Seconds 30");
+	rms_endpoint_kill(gone);
+	int rc = rms_session_disconnect(s, 0);
+	assert_int_not_equal(rc, 0);
+	assert_int_not_equal(rc, RMS_E_STATE);
+	assert_non_null(strstr(rms_error_message(rms_error_last()), "Disconnect"));
+	assert_int_equal(rms_session_state_get(s), RMS_STATE_BROKEN);
+	assert_int_equal(rms_session_reconnect(s), RMS_E_STATE);
+	assert_int_not_equal(rms_op_next_object(op, &(rms_ps_stream){0}, &(rms_value *){NULL}), 0);
+	rms_op_free(op);
+	rms_session_free(s);
 }
 
 /* ---- the pool's side, without I/O (psrp_pool.c) ---------------------------------------- */
@@ -460,6 +520,29 @@ static void test_pool_connects_by_id_and_attaches_pipelines(void **state)
 	assert_true(found);
 	rms__psrp_send_clear(&snd);
 	rms__psrp_pool_free(p);
+	/* MaxRunspaces from the wire is checked: below 1, or beyond an I32, is
+	 * refused (the pool does not open, with a count that makes no sense). */
+	static const char *const bad_max[] = {
+		"<Obj RefId=\"0\"><MS><I32 N=\"MinRunspaces\">1</I32><I32 "
+		"N=\"MaxRunspaces\">0</I32></MS></Obj>",
+		"<Obj RefId=\"0\"><MS><I32 N=\"MinRunspaces\">1</I32><I32 "
+		"N=\"MaxRunspaces\">-5</I32></MS></Obj>",
+		"<Obj RefId=\"0\"><MS><I32 N=\"MinRunspaces\">1</I32><I64 "
+		"N=\"MaxRunspaces\">4294967297</I64></MS></Obj>",
+	};
+	for (size_t i = 0; i < sizeof bad_max / sizeof *bad_max; i++) {
+		assert_int_equal(rms__psrp_pool_new(&p, &cfg), 0);
+		assert_int_equal(rms__psrp_pool_connect(p, &id), 0);
+		assert_int_equal(rms__psrp_pool_take(p, &snd), 0);
+		rms__psrp_send_clear(&snd);
+		assert_int_equal(feed(p, RMS_PSRP_SESSION_CAPABILITY, NULL, CAPABILITY("2.3")), 0);
+		assert_int_equal(feed(p, RMS_PSRP_RUNSPACEPOOL_INIT_DATA, NULL, bad_max[i]),
+		                 RMS_E_PROTOCOL);
+		assert_non_null(strstr(rms_error_message(rms_error_last()), "MaxRunspaces"));
+		assert_int_not_equal(rms__psrp_pool_state(p), RMS_PSRP_POOL_OPENED);
+		assert_int_equal(rms__psrp_pool_max_runspaces(p), 0);
+		rms__psrp_pool_free(p);
+	}
 }
 
 int main(void)
@@ -470,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_second_session_connects_and_receives_by_command_id),
 		cmocka_unit_test(test_wrong_states_and_sessions_that_cannot_disconnect),
 		cmocka_unit_test(test_disconnected_shell_ends_at_its_idle_timeout),
+		cmocka_unit_test(test_disconnect_with_the_server_gone),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
