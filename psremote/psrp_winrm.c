@@ -335,6 +335,21 @@ static rms_wsman_request shell_req(const struct psrp_winrm *x, const char *actio
 	return req;
 }
 
+/* Start req as exchange ex: rc is the building of its body b so far (an
+ * allocation b failed to make counts too); b is freed either way. */
+static int send_body(struct psrp_winrm *x, int rc, rms_buf *b, const rms_wsman_request *req,
+                     enum exchange ex)
+{
+	if (!rc && b->failed)
+		rc = rms__error_nomem();
+	if (!rc)
+		rc = rms__wsman_start(x->w, req);
+	rms__buf_free(b);
+	if (!rc)
+		x->ex = ex;
+	return rc;
+}
+
 static int start_create(struct psrp_winrm *x, rms_psrp_pool *pool)
 {
 	char id[37];
@@ -351,10 +366,6 @@ static int start_create(struct psrp_winrm *x, rms_psrp_pool *pool)
 	rms__buf_puts(&b, "<creationXml xmlns=\"" PS_NS "\">");
 	rms__base64_append(&b, x->creation.data, x->creation.len);
 	rms__buf_puts(&b, "</creationXml></rsp:Shell>");
-	if (b.failed) {
-		rms__buf_free(&b);
-		return rms__error_nomem();
-	}
 	static const rms_wsman_option opts[] = {
 		{ "protocolversion", "2.3", NULL, true },
 	};
@@ -365,11 +376,7 @@ static int start_create(struct psrp_winrm *x, rms_psrp_pool *pool)
 		                  .options_must_understand = true,
 		                  .extra_xmlns = RMS_XMLNS_RSP,
 		                  .body = b.data };
-	int rc = rms__wsman_start(x->w, &req);
-	rms__buf_free(&b);
-	if (!rc)
-		x->ex = X_CREATE;
-	return rc;
+	return send_body(x, 0, &b, &req, X_CREATE);
 }
 
 /* What of a's data did not fit (from byte n on) goes in a Send of its own,
@@ -487,16 +494,8 @@ static int start_action(struct psrp_winrm *x)
 		rms__buf_printf(&b, "<rsp:Connect CommandId=\"%s\"/>", cid);
 		break;
 	}
-	if (!rc && b.failed)
-		rc = rms__error_nomem();
-	if (!rc) {
-		rms_wsman_request req = shell_req(x, verb, b.data, 0);
-		rc = rms__wsman_start(x->w, &req);
-	}
-	rms__buf_free(&b);
-	if (!rc)
-		x->ex = X_ACTION;
-	return rc;
+	rms_wsman_request req = shell_req(x, verb, b.data, 0);
+	return send_body(x, rc, &b, &req, X_ACTION);
 }
 
 /* The next stream to Receive from, round robin; NULL when none. */
@@ -526,18 +525,12 @@ static int start_receive(struct psrp_winrm *x, const struct stream *st, size_t a
 		{ .name = "WSMAN_CMDSHELL_OPTION_KEEPALIVE", .value = "TRUE" },
 	};
 	int rc = rms__body_receive(&b, rms__guid_is_zero(&st->guid) ? NULL : cid, "stdout");
-	if (!rc) {
-		rms_wsman_request req = shell_req(x, RMS_ACTION_RECEIVE, b.data,
-		                                  active > 1 ? RECEIVE_SHARED_MS : RECEIVE_ALONE_MS);
-		req.options = opts;
-		req.noptions = 1;
-		rc = rms__wsman_start(x->w, &req);
-	}
-	rms__buf_free(&b);
-	if (!rc) {
-		x->ex = X_RECEIVE;
+	rms_wsman_request req = shell_req(x, RMS_ACTION_RECEIVE, b.data,
+	                                  active > 1 ? RECEIVE_SHARED_MS : RECEIVE_ALONE_MS);
+	req.options = opts;
+	req.noptions = 1;
+	if (!(rc = send_body(x, rc, &b, &req, X_RECEIVE)))
 		x->receiving = st->guid;
-	}
 	return rc;
 }
 
@@ -551,24 +544,17 @@ static int start_connect(struct psrp_winrm *x)
 	rms__buf_puts(&b, "<rsp:Connect><connectXml xmlns=\"" PS_NS "\">");
 	rms__base64_append(&b, x->creation.data, x->creation.len);
 	rms__buf_puts(&b, "</connectXml></rsp:Connect>");
-	int rc = b.failed ? rms__error_nomem() : 0;
-	if (!rc && !x->selectors &&
-	    (rc = rms_ref_new(&x->selectors, NULL, NULL)) == 0)
+	int rc = 0;
+	if (!x->selectors && (rc = rms_ref_new(&x->selectors, NULL, NULL)) == 0)
 		rc = rms_ref_add_selector(x->selectors, "ShellId", x->shell_id);
-	if (!rc) {
-		static const rms_wsman_option opts[] = {
-			{ "protocolversion", "2.3", NULL, true },
-		};
-		rms_wsman_request req = shell_req(x, ACTION_CONNECT, b.data, 0);
-		req.options = opts;
-		req.noptions = 1;
-		req.options_must_understand = true;
-		rc = rms__wsman_start(x->w, &req);
-	}
-	rms__buf_free(&b);
-	if (!rc)
-		x->ex = X_CONNECT;
-	return rc;
+	static const rms_wsman_option opts[] = {
+		{ "protocolversion", "2.3", NULL, true },
+	};
+	rms_wsman_request req = shell_req(x, ACTION_CONNECT, b.data, 0);
+	req.options = opts;
+	req.noptions = 1;
+	req.options_must_understand = true;
+	return send_body(x, rc, &b, &req, X_CONNECT);
 }
 
 /* Disconnect or Reconnect, as the link asks. */
@@ -588,15 +574,8 @@ static int start_link(struct psrp_winrm *x)
 		else
 			rms__buf_puts(&b, "<rsp:Disconnect/>");
 	}
-	int rc = b.failed ? rms__error_nomem() : 0;
-	if (!rc) {
-		rms_wsman_request req = shell_req(x, action, b.data, 0);
-		rc = rms__wsman_start(x->w, &req);
-	}
-	rms__buf_free(&b);
-	if (!rc)
-		x->ex = X_LINK;
-	return rc;
+	rms_wsman_request req = shell_req(x, action, b.data, 0);
+	return send_body(x, 0, &b, &req, X_LINK);
 }
 
 /* ---- answers --------------------------------------------------------------- */

@@ -155,8 +155,8 @@ int rms__op_start_nb(rms_op **out, rms_session *s, const rms_request *req, const
 {
 	*out = NULL;
 	int rc = op_start(out, s, req, reason, nonblocking, 0);
-	if (rc && s && rms__error_last_mut() && !rms__error_last_mut()->backend)
-		rms__error_set_backend(s->ops->id);
+	if (rc && s)
+		rms__error_default_backend(s->ops->id);
 	return rc;
 }
 
@@ -170,8 +170,8 @@ int rms__op_start_since(rms_op **out, rms_session *s, const rms_request *req,
 {
 	*out = NULL;
 	int rc = op_start(out, s, req, reason, false, origin_ms);
-	if (rc && s && rms__error_last_mut() && !rms__error_last_mut()->backend)
-		rms__error_set_backend(s->ops->id);
+	if (rc && s)
+		rms__error_default_backend(s->ops->id);
 	return rc;
 }
 

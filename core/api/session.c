@@ -121,9 +121,8 @@ int rms__session_prepare(rms_session **out, rms_backend backend, const rms_sessi
 {
 	*out = NULL;
 	int rc = session_prepare(out, backend, opts);
-	if (rc && rms__error_last_mut() && rms__error_last_mut()->backend == RMS_BACKEND_NONE &&
-	    (backend == RMS_BACKEND_CIM || backend == RMS_BACKEND_PSSESSION))
-		rms__error_set_backend(backend);
+	if (rc && (backend == RMS_BACKEND_CIM || backend == RMS_BACKEND_PSSESSION))
+		rms__error_default_backend(backend);
 	return rc;
 }
 
@@ -226,9 +225,8 @@ int rms__session_new_within(rms_session **out, rms_backend backend,
 {
 	*out = NULL;
 	int rc = session_new(out, backend, opts, limit_ms, NULL);
-	if (rc && rms__error_last_mut() && rms__error_last_mut()->backend == RMS_BACKEND_NONE &&
-	    (backend == RMS_BACKEND_CIM || backend == RMS_BACKEND_PSSESSION))
-		rms__error_set_backend(backend);
+	if (rc && (backend == RMS_BACKEND_CIM || backend == RMS_BACKEND_PSSESSION))
+		rms__error_default_backend(backend);
 	return rc;
 }
 
@@ -252,8 +250,8 @@ int rms_session_check(rms_session *s, rms_instance **info)
 		return RMS_E_UNSUPPORTED;
 	}
 	rc = s->ops->check(s, info);
-	if (rc && rms__error_last_mut() && !rms__error_last_mut()->backend)
-		rms__error_set_backend(s->ops->id);
+	if (rc)
+		rms__error_default_backend(s->ops->id);
 	return rc;
 }
 
@@ -486,8 +484,7 @@ static int enumerate_records(rms_session *s, const char *uri, const rms_enum_par
 		for (size_t i = 0; i < n; i++)
 			rms_instance_free(list[i]);
 		free(list);
-		if (rms__error_last_mut() && !rms__error_last_mut()->backend)
-			rms__error_set_backend(s->ops->id);
+		rms__error_default_backend(s->ops->id);
 		return rc;
 	}
 	*out = list;
@@ -505,35 +502,6 @@ int rms_session_shells(rms_session *s, rms_instance ***shells, size_t *count)
 	rms_enum_params p = {.optimize = true, .max_elements = 100};
 	return enumerate_records(s, RMS_URI_SHELL_GENERIC, &p, rms__decode_shell_record, shells,
 	                         count);
-}
-
-/* An rsp:Command record: its children as string properties. */
-static int decode_command_record(const xmlNode *el, rms_instance **out)
-{
-	if (!rms__xml_is(el, RMS_NS_SHELL, "Command"))
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                      "the enumeration of commands gave <%s>, not rsp:Command",
-		                      (const char *)el->name);
-	rms_instance *inst;
-	int rc = rms_instance_new(&inst, NULL, "Command");
-	for (const xmlNode *c = el->children; !rc && c; c = c->next) {
-		if (c->type != XML_ELEMENT_NODE)
-			continue;
-		char *text = rms__xml_text(c);
-		rms_value *v = NULL;
-		if (!text)
-			rc = rms__error_nomem();
-		else if (!(rc = rms_value_new_string(&v, text)) &&
-		         (rc = rms_instance_set(inst, (const char *)c->name, v, 0)))
-			rms_value_free(v);
-		free(text);
-	}
-	if (rc) {
-		rms_instance_free(inst);
-		return rc;
-	}
-	*out = inst;
-	return 0;
 }
 
 int rms_session_shell_commands(rms_session *s, const char *shell_id, rms_instance ***commands,
@@ -555,8 +523,8 @@ int rms_session_shell_commands(rms_session *s, const char *shell_id, rms_instanc
 	                     .filter = RMS_FILTER_SELECTOR,
 	                     .selectors = sel};
 	if (!rc)
-		rc = enumerate_records(s, RMS_URI_SHELL_GENERIC "/Command", &p, decode_command_record,
-		                       commands, count);
+		rc = enumerate_records(s, RMS_URI_SHELL_GENERIC "/Command", &p,
+		                       rms__decode_command_record, commands, count);
 	rms_ref_free(sel);
 	return rc;
 }
@@ -588,8 +556,7 @@ int rms_session_disconnect(rms_session *s, uint32_t idle_timeout_ms)
 	if (rc)
 		return rc;
 	if ((rc = s->ops->disconnect(s, idle_timeout_ms))) {
-		if (rms__error_last_mut() && !rms__error_last_mut()->backend)
-			rms__error_set_backend(s->ops->id);
+		rms__error_default_backend(s->ops->id);
 		return rc;
 	}
 	s->state = RMS_STATE_DISCONNECTED;
@@ -616,8 +583,7 @@ int rms_session_reconnect(rms_session *s)
 	if (rc) {
 		if (s->state == RMS_STATE_OPENED)
 			s->state = RMS_STATE_DISCONNECTED; /* refused: as it was */
-		if (rms__error_last_mut() && !rms__error_last_mut()->backend)
-			rms__error_set_backend(s->ops->id);
+		rms__error_default_backend(s->ops->id);
 		return rc;
 	}
 	rms__log(&s->log, RMS_LOG_INFO, "%s: Opened again (reconnected)", s->name);
@@ -642,8 +608,8 @@ int rms_session_connect(rms_session **out, const rms_session_options *opts,
 		return RMS_E_UNSUPPORTED;
 	}
 	int rc = session_new(out, RMS_BACKEND_PSSESSION, opts, 0, shell_id);
-	if (rc && rms__error_last_mut() && rms__error_last_mut()->backend == RMS_BACKEND_NONE)
-		rms__error_set_backend(RMS_BACKEND_PSSESSION);
+	if (rc)
+		rms__error_default_backend(RMS_BACKEND_PSSESSION);
 	return rc;
 }
 

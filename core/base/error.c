@@ -216,6 +216,13 @@ void rms__error_set_backend(rms_backend backend)
 		e->backend = backend;
 }
 
+void rms__error_default_backend(rms_backend backend)
+{
+	struct rms_error *e = rms__error_last_mut();
+	if (e && e->backend == RMS_BACKEND_NONE)
+		e->backend = backend;
+}
+
 void rms__error_set_http_status(int status)
 {
 	struct rms_error *e = rms__error_last_mut();

@@ -65,6 +65,9 @@ void rms__error_unpark(struct rms_error *parked);
 
 /* Detail setters on the last error; each ignores a NULL error. */
 void rms__error_set_backend(rms_backend backend);
+/* The same, unless the last error already names a backend (a lower layer's
+ * own, kept). */
+void rms__error_default_backend(rms_backend backend);
 void rms__error_set_http_status(int status);
 void rms__error_set_errno(int err);
 void rms__error_set_limit(const char *name, uint64_t value, uint64_t actual);

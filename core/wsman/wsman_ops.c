@@ -681,17 +681,20 @@ static rms_type shell_property_type(const char *name)
 	return RMS_TYPE_STRING;
 }
 
-/* rsp:Shell as a "Shell" instance; a value that does not parse as its
- * type is kept as text (a server's own spelling is still information). */
-int rms__decode_shell_record(const xmlNode *shell, rms_instance **out)
+/* A WinRS record (rsp:Shell, rsp:Command) as an instance of class cls: its
+ * child elements as properties, each of the type type_of gives it (NULL:
+ * all text); a value that does not parse as its type is kept as text (a
+ * server's own spelling is still information). what: the answer, for the
+ * error when the element is another. */
+static int decode_record(const xmlNode *el, const char *cls, rms_type (*type_of)(const char *),
+                         const char *what, rms_instance **out)
 {
-	if (!rms__xml_is(shell, RMS_NS_SHELL, "Shell"))
-		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE,
-		                      "the shell's Get was answered with <%s>, not rsp:Shell",
-		                      (const char *)shell->name);
+	if (!rms__xml_is(el, RMS_NS_SHELL, cls))
+		return rms__error_set(RMS_E_PROTOCOL, RMS_PHASE_DECODE, "%s gave <%s>, not rsp:%s",
+		                      what, (const char *)el->name, cls);
 	rms_instance *inst;
-	int rc = rms_instance_new(&inst, NULL, "Shell");
-	for (const xmlNode *c = shell->children; !rc && c; c = c->next) {
+	int rc = rms_instance_new(&inst, NULL, cls);
+	for (const xmlNode *c = el->children; !rc && c; c = c->next) {
 		if (c->type != XML_ELEMENT_NODE)
 			continue;
 		const char *name = (const char *)c->name;
@@ -701,7 +704,7 @@ int rms__decode_shell_record(const xmlNode *shell, rms_instance **out)
 			break;
 		}
 		rms_value *v = NULL;
-		rms_type t = shell_property_type(name);
+		rms_type t = type_of ? type_of(name) : RMS_TYPE_STRING;
 		if (t == RMS_TYPE_STRING || rms_value_from_text(&v, t, text) != 0) {
 			rms_error_clear();
 			rc = rms_value_new_string(&v, text);
@@ -716,5 +719,16 @@ int rms__decode_shell_record(const xmlNode *shell, rms_instance **out)
 	}
 	*out = inst;
 	return 0;
+}
+
+int rms__decode_shell_record(const xmlNode *shell, rms_instance **out)
+{
+	return decode_record(shell, "Shell", shell_property_type, "the shell's Get or Enumerate",
+	                     out);
+}
+
+int rms__decode_command_record(const xmlNode *command, rms_instance **out)
+{
+	return decode_record(command, "Command", NULL, "the enumeration of commands", out);
 }
 

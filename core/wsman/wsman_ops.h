@@ -122,6 +122,10 @@ int rms__decode_shell_id(char **out, const xmlNode *body_first, const xmlNode *b
  * MaxIdleTimeOut, ShellRunTime and ShellInactivity intervals, the rest
  * text (a value that does not parse as its type is kept as text). */
 int rms__decode_shell_record(const xmlNode *shell, rms_instance **out);
+/* rsp:Command, as an Enumerate of a shell's commands answers it, into a
+ * "Command" instance: its children (CommandId, CommandLine, CommandState,
+ * ...) as text. */
+int rms__decode_command_record(const xmlNode *command, rms_instance **out);
 
 int rms__body_command(rms_buf *b, const char *command, size_t argc, const char *const *argv);
 int rms__decode_command_id(char **out, const xmlNode *command_response);

@@ -1,7 +1,9 @@
 /* WinRS answers (core/wsman/wsman_ops.c): the first Body children of an
  * envelope through rms__decode_receive, rms__decode_shell_id,
- * rms__decode_command_id, rms__decode_created and rms__decode_shell_record
- * (a shell's record, as a Get or each item of an Enumerate gives it). */
+ * rms__decode_command_id, rms__decode_created, rms__decode_shell_record
+ * (a shell's record, as a Get or each item of an Enumerate gives it) and
+ * rms__decode_command_record (an item of an Enumerate of a shell's
+ * commands). */
 #include <libxml/tree.h>
 
 #include "fuzz_common.h"
@@ -33,6 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rms_instance *shell = NULL;
 		if (first && rms__decode_shell_record(first, &shell) == 0)
 			rms_instance_free(shell);
+		rms_instance *command = NULL;
+		if (first && rms__decode_command_record(first, &command) == 0)
+			rms_instance_free(command);
 		xmlFreeDoc(doc);
 	}
 	fuzz_done();
