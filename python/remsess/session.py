@@ -366,25 +366,11 @@ class Session:
 
     def __init__(self, host_or_url: Union[str, Options], backend: str = "cim", *,
                  name: Optional[str] = None, **options: Any) -> None:
-        opts = host_or_url if isinstance(host_or_url, Options) else Options(host_or_url, **options)
-        if isinstance(host_or_url, Options) and options:
-            opts = opts.replace(**options)
+        opts = _options(host_or_url, options)
+        b = _BACKENDS_checked(backend)
         self.options = opts
-        copts = opts.to_c()
-        out = c_void_p()
-        rc = lib.rms_session_new(byref(out), _BACKENDS_checked(backend), byref(copts.struct))
-        err = errors.last(rc) if rc else None
-        try:
-            copts.raise_callback_error()
-        except BaseException:
-            # The log callback raised while the session was made: the session is not
-            # handed out, so it is freed here (a PSSession's shell is deleted).
-            if out.value:
-                lib.rms_session_free(out.value)
-            raise
-        if err:
-            raise err
-        self._init(out.value, copts, name)
+        ptr, copts = _make(opts, lambda out, c: lib.rms_session_new(out, b, c), "")
+        self._init(ptr, copts, name)
 
     def _init(self, ptr: int, copts, name: Optional[str]) -> None:
         self._copts = copts
@@ -789,24 +775,12 @@ class Session:
         """Connect-PSSession: a new PSSession holding a disconnected shell by its id (from
         this or another process; :meth:`shells` lists them). Options as the constructor's;
         ``protocol`` is "powershell"."""
-        opts = host_or_url if isinstance(host_or_url, Options) else Options(host_or_url, **options)
-        if isinstance(host_or_url, Options) and options:
-            opts = opts.replace(**options)
+        opts = _options(host_or_url, options)
         if opts.protocol != "powershell":
             opts = opts.replace(protocol="powershell")
-        copts = opts.to_c()
-        out = c_void_p()
-        rc = lib.rms_session_connect(byref(out), byref(copts.struct), enc(shell_id))
-        err = errors.last(rc, "connect") if rc else None
-        try:
-            copts.raise_callback_error()
-        except BaseException:
-            if out.value:
-                lib.rms_session_free(out.value)
-            raise
-        if err:
-            raise err
-        self = cls._adopt(out.value, opts, copts)
+        ptr, copts = _make(opts, lambda out, c: lib.rms_session_connect(out, c, enc(shell_id)),
+                           "connect")
+        self = cls._adopt(ptr, opts, copts)
         if name is not None:
             self.name = name
         return self
@@ -851,6 +825,34 @@ class Session:
             e.result = result
             raise
         return result
+
+
+def _options(host_or_url: Union[str, Options], options: dict) -> Options:
+    """A Session's options: from a host or URL and keywords, or an Options with keywords
+    replacing its fields."""
+    if isinstance(host_or_url, Options):
+        return host_or_url.replace(**options) if options else host_or_url
+    return Options(host_or_url, **options)
+
+
+def _make(opts: Options, call: Callable[[Any, Any], int], what: str) -> tuple[int, Any]:
+    """Make a C session with call(out, c_options): its pointer and the C options that must
+    live as long as it. Raises the library's error, or what the log callback raised while
+    the session was made (the session is then not handed out, so it is freed here: a
+    PSSession's shell is deleted)."""
+    copts = opts.to_c()
+    out = c_void_p()
+    rc = call(byref(out), byref(copts.struct))
+    err = errors.last(rc, what) if rc else None
+    try:
+        copts.raise_callback_error()
+    except BaseException:
+        if out.value:
+            lib.rms_session_free(out.value)
+        raise
+    if err:
+        raise err
+    return out.value, copts
 
 
 def _timed(request: Request, timeout: Optional[float]) -> Request:
